@@ -1,0 +1,46 @@
+# Two commands: `make run` (fresh machine -> running registry on SQLite with example data) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Test services (CI starts them; .ci/run). Override to point elsewhere.
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test install install-dev bench schema clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --verbosity 0
+	DEBUG=$${DEBUG:-true} $(PY) manage.py load_examples
+	DEBUG=$${DEBUG:-true} $(PY) manage.py bootstrap_admin
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install-dev
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+schema: install
+	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+bench: install-dev
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3

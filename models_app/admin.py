@@ -1,0 +1,28 @@
+from django.contrib import admin
+
+from models_app.models import Model, ModelVersion
+from registry_project.admin_base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
+
+
+class ModelVersionInline(VersionInline):
+    model = ModelVersion
+
+
+@admin.register(Model)
+class ModelAdmin(DefinitionAdmin):
+    list_display = ("name", "family", "version_count", "created_at", "updated_at", "deleted_at")
+    list_filter = ("family", "deleted_at")
+    search_fields = ("name", "family")
+    readonly_fields = (*DefinitionAdmin.readonly_fields,)
+    fields = ("name", "family", "retention_keep", "owner", "created_at", "updated_at", "deleted_at")
+    inlines = [ModelVersionInline]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(DefinitionVersionAdmin):
+    list_display = ("__str__", "family", "status", "is_current", "created_at")
+    list_filter = ("status", "is_current", "model__family", *DefinitionVersionAdmin.list_filter[2:])
+
+    @admin.display(description="family", ordering="model__family")
+    def family(self, obj):
+        return obj.model.family

@@ -1,0 +1,9 @@
+from rest_framework.routers import SimpleRouter
+
+from models_app.api.views import ModelViewSet
+
+app_name = "models-api"
+
+router = SimpleRouter(trailing_slash=False)
+router.register("models", ModelViewSet, basename="model")
+urlpatterns = router.urls

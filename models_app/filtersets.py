@@ -1,0 +1,17 @@
+import django_filters
+
+from models_app.models import ModelVersion
+from registry_project.filtersets import VersionFilterSet
+
+
+class ModelVersionFilterSet(VersionFilterSet):
+    family = django_filters.CharFilter(field_name="model__family", max_length=64)
+    capability = django_filters.CharFilter(method="filter_capability", max_length=64)
+    runtime = django_filters.CharFilter(field_name="spec__runtime__type", max_length=32)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["family", "tag", "capability", "status", "search", "runtime", "is_current"]
+
+    def filter_capability(self, queryset, name, value):
+        return queryset.with_capability(value)

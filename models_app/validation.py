@@ -1,0 +1,63 @@
+"""Model-document rules beyond the JSON Schema. Each rule checks the types it relies on (the document may have
+failed the schema) and adds every problem it finds to the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from registry_project.validation import DocumentValidator, Report
+
+GIB = 1024**3
+
+
+def _number(value) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def artifact_size_within_limit(document: dict, report: Report) -> None:
+    artifact = document.get("artifact")
+    size = _number(artifact.get("size_bytes")) if isinstance(artifact, dict) else None
+    limit = settings.MODEL_ARTIFACT_MAX_BYTES
+    if size is not None and size >= limit:
+        report.error(
+            "/artifact/size_bytes",
+            "too_large",
+            f"Artifacts must be smaller than {limit:,} bytes (MODEL_ARTIFACT_MAX_BYTES); got {int(size):,}.",
+        )
+
+
+def runtime_fits_requirements(document: dict, report: Report) -> None:
+    """vLLM loads the weights split across tensor-parallel GPUs and may use only ``gpu_memory_utilization`` of
+    each GPU: if that need exceeds what the requirements promise, the model will not start where it is placed."""
+    runtime, requirements, artifact = (document.get(k) for k in ("runtime", "requirements", "artifact"))
+    if not (isinstance(runtime, dict) and isinstance(artifact, dict) and runtime.get("type") == "vllm"):
+        return
+    size = _number(artifact.get("size_bytes"))
+    utilization = _number(runtime.get("gpu_memory_utilization"))
+    parallel = runtime.get("tensor_parallel_size", 1)
+    if not size or size <= 0 or not utilization or not isinstance(parallel, int) or parallel < 1 or utilization <= 0:
+        return
+    need_gb = size / parallel / utilization / GIB
+    promised = _number(requirements.get("min_gpu_memory_gb")) if isinstance(requirements, dict) else None
+    if promised is None:
+        report.warn(
+            "/requirements/min_gpu_memory_gb",
+            "missing_requirement",
+            f"The weights need about {need_gb:.1f} GB of GPU memory per GPU; state it in requirements.min_gpu_memory_gb.",
+        )
+    elif need_gb > promised:
+        report.warn(
+            "/requirements/min_gpu_memory_gb",
+            "insufficient_gpu_memory",
+            f"The weights need about {need_gb:.1f} GB per GPU at gpu_memory_utilization={utilization} and "
+            f"tensor_parallel_size={parallel}, more than min_gpu_memory_gb={promised}.",
+        )
+
+
+model_validator = DocumentValidator(
+    "model",
+    Path(__file__).parent / "schemas" / "model.json",
+    rules=[artifact_size_within_limit, runtime_fits_requirements],
+)

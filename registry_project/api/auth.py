@@ -1,0 +1,60 @@
+"""``Authorization: Api-Key <key>`` for services; the admin session for people in a browser."""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from registry_project.models import ApiKey
+
+KEYWORD = "Api-Key"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != KEYWORD.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(f"The Authorization header must be '{KEYWORD} <key>'.")
+        try:
+            key = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("An API key is plain ASCII.") from None
+        if "\x00" in key or len(key) > 200:
+            raise exceptions.AuthenticationFailed("Invalid API key.")
+        try:
+            api_key = ApiKey.objects.get_from_key(key)
+        except ApiKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
+        if api_key.has_expired:
+            raise exceptions.AuthenticationFailed(f"This API key expired at {api_key.expiry_date.isoformat()}.")
+        if not api_key.user.is_active:
+            raise exceptions.AuthenticationFailed("The user this API key belongs to is inactive.")
+        return api_key.user, api_key
+
+    def authenticate_header(self, request) -> str:
+        # Makes DRF answer 401 (not 403) when credentials are missing.
+        return KEYWORD
+
+
+class RegistryAccess(BasePermission):
+    """Any authenticated caller reads. Writes need a read-write API key or a staff session.
+
+    Views list POST actions that change nothing (``validate``, ``evaluate``) in ``read_only_actions``.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if request.method in SAFE_METHODS or getattr(view, "action", None) in getattr(view, "read_only_actions", ()):
+            return True
+        if isinstance(request.auth, ApiKey):
+            if request.auth.read_only:
+                raise exceptions.PermissionDenied("This API key is read-only; use a read-write key to change the registry.")
+            return True
+        if not user.is_staff:
+            raise exceptions.PermissionDenied("Only staff users may change the registry from a browser session.")
+        return True

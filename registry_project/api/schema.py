@@ -1,0 +1,112 @@
+"""OpenAPI: document bodies come from each kind's JSON Schema file, and every error status a view can return is
+documented with the one error shape."""
+
+from __future__ import annotations
+
+import copy
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["type", "errors"],
+    "properties": {
+        "type": {"type": "string", "enum": ["validation_error", "client_error", "server_error"]},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "Machine-readable reason."},
+                    "message": {"type": "string", "description": "What was wrong, for a person."},
+                    "path": {"type": ["string", "null"], "description": "JSON Pointer into the request body."},
+                    "parameter": {"type": ["string", "null"], "description": "The query or URL parameter at fault."},
+                    "details": {"type": "object"},
+                },
+            },
+        },
+    },
+}
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: every problem, each with a JSON Pointer path or parameter name.",
+    401: "Missing or invalid credentials (`Authorization: Api-Key <key>`).",
+    403: "The credentials may not do this (for example a read-only key writing).",
+    404: "No such definition or version.",
+    409: "The registry's state forbids this (version exists, spec immutable, in use, archived).",
+    413: "The request body is too large.",
+    415: "The body is not application/json.",
+}
+
+
+def inline_defs(schema: dict) -> dict:
+    """A JSON Schema file with local ``#/$defs/...`` references, made self-contained for embedding in OpenAPI
+    (where ``#`` means the OpenAPI document)."""
+    schema = copy.deepcopy(schema)
+    defs = schema.pop("$defs", {})
+    schema.pop("$schema", None)
+    schema.pop("$id", None)
+
+    def resolve(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(copy.deepcopy(defs[ref.removeprefix("#/$defs/")]))
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
+class RegistryAutoSchema(AutoSchema):
+    def component(self, name: str, schema: dict) -> dict:
+        """Register a raw schema as a named component once and return a reference to it."""
+        component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema)
+        self.registry.register_on_missing(component)
+        return component.ref
+
+    def get_request_serializer(self):
+        describe = getattr(self.view, "openapi_request", None)
+        if describe is not None:
+            body = describe(self)
+            if body is not None:
+                return body
+        return super().get_request_serializer()
+
+    def get_response_serializers(self):
+        describe = getattr(self.view, "openapi_responses", None)
+        if describe is not None:
+            responses = describe(self)
+            if responses is not None:
+                return responses
+        return super().get_response_serializers()
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        error_ref = self.component("Error", ERROR_SCHEMA)
+        for code in self.error_statuses():
+            responses.setdefault(
+                str(code),
+                {"content": {"application/json": {"schema": error_ref}}, "description": ERROR_DESCRIPTIONS[code]},
+            )
+        return responses
+
+    def error_statuses(self) -> list[int]:
+        statuses = [401, 403]
+        method = self.method.upper()
+        path_has_params = "{" in self.path
+        if method in ("POST", "PUT", "PATCH"):
+            statuses += [400, 413, 415]
+        elif method == "GET" and not path_has_params:
+            statuses.append(400)
+        if path_has_params:
+            statuses.append(404)
+            if method == "GET":
+                statuses.append(400)
+        if method != "GET" and self.view.action not in getattr(self.view, "read_only_actions", ()):
+            statuses.append(409)
+        return sorted(set(statuses))

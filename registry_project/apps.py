@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class RegistryProjectConfig(AppConfig):
+    name = "registry_project"
+    verbose_name = "Registry"
+
+    def ready(self) -> None:
+        from registry_project.metrics import register_collector
+
+        register_collector()

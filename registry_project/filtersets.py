@@ -1,0 +1,55 @@
+"""Filters every versioned kind shares; an app's FilterSet subclasses this and adds its own."""
+
+from __future__ import annotations
+
+import django_filters
+from django_filters.rest_framework import DjangoFilterBackend
+
+from registry_project.api.errors import QueryParameterInvalid
+from registry_project.definitions import Lifecycle
+
+ORDERINGS = ("name", "created_at", "updated_at", "version")
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """Bad filter values are a 400 naming the query parameter."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise QueryParameterInvalid(filterset.errors)
+        return filterset.qs
+
+
+class VersionFilterSet(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Lifecycle.choices)
+    tag = django_filters.CharFilter(method="filter_tag", max_length=64)
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    is_current = django_filters.BooleanFilter()
+    ordering = django_filters.ChoiceFilter(
+        method="filter_ordering",
+        choices=[(o, o) for name in ORDERINGS for o in (name, f"-{name}")],
+        help_text="Sort by name, created_at, updated_at or version; prefix '-' for descending.",
+    )
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.tagged(value)
+
+    def filter_search(self, queryset, name, value):
+        return queryset.search(value)
+
+    def filter_ordering(self, queryset, name, value):
+        descending = value.startswith("-")
+        key = value.lstrip("-")
+        parent = queryset.model.parent_field
+        columns = {
+            "name": [f"{parent}__name"],
+            "created_at": ["created_at"],
+            "updated_at": ["updated_at"],
+            "version": ["major", "minor", "patch", "prerelease_key"],
+        }[key]
+        return queryset.order_by(*(f"-{c}" if descending else c for c in columns), "pk")

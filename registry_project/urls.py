@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from registry_project import health
+
+api_v1 = [
+    path("", include("models_app.api.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("health", health.ready, name="health"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("health/live", health.live, name="health-live"),
+    path("", include("django_prometheus.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "registry_project.api.errors.handler400"
+handler403 = "registry_project.api.errors.handler403"
+handler404 = "registry_project.api.errors.handler404"
+handler500 = "registry_project.api.errors.handler500"

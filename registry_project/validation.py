@@ -1,0 +1,204 @@
+"""One validation source per kind of definition: a JSON Schema (Draft 2020-12) plus custom rules.
+
+``DocumentValidator.check(document)`` returns every problem at once, each an ``Issue`` with a JSON Pointer
+``path``, a machine ``code`` and a human ``message``. The API, the admin form, the ``validate`` endpoint and the
+example loader all call the same validator, so a document rejected in one place is rejected in all.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+from prometheus_client import Counter
+
+from registry_project.semver import InvalidVersion, parse_version
+
+# Names that would shadow fixed API paths (/api/v1/<kind>/validate, /id/<uuid>, /evaluate).
+RESERVED_NAMES = frozenset({"validate", "id", "evaluate"})
+
+VALIDATIONS = Counter(
+    "registry_validations_total", "Documents validated, by kind and outcome.", ["kind", "outcome"]
+)
+
+# JSON Schema keyword -> our machine code.
+_CODES = {
+    "required": "required",
+    "additionalProperties": "unknown_field",
+    "unevaluatedProperties": "unknown_field",
+    "type": "invalid_type",
+    "enum": "invalid_choice",
+    "const": "invalid_choice",
+    "pattern": "invalid_format",
+    "format": "invalid_format",
+    "minimum": "out_of_range",
+    "maximum": "out_of_range",
+    "exclusiveMinimum": "out_of_range",
+    "exclusiveMaximum": "out_of_range",
+    "minLength": "too_short",
+    "maxLength": "too_long",
+    "minItems": "too_few_items",
+    "maxItems": "too_many_items",
+    "uniqueItems": "duplicate_items",
+    "minProperties": "too_few_properties",
+    "maxProperties": "too_many_properties",
+}
+
+
+def pointer(*parts: str | int) -> str:
+    """A JSON Pointer (RFC 6901) from path parts."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@dataclass(frozen=True)
+class Issue:
+    path: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def error(self, path: str, code: str, message: str) -> None:
+        self.errors.append(Issue(path, code, message))
+
+    def warn(self, path: str, code: str, message: str) -> None:
+        self.warnings.append(Issue(path, code, message))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "errors": [e.as_dict() for e in self.errors],
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
+
+
+class DocumentInvalid(Exception):
+    """Raised by registration when a document fails validation; the API turns it into a 400."""
+
+    def __init__(self, errors: list[Issue]):
+        super().__init__("; ".join(f"{e.path or '/'}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+Rule = Callable[[dict, Report], None]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _issue_from_schema_error(error: SchemaError) -> Issue:
+    parts = list(error.absolute_path)
+    keyword = error.validator
+    code = _CODES.get(str(keyword), "invalid")
+    if keyword == "required":
+        # jsonschema reports one error per missing property; its name is only in the message ("'x' is a ...").
+        missing = error.message.removesuffix(" is a required property")
+        try:
+            parts.append(ast.literal_eval(missing))
+        except (ValueError, SyntaxError):
+            pass
+        message = "This field is required."
+    elif keyword in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+        allowed = set((error.schema.get("properties") or {}).keys())
+        unknown = sorted(k for k in error.instance if k not in allowed)
+        if len(unknown) == 1:
+            parts.append(unknown[0])
+        message = f"Unknown field{'s' if len(unknown) != 1 else ''}: {', '.join(unknown)}." + (
+            f" Allowed here: {', '.join(sorted(allowed))}." if allowed else ""
+        )
+    elif keyword == "enum":
+        message = f"{_short(error.instance)} is not allowed; expected one of: {', '.join(map(str, error.validator_value))}."
+    elif keyword == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        message = f"Expected {expected}, got {_short(error.instance)}."
+    elif keyword == "pattern":
+        message = error.schema.get("x-message") or f"{_short(error.instance)} does not match {error.validator_value}."
+    elif keyword in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "exclusiveMinimum": "greater than",
+            "maximum": "at most",
+            "exclusiveMaximum": "less than",
+        }[str(keyword)]
+        message = f"Must be {words} {error.validator_value}; got {_short(error.instance)}."
+    elif keyword == "uniqueItems":
+        message = "Items must be unique."
+    else:
+        message = error.message
+    return Issue(pointer(*parts), code, message)
+
+
+class DocumentValidator:
+    """JSON Schema (compiled once, on first use) plus custom rules, for one kind of document."""
+
+    def __init__(self, kind: str, schema_path: Path, rules: Iterable[Rule] = ()):
+        self.kind = kind
+        self.schema_path = schema_path
+        self.rules = list(rules)
+
+    @cached_property
+    def schema(self) -> dict:
+        schema = json.loads(self.schema_path.read_text())
+        Draft202012Validator.check_schema(schema)
+        return schema
+
+    @cached_property
+    def _compiled(self) -> Draft202012Validator:
+        return Draft202012Validator(self.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    def schema_issues(self, document: Any) -> Iterator[Issue]:
+        errors = sorted(self._compiled.iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
+        seen = set()
+        for error in errors:
+            issue = _issue_from_schema_error(error)
+            if issue not in seen:  # if/then branches can report the same problem twice
+                seen.add(issue)
+                yield issue
+
+    def check(self, document: Any) -> Report:
+        report = Report()
+        if not isinstance(document, dict):
+            report.error("", "invalid_type", f"Expected a JSON object, got {type(document).__name__}.")
+            VALIDATIONS.labels(self.kind, "invalid").inc()
+            return report
+        report.errors.extend(self.schema_issues(document))
+        version = document.get("version")
+        if isinstance(version, str):
+            try:
+                parse_version(version)
+            except InvalidVersion as exc:
+                report.error("/version", "invalid_version", str(exc))
+        name = document.get("name")
+        if name in RESERVED_NAMES:
+            report.error("/name", "reserved_name", f"'{name}' is reserved by the API's paths; choose another name.")
+        # Custom rules see documents that may have failed the schema: each rule checks the types it relies on,
+        # so one response lists every problem at once.
+        for rule in self.rules:
+            rule(document, report)
+        VALIDATIONS.labels(self.kind, "valid" if report.valid else "invalid").inc()
+        return report
+
+    @property
+    def top_level_fields(self) -> dict[str, dict]:
+        return self.schema.get("properties", {})

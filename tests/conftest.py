@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from registry_project.models import ApiKey
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def example(app: str, name: str) -> dict:
+    return json.loads((ROOT / app / "examples" / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def llama_doc() -> dict:
+    """The llama2-7b-chat example from DESIGN.md (a fresh copy per test)."""
+    return copy.deepcopy(example("models_app", "llama2-7b-chat"))
+
+
+@pytest.fixture
+def model_doc(llama_doc):
+    """Build a valid model document: model_doc(name="x", version="1.2.0", **overrides)."""
+
+    def build(name: str = "llama2-7b-chat", version: str = "1.0.0", **overrides) -> dict:
+        doc = copy.deepcopy(llama_doc)
+        doc.update(name=name, version=version, **overrides)
+        return doc
+
+    return build
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user(username="svc", password="unused-password-123")
+
+
+def _client_for(user, *, read_only: bool = False) -> APIClient:
+    _, key = ApiKey.objects.issue(user, read_only=read_only)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    client.api_key = key
+    return client
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    """A client with a read-write API key."""
+    return _client_for(user)
+
+
+@pytest.fixture
+def readonly_api(user) -> APIClient:
+    return _client_for(user, read_only=True)
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()

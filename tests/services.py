@@ -1,0 +1,70 @@
+"""Loaded with ``-p tests.services`` before Django is set up: decide which real services the suite runs on.
+
+In CI (``CI`` set) PostgreSQL and Redis must be reachable, or the run fails at once, naming the service.
+Elsewhere a missing service is reported, the suite falls back (SQLite / local memory cache) and the tests marked
+``postgres`` or ``redis`` are skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+
+IN_CI = bool(os.environ.get("CI"))
+MISSING: dict[str, str] = {}
+
+
+def _reachable(url: str, default_port: int) -> str | None:
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return None
+    except OSError as exc:
+        return f"{host}:{port} unreachable ({exc})"
+
+
+def _probe() -> None:
+    db_url = os.environ.get("DATABASE_URL", "")
+    if db_url.startswith("postgres"):
+        problem = _reachable(db_url, 5432)
+        if problem:
+            MISSING["postgres"] = f"PostgreSQL at {problem}"
+    else:
+        MISSING["postgres"] = "DATABASE_URL does not name PostgreSQL"
+    redis_url = os.environ.get("REDIS_URL", "")
+    if redis_url:
+        problem = _reachable(redis_url, 6379)
+        if problem:
+            MISSING["redis"] = f"Redis at {problem}"
+    else:
+        MISSING["redis"] = "REDIS_URL is not set"
+
+    if MISSING and IN_CI:
+        raise pytest.UsageError("CI needs real services: " + "; ".join(MISSING.values()))
+    if "postgres" in MISSING:
+        os.environ.pop("DATABASE_URL", None)  # SQLite
+    if "redis" in MISSING:
+        os.environ.pop("REDIS_URL", None)  # local-memory cache
+
+
+_probe()
+
+
+def pytest_report_header(config):
+    if not MISSING:
+        return "services: PostgreSQL and Redis (real)"
+    return "services: " + "; ".join(f"{name} MISSING ({why}): its tests are skipped" for name, why in MISSING.items())
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for name in ("postgres", "redis"):
+            if name in MISSING and item.get_closest_marker(name):
+                item.add_marker(pytest.mark.skip(reason=f"needs {name}: {MISSING[name]}"))
