@@ -74,8 +74,17 @@ class RegistryAutoSchema(AutoSchema):
         if describe is not None:
             body = describe(self)
             if body is not None:
-                return body
+                return {"application/json": body}
         return super().get_request_serializer()
+
+    def get_operation_id(self) -> str:
+        action = getattr(self.view, "action", None)
+        basename = getattr(self.view, "basename", None)
+        if not (action and basename):
+            return super().get_operation_id()
+        methods = [m for m in getattr(self.view, "action_map", {}) or {}]
+        suffix = f"_{self.method.lower()}" if len(methods) > 1 and action not in ("list", "create", "retrieve", "update", "partial_update", "destroy") else ""
+        return f"{basename}_{action}{suffix}"
 
     def get_response_serializers(self):
         describe = getattr(self.view, "openapi_responses", None)
