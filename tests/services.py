@@ -57,10 +57,14 @@ def _probe() -> None:
 _probe()
 
 
-def pytest_report_header(config):
+def services_line() -> str:
     if not MISSING:
-        return "services: PostgreSQL and Redis (real)"
-    return "services: " + "; ".join(f"{name} MISSING ({why}): its tests are skipped" for name, why in MISSING.items())
+        return "services: real PostgreSQL and Redis"
+    return "services: " + "; ".join(f"{name} MISSING ({why}): its tests were skipped" for name, why in MISSING.items())
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(services_line(), yellow=bool(MISSING), green=not MISSING)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import pytest
+
+from models_app.models import ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/models"
+NAME = "llama2-7b-chat"
+
+
+@pytest.fixture
+def three_versions(api, model_doc):
+    for version in ("1.0.0", "1.1.0", "2.0.0"):
+        assert api.post(URL, model_doc(version=version), format="json").status_code == 201
+
+
+def move(api, version: str, action: str):
+    return api.post(f"{URL}/{NAME}/versions/{version}/{action}")
+
+
+def test_activate_makes_one_current_version(api, three_versions):
+    assert move(api, "1.0.0", "activate").json()["is_current"] is True
+    assert move(api, "1.1.0", "activate").status_code == 200
+
+    assert api.get(f"{URL}/{NAME}/versions/current").json()["version"] == "1.1.0"
+    assert api.get(f"{URL}/{NAME}?version=current").json()["version"] == "1.1.0"
+    assert list(ModelVersion.objects.filter(is_current=True).values_list("version", flat=True)) == ["1.1.0"]
+
+
+def test_current_is_404_until_a_version_is_activated(api, three_versions):
+    response = api.get(f"{URL}/{NAME}/versions/current")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "no_current"
+
+
+def test_deprecating_or_archiving_the_current_version_clears_it(api, three_versions):
+    move(api, "2.0.0", "activate")
+    deprecated = move(api, "2.0.0", "deprecate").json()
+    assert deprecated["status"] == "deprecated" and deprecated["is_current"] is False
+    assert api.get(f"{URL}/{NAME}/versions/current").status_code == 404
+
+    move(api, "1.1.0", "activate")
+    archived = move(api, "1.1.0", "archive").json()
+    assert archived["status"] == "archived" and archived["is_current"] is False
+    assert api.get(f"{URL}/{NAME}/versions/current").status_code == 404
+
+
+def test_a_deprecated_version_can_be_activated_again_but_an_archived_one_cannot(api, three_versions):
+    move(api, "1.0.0", "deprecate")
+    assert move(api, "1.0.0", "activate").json()["status"] == "active"
+
+    move(api, "1.1.0", "archive")
+    response = move(api, "1.1.0", "activate")
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["code"] == "archived"
+    assert move(api, "1.1.0", "deprecate").status_code == 409
+
+
+def test_lifecycle_moves_accept_latest(api, three_versions):
+    assert move(api, "latest", "activate").json()["version"] == "2.0.0"
+
+
+def test_patch_changes_mutable_fields_and_keeps_the_others(api, three_versions):
+    response = api.patch(f"{URL}/{NAME}?version=1.0.0", {"description": "hotfix line", "tags": ["stable"]}, format="json")
+
+    assert response.status_code == 200, response.json()
+    body = api.get(f"{URL}/{NAME}?version=1.0.0").json()
+    assert body["description"] == "hotfix line" and body["tags"] == ["stable"]
+    assert body["metadata"] == {"license": "llama2-license"}
+
+
+def test_put_replaces_mutable_fields_and_accepts_the_unchanged_spec(api, three_versions):
+    document = api.get(f"{URL}/{NAME}").json()
+    document["description"] = "replaced"
+    del document["tags"]
+
+    response = api.put(f"{URL}/{NAME}", document, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["description"] == "replaced"
+    assert response.json()["tags"] == []
+
+
+def test_changing_the_spec_is_a_409_asking_for_a_new_version(api, three_versions):
+    document = api.get(f"{URL}/{NAME}").json()
+    document["runtime"]["max_model_len"] = 8192
+
+    response = api.put(f"{URL}/{NAME}", document, format="json")
+
+    assert response.status_code == 409
+    error = response.json()["errors"][0]
+    assert error["code"] == "spec_immutable" and "new version" in error["message"]
+    assert api.get(f"{URL}/{NAME}").json()["runtime"]["max_model_len"] == 4096
+
+
+def test_family_and_retention_are_model_wide(api, three_versions):
+    response = api.patch(f"{URL}/{NAME}", {"family": "llama2", "retention_keep": 2}, format="json")
+    assert response.status_code == 200, response.json()
+
+    for version in ("1.0.0", "2.0.0"):
+        body = api.get(f"{URL}/{NAME}?version={version}").json()
+        assert body["family"] == "llama2" and body["retention_keep"] == 2
+
+
+def test_invalid_mutable_values_are_a_400_with_paths_and_change_nothing(api, three_versions):
+    response = api.patch(f"{URL}/{NAME}", {"tags": ["ok", "Not Ok"], "family": "", "metadata": []}, format="json")
+
+    assert response.status_code == 400
+    paths = {e["path"] for e in response.json()["errors"]}
+    assert {"/tags/1", "/metadata"} <= paths
+    assert api.get(f"{URL}/{NAME}").json()["tags"] == ["production", "english"]
+
+
+def test_status_cannot_be_changed_by_put(api, three_versions):
+    response = api.patch(f"{URL}/{NAME}", {"status": "archived"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == "/status"
+
+
+def test_apply_retention_archives_old_releases_but_never_the_current_one(api, model_doc, three_versions):
+    from models_app.models import Model
+
+    for version in ("2.1.0", "3.0.0-rc.1"):
+        api.post(URL, model_doc(version=version), format="json")
+    move(api, "1.0.0", "activate")
+
+    archived = Model.objects.get(name=NAME).apply_retention(keep=2)
+
+    assert sorted(v.version for v in archived) == ["1.1.0"]
+    statuses = {v.version: (v.status, v.is_current) for v in ModelVersion.objects.all()}
+    assert statuses["1.0.0"] == ("active", True)
+    assert statuses["2.0.0"][0] == statuses["2.1.0"][0] == statuses["3.0.0-rc.1"][0] == "active"
