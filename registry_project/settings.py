@@ -6,6 +6,7 @@ Parsing is strict: ``DEBUG=Flase`` is a configuration error, not ``False``. Defa
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -76,6 +77,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "registry_project.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -144,6 +146,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# gunicorn serves the admin's and Swagger UI's static files through WhiteNoise; finders make it work before (or
+# without) collectstatic.
+WHITENOISE_USE_FINDERS = True
+# Before collectstatic has run, STATIC_ROOT does not exist; the finders serve everything, so that is fine.
+warnings.filterwarnings("ignore", message="No directory at: ")
 
 # Request limits. A body over MAX_REQUEST_BYTES is a 413; JSON nested deeper than MAX_JSON_DEPTH is a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)

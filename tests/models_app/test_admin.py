@@ -1,0 +1,115 @@
+"""The curator UI: models with versions inline, readable specs, lifecycle actions, and registration through a
+form that runs the API's validation and shows each error beside its field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from models_app.models import Model, ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def curator(client):
+    client.force_login(get_user_model().objects.create_superuser("curator", password="curator-pass-1"))
+    return client
+
+
+def form_data(doc: dict) -> dict:
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in doc.items()}
+
+
+def test_registering_through_the_admin_creates_the_version(curator, llama_doc):
+    response = curator.post("/admin/models_app/model/register/", form_data(llama_doc))
+
+    assert response.status_code == 302
+    version = ModelVersion.objects.get()
+    assert response["Location"] == f"/admin/models_app/modelversion/{version.pk}/change/"
+    assert version.spec["runtime"]["type"] == "vllm"
+
+
+def test_admin_registration_shows_every_error_beside_its_field(curator, llama_doc):
+    llama_doc["artifact"]["format"] = "zip"
+    llama_doc["runtime"]["gpu_memory_utilization"] = 3
+    llama_doc["name"] = "Bad Name"
+
+    response = curator.post("/admin/models_app/model/register/", form_data(llama_doc))
+
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert any("/artifact/format" in e for e in form.errors["artifact"])
+    assert any("/runtime/gpu_memory_utilization" in e for e in form.errors["runtime"])
+    assert form.errors["name"]
+    assert b"/artifact/format" in response.content
+    assert not Model.objects.exists()
+
+
+def test_admin_registration_of_an_existing_version_shows_the_conflict(curator, llama_doc):
+    Model.register(llama_doc)
+    response = curator.post("/admin/models_app/model/register/", form_data(llama_doc))
+    assert "already has version 1.0.0" in str(response.context["form"].errors["version"])
+
+
+def test_model_page_lists_versions_inline_and_the_version_page_shows_the_spec(curator, llama_doc):
+    version = Model.register(llama_doc).version
+
+    model_page = curator.get(f"/admin/models_app/model/{version.model.pk}/change/")
+    version_page = curator.get(f"/admin/models_app/modelversion/{version.pk}/change/")
+
+    assert b"1.0.0" in model_page.content
+    assert b"&quot;gpu_memory_utilization&quot;: 0.9" in version_page.content
+
+
+def test_changelists_filter_by_family_status_and_tag(curator, llama_doc):
+    Model.register(llama_doc)
+    for url in (
+        "/admin/models_app/model/?family=llama",
+        "/admin/models_app/modelversion/?status__exact=active&tag=english&model__family=llama",
+        "/admin/models_app/modelversion/?q=llama2",
+    ):
+        response = curator.get(url)
+        assert response.status_code == 200
+        assert b"llama2-7b-chat" in response.content, url
+    assert b"llama2-7b-chat" not in curator.get("/admin/models_app/modelversion/?tag=nope").content.split(b"result_list")[-1]
+
+
+def test_lifecycle_actions_on_selected_versions(curator, llama_doc, model_doc):
+    Model.register(llama_doc)
+    Model.register(model_doc(version="1.1.0"))
+    ids = [str(pk) for pk in ModelVersion.objects.values_list("pk", flat=True)]
+
+    curator.post("/admin/models_app/modelversion/", {"action": "activate", "_selected_action": ids[:1]})
+    assert ModelVersion.objects.filter(is_current=True).count() == 1
+    curator.post("/admin/models_app/modelversion/", {"action": "archive", "_selected_action": ids})
+    assert set(ModelVersion.objects.values_list("status", flat=True)) == {"archived"}
+    assert not ModelVersion.objects.filter(is_current=True).exists()
+
+
+def test_editing_tags_in_the_admin_runs_the_same_validation(curator, llama_doc):
+    version = Model.register(llama_doc).version
+    url = f"/admin/models_app/modelversion/{version.pk}/change/"
+
+    bad = curator.post(url, {"description": "d", "tags": '["Not A Slug"]', "metadata": "{}"})
+    assert bad.status_code == 200 and "/tags/0" in str(bad.context["adminform"].form.errors)
+
+    good = curator.post(url, {"description": "d", "tags": '["curated"]', "metadata": "{}"})
+    assert good.status_code == 302
+    version.refresh_from_db()
+    assert version.tags == ["curated"] and version.description == "d"
+
+
+def test_editing_the_family_in_the_admin_is_validated(curator, llama_doc):
+    model = Model.register(llama_doc).version.model
+    url = f"/admin/models_app/model/{model.pk}/change/"
+    base = {"versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"}
+
+    bad = curator.post(url, {**base, "family": "Not OK", "retention_keep": ""})
+    assert bad.status_code == 200
+    good = curator.post(url, {**base, "family": "llama2", "retention_keep": "3"})
+    assert good.status_code == 302, good.context and good.context["adminform"].form.errors
+    model.refresh_from_db()
+    assert (model.family, model.retention_keep) == ("llama2", 3)
