@@ -92,19 +92,19 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     @extend_schema(parameters=[VERSION_PARAM])
     def retrieve(self, request, name: str):
         """The latest version's document, or the one named by `?version=`."""
-        return self.respond(self.get_definition().resolve_version(request.query_params.get("version")))
+        return self.respond(self.definition_model.lookup(name, request.query_params.get("version")))
 
     @extend_schema(parameters=[VERSION_PARAM])
     def update(self, request, name: str):
         """Replace the mutable fields (description, tags, metadata and definition-wide fields); the spec is
         immutable and a change to it is a 409."""
-        version = self.get_definition().resolve_version(request.query_params.get("version"))
+        version = self.definition_model.lookup(name, request.query_params.get("version"))
         return self.respond(version.update_document(request.data, partial=False))
 
     @extend_schema(parameters=[VERSION_PARAM])
     def partial_update(self, request, name: str):
         """Change some mutable fields; the others stay."""
-        version = self.get_definition().resolve_version(request.query_params.get("version"))
+        version = self.definition_model.lookup(name, request.query_params.get("version"))
         return self.respond(version.update_document(request.data, partial=True))
 
     def destroy(self, request, name: str):
@@ -129,7 +129,7 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], url_path=rf"versions/(?P<version>{VERSION_REGEX})")
     def version_detail(self, request, name: str, version: str):
         """One version by number, or `latest` / `current`."""
-        return self.respond(self.get_definition().resolve_version(version))
+        return self.respond(self.definition_model.lookup(name, version))
 
     @extend_schema(
         parameters=[
@@ -142,7 +142,7 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     def lifecycle(self, request, name: str, version: str, move: str):
         """activate (make current), deprecate, or archive a version. Deprecating or archiving the current
         version clears it."""
-        return self.respond(self.get_definition().resolve_version(version).move(move))
+        return self.respond(self.definition_model.lookup(name, version).move(move))
 
     # -- OpenAPI bodies, from the kind's JSON Schema ------------------------------------------------------------
 

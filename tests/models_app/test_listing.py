@@ -83,7 +83,7 @@ def test_versions_list_query_count_is_bounded(api, model_doc, django_assert_max_
     assert len(response.json()["results"]) == 50
 
 
-def test_get_by_name_runs_three_queries(api, model_doc, django_assert_max_num_queries):
+def test_get_by_name_runs_two_queries(api, model_doc, django_assert_max_num_queries):
     api.post(URL, model_doc(), format="json")
-    with django_assert_max_num_queries(3):  # auth, model by name, version
+    with django_assert_max_num_queries(2):  # the API key, then the version joined with its model
         assert api.get(f"{URL}/llama2-7b-chat").status_code == 200

@@ -142,3 +142,10 @@ def test_delete_is_soft_and_hides_the_model(api, model_doc):
     assert ModelVersion.objects.count() == 1  # nothing is lost
     again = api.post(URL, model_doc(version="2.0.0"), format="json")
     assert again.status_code == 409 and again.json()["errors"][0]["code"] == "deleted"
+
+
+def test_versions_post_with_a_non_object_body_is_a_400(api, model_doc):
+    api.post(URL, model_doc(), format="json")
+    response = api.post(f"{URL}/llama2-7b-chat/versions", [1, 2], format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["path"] == ""
