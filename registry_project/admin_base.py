@@ -32,6 +32,16 @@ def attach_issues(form: forms.Form, issues: list[Issue]) -> None:
         form.add_error(head if head in form.fields else None, message)
 
 
+def check_changes(form, version: DefinitionVersion) -> None:
+    """Run the form's ``changes()`` through the same check as the API's PATCH, showing problems on the form."""
+    try:
+        version.proposed_document(form.changes(), partial=True)
+    except DocumentInvalid as exc:
+        attach_issues(form, exc.errors)
+    except RegistryError as exc:
+        form.add_error(None, exc.message)
+
+
 class DocumentForm(forms.Form):
     """One form field per top-level property of the kind's JSON Schema: text for strings, JSON for the rest."""
 
@@ -62,14 +72,8 @@ class DefinitionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        latest = self.instance.versions.first() if self.instance.pk else None
-        if latest is not None and not self.errors:
-            try:
-                self.instance.resolve_version("latest").proposed_document(self.changes(), partial=True)
-            except DocumentInvalid as exc:
-                attach_issues(self, exc.errors)
-            except RegistryError as exc:
-                self.add_error(None, exc.message)
+        if self.instance.pk and not self.errors:
+            check_changes(self, self.instance.resolve_version("latest"))
         return cleaned
 
 
@@ -189,12 +193,7 @@ class VersionForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
-            try:
-                self.instance.proposed_document(self.changes(), partial=True)
-            except DocumentInvalid as exc:
-                attach_issues(self, exc.errors)
-            except RegistryError as exc:
-                self.add_error(None, exc.message)
+            check_changes(self, self.instance)
         return cleaned
 
 
