@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 
 from registry_project.api.errors import QueryParameterInvalid
 from registry_project.definitions import Lifecycle
 
 ORDERINGS = ("name", "created_at", "updated_at", "version")
+
+
+class UTCDateTimeField(IsoDateTimeField):
+    """ISO 8601 datetimes, normalised to UTC here so no offset the database cannot represent reaches it."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        try:
+            return parsed.astimezone(dt.timezone.utc) if parsed is not None else None
+        except (OverflowError, ValueError):
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
 
 
 class StrictFilterBackend(DjangoFilterBackend):
@@ -27,8 +46,8 @@ class VersionFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Lifecycle.choices)
     tag = django_filters.CharFilter(method="filter_tag", max_length=64)
     search = django_filters.CharFilter(method="filter_search", max_length=200)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
     is_current = django_filters.BooleanFilter()
     ordering = django_filters.ChoiceFilter(
         method="filter_ordering",

@@ -190,7 +190,7 @@ class DocumentValidator:
             except InvalidVersion as exc:
                 report.error("/version", "invalid_version", str(exc))
         name = document.get("name")
-        if name in RESERVED_NAMES:
+        if isinstance(name, str) and name in RESERVED_NAMES:
             report.error("/name", "reserved_name", f"'{name}' is reserved by the API's paths; choose another name.")
         # Custom rules see documents that may have failed the schema: each rule checks the types it relies on,
         # so one response lists every problem at once.

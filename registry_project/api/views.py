@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
 from registry_project.api.schema import inline_defs
@@ -27,9 +28,18 @@ VERSION_PARAM = OpenApiParameter(
 )
 
 
+class DocumentMetadata(SimpleMetadata):
+    """OPTIONS answers with the endpoint's name, description and media types; documents are described by the
+    JSON Schema in the OpenAPI schema, not by serializer fields."""
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 class DefinitionViewSet(viewsets.GenericViewSet):
     definition_model: ClassVar[type[Definition]]
     serializer_class = DocumentSerializer
+    metadata_class = DocumentMetadata
     filter_backends = [StrictFilterBackend]
     lookup_field = "name"
     lookup_value_regex = NAME_REGEX

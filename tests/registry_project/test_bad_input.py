@@ -134,3 +134,31 @@ def test_a_wrong_method_is_a_405_in_the_error_shape(api):
 
 def test_an_uppercase_name_in_the_url_is_a_404(api):
     assert_error(api.get(f"{URL}/Llama"), 404)
+
+
+def test_options_describes_the_endpoint(api):
+    response = api.options(URL)
+    assert response.status_code == 200
+    assert "application/json" in response.json()["parses"]
+
+
+@pytest.mark.parametrize("name", [{"a": 1}, ["x"], 7, None, True])
+def test_a_name_of_the_wrong_type_is_a_400(api, llama_doc, name):
+    llama_doc["name"] = name
+    errors = assert_error(api.post(URL, llama_doc, format="json"), 400)
+    assert errors[0]["path"] == "/name"
+
+
+def test_an_out_of_range_retention_setting_is_a_400(api, llama_doc):
+    llama_doc["retention_keep"] = 2**40
+    errors = assert_error(api.post(URL, llama_doc, format="json"), 400)
+    assert errors[0]["path"] == "/retention_keep"
+    assert nothing_stored()
+
+
+@pytest.mark.parametrize("value", ["0505-10-21T22:32:09%2B16:10", "0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"])
+def test_created_range_with_extreme_offsets_is_answered_not_crashed(api, value):
+    response = api.get(f"{URL}?created_after={value}")
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["errors"][0]["parameter"] == "created_after"
