@@ -137,7 +137,10 @@ class StepGraph:
                 via[step_id] = best
         if not finish:
             return [], 0
-        end = min(finish, key=lambda step_id: (-finish[step_id], step_id))
+        # finish is filled in topological order; on a tie the later step wins, so a chain that continues
+        # through steps without a timeout is followed to its end.
+        longest = max(finish.values())
+        end = [step_id for step_id in finish if finish[step_id] == longest][-1]
         path = [end]
         while via[path[-1]] is not None:
             path.append(via[path[-1]])
