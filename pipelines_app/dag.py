@@ -56,8 +56,8 @@ class StepGraph:
     def from_steps(cls, steps: Any, report: Report | None = None) -> StepGraph:
         """Build the graph from a document's ``steps``, tolerating malformed entries (they are left out).
 
-        With a ``report``, the structural problems are added to it: a duplicate id, a dependency on an unknown
-        step, a step depending on itself. The graph keeps the first step of a duplicated id.
+        With a ``report``, the structural problems are added to it: a duplicate id, a dependency that is not a
+        string, on an unknown step or on the step itself. The graph keeps the first step of a duplicated id.
         """
         if not isinstance(steps, list):
             return cls([])
@@ -75,23 +75,29 @@ class StepGraph:
                 continue
             first_index[step_id] = index
         built = []
-        for step_id, index in first_index.items():
-            raw = steps[index]
+        for index, raw in enumerate(steps):
+            if not isinstance(raw, dict):
+                continue
+            step_id = raw.get("id")
             depends_on = raw.get("depends_on")
-            known: list[str] = []
+            known: dict[str, None] = {}  # ordered set
             for position, dependency in enumerate(depends_on if isinstance(depends_on, list) else []):
-                if not isinstance(dependency, str) or dependency in known:
-                    continue  # the schema reports wrong types and repeats
-                here = pointer("steps", index, "depends_on", position)
-                if dependency == step_id:
-                    if report is not None:
-                        report.error(here, "self_dependency", f"Step '{step_id}' depends on itself.")
+                problem = None
+                if not isinstance(dependency, str):
+                    problem = "invalid_type", f"Expected a step id (string), got {type(dependency).__name__}."
+                elif dependency in known:
+                    continue  # the schema reports repeats
+                elif dependency == step_id:
+                    problem = "self_dependency", f"Step '{step_id}' depends on itself."
                 elif dependency not in first_index:
-                    if report is not None:
-                        report.error(here, "unknown_dependency", f"Step '{step_id}' depends on '{dependency}', which is not a step of this pipeline.")
+                    problem = "unknown_dependency", f"Step '{step_id}' depends on '{dependency}', which is not a step of this pipeline."
                 else:
-                    known.append(dependency)
-            built.append(Step(step_id, index, tuple(known), _int_or(raw.get("timeout_seconds"), None), _int_or(raw.get("retry_count"), 0)))
+                    known[dependency] = None
+                if problem and report is not None:
+                    report.error(pointer("steps", index, "depends_on", position), *problem)
+            if first_index.get(step_id) == index:
+                timeout, retries = _int_or(raw.get("timeout_seconds"), None), _int_or(raw.get("retry_count"), 0)
+                built.append(Step(step_id, index, tuple(known), timeout, retries))
         return cls(built)
 
     def __len__(self) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import CharField, IntegerField, Q, Value
 
 from pipelines_app.dag import CycleError, StepGraph
 from registry_project.definitions import Lifecycle
@@ -98,7 +98,7 @@ def steps_form_a_dag(document: dict, report: Report) -> None:
 
 def models_are_registered(document: dict, report: Report) -> None:
     """Inference and evaluation steps name a model; every named model is registered (and not deleted), and a
-    pinned version exists and is not archived. At most two queries, whatever the number of steps."""
+    pinned version exists and is not archived. One query, whatever the number of steps."""
     references: list[tuple[str, str, str, ParsedVersion | None]] = []  # (path, reference, name, pin)
     for index, step in _steps(document):
         model = step.get("model")
@@ -121,18 +121,30 @@ def models_are_registered(document: dict, report: Report) -> None:
     if not references:
         return
 
+    # One round trip: the live models named, and (union) the pinned versions with their status.
     Model = apps.get_model("models_app", "Model")
     ModelVersion = apps.get_model("models_app", "ModelVersion")
-    registered = set(Model.objects.alive().filter(name__in={name for _, _, name, _ in references}).values_list("name", flat=True))
-    pinned = [(name, parsed) for _, _, name, parsed in references if parsed is not None and name in registered]
-    statuses: dict[str, str] = {}
-    if pinned:
+    no_int, no_text = Value(None, output_field=IntegerField()), Value("", output_field=CharField())
+    found = Model.objects.alive().filter(name__in={name for _, _, name, _ in references}).values_list(
+        "name", no_int, no_int, no_int, no_text, no_text
+    )
+    pins = [(name, parsed) for _, _, name, parsed in references if parsed is not None]
+    if pins:
         match = Q()
-        for name, parsed in pinned:
+        for name, parsed in pins:
             match |= Q(model__name=name, **parsed.identity())
-        for name, major, minor, patch, prerelease, status in ModelVersion.objects.filter(match).values_list(
-            "model__name", "major", "minor", "patch", "prerelease", "status"
-        ):
+        found = found.union(
+            ModelVersion.objects.filter(match, model__deleted_at__isnull=True).values_list(
+                "model__name", "major", "minor", "patch", "prerelease", "status"
+            ),
+            all=True,
+        )
+    registered: set[str] = set()
+    statuses: dict[str, str] = {}
+    for name, major, minor, patch, prerelease, status in found:
+        if major is None:
+            registered.add(name)
+        else:
             statuses[pinned_reference(name, ParsedVersion(major, minor, patch, prerelease, ""))] = status
     for path, reference, name, parsed in references:
         if name not in registered:

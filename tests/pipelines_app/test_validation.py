@@ -74,7 +74,7 @@ def test_pinned_versions_must_exist_and_not_be_archived(api, pipeline_doc, llama
 def test_every_structural_problem_is_listed_in_one_response(api, llama):
     doc = pipeline(
         step("load", timeout_seconds=10),
-        step("load", "load"),  # duplicate id
+        step("load", "load"),  # duplicate id, depending on itself
         step("loop", "loop"),  # self dependency
         step("infer", "load", "ghost", type="inference"),  # unknown dependency, no model
         step("slow", "infer", timeout_seconds=120),  # longer than the pipeline
@@ -85,6 +85,7 @@ def test_every_structural_problem_is_listed_in_one_response(api, llama):
 
     assert sorted(issues(report)) == sorted([
         ("/steps/1/id", "duplicate_step_id"),
+        ("/steps/1/depends_on/0", "self_dependency"),
         ("/steps/2/depends_on/0", "self_dependency"),
         ("/steps/3/depends_on/1", "unknown_dependency"),
         ("/steps/3/model", "model_required"),
@@ -171,3 +172,14 @@ def test_registration_refuses_an_invalid_document_with_the_same_errors(api):
 
     assert response.status_code == 400
     assert [(e["path"], e["code"]) for e in response.json()["errors"]] == [("/steps/0/depends_on/0", "cycle")]
+
+
+def test_a_dependency_that_is_not_a_step_id_string_is_reported_where_it_is(api):
+    doc = pipeline(step("a"), {"id": "b", "type": "custom", "depends_on": ["a", 7, None]}, {"id": "b", "type": "custom", "depends_on": [{}]})
+
+    assert issues(validate(api, doc)) == [
+        ("/steps/2/id", "duplicate_step_id"),
+        ("/steps/1/depends_on/1", "invalid_type"),
+        ("/steps/1/depends_on/2", "invalid_type"),
+        ("/steps/2/depends_on/0", "invalid_type"),
+    ]
