@@ -5,7 +5,7 @@
 The model-reference rule reads the database, so the benchmark creates a throw-away test database (Django's
 ``test_<name>``, dropped afterwards) from DATABASE_URL (SQLite when unset) and registers the model the steps
 name. It reports the median and p99 per document for: the whole validation (schema + every rule, including the
-two model-lookup queries), the same document with no model references (pure CPU), and the execution order.
+one model-lookup query), the same document with no model references (pure CPU), and the execution order.
 Paste the table into docs/benchmarks.md.
 """
 
@@ -81,7 +81,7 @@ def main() -> None:
         assert len(graph) == STEPS and graph.edge_count == EDGES
 
         rows = [
-            measure("validate, 8 model references (schema + rules + 2 queries)", lambda: pipeline_validator.check(with_models)),
+            measure("validate, 8 model references (schema + rules + 1 query)", lambda: pipeline_validator.check(with_models)),
             measure("validate, no model references (schema + rules, no I/O)", lambda: pipeline_validator.check(without_models)),
             measure("JSON Schema only", lambda: list(pipeline_validator.schema_issues(with_models))),
             measure("execution order (build graph + levels + batches + critical path)",

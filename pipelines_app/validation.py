@@ -8,7 +8,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import CharField, IntegerField, Q, Value
+from django.db.models import CharField, IntegerField, Value
 
 from pipelines_app.dag import CycleError, StepGraph
 from registry_project.definitions import Lifecycle
@@ -121,20 +121,19 @@ def models_are_registered(document: dict, report: Report) -> None:
     if not references:
         return
 
-    # One round trip: the live models named, and (union) the pinned versions with their status.
+    # One round trip: the live models named and (union) the versions of the pinned ones with their status.
+    # Matching the pins in Python keeps the SQL small: compiling one OR-ed lookup per pin cost more than the
+    # query itself.
     Model = apps.get_model("models_app", "Model")
     ModelVersion = apps.get_model("models_app", "ModelVersion")
     no_int, no_text = Value(None, output_field=IntegerField()), Value("", output_field=CharField())
     found = Model.objects.alive().filter(name__in={name for _, _, name, _ in references}).values_list(
         "name", no_int, no_int, no_int, no_text, no_text
     )
-    pins = [(name, parsed) for _, _, name, parsed in references if parsed is not None]
-    if pins:
-        match = Q()
-        for name, parsed in pins:
-            match |= Q(model__name=name, **parsed.identity())
+    pinned_names = {name for _, _, name, parsed in references if parsed is not None}
+    if pinned_names:
         found = found.union(
-            ModelVersion.objects.filter(match, model__deleted_at__isnull=True).values_list(
+            ModelVersion.objects.filter(model__name__in=pinned_names, model__deleted_at__isnull=True).values_list(
                 "model__name", "major", "minor", "patch", "prerelease", "status"
             ),
             all=True,
