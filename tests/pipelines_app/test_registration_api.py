@@ -146,3 +146,13 @@ def test_load_examples_registers_the_example_pipeline_after_its_model(db):
     version = Pipeline.objects.get(name="text-generation-pipeline").resolve_version("current")
     assert version.version == "1.0.0"
     assert version.execution_order()["order"] == ["validate", "preprocess", "generate", "postprocess"]
+
+
+def test_versions_list_query_count_does_not_grow_with_the_number_of_versions(api, django_assert_max_num_queries):
+    for minor in range(20):
+        api.post(URL, pipeline(step("a"), name="many", version=f"1.{minor}.0"), format="json")
+
+    with django_assert_max_num_queries(4):  # API key, pipeline, count, page
+        response = api.get(f"{URL}/many/versions?limit=100")
+
+    assert response.json()["count"] == 20
