@@ -132,14 +132,15 @@ class StepGraph:
         return buckets
 
     def critical_path(self, levels: list[list[str]], weight: Callable[[Step], int]) -> tuple[list[str], int]:
-        """The heaviest chain of dependencies by ``weight`` (ties go to the smaller step id). O(steps + edges)."""
+        """The heaviest chain of dependencies by ``weight``: ``(step ids, summed weight)``. O(steps + edges).
+        Ties between dependencies go to the smaller step id."""
         finish: dict[str, int] = {}
         via: dict[str, str | None] = {}
         for level in levels:
             for step_id in level:
                 step = self.steps[step_id]
                 best = min(step.depends_on, key=lambda d: (-finish[d], d)) if step.depends_on else None
-                finish[step_id] = (finish[best] if best else 0) + weight(step)
+                finish[step_id] = (finish[best] if best is not None else 0) + weight(step)
                 via[step_id] = best
         if not finish:
             return [], 0
