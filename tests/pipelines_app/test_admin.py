@@ -46,7 +46,7 @@ def test_the_version_page_shows_the_execution_order_as_a_table(curator):
     assert "10 s worst case" in html
 
 
-def test_step_ids_are_escaped_in_the_picture_and_the_table(curator, monkeypatch):
+def test_step_ids_are_escaped_in_the_picture_and_the_table(curator):
     version = Pipeline.register(pipeline(step("a"), step("b", "a"), name="escaping")).version
     # Ids are slugs, so markup cannot get in through the API; a row edited around it must still not inject.
     version.spec["steps"][0]["id"] = "<i>x</i>"
