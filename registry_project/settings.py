@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "registry_project",
     "models_app",
+    "pipelines_app",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,7 @@ MAX_JSON_DEPTH = env_int("MAX_JSON_DEPTH", 32, minimum=4)
 
 # Registry rules that operators tune.
 MODEL_ARTIFACT_MAX_BYTES = env_int("MODEL_ARTIFACT_MAX_BYTES", 500 * 10**9, minimum=1)
+MAX_PIPELINE_STEPS = env_int("MAX_PIPELINE_STEPS", 50, minimum=1)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
 API_MAX_PAGE_SIZE = 100
 

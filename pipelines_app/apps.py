@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class PipelinesAppConfig(AppConfig):
+    name = "pipelines_app"
+    verbose_name = "Pipeline registry"
+
+    def ready(self) -> None:
+        from pipelines_app.guards import pipelines_using_model, pipelines_using_model_version
+        from registry_project.dependencies import register_guard
+
+        # The model app asks these before archiving a version or deleting a model; it never imports us.
+        register_guard("models_app.Model", pipelines_using_model)
+        register_guard("models_app.ModelVersion", pipelines_using_model_version)

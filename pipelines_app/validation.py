@@ -1,0 +1,163 @@
+"""Pipeline-document rules beyond the JSON Schema. Each rule checks the types it relies on (the document may have
+failed the schema) and adds every problem it finds to the report, so one response lists them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import CharField, IntegerField, Value
+
+from pipelines_app.dag import CycleError, StepGraph
+from registry_project.definitions import Lifecycle
+from registry_project.semver import InvalidVersion, ParsedVersion, parse_version
+from registry_project.validation import DocumentValidator, Report, pointer
+
+MODEL_STEP_TYPES = frozenset({"inference", "evaluation"})
+
+
+def _steps(document: dict) -> list[tuple[int, dict]]:
+    steps = document.get("steps")
+    return [(i, s) for i, s in enumerate(steps) if isinstance(s, dict)] if isinstance(steps, list) else []
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def split_model_reference(reference: str) -> tuple[str, str | None]:
+    """``"llama2-7b-chat@1.2.0"`` -> ``("llama2-7b-chat", "1.2.0")``; an unpinned name has no version."""
+    name, _, pin = reference.partition("@")
+    return name, pin or None
+
+
+def pinned_reference(name: str, version: ParsedVersion) -> str:
+    """The canonical text of a pin: build metadata does not identify a version, so it is left out."""
+    return f"{name}@{ParsedVersion(version.major, version.minor, version.patch, version.prerelease, '').text}"
+
+
+def step_count_within_limit(document: dict, report: Report) -> None:
+    steps = document.get("steps")
+    limit = settings.MAX_PIPELINE_STEPS
+    if isinstance(steps, list) and len(steps) > limit:
+        report.error("/steps", "too_many_steps", f"A pipeline has at most {limit} steps (MAX_PIPELINE_STEPS); got {len(steps)}.")
+
+
+def step_timeouts_within_pipeline(document: dict, report: Report) -> None:
+    limit = _positive_int(document.get("timeout_seconds"))
+    if limit is None:
+        return
+    for index, step in _steps(document):
+        timeout = _positive_int(step.get("timeout_seconds"))
+        if timeout is not None and timeout > limit:
+            report.error(
+                pointer("steps", index, "timeout_seconds"), "timeout_exceeds_pipeline",
+                f"Step '{step.get('id')}' may run {timeout} s, longer than the pipeline's timeout_seconds={limit}.",
+            )
+
+
+def steps_form_a_dag(document: dict, report: Report) -> None:
+    """Duplicate ids, unknown and self dependencies, every cycle; then, for a sound DAG, the timing and
+    connectivity warnings."""
+    graph = StepGraph.from_steps(document.get("steps"), report)
+    cycles, truncated = graph.cycles()
+    for cycle in cycles:
+        # Point at the dependency that closes the cycle: the first step's entry naming the last step.
+        first, last = graph.steps[cycle[0]], cycle[-1]
+        raw = document["steps"][first.index].get("depends_on")
+        report.error(
+            pointer("steps", first.index, "depends_on", raw.index(last)), "cycle",
+            f"Steps form a cycle: {' -> '.join([*cycle, cycle[0]])}.",
+        )
+    if truncated:
+        report.error("/steps", "cycle", f"More cycles exist than the {len(cycles)} listed; break these first.")
+    for group in graph.components()[1:]:
+        report.warn(
+            pointer("steps", graph.steps[group[0]].index), "disconnected_steps",
+            f"Steps {', '.join(group)} are not connected to the rest of the pipeline; they form a separate group.",
+        )
+    try:
+        levels = graph.levels()
+    except CycleError:
+        return
+    limit = _positive_int(document.get("timeout_seconds"))
+    if limit is None:
+        return
+    # One attempt per step, as the issue asks: retries are the exception, and the execution order reports the
+    # worst case with retries separately.
+    path, seconds = graph.critical_path(levels, lambda step: step.timeout_seconds or 0)
+    if seconds > limit:
+        report.warn(
+            "/timeout_seconds", "critical_path_exceeds_timeout",
+            f"The critical path {' -> '.join(path)} may take {seconds} s by its step timeouts, more than the "
+            f"pipeline's timeout_seconds={limit}.",
+        )
+
+
+def models_are_registered(document: dict, report: Report) -> None:
+    """Inference and evaluation steps name a model; every named model is registered (and not deleted), and a
+    pinned version exists and is not archived. One query, whatever the number of steps."""
+    references: list[tuple[str, str, str, ParsedVersion | None]] = []  # (path, reference, name, pin)
+    for index, step in _steps(document):
+        model = step.get("model")
+        path = pointer("steps", index, "model")
+        if model is None:
+            if step.get("type") in MODEL_STEP_TYPES:
+                report.error(path, "model_required", f"A {step['type']} step names the model it runs: 'model': '<name>' or '<name>@<version>'.")
+            continue
+        if not isinstance(model, str) or not model:
+            continue  # the schema reports it
+        name, pin = split_model_reference(model)
+        parsed = None
+        if pin is not None:
+            try:
+                parsed = parse_version(pin)
+            except InvalidVersion as exc:
+                report.error(path, "invalid_version", str(exc))
+                continue
+        references.append((path, model, name, parsed))
+    if not references:
+        return
+
+    # One round trip: the live models named and (union) the versions of the pinned ones with their status.
+    # Matching the pins in Python keeps the SQL small: compiling one OR-ed lookup per pin cost more than the
+    # query itself.
+    Model = apps.get_model("models_app", "Model")
+    ModelVersion = apps.get_model("models_app", "ModelVersion")
+    no_int, no_text = Value(None, output_field=IntegerField()), Value("", output_field=CharField())
+    found = Model.objects.alive().filter(name__in={name for _, _, name, _ in references}).values_list(
+        "name", no_int, no_int, no_int, no_text, no_text
+    )
+    pinned_names = {name for _, _, name, parsed in references if parsed is not None}
+    if pinned_names:
+        found = found.union(
+            ModelVersion.objects.filter(model__name__in=pinned_names, model__deleted_at__isnull=True).values_list(
+                "model__name", "major", "minor", "patch", "prerelease", "status"
+            ),
+            all=True,
+        )
+    registered: set[str] = set()
+    statuses: dict[str, str] = {}
+    for name, major, minor, patch, prerelease, status in found:
+        if major is None:
+            registered.add(name)
+        else:
+            statuses[pinned_reference(name, ParsedVersion(major, minor, patch, prerelease, ""))] = status
+    for path, reference, name, parsed in references:
+        if name not in registered:
+            report.error(path, "model_not_registered", f"No model named '{name}' is registered.")
+        elif parsed is not None:
+            status = statuses.get(pinned_reference(name, parsed))
+            if status is None:
+                report.error(path, "model_version_not_found", f"Model '{name}' has no version {parsed.text}.")
+            elif status == Lifecycle.ARCHIVED:
+                report.error(path, "model_version_archived", f"Version {parsed.text} of model '{name}' is archived; pin a live version.")
+
+
+pipeline_validator = DocumentValidator(
+    "pipeline",
+    Path(__file__).parent / "schemas" / "pipeline.json",
+    rules=[step_count_within_limit, steps_form_a_dag, step_timeouts_within_pipeline, models_are_registered],
+)
