@@ -179,7 +179,11 @@ class RuleIndex:
         for policy, version, spec in PolicyVersion.objects.in_force().values_list("policy__name", "version", "spec").iterator():
             index.policies += 1
             for position, rule in enumerate(spec.get("rules", [])):
-                index.add(CompiledRule.compile(policy, version, spec, position, rule))
+                try:
+                    index.add(CompiledRule.compile(policy, version, spec, position, rule))
+                except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                    # Only a write that bypassed validation gets here; one bad rule must not fail every decision.
+                    logger.error("Skipping invalid rule %s of %s@%s", position, policy, version, exc_info=True)
         return index
 
 
@@ -235,7 +239,8 @@ class Decision:
 
     @classmethod
     def resolve(cls, matched: list[CompiledRule]) -> Decision:
-        matched.sort(key=lambda r: (r.order, TYPE_ORDER[r.type]))
+        # Priority and specificity first across types; the rest of the order only compares rules of one type.
+        matched.sort(key=lambda r: (r.order[:2], TYPE_ORDER[r.type], r.order))
         by_type: dict[str, list[CompiledRule]] = {"rbac": [], "rate_limit": [], "quota": []}
         for rule in matched:
             by_type[rule.type].append(rule)

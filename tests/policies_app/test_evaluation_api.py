@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from tests.policies_app.conftest import EVALUATE, URL, evaluate, limit, rbac
@@ -199,3 +202,23 @@ def test_evaluating_once_warm_costs_no_database_query(api, register, django_asse
         decision = evaluate(api, "user:alice", "model:m3-x", roles=["role:ml-engineer"])
 
     assert decision["allowed"] is True
+
+
+def test_load_examples_registers_and_activates_the_example_policy(api):
+
+    call_command("load_examples", stdout=io.StringIO())
+
+    assert api.get(f"{URL}/user-rate-limits/versions/current").json()["version"] == "1.0.0"
+    assert evaluate(api)["rate_limit"]["burst"] == 120
+
+
+def test_rules_of_different_types_with_equal_rank_resolve_side_by_side(api, register):
+    register("access", "rbac", [rbac("user:*", "api:inference", "allow")], priority=100)
+    register("per-second", "rate_limit", [limit("user:*", "api:inference", 60, window=60)], priority=100)
+    register("daily", "quota", [{"entity": "user:*", "resource": "api:inference", "limit": 1, "period": "day", "unit": "requests"}], priority=100)
+
+    decision = evaluate(api)
+
+    assert decision["allowed"] is True
+    assert (decision["rate_limit"]["requests"], decision["quota"]["limit"]) == (60, 1)
+    assert [m["type"] for m in decision["matched"]] == ["rbac", "rate_limit", "quota"]
