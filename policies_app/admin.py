@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from policies_app.choices import Action
 from policies_app.models import Policy, PolicyVersion
-from policies_app.validation import evaluation_request_validator
+from policies_app.validation import evaluation_request_issues
 from registry_project.admin_base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline, attach_issues
 
 RULE_COLUMNS = {
@@ -56,9 +56,9 @@ class PolicyAdmin(DefinitionAdmin):
         decision = None
         if request.method == "POST" and form.is_valid():
             body = form.request_body()
-            report = evaluation_request_validator.check(body)
-            if report.errors:
-                attach_issues(form, report.errors)
+            errors = evaluation_request_issues(body)
+            if errors:
+                attach_issues(form, errors)
             else:
                 decision = Policy.evaluate(**body).as_dict()
         context = {

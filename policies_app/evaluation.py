@@ -144,12 +144,13 @@ class CompiledRule:
 @dataclass
 class RuleIndex:
     """Rules grouped by their resource pattern, so a lookup touches only rules that can match the resource:
-    exact resources by value, prefix and whole-name wildcards by resource kind then prefix, and ``*`` apart."""
+    exact resources by value; prefix and whole-name wildcards by resource kind, then prefix length, then prefix
+    (one dict lookup per distinct prefix length, however many prefixes share it); ``*`` apart."""
 
     generation: str | None
     compiled_at: float = field(default_factory=time.monotonic)
     exact: dict[str, list[CompiledRule]] = field(default_factory=dict)
-    prefixes: dict[str, dict[str, list[CompiledRule]]] = field(default_factory=dict)
+    prefixes: dict[str, dict[int, dict[str, list[CompiledRule]]]] = field(default_factory=dict)
     anywhere: list[CompiledRule] = field(default_factory=list)
     policies: int = 0
     rules: int = 0
@@ -159,16 +160,16 @@ class RuleIndex:
         if resource.rank == EXACT:
             self.exact.setdefault(resource.prefix, []).append(rule)
         elif resource.rank in (PREFIX, KIND_WIDE):
-            self.prefixes.setdefault(resource.kind, {}).setdefault(resource.prefix, []).append(rule)
+            by_length = self.prefixes.setdefault(resource.kind, {})
+            by_length.setdefault(len(resource.prefix), {}).setdefault(resource.prefix, []).append(rule)
         else:
             self.anywhere.append(rule)
         self.rules += 1
 
     def candidates(self, resource: str) -> Iterable[CompiledRule]:
         yield from self.exact.get(resource, ())
-        for prefix, rules in self.prefixes.get(resource.split(":", 1)[0], {}).items():
-            if resource.startswith(prefix):
-                yield from rules
+        for length, by_prefix in self.prefixes.get(resource.split(":", 1)[0], {}).items():
+            yield from by_prefix.get(resource[:length], ())
         yield from self.anywhere
 
     @classmethod

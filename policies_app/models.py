@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import models, transaction
@@ -47,7 +48,7 @@ class Policy(Definition):
         _rule_set_changed()
 
     @staticmethod
-    def evaluate(entity: str, resource: str, action: str, roles: list[str] = ()) -> evaluation.Decision:
+    def evaluate(entity: str, resource: str, action: str, roles: Iterable[str] = ()) -> evaluation.Decision:
         """What applies to ``entity`` asking to ``action`` on ``resource``: the API and the admin both ask here."""
         return evaluation.evaluator.evaluate(entity, resource, action, roles)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from registry_project.validation import DocumentValidator, Report, pointer
+from registry_project.validation import DocumentValidator, Issue, Report, pointer
 
 from policies_app.patterns import InvalidPattern, Pattern
 
@@ -110,4 +110,13 @@ policy_validator = DocumentValidator(
     rules=[rules_within_limit, burst_at_least_requests, no_contradicting_rules],
 )
 
+# An evaluate request is not a registry document: only its JSON Schema applies (and it is not counted in the
+# document-validation metrics).
 evaluation_request_validator = DocumentValidator("policy evaluation", SCHEMAS / "evaluation.json")
+
+
+def evaluation_request_issues(body) -> list[Issue]:
+    """Every problem with a ``POST /api/v1/policies/evaluate`` body (the admin's evaluate form checks the same)."""
+    if not isinstance(body, dict):
+        return [Issue("", "invalid_type", f"Expected a JSON object, got {type(body).__name__}.")]
+    return list(evaluation_request_validator.schema_issues(body))

@@ -3,7 +3,7 @@ from rest_framework.response import Response
 
 from policies_app.filtersets import PolicyVersionFilterSet
 from policies_app.models import Policy
-from policies_app.validation import evaluation_request_validator
+from policies_app.validation import evaluation_request_issues, evaluation_request_validator
 from registry_project.api.schema import inline_defs
 from registry_project.api.views import DefinitionViewSet
 from registry_project.validation import DocumentInvalid
@@ -59,9 +59,9 @@ class PolicyViewSet(DefinitionViewSet):
         """The decision for an entity (with its roles) doing an action on a resource, and why: every matching
         rule of the policies in force, resolved by priority, then specificity, then deny / the lower limit."""
         body = request.data
-        report = evaluation_request_validator.check(body)
-        if report.errors:
-            raise DocumentInvalid(report.errors)
+        errors = evaluation_request_issues(body)
+        if errors:
+            raise DocumentInvalid(errors)
         decision = Policy.evaluate(body["entity"], body["resource"], body["action"], body.get("roles", []))
         return Response(decision.as_dict())
 
