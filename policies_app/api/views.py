@@ -8,7 +8,6 @@ from registry_project.api.schema import inline_defs
 from registry_project.api.views import DefinitionViewSet
 from registry_project.validation import DocumentInvalid
 
-_rule = {"type": "object", "description": "The rule as registered (entity/subject, resource and its type's fields)."}
 _explained_rule = {
     "type": "object",
     "required": ["policy", "version", "type", "rule", "enforcement", "priority", "specificity"],

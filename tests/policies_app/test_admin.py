@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from policies_app.models import Policy, PolicyVersion
-from tests.policies_app.conftest import limit, rbac
+from policies_app.models import Policy
+from tests.policies_app.conftest import rbac
 
 pytestmark = pytest.mark.django_db
 
