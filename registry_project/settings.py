@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "registry_project",
     "models_app",
     "pipelines_app",
+    "policies_app",
 ]
 
 MIDDLEWARE = [
@@ -161,6 +162,11 @@ MAX_JSON_DEPTH = env_int("MAX_JSON_DEPTH", 32, minimum=4)
 MODEL_ARTIFACT_MAX_BYTES = env_int("MODEL_ARTIFACT_MAX_BYTES", 500 * 10**9, minimum=1)
 MAX_PIPELINE_STEPS = env_int("MAX_PIPELINE_STEPS", 50, minimum=1)
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
+MAX_POLICY_RULES = env_int("MAX_POLICY_RULES", 100, minimum=1)
+# What a policy evaluation answers when no hard rbac rule matches: deny unless an operator opts out.
+POLICY_DEFAULT_EFFECT = env.str("POLICY_DEFAULT_EFFECT", default="deny").strip().lower()
+if POLICY_DEFAULT_EFFECT not in ("allow", "deny"):
+    raise ImproperlyConfigured(f"POLICY_DEFAULT_EFFECT={POLICY_DEFAULT_EFFECT!r} must be 'allow' or 'deny'.")
 API_MAX_PAGE_SIZE = 100
 
 REST_FRAMEWORK = {
@@ -191,6 +197,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "OAS_VERSION": "3.1.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Choice sets whose field names ("type", ...) other kinds also use.
+    "ENUM_NAME_OVERRIDES": {
+        # JSON Schema enums are hashed by their values alone, so these list values, not TextChoices.
+        "PolicyTypeEnum": ["rate_limit", "quota", "rbac"],
+        "PolicyEnforcementEnum": ["hard", "soft"],
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {

@@ -7,6 +7,7 @@ from registry_project import health
 api_v1 = [
     path("", include("models_app.api.urls")),
     path("", include("pipelines_app.api.urls")),
+    path("", include("policies_app.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,122 @@
+"""Policy-document rules beyond the JSON Schema. Each rule checks the types it relies on (the document may have
+failed the schema) and adds every problem it finds to the report, with the path of the rule at fault."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+
+from registry_project.validation import DocumentValidator, Issue, Report, pointer
+
+from policies_app.patterns import InvalidPattern, Pattern
+
+SCHEMAS = Path(__file__).parent / "schemas"
+
+# The field naming who a rule applies to, by policy type.
+WHO_FIELD = {"rate_limit": "entity", "quota": "entity", "rbac": "subject"}
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _rules(document: dict) -> Iterator[tuple[int, dict]]:
+    rules = document.get("rules")
+    if isinstance(rules, list):
+        for index, rule in enumerate(rules):
+            if isinstance(rule, dict):
+                yield index, rule
+
+
+def rules_within_limit(document: dict, report: Report) -> None:
+    rules = document.get("rules")
+    limit = settings.MAX_POLICY_RULES
+    if isinstance(rules, list) and len(rules) > limit:
+        report.error("/rules", "too_many_items", f"A policy has at most {limit} rules (MAX_POLICY_RULES); got {len(rules)}.")
+
+
+def burst_at_least_requests(document: dict, report: Report) -> None:
+    if document.get("type") != "rate_limit":
+        return
+    for index, rule in _rules(document):
+        requests, burst = _int(rule.get("requests")), _int(rule.get("burst"))
+        if requests is not None and burst is not None and burst < requests:
+            report.error(
+                pointer("rules", index, "burst"),
+                "burst_below_requests",
+                f"burst ({burst}) must be at least requests ({requests}): a burst allows more than the steady rate, never less.",
+            )
+
+
+def _parsed(rule: dict, field: str) -> Pattern | None:
+    try:
+        return Pattern.parse(rule.get(field))
+    except InvalidPattern:
+        return None  # the schema already reported it
+
+
+def _actions(rule: dict) -> set[str]:
+    actions = rule.get("actions")
+    return {a for a in actions if isinstance(a, str)} if isinstance(actions, list) else set()
+
+
+def _outcome(policy_type: str, rule: dict):
+    """What a rule decides, or None when the schema already rejected it; two rules for the same entity and
+    resource contradict when this differs."""
+    if policy_type == "rate_limit":
+        outcome = _int(rule.get("requests")), _int(rule.get("window_seconds")), _int(rule.get("burst", rule.get("requests")))
+        return None if None in outcome else outcome
+    if policy_type == "quota":
+        limit = rule.get("limit")
+        return limit if isinstance(limit, (int, float)) and not isinstance(limit, bool) else None
+    effect = rule.get("effect")
+    return effect if effect in ("allow", "deny") and _actions(rule) else None
+
+
+def no_contradicting_rules(document: dict, report: Report) -> None:
+    """Within one policy, two rules for the same entity and resource must agree: otherwise which one applies
+    would depend on their order. Quotas only contradict for the same period and unit; rbac rules only when their
+    actions overlap ('*' overlaps everything). Exact duplicates are a warning."""
+    policy_type = document.get("type")
+    if policy_type not in WHO_FIELD:
+        return
+    who = WHO_FIELD[policy_type]
+    seen: dict[tuple, list[tuple[int, dict]]] = {}
+    for index, rule in _rules(document):
+        subject, resource = _parsed(rule, who), _parsed(rule, "resource")
+        if subject is None or resource is None or _outcome(policy_type, rule) is None:
+            continue
+        key = (subject.text, resource.text)
+        if policy_type == "quota":
+            key += (rule.get("period"), rule.get("unit"))
+        for earlier_index, earlier in seen.get(key, []):
+            if policy_type == "rbac":
+                mine, theirs = _actions(rule), _actions(earlier)
+                if not ("*" in mine or "*" in theirs or mine & theirs):
+                    continue
+            where = f"rule {earlier_index} ({who} {subject.text}, resource {resource.text})"
+            if _outcome(policy_type, rule) != _outcome(policy_type, earlier):
+                report.error(pointer("rules", index), "contradicting_rules", f"This rule contradicts {where}; merge them or make one more specific.")
+            elif policy_type != "rbac" or _actions(rule) == _actions(earlier):
+                report.warn(pointer("rules", index), "duplicate_rule", f"This rule repeats {where}.")
+        seen.setdefault(key, []).append((index, rule))
+
+
+policy_validator = DocumentValidator(
+    "policy",
+    SCHEMAS / "policy.json",
+    rules=[rules_within_limit, burst_at_least_requests, no_contradicting_rules],
+)
+
+# An evaluate request is not a registry document: only its JSON Schema applies (and it is not counted in the
+# document-validation metrics).
+evaluation_request_validator = DocumentValidator("policy evaluation", SCHEMAS / "evaluation.json")
+
+
+def evaluation_request_issues(body) -> list[Issue]:
+    """Every problem with a ``POST /api/v1/policies/evaluate`` body (the admin's evaluate form checks the same)."""
+    if not isinstance(body, dict):
+        return [Issue("", "invalid_type", f"Expected a JSON object, got {type(body).__name__}.")]
+    return list(evaluation_request_validator.schema_issues(body))
