@@ -95,7 +95,7 @@ class StepGraph:
                     known[dependency] = None
                 if problem and report is not None:
                     report.error(pointer("steps", index, "depends_on", position), *problem)
-            if first_index.get(step_id) == index:
+            if isinstance(step_id, str) and first_index.get(step_id) == index:
                 timeout, retries = _int_or(raw.get("timeout_seconds"), None), _int_or(raw.get("retry_count"), 0)
                 built.append(Step(step_id, index, tuple(known), timeout, retries))
         return cls(built)

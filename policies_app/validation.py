@@ -80,7 +80,7 @@ def no_contradicting_rules(document: dict, report: Report) -> None:
     would depend on their order. Quotas only contradict for the same period and unit; rbac rules only when their
     actions overlap ('*' overlaps everything). Exact duplicates are a warning."""
     policy_type = document.get("type")
-    if policy_type not in WHO_FIELD:
+    if not isinstance(policy_type, str) or policy_type not in WHO_FIELD:
         return
     who = WHO_FIELD[policy_type]
     seen: dict[tuple, list[tuple[int, dict]]] = {}
@@ -90,7 +90,10 @@ def no_contradicting_rules(document: dict, report: Report) -> None:
             continue
         key = (subject.text, resource.text)
         if policy_type == "quota":
-            key += (rule.get("period"), rule.get("unit"))
+            period, unit = rule.get("period"), rule.get("unit")
+            if not (isinstance(period, str) and isinstance(unit, str)):
+                continue  # the schema already reported it
+            key += (period, unit)
         for earlier_index, earlier in seen.get(key, []):
             if policy_type == "rbac":
                 mine, theirs = _actions(rule), _actions(earlier)

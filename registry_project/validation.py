@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -18,6 +19,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 from prometheus_client import Counter
+
+logger = logging.getLogger(__name__)
 
 from registry_project.semver import InvalidVersion, parse_version
 
@@ -194,8 +197,16 @@ class DocumentValidator:
             report.error("/name", "reserved_name", f"'{name}' is reserved by the API's paths; choose another name.")
         # Custom rules see documents that may have failed the schema: each rule checks the types it relies on,
         # so one response lists every problem at once.
+        structurally_valid = not report.errors
         for rule in self.rules:
-            rule(document, report)
+            try:
+                rule(document, report)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                # A rule tripping over a shape the schema has already rejected adds nothing to those errors;
+                # on a schema-valid document the same crash is a bug and must surface.
+                if structurally_valid:
+                    raise
+                logger.warning("%s rule %s skipped on a schema-invalid document", self.kind, rule.__name__, exc_info=True)
         VALIDATIONS.labels(self.kind, "valid" if report.valid else "invalid").inc()
         return report
 
