@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from django.db import connection
-from django.db.models import Q
 
 from registry_project.definitions import Lifecycle, VersionQuerySet
 
@@ -20,16 +18,3 @@ class PipelineVersionQuerySet(VersionQuerySet):
         """The versions that protect what they reference: active versions of pipelines not deleted."""
         return self.filter(status=Lifecycle.ACTIVE).of_alive()
 
-    def search(self, text: str) -> PipelineVersionQuerySet:
-        """Free text over the pipeline's name and the description: PostgreSQL full-text search plus substring
-        matches on the name; substring matches only on SQLite."""
-        text = text.strip()
-        if not text:
-            return self
-        match = Q(pipeline__name__icontains=text) | Q(description__icontains=text)
-        if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchQuery, SearchVector
-
-            vector = SearchVector("pipeline__name", "description", config="simple")
-            return self.annotate(_search=vector).filter(match | Q(_search=SearchQuery(text, config="simple", search_type="websearch")))
-        return self.filter(match)

@@ -25,16 +25,3 @@ class PolicyVersionQuerySet(VersionQuerySet):
         )
         return self.filter(pk__in=parent_model.objects.alive().annotate(in_force_id=Subquery(chosen)).values("in_force_id"))
 
-    def search(self, text: str) -> PolicyVersionQuerySet:
-        """Free text over name, description and the rules' patterns: PostgreSQL full-text search plus substring
-        matches on the name; substring matches only on SQLite."""
-        text = text.strip()
-        if not text:
-            return self
-        match = Q(policy__name__icontains=text) | Q(description__icontains=text)
-        if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchQuery, SearchVector
-
-            vector = SearchVector("policy__name", "description", config="simple")
-            return self.annotate(_search=vector).filter(match | Q(_search=SearchQuery(text, config="simple", search_type="websearch")))
-        return self.filter(match)

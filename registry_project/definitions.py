@@ -277,6 +277,26 @@ class Definition(models.Model):
 
 
 class VersionQuerySet(models.QuerySet):
+    # Text columns that free-text search looks in besides the definition's name; a kind's QuerySet may widen it.
+    search_fields: ClassVar[tuple[str, ...]] = ("description",)
+
+    def search(self, text: str) -> VersionQuerySet:
+        """Free text over the definition's name and ``search_fields``: PostgreSQL full-text search plus substring
+        matches (so 'llama2' finds 'llama2-7b-chat'); substring matches only on SQLite."""
+        text = text.strip()
+        if not text:
+            return self
+        fields = (f"{self.model.parent_field}__name", *self.search_fields)
+        match = Q()
+        for name in fields:
+            match |= Q(**{f"{name}__icontains": text})
+        if connection.vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery, SearchVector
+
+            vector = SearchVector(*fields, config="simple")
+            return self.annotate(_search=vector).filter(match | Q(_search=SearchQuery(text, config="simple", search_type="websearch")))
+        return self.filter(match)
+
     def newest_first(self) -> VersionQuerySet:
         return self.order_by(*NEWEST_FIRST)
 
