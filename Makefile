@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install install-dev bench schema clean
+.PHONY: run test test-sqlite install install-dev bench schema clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,19 @@ test: install-dev
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
+# The embedded default that `make run` uses: the same suite on SQLite, tests that need PostgreSQL/Redis skipped.
+test-sqlite: install-dev
+	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
 schema: install
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
+# Benchmarks on PostgreSQL (they create and drop their own databases); figures go into docs/benchmarks.md.
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry_bench
 bench: install-dev
-	$(PY) bench/run.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/models_api.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/pipeline_validation.py
+	DATABASE_URL=$(BENCH_DATABASE_URL)_policies REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) bench/policy_evaluation.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3

@@ -127,13 +127,14 @@ def models_are_registered(document: dict, report: Report) -> None:
     Model = apps.get_model("models_app", "Model")
     ModelVersion = apps.get_model("models_app", "ModelVersion")
     no_int, no_text = Value(None, output_field=IntegerField()), Value("", output_field=CharField())
-    found = Model.objects.alive().filter(name__in={name for _, _, name, _ in references}).values_list(
+    # .order_by() drops the models' default ordering: SQLite refuses ORDER BY inside a UNION's parts.
+    found = Model.objects.alive().filter(name__in={name for _, _, name, _ in references}).order_by().values_list(
         "name", no_int, no_int, no_int, no_text, no_text
     )
     pinned_names = {name for _, _, name, parsed in references if parsed is not None}
     if pinned_names:
         found = found.union(
-            ModelVersion.objects.filter(model__name__in=pinned_names, model__deleted_at__isnull=True).values_list(
+            ModelVersion.objects.filter(model__name__in=pinned_names, model__deleted_at__isnull=True).order_by().values_list(
                 "model__name", "major", "minor", "patch", "prerelease", "status"
             ),
             all=True,

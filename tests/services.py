@@ -31,6 +31,13 @@ def _reachable(url: str, default_port: int) -> str | None:
 
 
 def _probe() -> None:
+    if os.environ.get("REGISTRY_TEST_SQLITE"):
+        # An explicit run on the embedded default (make test-sqlite): no services, by choice.
+        os.environ.pop("DATABASE_URL", None)
+        os.environ.pop("REDIS_URL", None)
+        MISSING["postgres"] = "REGISTRY_TEST_SQLITE asks for the SQLite run"
+        MISSING["redis"] = "REGISTRY_TEST_SQLITE asks for the SQLite run"
+        return
     db_url = os.environ.get("DATABASE_URL", "")
     if db_url.startswith("postgres"):
         problem = _reachable(db_url, 5432)
