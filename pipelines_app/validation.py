@@ -7,20 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.db.models import CharField, IntegerField, Value
 
 from pipelines_app.dag import CycleError, StepGraph
 from registry_project.definitions import Lifecycle
 from registry_project.semver import InvalidVersion, ParsedVersion, parse_version
-from registry_project.validation import DocumentValidator, Report, pointer
+from registry_project.validation import DocumentValidator, Report, at_most, objects_in, pointer
 
 MODEL_STEP_TYPES = frozenset({"inference", "evaluation"})
-
-
-def _steps(document: dict) -> list[tuple[int, dict]]:
-    steps = document.get("steps")
-    return [(i, s) for i, s in enumerate(steps) if isinstance(s, dict)] if isinstance(steps, list) else []
 
 
 def _positive_int(value: Any) -> int | None:
@@ -38,18 +32,11 @@ def pinned_reference(name: str, version: ParsedVersion) -> str:
     return f"{name}@{ParsedVersion(version.major, version.minor, version.patch, version.prerelease, '').text}"
 
 
-def step_count_within_limit(document: dict, report: Report) -> None:
-    steps = document.get("steps")
-    limit = settings.MAX_PIPELINE_STEPS
-    if isinstance(steps, list) and len(steps) > limit:
-        report.error("/steps", "too_many_steps", f"A pipeline has at most {limit} steps (MAX_PIPELINE_STEPS); got {len(steps)}.")
-
-
 def step_timeouts_within_pipeline(document: dict, report: Report) -> None:
     limit = _positive_int(document.get("timeout_seconds"))
     if limit is None:
         return
-    for index, step in _steps(document):
+    for index, step in objects_in(document, "steps"):
         timeout = _positive_int(step.get("timeout_seconds"))
         if timeout is not None and timeout > limit:
             report.error(
@@ -100,7 +87,7 @@ def models_are_registered(document: dict, report: Report) -> None:
     """Inference and evaluation steps name a model; every named model is registered (and not deleted), and a
     pinned version exists and is not archived. One query, whatever the number of steps."""
     references: list[tuple[str, str, str, ParsedVersion | None]] = []  # (path, reference, name, pin)
-    for index, step in _steps(document):
+    for index, step in objects_in(document, "steps"):
         model = step.get("model")
         path = pointer("steps", index, "model")
         if model is None:
@@ -160,5 +147,5 @@ def models_are_registered(document: dict, report: Report) -> None:
 pipeline_validator = DocumentValidator(
     "pipeline",
     Path(__file__).parent / "schemas" / "pipeline.json",
-    rules=[step_count_within_limit, steps_form_a_dag, step_timeouts_within_pipeline, models_are_registered],
+    rules=[at_most("steps", "MAX_PIPELINE_STEPS", code="too_many_steps", kind="pipeline"), steps_form_a_dag, step_timeouts_within_pipeline, models_are_registered],
 )

@@ -3,12 +3,10 @@ failed the schema) and adds every problem it finds to the report, with the path 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-from django.conf import settings
 
-from registry_project.validation import DocumentValidator, Issue, Report, pointer
+from registry_project.validation import DocumentValidator, Issue, Report, at_most, objects_in, pointer
 
 from policies_app.patterns import InvalidPattern, Pattern
 
@@ -22,25 +20,10 @@ def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _rules(document: dict) -> Iterator[tuple[int, dict]]:
-    rules = document.get("rules")
-    if isinstance(rules, list):
-        for index, rule in enumerate(rules):
-            if isinstance(rule, dict):
-                yield index, rule
-
-
-def rules_within_limit(document: dict, report: Report) -> None:
-    rules = document.get("rules")
-    limit = settings.MAX_POLICY_RULES
-    if isinstance(rules, list) and len(rules) > limit:
-        report.error("/rules", "too_many_items", f"A policy has at most {limit} rules (MAX_POLICY_RULES); got {len(rules)}.")
-
-
 def burst_at_least_requests(document: dict, report: Report) -> None:
     if document.get("type") != "rate_limit":
         return
-    for index, rule in _rules(document):
+    for index, rule in objects_in(document, "rules"):
         requests, burst = _int(rule.get("requests")), _int(rule.get("burst"))
         if requests is not None and burst is not None and burst < requests:
             report.error(
@@ -84,7 +67,7 @@ def no_contradicting_rules(document: dict, report: Report) -> None:
         return
     who = WHO_FIELD[policy_type]
     seen: dict[tuple, list[tuple[int, dict]]] = {}
-    for index, rule in _rules(document):
+    for index, rule in objects_in(document, "rules"):
         subject, resource = _parsed(rule, who), _parsed(rule, "resource")
         if subject is None or resource is None or _outcome(policy_type, rule) is None:
             continue
@@ -110,7 +93,7 @@ def no_contradicting_rules(document: dict, report: Report) -> None:
 policy_validator = DocumentValidator(
     "policy",
     SCHEMAS / "policy.json",
-    rules=[rules_within_limit, burst_at_least_requests, no_contradicting_rules],
+    rules=[at_most("rules", "MAX_POLICY_RULES", code="too_many_items", kind="policy"), burst_at_least_requests, no_contradicting_rules],
 )
 
 # An evaluate request is not a registry document: only its JSON Schema applies (and it is not counted in the

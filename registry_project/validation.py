@@ -104,6 +104,27 @@ class DocumentInvalid(Exception):
 Rule = Callable[[dict, Report], None]
 
 
+def objects_in(document: dict, key: str) -> list[tuple[int, dict]]:
+    """(index, item) for each object in the list at ``document[key]``; other shapes are the schema's to report."""
+    items = document.get(key)
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def at_most(key: str, setting: str, *, code: str, kind: str) -> Rule:
+    """A rule: the list at ``document[key]`` holds at most ``settings.<setting>`` items. The limit is read at
+    check time, since it is an operator's setting rather than part of the static schema."""
+
+    def rule(document: dict, report: Report) -> None:
+        from django.conf import settings
+
+        items, limit = document.get(key), getattr(settings, setting)
+        if isinstance(items, list) and len(items) > limit:
+            report.error(pointer(key), code, f"A {kind} has at most {limit} {key} ({setting}); got {len(items)}.")
+
+    rule.__name__ = f"{key}_within_{setting.lower()}"
+    return rule
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
