@@ -1,22 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from django.db import models, transaction
+from django.db import models
 
 from policies_app import evaluation
 from policies_app.querysets import PolicyVersionQuerySet
 from policies_app.validation import policy_validator
-from registry_project.definitions import NEWEST_FIRST, Definition, DefinitionVersion, Registration
+from registry_project.definitions import NEWEST_FIRST, Definition, DefinitionVersion
 
 DEFAULTS = {"enforcement": "hard", "priority": 0}
-
-
-def _rule_set_changed() -> None:
-    """Every change that can alter what evaluation sees bumps the shared policy generation once it is committed,
-    so every web replica recompiles its rule index on its next evaluation (and none before the data is visible)."""
-    transaction.on_commit(evaluation.bump_generation)
 
 
 class Policy(Definition):
@@ -29,23 +22,10 @@ class Policy(Definition):
         verbose_name_plural = "policies"
 
     @classmethod
-    def register(cls, document: Any, *, user=None) -> Registration:
-        registration = super().register(document, user=user)
-        _rule_set_changed()
-        return registration
-
-    def register_version(self, document: Any, *, user=None) -> Registration:
-        registration = super().register_version(document, user=user)
-        _rule_set_changed()
-        return registration
-
-    def soft_delete(self) -> None:
-        super().soft_delete()
-        _rule_set_changed()
-
-    def restore(self) -> None:
-        super().restore()
-        _rule_set_changed()
+    def changed(cls) -> None:
+        """Every committed change that can alter what evaluation sees bumps the shared policy generation, so
+        every web replica recompiles its rule index on its next evaluation (and none before the data is visible)."""
+        evaluation.bump_generation()
 
     @staticmethod
     def evaluate(entity: str, resource: str, action: str, roles: Iterable[str] = ()) -> evaluation.Decision:
@@ -74,23 +54,3 @@ class PolicyVersion(DefinitionVersion):
     @property
     def rules(self) -> list[dict]:
         return self.spec.get("rules", [])
-
-    def update_document(self, changes: Any, *, partial: bool) -> DefinitionVersion:
-        version = super().update_document(changes, partial=partial)
-        _rule_set_changed()
-        return version
-
-    def activate(self) -> DefinitionVersion:
-        version = super().activate()
-        _rule_set_changed()
-        return version
-
-    def deprecate(self) -> DefinitionVersion:
-        version = super().deprecate()
-        _rule_set_changed()
-        return version
-
-    def archive(self) -> DefinitionVersion:
-        version = super().archive()
-        _rule_set_changed()
-        return version

@@ -157,6 +157,17 @@ class Definition(models.Model):
         setattr(found, found.parent_field, self)
         return found
 
+    @classmethod
+    def changed(cls) -> None:
+        """Runs once a write that changes this kind's documents, or which version is in force, has committed:
+        registration, updates, lifecycle moves, deletion and restore. A kind that keeps derived state elsewhere
+        (the policies' compiled rule index) invalidates it here; the default does nothing."""
+
+    @classmethod
+    def announce_change(cls) -> None:
+        """Schedule ``changed`` for after the current transaction commits (at once outside one)."""
+        transaction.on_commit(cls.changed)
+
     # -- registration -----------------------------------------------------------------------------------------
 
     @classmethod
@@ -168,6 +179,7 @@ class Definition(models.Model):
         with transaction.atomic():
             definition, created = cls._lock_or_create(document["name"], user)
             registration = definition._add_version(document, report.warnings, user)
+            cls.announce_change()
         registration.created_definition = created
         return registration
 
@@ -184,6 +196,7 @@ class Definition(models.Model):
             locked = type(self).objects.select_for_update().get(pk=self.pk)
             if locked.deleted_at:
                 raise DefinitionNotFound(f"No {self.kind} named '{self.name}'.")
+            self.announce_change()
             return locked._add_version(document, report.warnings, user)
 
     @classmethod
@@ -269,11 +282,13 @@ class Definition(models.Model):
             ensure_unused(locked, "delete")
             locked.deleted_at = timezone.now()
             locked.save(update_fields=["deleted_at", "updated_at"])
+            self.announce_change()
         self.deleted_at = locked.deleted_at
 
     def restore(self) -> None:
         type(self).objects.filter(pk=self.pk).update(deleted_at=None, updated_at=timezone.now())
         self.deleted_at = None
+        self.announce_change()
 
 
 class VersionQuerySet(models.QuerySet):
@@ -444,6 +459,7 @@ class DefinitionVersion(models.Model):
             for name in definition.parent_fields:
                 definition.set_document_field(name, proposed.get(name))
             definition.save(update_fields=[*definition.parent_fields, "updated_at"])
+            definition.announce_change()
         return version
 
     def proposed_document(self, changes: Any, *, partial: bool) -> dict:
@@ -519,6 +535,7 @@ class DefinitionVersion(models.Model):
             version.status = Lifecycle.ACTIVE
             version.is_current = True
             version.save(update_fields=["status", "is_current", "updated_at"])
+            version.definition.announce_change()
         return version
 
     def deprecate(self) -> DefinitionVersion:
@@ -529,6 +546,7 @@ class DefinitionVersion(models.Model):
             version.status = Lifecycle.DEPRECATED
             version.is_current = False
             version.save(update_fields=["status", "is_current", "updated_at"])
+            version.definition.announce_change()
         return version
 
     def archive(self) -> DefinitionVersion:
@@ -539,6 +557,7 @@ class DefinitionVersion(models.Model):
                 version.status = Lifecycle.ARCHIVED
                 version.is_current = False
                 version.save(update_fields=["status", "is_current", "updated_at"])
+                version.definition.announce_change()
         return version
 
     LIFECYCLE_MOVES: ClassVar[tuple[str, ...]] = ("activate", "deprecate", "archive")
