@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 from registry_project.definitions import Lifecycle, VersionQuerySet
 
 

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from django.db import connection
-from django.db.models import Case, OuterRef, Q, Subquery, Value, When
-
-from registry_project.definitions import Lifecycle, VersionQuerySet
+from registry_project.definitions import Lifecycle, VersionQuerySet, latest_order
 
 
 class PolicyVersionQuerySet(VersionQuerySet):
@@ -17,11 +14,4 @@ class PolicyVersionQuerySet(VersionQuerySet):
     def in_force(self) -> PolicyVersionQuerySet:
         """The one version per live policy that evaluation uses: its current version, or, when none is current,
         its latest active version (highest release; a prerelease only when no active release exists)."""
-        parent_model = self.model._meta.get_field(self.model.parent_field).related_model
-        chosen = (
-            self.model.objects.filter(policy=OuterRef("pk"), status=Lifecycle.ACTIVE)
-            .order_by("-is_current", Case(When(prerelease="", then=Value(0)), default=Value(1)), "-major", "-minor", "-patch", "-prerelease_key")
-            .values("pk")[:1]
-        )
-        return self.filter(pk__in=parent_model.objects.alive().annotate(in_force_id=Subquery(chosen)).values("in_force_id"))
-
+        return self.first_per_definition("-is_current", *latest_order(), status=Lifecycle.ACTIVE)

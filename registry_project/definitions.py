@@ -340,20 +340,17 @@ class VersionQuerySet(models.QuerySet):
     def tagged(self, tag: str) -> VersionQuerySet:
         return self.containing("tags", tag)
 
-    def latest_per_definition(self) -> VersionQuerySet:
-        """Each live definition's latest version: one subquery per definition, resolved by the database."""
+    def first_per_definition(self, *ordering, **among) -> VersionQuerySet:
+        """For each live definition, its first version by ``ordering`` among the versions matching ``among``:
+        one correlated subquery per definition, resolved by the database."""
         parent_field = self.model.parent_field
         parent_model = self.model._meta.get_field(parent_field).related_model
-        latest_ids = (
-            parent_model.objects.alive()
-            .annotate(
-                latest_id=Subquery(
-                    self.model.objects.filter(**{parent_field: OuterRef("pk")}).order_by(*latest_order()).values("pk")[:1]
-                )
-            )
-            .values("latest_id")
-        )
-        return self.filter(pk__in=latest_ids)
+        first = self.model.objects.filter(**{parent_field: OuterRef("pk")}, **among).order_by(*ordering).values("pk")[:1]
+        return self.filter(pk__in=parent_model.objects.alive().annotate(first_id=Subquery(first)).values("first_id"))
+
+    def latest_per_definition(self) -> VersionQuerySet:
+        """Each live definition's latest version (see ``latest_order``)."""
+        return self.first_per_definition(*latest_order())
 
 
 class DefinitionVersion(models.Model):
