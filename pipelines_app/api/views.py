@@ -52,8 +52,7 @@ class PipelineViewSet(DefinitionViewSet):
     def execution_order(self, request, name: str):
         """Stages (DAG levels cut into batches no wider than max_parallel), one topological order and the
         critical path with its worst-case duration, for the latest version or `?version=`."""
-        version = self.get_definition().resolve_version(request.query_params.get("version"))
-        return Response(version.execution_order())
+        return Response(self.definition_model.lookup(name, request.query_params.get("version")).execution_order())
 
     def openapi_responses(self, schema):
         if self.action == "execution_order":

@@ -113,3 +113,14 @@ def test_editing_the_family_in_the_admin_is_validated(curator, llama_doc):
     assert good.status_code == 302, good.context and good.context["adminform"].form.errors
     model.refresh_from_db()
     assert (model.family, model.retention_keep) == ("llama2", 3)
+
+
+def test_the_model_changelist_query_count_does_not_grow_with_the_models(curator, model_doc, django_assert_max_num_queries):
+    for i in range(30):
+        for version in ("1.0.0", "1.1.0"):
+            Model.register(model_doc(name=f"model-{i:02d}", version=version))
+
+    with django_assert_max_num_queries(8):  # session, user, counts, the page with its version counts, filters
+        response = curator.get("/admin/models_app/model/")
+
+    assert response.status_code == 200 and b"model-29" in response.content

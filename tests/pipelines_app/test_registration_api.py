@@ -56,6 +56,12 @@ def test_execution_order_splits_wide_levels_and_follows_the_version_parameter(ap
     assert new["version"] == "2.0.0" and new["stages"] == [["a"], ["b"]] and new["max_parallel"] is None
 
 
+def test_execution_order_is_read_in_two_queries(api, django_assert_max_num_queries):
+    api.post(URL, pipeline(step("a"), step("b", "a"), name="chain"), format="json")
+    with django_assert_max_num_queries(2):  # the API key, then the version joined with its pipeline
+        assert api.get(f"{URL}/chain/execution-order").status_code == 200
+
+
 def test_execution_order_of_unknown_pipelines_and_versions_is_a_404(api):
     api.post(URL, pipeline(step("a"), name="known"), format="json")
 
