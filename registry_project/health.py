@@ -26,8 +26,8 @@ def _check_cache() -> None:
 def _check_broker() -> None:
     from registry_project.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
 
 
 def checks() -> dict:

@@ -52,6 +52,16 @@ def test_ready_checks_the_real_redis_cache(anon, settings):
     assert anon.get("/health/ready").json()["checks"]["cache"]["status"] == "ok"
 
 
+@pytest.mark.redis
+def test_ready_checks_the_celery_broker_when_one_is_configured(anon, settings):
+    settings.CELERY_BROKER_URL = settings.REDIS_URL
+    assert anon.get("/health/ready").json()["checks"]["broker"]["status"] == "ok"
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = anon.get("/health/ready")
+    assert response.status_code == 503 and response.json()["failing"] == ["broker"]
+
+
 def test_metrics_expose_registry_gauges_and_validation_counters(api, anon, llama_doc):
     api.post("/api/v1/models", llama_doc, format="json")
     api.post("/api/v1/models/validate", {"name": "x"}, format="json")
