@@ -119,40 +119,26 @@ class Definition(models.Model):
         the slower path finds out which part was missing for the 404."""
         version_model = cls.versions.rel.related_model
         parent = version_model.parent_field
-        versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True}).select_related(parent)
-        ref = ref or "latest"
-        found = None
-        if ref == "latest":
-            found = versions.order_by(*latest_order()).first()
-        elif ref == "current":
-            found = versions.filter(is_current=True).first()
-        else:
-            try:
-                found = versions.filter(**parse_version(ref).identity()).first()
-            except InvalidVersion:
-                pass
+        versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
+        try:
+            found = versions.select_related(parent).named(ref or "latest")
+        except InvalidVersion:
+            found = None
         return found if found is not None else cls.get_alive(name).resolve_version(ref)
 
     def resolve_version(self, ref: str | None) -> DefinitionVersion:
         """A version by number, or ``latest`` (highest release) or ``current`` (the activated one)."""
-        versions = self.versions.all()
         ref = ref or "latest"
-        if ref == "latest":
-            found = versions.order_by(*latest_order()).first()
-            if found is None:
+        try:
+            found = self.versions.all().named(ref)
+        except InvalidVersion as exc:
+            raise DefinitionNotFound(str(exc), code="invalid_version", path="version") from None
+        if found is None:
+            if ref == "latest":
                 raise DefinitionNotFound(f"{self} has no versions.")
-        elif ref == "current":
-            found = versions.filter(is_current=True).first()
-            if found is None:
+            if ref == "current":
                 raise DefinitionNotFound(f"{self} has no current version; activate one first.", code="no_current")
-        else:
-            try:
-                parsed = parse_version(ref)
-            except InvalidVersion as exc:
-                raise DefinitionNotFound(str(exc), code="invalid_version", path="version") from None
-            found = versions.filter(**parsed.identity()).first()
-            if found is None:
-                raise DefinitionNotFound(f"{self} has no version {ref}.", path="version")
+            raise DefinitionNotFound(f"{self} has no version {ref}.", path="version")
         # The caller renders the document; spare it a query for the parent we already hold.
         setattr(found, found.parent_field, self)
         return found
@@ -311,6 +297,15 @@ class VersionQuerySet(models.QuerySet):
             vector = SearchVector(*fields, config="simple")
             return self.annotate(_search=vector).filter(match | Q(_search=SearchQuery(text, config="simple", search_type="websearch")))
         return self.filter(match)
+
+    def named(self, ref: str) -> DefinitionVersion | None:
+        """The version ``ref`` names among these: a semver number, ``latest`` (see ``latest_order``) or
+        ``current``; None when there is none. An invalid number raises InvalidVersion."""
+        if ref == "latest":
+            return self.order_by(*latest_order()).first()
+        if ref == "current":
+            return self.filter(is_current=True).first()
+        return self.filter(**parse_version(ref).identity()).first()
 
     def newest_first(self) -> VersionQuerySet:
         return self.order_by(*NEWEST_FIRST)
