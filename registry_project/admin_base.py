@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from registry_project.api.schema import inline_defs
 from registry_project.definitions import Definition, DefinitionVersion, MUTABLE_VERSION_FIELDS
 from registry_project.exceptions import RegistryError
 from registry_project.validation import DocumentInvalid, Issue
@@ -47,10 +48,10 @@ class DocumentForm(forms.Form):
 
     def __init__(self, *args, definition_model: type[Definition], **kwargs):
         super().__init__(*args, **kwargs)
-        schema = definition_model.validator.schema
+        schema = inline_defs(definition_model.validator.schema)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
-            is_text = prop.get("type") == "string" or "$ref" in prop and name == "name"
+            is_text = prop.get("type") == "string"
             help_text = prop.get("description", "")
             if is_text:
                 widget = forms.Textarea(attrs={"rows": 3}) if name == "description" else None

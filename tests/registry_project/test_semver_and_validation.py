@@ -78,6 +78,7 @@ def test_non_vllm_runtimes_take_their_own_settings(llama_doc):
     assert model_validator.check(llama_doc).valid
 
 
+@pytest.mark.django_db
 def test_validate_endpoint_returns_errors_and_warnings_without_saving(api, llama_doc):
     from models_app.models import Model
 
@@ -90,8 +91,3 @@ def test_validate_endpoint_returns_errors_and_warnings_without_saving(api, llama
     assert body == {"valid": False, "errors": [body["errors"][0]], "warnings": body["warnings"]}
     assert body["errors"][0]["path"] == "/artifact/format"
     assert not Model.objects.exists()
-
-
-test_validate_endpoint_returns_errors_and_warnings_without_saving = pytest.mark.django_db(
-    test_validate_endpoint_returns_errors_and_warnings_without_saving
-)
