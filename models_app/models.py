@@ -52,3 +52,9 @@ class ModelVersion(DefinitionVersion):
     class Meta:
         ordering = NEWEST_FIRST
         constraints = DefinitionVersion.constraints_for("model")
+
+    def delete_stored_artifacts(self) -> None:
+        """Delete every file stored for this version (retention's purge calls this before it makes the row a
+        tombstone). Raises on any failure, leaving the caller to keep the row archived and report it.
+
+        Hook until artifacts are stored by the registry (issue 13): there is nothing to delete yet."""
