@@ -29,6 +29,8 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --verbosity 0
 	DEBUG=$${DEBUG:-true} $(PY) manage.py load_examples
+	DEBUG=$${DEBUG:-true} $(PY) manage.py create_attestation_key --if-missing
+	DEBUG=$${DEBUG:-true} $(PY) manage.py load_lineage_examples
 	DEBUG=$${DEBUG:-true} $(PY) manage.py bootstrap_admin
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
 
