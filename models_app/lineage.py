@@ -156,14 +156,19 @@ def _names_itself(document: dict, ref: dict) -> bool:
         return False
 
 
-def resolve_parent(ref: dict) -> tuple[ModelVersion | None, Issue | None]:
+def resolve_parent(ref: dict, *, registering: ModelVersion | None = None) -> tuple[ModelVersion | None, Issue | None]:
     """The version a ``derived_from`` names (a number, ``latest`` or ``current``), of any model, deleted ones
-    included (lineage is history: a description edit must not fail because an ancestor's model was deleted)."""
+    included (lineage is history: a description edit must not fail because an ancestor's model was deleted).
+    ``registering``: the version being registered, which ``latest`` must not resolve to (it names the latest
+    before this registration, as validation saw it)."""
     from models_app.models import Model, ModelVersion
 
     name, version = ref["model"], ref["version"]
+    candidates = ModelVersion.objects.filter(model__name=name).select_related("model")
+    if registering is not None:
+        candidates = candidates.exclude(pk=registering.pk)
     try:
-        found = ModelVersion.objects.filter(model__name=name).select_related("model").named(version)
+        found = candidates.named(version)
     except InvalidVersion as exc:
         return None, Issue("/derived_from/version", "invalid_version", str(exc))
     if found is not None:
@@ -224,7 +229,7 @@ def compute_deltas(before: dict, after: dict, directions: dict | None) -> dict[s
 
 
 def improvements(deltas: dict) -> list[str]:
-    return [name for name, delta in deltas.items() if delta["improved"]]
+    return sorted(name for name, delta in deltas.items() if delta["improved"])
 
 
 def record_lineage(version: ModelVersion, document: dict) -> None:
@@ -239,7 +244,7 @@ def record_lineage(version: ModelVersion, document: dict) -> None:
     ref = document.get("derived_from")
     if not ref:
         return
-    parent, issue = resolve_parent(ref)
+    parent, issue = resolve_parent(ref, registering=version)
     if issue is not None:  # validated a moment ago; only a concurrent change gets here
         raise DocumentInvalid([issue])
     version.derived_from = parent
@@ -322,7 +327,7 @@ def step(row, parent_ref: dict | None) -> dict:
         "relation": row.relation or None,
         "derived_from": parent_ref,
         "metrics": spec.get("metrics", {}),
-        "deltas": row.deltas,
+        "deltas": dict(sorted(row.deltas.items())),
         "improved": improvements(row.deltas),
         "contributors": spec.get("contributors", []),
         "attested": bool(row.attested),
@@ -400,7 +405,7 @@ def impact_entry(contribution: Contribution) -> dict:
         "role": contribution.role,
         "weight": contribution.weight,
         "relation": version.relation or None,
-        "deltas": version.deltas,
+        "deltas": dict(sorted(version.deltas.items())),
         "shares": shares(contribution.weight, version.deltas),
     }
 

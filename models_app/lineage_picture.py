@@ -32,7 +32,7 @@ def key_delta(deltas: dict) -> str:
     """One metric's change for an edge label, e.g. 'accuracy +0.024 ✓'."""
     if not deltas:
         return ""
-    name = next((n for n, d in deltas.items() if d["improved"]), next(iter(deltas)))
+    name = next((n for n in sorted(deltas) if deltas[n]["improved"]), min(deltas))
     delta = deltas[name]
     return f"{name} {_signed(delta['absolute'])} {'✓' if delta['improved'] else '✗'}"
 
@@ -98,7 +98,7 @@ def delta_table(version) -> SafeString:
             (name, name, d["parent"], d["value"], _signed(d["absolute"]),
              f"{d['relative'] * 100:+.2f}%" if d["relative"] is not None else "—", f"{d['direction']} is better",
              "improved" if d["improved"] else "worse" if d["absolute"] else "unchanged")
-            for name, d in version.deltas.items()
+            for name, d in sorted(version.deltas.items())
         ),
     )
     parent = version.derived_from
