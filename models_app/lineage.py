@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import connection, models
 from django.db.models import F, Q
-from eth_utils import is_address, to_checksum_address
+from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex_address, to_checksum_address
 
 from registry_project.semver import InvalidVersion, parse_version
 from registry_project.validation import DocumentInvalid, Issue, Report, objects_in, pointer
@@ -29,7 +29,8 @@ from registry_project.validation import DocumentInvalid, Issue, Report, objects_
 if TYPE_CHECKING:
     from models_app.models import ModelVersion
 
-# "0x" and 40 hex digits; eth-utils then checks the EIP-55 checksum of a mixed-case address.
+# "0x" and 40 hex digits; eth-utils then checks the EIP-55 checksum of a mixed-case address (all-lowercase and
+# all-uppercase carry no checksum, as EIP-55 says).
 ADDRESS_FORMAT = re.compile(r"0x[0-9a-fA-F]{40}")
 METRIC_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # Contributor weights must add up to 1 within this (0.6 + 0.3 + 0.1 is not exactly 1.0 in floating point);
@@ -74,7 +75,9 @@ def constraints() -> list[models.BaseConstraint]:
 def checksum_address(text: Any) -> str | None:
     """The EIP-55 form of a valid address; None when ``text`` is not one (a mixed-case address whose checksum
     is wrong is a typo, as EIP-55 intends, and is refused)."""
-    if not isinstance(text, str) or not ADDRESS_FORMAT.fullmatch(text) or not is_address(text):
+    if not isinstance(text, str) or not ADDRESS_FORMAT.fullmatch(text) or not is_hex_address(text):
+        return None
+    if is_checksum_formatted_address(text) and not is_checksum_address(text):
         return None
     return to_checksum_address(text)
 
