@@ -17,6 +17,7 @@ ROW_GAP, COLUMN_GAP, MARGIN = 46, 20, 10
 LABEL_CHARS = 30
 SHOWN_ANCESTORS = 12
 SHOWN_CHILDREN = 8
+LABEL_ROOM = 110
 
 
 def _label(step: dict) -> str:
@@ -57,13 +58,14 @@ def lineage_svg(version) -> SafeString:
             px, py = position[parent]
             edges.append((px + BOX_WIDTH // 2, py + BOX_HEIGHT, x + BOX_WIDTH // 2, y - 2, step["relation"] or "", key_delta(step["deltas"])))
 
-    width = MARGIN * 2 + max(BOX_WIDTH * 2, max(1, len(children)) * (BOX_WIDTH + COLUMN_GAP))
+    # Room on the right for the last edge's label, drawn beside the child it points to.
+    width = MARGIN * 2 + max(1, len(children)) * (BOX_WIDTH + COLUMN_GAP) + LABEL_ROOM
     height = MARGIN * 2 + max(y for _, _, y, _ in nodes) + BOX_HEIGHT
     edge_svg = format_html_join(
         "",
         '<g class="derivation" data-relation="{}"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#666" stroke-width="1.5" '
         'marker-end="url(#lineage-arrow)"/><text x="{}" y="{}" font-size="11" fill="#333">{} · {}</text></g>',
-        ((relation, x1, y1, x2, y2, max(x1, x2) + 8, (y1 + y2) // 2 + 4, relation, delta) for x1, y1, x2, y2, relation, delta in edges),
+        ((relation, x1, y1, x2, y2, x2 + 8, (y1 + y2) // 2 + 4, relation, delta) for x1, y1, x2, y2, relation, delta in edges),
     )
     node_svg = format_html_join(
         "",
