@@ -229,5 +229,5 @@ def test_lineage_on_postgresql_is_one_recursive_query(api, chain, django_assert_
 
     with django_assert_max_num_queries(1):
         rows, truncated = walk(version)
-    assert [r.version for r in rows] == ["1.0.0", "1.1.0", "1.2.0"] and not truncated
+    assert [r["version"] for r in rows] == ["1.0.0", "1.1.0", "1.2.0"] and not truncated
     assert Contribution.objects.filter(version=version).count() == 1
