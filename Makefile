@@ -51,6 +51,7 @@ bench: install-dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/models_api.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/pipeline_validation.py
 	DATABASE_URL=$(BENCH_DATABASE_URL)_policies REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) bench/policy_evaluation.py
+	DATABASE_URL=$(BENCH_DATABASE_URL)_lineage $(PY) bench/lineage_depth.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3
