@@ -29,6 +29,8 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --verbosity 0
 	DEBUG=$${DEBUG:-true} $(PY) manage.py load_examples
+	DEBUG=$${DEBUG:-true} $(PY) manage.py create_attestation_key --if-missing
+	DEBUG=$${DEBUG:-true} $(PY) manage.py load_lineage_examples
 	DEBUG=$${DEBUG:-true} $(PY) manage.py bootstrap_admin
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
 
@@ -49,6 +51,7 @@ bench: install-dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/models_api.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/pipeline_validation.py
 	DATABASE_URL=$(BENCH_DATABASE_URL)_policies REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) bench/policy_evaluation.py
+	DATABASE_URL=$(BENCH_DATABASE_URL)_lineage $(PY) bench/lineage_depth.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3

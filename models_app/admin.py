@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from models_app.lineage_picture import delta_table, lineage_svg
 from models_app.models import Model, ModelVersion
 from registry_project.admin_base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 
@@ -22,6 +23,20 @@ class ModelAdmin(DefinitionAdmin):
 class ModelVersionAdmin(DefinitionVersionAdmin):
     list_display = ("__str__", "family", "status", "is_current", "created_at")
     list_filter = ("status", "is_current", "model__family", *DefinitionVersionAdmin.list_filter[2:])
+    readonly_fields = (*DefinitionVersionAdmin.readonly_fields, "lineage_picture", "lineage_deltas")
+    fieldsets = (
+        *DefinitionVersionAdmin.fieldsets[:2],
+        ("Lineage", {"fields": ("lineage_picture", "lineage_deltas")}),
+        *DefinitionVersionAdmin.fieldsets[2:],
+    )
+
+    @admin.display(description="lineage")
+    def lineage_picture(self, obj):
+        return lineage_svg(obj)
+
+    @admin.display(description="deltas")
+    def lineage_deltas(self, obj):
+        return delta_table(obj)
 
     @admin.display(description="family", ordering="model__family")
     def family(self, obj):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models, transaction
 
+from models_app import lineage
 from models_app.querysets import ModelVersionQuerySet
 from models_app.validation import model_validator
 from registry_project.exceptions import Conflict
@@ -13,11 +14,14 @@ class Model(Definition):
 
     kind = "model"
     validator = model_validator
-    parent_fields = ("family", "retention_keep")
+    parent_fields = ("family", "retention_keep", "metric_directions")
 
     family = models.CharField(max_length=64, blank=True, default="", db_index=True)
     retention_keep = models.PositiveIntegerField(
         null=True, blank=True, help_text="Retention keeps this many newest non-current versions active; empty keeps all."
+    )
+    metric_directions = models.JSONField(
+        null=True, blank=True, help_text="Per-metric 'higher'/'lower' is better, overriding METRICS_LOWER_IS_BETTER."
     )
 
     class Meta(Definition.Meta):
@@ -46,15 +50,36 @@ class ModelVersion(DefinitionVersion):
     parent_field = "model"
 
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="versions")
+    # Lineage (models_app/lineage.py): the version this one improves on, held by its immutable id so that a
+    # rename never breaks the link; set once at registration, like the spec.
+    derived_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="derivatives", editable=False)
+    relation = models.CharField(max_length=16, blank=True, default="", editable=False)
+    deltas = models.JSONField(default=dict, blank=True, editable=False, help_text="Metric deltas against derived_from.")
+    lineage_depth = models.PositiveIntegerField(default=0, editable=False, help_text="Ancestors up to the baseline.")
 
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = NEWEST_FIRST
-        constraints = DefinitionVersion.constraints_for("model")
+        constraints = [*DefinitionVersion.constraints_for("model"), *lineage.constraints()]
+
+    @classmethod
+    def split_document(cls, document: dict) -> tuple[dict, dict]:
+        spec, mutable = super().split_document(document)
+        return lineage.normalised_spec(spec), mutable
+
+    def document(self) -> dict:
+        return lineage.with_derived_from(self, super().document())
+
+    def on_registered(self, document: dict) -> None:
+        lineage.record_lineage(self, document)
 
     def delete_stored_artifacts(self) -> None:
         """Delete every file stored for this version (retention's purge calls this before it makes the row a
         tombstone). Raises on any failure, leaving the caller to keep the row archived and report it.
 
         Hook until artifacts are stored by the registry (issue 13): there is nothing to delete yet."""
+
+
+from models_app.attestations import Attestation  # noqa: E402  (ORM models kept beside their logic)
+from models_app.lineage import Contribution  # noqa: E402

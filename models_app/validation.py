@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from models_app import lineage
 from registry_project.validation import DocumentValidator, Report
 
 GIB = 1024**3
@@ -59,5 +60,5 @@ def runtime_fits_requirements(document: dict, report: Report) -> None:
 model_validator = DocumentValidator(
     "model",
     Path(__file__).parent / "schemas" / "model.json",
-    rules=[artifact_size_within_limit, runtime_fits_requirements],
+    rules=[artifact_size_within_limit, runtime_fits_requirements, *lineage.RULES],
 )

@@ -237,6 +237,7 @@ class Definition(models.Model):
         except IntegrityError:
             # Backstop for the unique constraint; the lock above makes this rare.
             raise Conflict(f"{self} already has version {parsed.text}.", code="version_exists", path="/version") from None
+        version.on_registered(document)
         self.save(update_fields=["updated_at", *self.parent_fields])
         return Registration(version=version, warnings=warnings)
 
@@ -411,6 +412,11 @@ class DefinitionVersion(models.Model):
                 name="%(app_label)s_%(class)s_status_valid",
             ),
         ]
+
+    def on_registered(self, document: dict) -> None:
+        """Runs inside the registration transaction once the row exists (the definition row is locked): a kind
+        that derives rows from the document (a model's lineage, contributors, attestation) adds them here.
+        Raising rolls the whole registration back. The default does nothing."""
 
     # -- documents --------------------------------------------------------------------------------------------
 

@@ -169,6 +169,22 @@ if POLICY_DEFAULT_EFFECT not in ("allow", "deny"):
     raise ImproperlyConfigured(f"POLICY_DEFAULT_EFFECT={POLICY_DEFAULT_EFFECT!r} must be 'allow' or 'deny'.")
 API_MAX_PAGE_SIZE = 100
 
+# Lineage and attestations (models_app/lineage.py, models_app/attestations.py).
+# A metric is better when higher unless named here (a model may override either way: metric_directions).
+METRICS_LOWER_IS_BETTER = env.list(
+    "METRICS_LOWER_IS_BETTER",
+    default=["latency_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "loss", "perplexity", "error_rate", "wer", "cer", "cost_per_1k_tokens"],
+)
+LINEAGE_MAX_DEPTH = env_int("LINEAGE_MAX_DEPTH", 1000, minimum=1)  # ancestors a version may have
+LINEAGE_MAX_NODES = env_int("LINEAGE_MAX_NODES", 1000, minimum=1)  # descendants one lineage answer lists
+# The Ed25519 key that signs attestations: a PEM file (PKCS#8), never the database. `make run` (DEBUG) creates a
+# local one at the default path; production sets the path (a mounted secret) or issues no attestations.
+ATTESTATION_SIGNING_KEY_FILE = env.str(
+    "ATTESTATION_SIGNING_KEY_FILE", default=str(BASE_DIR / ".local" / "attestation-ed25519.pem") if DEBUG else ""
+)
+# Retired keys (PEM files, public or private) whose old attestations must stay verifiable after a rotation.
+ATTESTATION_RETIRED_KEY_FILES = env.list("ATTESTATION_RETIRED_KEY_FILES", default=[])
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "registry_project.api.auth.ApiKeyAuthentication",

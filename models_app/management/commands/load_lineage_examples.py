@@ -1,0 +1,29 @@
+"""Register the example lineage chain (models_app/examples/lineage/*.json, in file-name order): a baseline, its
+retrain and a finetune with contributors, and a quantized model derived across models. Idempotent."""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from models_app.models import Model
+from registry_project.exceptions import Conflict
+from registry_project.validation import DocumentInvalid
+
+FOLDER = Path(__file__).resolve().parents[2] / "examples" / "lineage"
+
+
+class Command(BaseCommand):
+    help = "Register the example lineage chain with metrics and contributors."
+
+    def handle(self, **options):
+        for path in sorted(FOLDER.glob("*.json")):
+            document = json.loads(path.read_text())
+            try:
+                Model.register(document)
+            except Conflict:
+                self.stdout.write(f"  model {document['name']}@{document['version']}: already registered")
+                continue
+            except DocumentInvalid as exc:
+                raise CommandError(f"{path}: {exc}") from None
+            self.stdout.write(f"  model {document['name']}@{document['version']}: registered")
