@@ -1,9 +1,11 @@
 from rest_framework.routers import SimpleRouter
 
+from models_app.api.retention import RetentionViewSet
 from models_app.api.views import ModelViewSet
 
 app_name = "models-api"
 
 router = SimpleRouter(trailing_slash=False)
 router.register("models", ModelViewSet, basename="model")
+router.register("retention", RetentionViewSet, basename="retention")
 urlpatterns = router.urls
