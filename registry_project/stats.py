@@ -19,14 +19,15 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Count
 from django.utils import timezone
 
 
 def contributors() -> list[ModuleType]:
     found = []
-    for app_config in apps.get_app_configs():
+    from registry_project.backup import project_apps
+
+    for app_config in project_apps():
         name = f"{app_config.name}.stats"
         if app_config.name == "registry_project" or importlib.util.find_spec(name) is None:
             continue
