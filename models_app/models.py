@@ -52,7 +52,7 @@ class ModelVersion(DefinitionVersion):
     parent_field = "model"
 
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="versions")
-    storage_tier = models.CharField(max_length=8, choices=StorageTier.choices, default=StorageTier.HOT, db_index=True)
+    storage_tier = models.CharField(max_length=8, choices=StorageTier.choices, default=StorageTier.HOT)
     archived_at = models.DateTimeField(null=True, blank=True, help_text="When the version was archived (moved to cold).")
     purged_at = models.DateTimeField(
         null=True, blank=True, help_text="When retention deleted its artifacts; the row is then a tombstone."

@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='modelversion',
             name='storage_tier',
-            field=models.CharField(choices=[('hot', 'Hot'), ('cold', 'Cold'), ('purged', 'Purged')], db_index=True, default='hot', max_length=8),
+            field=models.CharField(choices=[('hot', 'Hot'), ('cold', 'Cold'), ('purged', 'Purged')], default='hot', max_length=8),
         ),
         migrations.AlterField(
             model_name='model',
