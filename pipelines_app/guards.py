@@ -52,7 +52,7 @@ def model_versions_protected(versions) -> set:
     from pipelines_app.models import PipelineVersion
 
     references: set[str] = set()
-    for model_refs in PipelineVersion.objects.in_service().values_list("model_refs", flat=True).distinct():
+    for model_refs in PipelineVersion.objects.in_service().order_by().values_list("model_refs", flat=True).distinct():
         references.update(model_refs)
     pinned = {ref for ref in references if "@" in ref}
     unpinned = references - pinned
