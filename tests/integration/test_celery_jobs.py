@@ -80,3 +80,38 @@ def test_beat_schedules_retention_and_stats_refresh_on_a_real_worker(model_doc, 
     assert refreshed, logs
     assert ModelVersion.objects.get(model__name="scheduled", status="active").version == "1.3.0"
     assert "models_app.tasks.apply_retention" in (tmp_path / "worker.log").read_text()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_retention_run_killed_midway_and_run_again_ends_as_one_run(model_doc, tmp_path):
+    from django.db import transaction
+
+    for index in range(6):
+        for version in ("1.0.0", "1.1.0", "1.2.0"):
+            Model.register(model_doc(name=f"m{index}", version=version))
+    blocker = Model.objects.get(name="m3")
+    env = {**os.environ, "DATABASE_URL": database_url(), "RETENTION_BATCH_MODELS": "1", "SECRET_KEY": "integration", "DEBUG": "false"}
+    env.pop("CELERY_BROKER_URL", None)
+    log = tmp_path / "retention.log"
+
+    with transaction.atomic():
+        # Hold m3's row: the run commits m0..m2 batch by batch, then waits on this lock until it is killed.
+        Model.objects.select_for_update().get(pk=blocker.pk)
+        run = subprocess.Popen(
+            [sys.executable, "manage.py", "apply_retention", "--keep", "1"], cwd=ROOT, env=env,
+            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            reached = wait_for(lambda: ModelVersion.objects.filter(status="archived").count() == 6 or run.poll() is not None)
+        finally:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=30)
+    assert reached and run.returncode == -signal.SIGKILL, log.read_text()
+    archived = set(ModelVersion.objects.filter(status="archived").values_list("model__name", flat=True))
+    assert archived == {"m0", "m1", "m2"}  # whole batches only
+
+    Model.objects.apply_retention(keep=1)  # the redelivered run
+
+    final = sorted(ModelVersion.objects.filter(status="archived").values_list("model__name", "version"))
+    assert final == sorted((f"m{i}", v) for i in range(6) for v in ("1.0.0", "1.1.0"))
