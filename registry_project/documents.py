@@ -4,6 +4,7 @@ limits as an API body (size, depth, NUL, finite numbers) and the same validator 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,15 @@ class Checked:
     document: Any
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+
+
+def check_files(paths: list[Path], kind: str | None = None) -> Iterator[Checked]:
+    """Each document of each file, checked; an unreadable file is one item with an ``unreadable`` error."""
+    for path in paths:
+        try:
+            yield from check_file(path, kind)
+        except DocumentFileError as exc:
+            yield Checked(str(path), kind or "", None, [Issue("", "unreadable", str(exc))])
 
 
 def check_file(path: Path, kind: str | None = None) -> list[Checked]:

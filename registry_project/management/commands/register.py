@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry_project.documents import DocumentFileError, check_file, definition_models
+from registry_project.documents import check_files, definition_models
 from registry_project.exceptions import RegistryError
 from registry_project.validation import DocumentInvalid
 
@@ -24,31 +24,24 @@ class Command(BaseCommand):
     def handle(self, *, files, kind, activate, **options):
         models = definition_models()
         failed = 0
-        for path in files:
+        for item in check_files(files, kind):
             try:
-                checked = check_file(path, kind)
-            except DocumentFileError as exc:
+                if item.errors:
+                    raise DocumentInvalid(item.errors)
+                registration = models[item.kind].register(item.document)
+                if activate:
+                    registration.version.activate()
+            except DocumentInvalid as exc:
                 failed += 1
-                self.stderr.write(f"{path}: /: unreadable: {exc}")
+                for error in exc.errors:
+                    self.stderr.write(f"{item.label}: {error.path or '/'}: {error.code}: {error.message}")
                 continue
-            for item in checked:
-                try:
-                    if item.errors:
-                        raise DocumentInvalid(item.errors)
-                    registration = models[item.kind].register(item.document)
-                    if activate:
-                        registration.version.activate()
-                except DocumentInvalid as exc:
-                    failed += 1
-                    for error in exc.errors:
-                        self.stderr.write(f"{item.label}: {error.path or '/'}: {error.code}: {error.message}")
-                    continue
-                except RegistryError as exc:
-                    failed += 1
-                    self.stderr.write(f"{item.label}: {exc.path or '/'}: {exc.code}: {exc.message}")
-                    continue
-                for warning in registration.warnings:
-                    self.stdout.write(f"{item.label}: {warning.path}: warning {warning.code}: {warning.message}")
-                self.stdout.write(f"{item.label}: registered {item.kind} {registration.version}")
+            except RegistryError as exc:
+                failed += 1
+                self.stderr.write(f"{item.label}: {exc.path or '/'}: {exc.code}: {exc.message}")
+                continue
+            for warning in registration.warnings:
+                self.stdout.write(f"{item.label}: {warning.path}: warning {warning.code}: {warning.message}")
+            self.stdout.write(f"{item.label}: registered {item.kind} {registration.version}")
         if failed:
             raise CommandError(f"{failed} document(s) not registered.", returncode=1)

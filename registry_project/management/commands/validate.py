@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry_project.documents import DocumentFileError, check_file, definition_models
+from registry_project.documents import check_files, definition_models
 
 
 class Command(BaseCommand):
@@ -21,19 +21,12 @@ class Command(BaseCommand):
 
     def handle(self, *, files, kind, as_json, **options):
         failed = 0
-        for path in files:
-            try:
-                checked = check_file(path, kind)
-            except DocumentFileError as exc:
-                failed += 1
-                self.report(as_json, {"file": str(path), "valid": False, "errors": [{"path": "", "code": "unreadable", "message": str(exc)}]})
-                continue
-            for item in checked:
-                failed += bool(item.errors)
-                self.report(as_json, {
-                    "file": item.label, "kind": item.kind, "valid": not item.errors,
-                    "errors": [e.as_dict() for e in item.errors], "warnings": [w.as_dict() for w in item.warnings],
-                })
+        for item in check_files(files, kind):
+            failed += bool(item.errors)
+            self.report(as_json, {
+                "file": item.label, "kind": item.kind, "valid": not item.errors,
+                "errors": [e.as_dict() for e in item.errors], "warnings": [w.as_dict() for w in item.warnings],
+            })
         if failed:
             raise CommandError(f"{failed} document(s) invalid.", returncode=1)
 
