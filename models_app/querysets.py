@@ -40,9 +40,15 @@ class ModelVersionQuerySet(VersionQuerySet):
     def beyond_retention(self, keep: int | None = None) -> ModelVersionQuerySet:
         """Unarchived releases ranked (newest first, per model) past their model's ``keep``: what retention
         archives unless a version is current or guarded. One window function over the rows, no loop per model.
-        Prereleases are neither counted nor archived (they are candidates in flight, below every release)."""
+        Prereleases are neither counted nor archived (they are candidates in flight, below every release).
+        Call it on versions filtered by model only, so each model's ranking sees all its versions."""
+        return self.model.objects.filter(pk__in=self.ranked_beyond_retention(keep).values("pk"))
+
+    def ranked_beyond_retention(self, keep: int | None = None) -> ModelVersionQuerySet:
+        """``beyond_retention`` as the window query itself (cheaper to read rows from; it cannot be filtered or
+        annotated further)."""
         limit = Value(keep) if keep is not None else Coalesce(F("model__retention_keep"), Value(settings.RETENTION_KEEP))
-        ranked = (
+        return (
             self.filter(prerelease="")
             .exclude(status=Lifecycle.ARCHIVED)
             .annotate(
@@ -51,4 +57,3 @@ class ModelVersionQuerySet(VersionQuerySet):
             )
             .filter(_rank__gt=F("_keep"))
         )
-        return self.model.objects.filter(pk__in=ranked.values("pk"))

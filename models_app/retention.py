@@ -62,12 +62,15 @@ class RetentionReport:
 
     def add(self, kind: str, item: dict) -> bool:
         """Count an item; keep it in the list while there is room. True when kept (the caller may enrich it)."""
-        self.counts[kind] += 1
-        items = getattr(self, kind)
-        if self.report_limit is None or len(items) < self.report_limit:
-            items.append(item)
+        if self.count(kind):
+            getattr(self, kind).append(item)
             return True
         return False
+
+    def count(self, kind: str) -> bool:
+        """Count an item; True when the list has room for it (build the item only then: a run counts millions)."""
+        self.counts[kind] += 1
+        return self.report_limit is None or len(getattr(self, kind)) < self.report_limit
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,8 +88,8 @@ class RetentionReport:
         return {"dry_run": self.dry_run, **self.counts}
 
 
-def _item(row: dict) -> dict:
-    return {"id": str(row["pk"]), "name": row["model__name"], "version": row["version"]}
+def _item(row: dict, name: str) -> dict:
+    return {"id": str(row["pk"]), "name": name, "version": row["version"]}
 
 
 @contextmanager
@@ -129,12 +132,12 @@ class Retention:
     def run(self, *, purge: bool = True) -> RetentionReport:
         with changelog.acting_as(ACTOR), run_lock(take=not self.dry_run):
             for model_ids in self._batches():
+                batch = self.models.filter(pk__in=model_ids).order_by("pk").values_list("pk", "name")
                 if self.dry_run:
-                    self._archive_batch(model_ids)
+                    self._archive_batch(dict(batch))
                 else:
                     with transaction.atomic():
-                        locked = list(self.models.filter(pk__in=model_ids).select_for_update().order_by("pk").values_list("pk", flat=True))
-                        self._archive_batch(locked)
+                        self._archive_batch(dict(batch.select_for_update()))
                 self.report.counts["models"] += len(model_ids)
                 self.progress(len(model_ids))
             if purge:
@@ -169,29 +172,33 @@ class Retention:
 
     # -- archiving -------------------------------------------------------------------------------------------
 
-    def _archive_batch(self, model_ids: list[int]) -> None:
-        if not model_ids:
+    def _archive_batch(self, names: dict[int, str]) -> None:
+        """``names``: the batch's model ids and names (locked by the caller unless this is a dry run)."""
+        if not names:
             return
-        scope = self.versions.filter(model_id__in=model_ids)
-        candidates = list(scope.beyond_retention(self.keep).values("pk", "model__name", "version", "is_current", "status"))
+        scope = self.versions.filter(model_id__in=list(names))
+        candidates = list(scope.ranked_beyond_retention(self.keep).values("pk", "model_id", "version", "is_current", "status"))
         if not candidates:
             return
         guarded = protected_ids(scope.exclude(status=Lifecycle.ARCHIVED).filter(is_current=False))
         archive, entries = [], []
         for row in candidates:
+            name = names[row["model_id"]]
             if row["is_current"]:
-                self.report.add("protected", {**_item(row), "reasons": ["current version"]})
+                if self.report.count("protected"):
+                    self.report.protected.append({**_item(row, name), "reasons": ["current version"]})
             elif row["pk"] in guarded:
-                item = {**_item(row), "reasons": []}
-                if self.report.add("protected", item):
+                if self.report.count("protected"):
                     # The reason is for people: ask the per-object guards, only for the versions reported.
-                    item["reasons"] = sorted(dependents_of(self.versions.select_related("model").get(pk=row["pk"])))
+                    version = self.versions.select_related("model").get(pk=row["pk"])
+                    self.report.protected.append({**_item(row, name), "reasons": sorted(dependents_of(version))})
             else:
                 archive.append(row["pk"])
-                self.report.add("archived", _item(row))
+                if self.report.count("archived"):
+                    self.report.archived.append(_item(row, name))
                 entries.append(
                     changelog.Change(
-                        "model.version_archived", "model", row["model__name"], row["version"], str(row["pk"]),
+                        "model.version_archived", "model", name, row["version"], str(row["pk"]),
                         {"status": [row["status"], Lifecycle.ARCHIVED], "storage_tier": [StorageTier.HOT, StorageTier.COLD]},
                     )
                 )
