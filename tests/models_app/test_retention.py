@@ -333,3 +333,18 @@ def test_two_runs_at_once_end_in_the_state_of_one_run(model_doc, settings):
     assert ModelVersion.objects.filter(status="archived").count() == 24
     assert RetentionTotals.current().archived == 24 and RetentionTotals.current().runs == 4
     assert set(ModelVersion.objects.filter(status="archived").values_list("version", flat=True)) == {"1.0.0", "1.1.0"}
+
+
+def test_the_tasks_run_inline_when_no_broker_is_configured(model_doc):
+    from models_app.tasks import apply_retention
+    from registry_project.models import StatsSnapshot
+    from registry_project.tasks import refresh_stats
+
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+
+    summary = apply_retention.delay(keep=1).get()
+    refreshed = refresh_stats.delay().get()
+
+    assert summary == {"dry_run": False, "archived": 2, "protected": 0, "purged": 0, "purge_failed": 0, "models": 1}
+    assert StatsSnapshot.objects.get().data["models"]["versions_by_status"] == {"active": 1, "archived": 2}
+    assert refreshed["refreshed_at"]
