@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from registry_project import changelog
 from registry_project.documents import check_files, definition_models
 from registry_project.exceptions import RegistryError
 from registry_project.validation import DocumentInvalid
@@ -22,6 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--activate", action="store_true", help="Make each registered version its definition's current one.")
 
     def handle(self, *, files, kind, activate, **options):
+        with changelog.acting_as("command:register"):
+            self.register_all(files, kind, activate)
+
+    def register_all(self, files, kind, activate) -> None:
         models = definition_models()
         failed = 0
         for item in check_files(files, kind):
