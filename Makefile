@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite install install-dev bench schema clean
+.PHONY: run test test-sqlite install install-dev bench bench-jobs schema clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: install-dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/pipeline_validation.py
 	DATABASE_URL=$(BENCH_DATABASE_URL)_policies REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(PY) bench/policy_evaluation.py
 	DATABASE_URL=$(BENCH_DATABASE_URL)_lineage $(PY) bench/lineage_depth.py
+
+# 1 M model versions generated with bulk SQL: retention, stats refresh and export (creates and drops its database).
+bench-jobs: install-dev
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL)_jobs $(PY) bench/lifecycle_jobs.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from models_app import lineage
-from models_app.querysets import ModelVersionQuerySet
+from models_app.choices import StorageTier
+from models_app.querysets import ModelQuerySet, ModelVersionQuerySet
 from models_app.validation import model_validator
-from registry_project.exceptions import Conflict
 from registry_project.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST
+
+MAX_RETENTION_KEEP = 10
 
 
 class Model(Definition):
@@ -18,32 +23,33 @@ class Model(Definition):
 
     family = models.CharField(max_length=64, blank=True, default="", db_index=True)
     retention_keep = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Retention keeps this many newest non-current versions active; empty keeps all."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_KEEP)],
+        help_text="Retention keeps this many newest unarchived releases (1-10); empty uses the RETENTION_KEEP setting.",
     )
     metric_directions = models.JSONField(
         null=True, blank=True, help_text="Per-metric 'higher'/'lower' is better, overriding METRICS_LOWER_IS_BETTER."
     )
 
-    class Meta(Definition.Meta):
-        pass
+    objects = ModelQuerySet.as_manager()
 
-    def apply_retention(self, keep: int | None = None) -> list[ModelVersion]:
-        """Archive releases beyond the newest ``keep`` (default: the model's ``retention_keep``) that are not
-        current and not protected by a dependent (a pipeline, a binding). Returns the versions archived."""
-        keep = keep if keep is not None else self.retention_keep
-        if keep is None:
-            return []
-        archived = []
-        with transaction.atomic():
-            type(self).objects.select_for_update().get(pk=self.pk)
-            live = self.versions.exclude(status=Lifecycle.ARCHIVED).filter(is_current=False).releases().order_by(*NEWEST_FIRST)
-            for version in live[keep:]:
-                version.model = self
-                try:
-                    archived.append(version.archive())
-                except Conflict:  # a dependent still uses it: keep it
-                    continue
-        return archived
+    class Meta(Definition.Meta):
+        constraints = [
+            *Definition.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(retention_keep__isnull=True) | Q(retention_keep__gte=1, retention_keep__lte=MAX_RETENTION_KEEP),
+                name="%(app_label)s_%(class)s_retention_keep_range",
+            ),
+        ]
+
+    def apply_retention(self, keep: int | None = None, *, dry_run: bool = False) -> list[ModelVersion]:
+        """Archive this model's releases beyond the newest ``keep`` (default: ``retention_keep``, else the
+        ``RETENTION_KEEP`` setting), never the current version nor one a guard protects. Returns the versions
+        archived (or that would be). The set-based ``Model.objects.apply_retention`` does the work."""
+        report = type(self).objects.filter(pk=self.pk).apply_retention(keep=keep, dry_run=dry_run, purge=False, report_limit=None)
+        ids = [item["id"] for item in report.archived]
+        return list(self.versions.filter(pk__in=ids).newest_first())
 
 
 class ModelVersion(DefinitionVersion):
@@ -56,12 +62,32 @@ class ModelVersion(DefinitionVersion):
     relation = models.CharField(max_length=16, blank=True, default="", editable=False)
     deltas = models.JSONField(default=dict, blank=True, editable=False, help_text="Metric deltas against derived_from.")
     lineage_depth = models.PositiveIntegerField(default=0, editable=False, help_text="Ancestors up to the baseline.")
+    storage_tier = models.CharField(max_length=8, choices=StorageTier.choices, default=StorageTier.HOT)
+    archived_at = models.DateTimeField(null=True, blank=True, help_text="When the version was archived (moved to cold).")
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When retention deleted its artifacts; the row is then a tombstone."
+    )
 
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = NEWEST_FIRST
-        constraints = [*DefinitionVersion.constraints_for("model"), *lineage.constraints()]
+        constraints = [
+            *DefinitionVersion.constraints_for("model"),
+            *lineage.constraints(),
+            models.CheckConstraint(
+                condition=Q(purged_at__isnull=True) | Q(status=Lifecycle.ARCHIVED, storage_tier=StorageTier.PURGED),
+                name="%(app_label)s_%(class)s_purged_is_archived",
+            ),
+        ]
+        indexes = [
+            # Retention's purge looks for archived versions past the grace period that still hold artifacts.
+            models.Index(
+                fields=["archived_at"],
+                condition=Q(archived_at__isnull=False, purged_at__isnull=True),
+                name="models_app_version_purge_due",
+            ),
+        ]
 
     @classmethod
     def split_document(cls, document: dict) -> tuple[dict, dict]:
@@ -74,11 +100,63 @@ class ModelVersion(DefinitionVersion):
     def on_registered(self, document: dict) -> None:
         lineage.record_lineage(self, document)
 
+    def archive(self) -> ModelVersion:
+        """Archive (see ``DefinitionVersion.archive``) and move to the cold tier; retention purges it later."""
+        with transaction.atomic():
+            version = super().archive()
+            if version.archived_at is None:
+                now = timezone.now()
+                type(self).objects.filter(pk=version.pk, archived_at__isnull=True).update(
+                    archived_at=now, storage_tier=StorageTier.COLD
+                )
+                version.archived_at, version.storage_tier = now, StorageTier.COLD
+        return version
+
+    @property
+    def is_tombstone(self) -> bool:
+        return self.purged_at is not None
+
     def delete_stored_artifacts(self) -> None:
         """Delete every file stored for this version (retention's purge calls this before it makes the row a
         tombstone). Raises on any failure, leaving the caller to keep the row archived and report it.
 
-        Hook until artifacts are stored by the registry (issue 13): there is nothing to delete yet."""
+        Hook until artifacts are stored by the registry (issue 13): there is nothing to delete yet. It must be
+        idempotent: a purge interrupted after it ran calls it again."""
+
+
+class RetentionTotals(models.Model):
+    """Running totals of what retention did, one row, updated with ``F()`` in each batch's transaction: the
+    ``registry_retention_*_total`` counters and ``/api/v1/retention/stats`` read them, whichever process ran."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    archived = models.BigIntegerField(default=0)
+    purged = models.BigIntegerField(default=0)
+    purge_failures = models.BigIntegerField(default=0)
+    runs = models.BigIntegerField(default=0)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_run = models.JSONField(default=dict, blank=True, help_text="Counts of the last completed run.")
+
+    class Meta:
+        verbose_name_plural = "retention totals"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="%(app_label)s_%(class)s_single_row")]
+
+    @classmethod
+    def add(cls, **increments: int) -> None:
+        """Add to the totals in the caller's transaction (a row lock, never a read-modify-write in Python)."""
+        changes = {name: F(name) + value for name, value in increments.items() if value}
+        if changes and not cls.objects.filter(pk=1).update(**changes):
+            cls.objects.get_or_create(pk=1)
+            cls.objects.filter(pk=1).update(**changes)
+
+    @classmethod
+    def finish_run(cls, summary: dict) -> None:
+        cls.objects.get_or_create(pk=1)
+        cls.objects.filter(pk=1).update(runs=F("runs") + 1, last_run_at=timezone.now(), last_run=summary)
+
+    @classmethod
+    def current(cls) -> RetentionTotals:
+        return cls.objects.filter(pk=1).first() or cls()
+
 
 
 from models_app.attestations import Attestation  # noqa: E402  (ORM models kept beside their logic)

@@ -1,7 +1,34 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-from registry_project.definitions import VersionQuerySet
+from django.conf import settings
+from django.db.models import F, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
+
+from registry_project.definitions import DefinitionQuerySet, Lifecycle, VersionQuerySet
+
+if TYPE_CHECKING:
+    from models_app.retention import RetentionReport
+
+
+class ModelQuerySet(DefinitionQuerySet):
+    def apply_retention(
+        self, *, keep: int | None = None, dry_run: bool = False, purge: bool = True, report_limit: int | None = 100, progress=None
+    ) -> RetentionReport:
+        """Retention over these models (every live one for ``Model.objects``), set-based: archive releases beyond
+        the newest ``keep`` (default: each model's ``retention_keep``, else ``RETENTION_KEEP``), never the current
+        version nor one a guard protects, then purge archived versions older than ``RETENTION_PURGE_AFTER_DAYS``.
+        Idempotent and safe to run twice at once. See ``models_app.retention``."""
+        from models_app.retention import Retention
+
+        return Retention(self, keep=keep, dry_run=dry_run, report_limit=report_limit, progress=progress).run(purge=purge)
+
+    def retention_outlook(self, *, keep: int | None = None) -> dict:
+        """What the next run would do, in counts (a dry run without the lists)."""
+        from models_app.retention import Retention
+
+        return Retention(self, keep=keep, dry_run=True, report_limit=0).outlook()
 
 
 class ModelVersionQuerySet(VersionQuerySet):
@@ -18,3 +45,23 @@ class ModelVersionQuerySet(VersionQuerySet):
     def with_capability(self, capability: str) -> ModelVersionQuerySet:
         return self.containing("spec__capabilities", capability)
 
+    def beyond_retention(self, keep: int | None = None) -> ModelVersionQuerySet:
+        """Unarchived releases ranked (newest first, per model) past their model's ``keep``: what retention
+        archives unless a version is current or guarded. One window function over the rows, no loop per model.
+        Prereleases are neither counted nor archived (they are candidates in flight, below every release).
+        Call it on versions filtered by model only, so each model's ranking sees all its versions."""
+        return self.model.objects.filter(pk__in=self.ranked_beyond_retention(keep).values("pk"))
+
+    def ranked_beyond_retention(self, keep: int | None = None) -> ModelVersionQuerySet:
+        """``beyond_retention`` as the window query itself (cheaper to read rows from; it cannot be filtered or
+        annotated further)."""
+        limit = Value(keep) if keep is not None else Coalesce(F("model__retention_keep"), Value(settings.RETENTION_KEEP))
+        return (
+            self.filter(prerelease="")
+            .exclude(status=Lifecycle.ARCHIVED)
+            .annotate(
+                _rank=Window(RowNumber(), partition_by=[F("model_id")], order_by=[F("major").desc(), F("minor").desc(), F("patch").desc()]),
+                _keep=limit,
+            )
+            .filter(_rank__gt=F("_keep"))
+        )

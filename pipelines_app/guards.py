@@ -8,11 +8,18 @@ version does not hold a model back.
 - An unpinned step (``"model": "llama2-7b-chat"``) runs whichever version the model serves, so it protects the
   model from deletion and the model's *last live version* from archiving: versions may be archived one by one
   as long as at least one non-archived version is left for the pipeline to run.
+
+``model_versions_protected`` is the set form of the version guard, for retention's set-based archiving: pinned
+versions, and for each model an unpinned step runs, its newest live version (so archiving every unprotected
+version of a batch at once still leaves the pipeline a version to run).
 """
 
 from __future__ import annotations
 
-from registry_project.definitions import Lifecycle
+from django.db.models import Case, CharField, F, OuterRef, Subquery, Value, When
+from django.db.models.functions import Cast, Concat
+
+from registry_project.definitions import Lifecycle, latest_order
 
 
 def _labels(versions) -> list[str]:
@@ -36,3 +43,34 @@ def pipelines_using_model_version(model_version) -> list[str]:
     if not other_live:
         pinning = pinning | using.referencing(model.name)
     return _labels(pinning.distinct())
+
+
+def model_versions_protected(versions) -> set:
+    """Primary keys among the ModelVersion queryset ``versions`` that an in-service pipeline protects: three
+    queries whatever the number of versions."""
+    from models_app.models import ModelVersion
+    from pipelines_app.models import PipelineVersion
+
+    references: set[str] = set()
+    for model_refs in PipelineVersion.objects.in_service().order_by().values_list("model_refs", flat=True).distinct():
+        references.update(model_refs)
+    pinned = {ref for ref in references if "@" in ref}
+    unpinned = references - pinned
+    protected: set = set()
+    if pinned:
+        # The canonical pin text (see pinned_reference): name@MAJOR.MINOR.PATCH[-pre], without build metadata.
+        text = lambda name: Cast(name, output_field=CharField())  # noqa: E731
+        prerelease = Case(When(prerelease="", then=Value("")), default=Concat(Value("-"), "prerelease"), output_field=CharField())
+        reference = Concat(
+            "model__name", Value("@"), text("major"), Value("."), text("minor"), Value("."), text("patch"), prerelease,
+            output_field=CharField(),
+        )
+        protected.update(versions.annotate(_pin=reference).filter(_pin__in=pinned).values_list("pk", flat=True))
+    if unpinned:
+        newest_live = (
+            ModelVersion.objects.filter(model=OuterRef("model")).exclude(status=Lifecycle.ARCHIVED).order_by(*latest_order()).values("pk")[:1]
+        )
+        protected.update(
+            versions.filter(model__name__in=unpinned).annotate(_newest=Subquery(newest_live)).filter(pk=F("_newest")).values_list("pk", flat=True)
+        )
+    return protected

@@ -1,14 +1,15 @@
-"""Registry gauges for /metrics, computed from the database at scrape time so every replica reports the same
-numbers (nothing is counted in process memory)."""
+"""Registry gauges for /metrics, read from the stored statistics snapshot (``registry_project.stats``) at scrape
+time: one primary-key read per scrape however large the registry is, and every replica reports the same numbers
+(nothing is counted in process memory). Beat refreshes the snapshot every ``STATS_REFRESH_SECONDS``."""
 
 from __future__ import annotations
 
-from django.apps import apps
-from django.db.models import Count
+import logging
+
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY
 
-from registry_project.definitions import DefinitionVersion
+logger = logging.getLogger(__name__)
 
 
 class RegistryCollector:
@@ -18,23 +19,30 @@ class RegistryCollector:
         yield GaugeMetricFamily("registry_definitions", "", labels=["kind"])
 
     def collect(self):
+        from registry_project import stats
+
+        try:
+            snapshot = stats.current()
+            families = list(stats.metrics(snapshot))
+        except Exception:  # a scrape must not fail because the database is briefly away
+            logger.warning("registry gauges skipped: no statistics snapshot", exc_info=True)
+            return
         versions = GaugeMetricFamily(
             "registry_versions", "Registered versions of live definitions, by kind and lifecycle status.", labels=["kind", "status"]
         )
         definitions = GaugeMetricFamily("registry_definitions", "Live (not deleted) definitions, by kind.", labels=["kind"])
-        for model in apps.get_models():
-            if not issubclass(model, DefinitionVersion):
+        for section in snapshot.data.values():
+            if not isinstance(section, dict) or "kind" not in section:
                 continue
-            parent = model._meta.get_field(model.parent_field).related_model
-            try:
-                rows = model.objects.of_alive().values("status").annotate(n=Count("pk")).order_by()
-                for row in rows:
-                    versions.add_metric([parent.kind, row["status"]], row["n"])
-                definitions.add_metric([parent.kind], parent.objects.alive().count())
-            except Exception:  # a scrape must not fail because the database is briefly away
-                continue
+            for status, n in sorted(section.get("versions_by_status", {}).items()):
+                versions.add_metric([section["kind"], status], n)
+            definitions.add_metric([section["kind"]], section.get("total", 0))
+        refreshed = GaugeMetricFamily("registry_stats_refreshed_timestamp_seconds", "When the statistics snapshot was taken.")
+        refreshed.add_metric([], snapshot.refreshed_at.timestamp())
         yield versions
         yield definitions
+        yield refreshed
+        yield from families
 
 
 _registered = False

@@ -30,3 +30,17 @@ class ApiKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
+
+
+class StatsSnapshot(models.Model):
+    """The registry's statistics as of ``refreshed_at``: one row, rewritten by ``refresh_stats`` (beat, the
+    command, or staff asking for a fresh one). ``/api/v1/stats`` and the /metrics gauges read it, so a scrape or a
+    dashboard costs one primary-key read however large the registry is. See ``registry_project.stats``."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    data = models.JSONField(default=dict)
+    refreshed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="%(app_label)s_%(class)s_single_row")]

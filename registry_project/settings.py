@@ -133,8 +133,32 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_TASK_ACKS_LATE = True
-CELERY_BEAT_SCHEDULE: dict = {}
+# A task is acknowledged when it starts unless it declares itself idempotent (acks_late=True on the task): only
+# those may run twice after a worker dies mid-task.
+CELERY_TASK_ACKS_LATE = False
+# Defaults for every task; the lifecycle jobs set their own (registry_project/jobs.py reads the settings below).
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Lifecycle jobs (README "Worker and beat"). Intervals in seconds; one beat process only.
+RETENTION_KEEP = env_int("RETENTION_KEEP", 3, minimum=1)
+if RETENTION_KEEP > 10:
+    raise ImproperlyConfigured(f"RETENTION_KEEP={RETENTION_KEEP} must be between 1 and 10.")
+RETENTION_PURGE_AFTER_DAYS = env_int("RETENTION_PURGE_AFTER_DAYS", 30, minimum=0)
+RETENTION_BATCH_MODELS = env_int("RETENTION_BATCH_MODELS", 2000, minimum=1)
+RETENTION_INTERVAL_SECONDS = env_int("RETENTION_INTERVAL_SECONDS", 3600, minimum=1)
+RETENTION_TIME_LIMIT_SECONDS = env_int("RETENTION_TIME_LIMIT_SECONDS", 1800, minimum=10)
+STATS_REFRESH_SECONDS = env_int("STATS_REFRESH_SECONDS", 60, minimum=1)
+STATS_TIME_LIMIT_SECONDS = env_int("STATS_TIME_LIMIT_SECONDS", 120, minimum=10)
+# Redis redelivers an unacknowledged task after the visibility timeout: it must outlast the longest task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, 2 * RETENTION_TIME_LIMIT_SECONDS)}
+CELERY_BEAT_SCHEDULE: dict = {
+    "apply-retention": {"task": "models_app.tasks.apply_retention", "schedule": float(RETENTION_INTERVAL_SECONDS)},
+    "refresh-stats": {"task": "registry_project.tasks.refresh_stats", "schedule": float(STATS_REFRESH_SECONDS)},
+}
+# Beat's own record of last runs (a file, not the database: see README on why not django-celery-beat).
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

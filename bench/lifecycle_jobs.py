@@ -1,0 +1,129 @@
+"""Benchmark the lifecycle jobs at 100,000 models x 10 versions (1 M versions) on PostgreSQL.
+
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/registry_bench_jobs .venv/bin/python bench/lifecycle_jobs.py
+
+Creates the database (dropping one of that name first), migrates it, generates the rows with bulk SQL
+(``generate_series``; about 10% of models have an old current version, 200 active pipelines pin a version each),
+then runs each job as its own ``manage.py`` process and reports wall time and that process's peak resident memory
+(``wait4``'s ru_maxrss):
+
+- ``apply_retention`` with the default keep (3): archives ~700,000 versions;
+- ``apply_retention`` again (nothing left to do: the idempotent re-run);
+- ``refresh_stats`` (the snapshot's own duration is printed too);
+- ``export_registry`` to a gzip file (streamed: its memory must not grow with the registry).
+
+The database is dropped at the end unless KEEP_BENCH_DB is set. Paste the figures into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench_jobs")
+MODELS = int(os.environ.get("BENCH_MODELS", "100000"))
+VERSIONS = 10
+PIPELINES = 200
+
+SPEC = (
+    '{"artifact": {"bucket": "b", "path": "p", "format": "safetensors", "size_bytes": 13483847680, "checksum": "sha256:00"},'
+    ' "runtime": {"type": "vllm", "dtype": "float16"}, "capabilities": ["chat"]}'
+)
+
+
+def admin_connection():
+    parsed = urlparse(URL)
+    return psycopg.connect(URL.replace(parsed.path, "/postgres"), autocommit=True)
+
+
+def database_name() -> str:
+    return urlparse(URL).path.lstrip("/")
+
+
+def manage_measured(*args: str) -> tuple[float, int, str]:
+    """Like ``manage`` but measures the child's own peak RSS with wait4 (communicate() would reap it first)."""
+    env = {**os.environ, "DATABASE_URL": URL, "DEBUG": "false", "SECRET_KEY": "bench", "LOG_LEVEL": "WARNING"}
+    env.pop("CELERY_BROKER_URL", None)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.monotonic()
+        process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} failed ({process.returncode}):\n{err.read()}")
+        return elapsed, usage.ru_maxrss // 1024, out.read()
+
+
+def generate() -> float:
+    started = time.monotonic()
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO models_app_model (name, family, retention_keep, created_at, updated_at) "
+            "SELECT 'model-' || g, 'family-' || (g %% 20), NULL, now(), now() FROM generate_series(1, %s) g",
+            [MODELS],
+        )
+        conn.execute(
+            "INSERT INTO models_app_modelversion (id, model_id, version, major, minor, patch, prerelease, prerelease_key, build,"
+            " spec, description, tags, metadata, status, is_current, storage_tier, created_at, updated_at) "
+            "SELECT gen_random_uuid(), m.id, '1.' || v || '.0', 1, v, 0, '', '~', '', %s::jsonb, '', '[]'::jsonb, '{}'::jsonb,"
+            " CASE WHEN v = 1 THEN 'deprecated' ELSE 'active' END, (v = 0 AND m.id %% 10 = 0), 'hot', now(), now() "
+            "FROM models_app_model m CROSS JOIN generate_series(0, %s) v",
+            [SPEC, VERSIONS - 1],
+        )
+        conn.execute(
+            "INSERT INTO pipelines_app_pipeline (name, created_at, updated_at) SELECT 'pipeline-' || g, now(), now() FROM generate_series(1, %s) g",
+            [PIPELINES],
+        )
+        conn.execute(
+            "INSERT INTO pipelines_app_pipelineversion (id, pipeline_id, version, major, minor, patch, prerelease, prerelease_key, build,"
+            " spec, description, tags, metadata, status, is_current, model_names, model_refs, created_at, updated_at) "
+            "SELECT gen_random_uuid(), p.id, '1.0.0', 1, 0, 0, '', '~', '', "
+            " jsonb_build_object('steps', jsonb_build_array(jsonb_build_object('id', 'gen', 'type', 'inference', 'model', 'model-' || (p.id * 7) || '@1.1.0', 'depends_on', '[]'::jsonb))),"
+            " '', '[]'::jsonb, '{}'::jsonb, 'active', true, jsonb_build_array('model-' || (p.id * 7)), jsonb_build_array('model-' || (p.id * 7) || '@1.1.0'), now(), now() "
+            "FROM pipelines_app_pipeline p"
+        )
+        conn.execute("ANALYZE")
+    return time.monotonic() - started
+
+
+def main() -> None:
+    name = database_name()
+    with admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        manage_measured("migrate", "--verbosity", "0")
+        print(f"generated {MODELS:,} models x {VERSIONS} versions in {generate():.1f} s")
+        rows = [
+            ("apply_retention (first run)", *manage_measured("apply_retention")),
+            ("apply_retention (re-run, nothing to do)", *manage_measured("apply_retention")),
+            ("refresh_stats", *manage_measured("refresh_stats")),
+        ]
+        if not os.environ.get("BENCH_SKIP_EXPORT"):
+            with tempfile.TemporaryDirectory() as folder:
+                rows.append(("export_registry (gzip)", *manage_measured("export_registry", str(Path(folder) / "backup.jsonl.gz"))))
+        print(f"\n| job | wall s | peak RSS MB | output |\n|---|---|---|---|")
+        for label, seconds, rss, out in rows:
+            print(f"| {label} | {seconds:.1f} | {rss} | {out.strip().splitlines()[0] if out.strip() else ''} |")
+        with psycopg.connect(URL) as conn:
+            tiers = conn.execute("SELECT status, storage_tier, count(*) FROM models_app_modelversion GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+        print("\nversions after retention:", tiers)
+    finally:
+        if not os.environ.get("KEEP_BENCH_DB"):
+            with admin_connection() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

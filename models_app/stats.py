@@ -1,0 +1,66 @@
+"""The model registry's part of the statistics snapshot (see ``registry_project.stats``)."""
+
+from __future__ import annotations
+
+from django.db.models import BigIntegerField, Count, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from registry_project.stats import count_by
+
+SECTION = "models"
+
+
+def registry_stats() -> dict:
+    from models_app.models import Model, ModelVersion, RetentionTotals
+
+    versions = ModelVersion.objects.of_alive().order_by()
+    by_status, by_tier, artifact_bytes = {}, {}, {}
+    # One pass over the versions: counts by status and tier, and the declared artifact bytes per tier.
+    rows = versions.values("status", "storage_tier").annotate(
+        n=Count("pk"),
+        current=Count("pk", filter=Q(is_current=True)),
+        size=Sum(Cast(KT("spec__artifact__size_bytes"), BigIntegerField())),
+    )
+    current = 0
+    for row in rows:
+        by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
+        by_tier[row["storage_tier"]] = by_tier.get(row["storage_tier"], 0) + row["n"]
+        artifact_bytes[row["storage_tier"]] = artifact_bytes.get(row["storage_tier"], 0) + (row["size"] or 0)
+        current += row["current"]
+    totals = RetentionTotals.current()
+    return {
+        "kind": Model.kind,
+        "total": Model.objects.alive().count(),
+        "by_family": count_by(Model.objects.alive(), "family"),
+        "versions_by_status": by_status,
+        "versions_by_tier": by_tier,
+        "current_versions": current,
+        "artifact_bytes_by_tier": artifact_bytes,
+        "retention": {
+            "archived_total": totals.archived,
+            "purged_total": totals.purged,
+            "purge_failures_total": totals.purge_failures,
+            "runs": totals.runs,
+            "last_run_at": totals.last_run_at.isoformat() if totals.last_run_at else None,
+        },
+    }
+
+
+def registry_metrics(section: dict):
+    models = GaugeMetricFamily("registry_models_total", "Live models, by family (from the stats snapshot).", labels=["family"])
+    for family, n in sorted(section.get("by_family", {}).items()):
+        models.add_metric([family], n)
+    versions = GaugeMetricFamily("registry_model_versions_total", "Versions of live models, by lifecycle status.", labels=["status"])
+    for status, n in sorted(section.get("versions_by_status", {}).items()):
+        versions.add_metric([status], n)
+    tiers = GaugeMetricFamily("registry_model_versions_by_tier", "Versions of live models, by storage tier.", labels=["tier"])
+    for tier, n in sorted(section.get("versions_by_tier", {}).items()):
+        tiers.add_metric([tier], n)
+    retention = section.get("retention", {})
+    archived = CounterMetricFamily("registry_retention_archived", "Versions archived by retention since the registry began.")
+    archived.add_metric([], retention.get("archived_total", 0))
+    purged = CounterMetricFamily("registry_retention_purged", "Archived versions purged (artifacts deleted) by retention.")
+    purged.add_metric([], retention.get("purged_total", 0))
+    return [models, versions, tiers, archived, purged]

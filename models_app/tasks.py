@@ -1,0 +1,22 @@
+"""Celery tasks of the model registry: thin wrappers over model methods (names in, a small summary out)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from models_app.models import Model
+
+
+# Idempotent (a second run finds nothing left to do), so it is acknowledged late and redelivered if the worker
+# dies mid-run; whole batches commit, so the redelivered run finishes the job.
+@shared_task(
+    name="models_app.tasks.apply_retention",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.RETENTION_TIME_LIMIT_SECONDS,
+    time_limit=settings.RETENTION_TIME_LIMIT_SECONDS + 60,
+)
+def apply_retention(model: str | None = None, keep: int | None = None, dry_run: bool = False) -> dict:
+    models = Model.objects.all() if model is None else Model.objects.filter(name=model)
+    return models.apply_retention(keep=keep, dry_run=dry_run, report_limit=0).summary()

@@ -1,0 +1,21 @@
+"""Celery tasks of the registry as a whole: thin wrappers (a small summary out)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from registry_project import stats
+
+
+# Idempotent: a snapshot recomputed twice is the same snapshot.
+@shared_task(
+    name="registry_project.tasks.refresh_stats",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.STATS_TIME_LIMIT_SECONDS,
+    time_limit=settings.STATS_TIME_LIMIT_SECONDS + 30,
+)
+def refresh_stats() -> dict:
+    snapshot = stats.refresh()
+    return {"refreshed_at": snapshot.refreshed_at.isoformat(), "duration_ms": snapshot.duration_ms}

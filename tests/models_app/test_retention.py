@@ -1,0 +1,350 @@
+"""Retention: set-based archiving, guards, purge to tombstones, the API, and concurrency on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from models_app.models import Model, ModelVersion, RetentionTotals
+from pipelines_app.models import Pipeline
+from registry_project import dependencies
+from tests.conftest import _client_for
+from tests.pipelines_app.conftest import pipeline, step
+
+pytestmark = pytest.mark.django_db
+
+
+def register(model_doc, name: str, versions, **fields) -> Model:
+    for version in versions:
+        model = Model.register(model_doc(name=name, version=version, **fields)).version.model
+    return model
+
+
+def statuses(name: str) -> dict[str, str]:
+    return dict(ModelVersion.objects.filter(model__name=name).values_list("version", "status"))
+
+
+@pytest.fixture
+def staff_api(db):
+    user = get_user_model().objects.create_user(username="ops", password="unused-password-123", is_staff=True)
+    return _client_for(user)
+
+
+def test_retention_keeps_each_models_newest_releases_and_archives_the_rest(model_doc, settings):
+    settings.RETENTION_KEEP = 2
+    register(model_doc, "a", ["1.0.0", "1.1.0", "2.0.0", "2.1.0"])
+    register(model_doc, "b", ["1.0.0", "1.1.0", "1.2.0"], retention_keep=1)
+    register(model_doc, "c", ["1.0.0"])
+
+    report = Model.objects.apply_retention()
+
+    assert statuses("a") == {"1.0.0": "archived", "1.1.0": "archived", "2.0.0": "active", "2.1.0": "active"}
+    assert statuses("b") == {"1.0.0": "archived", "1.1.0": "archived", "1.2.0": "active"}
+    assert statuses("c") == {"1.0.0": "active"}
+    assert report.counts["archived"] == 4
+    archived = ModelVersion.objects.filter(status="archived")
+    assert set(archived.values_list("storage_tier", flat=True)) == {"cold"}
+    assert archived.filter(archived_at__isnull=True).count() == 0
+    assert ModelVersion.objects.filter(status="active").values_list("storage_tier", flat=True).distinct().get() == "hot"
+
+
+def test_retention_is_set_based_its_query_count_does_not_grow_with_the_registry(model_doc, django_assert_max_num_queries):
+    for index in range(25):
+        register(model_doc, f"m{index}", ["1.0.0", "1.1.0", "1.2.0"])
+
+    with django_assert_max_num_queries(24):
+        report = Model.objects.apply_retention(keep=1)
+
+    assert report.counts["archived"] == 50
+
+
+def test_retention_never_archives_the_current_version_and_says_why_it_kept_it(model_doc):
+    model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+    model.versions.get(version="1.0.0").activate()
+
+    report = Model.objects.apply_retention(keep=1)
+
+    assert statuses("a") == {"1.0.0": "active", "1.1.0": "archived", "1.2.0": "active"}
+    assert report.protected == [{"id": str(model.versions.get(version="1.0.0").pk), "name": "a", "version": "1.0.0", "reasons": ["current version"]}]
+
+
+def test_retention_never_archives_a_version_an_active_pipeline_pins(model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
+    Pipeline.register(pipeline(step("gen", type="inference", model="a@1.1.0")))
+
+    report = Model.objects.apply_retention(keep=1)
+
+    assert statuses("a") == {"1.0.0": "archived", "1.1.0": "active", "1.2.0": "archived", "1.3.0": "active"}
+    assert [(p["version"], p["reasons"]) for p in report.protected] == [("1.1.0", ["pipeline p@1.0.0"])]
+
+
+def test_a_deprecated_pipeline_protects_nothing_from_retention(model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0"])
+    Pipeline.register(pipeline(step("gen", type="inference", model="a@1.0.0"))).version.deprecate()
+
+    Model.objects.apply_retention(keep=1)
+
+    assert statuses("a")["1.0.0"] == "archived"
+
+
+def test_the_set_form_of_the_pipeline_guard_protects_what_the_per_object_form_does(model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0", "2.0.0-rc.1"])
+    register(model_doc, "b", ["1.0.0", "1.1.0"])
+    Pipeline.register(pipeline(step("x", type="inference", model="a@2.0.0-rc.1"), step("y", "x", type="inference", model="b")))
+
+    protected = dependencies.protected_ids(ModelVersion.objects.all())
+
+    names = {f"{v.model.name}@{v.version}" for v in ModelVersion.objects.filter(pk__in=protected).select_related("model")}
+    # The pin protects its version; the unpinned step protects b's newest live version.
+    assert names == {"a@2.0.0-rc.1", "b@1.1.0"}
+
+
+def test_a_guard_without_a_set_form_is_asked_row_by_row(model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+
+    def binds_1_0_0(version):
+        return ["binding demo"] if version.version == "1.0.0" else []
+
+    dependencies.register_guard("models_app.ModelVersion", binds_1_0_0)
+    try:
+        report = Model.objects.apply_retention(keep=1)
+    finally:
+        dependencies._guards["models_app.ModelVersion"].remove(binds_1_0_0)
+
+    assert statuses("a") == {"1.0.0": "active", "1.1.0": "archived", "1.2.0": "active"}
+    assert report.protected[0]["reasons"] == ["binding demo"]
+
+
+def test_prereleases_are_not_counted_or_archived(model_doc):
+    register(model_doc, "a", ["1.0.0-rc.1", "1.0.0", "1.1.0-rc.1", "1.1.0"])
+
+    Model.objects.apply_retention(keep=1)
+
+    assert statuses("a") == {"1.0.0-rc.1": "active", "1.0.0": "archived", "1.1.0-rc.1": "active", "1.1.0": "active"}
+
+
+def test_a_dry_run_reports_the_same_and_changes_nothing(model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+
+    dry = Model.objects.apply_retention(keep=1, dry_run=True)
+    assert set(statuses("a").values()) == {"active"}
+    assert RetentionTotals.current().runs == 0
+
+    real = Model.objects.apply_retention(keep=1)
+    assert [a["version"] for a in dry.archived] == [a["version"] for a in real.archived] == ["1.1.0", "1.0.0"]
+
+
+def test_a_second_run_changes_nothing(model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+    Model.objects.apply_retention(keep=1)
+    before = list(ModelVersion.objects.values_list("pk", "status", "archived_at", "updated_at").order_by("pk"))
+
+    again = Model.objects.apply_retention(keep=1)
+
+    assert again.counts["archived"] == 0
+    assert list(ModelVersion.objects.values_list("pk", "status", "archived_at", "updated_at").order_by("pk")) == before
+    assert RetentionTotals.current().archived == 2
+
+
+def test_a_manual_archive_moves_the_version_to_the_cold_tier(model_doc):
+    model = register(model_doc, "a", ["1.0.0", "1.1.0"])
+
+    version = model.versions.get(version="1.0.0").archive()
+
+    version.refresh_from_db()
+    assert (version.status, version.storage_tier) == ("archived", "cold") and version.archived_at is not None
+
+
+def age(version: ModelVersion, days: int) -> None:
+    ModelVersion.objects.filter(pk=version.pk).update(archived_at=timezone.now() - timedelta(days=days))
+
+
+def test_purge_turns_long_archived_versions_into_tombstones_that_keep_number_and_checksum(model_doc, settings, api):
+    settings.RETENTION_PURGE_AFTER_DAYS = 30
+    model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+    old, recent = model.versions.get(version="1.0.0").archive(), model.versions.get(version="1.1.0").archive()
+    age(old, 31)
+    age(recent, 29)
+    checksum = old.spec["artifact"]["checksum"]
+
+    report = Model.objects.apply_retention(keep=3)
+
+    assert [p["version"] for p in report.purged] == ["1.0.0"]
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.purged_at is not None and old.storage_tier == "purged" and old.status == "archived"
+    assert old.spec == {"artifact": {"checksum": checksum}}
+    assert recent.purged_at is None and recent.storage_tier == "cold" and "runtime" in recent.spec
+    # The number is never reused.
+    response = api.post("/api/v1/models", model_doc(name="a", version="1.0.0"), format="json")
+    assert response.status_code == 409
+
+
+def test_a_purge_that_cannot_delete_the_artifacts_leaves_the_version_archived_and_reports_it(model_doc, monkeypatch):
+    model = register(model_doc, "a", ["1.0.0", "1.1.0"])
+    age(model.versions.get(version="1.0.0").archive(), 400)
+
+    def storage_down(self):
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr(ModelVersion, "delete_stored_artifacts", storage_down)
+    report = Model.objects.apply_retention()
+
+    version = model.versions.get(version="1.0.0")
+    assert version.purged_at is None and version.storage_tier == "cold" and "runtime" in version.spec
+    assert report.purge_failed == [{"id": str(version.pk), "name": "a", "version": "1.0.0", "error": "storage unreachable"}]
+    assert RetentionTotals.current().purge_failures == 1
+
+    monkeypatch.undo()
+    Model.objects.apply_retention()
+    version.refresh_from_db()
+    assert version.purged_at is not None
+
+
+def test_retention_leaves_deleted_models_alone(model_doc):
+    model = register(model_doc, "a", ["1.0.0", "1.1.0"])
+    model.soft_delete()
+
+    assert Model.objects.apply_retention(keep=1).counts["archived"] == 0
+    assert statuses("a") == {"1.0.0": "active", "1.1.0": "active"}
+
+
+def test_model_apply_retention_is_scoped_to_that_model(model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0"])
+    b = register(model_doc, "b", ["1.0.0", "1.1.0"])
+
+    archived = b.apply_retention(keep=1)
+
+    assert [v.version for v in archived] == ["1.0.0"]
+    assert statuses("a") == {"1.0.0": "active", "1.1.0": "active"}
+
+
+def test_retention_keep_is_bounded_in_the_document_and_the_database(api, model_doc):
+    response = api.post("/api/v1/models", model_doc(retention_keep=11), format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["path"] == "/retention_keep"
+
+    from django.db import IntegrityError, transaction
+
+    model = register(model_doc, "a", ["1.0.0"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Model.objects.filter(pk=model.pk).update(retention_keep=11)
+
+
+# -- the API ----------------------------------------------------------------------------------------------------
+
+
+def test_apply_endpoint_is_staff_only(api, model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0"])
+
+    response = api.post("/api/v1/retention/apply", {"keep": 1}, format="json")
+
+    assert response.status_code == 403 and response.json()["errors"][0]["code"] == "permission_denied"
+    assert statuses("a") == {"1.0.0": "active", "1.1.0": "active"}
+
+
+def test_apply_endpoint_dry_run_and_real_run(staff_api, model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+    register(model_doc, "b", ["1.0.0", "1.1.0"])
+
+    dry = staff_api.post("/api/v1/retention/apply", {"model": "a", "keep": 1, "dry_run": True}, format="json")
+    assert dry.status_code == 200
+    assert dry.json()["counts"]["archived"] == 2 and dry.json()["dry_run"] is True
+    assert set(statuses("a").values()) == {"active"}
+
+    real = staff_api.post("/api/v1/retention/apply", {"model": "a", "keep": 1}, format="json").json()
+    assert sorted(item["version"] for item in real["archived"]) == ["1.0.0", "1.1.0"]
+    assert statuses("b") == {"1.0.0": "active", "1.1.0": "active"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "path"),
+    [
+        ({"keep": 0}, 400, "/keep"),
+        ({"keep": "3"}, 400, "/keep"),
+        ({"dry_run": "yes"}, 400, "/dry_run"),
+        ({"surprise": 1}, 400, "/surprise"),
+        ({"model": "nope"}, 404, "/model"),
+        ({"model": "a\n"}, 404, "/model"),
+        ([1], 400, ""),
+    ],
+)
+def test_apply_endpoint_rejects_bad_requests_with_the_path(staff_api, model_doc, body, status, path):
+    register(model_doc, "a", ["1.0.0", "1.1.0"])
+
+    response = staff_api.post("/api/v1/retention/apply", body, format="json")
+
+    assert response.status_code == status
+    assert response.json()["errors"][0]["path"] == path
+    assert statuses("a") == {"1.0.0": "active", "1.1.0": "active"}
+
+
+def test_retention_stats_show_tiers_and_what_the_next_run_would_do(api, model_doc, settings):
+    settings.RETENTION_KEEP = 1
+    model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
+    model.versions.get(version="1.0.0").activate()
+    age(model.versions.get(version="1.1.0").archive(), 400)
+
+    body = api.get("/api/v1/retention/stats").json()
+
+    assert body["versions_by_tier"] == {"hot": 3, "cold": 1}
+    assert body["next_run"] == {"would_archive": 1, "would_keep_current": 1, "would_keep_protected": 0, "would_purge": 1}
+    Model.objects.apply_retention()
+    after = api.get("/api/v1/retention/stats").json()
+    assert after["versions_by_tier"] == {"hot": 2, "cold": 1, "purged": 1}
+    assert after["totals"]["archived"] == 1 and after["totals"]["purged"] == 1 and after["totals"]["runs"] == 1
+
+
+# -- concurrency on PostgreSQL --------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_end_in_the_state_of_one_run(model_doc, settings):
+    settings.RETENTION_BATCH_MODELS = 3
+    for index in range(12):
+        register(model_doc, f"m{index}", ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
+    barrier = threading.Barrier(4)
+    reports, errors = [], []
+
+    def run():
+        try:
+            barrier.wait()
+            reports.append(Model.objects.apply_retention(keep=2, report_limit=None))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    # Every version archived exactly once, by exactly one of the runs, and the totals agree.
+    archived_by_runs = [item["id"] for report in reports for item in report.archived]
+    assert len(archived_by_runs) == len(set(archived_by_runs)) == 24
+    assert ModelVersion.objects.filter(status="archived").count() == 24
+    assert RetentionTotals.current().archived == 24 and RetentionTotals.current().runs == 4
+    assert set(ModelVersion.objects.filter(status="archived").values_list("version", flat=True)) == {"1.0.0", "1.1.0"}
+
+
+def test_the_tasks_run_inline_when_no_broker_is_configured(model_doc):
+    from models_app.tasks import apply_retention
+    from registry_project.models import StatsSnapshot
+    from registry_project.tasks import refresh_stats
+
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+
+    summary = apply_retention.delay(keep=1).get()
+    refreshed = refresh_stats.delay().get()
+
+    assert summary == {"dry_run": False, "archived": 2, "protected": 0, "purged": 0, "purge_failed": 0, "models": 1}
+    assert StatsSnapshot.objects.get().data["models"]["versions_by_status"] == {"active": 1, "archived": 2}
+    assert refreshed["refreshed_at"]

@@ -1,0 +1,82 @@
+"""The statistics snapshot: what it holds, how /api/v1/stats and /metrics serve it, and its query bound."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from models_app.models import Model
+from policies_app.models import Policy
+from registry_project import stats
+from tests.conftest import _client_for, example
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_api(db):
+    return _client_for(get_user_model().objects.create_user(username="ops", password="unused-password-123", is_staff=True))
+
+
+def test_the_snapshot_summarises_every_app(model_doc):
+    for version in ("1.0.0", "1.1.0"):
+        Model.register(model_doc(name="a", version=version, family="llama"))
+    Model.register(model_doc(name="b", family="mistral")).version.archive()
+    Policy.register(example("policies_app", "user-rate-limits"))
+
+    data = stats.refresh().data
+
+    assert data["models"]["by_family"] == {"llama": 1, "mistral": 1}
+    assert data["models"]["versions_by_status"] == {"active": 2, "archived": 1}
+    assert data["models"]["versions_by_tier"] == {"hot": 2, "cold": 1}
+    assert data["models"]["artifact_bytes_by_tier"] == {"hot": 2 * 13483847680, "cold": 13483847680}
+    assert data["pipelines"]["total"] == 0
+    assert data["policies"]["by_type"] == {"rate_limit": 1}
+
+
+def test_the_refresh_takes_a_few_queries_whatever_the_registry_holds(model_doc, django_assert_max_num_queries):
+    for index in range(30):
+        Model.register(model_doc(name=f"m{index}", family=f"f{index % 3}"))
+
+    with django_assert_max_num_queries(16):
+        stats.refresh()
+
+
+def test_stats_endpoint_serves_the_stored_snapshot_until_refreshed(api, staff_api, model_doc):
+    Model.register(model_doc(name="a"))
+    first = api.get("/api/v1/stats").json()
+    assert first["models"]["total"] == 1 and "refreshed_at" in first
+
+    Model.register(model_doc(name="b"))
+    assert api.get("/api/v1/stats").json()["models"]["total"] == 1
+
+    denied = api.get("/api/v1/stats?refresh=true")
+    assert denied.status_code == 403
+    fresh = staff_api.get("/api/v1/stats?refresh=true").json()
+    assert fresh["models"]["total"] == 2 and fresh["refreshed_at"] > first["refreshed_at"]
+    assert api.get("/api/v1/stats").json()["models"]["total"] == 2
+
+
+@pytest.mark.parametrize(("query", "parameter"), [("refresh=maybe", "refresh"), ("refersh=true", "refersh")])
+def test_stats_endpoint_rejects_bad_parameters(api, query, parameter):
+    response = api.get(f"/api/v1/stats?{query}")
+    assert response.status_code == 400 and response.json()["errors"][0]["parameter"] == parameter
+
+
+def test_stats_need_credentials(anon):
+    assert anon.get("/api/v1/stats").status_code == 401
+
+
+def test_metrics_gauges_come_from_the_snapshot(anon, model_doc):
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        Model.register(model_doc(name="a", version=version, family="llama"))
+    Model.objects.apply_retention(keep=1)
+    stats.refresh()
+
+    text = anon.get("/metrics").content.decode()
+
+    assert 'registry_models_total{family="llama"} 1.0' in text
+    assert 'registry_model_versions_total{status="archived"} 2.0' in text
+    assert "registry_retention_archived_total 2.0" in text
+    assert "registry_retention_purged_total 0.0" in text
+    assert "registry_pipelines_total 0.0" in text
