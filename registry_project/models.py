@@ -30,3 +30,7 @@ class ApiKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
+
+
+# The change log's table is defined beside its write interface (record / record_many).
+from registry_project.changelog import ChangeLogEntry  # noqa: E402,F401

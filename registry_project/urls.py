@@ -3,11 +3,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry_project import health
+from registry_project.api.changes import ChangeLogView
 
 api_v1 = [
     path("", include("models_app.api.urls")),
     path("", include("pipelines_app.api.urls")),
     path("", include("policies_app.api.urls")),
+    path("changes", ChangeLogView.as_view(), name="changes"),
 ]
 
 urlpatterns = [

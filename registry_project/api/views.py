@@ -12,8 +12,10 @@ from rest_framework.decorators import action
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
+from registry_project.api.changes import changes_page_schema, changes_parameters, changes_response
 from registry_project.api.schema import inline_defs
 from registry_project.api.serializers import READ_ONLY_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer, ISSUE_SCHEMA
+from registry_project.changelog import ChangeLogEntry
 from registry_project.definitions import Definition, DefinitionVersion, Registration
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.filtersets import StrictFilterBackend
@@ -154,6 +156,17 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         version clears it."""
         return self.respond(self.definition_model.lookup(name, version).move(move))
 
+    # -- change log ---------------------------------------------------------------------------------------------
+
+    @extend_schema(parameters=changes_parameters(with_object=False))
+    @action(detail=True, methods=["get"])
+    def history(self, request, name: str):
+        """This definition's change-log entries (its versions, lifecycle, aliases, deletion), oldest first;
+        a deleted definition keeps its history."""
+        if not self.definition_model.objects.filter(name=name).exists():
+            raise DefinitionNotFound(f"No {self.definition_model.kind} named '{name}'.", path="name")
+        return changes_response(request, ChangeLogEntry.objects.of_object(self.definition_model.kind, name), with_object=False)
+
     # -- OpenAPI bodies, from the kind's JSON Schema ------------------------------------------------------------
 
     def document_schemas(self, schema) -> tuple[dict, dict]:
@@ -197,4 +210,6 @@ class DefinitionViewSet(viewsets.GenericViewSet):
             }}
         if self.action == "destroy":
             return {204: None}
+        if self.action == "history":
+            return {200: changes_page_schema(schema)}
         return None
