@@ -18,10 +18,11 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, OuterRef, Q, Subquery, Value, When
+from django.db.models import Aggregate, Case, CharField, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from registry_project import changelog
+from registry_project.aliases import Alias
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
@@ -35,7 +36,7 @@ name_validator = RegexValidator(
 # Fields every document carries besides its spec.
 IDENTITY_FIELDS = ("name", "version")
 MUTABLE_VERSION_FIELDS = ("description", "tags", "metadata")
-READ_ONLY_FIELDS = ("id", "status", "is_current", "created_at", "updated_at", "warnings")
+READ_ONLY_FIELDS = ("id", "status", "is_current", "aliases", "created_at", "updated_at", "warnings")
 MUTABLE_DEFAULTS: dict[str, Any] = {"description": "", "tags": [], "metadata": {}}
 
 
@@ -122,13 +123,13 @@ class Definition(models.Model):
         parent = version_model.parent_field
         versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
         try:
-            found = versions.select_related(parent).named(ref or "latest")
+            found = versions.select_related(parent).with_aliases().named(ref or "latest")
         except InvalidVersion:
             found = None
         return found if found is not None else cls.get_alive(name).resolve_version(ref)
 
     def resolve_version(self, ref: str | None) -> DefinitionVersion:
-        """A version by number, or ``latest`` (highest release) or ``current`` (the activated one)."""
+        """A version by number, ``latest`` (highest release), ``current`` (the activated one) or ``@alias``."""
         ref = ref or "latest"
         try:
             found = self.versions.all().named(ref)
@@ -139,6 +140,8 @@ class Definition(models.Model):
                 raise DefinitionNotFound(f"{self} has no versions.")
             if ref == "current":
                 raise DefinitionNotFound(f"{self} has no current version; activate one first.", code="no_current")
+            if ref.startswith("@"):
+                raise DefinitionNotFound(f"{self} has no alias '{ref[1:]}'.", code="no_alias", path="version")
             raise DefinitionNotFound(f"{self} has no version {ref}.", path="version")
         # The caller renders the document; spare it a query for the parent we already hold.
         setattr(found, found.parent_field, self)
@@ -293,6 +296,18 @@ class Definition(models.Model):
         changelog.record(action, kind=self.kind, name=self.name, object_id=self.pk, changes=changes)
 
 
+class AliasNames(Aggregate):
+    """The aliases of a version as one comma-separated text (alias names are slugs, without commas): STRING_AGG on
+    PostgreSQL, GROUP_CONCAT on SQLite."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(%(expressions)s, ',')"
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
+
+
 class VersionQuerySet(models.QuerySet):
     # Text columns that free-text search looks in besides the definition's name; a kind's QuerySet may widen it.
     search_fields: ClassVar[tuple[str, ...]] = ("description",)
@@ -316,12 +331,26 @@ class VersionQuerySet(models.QuerySet):
 
     def named(self, ref: str) -> DefinitionVersion | None:
         """The version ``ref`` names among these: a semver number, ``latest`` (see ``latest_order``) or
-        ``current``; None when there is none. An invalid number raises InvalidVersion."""
+        ``current`` or ``@alias``; None when there is none. An invalid number raises InvalidVersion."""
+        if ref.startswith("@"):
+            kind = self.model._meta.get_field(self.model.parent_field).related_model.kind
+            # Version ids are unique, so the aliases of this name across definitions narrow to ours by the join.
+            targets = Alias.objects.filter(kind=kind, alias=ref[1:]).values("version_id")
+            return self.filter(pk__in=targets).first()
         if ref == "latest":
             return self.order_by(*latest_order()).first()
         if ref == "current":
             return self.filter(is_current=True).first()
         return self.filter(**parse_version(ref).identity()).first()
+
+    def with_aliases(self) -> VersionQuerySet:
+        """Each version's aliases, read in the same query (a correlated subquery) for the documents' ``aliases``."""
+        kind = self.model._meta.get_field(self.model.parent_field).related_model.kind
+        names = (
+            Alias.objects.filter(kind=kind, version_id=OuterRef("pk")).order_by().values("kind")
+            .annotate(names=AliasNames("alias")).values("names")
+        )
+        return self.annotate(alias_csv=Subquery(names, output_field=CharField()))
 
     def newest_first(self) -> VersionQuerySet:
         return self.order_by(*NEWEST_FIRST)
@@ -557,6 +586,7 @@ class DefinitionVersion(models.Model):
         with transaction.atomic():
             version = self._locked()
             if version.status != Lifecycle.ARCHIVED:
+                Alias.ensure_unaliased(version)
                 ensure_unused(version, "archive")
                 version._set_lifecycle("archived", Lifecycle.ARCHIVED, is_current=False)
         return version

@@ -34,3 +34,5 @@ class ApiKey(AbstractAPIKey):
 
 # The change log's table is defined beside its write interface (record / record_many).
 from registry_project.changelog import ChangeLogEntry  # noqa: E402,F401
+from registry_project.aliases import Alias  # noqa: E402,F401
+from registry_project.webhooks import DeliveryAttempt, OutboxItem, WebhookDelivery, WebhookSubscription  # noqa: E402,F401

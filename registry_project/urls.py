@@ -3,13 +3,20 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry_project import health
+from rest_framework.routers import SimpleRouter
+
 from registry_project.api.changes import ChangeLogView
+from registry_project.api.webhooks import WebhookViewSet
+
+webhooks_router = SimpleRouter(trailing_slash=False)
+webhooks_router.register("webhooks", WebhookViewSet, basename="webhook")
 
 api_v1 = [
     path("", include("models_app.api.urls")),
     path("", include("pipelines_app.api.urls")),
     path("", include("policies_app.api.urls")),
     path("changes", ChangeLogView.as_view(), name="changes"),
+    path("", include(webhooks_router.urls)),
 ]
 
 urlpatterns = [

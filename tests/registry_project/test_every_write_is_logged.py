@@ -18,6 +18,8 @@ from drf_spectacular.generators import SchemaGenerator
 from models_app.models import Model
 from pipelines_app.models import Pipeline
 from policies_app.models import Policy
+from registry_project.aliases import Alias
+from registry_project.webhooks import WebhookSubscription
 from registry_project.changelog import ChangeLogEntry, acting_as
 from tests.conftest import example
 
@@ -46,11 +48,12 @@ class Example:
 @dataclass
 class World:
     """What an operation acts on; by default a fresh definition of the operation's kind, registered at 1.0.0
-    and 1.1.0 with 1.0.0 current."""
+    and 1.1.0 with 1.0.0 current, and the alias ``production`` moved from 1.0.0 to 1.1.0."""
 
     kind: str
     name: str
     document: dict
+    params: dict[str, str] = field(default_factory=dict)
 
     def doc(self, version: str) -> dict:
         return {**copy.deepcopy(self.document), "name": self.name, "version": version}
@@ -64,8 +67,29 @@ EXAMPLES: dict[str, Example] = {
     "*_update": Example(body=lambda w: {"description": "replaced"}, rejected_body=lambda w: {"tags": "not-a-list"}),
     "*_partial_update": Example(body=lambda w: {"description": "patched"}, rejected_body=lambda w: {"tags": "not-a-list"}),
     "*_destroy": Example(rejected_params={"name": "no-such-definition"}),
+    "*_alias_put": Example(params={"alias": "staging"}, body=lambda w: {"version": "1.1.0"}, rejected_body=lambda w: {"version": "9.9.9"}),
+    "*_alias_delete": Example(params={"alias": "production"}, rejected_params={"alias": "no-such-alias"}),
+    "*_alias_rollback": Example(params={"alias": "production"}, rejected_params={"alias": "no-such-alias"}),
     "*_lifecycle": Example(params={"version": "1.1.0", "move": "deprecate"}, rejected_params={"version": "9.9.9", "move": "deprecate"}),
 }
+
+def webhook_world(operation_id: str, index: int) -> World:
+    """A subscription with one queued test delivery; the caller's key belongs to staff (see the test)."""
+    subscription = WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["model.*"])
+    delivery = subscription.send_test_event()
+    return World("webhook", str(subscription.pk), {}, params={"id": str(subscription.pk), "delivery": str(delivery.pk)})
+
+
+WEBHOOK = dict(setup=webhook_world, rejected_params={"id": "999999999"})
+EXAMPLES.update({
+    "webhook_create": Example(setup=webhook_world, body=lambda w: {"url": "https://example.org/hook", "events": ["*"]},
+                              rejected_body=lambda w: {"url": "ftp://example.org/", "events": ["*"]}),
+    "webhook_partial_update": Example(body=lambda w: {"active": False}, **WEBHOOK),
+    "webhook_destroy": Example(**WEBHOOK),
+    "webhook_rotate_secret": Example(**WEBHOOK),
+    "webhook_test": Example(**WEBHOOK),
+    "webhook_redeliver": Example(**WEBHOOK),
+})
 
 DEFINITIONS = {"model": Model, "pipeline": Pipeline, "policy": Policy}
 DOCUMENTS = {
@@ -101,6 +125,9 @@ def make_world(operation_id: str, index: int) -> World:
     with acting_as("test:setup"):
         DEFINITIONS[kind].register(world.doc("1.0.0")).version.activate()
         DEFINITIONS[kind].register(world.doc("1.1.0"))
+        definition = DEFINITIONS[kind].objects.get(name=world.name)
+        Alias.move(definition, "production", "1.0.0")
+        Alias.move(definition, "production", "1.1.0")
     return world
 
 
@@ -120,7 +147,9 @@ def test_every_write_operation_is_described_here():
     assert missing == [], f"add an Example (or READ_ONLY entry) for: {missing}"
 
 
-def test_each_write_leaves_one_entry_and_a_rejected_one_leaves_none(api):
+def test_each_write_leaves_one_entry_and_a_rejected_one_leaves_none(api, user):
+    user.is_staff = True  # webhook subscriptions are staff's
+    user.save()
     # The example model the pipelines run.
     with acting_as("test:setup"):
         Model.register(example("models_app", "llama2-7b-chat"))
@@ -130,7 +159,7 @@ def test_each_write_leaves_one_entry_and_a_rejected_one_leaves_none(api):
             continue
         spec = example_for(operation_id)
         world = (spec.setup or make_world)(operation_id, index)
-        params = {"name": world.name, **spec.params}
+        params = {"name": world.name, **world.params, **spec.params}
 
         mark = ChangeLogEntry.objects.order_by("-id").values_list("id", flat=True).first()
         rejected = call(api, method, fill(path, {**params, **spec.rejected_params}), (spec.rejected_body or spec.body)(world))
@@ -143,4 +172,4 @@ def test_each_write_leaves_one_entry_and_a_rejected_one_leaves_none(api):
         assert len(entries) == 1, f"{operation_id}: {[e.action for e in entries]}"
         assert entries[0].actor.startswith("api-key:"), operation_id
         checked.append(operation_id)
-    assert len(checked) >= 18  # six write operations for each of the three kinds, at least
+    assert len(checked) >= 27  # nine write operations for each of the three kinds, at least
