@@ -87,6 +87,7 @@ def models_are_registered(document: dict, report: Report) -> None:
     """Inference and evaluation steps name a model; every named model is registered (and not deleted), and a
     pinned version exists and is not archived. One query, whatever the number of steps."""
     references: list[tuple[str, str, str, ParsedVersion | None]] = []  # (path, reference, name, pin)
+    aliased: list[tuple[str, str, str]] = []  # (path, name, alias)
     for index, step in objects_in(document, "steps"):
         model = step.get("model")
         path = pointer("steps", index, "model")
@@ -98,6 +99,9 @@ def models_are_registered(document: dict, report: Report) -> None:
             continue  # the schema reports it
         name, pin = split_model_reference(model)
         parsed = None
+        if pin is not None and pin[:1].isalpha():
+            aliased.append((path, name, pin))  # name@alias: an alias starts with a letter, a version with a digit
+            continue
         if pin is not None:
             try:
                 parsed = parse_version(pin)
@@ -105,6 +109,8 @@ def models_are_registered(document: dict, report: Report) -> None:
                 report.error(path, "invalid_version", str(exc))
                 continue
         references.append((path, model, name, parsed))
+    if aliased:
+        aliases_exist(aliased, report)
     if not references:
         return
 
@@ -142,6 +148,19 @@ def models_are_registered(document: dict, report: Report) -> None:
                 report.error(path, "model_version_not_found", f"Model '{name}' has no version {parsed.text}.")
             elif status == Lifecycle.ARCHIVED:
                 report.error(path, "model_version_archived", f"Version {parsed.text} of model '{name}' is archived; pin a live version.")
+
+
+def aliases_exist(aliased: list[tuple[str, str, str]], report: Report) -> None:
+    """Steps naming ``model@alias``: the alias exists (one query for every such step)."""
+    from registry_project.aliases import Alias
+
+    found = set(
+        Alias.objects.filter(kind="model", definition_name__in={n for _, n, _ in aliased}, alias__in={a for _, _, a in aliased})
+        .values_list("definition_name", "alias")
+    )
+    for path, name, alias in aliased:
+        if (name, alias) not in found:
+            report.error(path, "model_alias_not_found", f"Model '{name}' has no alias '{alias}'.")
 
 
 pipeline_validator = DocumentValidator(

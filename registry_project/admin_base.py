@@ -12,9 +12,10 @@ from django.db.models import Count, QuerySet
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from registry_project.api.schema import inline_defs
+from registry_project.changelog import ChangeLogEntry
 from registry_project.definitions import Definition, DefinitionVersion, MUTABLE_VERSION_FIELDS
 from registry_project.exceptions import RegistryError
 from registry_project.validation import DocumentInvalid, Issue
@@ -65,6 +66,48 @@ class DocumentForm(forms.Form):
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
 
 
+HISTORY_ROWS = 50
+
+
+def history_table(entries) -> str:
+    """The newest change-log entries as a table: when, who, what, and the before/after of each field."""
+    rows = list(entries.order_by("-id")[:HISTORY_ROWS])
+    if not rows:
+        return "No recorded changes."
+    body = format_html_join(
+        "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+        ((e.id, e.at.strftime("%Y-%m-%d %H:%M:%S UTC"), e.actor, e.action, e.version, json.dumps(e.changes, sort_keys=True)) for e in rows),
+    )
+    return format_html(
+        '<table class="change-history"><thead><tr><th>#</th><th>when</th><th>who</th><th>action</th><th>version</th>'
+        "<th>changes</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
+
+
+class ChangeHistoryAdmin(admin.ModelAdmin):
+    """Shows the object's change-log entries on its page (the newest first) below its own fields."""
+
+    def change_log_entries(self, obj):
+        raise NotImplementedError
+
+    @admin.display(description="change history")
+    def change_history(self, obj):
+        return history_table(self.change_log_entries(obj)) if obj is not None and obj.pk else ""
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "change_history")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, ("Change history", {"fields": ("change_history",)})]
+
+    def get_fields(self, request, obj=None):
+        return [f for f in super().get_fields(request, obj) if f != "change_history"]
+
+
 class DefinitionForm(forms.ModelForm):
     """Edits the definition-wide document fields (``parent_fields``), checked by the same validation as a PATCH."""
 
@@ -78,7 +121,7 @@ class DefinitionForm(forms.ModelForm):
         return cleaned
 
 
-class DefinitionAdmin(admin.ModelAdmin):
+class DefinitionAdmin(ChangeHistoryAdmin):
     """Subclasses set ``inlines = [<VersionInline>]``; registration and soft delete are built in."""
 
     list_display = ("name", "version_count", "created_at", "updated_at", "deleted_at")
@@ -91,6 +134,9 @@ class DefinitionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         obj.resolve_version("latest").update_document(form.changes(), partial=True)
+
+    def change_log_entries(self, obj):
+        return ChangeLogEntry.objects.of_object(obj.kind, obj.name)
 
     def has_add_permission(self, request) -> bool:
         return False  # definitions are created by registering their first version
@@ -202,7 +248,7 @@ class VersionForm(forms.ModelForm):
         return cleaned
 
 
-class DefinitionVersionAdmin(admin.ModelAdmin):
+class DefinitionVersionAdmin(ChangeHistoryAdmin):
     form = VersionForm
     list_display = ("__str__", "status", "is_current", "created_at")
     list_filter = ("status", "is_current", TagListFilter)
@@ -241,6 +287,9 @@ class DefinitionVersionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         obj.update_document(form.changes(), partial=True)
+
+    def change_log_entries(self, obj):
+        return ChangeLogEntry.objects.of_object(obj.definition.kind, obj.definition.name).filter(version=obj.version)
 
     def _move(self, request, queryset, move: str):
         done = 0

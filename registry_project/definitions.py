@@ -18,9 +18,11 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, OuterRef, Q, Subquery, Value, When
+from django.db.models import Aggregate, Case, CharField, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
+from registry_project import changelog
+from registry_project.aliases import Alias
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
@@ -34,7 +36,7 @@ name_validator = RegexValidator(
 # Fields every document carries besides its spec.
 IDENTITY_FIELDS = ("name", "version")
 MUTABLE_VERSION_FIELDS = ("description", "tags", "metadata")
-READ_ONLY_FIELDS = ("id", "status", "is_current", "created_at", "updated_at", "warnings")
+READ_ONLY_FIELDS = ("id", "status", "is_current", "aliases", "created_at", "updated_at", "warnings")
 MUTABLE_DEFAULTS: dict[str, Any] = {"description": "", "tags": [], "metadata": {}}
 
 
@@ -121,13 +123,13 @@ class Definition(models.Model):
         parent = version_model.parent_field
         versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
         try:
-            found = versions.select_related(parent).named(ref or "latest")
+            found = versions.select_related(parent).with_aliases().named(ref or "latest")
         except InvalidVersion:
             found = None
         return found if found is not None else cls.get_alive(name).resolve_version(ref)
 
     def resolve_version(self, ref: str | None) -> DefinitionVersion:
-        """A version by number, or ``latest`` (highest release) or ``current`` (the activated one)."""
+        """A version by number, ``latest`` (highest release), ``current`` (the activated one) or ``@alias``."""
         ref = ref or "latest"
         try:
             found = self.versions.all().named(ref)
@@ -138,6 +140,8 @@ class Definition(models.Model):
                 raise DefinitionNotFound(f"{self} has no versions.")
             if ref == "current":
                 raise DefinitionNotFound(f"{self} has no current version; activate one first.", code="no_current")
+            if ref.startswith("@"):
+                raise DefinitionNotFound(f"{self} has no alias '{ref[1:]}'.", code="no_alias", path="version")
             raise DefinitionNotFound(f"{self} has no version {ref}.", path="version")
         # The caller renders the document; spare it a query for the parent we already hold.
         setattr(found, found.parent_field, self)
@@ -164,7 +168,7 @@ class Definition(models.Model):
             raise DocumentInvalid(report.errors)
         with transaction.atomic():
             definition, created = cls._lock_or_create(document["name"], user)
-            registration = definition._add_version(document, report.warnings, user)
+            registration = definition._add_version(document, report.warnings, user, created=created)
             cls.announce_change()
         registration.created_definition = created
         return registration
@@ -206,8 +210,8 @@ class Definition(models.Model):
             )
         return definition, created
 
-    def _add_version(self, document: dict, warnings: list[Issue], user) -> Registration:
-        """Create the version row. The caller holds the lock on this definition's row."""
+    def _add_version(self, document: dict, warnings: list[Issue], user, *, created: bool = False) -> Registration:
+        """Create the version row and its change-log entry. The caller holds the lock on this definition's row."""
         parsed = parse_version(document["version"])
         version_model = self.versions.model
         if self.versions.filter(**parsed.identity()).exists():
@@ -223,6 +227,7 @@ class Definition(models.Model):
             warnings.append(
                 Issue("/version", "lower_than_latest", f"{parsed.text} is lower than the latest release {latest.version}; registered as a hotfix.")
             )
+        before = {name: getattr(self, name) for name in self.parent_fields}
         warnings.extend(self._apply_parent_fields(document))
         spec, mutable = version_model.split_document(document)
         try:
@@ -239,6 +244,10 @@ class Definition(models.Model):
             raise Conflict(f"{self} already has version {parsed.text}.", code="version_exists", path="/version") from None
         version.on_registered(document)
         self.save(update_fields=["updated_at", *self.parent_fields])
+        changes = {"spec_sha256": changelog.spec_checksum(spec), **changelog.diff(before, {n: getattr(self, n) for n in self.parent_fields})}
+        if created:
+            changes["created"] = True
+        version.record(f"{self.kind}.version_registered", changes)
         return Registration(version=version, warnings=warnings)
 
     def _apply_parent_fields(self, document: dict) -> list[Issue]:
@@ -269,13 +278,35 @@ class Definition(models.Model):
             ensure_unused(locked, "delete")
             locked.deleted_at = timezone.now()
             locked.save(update_fields=["deleted_at", "updated_at"])
+            locked.record(f"{self.kind}.deleted", {"deleted": [False, True]})
             self.announce_change()
         self.deleted_at = locked.deleted_at
 
     def restore(self) -> None:
-        type(self).objects.filter(pk=self.pk).update(deleted_at=None, updated_at=timezone.now())
+        with transaction.atomic():
+            locked = type(self).objects.select_for_update().get(pk=self.pk)
+            if locked.deleted_at is not None:
+                locked.deleted_at = None
+                locked.save(update_fields=["deleted_at", "updated_at"])
+                locked.record(f"{self.kind}.restored", {"deleted": [True, False]})
+                self.announce_change()
         self.deleted_at = None
-        self.announce_change()
+
+    def record(self, action: str, changes: dict) -> None:
+        """Append a change-log entry about this definition, in the caller's transaction."""
+        changelog.record(action, kind=self.kind, name=self.name, object_id=self.pk, changes=changes)
+
+
+class AliasNames(Aggregate):
+    """The aliases of a version as one comma-separated text (alias names are slugs, without commas): STRING_AGG on
+    PostgreSQL, GROUP_CONCAT on SQLite."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(%(expressions)s, ',')"
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
 
 
 class VersionQuerySet(models.QuerySet):
@@ -301,12 +332,26 @@ class VersionQuerySet(models.QuerySet):
 
     def named(self, ref: str) -> DefinitionVersion | None:
         """The version ``ref`` names among these: a semver number, ``latest`` (see ``latest_order``) or
-        ``current``; None when there is none. An invalid number raises InvalidVersion."""
+        ``current`` or ``@alias``; None when there is none. An invalid number raises InvalidVersion."""
+        if ref.startswith("@"):
+            kind = self.model._meta.get_field(self.model.parent_field).related_model.kind
+            # Version ids are unique, so the aliases of this name across definitions narrow to ours by the join.
+            targets = Alias.objects.filter(kind=kind, alias=ref[1:]).values("version_id")
+            return self.filter(pk__in=targets).first()
         if ref == "latest":
             return self.order_by(*latest_order()).first()
         if ref == "current":
             return self.filter(is_current=True).first()
         return self.filter(**parse_version(ref).identity()).first()
+
+    def with_aliases(self) -> VersionQuerySet:
+        """Each version's aliases, read in the same query (a correlated subquery) for the documents' ``aliases``."""
+        kind = self.model._meta.get_field(self.model.parent_field).related_model.kind
+        names = (
+            Alias.objects.filter(kind=kind, version_id=OuterRef("pk")).order_by().values("kind")
+            .annotate(names=AliasNames("alias")).values("names")
+        )
+        return self.annotate(alias_csv=Subquery(names, output_field=CharField()))
 
     def newest_first(self) -> VersionQuerySet:
         return self.order_by(*NEWEST_FIRST)
@@ -451,12 +496,14 @@ class DefinitionVersion(models.Model):
             version = type(self).objects.get(pk=self.pk)
             setattr(version, self.parent_field, definition)
             proposed = version.proposed_document(changes, partial=partial)
+            before = version.document()
             for name in MUTABLE_VERSION_FIELDS:
                 setattr(version, name, proposed[name])
             version.save(update_fields=[*MUTABLE_VERSION_FIELDS, "updated_at"])
             for name in definition.parent_fields:
                 definition.set_document_field(name, proposed.get(name))
             definition.save(update_fields=[*definition.parent_fields, "updated_at"])
+            version.record(f"{definition.kind}.version_updated", changelog.diff(before, version.document()))
             definition.announce_change()
         return version
 
@@ -527,13 +574,10 @@ class DefinitionVersion(models.Model):
             version = self._locked()
             if version.status == Lifecycle.ARCHIVED:
                 raise Conflict(f"{version} is archived; archived versions cannot be activated.", code="archived")
-            type(self).objects.filter(**{self.parent_field: version.definition}, is_current=True).exclude(pk=version.pk).update(
-                is_current=False, updated_at=timezone.now()
-            )
-            version.status = Lifecycle.ACTIVE
-            version.is_current = True
-            version.save(update_fields=["status", "is_current", "updated_at"])
-            version.definition.announce_change()
+            siblings = type(self).objects.filter(**{self.parent_field: version.definition})
+            previous = siblings.filter(is_current=True).values_list("version", flat=True).first()
+            siblings.filter(is_current=True).exclude(pk=version.pk).update(is_current=False, updated_at=timezone.now())
+            version._set_lifecycle("activated", Lifecycle.ACTIVE, is_current=True, previous_current=previous)
         return version
 
     def deprecate(self) -> DefinitionVersion:
@@ -541,22 +585,36 @@ class DefinitionVersion(models.Model):
             version = self._locked()
             if version.status == Lifecycle.ARCHIVED:
                 raise Conflict(f"{version} is archived; it cannot move back to deprecated.", code="archived")
-            version.status = Lifecycle.DEPRECATED
-            version.is_current = False
-            version.save(update_fields=["status", "is_current", "updated_at"])
-            version.definition.announce_change()
+            version._set_lifecycle("deprecated", Lifecycle.DEPRECATED, is_current=False)
         return version
 
     def archive(self) -> DefinitionVersion:
         with transaction.atomic():
             version = self._locked()
             if version.status != Lifecycle.ARCHIVED:
+                Alias.ensure_unaliased(version)
                 ensure_unused(version, "archive")
-                version.status = Lifecycle.ARCHIVED
-                version.is_current = False
-                version.save(update_fields=["status", "is_current", "updated_at"])
-                version.definition.announce_change()
+                version._set_lifecycle("archived", Lifecycle.ARCHIVED, is_current=False)
         return version
+
+    def _set_lifecycle(self, verb: str, status: str, *, is_current: bool, previous_current: str | None = None) -> None:
+        """Save a lifecycle move with its change-log entry; the caller holds the definition's lock. ``current``
+        records which version was current before and after, so point-in-time answers need only the log."""
+        changes = changelog.diff({"status": self.status, "is_current": self.is_current}, {"status": status, "is_current": is_current})
+        if is_current:
+            if previous_current != self.version:
+                changes["current"] = [previous_current, self.version]
+        elif self.is_current:
+            changes["current"] = [self.version, None]
+        self.status, self.is_current = status, is_current
+        self.save(update_fields=["status", "is_current", "updated_at"])
+        self.record(f"{self.definition.kind}.version_{verb}", changes)
+        self.definition.announce_change()
+
+    def record(self, action: str, changes: dict) -> None:
+        """Append a change-log entry about this version, in the caller's transaction."""
+        definition = self.definition
+        changelog.record(action, kind=definition.kind, name=definition.name, version=self.version, object_id=self.pk, changes=changes)
 
     LIFECYCLE_MOVES: ClassVar[tuple[str, ...]] = ("activate", "deprecate", "archive")
 

@@ -44,3 +44,7 @@ class StatsSnapshot(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="%(app_label)s_%(class)s_single_row")]
+# The change log's table is defined beside its write interface (record / record_many).
+from registry_project.changelog import ChangeLogEntry  # noqa: E402,F401
+from registry_project.aliases import Alias  # noqa: E402,F401
+from registry_project.webhooks import DeliveryAttempt, OutboxItem, WebhookDelivery, WebhookSubscription  # noqa: E402,F401

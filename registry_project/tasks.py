@@ -1,11 +1,11 @@
-"""Celery tasks of the registry as a whole: thin wrappers (a small summary out)."""
+"""Celery tasks of the registry as a whole: thin wrappers over model-level functions (a small summary out)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
 
-from registry_project import stats
+from registry_project import stats, webhooks
 
 
 # Idempotent: a snapshot recomputed twice is the same snapshot.
@@ -19,3 +19,12 @@ from registry_project import stats
 def refresh_stats() -> dict:
     snapshot = stats.refresh()
     return {"refreshed_at": snapshot.refreshed_at.isoformat(), "duration_ms": snapshot.duration_ms}
+
+
+@shared_task(name="registry_project.tasks.deliver_webhooks", ignore_result=True)
+def deliver_webhooks() -> dict:
+    """Beat job: relay the change log's outbox to the subscriptions, then send every due delivery in order."""
+    relayed = 0
+    while (batch := webhooks.relay_outbox()) > 0:
+        relayed += batch
+    return {"relayed": relayed, "attempts": webhooks.deliver_due()}

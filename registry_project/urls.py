@@ -4,12 +4,21 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from registry_project import health
 from registry_project.api.stats import StatsView
+from rest_framework.routers import SimpleRouter
+
+from registry_project.api.changes import ChangeLogView
+from registry_project.api.webhooks import WebhookViewSet
+
+webhooks_router = SimpleRouter(trailing_slash=False)
+webhooks_router.register("webhooks", WebhookViewSet, basename="webhook")
 
 api_v1 = [
     path("", include("models_app.api.urls")),
     path("", include("pipelines_app.api.urls")),
     path("", include("policies_app.api.urls")),
     path("stats", StatsView.as_view(), name="stats"),
+    path("changes", ChangeLogView.as_view(), name="changes"),
+    path("", include(webhooks_router.urls)),
 ]
 
 urlpatterns = [

@@ -36,6 +36,7 @@ ERROR_DESCRIPTIONS = {
     403: "The credentials may not do this (for example a read-only key writing).",
     404: "No such definition or version.",
     409: "The registry's state forbids this (version exists, spec immutable, in use, archived).",
+    412: "If-Match named a state that no longer holds (someone else changed it first).",
     413: "The request body is too large.",
     415: "The body is not application/json.",
 }
@@ -118,4 +119,6 @@ class RegistryAutoSchema(AutoSchema):
                 statuses.append(400)
         if method != "GET" and self.view.action not in getattr(self.view, "read_only_actions", ()):
             statuses.append(409)
+        if method != "GET" and self.view.action in getattr(self.view, "precondition_actions", ()):
+            statuses.append(412)
         return sorted(set(statuses))

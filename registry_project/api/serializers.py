@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from registry_project.aliases import Alias
 from registry_project.definitions import DefinitionVersion
 
 _datetime = serializers.DateTimeField()
@@ -16,15 +17,39 @@ class DocumentSerializer(serializers.BaseSerializer):
             **version.document(),
             "status": version.status,
             "is_current": version.is_current,
+            "aliases": alias_names(version),
             "created_at": _datetime.to_representation(version.created_at),
             "updated_at": _datetime.to_representation(version.updated_at),
         }
+
+
+def alias_names(version: DefinitionVersion) -> list[str]:
+    """The aliases pointing at ``version``: read with it (``VersionQuerySet.with_aliases``), attached for a page
+    (``attach_aliases``), or else queried."""
+    if hasattr(version, "alias_csv"):
+        return sorted(version.alias_csv.split(",")) if version.alias_csv else []
+    if not hasattr(version, "_aliases"):
+        attach_aliases([version])
+    return version._aliases
+
+
+def attach_aliases(versions) -> None:
+    """Read the aliases of a page of versions (of one kind) in one query."""
+    versions = list(versions)
+    if not versions:
+        return
+    model = type(versions[0])
+    kind = model._meta.get_field(model.parent_field).related_model.kind
+    found = Alias.names_by_version(kind, [v.pk for v in versions])
+    for version in versions:
+        version._aliases = found.get(version.pk, [])
 
 
 READ_ONLY_PROPERTIES = {
     "id": {"type": "string", "format": "uuid", "readOnly": True},
     "status": {"type": "string", "enum": ["active", "deprecated", "archived"], "readOnly": True},
     "is_current": {"type": "boolean", "readOnly": True},
+    "aliases": {"type": "array", "items": {"type": "string"}, "readOnly": True, "description": "Aliases pointing at this version."},
     "created_at": {"type": "string", "format": "date-time", "readOnly": True},
     "updated_at": {"type": "string", "format": "date-time", "readOnly": True},
 }

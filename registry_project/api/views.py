@@ -12,8 +12,15 @@ from rest_framework.decorators import action
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
+from registry_project.api.changes import changes_page_schema, changes_parameters, changes_response
 from registry_project.api.schema import inline_defs
 from registry_project.api.serializers import READ_ONLY_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer, ISSUE_SCHEMA
+from registry_project import aliases
+from registry_project.aliases import Alias
+from registry_project.api.errors import QueryParameterInvalid
+from registry_project.changelog import ChangeLogEntry
+from registry_project.filtersets import UTCDateTimeField
+from registry_project.validation import DocumentInvalid, Issue
 from registry_project.definitions import Definition, DefinitionVersion, Registration
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.filtersets import StrictFilterBackend
@@ -24,8 +31,36 @@ UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[
 
 VERSION_PARAM = OpenApiParameter(
     "version", str, OpenApiParameter.QUERY, required=False,
-    description="A version number, `latest` (highest release, the default) or `current` (the activated one).",
+    description="A version number, `latest` (highest release, the default), `current` (the activated one) or `@alias`.",
 )
+MAX_ALIASES_LISTED = 1000
+ALIAS_REGEX = r"[^/]+"  # checked by the model, so a bad name gets the one error shape rather than a bare 404
+ALIAS_PARAM = OpenApiParameter("alias", str, OpenApiParameter.PATH, description="An alias: a lowercase slug starting with a letter.")
+AT_PARAM = OpenApiParameter("at", OpenApiTypes.DATETIME, OpenApiParameter.QUERY, required=False,
+                            description="Answer for this moment in the past (ISO 8601), from the change log.")
+ALIAS_SCHEMA = {
+    "type": "object",
+    "required": ["alias", "name", "version"],
+    "properties": {
+        "alias": {"type": "string"}, "name": {"type": "string"}, "version": {"type": "string"},
+        "version_id": {"type": "string", "format": "uuid"}, "updated_at": {"type": "string", "format": "date-time"},
+        "at": {"type": "string", "format": "date-time", "description": "Only in a point-in-time answer."},
+    },
+}
+
+
+def moment_param(request):
+    """The ``at`` query parameter as an aware UTC datetime, or None; a bad value is a 400 naming it."""
+    raw = request.query_params.get("at")
+    if raw is None:
+        return None
+    try:
+        moment = UTCDateTimeField().clean(raw)
+    except Exception:
+        moment = None
+    if moment is None:
+        raise QueryParameterInvalid({"at": ["Expected an ISO 8601 date-time such as 2026-11-20T14:00:00Z."]})
+    return moment
 
 
 class DocumentMetadata(SimpleMetadata):
@@ -44,13 +79,15 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     lookup_field = "name"
     lookup_value_regex = NAME_REGEX
     read_only_actions: ClassVar[tuple[str, ...]] = ("validate",)
+    # Conditional writes (If-Match) that may answer 412.
+    precondition_actions: ClassVar[tuple[str, ...]] = ("alias", "alias_rollback")
 
     @property
     def version_model(self) -> type[DefinitionVersion]:
         return self.definition_model.versions.rel.related_model
 
     def get_queryset(self):
-        return self.version_model.objects.of_alive().with_parent()
+        return self.version_model.objects.of_alive().with_parent().with_aliases()
 
     def get_definition(self) -> Definition:
         return self.definition_model.get_alive(self.kwargs["name"])
@@ -130,16 +167,33 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         definition = self.get_definition()
         if request.method == "POST":
             return self.registered(definition.register_version(request.data, user=request.user))
-        page = self.paginate_queryset(definition.versions.newest_first())
+        page = self.paginate_queryset(definition.versions.newest_first().with_aliases())
         for version in page:
             setattr(version, version.parent_field, definition)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    @extend_schema(parameters=[OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`.")])
+    @extend_schema(parameters=[
+        OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest`, `current` or `@alias`."),
+        AT_PARAM,
+    ])
     @action(detail=True, methods=["get"], url_path=rf"versions/(?P<version>{VERSION_REGEX})")
     def version_detail(self, request, name: str, version: str):
-        """One version by number, or `latest` / `current`."""
-        return self.respond(self.definition_model.lookup(name, version))
+        """One version by number, or `latest` / `current` / `@alias`; with `?at=`, the version that `current`
+        or the alias named at that moment (from the change log)."""
+        moment = moment_param(request)
+        if moment is None:
+            return self.respond(self.definition_model.lookup(name, version))
+        definition = self.get_definition()
+        if version == "current":
+            then = aliases.current_at(definition, moment)
+        elif version.startswith("@"):
+            aliases.check_alias_name(version[1:])
+            then = aliases.alias_at(definition, version[1:], moment)
+        else:
+            raise QueryParameterInvalid({"at": ["`at` applies to `current` and `@alias`; a version number names one version at every moment."]})
+        if then is None:
+            raise DefinitionNotFound(f"{definition}: {version} named no version at {moment.isoformat()}.", code="not_at_that_time")
+        return self.respond(definition.resolve_version(then))
 
     @extend_schema(
         parameters=[
@@ -153,6 +207,72 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         """activate (make current), deprecate, or archive a version. Deprecating or archiving the current
         version clears it."""
         return self.respond(self.definition_model.lookup(name, version).move(move))
+
+    # -- aliases ------------------------------------------------------------------------------------------------
+
+    @action(detail=True, methods=["get"], url_path="aliases")
+    def alias_list(self, request, name: str):
+        """Every alias of this definition with the version it points at."""
+        definition = self.get_definition()
+        rows = Alias.objects.filter(kind=definition.kind, definition_name=definition.name)[:MAX_ALIASES_LISTED]
+        return Response({"results": [row.as_dict() for row in rows]})
+
+    @extend_schema(parameters=[ALIAS_PARAM, AT_PARAM, OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False,
+                   description="PUT/DELETE: the version (or ETag) the alias points at now; 412 if someone moved it first.")])
+    @action(detail=True, methods=["get", "put", "delete"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})")
+    def alias(self, request, name: str, alias: str):
+        """GET: where the alias points (with `?at=`, where it pointed then). PUT `{"version": "1.2.0"}`: move it
+        (atomic; conditional with If-Match). DELETE: remove it. Every move is in the change log."""
+        definition = self.get_definition()
+        if_match = request.headers.get("If-Match")
+        if request.method == "PUT":
+            body = request.data
+            version = body.get("version") if isinstance(body, dict) else None
+            if not isinstance(version, str) or not version or len(version) > 130:
+                raise DocumentInvalid([Issue("/version", "required", "Send {\"version\": \"<number, latest, current or @alias>\"}.")])
+            unknown = sorted(set(body) - {"version", "alias", "name", "version_id", "updated_at"})
+            if unknown:
+                raise DocumentInvalid([Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown])
+            return self._alias_response(Alias.move(definition, alias, version, if_match=if_match))
+        if request.method == "DELETE":
+            Alias.remove(definition, alias, if_match=if_match)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        moment = moment_param(request)
+        if moment is not None:
+            aliases.check_alias_name(alias)
+            then = aliases.alias_at(definition, alias, moment)
+            if then is None:
+                raise DefinitionNotFound(f"{definition}@{alias} pointed at no version at {moment.isoformat()}.", code="not_at_that_time")
+            return Response({"alias": alias, "name": definition.name, "version": then, "at": moment.isoformat().replace("+00:00", "Z")})
+        return self._alias_response(Alias.get(definition, alias))
+
+    @extend_schema(parameters=[ALIAS_PARAM, *changes_parameters(with_object=False)])
+    @action(detail=True, methods=["get"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})/history")
+    def alias_history(self, request, name: str, alias: str):
+        """Every move of the alias (and its deletion), with actor and time, oldest first."""
+        definition = self.get_definition()
+        aliases.check_alias_name(alias)
+        return changes_response(request, aliases.history(definition, alias), with_object=False)
+
+    @extend_schema(parameters=[ALIAS_PARAM], request=None)
+    @action(detail=True, methods=["post"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})/rollback")
+    def alias_rollback(self, request, name: str, alias: str):
+        """Move the alias back to its previous target: a new move in the log, not an erasure."""
+        return self._alias_response(Alias.rollback(self.get_definition(), alias))
+
+    def _alias_response(self, row: Alias) -> Response:
+        return Response(row.as_dict(), headers={"ETag": row.etag()})
+
+    # -- change log ---------------------------------------------------------------------------------------------
+
+    @extend_schema(parameters=changes_parameters(with_object=False))
+    @action(detail=True, methods=["get"])
+    def history(self, request, name: str):
+        """This definition's change-log entries (its versions, lifecycle, aliases, deletion), oldest first;
+        a deleted definition keeps its history."""
+        if not self.definition_model.objects.filter(name=name).exists():
+            raise DefinitionNotFound(f"No {self.definition_model.kind} named '{name}'.", path="name")
+        return changes_response(request, ChangeLogEntry.objects.of_object(self.definition_model.kind, name), with_object=False)
 
     # -- OpenAPI bodies, from the kind's JSON Schema ------------------------------------------------------------
 
@@ -172,6 +292,8 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         request_doc, _ = self.document_schemas(schema)
         if self.action in ("create", "validate") or (self.action == "versions" and schema.method == "POST"):
             return request_doc
+        if self.action == "alias" and schema.method == "PUT":
+            return {"type": "object", "required": ["version"], "properties": {"version": {"type": "string", "description": "A number, latest, current or @alias."}}}
         if self.action in ("update", "partial_update"):
             return {"type": "object", "description": "Mutable fields: description, tags, metadata and definition-wide fields. Spec fields may be sent unchanged."}
         return None
@@ -197,4 +319,12 @@ class DefinitionViewSet(viewsets.GenericViewSet):
             }}
         if self.action == "destroy":
             return {204: None}
+        if self.action in ("history", "alias_history"):
+            return {200: changes_page_schema(schema)}
+        if self.action in ("alias", "alias_rollback"):
+            if schema.method == "DELETE":
+                return {204: None}
+            return {200: schema.component("Alias", ALIAS_SCHEMA)}
+        if self.action == "alias_list":
+            return {200: {"type": "object", "properties": {"results": {"type": "array", "items": schema.component("Alias", ALIAS_SCHEMA)}}}}
         return None

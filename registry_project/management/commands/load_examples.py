@@ -7,6 +7,7 @@ from pathlib import Path
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
+from registry_project.changelog import acting_as
 from registry_project.definitions import Definition
 from registry_project.exceptions import Conflict
 from registry_project.validation import DocumentInvalid
@@ -23,6 +24,10 @@ class Command(BaseCommand):
     help = "Register the example documents shipped in each app's examples/ folder."
 
     def handle(self, **options):
+        with acting_as("command:load_examples"):
+            self.load_all()
+
+    def load_all(self) -> None:
         for app_config in apps.get_app_configs():
             folder = Path(app_config.path) / "examples"
             definition_model = definition_model_of(app_config)
