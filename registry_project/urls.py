@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("models_app.api.urls")),
     path("", include("pipelines_app.api.urls")),
     path("", include("policies_app.api.urls")),
+    path("", include("bindings_app.api.urls")),
 ]
 
 urlpatterns = [
