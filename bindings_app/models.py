@@ -169,8 +169,11 @@ class ProviderBinding(models.Model):
                 with transaction.atomic():
                     binding = cls.objects.create(model_version=version, status=status, status_changed_at=timezone.now(), **values)
             except IntegrityError:
+                placement = {k: values.get(k) for k in ("provider", "region", "environment")}
+                if not cls.objects.filter(model_version=version, **placement).exists():
+                    raise  # another constraint: the serializer or form should have caught it
                 raise Conflict(
-                    f"{version} already has a {values.get('provider')} binding in {values.get('environment')} / {values.get('region')}.",
+                    f"{version} already has a {placement['provider']} binding in {placement['environment']} / {placement['region']}.",
                     code="binding_exists",
                 ) from None
             binding._changelog("binding.created", {"status": [None, status]})
@@ -197,6 +200,9 @@ class ProviderBinding(models.Model):
                 with transaction.atomic():
                     binding.save()
             except IntegrityError:
+                placement = {k: getattr(binding, k) for k in ("provider", "region", "environment")}
+                if not type(self).objects.filter(model_version=binding.model_version, **placement).exclude(pk=binding.pk).exists():
+                    raise
                 raise Conflict(f"{binding.model_version} already has a binding at that provider, region and environment.", code="binding_exists") from None
             if changed:
                 binding._changelog("binding.updated", changed)

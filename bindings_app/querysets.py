@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -97,8 +98,10 @@ class BindingQuerySet(models.QuerySet):
         return self.filter(request_count__gte=settings.BINDING_SLO_MIN_SAMPLES, success_count__gte=F("request_count") * rate)
 
     def costing_at_most(self, price) -> BindingQuerySet:
-        """Blended price per 1k tokens (the mean of the input and output prices) at most ``price``."""
-        return self.filter(Q(cost_per_1k_input_tokens__lte=2 * price - F("cost_per_1k_output_tokens")))
+        """Blended price per 1k tokens (the mean of the input and output prices) at most ``price``. Prices have six
+        decimals; half of that resolution absorbs SQLite's binary floating point without changing any answer."""
+        limit = 2 * Decimal(price) + Decimal("0.0000005")
+        return self.filter(cost_per_1k_input_tokens__lte=limit - F("cost_per_1k_output_tokens"))
 
 
 

@@ -91,7 +91,11 @@ def check_config(provider: str, config: Any) -> list[Issue]:
         if not isinstance(config, dict):
             issues.append(Issue("/config", "invalid_type", "Expected a JSON object."))
         else:
-            issues.extend(Issue(f"/config{i.path}", i.code, i.message) for i in config_validator(provider).check(config).errors)
+            refused = {issue.path for issue in issues}
+            for issue in config_validator(provider).check(config).errors:
+                path = f"/config{issue.path}"
+                if path not in refused:  # a refused credential is not also an unknown field
+                    issues.append(Issue(path, issue.code, issue.message))
     return issues
 
 

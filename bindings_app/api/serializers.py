@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from bindings_app.choices import BindingStatus
@@ -18,9 +19,12 @@ class ProviderBindingSerializer(serializers.ModelSerializer):
     ``model`` and ``version`` (a number, ``latest`` or ``current``) name the version on creation; status moves
     through enable / disable and the SLO, so a write may only repeat the values it has."""
 
-    model = serializers.CharField(max_length=128)
-    version = serializers.CharField(max_length=128)
+    # Written by name; shown (from the version) by to_representation.
+    model = serializers.CharField(max_length=128, write_only=True)
+    version = serializers.CharField(max_length=128, write_only=True)
     model_version_id = serializers.UUIDField(read_only=True)
+    # DRF drops a model URLField's own validators (and would allow ftp): say http/https here.
+    endpoint_url = serializers.URLField(max_length=2048, validators=[URLValidator(schemes=["http", "https"])])
     region = serializers.RegexField(rf"\A{REGION_PATTERN}\Z", max_length=64)
     status = serializers.ChoiceField(choices=BindingStatus.choices, required=False)
     weight = serializers.IntegerField(min_value=0, max_value=MAX_WEIGHT, required=False)
@@ -54,9 +58,7 @@ class ProviderBindingSerializer(serializers.ModelSerializer):
 
     def to_representation(self, binding):
         body = super().to_representation(binding)
-        body["model"] = binding.model_version.model.name
-        body["version"] = binding.model_version.version
-        return body
+        return {"id": body.pop("id"), "model": binding.model_version.model.name, "version": binding.model_version.version, **body}
 
     def get_success_rate(self, binding) -> float | None:
         rate = binding.lifetime_success_rate
@@ -102,6 +104,8 @@ class RouteQuerySerializer(serializers.Serializer):
     model = serializers.RegexField(r"\A[a-z0-9][a-z0-9._-]{0,127}\Z")
     version = serializers.CharField(max_length=128, required=False)
     alias = serializers.RegexField(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z", required=False)
+    # DRF drops a model URLField's own validators (and would allow ftp): say http/https here.
+    endpoint_url = serializers.URLField(max_length=2048, validators=[URLValidator(schemes=["http", "https"])])
     region = serializers.RegexField(rf"\A{REGION_PATTERN}\Z", required=False)
     environment = serializers.ChoiceField(choices=["development", "staging", "production"], required=False)
     capability = serializers.RegexField(r"\A[a-z0-9][a-z0-9._:-]{0,63}\Z", required=False)
