@@ -104,8 +104,6 @@ class RouteQuerySerializer(serializers.Serializer):
     model = serializers.RegexField(r"\A[a-z0-9][a-z0-9._-]{0,127}\Z")
     version = serializers.CharField(max_length=128, required=False)
     alias = serializers.RegexField(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z", required=False)
-    # DRF drops a model URLField's own validators (and would allow ftp): say http/https here.
-    endpoint_url = serializers.URLField(max_length=2048, validators=[URLValidator(schemes=["http", "https"])])
     region = serializers.RegexField(rf"\A{REGION_PATTERN}\Z", required=False)
     environment = serializers.ChoiceField(choices=["development", "staging", "production"], required=False)
     capability = serializers.RegexField(r"\A[a-z0-9][a-z0-9._:-]{0,63}\Z", required=False)
