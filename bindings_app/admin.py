@@ -154,6 +154,17 @@ class ProviderBindingInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Shown on the version page, never part of its POST: saving the version's own fields needs no formset
+        # data for the bindings (edit those on their own page).
+        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+
 
 # The model app's version page shows its bindings; the model app does not import this one.
 ModelVersionAdmin.inlines = [*ModelVersionAdmin.inlines, ProviderBindingInline]
