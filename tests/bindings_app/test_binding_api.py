@@ -249,3 +249,15 @@ def test_a_versions_bindings(api, make_binding):
     assert response.status_code == 200
     assert [b["id"] for b in response.json()["results"]] == [first.pk]
     assert missing.status_code == 404
+
+
+def test_load_examples_binds_llama2_in_production_and_staging_once(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("load_examples", stdout=StringIO())
+    call_command("load_examples", stdout=StringIO())
+
+    placements = set(ProviderBinding.objects.filter(model_version__model__name="llama2-7b-chat").values_list("provider", "environment", "status"))
+    assert placements == {("openai", "production", "active"), ("self_hosted", "staging", "active")}
