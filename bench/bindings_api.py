@@ -4,7 +4,7 @@
 
 gunicorn (2 workers) on PostgreSQL, measured from this process. Creates (and afterwards drops) the database named
 in DATABASE_URL, registers llama2-7b-chat with 8 bindings (each with a window of reports), then reports requests/s
-and p50/p99 for route at 1 and 4 clients and for report batches of 1, 100 and 1,000 outcomes. Paste the table
+and p50/p99 for a reference read (get a model by name), route at 1 and 4 clients and for report batches of 1, 100 and 1,000 outcomes. Paste the table
 into docs/benchmarks.md.
 """
 
@@ -79,13 +79,16 @@ def main() -> None:
 
         rows = []
         with gunicorn(ENV, workers=2) as port:
+            # The same server's simplest authenticated read, as a yardstick for how loaded the machine is.
+            rows.append(run_load("reference: get model by name, 1 client", "127.0.0.1", port, headers,
+                                 lambda w, s: ("GET", "/api/v1/models/llama2-7b-chat", None), concurrency=1, requests_per_worker=500, warmup=50))
             rows.append(run_load("route, 1 client (GET /api/v1/route)", "127.0.0.1", port, headers,
-                                 lambda w, s: ("GET", route, None), concurrency=1, requests_per_worker=1000, warmup=50))
+                                 lambda w, s: ("GET", route, None), concurrency=1, requests_per_worker=500, warmup=50))
             rows.append(run_load("route, 4 clients", "127.0.0.1", port, headers,
-                                 lambda w, s: ("GET", route, None), concurrency=4, requests_per_worker=500, warmup=20))
-            rows.append(run_load("report 1 outcome, 1 client", "127.0.0.1", port, headers, batch(1), concurrency=1, requests_per_worker=500))
-            rows.append(run_load("report batch of 100, 4 clients", "127.0.0.1", port, headers, batch(100), concurrency=4, requests_per_worker=100))
-            rows.append(run_load("report batch of 1,000, 4 clients", "127.0.0.1", port, headers, batch(1000), concurrency=4, requests_per_worker=25, warmup=2))
+                                 lambda w, s: ("GET", route, None), concurrency=4, requests_per_worker=200, warmup=20))
+            rows.append(run_load("report 1 outcome, 1 client", "127.0.0.1", port, headers, batch(1), concurrency=1, requests_per_worker=200))
+            rows.append(run_load("report batch of 100, 4 clients", "127.0.0.1", port, headers, batch(100), concurrency=4, requests_per_worker=50))
+            rows.append(run_load("report batch of 1,000, 4 clients", "127.0.0.1", port, headers, batch(1000), concurrency=4, requests_per_worker=10, warmup=2))
         print(TABLE_HEADER)
         for row in rows:
             print(row.row())
