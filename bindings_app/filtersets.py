@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import re
+
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
 from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.models import REGION_PATTERN, ProviderBinding
 from models_app.filtersets import ModelVersionFilterSet
-from models_app.models import ModelVersion
 from registry_project.api.errors import QueryParameterInvalid
 from registry_project.semver import InvalidVersion, parse_version
 
@@ -14,8 +15,6 @@ MAX_PRICE = 10**6
 
 
 def _region(value: str) -> str:
-    import re
-
     if not re.fullmatch(REGION_PATTERN, value):
         raise QueryParameterInvalid({"region": ["A region is a lowercase slug such as 'eu-west-1'."]})
     return value

@@ -19,7 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from bindings_app import latency
-from bindings_app.choices import IN_SERVICE, BindingStatus, Environment, Provider
+from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.querysets import BindingQuerySet, BindingSampleQuerySet, WindowFigures, slice_start, window_start
 from bindings_app.validation import Outcome, check_config
 from registry_project import changelog
