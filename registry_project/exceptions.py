@@ -23,6 +23,12 @@ class Conflict(RegistryError):
     code = "conflict"
 
 
-class DefinitionNotFound(RegistryError):
+class NotFound(RegistryError):
+    """No such thing (404): a definition, a version, or a plain entity such as a provider binding."""
+
     status_code = 404
     code = "not_found"
+
+
+class DefinitionNotFound(NotFound):
+    """No such definition or version."""

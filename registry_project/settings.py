@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "models_app",
     "pipelines_app",
     "policies_app",
+    "bindings_app",
 ]
 
 MIDDLEWARE = [
@@ -221,6 +222,41 @@ ATTESTATION_SIGNING_KEY_FILE = env.str(
 # Retired keys (PEM files, public or private) whose old attestations must stay verifiable after a rotation.
 ATTESTATION_RETIRED_KEY_FILES = env.list("ATTESTATION_RETIRED_KEY_FILES", default=[])
 
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.str(name, default=None)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not value >= minimum or value == float("inf"):
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a finite number of at least {minimum}.")
+    return value
+
+
+# Provider bindings: live figures over a window of time slices (bindings_app/latency.py), SLO moves, routing.
+BINDING_SLICE_SECONDS = env_int("BINDING_SLICE_SECONDS", 60, minimum=1)
+BINDING_WINDOW_MINUTES = env_int("BINDING_WINDOW_MINUTES", 15, minimum=1)
+if BINDING_WINDOW_MINUTES * 60 % BINDING_SLICE_SECONDS:
+    raise ImproperlyConfigured("BINDING_WINDOW_MINUTES must be a whole number of BINDING_SLICE_SECONDS slices.")
+# Below this many reports in the window a binding shows "no data" and its status does not move.
+BINDING_SLO_MIN_SAMPLES = env_int("BINDING_SLO_MIN_SAMPLES", 20, minimum=1)
+BINDING_MAX_REPORT_BATCH = 1000
+BINDING_REPORT_MAX_CLOCK_SKEW_SECONDS = 300
+# Balanced routing score = the weighted mean of success, latency and cost scores (each 0..1); see bindings_app/routing.py.
+ROUTE_WEIGHTS = {
+    "success": env_float("ROUTE_WEIGHT_SUCCESS", 0.5),
+    "latency": env_float("ROUTE_WEIGHT_LATENCY", 0.3),
+    "cost": env_float("ROUTE_WEIGHT_COST", 0.2),
+}
+if not sum(ROUTE_WEIGHTS.values()) > 0:
+    raise ImproperlyConfigured("At least one of ROUTE_WEIGHT_SUCCESS, ROUTE_WEIGHT_LATENCY, ROUTE_WEIGHT_COST must be above 0.")
+# The score a binding with "no data" gets for success and latency: neither best nor worst.
+ROUTE_NO_DATA_SCORE = env_float("ROUTE_NO_DATA_SCORE", 0.5)
+if ROUTE_NO_DATA_SCORE > 1:
+    raise ImproperlyConfigured("ROUTE_NO_DATA_SCORE must be between 0 and 1.")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "registry_project.api.auth.ApiKeyAuthentication",
@@ -254,6 +290,8 @@ SPECTACULAR_SETTINGS = {
         # JSON Schema enums are hashed by their values alone, so these list values, not TextChoices.
         "PolicyTypeEnum": ["rate_limit", "quota", "rbac"],
         "PolicyEnforcementEnum": ["hard", "soft"],
+        "BindingStatusEnum": "bindings_app.choices.BindingStatus",
+        "VersionStatusEnum": ["active", "deprecated", "archived"],
     },
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {

@@ -19,6 +19,7 @@ api_v1 = [
     path("stats", StatsView.as_view(), name="stats"),
     path("changes", ChangeLogView.as_view(), name="changes"),
     path("", include(webhooks_router.urls)),
+    path("", include("bindings_app.api.urls")),
 ]
 
 urlpatterns = [

@@ -173,8 +173,9 @@ def _issue_from_schema_error(error: SchemaError) -> Issue:
     return Issue(pointer(*parts), code, message)
 
 
-class DocumentValidator:
-    """JSON Schema (compiled once, on first use) plus custom rules, for one kind of document."""
+class SchemaValidator:
+    """JSON Schema (compiled once, on first use) plus custom rules, for any JSON value the registry checks: a
+    versioned document (``DocumentValidator``) or a plain entity's part, such as a provider binding's config."""
 
     def __init__(self, kind: str, schema_path: Path, rules: Iterable[Rule] = ()):
         self.kind = kind
@@ -207,15 +208,7 @@ class DocumentValidator:
             VALIDATIONS.labels(self.kind, "invalid").inc()
             return report
         report.errors.extend(self.schema_issues(document))
-        version = document.get("version")
-        if isinstance(version, str):
-            try:
-                parse_version(version)
-            except InvalidVersion as exc:
-                report.error("/version", "invalid_version", str(exc))
-        name = document.get("name")
-        if isinstance(name, str) and name in RESERVED_NAMES:
-            report.error("/name", "reserved_name", f"'{name}' is reserved by the API's paths; choose another name.")
+        self.identity_rules(document, report)
         # Custom rules see documents that may have failed the schema: each rule checks the types it relies on,
         # so one response lists every problem at once.
         structurally_valid = not report.errors
@@ -231,6 +224,25 @@ class DocumentValidator:
         VALIDATIONS.labels(self.kind, "valid" if report.valid else "invalid").inc()
         return report
 
+    def identity_rules(self, document: dict, report: Report) -> None:
+        """Checks every value of this kind gets before its custom rules; none for a plain JSON value."""
+
     @property
     def top_level_fields(self) -> dict[str, dict]:
         return self.schema.get("properties", {})
+
+
+class DocumentValidator(SchemaValidator):
+    """A versioned definition's validator: the schema and rules, plus a semver ``version`` and an unreserved
+    ``name``."""
+
+    def identity_rules(self, document: dict, report: Report) -> None:
+        version = document.get("version")
+        if isinstance(version, str):
+            try:
+                parse_version(version)
+            except InvalidVersion as exc:
+                report.error("/version", "invalid_version", str(exc))
+        name = document.get("name")
+        if isinstance(name, str) and name in RESERVED_NAMES:
+            report.error("/name", "reserved_name", f"'{name}' is reserved by the API's paths; choose another name.")

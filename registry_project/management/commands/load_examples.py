@@ -30,6 +30,9 @@ class Command(BaseCommand):
     def load_all(self) -> None:
         for app_config in apps.get_app_configs():
             folder = Path(app_config.path) / "examples"
+            if hasattr(app_config, "load_examples"):  # an app of plain entities (bindings) loads its own
+                app_config.load_examples(self.stdout)
+                continue
             definition_model = definition_model_of(app_config)
             if definition_model is None or not folder.is_dir():
                 continue

@@ -1,0 +1,186 @@
+"""Bindings, the gateway's report and route calls, and its version list. Each verb calls a model or QuerySet
+method; the rules live there."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bindings_app.api.serializers import ProviderBindingSerializer, ReportResultSerializer, RouteQuerySerializer
+from bindings_app.filtersets import BindingFilterSet, GatewayVersionFilterSet
+from bindings_app.models import BindingSample, ProviderBinding
+from bindings_app.routing import RouteCriteria
+from bindings_app.validation import parse_outcomes
+from models_app.models import Model, ModelVersion
+from registry_project.api.errors import QueryParameterInvalid
+from registry_project.api.serializers import DocumentSerializer
+from registry_project.api.views import DefinitionViewSet
+from registry_project.filtersets import StrictFilterBackend
+
+OUTCOME = {
+    "type": "object",
+    "required": ["success"],
+    "properties": {
+        "success": {"type": "boolean"},
+        "latency_ms": {"type": "number", "minimum": 0, "maximum": 3600000},
+        "input_tokens": {"type": "integer", "minimum": 0},
+        "output_tokens": {"type": "integer", "minimum": 0},
+        "at": {"type": "string", "format": "date-time"},
+        "error": {"type": "string"},
+    },
+}
+
+
+class ProviderBindingViewSet(viewsets.ModelViewSet):
+    """Provider bindings: which provider serves a model version where, and how well."""
+
+    queryset = ProviderBinding.objects.with_version()
+    serializer_class = ProviderBindingSerializer
+    filterset_class = BindingFilterSet
+    filter_backends = [StrictFilterBackend]
+    lookup_value_regex = r"[0-9]{1,18}"
+
+    def paginated(self, queryset):
+        page = self.paginate_queryset(queryset)
+        figures = BindingSample.objects.figures([binding.pk for binding in page])
+        return self.get_paginated_response(self.get_serializer(page, many=True, context={**self.get_serializer_context(), "figures": figures}).data)
+
+    def list(self, request):
+        """Bindings, filtered (model, version, provider, status, environment, region, min_success_rate, max_cost)."""
+        return self.paginated(self.filter_queryset(self.get_queryset()))
+
+    @extend_schema(parameters=[
+        OpenApiParameter("name", str, OpenApiParameter.PATH),
+        OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`."),
+    ])
+    def of_version(self, request, name: str, version: str):
+        """A model version's bindings."""
+        model_version = Model.lookup(name, version)
+        return self.paginated(self.filter_queryset(self.get_queryset().filter(model_version=model_version)))
+
+    def perform_destroy(self, instance):
+        instance.remove()
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def enable(self, request, pk=None):
+        """pending or disabled -> active: the version is deployed there (records `model.deployed`)."""
+        return Response(self.get_serializer(self.get_object().enable()).data)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def disable(self, request, pk=None):
+        """-> disabled: the router skips it, and the version may be archived again."""
+        return Response(self.get_serializer(self.get_object().disable()).data)
+
+    @extend_schema(
+        request={"application/json": {"oneOf": [OUTCOME, {"type": "array", "items": OUTCOME, "minItems": 1, "maxItems": 1000}]}},
+        responses={200: ReportResultSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def report(self, request, pk=None):
+        """One outcome or a batch of up to 1,000 from the gateway. Counters grow in the database; a binding that
+        misses its SLO over the window (with enough samples) becomes degraded, and recovers the same way."""
+        binding = self.get_object()
+        outcomes = parse_outcomes(request.data)
+        figures = binding.report(outcomes)
+        binding = ProviderBinding.objects.with_version().get(pk=binding.pk)
+        context = {**self.get_serializer_context(), "figures": {binding.pk: figures}}
+        return Response({"accepted": len(outcomes), "binding": ProviderBindingSerializer(binding, context=context).data})
+
+
+CANDIDATE = inline_serializer("RouteCandidate", {
+    "id": serializers.IntegerField(),
+    "rank": serializers.IntegerField(allow_null=True),
+    "score": serializers.FloatField(allow_null=True),
+    "reasons": serializers.ListField(child=serializers.CharField()),
+    "provider": serializers.CharField(),
+    "provider_model_id": serializers.CharField(),
+    "endpoint_url": serializers.CharField(),
+    "region": serializers.CharField(),
+    "environment": serializers.CharField(),
+    "status": serializers.CharField(),
+    "weight": serializers.IntegerField(),
+    "cost_per_1k_tokens": serializers.FloatField(),
+    "success_rate": serializers.FloatField(allow_null=True),
+    "latency_p95_ms": serializers.FloatField(allow_null=True),
+})
+
+
+class RouteView(APIView):
+    """The gateway's hot path: which binding to call now."""
+
+    @extend_schema(
+        parameters=[RouteQuerySerializer],
+        responses={200: inline_serializer("Route", {
+            "model": serializers.CharField(), "version": serializers.CharField(), "sort": serializers.CharField(),
+            "chosen": CANDIDATE, "candidates": CANDIDATE.__class__(many=True),
+        })},
+    )
+    def get(self, request):
+        """Every binding of the version (default: the model's current one) ranked with its score and reasons;
+        `chosen` is the best, or null when every candidate is excluded. Ties go to the lower binding id."""
+        query = RouteQuerySerializer(data=request.query_params)
+        if not query.is_valid():
+            raise QueryParameterInvalid(query.errors)
+        data = query.validated_data
+        model_version = Model.lookup(data["model"], query.version_ref)
+        criteria = RouteCriteria(
+            region=data.get("region"), environment=data.get("environment"), capability=data.get("capability"),
+            sort=data["sort"], max_cost=data.get("max_cost"),
+        )
+        candidates = ProviderBinding.objects.route(model_version, criteria)
+        rows = []
+        for position, candidate in enumerate(candidates, start=1):
+            binding, figures = candidate.binding, candidate.figures
+            rows.append({
+                "id": binding.pk,
+                "rank": None if candidate.excluded else position,
+                "score": candidate.score,
+                "reasons": candidate.reasons,
+                "provider": binding.provider,
+                "provider_model_id": binding.provider_model_id,
+                "endpoint_url": binding.endpoint_url,
+                "region": binding.region,
+                "environment": binding.environment,
+                "status": binding.status,
+                "weight": binding.weight,
+                "cost_per_1k_tokens": float(binding.blended_cost),
+                "success_rate": figures.as_dict()["success_rate"],
+                "latency_p95_ms": figures.as_dict()["latency_p95_ms"],
+            })
+        chosen = rows[0] if rows and rows[0]["rank"] == 1 else None
+        return Response({
+            "model": model_version.model.name,
+            "version": model_version.version,
+            "sort": criteria.sort,
+            "chosen": chosen,
+            "candidates": rows,
+        })
+
+
+class GatewayVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Model versions across all models, for the gateway (region, min_eval_score, max_cost, capability, status,
+    is_current), newest first within each model."""
+
+    queryset = ModelVersion.objects.of_alive().with_parent().order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
+    serializer_class = DocumentSerializer
+    filterset_class = GatewayVersionFilterSet
+    filter_backends = [StrictFilterBackend]
+    definition_model = Model
+
+    def openapi_responses(self, schema):
+        _, docs = DefinitionViewSet.document_schemas(self, schema)
+        return {200: {
+            "type": "object",
+            "required": ["count", "results"],
+            "properties": {
+                "count": {"type": "integer"},
+                "next": {"type": ["string", "null"], "format": "uri"},
+                "previous": {"type": ["string", "null"], "format": "uri"},
+                "results": {"type": "array", "items": docs["plain"]},
+            },
+        }}

@@ -1,0 +1,21 @@
+"""What a binding protects in the model registry (registered from ``BindingsAppConfig.ready``): a version with a
+binding in service (pending, active or degraded) cannot be archived, nor its model deleted. Disable the binding
+first; a disabled binding holds nothing back."""
+
+from __future__ import annotations
+
+
+def _labels(bindings) -> list[str]:
+    return [f"{binding} of {binding.model_version.version}" for binding in bindings.select_related("model_version").order_by("id")]
+
+
+def bindings_of_model(model) -> list[str]:
+    from bindings_app.models import ProviderBinding
+
+    return _labels(ProviderBinding.objects.in_service().filter(model_version__model=model))
+
+
+def bindings_of_model_version(model_version) -> list[str]:
+    from bindings_app.models import ProviderBinding
+
+    return _labels(ProviderBinding.objects.in_service().filter(model_version=model_version))
