@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models, transaction
 
+from models_app.artifacts import ArtifactFile, delete_stored  # noqa: F401  (ArtifactFile: registers the model)
 from models_app.querysets import ModelVersionQuerySet
 from models_app.validation import model_validator
 from registry_project.exceptions import Conflict
@@ -46,6 +47,9 @@ class ModelVersion(DefinitionVersion):
     parent_field = "model"
 
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="versions")
+    artifacts_sealed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Once set, no stored file of this version may be added or replaced."
+    )
 
     objects = ModelVersionQuerySet.as_manager()
 
@@ -55,6 +59,16 @@ class ModelVersion(DefinitionVersion):
 
     def delete_stored_artifacts(self) -> None:
         """Delete every file stored for this version (retention's purge calls this before it makes the row a
-        tombstone). Raises on any failure, leaving the caller to keep the row archived and report it.
+        tombstone). Raises on any failure, leaving the caller to keep the row archived and report it."""
+        delete_stored(self)
 
-        Hook until artifacts are stored by the registry (issue 13): there is nothing to delete yet."""
+    def is_same_registration(self, document: dict) -> bool:
+        """Registering this version again with the same artifact digest is a retry, answered with this version."""
+        artifact = document.get("artifact")
+        checksum = artifact.get("checksum") if isinstance(artifact, dict) else None
+        if not isinstance(checksum, str) or not checksum:
+            return False
+        if checksum == self.spec.get("artifact", {}).get("checksum"):
+            return True
+        algorithm, _, digest = checksum.partition(":")
+        return algorithm == "sha256" and self.artifact_files.filter(sha256=digest).exists()

@@ -34,7 +34,7 @@ name_validator = RegexValidator(
 # Fields every document carries besides its spec.
 IDENTITY_FIELDS = ("name", "version")
 MUTABLE_VERSION_FIELDS = ("description", "tags", "metadata")
-READ_ONLY_FIELDS = ("id", "status", "is_current", "created_at", "updated_at", "warnings")
+READ_ONLY_FIELDS = ("id", "status", "is_current", "created_at", "updated_at", "warnings", "stored_artifacts")
 MUTABLE_DEFAULTS: dict[str, Any] = {"description": "", "tags": [], "metadata": {}}
 
 
@@ -69,6 +69,8 @@ class Registration:
     version: DefinitionVersion
     warnings: list[Issue] = field(default_factory=list)
     created_definition: bool = False
+    # The version was already registered with the same content (a retry): answered 200, nothing written.
+    existing: bool = False
 
 
 class DefinitionQuerySet(models.QuerySet):
@@ -210,7 +212,10 @@ class Definition(models.Model):
         """Create the version row. The caller holds the lock on this definition's row."""
         parsed = parse_version(document["version"])
         version_model = self.versions.model
-        if self.versions.filter(**parsed.identity()).exists():
+        existing = self.versions.filter(**parsed.identity()).first()
+        if existing is not None and existing.is_same_registration(document):
+            return Registration(version=existing, warnings=[], existing=True)
+        if existing is not None:
             raise Conflict(
                 f"{self} already has version {parsed.text}; a registered spec is immutable, so register a new "
                 "version number instead.",
@@ -422,6 +427,11 @@ class DefinitionVersion(models.Model):
         spec = {k: v for k, v in document.items() if k not in skip}
         mutable = {k: document.get(k, MUTABLE_DEFAULTS[k]) for k in MUTABLE_VERSION_FIELDS}
         return spec, mutable
+
+    def is_same_registration(self, document: dict) -> bool:
+        """Whether registering ``document`` again is a retry of this version's registration (a kind may say so,
+        e.g. models by artifact digest); by default a second registration is a conflict."""
+        return False
 
     def document(self) -> dict:
         """The registrable document: identity, definition-wide fields, spec and mutable fields."""
