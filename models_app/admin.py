@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from models_app.admin_artifacts import ArtifactAdminMixin
 from models_app.models import Model, ModelVersion
 from registry_project.admin_base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 
@@ -19,8 +20,10 @@ class ModelAdmin(DefinitionAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(DefinitionVersionAdmin):
+class ModelVersionAdmin(ArtifactAdminMixin, DefinitionVersionAdmin):
     list_display = ("__str__", "family", "status", "is_current", "created_at")
+    readonly_fields = (*DefinitionVersionAdmin.readonly_fields, "stored_files")
+    fieldsets = (*DefinitionVersionAdmin.fieldsets, ArtifactAdminMixin.artifact_fieldset)
     list_filter = ("status", "is_current", "model__family", *DefinitionVersionAdmin.list_filter[2:])
 
     @admin.display(description="family", ordering="model__family")

@@ -54,7 +54,8 @@ LIST_SCHEMA = {
         "files": {"type": "array", "items": FILE_SCHEMA},
     },
 }
-UPLOAD_BODY = {"application/octet-stream": OpenApiTypes.BINARY, "multipart/form-data": {"type": "object", "additionalProperties": OpenApiTypes.BINARY}}
+BINARY = {"type": "string", "format": "binary"}
+UPLOAD_BODY = {"application/octet-stream": BINARY, "multipart/form-data": {"type": "object", "additionalProperties": BINARY}}
 
 
 class ModelDocumentSerializer(DocumentSerializer):
