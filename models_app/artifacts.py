@@ -285,6 +285,7 @@ class ArtifactFile(models.Model):
             if before is None:
                 return state  # purged meanwhile
             type(self).objects.filter(pk=self.pk).update(integrity=state, verified_at=timezone.now())
+            refresh_summary(self.version_id)
             if state != before:
                 version = self.version
                 changelog.record(
@@ -309,6 +310,14 @@ def _is_missing(exc: BaseException) -> bool:
 
 
 # -- the version's side ------------------------------------------------------------------------------------------
+
+
+def refresh_summary(version_id) -> None:
+    """Rewrite the version's ``stored_artifacts`` from its rows; call inside the transaction that changed them."""
+    from models_app.models import ModelVersion
+
+    files = [f.as_dict() for f in ArtifactFile.objects.filter(version_id=version_id).order_by("filename")]
+    ModelVersion.objects.filter(pk=version_id).update(stored_artifacts=files)
 
 
 def ensure_uploadable(version, filenames: Iterable[str]) -> None:
@@ -417,6 +426,7 @@ def store_files(version, files: Iterable[Incoming], *, user=None) -> list[Artifa
                     changes={"file": item.filename, "size": item.size, "sha256": item.sha256, "blake3": item.blake3,
                              "replaced": previous is not None},
                 )
+            refresh_summary(locked.pk)
             transaction.on_commit(lambda: [_delete_quietly(storage, key) for key in replaced])
     except BaseException:
         for item in received:
@@ -435,6 +445,7 @@ def seal(version) -> None:
         locked.artifacts_sealed_at = timezone.now()
         locked.save(update_fields=["artifacts_sealed_at", "updated_at"])
         locked.artifact_files.update(sealed=True)
+        refresh_summary(locked.pk)
         changelog.record("model.artifacts_sealed", kind="model", name=locked.model.name, version=locked.version, object_id=locked.pk)
     version.artifacts_sealed_at = locked.artifacts_sealed_at
 
@@ -443,6 +454,9 @@ def delete_stored(version) -> None:
     """Delete each stored object, then its row: a failure raises with the rest still listed, and a retry goes on
     where this stopped (deleting an object that is already gone succeeds)."""
     storage = artifact_storage()
-    for artifact in version.artifact_files.order_by("pk"):
-        storage.delete(artifact.storage_key)
-        artifact.delete()
+    try:
+        for artifact in version.artifact_files.order_by("pk"):
+            storage.delete(artifact.storage_key)
+            artifact.delete()
+    finally:
+        refresh_summary(version.pk)

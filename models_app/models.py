@@ -50,6 +50,9 @@ class ModelVersion(DefinitionVersion):
     artifacts_sealed_at = models.DateTimeField(
         null=True, blank=True, help_text="Once set, no stored file of this version may be added or replaced."
     )
+    # The document's ``stored_artifacts``, rewritten with every change to this version's ArtifactFile rows (in the
+    # same transaction), so reading a document costs no query beyond the version's own.
+    stored_artifacts = models.JSONField(default=list, blank=True, editable=False)
 
     objects = ModelVersionQuerySet.as_manager()
 

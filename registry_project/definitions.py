@@ -167,7 +167,8 @@ class Definition(models.Model):
         with transaction.atomic():
             definition, created = cls._lock_or_create(document["name"], user)
             registration = definition._add_version(document, report.warnings, user)
-            cls.announce_change()
+            if not registration.existing:
+                cls.announce_change()
         registration.created_definition = created
         return registration
 
@@ -184,8 +185,10 @@ class Definition(models.Model):
             locked = type(self).objects.select_for_update().get(pk=self.pk)
             if locked.deleted_at:
                 raise DefinitionNotFound(f"No {self.kind} named '{self.name}'.")
-            self.announce_change()
-            return locked._add_version(document, report.warnings, user)
+            registration = locked._add_version(document, report.warnings, user)
+            if not registration.existing:
+                self.announce_change()
+            return registration
 
     @classmethod
     def _lock_or_create(cls, name: str, owner) -> tuple[Definition, bool]:
@@ -214,7 +217,12 @@ class Definition(models.Model):
         version_model = self.versions.model
         existing = self.versions.filter(**parsed.identity()).first()
         if existing is not None and existing.is_same_registration(document):
-            return Registration(version=existing, warnings=[], existing=True)
+            spec, _ = version_model.split_document(document)
+            ignored = sorted(k for k in spec.keys() | existing.spec.keys() if spec.get(k) != existing.spec.get(k))
+            note = f"{existing} was registered before with the same content; this is that version" + (
+                f" (these fields differ and were not applied: {', '.join(ignored)})." if ignored else "."
+            )
+            return Registration(version=existing, warnings=[Issue("/version", "already_registered", note)], existing=True)
         if existing is not None:
             raise Conflict(
                 f"{self} already has version {parsed.text}; a registered spec is immutable, so register a new "

@@ -64,7 +64,7 @@ class ModelDocumentSerializer(DocumentSerializer):
 
     def to_representation(self, version: ModelVersion) -> dict:
         body = super().to_representation(version)
-        body["stored_artifacts"] = [f.as_dict() for f in version.artifact_files.all()]
+        body["stored_artifacts"] = version.stored_artifacts
         return body
 
 

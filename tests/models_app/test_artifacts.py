@@ -301,6 +301,7 @@ def test_registering_the_same_version_with_the_same_digest_is_a_200(api, llama_d
 
     assert first.status_code == 201
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert again.json()["warnings"][0]["code"] == "already_registered"
     assert different.status_code == 409
     assert ModelVersion.objects.count() == 1
 
