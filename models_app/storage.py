@@ -59,6 +59,10 @@ def _s3_storage() -> Storage:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         retries={"max_attempts": 3, "mode": "standard"},
+        # Completing a multipart upload of a large file can take minutes on some stores; a short read timeout
+        # would retry a completion that already succeeded.
+        connect_timeout=10,
+        read_timeout=300,
     )
     return S3Storage(
         bucket_name=conf["bucket_name"],
