@@ -346,3 +346,32 @@ def test_an_unannounced_short_body_keeps_nothing(settings, tmp_path, version):
         artifacts.store_files(version, [artifacts.Incoming("model.bin", io.BytesIO(b"abc"), 10)])
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
     assert not ArtifactFile.objects.exists()
+
+
+def test_the_size_limit_also_holds_while_streaming_a_body_of_unannounced_length(backend, version, settings):
+    """Multipart parts and chunked bodies have no trustworthy length up front: the reader stops at the limit."""
+    from models_app import artifacts
+
+    settings.ARTIFACT_MAX_FILE_BYTES = 100
+    with pytest.raises(artifacts.ArtifactTooLarge):
+        artifacts.store_files(version, [artifacts.Incoming("model.bin", io.BytesIO(b"y" * 101))])
+    assert backend.keys() == []
+    assert not ArtifactFile.objects.exists()
+
+
+def test_a_purge_that_cannot_reach_storage_raises_and_keeps_the_rows(api, s3_endpoint, s3_bucket, settings, version):
+    settings.ARTIFACT_STORAGE = "s3"
+    settings.ARTIFACT_S3 = {
+        "bucket_name": s3_bucket, "endpoint_url": s3_endpoint, "region_name": REGION, "location": "",
+        "access_key": CREDENTIALS["aws_access_key_id"], "secret_key": CREDENTIALS["aws_secret_access_key"],
+    }
+    put(api, "model.bin", WEIGHTS)
+    from tests.s3_server import _free_port
+
+    settings.ARTIFACT_S3 = {**settings.ARTIFACT_S3, "endpoint_url": f"http://127.0.0.1:{_free_port()}"}  # nothing listens
+
+    with pytest.raises(Exception, match="(?i)connect"):
+        version.delete_stored_artifacts()
+
+    assert version.artifact_files.count() == 1
+    assert ModelVersion.objects.get(pk=version.pk).stored_artifacts[0]["filename"] == "model.bin"
