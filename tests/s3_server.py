@@ -18,7 +18,7 @@ REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "registry-test", "aws_secret_access_key": "registry-test-secret"}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -26,7 +26,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def s3_endpoint():
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

@@ -17,7 +17,7 @@ from django.core.management.base import CommandError
 from models_app.artifacts import ArtifactFile
 from models_app.models import Model, ModelVersion
 from models_app.tasks import verify_artifacts
-from tests.s3_server import CREDENTIALS, REGION, s3_bucket, s3_client, s3_endpoint  # noqa: F401  (fixtures)
+from tests.s3_server import CREDENTIALS, REGION, free_port, s3_bucket, s3_client, s3_endpoint  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -72,12 +72,16 @@ def backend(request, settings, tmp_path) -> Backend:
         settings.ARTIFACT_ROOT = str(tmp_path)
         return Backend("filesystem", root=tmp_path)
     endpoint, bucket = request.getfixturevalue("s3_endpoint"), request.getfixturevalue("s3_bucket")
+    use_s3(settings, endpoint, bucket)
+    return Backend("s3", endpoint=endpoint, bucket=bucket)
+
+
+def use_s3(settings, endpoint: str, bucket: str) -> None:
     settings.ARTIFACT_STORAGE = "s3"
     settings.ARTIFACT_S3 = {
         "bucket_name": bucket, "endpoint_url": endpoint, "region_name": REGION, "location": "",
         "access_key": CREDENTIALS["aws_access_key_id"], "secret_key": CREDENTIALS["aws_secret_access_key"],
     }
-    return Backend("s3", endpoint=endpoint, bucket=bucket)
 
 
 @pytest.fixture
@@ -360,15 +364,10 @@ def test_the_size_limit_also_holds_while_streaming_a_body_of_unannounced_length(
 
 
 def test_a_purge_that_cannot_reach_storage_raises_and_keeps_the_rows(api, s3_endpoint, s3_bucket, settings, version):
-    settings.ARTIFACT_STORAGE = "s3"
-    settings.ARTIFACT_S3 = {
-        "bucket_name": s3_bucket, "endpoint_url": s3_endpoint, "region_name": REGION, "location": "",
-        "access_key": CREDENTIALS["aws_access_key_id"], "secret_key": CREDENTIALS["aws_secret_access_key"],
-    }
+    use_s3(settings, s3_endpoint, s3_bucket)
     put(api, "model.bin", WEIGHTS)
-    from tests.s3_server import _free_port
 
-    settings.ARTIFACT_S3 = {**settings.ARTIFACT_S3, "endpoint_url": f"http://127.0.0.1:{_free_port()}"}  # nothing listens
+    use_s3(settings, f"http://127.0.0.1:{free_port()}", s3_bucket)  # nothing listens there
 
     with pytest.raises(Exception, match="(?i)connect"):
         version.delete_stored_artifacts()
