@@ -276,6 +276,9 @@ def test_integrity_recheck_catches_a_file_changed_behind_the_registrys_back(api,
     assert "MISMATCH: llama2-7b-chat@1.0.0/model.bin" in out and "MISSING: llama2-7b-chat@1.0.0/config.json" in out
     assert dict(ArtifactFile.objects.values_list("filename", "integrity")) == {"model.bin": "mismatch", "config.json": "missing"}
     assert api.get(f"{BASE}/model.bin")["X-Artifact-Integrity"] == "mismatch"
+    metrics = api.get("/metrics").content.decode()
+    assert 'registry_artifact_files{integrity="mismatch"} 1.0' in metrics
+    assert 'registry_artifact_files{integrity="missing"} 1.0' in metrics
 
     backend.overwrite(model_bin.storage_key, WEIGHTS)
     summary = verify_artifacts.delay().get()
