@@ -118,13 +118,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1):
+def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1, extra: tuple[str, ...] = ()):
     """Serve the registry with gunicorn on a free loopback port; yields the port."""
     port = free_port()
     cmd = [
         sys.executable, "-m", "gunicorn", "registry_project.wsgi:application",
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
         "--log-level", "warning", "--access-logfile", "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
+        *extra,
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
     try:

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from models_app.lineage_picture import delta_table, lineage_svg
+from models_app.admin_artifacts import ArtifactAdminMixin
 from models_app.models import Model, ModelVersion
 from registry_project.admin_base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 
@@ -20,14 +21,15 @@ class ModelAdmin(DefinitionAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(DefinitionVersionAdmin):
+class ModelVersionAdmin(ArtifactAdminMixin, DefinitionVersionAdmin):
     list_display = ("__str__", "family", "status", "is_current", "created_at")
     list_filter = ("status", "is_current", "model__family", *DefinitionVersionAdmin.list_filter[2:])
-    readonly_fields = (*DefinitionVersionAdmin.readonly_fields, "lineage_picture", "lineage_deltas")
+    readonly_fields = (*DefinitionVersionAdmin.readonly_fields, "lineage_picture", "lineage_deltas", "stored_files")
     fieldsets = (
         *DefinitionVersionAdmin.fieldsets[:2],
         ("Lineage", {"fields": ("lineage_picture", "lineage_deltas")}),
         *DefinitionVersionAdmin.fieldsets[2:],
+        ArtifactAdminMixin.artifact_fieldset,
     )
 
     @admin.display(description="lineage")

@@ -8,6 +8,7 @@ from django.utils import timezone
 from models_app import lineage
 from models_app.choices import StorageTier
 from models_app.querysets import ModelQuerySet, ModelVersionQuerySet
+from models_app.artifacts import ArtifactFile, delete_stored  # noqa: F401  (ArtifactFile: registers the model)
 from models_app.validation import model_validator
 from registry_project.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST
 
@@ -67,6 +68,12 @@ class ModelVersion(DefinitionVersion):
     purged_at = models.DateTimeField(
         null=True, blank=True, help_text="When retention deleted its artifacts; the row is then a tombstone."
     )
+    artifacts_sealed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Once set, no stored file of this version may be added or replaced."
+    )
+    # The document's ``stored_artifacts``, rewritten with every change to this version's ArtifactFile rows (in the
+    # same transaction), so reading a document costs no query beyond the version's own.
+    stored_artifacts = models.JSONField(default=list, blank=True, editable=False)
 
     objects = ModelVersionQuerySet.as_manager()
 
@@ -118,10 +125,9 @@ class ModelVersion(DefinitionVersion):
 
     def delete_stored_artifacts(self) -> None:
         """Delete every file stored for this version (retention's purge calls this before it makes the row a
-        tombstone). Raises on any failure, leaving the caller to keep the row archived and report it.
+        tombstone). Raises on any failure, leaving the caller to keep the row archived and report it."""
+        delete_stored(self)
 
-        Hook until artifacts are stored by the registry (issue 13): there is nothing to delete yet. It must be
-        idempotent: a purge interrupted after it ran calls it again."""
 
 
 class RetentionTotals(models.Model):

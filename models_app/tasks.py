@@ -5,7 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from models_app.artifacts import ArtifactFile
 from models_app.models import Model
+from registry_project.changelog import acting_as
 
 
 # Idempotent (a second run finds nothing left to do), so it is acknowledged late and redelivered if the worker
@@ -20,3 +22,15 @@ from models_app.models import Model
 def apply_retention(model: str | None = None, keep: int | None = None, dry_run: bool = False) -> dict:
     models = Model.objects.all() if model is None else Model.objects.filter(name=model)
     return models.apply_retention(keep=keep, dry_run=dry_run, report_limit=0).summary()
+
+
+@shared_task(name="models_app.tasks.verify_artifacts")
+def verify_artifacts(model: str | None = None) -> dict:
+    """Re-read stored artifact files, recompute BLAKE3, and mark any mismatch or missing file (beat: weekly)."""
+    files = ArtifactFile.objects.all()
+    if model:
+        files = files.of_model(model)
+    with acting_as("job:verify_artifacts"):
+        summary = files.verify()
+    summary["failures"] = summary["failures"][:100]  # a result stays small; the rows hold every status
+    return summary

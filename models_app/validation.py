@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from models_app import lineage
-from registry_project.validation import DocumentValidator, Report
+from registry_project.validation import DocumentValidator, Report, pointer
 
 GIB = 1024**3
 
@@ -27,6 +27,22 @@ def artifact_size_within_limit(document: dict, report: Report) -> None:
             "too_large",
             f"Artifacts must be smaller than {limit:,} bytes (MODEL_ARTIFACT_MAX_BYTES); got {int(size):,}.",
         )
+
+
+def declared_file_names_valid(document: dict, report: Report) -> None:
+    from models_app.artifacts import FILENAME_RE
+
+    artifact = document.get("artifact")
+    files = artifact.get("files") if isinstance(artifact, dict) else None
+    if not isinstance(files, dict):
+        return
+    for name in files:
+        if not FILENAME_RE.fullmatch(name) or ".." in name:
+            report.error(
+                pointer("artifact", "files", name),
+                "invalid_filename",
+                "A file name is 1-255 characters of A-Z, a-z, 0-9, '.', '_' or '-', starting with a letter or digit, without '..'.",
+            )
 
 
 def runtime_fits_requirements(document: dict, report: Report) -> None:
@@ -60,5 +76,5 @@ def runtime_fits_requirements(document: dict, report: Report) -> None:
 model_validator = DocumentValidator(
     "model",
     Path(__file__).parent / "schemas" / "model.json",
-    rules=[artifact_size_within_limit, runtime_fits_requirements, *lineage.RULES],
+    rules=[artifact_size_within_limit, runtime_fits_requirements, declared_file_names_valid, *lineage.RULES],
 )

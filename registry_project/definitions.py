@@ -36,7 +36,7 @@ name_validator = RegexValidator(
 # Fields every document carries besides its spec.
 IDENTITY_FIELDS = ("name", "version")
 MUTABLE_VERSION_FIELDS = ("description", "tags", "metadata")
-READ_ONLY_FIELDS = ("id", "status", "is_current", "aliases", "created_at", "updated_at", "warnings")
+READ_ONLY_FIELDS = ("id", "status", "is_current", "aliases", "created_at", "updated_at", "warnings", "stored_artifacts")
 MUTABLE_DEFAULTS: dict[str, Any] = {"description": "", "tags": [], "metadata": {}}
 
 
@@ -71,6 +71,8 @@ class Registration:
     version: DefinitionVersion
     warnings: list[Issue] = field(default_factory=list)
     created_definition: bool = False
+    # The version was already registered with the same content (a retry): answered 200, nothing written.
+    existing: bool = False
 
 
 class DefinitionQuerySet(models.QuerySet):
@@ -169,7 +171,8 @@ class Definition(models.Model):
         with transaction.atomic():
             definition, created = cls._lock_or_create(document["name"], user)
             registration = definition._add_version(document, report.warnings, user, created=created)
-            cls.announce_change()
+            if not registration.existing:
+                cls.announce_change()
         registration.created_definition = created
         return registration
 
@@ -186,8 +189,10 @@ class Definition(models.Model):
             locked = type(self).objects.select_for_update().get(pk=self.pk)
             if locked.deleted_at:
                 raise DefinitionNotFound(f"No {self.kind} named '{self.name}'.")
-            self.announce_change()
-            return locked._add_version(document, report.warnings, user)
+            registration = locked._add_version(document, report.warnings, user)
+            if not registration.existing:
+                self.announce_change()
+            return registration
 
     @classmethod
     def _lock_or_create(cls, name: str, owner) -> tuple[Definition, bool]:
@@ -214,7 +219,15 @@ class Definition(models.Model):
         """Create the version row and its change-log entry. The caller holds the lock on this definition's row."""
         parsed = parse_version(document["version"])
         version_model = self.versions.model
-        if self.versions.filter(**parsed.identity()).exists():
+        existing = self.versions.filter(**parsed.identity()).first()
+        if existing is not None and existing.is_same_registration(document):
+            spec, _ = version_model.split_document(document)
+            ignored = sorted(k for k in spec.keys() | existing.spec.keys() if spec.get(k) != existing.spec.get(k))
+            note = f"{existing} was registered before with the same content; this is that version" + (
+                f" (these fields differ and were not applied: {', '.join(ignored)})." if ignored else "."
+            )
+            return Registration(version=existing, warnings=[Issue("/version", "already_registered", note)], existing=True)
+        if existing is not None:
             raise Conflict(
                 f"{self} already has version {parsed.text}; a registered spec is immutable, so register a new "
                 "version number instead.",
@@ -473,6 +486,11 @@ class DefinitionVersion(models.Model):
         spec = {k: v for k, v in document.items() if k not in skip}
         mutable = {k: document.get(k, MUTABLE_DEFAULTS[k]) for k in MUTABLE_VERSION_FIELDS}
         return spec, mutable
+
+    def is_same_registration(self, document: dict) -> bool:
+        """Whether registering ``document`` again is a retry of this version's registration (a kind may say so,
+        e.g. models by artifact digest); by default a second registration is a conflict."""
+        return False
 
     def document(self) -> dict:
         """The registrable document: identity, definition-wide fields, spec and mutable fields."""

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -172,6 +173,11 @@ CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "registry_project.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_RELAY_INTERVAL_SECONDS),
 }
+# Re-read every stored artifact and recompute its BLAKE3 (models_app/artifacts.py): weekly, Sunday 03:00 UTC.
+CELERY_BEAT_SCHEDULE["verify-artifacts"] = {
+    "task": "models_app.tasks.verify_artifacts",
+    "schedule": crontab(minute=0, hour=3, day_of_week="sunday"),
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -256,6 +262,26 @@ if not sum(ROUTE_WEIGHTS.values()) > 0:
 ROUTE_NO_DATA_SCORE = env_float("ROUTE_NO_DATA_SCORE", 0.5)
 if ROUTE_NO_DATA_SCORE > 1:
     raise ImproperlyConfigured("ROUTE_NO_DATA_SCORE must be between 0 and 1.")
+# Artifact storage (models_app/storage.py): the filesystem under ARTIFACT_ROOT, or an S3-compatible store with
+# ARTIFACT_STORAGE=s3. Credentials come from the environment only, never from the database.
+ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="filesystem").strip().lower()
+if ARTIFACT_STORAGE not in ("filesystem", "s3"):
+    raise ImproperlyConfigured(f"ARTIFACT_STORAGE={ARTIFACT_STORAGE!r} must be 'filesystem' or 's3'.")
+ARTIFACT_ROOT = env.str("ARTIFACT_ROOT", default=str(BASE_DIR / "artifacts"))
+# Largest stored file: the platform's 500 GB, or 1 GB on the embedded default (SQLite, local disk).
+ARTIFACT_MAX_FILE_BYTES = env_int("ARTIFACT_MAX_FILE_BYTES", 500 * 10**9 if IS_POSTGRES else 10**9, minimum=1)
+# How long a presigned S3 download URL stays valid.
+ARTIFACT_URL_EXPIRE_SECONDS = env_int("ARTIFACT_URL_EXPIRE_SECONDS", 300, minimum=1)
+ARTIFACT_S3 = {
+    "bucket_name": env.str("ARTIFACT_S3_BUCKET", default=""),
+    "endpoint_url": env.str("ARTIFACT_S3_ENDPOINT_URL", default="") or None,
+    "region_name": env.str("ARTIFACT_S3_REGION", default="") or None,
+    "access_key": env.str("ARTIFACT_S3_ACCESS_KEY_ID", default="") or None,
+    "secret_key": env.str("ARTIFACT_S3_SECRET_ACCESS_KEY", default="") or None,
+    "location": env.str("ARTIFACT_S3_PREFIX", default=""),
+}
+if ARTIFACT_STORAGE == "s3" and not ARTIFACT_S3["bucket_name"]:
+    raise ImproperlyConfigured("ARTIFACT_STORAGE=s3 needs ARTIFACT_S3_BUCKET.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,8 +1,11 @@
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
 from models_app.api.lineage_views import AttestationViewSet, ContributorViewSet
 from models_app.api.retention import RetentionViewSet
+from models_app.api.artifacts import ArtifactFileView, ArtifactListView, SealView
 from models_app.api.views import ModelViewSet
+from registry_project.api.views import NAME_REGEX, VERSION_REGEX
 
 app_name = "models-api"
 
@@ -11,4 +14,10 @@ router.register("models", ModelViewSet, basename="model")
 router.register("contributors", ContributorViewSet, basename="contributor")
 router.register("attestations", AttestationViewSet, basename="attestation")
 router.register("retention", RetentionViewSet, basename="retention")
-urlpatterns = router.urls
+_version = rf"^models/(?P<name>{NAME_REGEX})/versions/(?P<version>{VERSION_REGEX})"
+urlpatterns = [
+    *router.urls,
+    re_path(rf"{_version}/artifacts\Z", ArtifactListView.as_view(), name="model-artifacts"),
+    re_path(rf"{_version}/artifacts/(?P<filename>[^/]+)\Z", ArtifactFileView.as_view(), name="model-artifact"),
+    re_path(rf"{_version}/seal\Z", SealView.as_view(), name="model-seal"),
+]

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 
 from models_app import lineage
 from models_app.api.lineage_views import ATTESTATION_RESPONSE, LINEAGE_RESPONSE, attestation_of, lineage_direction
+from models_app.api.artifacts import ModelDocumentSerializer
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.models import Model
 from registry_project.api.views import VERSION_REGEX, DefinitionViewSet
@@ -16,6 +17,7 @@ class ModelViewSet(DefinitionViewSet):
 
     definition_model = Model
     filterset_class = ModelVersionFilterSet
+    serializer_class = ModelDocumentSerializer
 
     @extend_schema(
         parameters=[VERSION_PATH, OpenApiParameter("direction", str, enum=["ancestors", "descendants"], description="`ancestors` (default): the chain from the baseline to this version; `descendants`: the tree below it.")],

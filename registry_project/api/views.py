@@ -99,7 +99,8 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         return Response(body, status=status_code)
 
     def registered(self, registration: Registration) -> Response:
-        response = self.respond(registration.version, status.HTTP_201_CREATED, registration.warnings)
+        code = status.HTTP_200_OK if registration.existing else status.HTTP_201_CREATED
+        response = self.respond(registration.version, code, registration.warnings)
         version = registration.version
         response["Location"] = self.reverse_action(
             "version-detail", kwargs={"name": version.definition.name, "version": version.version}
@@ -301,7 +302,7 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     def openapi_responses(self, schema):
         _, docs = self.document_schemas(schema)
         if self.action == "create" or (self.action == "versions" and schema.method == "POST"):
-            return {201: docs["registered"]}
+            return {201: docs["registered"], 200: docs["registered"]}  # 200: a retry of the same registration
         if self.action in ("retrieve", "update", "partial_update", "by_id", "version_detail", "lifecycle"):
             return {200: docs["plain"]}
         if self.action == "validate":

@@ -50,6 +50,7 @@ def test_admin_registration_shows_every_error_beside_its_field(curator, llama_do
 
 def test_admin_registration_of_an_existing_version_shows_the_conflict(curator, llama_doc):
     Model.register(llama_doc)
+    llama_doc["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry, not a conflict
     response = curator.post("/admin/models_app/model/register/", form_data(llama_doc))
     assert "already has version 1.0.0" in str(response.context["form"].errors["version"])
 

@@ -44,9 +44,19 @@ def test_parallel_registrations_of_distinct_versions_all_succeed(api, model_doc)
 
 
 def test_parallel_registrations_of_the_same_version_create_exactly_one(api, model_doc):
-    statuses = run_concurrently(api.api_key, [("post", URL, model_doc(version="1.0.0")) for _ in range(WORKERS)])
+    docs = [model_doc(version="1.0.0") for _ in range(WORKERS)]
+    for i, doc in enumerate(docs):  # distinct digests: the same digest would be a retry (200), not a conflict
+        doc["artifact"]["checksum"] = f"sha256:{i:064x}"
+    statuses = run_concurrently(api.api_key, [("post", URL, doc) for doc in docs])
 
     assert statuses == Counter({201: 1, 409: WORKERS - 1})
+    assert ModelVersion.objects.count() == 1
+
+
+def test_parallel_retries_of_one_registration_all_get_the_version(api, model_doc):
+    statuses = run_concurrently(api.api_key, [("post", URL, model_doc(version="1.0.0")) for _ in range(WORKERS)])
+
+    assert statuses == Counter({201: 1, 200: WORKERS - 1})
     assert ModelVersion.objects.count() == 1
 
 

@@ -27,6 +27,7 @@ def test_register_the_design_example_returns_the_flat_document(api, llama_doc):
 def test_registering_an_existing_version_is_a_conflict_and_stores_nothing_new(api, llama_doc):
     api.post(URL, llama_doc, format="json")
     llama_doc["description"] = "changed"
+    llama_doc["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry (200)
 
     response = api.post(URL, llama_doc, format="json")
 
@@ -38,7 +39,9 @@ def test_registering_an_existing_version_is_a_conflict_and_stores_nothing_new(ap
 
 def test_build_metadata_does_not_make_a_new_version(api, model_doc):
     api.post(URL, model_doc(version="1.0.0+build.1"), format="json")
-    assert api.post(URL, model_doc(version="1.0.0+build.2"), format="json").status_code == 409
+    again = model_doc(version="1.0.0+build.2")
+    again["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry (200)
+    assert api.post(URL, again, format="json").status_code == 409
 
 
 def test_a_version_lower_than_the_latest_release_is_registered_with_a_warning(api, model_doc):

@@ -39,7 +39,9 @@ def test_a_rejected_write_announces_nothing(announced, model_doc, django_capture
     Model.register(model_doc(version="1.0.0"))
     announced.clear()
 
+    conflicting = model_doc(version="1.0.0")
+    conflicting["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry, not a conflict
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(Conflict):
-        Model.register(model_doc(version="1.0.0"))
+        Model.register(conflicting)
 
     assert callbacks == [] and announced == []

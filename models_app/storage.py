@@ -1,0 +1,88 @@
+"""Where artifact bytes live: one Django storage, chosen by settings (``ARTIFACT_STORAGE``).
+
+- ``filesystem`` (default): ``FileSystemStorage`` under ``ARTIFACT_ROOT``.
+- ``s3``: django-storages' ``S3Storage`` on ``ARTIFACT_S3_BUCKET`` at ``ARTIFACT_S3_ENDPOINT_URL`` (any S3-compatible
+  store), credentials from the environment only.
+
+Everything else (upload, download, verify, purge) speaks Django's storage API, so a new backend is a settings change.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage, Storage
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+MIB = 1024 * 1024
+# S3 allows at most 10,000 parts per multipart upload; an upload of unknown length (a streamed request body) uses
+# one fixed part size, so the part size must let the largest allowed file fit.
+S3_MAX_PARTS = 10_000
+
+
+def is_s3() -> bool:
+    return settings.ARTIFACT_STORAGE == "s3"
+
+
+def storage_tier() -> str:
+    """The name shown beside each stored file (``filesystem`` or ``s3``)."""
+    return settings.ARTIFACT_STORAGE
+
+
+@cache
+def artifact_storage() -> Storage:
+    if is_s3():
+        return _s3_storage()
+    return FileSystemStorage(location=settings.ARTIFACT_ROOT, file_permissions_mode=0o640, directory_permissions_mode=0o750)
+
+
+def _s3_storage() -> Storage:
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+    from storages.backends.s3 import S3Storage
+
+    conf = settings.ARTIFACT_S3
+    part_size = max(8 * MIB, math.ceil(settings.ARTIFACT_MAX_FILE_BYTES / S3_MAX_PARTS / MIB) * MIB)
+    transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=2)
+    # A streamed body is read one part at a time; keep at most two parts in memory, so an upload's memory is
+    # bounded by the part size, never by the file's.
+    transfer.max_in_memory_upload_chunks = 2
+    client_config = Config(
+        signature_version="s3v4",
+        # Path-style addressing works on every S3-compatible store (virtual hosts need DNS per bucket).
+        s3={"addressing_style": "path" if conf["endpoint_url"] else "auto"},
+        # boto3 >= 1.36 adds CRC checksums to every request by default, which several non-AWS stores reject
+        # (boto3 #4392); send them only where the API requires them.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"max_attempts": 3, "mode": "standard"},
+        # Completing a multipart upload of a large file can take minutes on some stores; a short read timeout
+        # would retry a completion that already succeeded.
+        connect_timeout=10,
+        read_timeout=300,
+    )
+    return S3Storage(
+        bucket_name=conf["bucket_name"],
+        endpoint_url=conf["endpoint_url"],
+        region_name=conf["region_name"],
+        access_key=conf["access_key"],
+        secret_key=conf["secret_key"],
+        location=conf["location"],
+        default_acl=None,
+        # Bytes, stored as sent: a guessed Content-Encoding (``.gz``) would let clients decode on download.
+        object_parameters={"ContentType": "application/octet-stream"},
+        file_overwrite=True,  # keys are unique per upload (see ArtifactFile.new_key); never rename silently
+        querystring_auth=True,
+        querystring_expire=settings.ARTIFACT_URL_EXPIRE_SECONDS,
+        client_config=client_config,
+        transfer_config=transfer,
+    )
+
+
+@receiver(setting_changed)
+def _forget_storage(setting: str, **kwargs) -> None:
+    if setting.startswith("ARTIFACT_"):
+        artifact_storage.cache_clear()
