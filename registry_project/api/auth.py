@@ -58,3 +58,13 @@ class RegistryAccess(BasePermission):
         if not user.is_staff:
             raise exceptions.PermissionDenied("Only staff users may change the registry from a browser session.")
         return True
+
+
+class StaffOnly(BasePermission):
+    """Administrative actions (restoring a deleted definition): the caller's user must be staff, whether it
+    comes with an API key or a session."""
+
+    message = "Only staff users may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_staff)
