@@ -34,6 +34,8 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
 class StrictBooleanField(forms.NullBooleanField):
     """true/false (also 1/0, yes/no, on/off); anything else is an error, not "no filter" as Django's field has it."""
 
+    widget = forms.TextInput  # NullBooleanSelect would turn "maybe" into None before to_python sees it
+
     VALUES = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
     def to_python(self, value):
