@@ -14,6 +14,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
+# Local development: `make run` writes .env (DEBUG=true and a generated SECRET_KEY) so every manage.py command works
+# without flags. Variables already in the environment win; production has no .env and still needs SECRET_KEY.
+if (BASE_DIR / ".env").is_file() and not env.bool("REGISTRY_IGNORE_DOTENV", default=False):
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
