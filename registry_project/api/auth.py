@@ -32,6 +32,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(f"This API key expired at {api_key.expiry_date.isoformat()}.")
         if not api_key.user.is_active:
             raise exceptions.AuthenticationFailed("The user this API key belongs to is inactive.")
+        api_key.record_use()
         return api_key.user, api_key
 
     def authenticate_header(self, request) -> str:

@@ -244,3 +244,15 @@ def test_staff_restore_a_deleted_definition_through_the_api(api, user, two_versi
 def test_restoring_an_unknown_name_is_a_404(api, user):
     get_user_model().objects.filter(pk=user.pk).update(is_staff=True)
     assert api.post(f"{URL}/nothing-here/restore").status_code == 404
+
+
+def test_messages_read_as_english(api):
+    from models_app.models import Model as _  # noqa: F401  (the pipeline's model must exist)
+
+    api.post(URL, DESIGN_MODEL, format="json")
+    document = {"name": "p", "version": "1.0.0", "steps": [
+        {"id": "a", "type": "inference"}, {"id": "b", "type": "custom", "depends_on": ["a"]}, {"id": "orphan", "type": "custom"}]}
+    report = api.post("/api/v1/pipelines/validate", document, format="json").json()
+    messages = {i["code"]: i["message"] for i in report["errors"] + report["warnings"]}
+    assert messages["model_required"].startswith("An inference step names")
+    assert messages["disconnected_steps"] == "Step orphan is not connected to the rest of the pipeline."
