@@ -195,10 +195,11 @@ class Definition(models.Model):
         the nested ``definition`` block is checked here (it is the same for every kind), the rest by the kind's
         validator. Registration and the ``validate`` endpoint both call this, so they always agree."""
         document, ignored = ignore_read_only(document)
-        block = document.pop(DEFINITION_KEY, None) if isinstance(document, dict) else None
+        has_block = isinstance(document, dict) and DEFINITION_KEY in document
+        block = document.pop(DEFINITION_KEY) if has_block else None
         report = cls.validator.check(document)
         report.warnings[:0] = ignored
-        if block is not None:
+        if has_block:
             report.errors.extend(check_definition_block(block))
             document[DEFINITION_KEY] = block
         return document, report

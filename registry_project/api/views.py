@@ -9,10 +9,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
 from registry_project.api.auth import RegistryAccess, StaffOnly
+from registry_project.api.errors import QueryParameterInvalid
 from registry_project.api.schema import inline_defs
 from registry_project.api.serializers import (
     ISSUE_SCHEMA, READ_ONLY_PROPERTIES, SENT_BACK_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer,
@@ -47,6 +49,13 @@ NAME_PATH_PARAM = OpenApiParameter(
 )
 
 
+def _has_body(request) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0 or "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "")
+    except ValueError:
+        return True  # a malformed length is the parser's to reject
+
+
 class DocumentMetadata(SimpleMetadata):
     """OPTIONS answers with the endpoint's name, description and media types; documents are described by the
     JSON Schema in the OpenAPI schema, not by serializer fields."""
@@ -64,6 +73,19 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     lookup_value_regex = NAME_REGEX
     read_only_actions: ClassVar[tuple[str, ...]] = ("validate",)
     paginated_actions: ClassVar[tuple[str, ...]] = ("versions",)
+
+    # Actions whose JSON body the schema marks required: an empty body is a 400, not an empty document.
+    body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method.lower() not in getattr(self, "action_map", {}):
+            return  # a method this endpoint does not take: the 405 comes first
+        empty = sorted(name for name, value in request.query_params.items() if value == "")
+        if empty:
+            raise QueryParameterInvalid({name[:64]: ["An empty value; leave the parameter out instead."] for name in empty[:10]})
+        if request.method in ("POST", "PUT", "PATCH") and self.action in self.body_required_actions and not _has_body(request):
+            raise ParseError("A JSON body is required.")
 
     @property
     def version_model(self) -> type[DefinitionVersion]:
@@ -219,9 +241,12 @@ class DefinitionViewSet(viewsets.GenericViewSet):
             ),
             "properties": {**properties, **SENT_BACK_PROPERTIES},
         }
+        # POST .../{name}/versions: the URL names the definition, so the body's name is optional (and must match).
+        next_version = {**request, "required": [r for r in request.get("required", []) if r != "name"]}
         return (
             schema.component(f"{kind}Document", request),
             {
+                "next_version": schema.component(f"{kind}NextVersion", next_version),
                 "plain": schema.component(f"{kind}VersionDocument", response),
                 "registered": schema.component(f"Registered{kind}", registered),
                 "changes": schema.component(f"{kind}Changes", changes),
@@ -230,8 +255,10 @@ class DefinitionViewSet(viewsets.GenericViewSet):
 
     def openapi_request(self, schema):
         request_doc, docs = self.document_schemas(schema)
-        if self.action == "create" or (self.action == "versions" and schema.method == "POST"):
+        if self.action == "create":
             return request_doc
+        if self.action == "versions" and schema.method == "POST":
+            return docs["next_version"]
         if self.action == "validate":
             return {
                 "description": (
