@@ -26,13 +26,19 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/acti
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-run: install
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --verbosity 0
-	DEBUG=$${DEBUG:-true} $(PY) manage.py load_examples
-	DEBUG=$${DEBUG:-true} $(PY) manage.py create_attestation_key --if-missing
-	DEBUG=$${DEBUG:-true} $(PY) manage.py load_lineage_examples
-	DEBUG=$${DEBUG:-true} $(PY) manage.py bootstrap_admin
-	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
+# .env (local development only): DEBUG=true and a generated SECRET_KEY, read by settings, so every manage.py
+# command in the README works without flags. Delete it to get a new key; production has none.
+.env:
+	@$(PYTHON) -c 'import secrets; print("# Written by make run for local development; never use in production.\nDEBUG=true\nSECRET_KEY=" + secrets.token_urlsafe(50))' > $@
+	@echo "Wrote .env (DEBUG=true, a generated SECRET_KEY) for local development."
+
+run: install .env
+	$(PY) manage.py migrate --verbosity 0
+	$(PY) manage.py load_examples
+	$(PY) manage.py create_attestation_key --if-missing
+	$(PY) manage.py load_lineage_examples
+	$(PY) manage.py bootstrap_admin --base-url http://$(HOST):$(PORT)
+	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install-dev
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \

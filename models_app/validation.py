@@ -11,6 +11,9 @@ from models_app import lineage
 from registry_project.validation import DocumentValidator, Report, pointer
 
 GIB = 1024**3
+# vLLM's own default, used when a document leaves gpu_memory_utilization out (tensor_parallel_size defaults to 1).
+VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
+CHECKSUM_PLACEHOLDER = "sha256:..."
 
 
 def _number(value) -> float | None:
@@ -52,7 +55,7 @@ def runtime_fits_requirements(document: dict, report: Report) -> None:
     if not (isinstance(runtime, dict) and isinstance(artifact, dict) and runtime.get("type") == "vllm"):
         return
     size = _number(artifact.get("size_bytes"))
-    utilization = _number(runtime.get("gpu_memory_utilization"))
+    utilization = _number(runtime.get("gpu_memory_utilization", VLLM_DEFAULT_GPU_MEMORY_UTILIZATION))
     parallel = runtime.get("tensor_parallel_size", 1)
     if not size or size <= 0 or not utilization or not isinstance(parallel, int) or parallel < 1 or utilization <= 0:
         return
@@ -73,8 +76,20 @@ def runtime_fits_requirements(document: dict, report: Report) -> None:
         )
 
 
+def checksum_is_known(document: dict, report: Report) -> None:
+    """The specification's examples carry the placeholder ``sha256:...``; it registers as written, but nothing can
+    be verified against it, so say so."""
+    artifact = document.get("artifact")
+    if isinstance(artifact, dict) and artifact.get("checksum") == CHECKSUM_PLACEHOLDER:
+        report.warn(
+            "/artifact/checksum",
+            "checksum_placeholder",
+            "'sha256:...' is a placeholder: the artifact cannot be verified until a version with its real digest is registered.",
+        )
+
+
 model_validator = DocumentValidator(
     "model",
     Path(__file__).parent / "schemas" / "model.json",
-    rules=[artifact_size_within_limit, runtime_fits_requirements, declared_file_names_valid, *lineage.RULES],
+    rules=[artifact_size_within_limit, runtime_fits_requirements, checksum_is_known, declared_file_names_valid, *lineage.RULES],
 )

@@ -17,6 +17,11 @@ from registry_project.validation import DocumentValidator, Report, at_most, obje
 MODEL_STEP_TYPES = frozenset({"inference", "evaluation"})
 
 
+def with_article(word: str) -> str:
+    """'an inference', 'a validation': the article English uses before the word."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def _positive_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
@@ -63,7 +68,8 @@ def steps_form_a_dag(document: dict, report: Report) -> None:
     for group in graph.components()[1:]:
         report.warn(
             pointer("steps", graph.steps[group[0]].index), "disconnected_steps",
-            f"Steps {', '.join(group)} are not connected to the rest of the pipeline; they form a separate group.",
+            f"Steps {', '.join(group)} are not connected to the rest of the pipeline; they form a separate group."
+            if len(group) > 1 else f"Step {group[0]} is not connected to the rest of the pipeline.",
         )
     try:
         levels = graph.levels()
@@ -93,7 +99,7 @@ def models_are_registered(document: dict, report: Report) -> None:
         path = pointer("steps", index, "model")
         if model is None:
             if step.get("type") in MODEL_STEP_TYPES:
-                report.error(path, "model_required", f"A {step['type']} step names the model it runs: 'model': '<name>' or '<name>@<version>'.")
+                report.error(path, "model_required", f"{with_article(step['type']).capitalize()} step names the model it runs: 'model': '<name>' or '<name>@<version>'.")
             continue
         if not isinstance(model, str) or not model:
             continue  # the schema reports it

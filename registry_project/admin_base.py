@@ -8,7 +8,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from registry_project.api.schema import inline_defs
 from registry_project.changelog import ChangeLogEntry
-from registry_project.definitions import Definition, DefinitionVersion, MUTABLE_VERSION_FIELDS
+from registry_project.definitions import Definition, DefinitionVersion, MUTABLE_VERSION_FIELDS, latest_order
 from registry_project.exceptions import RegistryError
 from registry_project.validation import DocumentInvalid, Issue
 
@@ -53,8 +53,16 @@ class DocumentForm(forms.Form):
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             is_text = prop.get("type") == "string"
+            types = prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]
             help_text = prop.get("description", "")
-            if is_text:
+            if "integer" in types or "number" in types:
+                # A number input, not a JSON textarea; bounds come from the same schema the API checks.
+                field_class = forms.IntegerField if "integer" in types else forms.FloatField
+                self.fields[name] = field_class(
+                    required=name in required, help_text=help_text,
+                    min_value=prop.get("minimum"), max_value=prop.get("maximum"),
+                )
+            elif is_text:
                 widget = forms.Textarea(attrs={"rows": 3}) if name == "description" else None
                 self.fields[name] = forms.CharField(required=name in required, help_text=help_text, widget=widget, strip=True)
             else:
@@ -64,6 +72,13 @@ class DocumentForm(forms.Form):
 
     def document(self) -> dict:
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+    def document_errors(self, definition_model: type[Definition]) -> list[Issue]:
+        """Every problem of the fields that did parse, even when others did not (a malformed JSON field must
+        not hide the rest): a field that failed to parse is left out and not reported again as missing."""
+        _, report = definition_model.check_document(self.document())
+        unparsed = set(self.errors)
+        return [issue for issue in report.errors if (issue.path.split("/") + ["", ""])[1] not in unparsed]
 
 
 HISTORY_ROWS = 50
@@ -121,11 +136,34 @@ class DefinitionForm(forms.ModelForm):
         return cleaned
 
 
+class DeletedFilter(admin.SimpleListFilter):
+    """Deleted definitions are hidden unless asked for: a curator's list is what is in service."""
+
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return (("no", "Live (default)"), ("yes", "Deleted"), ("all", "All"))
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            selected = self.value() == lookup or (self.value() is None and lookup == "no")
+            yield {"selected": selected, "query_string": changelist.get_query_string({self.parameter_name: lookup}), "display": title}
+
+    def queryset(self, request, queryset):
+        value = self.value() or "no"
+        if value == "no":
+            return queryset.filter(deleted_at__isnull=True)
+        if value == "yes":
+            return queryset.filter(deleted_at__isnull=False)
+        return queryset
+
+
 class DefinitionAdmin(ChangeHistoryAdmin):
     """Subclasses set ``inlines = [<VersionInline>]``; registration and soft delete are built in."""
 
-    list_display = ("name", "version_count", "created_at", "updated_at", "deleted_at")
-    list_filter = ("deleted_at",)
+    list_display = ("name", "latest_version", "current_version", "latest_status", "version_count", "updated_at", "deleted_at")
+    list_filter = (DeletedFilter,)
     search_fields = ("name",)
     readonly_fields = ("name", "owner", "created_at", "updated_at", "deleted_at")
     actions = ("soft_delete", "restore")
@@ -145,12 +183,32 @@ class DefinitionAdmin(ChangeHistoryAdmin):
         return False  # nothing is lost: use the soft-delete action
 
     def get_queryset(self, request):
-        # One COUNT in the changelist query rather than one query per row.
-        return super().get_queryset(request).annotate(version_total=Count("versions"))
+        # One COUNT and the latest/current versions as subqueries in the changelist query, not queries per row.
+        version_model = self.model.versions.rel.related_model
+        present = version_model.objects.filter(**{version_model.parent_field: OuterRef("pk")}, deleted_at__isnull=True)
+        latest = present.order_by(*latest_order())
+        return super().get_queryset(request).annotate(
+            version_total=Count("versions"),
+            latest_version_text=Subquery(latest.values("version")[:1]),
+            latest_status_text=Subquery(latest.values("status")[:1]),
+            current_version_text=Subquery(present.filter(is_current=True).values("version")[:1]),
+        )
 
     @admin.display(description="versions", ordering="version_total")
     def version_count(self, obj) -> int:
         return obj.version_total
+
+    @admin.display(description="latest version")
+    def latest_version(self, obj) -> str:
+        return obj.latest_version_text or "-"
+
+    @admin.display(description="current version")
+    def current_version(self, obj) -> str:
+        return obj.current_version_text or "-"
+
+    @admin.display(description="status")
+    def latest_status(self, obj) -> str:
+        return obj.latest_status_text or "-"
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
@@ -164,7 +222,9 @@ class DefinitionAdmin(ChangeHistoryAdmin):
         if not self.has_change_permission(request):
             raise PermissionError
         form = DocumentForm(request.POST or None, definition_model=self.model)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and not form.is_valid():
+            attach_issues(form, form.document_errors(self.model))
+        elif request.method == "POST":
             try:
                 registration = self.model.register(form.document(), user=request.user)
             except DocumentInvalid as exc:

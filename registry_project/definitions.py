@@ -20,13 +20,15 @@ from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Aggregate, Case, CharField, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
+from jsonschema import Draft202012Validator
 
 from registry_project import changelog
 from registry_project.aliases import Alias
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
-from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, pointer
+from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
+from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 name_validator = RegexValidator(
@@ -36,8 +38,36 @@ name_validator = RegexValidator(
 # Fields every document carries besides its spec.
 IDENTITY_FIELDS = ("name", "version")
 MUTABLE_VERSION_FIELDS = ("description", "tags", "metadata")
-READ_ONLY_FIELDS = ("id", "status", "is_current", "aliases", "created_at", "updated_at", "warnings", "stored_artifacts")
+# Server-managed fields a document as GET returned it carries; a write ignores them (with a warning) rather than
+# rejecting the document, so a client can send a document back after changing what it means to change.
+READ_ONLY_FIELDS = ("id", "status", "is_current", "active", "aliases", "created_at", "updated_at", "warnings", "stored_artifacts")
 MUTABLE_DEFAULTS: dict[str, Any] = {"description": "", "tags": [], "metadata": {}}
+# The definition's own tags and description (as MLflow keeps registered-model tags apart from version tags),
+# nested under one key so the document shape is the same for every kind: {"definition": {"tags", "description"}}.
+DEFINITION_KEY = "definition"
+DEFINITION_FIELDS = ("tags", "description")
+DEFINITION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "The definition's own tags and description, shared by every version (a version keeps its own).",
+    "properties": {
+        "tags": {
+            "type": "array", "maxItems": 64, "uniqueItems": True,
+            "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._:-]{0,63}\\Z",
+                      "x-message": "Each item is a lowercase slug of at most 64 characters."},
+        },
+        "description": {"type": "string", "maxLength": 10000},
+    },
+}
+
+
+def ignore_read_only(document: Any) -> tuple[Any, list[Issue]]:
+    """The document without server-managed fields, and a warning for each one dropped."""
+    if not isinstance(document, dict):
+        return document, []
+    dropped = [key for key in READ_ONLY_FIELDS if key in document]
+    warnings = [Issue(pointer(key), "read_only_ignored", f"{key} is managed by the registry; the value sent was ignored.") for key in dropped]
+    return {k: v for k, v in document.items() if k not in dropped}, warnings
 
 
 class Lifecycle(models.TextChoices):
@@ -95,6 +125,8 @@ class Definition(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-delete marker; nothing is removed.")
+    tags = models.JSONField(default=list, blank=True, help_text="The definition's own tags; each version has its own too.")
+    description = models.TextField(blank=True, default="", help_text="What this definition is, whatever the version.")
 
     objects = DefinitionQuerySet.as_manager()
 
@@ -163,9 +195,24 @@ class Definition(models.Model):
     # -- registration -----------------------------------------------------------------------------------------
 
     @classmethod
+    def check_document(cls, document: Any) -> tuple[Any, Report]:
+        """(the registrable document, its validation report). Server-managed fields are dropped with a warning,
+        the nested ``definition`` block is checked here (it is the same for every kind), the rest by the kind's
+        validator. Registration and the ``validate`` endpoint both call this, so they always agree."""
+        document, ignored = ignore_read_only(document)
+        has_block = isinstance(document, dict) and DEFINITION_KEY in document
+        block = document.pop(DEFINITION_KEY) if has_block else None
+        report = cls.validator.check(document)
+        report.warnings[:0] = ignored
+        if has_block:
+            report.errors.extend(check_definition_block(block))
+            document[DEFINITION_KEY] = block
+        return document, report
+
+    @classmethod
     def register(cls, document: Any, *, user=None) -> Registration:
         """Register a version, creating the definition on its first version."""
-        report = cls.validator.check(document)
+        document, report = cls.check_document(document)
         if report.errors:
             raise DocumentInvalid(report.errors)
         with transaction.atomic():
@@ -180,7 +227,7 @@ class Definition(models.Model):
         """Register a new version of this (existing) definition."""
         if isinstance(document, dict):
             document = {"name": self.name, **document}
-        report = self.validator.check(document)
+        document, report = self.check_document(document)
         if isinstance(document, dict) and document["name"] != self.name:
             report.error("/name", "name_mismatch", f"The document names {document['name']!r} but the URL names '{self.name}'.")
         if report.errors:
@@ -220,6 +267,12 @@ class Definition(models.Model):
         parsed = parse_version(document["version"])
         version_model = self.versions.model
         existing = self.versions.filter(**parsed.identity()).first()
+        if existing is not None and existing.deleted_at is not None:
+            raise Conflict(
+                f"{self} had version {parsed.text}; it was deleted, and a version number is never reused.",
+                code="version_exists",
+                path="/version",
+            )
         if existing is not None and existing.is_same_registration(document):
             spec, _ = version_model.split_document(document)
             ignored = sorted(k for k in spec.keys() | existing.spec.keys() if spec.get(k) != existing.spec.get(k))
@@ -242,6 +295,10 @@ class Definition(models.Model):
             )
         before = {name: getattr(self, name) for name in self.parent_fields}
         warnings.extend(self._apply_parent_fields(document))
+        block = document.get(DEFINITION_KEY) or {}
+        for name in DEFINITION_FIELDS:
+            if name in block:
+                setattr(self, name, block[name])
         spec, mutable = version_model.split_document(document)
         try:
             with transaction.atomic():
@@ -256,7 +313,7 @@ class Definition(models.Model):
             # Backstop for the unique constraint; the lock above makes this rare.
             raise Conflict(f"{self} already has version {parsed.text}.", code="version_exists", path="/version") from None
         version.on_registered(document)
-        self.save(update_fields=["updated_at", *self.parent_fields])
+        self.save(update_fields=["updated_at", *self.parent_fields, *DEFINITION_FIELDS])
         changes = {"spec_sha256": changelog.spec_checksum(spec), **changelog.diff(before, {n: getattr(self, n) for n in self.parent_fields})}
         if created:
             changes["created"] = True
@@ -321,6 +378,27 @@ class AliasNames(Aggregate):
     def as_sqlite(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
 
+    @classmethod
+    def restore_named(cls, name: str) -> Definition:
+        """Restore the soft-deleted definition ``name`` (a live one is left as it is)."""
+        definition = cls.objects.filter(name=name).first()
+        if definition is None:
+            raise DefinitionNotFound(f"No {cls.kind} named '{name}', deleted or not.", path="name")
+        if definition.deleted_at is not None:
+            definition.restore()  # records its change-log entry
+        return definition
+
+
+def check_definition_block(block: Any) -> list[Issue]:
+    """Every problem in a document's ``definition`` block, with paths under ``/definition``."""
+    return [
+        Issue(pointer(DEFINITION_KEY) + issue.path, issue.code, issue.message)
+        for issue in map(issue_from_schema_error, _DEFINITION_VALIDATOR.iter_errors(block))
+    ]
+
+
+_DEFINITION_VALIDATOR = Draft202012Validator(DEFINITION_SCHEMA)
+
 
 class VersionQuerySet(models.QuerySet):
     # Text columns that free-text search looks in besides the definition's name; a kind's QuerySet may widen it.
@@ -346,16 +424,21 @@ class VersionQuerySet(models.QuerySet):
     def named(self, ref: str) -> DefinitionVersion | None:
         """The version ``ref`` names among these: a semver number, ``latest`` (see ``latest_order``) or
         ``current`` or ``@alias``; None when there is none. An invalid number raises InvalidVersion."""
+        present = self.present()
         if ref.startswith("@"):
             kind = self.model._meta.get_field(self.model.parent_field).related_model.kind
             # Version ids are unique, so the aliases of this name across definitions narrow to ours by the join.
             targets = Alias.objects.filter(kind=kind, alias=ref[1:]).values("version_id")
-            return self.filter(pk__in=targets).first()
+            return present.filter(pk__in=targets).first()
         if ref == "latest":
-            return self.order_by(*latest_order()).first()
+            return present.order_by(*latest_order()).first()
         if ref == "current":
-            return self.filter(is_current=True).first()
-        return self.filter(**parse_version(ref).identity()).first()
+            return present.filter(is_current=True).first()
+        return present.filter(**parse_version(ref).identity()).first()
+
+    def present(self) -> VersionQuerySet:
+        """Versions not soft-deleted one by one (``DefinitionVersion.soft_delete``)."""
+        return self.filter(deleted_at__isnull=True)
 
     def with_aliases(self) -> VersionQuerySet:
         """Each version's aliases, read in the same query (a correlated subquery) for the documents' ``aliases``."""
@@ -379,7 +462,8 @@ class VersionQuerySet(models.QuerySet):
         return self.select_related(self.model.parent_field)
 
     def of_alive(self) -> VersionQuerySet:
-        return self.filter(**{f"{self.model.parent_field}__deleted_at__isnull": True})
+        """Present versions of live definitions."""
+        return self.filter(**{f"{self.model.parent_field}__deleted_at__isnull": True}, deleted_at__isnull=True)
 
     def containing(self, field_path: str, item: str) -> VersionQuerySet:
         """Rows whose JSON list at ``field_path`` (e.g. ``tags``, ``spec__capabilities``) holds ``item``.
@@ -392,14 +476,17 @@ class VersionQuerySet(models.QuerySet):
         return self.filter(**{f"{field_path}__icontains": json.dumps(item)})
 
     def tagged(self, tag: str) -> VersionQuerySet:
-        return self.containing("tags", tag)
+        """Versions carrying ``tag`` themselves or whose definition carries it."""
+        own = self.containing("tags", tag).values("pk")
+        of_definition = self.containing(f"{self.model.parent_field}__tags", tag).values("pk")
+        return self.filter(Q(pk__in=own) | Q(pk__in=of_definition))
 
     def first_per_definition(self, *ordering, **among) -> VersionQuerySet:
         """For each live definition, its first version by ``ordering`` among the versions matching ``among``:
         one correlated subquery per definition, resolved by the database."""
         parent_field = self.model.parent_field
         parent_model = self.model._meta.get_field(parent_field).related_model
-        first = self.model.objects.filter(**{parent_field: OuterRef("pk")}, **among).order_by(*ordering).values("pk")[:1]
+        first = self.model.objects.filter(**{parent_field: OuterRef("pk")}, deleted_at__isnull=True, **among).order_by(*ordering).values("pk")[:1]
         return self.filter(pk__in=parent_model.objects.alive().annotate(first_id=Subquery(first)).values("first_id"))
 
     def latest_per_definition(self) -> VersionQuerySet:
@@ -431,6 +518,7 @@ class DefinitionVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-deleted on its own; its number stays taken.")
 
     objects = VersionQuerySet.as_manager()
 
@@ -482,7 +570,7 @@ class DefinitionVersion(models.Model):
     def split_document(cls, document: dict) -> tuple[dict, dict]:
         """(spec, mutable fields) of a registrable document."""
         parent_model = cls._meta.get_field(cls.parent_field).related_model
-        skip = set(IDENTITY_FIELDS) | set(parent_model.parent_fields) | set(MUTABLE_VERSION_FIELDS)
+        skip = set(IDENTITY_FIELDS) | set(parent_model.parent_fields) | set(MUTABLE_VERSION_FIELDS) | {DEFINITION_KEY}
         spec = {k: v for k, v in document.items() if k not in skip}
         mutable = {k: document.get(k, MUTABLE_DEFAULTS[k]) for k in MUTABLE_VERSION_FIELDS}
         return spec, mutable
@@ -496,6 +584,7 @@ class DefinitionVersion(models.Model):
         """The registrable document: identity, definition-wide fields, spec and mutable fields."""
         definition = self.definition
         doc: dict[str, Any] = {"name": definition.name, "version": self.version}
+        doc[DEFINITION_KEY] = {name: getattr(definition, name) for name in DEFINITION_FIELDS}
         for name in definition.parent_fields:
             value = getattr(definition, name)
             if value not in (None, ""):
@@ -506,9 +595,11 @@ class DefinitionVersion(models.Model):
         doc["metadata"] = self.metadata
         return doc
 
-    def update_document(self, changes: Any, *, partial: bool) -> DefinitionVersion:
-        """Apply a PUT (``partial=False``) or PATCH of the mutable fields; the spec stays as registered."""
+    def update_document(self, changes: Any, *, partial: bool) -> Registration:
+        """Apply a PUT (``partial=False``) or PATCH of the mutable fields; the spec stays as registered.
+        Returns the updated version with warnings (server-managed fields that were sent and ignored)."""
         definition_model = type(self.definition)
+        changes, warnings = ignore_read_only(changes) if not self._changes_lifecycle(changes) else (changes, [])
         with transaction.atomic():
             definition = definition_model.objects.select_for_update().get(pk=self.definition.pk)
             version = type(self).objects.get(pk=self.pk)
@@ -520,10 +611,20 @@ class DefinitionVersion(models.Model):
             version.save(update_fields=[*MUTABLE_VERSION_FIELDS, "updated_at"])
             for name in definition.parent_fields:
                 definition.set_document_field(name, proposed.get(name))
-            definition.save(update_fields=[*definition.parent_fields, "updated_at"])
+            for name in DEFINITION_FIELDS:
+                setattr(definition, name, proposed[DEFINITION_KEY][name])
+            definition.save(update_fields=[*definition.parent_fields, *DEFINITION_FIELDS, "updated_at"])
             version.record(f"{definition.kind}.version_updated", changelog.diff(before, version.document()))
             definition.announce_change()
-        return version
+        return Registration(version=version, warnings=warnings)
+
+    def _changes_lifecycle(self, changes: Any) -> bool:
+        """Whether ``changes`` asks for a different status: that is meant, so it is refused, not ignored."""
+        if not isinstance(changes, dict):
+            return False
+        return ("status" in changes and changes["status"] != self.status) or (
+            "is_current" in changes and changes["is_current"] != self.is_current
+        ) or ("active" in changes and changes["active"] != (self.status == Lifecycle.ACTIVE))
 
     def proposed_document(self, changes: Any, *, partial: bool) -> dict:
         """The document this version would have after ``changes``; raises if a change touches the spec
@@ -542,14 +643,19 @@ class DefinitionVersion(models.Model):
         for name in definition.parent_fields:
             if proposed.get(name) in (None, ""):
                 proposed.pop(name, None)  # unset: leave it out rather than validate an empty value
-        report = definition.validator.check(proposed)
-        if report.errors:
-            raise DocumentInvalid(report.errors)
+        block = changes.get(DEFINITION_KEY, {} if partial else {name: MUTABLE_DEFAULTS[name] for name in DEFINITION_FIELDS})
+        errors = check_definition_block(block)
+        if not errors:
+            # PATCH {"definition": {"tags": [...]}} changes the definition's tags and keeps its description.
+            proposed[DEFINITION_KEY] = {**current[DEFINITION_KEY], **block}
+        _, report = definition.check_document(proposed)
+        if errors or report.errors:
+            raise DocumentInvalid([*report.errors, *errors])
         return proposed
 
     def _check_immutable(self, current: dict, changes: dict) -> None:
         errors = []
-        mutable = set(MUTABLE_VERSION_FIELDS) | set(self.definition.parent_fields)
+        mutable = set(MUTABLE_VERSION_FIELDS) | set(self.definition.parent_fields) | {DEFINITION_KEY}
         changed_spec = []
         for key, value in changes.items():
             if key in mutable:
@@ -559,7 +665,8 @@ class DefinitionVersion(models.Model):
             elif key == "version" and value != current["version"]:
                 changed_spec.append("version")
             elif key in READ_ONLY_FIELDS:
-                if key in ("status", "is_current") and value != getattr(self, key):
+                lifecycle = {"status": self.status, "is_current": self.is_current, "active": self.status == Lifecycle.ACTIVE}
+                if key in lifecycle and value != lifecycle[key]:
                     errors.append(Issue(pointer(key), "read_only", f"{key} changes through the lifecycle actions (activate, deprecate, archive)."))
             elif key in self.definition.validator.top_level_fields and key not in IDENTITY_FIELDS:
                 if current.get(key) != value:
@@ -633,6 +740,22 @@ class DefinitionVersion(models.Model):
         """Append a change-log entry about this version, in the caller's transaction."""
         definition = self.definition
         changelog.record(action, kind=definition.kind, name=definition.name, version=self.version, object_id=self.pk, changes=changes)
+
+    def soft_delete(self) -> None:
+        """Take this version out of every answer; the row stays and its number is never reused. Refused (409)
+        while it is the current version or something depends on it, as deleting a definition is."""
+        with transaction.atomic():
+            version = self._locked()
+            if version.deleted_at is not None:
+                return
+            if version.is_current:
+                raise Conflict(f"{version} is the current version; activate another one (or deprecate this one) first.", code="is_current")
+            ensure_unused(version, "delete")
+            version.deleted_at = timezone.now()
+            version.save(update_fields=["deleted_at", "updated_at"])
+            version.record(f"{version.definition.kind}.version_deleted", {"deleted": [False, True]})
+            version.definition.announce_change()
+        self.deleted_at = version.deleted_at
 
     LIFECYCLE_MOVES: ClassVar[tuple[str, ...]] = ("activate", "deprecate", "archive")
 

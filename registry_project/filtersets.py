@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
@@ -30,13 +31,54 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCDateTimeField
 
 
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (also 1/0, yes/no, on/off); anything else is an error, not "no filter" as Django's field has it."""
+
+    widget = forms.TextInput  # NullBooleanSelect would turn "maybe" into None before to_python sees it
+
+    VALUES = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        try:
+            return self.VALUES[str(value).strip().lower()]
+        except KeyError:
+            raise ValidationError(f"'{str(value)[:40]}' is not a boolean; use true or false.", code="invalid") from None
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+def reject_unknown_parameters(request, known) -> None:
+    """A query parameter the endpoint does not know is a 400 naming it, never silently ignored (a typo such as
+    ``?stauts=active`` would otherwise return everything)."""
+    unknown = sorted(set(request.query_params) - set(known))
+    if unknown:
+        raise QueryParameterInvalid(
+            {name[:64]: [f"Unknown query parameter; this endpoint takes: {', '.join(sorted(known))}."] for name in unknown[:10]}
+        )
+
+
+def pagination_parameters(view) -> list[str]:
+    paginator = getattr(view, "paginator", None)
+    return [paginator.limit_query_param, paginator.offset_query_param] if paginator is not None else []
+
+
 class StrictFilterBackend(DjangoFilterBackend):
-    """Bad filter values are a 400 naming the query parameter."""
+    """Bad filter values are a 400 naming the query parameter, and so are parameters the endpoint does not take."""
 
     def filter_queryset(self, request, queryset, view):
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset
+        reject_unknown_parameters(request, [*filterset.filters, *pagination_parameters(view)])
         if not filterset.is_valid():
             raise QueryParameterInvalid(filterset.errors)
         return filterset.qs
@@ -48,7 +90,7 @@ class VersionFilterSet(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    is_current = django_filters.BooleanFilter()
+    is_current = StrictBooleanFilter()
     ordering = django_filters.ChoiceFilter(
         method="filter_ordering",
         choices=[(o, o) for name in ORDERINGS for o in (name, f"-{name}")],

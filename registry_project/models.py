@@ -24,12 +24,22 @@ class ApiKeyManager(APIKeyManager):
 class ApiKey(AbstractAPIKey):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     read_only = models.BooleanField(default=False, help_text="A read-only key may only call GET/HEAD/OPTIONS.")
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Updated at most once a minute.")
 
     objects = ApiKeyManager()
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
+
+    # Recording every use would cost a write per request; a minute's precision is enough to spot unused keys.
+    LAST_USED_PRECISION = timedelta(minutes=1)
+
+    def record_use(self) -> None:
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at >= self.LAST_USED_PRECISION:
+            type(self).objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
 
 
 class StatsSnapshot(models.Model):

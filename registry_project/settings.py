@@ -15,6 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
+# Local development: `make run` writes .env (DEBUG=true and a generated SECRET_KEY) so every manage.py command works
+# without flags. Variables already in the environment win; production has no .env and still needs SECRET_KEY.
+if (BASE_DIR / ".env").is_file() and not env.bool("REGISTRY_IGNORE_DOTENV", default=False):
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -79,6 +83,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Outermost of ours: any non-JSON error under /api/ (Django's debug pages, a bad Host) gets the error shape.
+    "registry_project.api_errors_middleware.ApiErrorShapeMiddleware",
     "registry_project.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -200,6 +206,8 @@ warnings.filterwarnings("ignore", message="No directory at: ")
 # Request limits. A body over MAX_REQUEST_BYTES is a 413; JSON nested deeper than MAX_JSON_DEPTH is a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
 MAX_JSON_DEPTH = env_int("MAX_JSON_DEPTH", 32, minimum=4)
+# Longer URLs under /api/ get a JSON 414 (gunicorn's own limit_request_line, 4094 by default, applies before this).
+MAX_URL_LENGTH = env_int("MAX_URL_LENGTH", 4000, minimum=256)
 
 # Registry rules that operators tune.
 MODEL_ARTIFACT_MAX_BYTES = env_int("MODEL_ARTIFACT_MAX_BYTES", 500 * 10**9, minimum=1)

@@ -52,6 +52,7 @@ class PolicyViewSet(DefinitionViewSet):
     definition_model = Policy
     filterset_class = PolicyVersionFilterSet
     read_only_actions = (*DefinitionViewSet.read_only_actions, "evaluate")
+    body_required_actions = (*DefinitionViewSet.body_required_actions, "evaluate")
 
     @action(detail=False, methods=["post"])
     def evaluate(self, request):

@@ -32,6 +32,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(f"This API key expired at {api_key.expiry_date.isoformat()}.")
         if not api_key.user.is_active:
             raise exceptions.AuthenticationFailed("The user this API key belongs to is inactive.")
+        api_key.record_use()
         return api_key.user, api_key
 
     def authenticate_header(self, request) -> str:
@@ -58,3 +59,13 @@ class RegistryAccess(BasePermission):
         if not user.is_staff:
             raise exceptions.PermissionDenied("Only staff users may change the registry from a browser session.")
         return True
+
+
+class StaffOnly(BasePermission):
+    """Administrative actions (restoring a deleted definition): the caller's user must be staff, whether it
+    comes with an API key or a session."""
+
+    message = "Only staff users may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_staff)

@@ -31,3 +31,13 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
 
     def get_offset(self, request) -> int:
         return _bounded_int(request, self.offset_query_param, 0, 0, MAX_OFFSET)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.limit_query_param: {"minimum": 1, "maximum": self.max_limit, "default": self.default_limit},
+            self.offset_query_param: {"minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+        }
+        for parameter in parameters:
+            parameter["schema"] = {**parameter["schema"], **bounds.get(parameter["name"], {})}
+        return parameters

@@ -78,13 +78,27 @@ class RegistryAutoSchema(AutoSchema):
                 return {"application/json": body}
         return super().get_request_serializer()
 
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        describe = getattr(self.view, "openapi_request", None)
+        if body is not None and describe is not None and describe(self) is not None:
+            body["required"] = True  # every JSON body the views describe is required: an empty body is a 400
+        return body
+
+    def _is_list_view(self, serializer=None) -> bool:
+        # Paginated actions besides ``list`` (GET .../versions): spectacular adds limit/offset and the page wrapper.
+        if self.method == "GET" and getattr(self.view, "action", None) in getattr(self.view, "paginated_actions", ()):
+            return True
+        return super()._is_list_view(serializer)
+
     def get_operation_id(self) -> str:
         action = getattr(self.view, "action", None)
         basename = getattr(self.view, "basename", None)
         if not (action and basename):
             return super().get_operation_id()
-        methods = [m for m in getattr(self.view, "action_map", {}) or {}]
-        suffix = f"_{self.method.lower()}" if len(methods) > 1 and action not in ("list", "create", "retrieve", "update", "partial_update", "destroy") else ""
+        # An action serving several methods (GET/POST .../versions) gets the method as a suffix.
+        served_by_action = [m for m, name in (getattr(self.view, "action_map", {}) or {}).items() if name == action]
+        suffix = f"_{self.method.lower()}" if len(served_by_action) > 1 and action not in ("list", "create", "retrieve", "update", "partial_update", "destroy") else ""
         return f"{basename}_{action}{suffix}"
 
     def get_response_serializers(self):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from registry_project.aliases import Alias
-from registry_project.definitions import DefinitionVersion
+from registry_project.definitions import DefinitionVersion, Lifecycle
 
 _datetime = serializers.DateTimeField()
 
@@ -16,6 +16,7 @@ class DocumentSerializer(serializers.BaseSerializer):
             "id": str(version.id),
             **version.document(),
             "status": version.status,
+            "active": version.status == Lifecycle.ACTIVE,
             "is_current": version.is_current,
             "aliases": alias_names(version),
             "created_at": _datetime.to_representation(version.created_at),
@@ -48,10 +49,18 @@ def attach_aliases(versions) -> None:
 READ_ONLY_PROPERTIES = {
     "id": {"type": "string", "format": "uuid", "readOnly": True},
     "status": {"type": "string", "enum": ["active", "deprecated", "archived"], "readOnly": True},
+    "active": {"type": "boolean", "readOnly": True, "description": "status is active (the platform's own field)."},
     "is_current": {"type": "boolean", "readOnly": True},
     "aliases": {"type": "array", "items": {"type": "string"}, "readOnly": True, "description": "Aliases pointing at this version."},
     "created_at": {"type": "string", "format": "date-time", "readOnly": True},
     "updated_at": {"type": "string", "format": "date-time", "readOnly": True},
+}
+
+# Server-managed fields a client may send back with a document as GET returned it: accepted and ignored (with a
+# warning), so a request schema must allow them. No readOnly flag: generated clients would drop them.
+SENT_BACK_PROPERTIES = {
+    name: {"description": f"Server-managed ({name}); ignored when sent, with a read_only_ignored warning."}
+    for name in ("id", "status", "active", "is_current", "aliases", "created_at", "updated_at", "warnings")
 }
 
 ISSUE_SCHEMA = {

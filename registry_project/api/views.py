@@ -9,19 +9,23 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
-from registry_project.api.changes import changes_page_schema, changes_parameters, changes_response
+from registry_project.api.auth import RegistryAccess, StaffOnly
+from registry_project.api.errors import QueryParameterInvalid
 from registry_project.api.schema import inline_defs
-from registry_project.api.serializers import READ_ONLY_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer, ISSUE_SCHEMA
+from registry_project.api.serializers import (
+    ISSUE_SCHEMA, READ_ONLY_PROPERTIES, SENT_BACK_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer,
+)
+from registry_project.definitions import DEFINITION_KEY, DEFINITION_SCHEMA, Definition, DefinitionVersion, Registration
+from registry_project.api.changes import changes_page_schema, changes_parameters, changes_response
 from registry_project import aliases
 from registry_project.aliases import Alias
-from registry_project.api.errors import QueryParameterInvalid
 from registry_project.changelog import ChangeLogEntry
 from registry_project.filtersets import UTCDateTimeField
 from registry_project.validation import DocumentInvalid, Issue
-from registry_project.definitions import Definition, DefinitionVersion, Registration
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.filtersets import StrictFilterBackend
 
@@ -29,10 +33,33 @@ NAME_REGEX = r"[a-z0-9][a-z0-9._-]{0,127}"
 VERSION_REGEX = r"[^/]+"
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
+# What a version reference may be, for generated clients: semver.org's grammar (build metadata included), or a
+# keyword. The server parses with the semver library; this pattern only describes.
+_SEMVER = (
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-((0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?"
+)
+SEMVER_PATTERN = rf"^{_SEMVER}\Z"
+VERSION_REF_PATTERN = rf"^(latest|current|@[a-z][a-z0-9._-]{{0,63}}|{_SEMVER})\Z"
+VERSION_REF_SCHEMA = {"type": "string", "pattern": VERSION_REF_PATTERN, "maxLength": 128}
 VERSION_PARAM = OpenApiParameter(
-    "version", str, OpenApiParameter.QUERY, required=False,
+    "version", VERSION_REF_SCHEMA, OpenApiParameter.QUERY, required=False,
     description="A version number, `latest` (highest release, the default), `current` (the activated one) or `@alias`.",
 )
+VERSION_PATH_PARAM = OpenApiParameter(
+    "version", VERSION_REF_SCHEMA, OpenApiParameter.PATH, description="A version number, `latest`, `current` or `@alias`."
+)
+NAME_PATH_PARAM = OpenApiParameter(
+    "name", {"type": "string", "pattern": rf"^{NAME_REGEX}\Z"}, OpenApiParameter.PATH, description="The definition's name."
+)
+
+
+def _has_body(request) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0 or "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "")
+    except ValueError:
+        return True  # a malformed length is the parser's to reject
 MAX_ALIASES_LISTED = 1000
 ALIAS_REGEX = r"[^/]+"  # checked by the model, so a bad name gets the one error shape rather than a bare 404
 ALIAS_PARAM = OpenApiParameter("alias", str, OpenApiParameter.PATH, description="An alias: a lowercase slug starting with a letter.")
@@ -81,6 +108,20 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     read_only_actions: ClassVar[tuple[str, ...]] = ("validate",)
     # Conditional writes (If-Match) that may answer 412.
     precondition_actions: ClassVar[tuple[str, ...]] = ("alias", "alias_rollback")
+    paginated_actions: ClassVar[tuple[str, ...]] = ("versions",)
+
+    # Actions whose JSON body the schema marks required: an empty body is a 400, not an empty document.
+    body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method.lower() not in getattr(self, "action_map", {}):
+            return  # a method this endpoint does not take: the 405 comes first
+        empty = sorted(name for name, value in request.query_params.items() if value == "")
+        if empty:
+            raise QueryParameterInvalid({name[:64]: ["An empty value; leave the parameter out instead."] for name in empty[:10]})
+        if request.method in ("POST", "PUT", "PATCH") and self.action in self.body_required_actions and not _has_body(request):
+            raise ParseError("A JSON body is required.")
 
     @property
     def version_model(self) -> type[DefinitionVersion]:
@@ -93,6 +134,7 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         return self.definition_model.get_alive(self.kwargs["name"])
 
     def respond(self, version: DefinitionVersion, status_code: int = 200, warnings=None) -> Response:
+        """The version's document; ``warnings`` (a list, possibly empty) adds the ``warnings`` key."""
         body = self.get_serializer(version).data
         if warnings is not None:
             body["warnings"] = [w.as_dict() for w in warnings]
@@ -124,7 +166,8 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     def validate(self, request):
         """Validate a document without saving it: every error and warning, each with a JSON Pointer path."""
-        return Response(self.definition_model.validator.check(request.data).as_dict())
+        _, report = self.definition_model.check_document(request.data)
+        return Response(report.as_dict())
 
     @extend_schema(parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
     @action(detail=False, methods=["get"], url_path=rf"id/(?P<id>{UUID_REGEX})")
@@ -144,16 +187,19 @@ class DefinitionViewSet(viewsets.GenericViewSet):
 
     @extend_schema(parameters=[VERSION_PARAM])
     def update(self, request, name: str):
-        """Replace the mutable fields (description, tags, metadata and definition-wide fields); the spec is
-        immutable and a change to it is a 409."""
+        """Replace the mutable fields (description, tags, metadata, the `definition` block and definition-wide
+        fields); the spec is immutable and a change to it is a 409. Server-managed fields are ignored."""
         version = self.definition_model.lookup(name, request.query_params.get("version"))
-        return self.respond(version.update_document(request.data, partial=False))
+        updated = version.update_document(request.data, partial=False)
+        return self.respond(updated.version, warnings=updated.warnings)
 
     @extend_schema(parameters=[VERSION_PARAM])
     def partial_update(self, request, name: str):
-        """Change some mutable fields; the others stay."""
+        """Change some mutable fields; the others stay. `{"definition": {"tags": [...]}}` changes the
+        definition's own tags, top-level `tags` the version's (the latest, or `?version=`)."""
         version = self.definition_model.lookup(name, request.query_params.get("version"))
-        return self.respond(version.update_document(request.data, partial=True))
+        updated = version.update_document(request.data, partial=True)
+        return self.respond(updated.version, warnings=updated.warnings)
 
     def destroy(self, request, name: str):
         """Soft delete: the rows stay; 409 while something depends on it."""
@@ -164,19 +210,18 @@ class DefinitionViewSet(viewsets.GenericViewSet):
 
     @action(detail=True, methods=["get", "post"])
     def versions(self, request, name: str):
-        """GET: every version, newest first (paginated). POST: register a new version of this definition."""
+        """GET: every version, newest first (paginated; the list's filters apply). POST: register a new version
+        of this definition."""
         definition = self.get_definition()
         if request.method == "POST":
             return self.registered(definition.register_version(request.data, user=request.user))
-        page = self.paginate_queryset(definition.versions.newest_first().with_aliases())
+        # The list's filters apply to the versions too (?status=active, ?tag=...).
+        page = self.paginate_queryset(self.filter_queryset(definition.versions.present().newest_first().with_aliases()))
         for version in page:
             setattr(version, version.parent_field, definition)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    @extend_schema(parameters=[
-        OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest`, `current` or `@alias`."),
-        AT_PARAM,
-    ])
+    @extend_schema(parameters=[VERSION_PATH_PARAM, AT_PARAM])
     @action(detail=True, methods=["get"], url_path=rf"versions/(?P<version>{VERSION_REGEX})")
     def version_detail(self, request, name: str, version: str):
         """One version by number, or `latest` / `current` / `@alias`; with `?at=`, the version that `current`
@@ -196,9 +241,24 @@ class DefinitionViewSet(viewsets.GenericViewSet):
             raise DefinitionNotFound(f"{definition}: {version} named no version at {moment.isoformat()}.", code="not_at_that_time")
         return self.respond(definition.resolve_version(then))
 
+    @extend_schema(parameters=[VERSION_PATH_PARAM], request=None)
+    @version_detail.mapping.delete
+    def delete_version(self, request, name: str, version: str):
+        """Soft-delete one version: it leaves every answer, its number stays taken. 409 while it is current or
+        something depends on it."""
+        self.definition_model.lookup(name, version).soft_delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"], permission_classes=[RegistryAccess, StaffOnly])
+    def restore(self, request, name: str):
+        """Restore a soft-deleted definition (staff only); answers with its latest version's document."""
+        self.definition_model.restore_named(name)
+        return self.respond(self.definition_model.lookup(name))
+
     @extend_schema(
         parameters=[
-            OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`."),
+            VERSION_PATH_PARAM,
             OpenApiParameter("move", str, OpenApiParameter.PATH, enum=[*DefinitionVersion.LIFECYCLE_MOVES]),
         ],
         request=None,
@@ -280,45 +340,72 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     def document_schemas(self, schema) -> tuple[dict, dict]:
         kind = self.definition_model.kind.capitalize()
         body = inline_defs(self.definition_model.validator.schema)
-        response = {**body, "properties": {**body["properties"], **READ_ONLY_PROPERTIES}}
+        properties = {**body["properties"], "version": {**body["properties"]["version"], "pattern": SEMVER_PATTERN}}
+        properties[DEFINITION_KEY] = DEFINITION_SCHEMA
+        request = {**body, "properties": {**properties, **SENT_BACK_PROPERTIES}}
+        response = {**body, "properties": {**properties, **READ_ONLY_PROPERTIES}}
         response.pop("required", None)
-        response["required"] = ["id", "name", "version", "status", "is_current", "created_at", "updated_at"]
+        response["required"] = ["id", "name", "version", DEFINITION_KEY, "status", "active", "is_current", "created_at", "updated_at"]
         registered = {**response, "properties": {**response["properties"], "warnings": {"type": "array", "items": ISSUE_SCHEMA}}}
+        changes = {
+            "type": "object",
+            "additionalProperties": False,
+            "description": (
+                "Mutable fields: description, tags, metadata, the `definition` block and definition-wide fields. The "
+                "rest of a document as GET returned it may be sent back: spec fields unchanged (a change is a 409 "
+                "`spec_immutable`), server-managed fields are ignored with a warning (a different `status`, "
+                "`active` or `is_current` is a 400 pointing to the lifecycle actions)."
+            ),
+            "properties": {**properties, **SENT_BACK_PROPERTIES},
+        }
+        # POST .../{name}/versions: the URL names the definition, so the body's name is optional (and must match).
+        next_version = {**request, "required": [r for r in request.get("required", []) if r != "name"]}
         return (
-            schema.component(f"{kind}Document", body),
-            {"plain": schema.component(f"{kind}VersionDocument", response), "registered": schema.component(f"Registered{kind}", registered)},
+            schema.component(f"{kind}Document", request),
+            {
+                "next_version": schema.component(f"{kind}NextVersion", next_version),
+                "plain": schema.component(f"{kind}VersionDocument", response),
+                "registered": schema.component(f"Registered{kind}", registered),
+                "changes": schema.component(f"{kind}Changes", changes),
+            },
         )
 
     def openapi_request(self, schema):
-        request_doc, _ = self.document_schemas(schema)
-        if self.action in ("create", "validate") or (self.action == "versions" and schema.method == "POST"):
+        request_doc, docs = self.document_schemas(schema)
+        if self.action == "create":
             return request_doc
         if self.action == "alias" and schema.method == "PUT":
             return {"type": "object", "required": ["version"], "properties": {"version": {"type": "string", "description": "A number, latest, current or @alias."}}}
+        if self.action == "versions" and schema.method == "POST":
+            return docs["next_version"]
+        if self.action == "validate":
+            return {
+                "description": (
+                    f"Any JSON value. The answer is always 200 with a report: a body that is not a valid "
+                    f"{self.definition_model.kind} document is `valid: false` with every error, never a 400 (only "
+                    "malformed JSON, a wrong content type or an oversized body are)."
+                ),
+            }
         if self.action in ("update", "partial_update"):
-            return {"type": "object", "description": "Mutable fields: description, tags, metadata and definition-wide fields. Spec fields may be sent unchanged."}
+            return docs["changes"]
         return None
 
     def openapi_responses(self, schema):
         _, docs = self.document_schemas(schema)
         if self.action == "create" or (self.action == "versions" and schema.method == "POST"):
             return {201: docs["registered"], 200: docs["registered"]}  # 200: a retry of the same registration
-        if self.action in ("retrieve", "update", "partial_update", "by_id", "version_detail", "lifecycle"):
+        if self.action in ("update", "partial_update"):
+            return {200: docs["registered"]}
+        if self.action in ("retrieve", "by_id", "version_detail", "lifecycle", "restore"):
             return {200: docs["plain"]}
         if self.action == "validate":
             return {200: schema.component("ValidationReport", VALIDATION_REPORT_SCHEMA)}
-        if self.action in ("list", "versions"):
-            return {200: {
-                "type": "object",
-                "required": ["count", "results"],
-                "properties": {
-                    "count": {"type": "integer"},
-                    "next": {"type": ["string", "null"], "format": "uri"},
-                    "previous": {"type": ["string", "null"], "format": "uri"},
-                    "results": {"type": "array", "items": docs["plain"]},
-                },
-            }}
-        if self.action == "destroy":
+        if self.action == "list":
+            # The paginator wraps this in {count, next, previous, results}.
+            return {200: docs["plain"]}
+        if self.action == "versions" and schema.method == "GET":
+            return {200: docs["plain"]}  # paginated (``paginated_actions``)
+        if self.action in ("destroy", "delete_version"):
             return {204: None}
         if self.action in ("history", "alias_history"):
             return {200: changes_page_schema(schema)}

@@ -1,5 +1,5 @@
 """Create the local admin account on a first run. The password comes from ADMIN_PASSWORD or is generated and
-printed once, with a read-write API key for trying the API."""
+printed once, with a read-write API key for trying the API. Later runs say how to get a new key or password."""
 
 import os
 import secrets
@@ -15,11 +15,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default=os.environ.get("ADMIN_USERNAME", "admin"))
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the server will listen (for the printed URLs).")
 
-    def handle(self, username, **options):
+    def handle(self, username, base_url, **options):
+        base_url = base_url.rstrip("/")
         User = get_user_model()
         if User.objects.filter(username=username).exists():
-            self.stdout.write(f"Admin account '{username}' exists; its password was printed when it was created.")
+            self.stdout.write(
+                "\n".join(
+                    [
+                        "",
+                        f"  Admin account '{username}' exists; its password and first API key were printed when it was created.",
+                        f"    admin:         {base_url}/admin/",
+                        f"    API:           {base_url}/api/v1/   (docs: {base_url}/api/docs/)",
+                        f"    new API key:   .venv/bin/python manage.py create_api_key {username}",
+                        f"    new password:  .venv/bin/python manage.py changepassword {username}",
+                        "",
+                    ]
+                )
+            )
             return
         password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         user = User.objects.create_superuser(username=username, email="", password=password)
@@ -30,9 +44,10 @@ class Command(BaseCommand):
                 [
                     "",
                     "  Local admin account created; this is shown only once:",
-                    f"    admin:    http://127.0.0.1:8000/admin/  user '{username}', password {shown}",
+                    f"    admin:    {base_url}/admin/  user '{username}', password {shown}",
                     f"    API key:  {key}",
-                    f"    try:      curl -H 'Authorization: Api-Key {key}' http://127.0.0.1:8000/api/v1/models",
+                    f"    try:      export HOST={base_url} KEY={key}",
+                    "              curl -H \"Authorization: Api-Key $KEY\" $HOST/api/v1/models",
                     "",
                 ]
             )

@@ -1,0 +1,136 @@
+"""The curator's admin in a real browser (Chromium through Playwright)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from models_app.models import Model
+from pipelines_app.models import Pipeline
+from policies_app.models import Policy
+from tests.conftest import example
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def llama(db):
+    registration = Model.register(example("models_app", "llama2-7b-chat"))
+    Model.register({**example("models_app", "llama2-7b-chat"), "version": "1.1.0"})
+    registration.version.activate()
+    return registration.version.model
+
+
+def test_the_model_list_shows_latest_and_current_versions_and_hides_deleted_models(staff_page, llama):
+    Model.register({**example("models_app", "llama2-7b-chat"), "name": "retired"}).version.model.soft_delete()
+
+    staff_page.goto("/admin/models_app/model/")
+
+    headers = staff_page.locator("#result_list thead th").all_inner_texts()
+    assert {"LATEST VERSION", "CURRENT VERSION", "STATUS"} <= {h.strip().upper() for h in headers}
+    row = staff_page.locator("#result_list tbody tr", has_text="llama2-7b-chat")
+    assert row.locator("td.field-latest_version").inner_text() == "1.1.0"
+    assert row.locator("td.field-current_version").inner_text() == "1.0.0"
+    assert row.locator("td.field-latest_status").inner_text() == "active"
+    assert staff_page.locator("#result_list", has_text="retired").count() == 0
+
+    staff_page.locator("#changelist-filter a", has_text="Deleted").click()
+    staff_page.locator("#result_list tbody tr", has_text="retired").wait_for()
+    assert staff_page.locator("#result_list tbody tr", has_text="llama2-7b-chat").count() == 0
+
+
+def test_a_version_page_shows_its_spec(staff_page, llama):
+    staff_page.goto("/admin/models_app/modelversion/")
+    staff_page.click("text=llama2-7b-chat@1.0.0")
+    assert "mnemos-models" in staff_page.locator(".field-spec_json").inner_text()
+    assert staff_page.locator(".field-is_current img[alt=True]").count() == 1
+
+
+def test_registering_through_the_form_shows_each_error_beside_its_field(staff_page, llama):
+    staff_page.goto("/admin/models_app/model/register/")
+    assert staff_page.get_attribute("#id_eval_score", "type") == "number"  # numbers are number inputs
+
+    staff_page.fill("#id_name", "form-model")
+    staff_page.fill("#id_version", "1.0")  # not semver
+    staff_page.fill("#id_artifact", "{not json")  # malformed JSON must not hide the other errors
+    staff_page.fill("#id_runtime", json.dumps({"type": "vllm", "gpu_memory_utilization": 3}))
+    staff_page.click("input[type=submit]")
+
+    version_row = staff_page.locator(".form-row", has=staff_page.locator("#id_version"))
+    runtime_row = staff_page.locator(".form-row", has=staff_page.locator("#id_runtime"))
+    artifact_row = staff_page.locator(".form-row", has=staff_page.locator("#id_artifact"))
+    assert "semver" in version_row.locator(".errorlist").inner_text().lower() or version_row.locator(".errorlist").count() == 1
+    assert "gpu_memory_utilization" in runtime_row.locator(".errorlist").inner_text()
+    assert "JSON" in artifact_row.locator(".errorlist").inner_text()
+    assert not Model.objects.filter(name="form-model").exists()
+
+    staff_page.fill("#id_version", "1.0.0")
+    staff_page.fill("#id_artifact", json.dumps({"bucket": "b", "path": "p", "format": "gguf"}))
+    staff_page.fill("#id_runtime", json.dumps({"type": "tgi"}))
+    staff_page.click("input[type=submit]")
+    assert "Registered form-model@1.0.0" in staff_page.locator(".messagelist").inner_text()
+
+
+def test_a_lifecycle_action_moves_the_selected_version(staff_page, llama):
+    staff_page.goto("/admin/models_app/modelversion/")
+    row = staff_page.locator("#result_list tbody tr", has_text="llama2-7b-chat@1.1.0")
+    row.locator("input.action-select").check()
+    staff_page.select_option("select[name=action]", "activate")
+    staff_page.click("button[name=index]")
+
+    assert "activate: 1 version(s)" in staff_page.locator(".messagelist").inner_text().lower()
+    assert llama.versions.get(is_current=True).version == "1.1.0"
+
+
+def test_an_api_key_created_in_the_admin_is_shown_once_and_works(staff_page):
+    staff_page.goto("/admin/registry_project/apikey/add/")
+    staff_page.fill("#id_name", "browser key")
+    staff_page.select_option("#id_user", label=staff_page.user.username)
+    staff_page.click("input[name=_save]")
+
+    message = staff_page.locator(".messagelist").inner_text()
+    assert "you will not be able to see it again" in message
+    key = message.split("is: ")[1].split(". ")[0]
+    response = staff_page.request.get("/api/v1/models", headers={"Authorization": f"Api-Key {key}"})
+    assert response.status == 200
+
+    staff_page.reload()
+    assert key not in staff_page.content()
+    row = staff_page.locator("#result_list tbody tr", has_text="browser key")
+    assert row.locator("td.field-last_used_at").inner_text() != "-"
+    assert row.locator("td.field-state").inner_text() == "usable"
+
+    row.locator("input.action-select").check()
+    staff_page.select_option("select[name=action]", "revoke")
+    staff_page.click("button[name=index]")
+    assert staff_page.request.get("/api/v1/models", headers={"Authorization": f"Api-Key {key}"}).status == 401
+
+
+def test_the_pipeline_version_page_draws_its_dag(staff_page, llama):
+    Pipeline.register(copy.deepcopy(example("pipelines_app", "text-generation-pipeline")))
+    staff_page.goto("/admin/pipelines_app/pipelineversion/")
+    staff_page.click("text=text-generation-pipeline@1.0.0")
+
+    svg = staff_page.locator("svg.pipeline-dag")
+    svg.wait_for()  # count() does not wait for the navigation the click started
+    assert svg.count() == 1
+    for step in ("validate", "preprocess", "generate", "postprocess"):
+        assert svg.locator("text", has_text=step).count() >= 1
+    assert svg.bounding_box()["width"] > 100
+
+
+def test_the_policy_evaluate_form_answers(staff_page):
+    Policy.register(example("policies_app", "user-rate-limits"))
+    Policy.register(example("policies_app", "model-access"))
+    staff_page.goto("/admin/policies_app/policy/evaluate/")
+    staff_page.fill("#id_entity", "user:alice")
+    staff_page.fill("#id_resource", "api:inference")
+    staff_page.select_option("#id_action", "read")
+    staff_page.fill("#id_roles", "role:ml-engineer")
+    staff_page.click("input[type=submit]")
+
+    decision = staff_page.locator("#decision").inner_text()
+    assert "Decision: allowed" in decision
+    assert "100 requests / 60 s" in decision
