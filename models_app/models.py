@@ -5,7 +5,7 @@ from django.db import models, transaction
 from models_app.querysets import ModelVersionQuerySet
 from models_app.validation import model_validator
 from registry_project.exceptions import Conflict
-from registry_project.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST
+from registry_project.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST, version_pointer
 
 
 class Model(Definition):
@@ -19,6 +19,9 @@ class Model(Definition):
     retention_keep = models.PositiveIntegerField(
         null=True, blank=True, help_text="Retention keeps this many newest non-current versions active; empty keeps all."
     )
+
+    latest_version = version_pointer("ModelVersion", "latest")
+    current_version = version_pointer("ModelVersion", "current")
 
     class Meta(Definition.Meta):
         pass

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from registry_project.dependencies import ensure_unused
@@ -64,11 +64,37 @@ def latest_order() -> list:
 NEWEST_FIRST = ("-major", "-minor", "-patch", "-prerelease_key")
 
 
+def version_pointer(version_model: str, role: str) -> models.ForeignKey:
+    """A definition's denormalised pointer to its ``latest`` or ``current`` version.
+
+    Lookups and lists read the pointer (one row) instead of ranking every version of every definition, so their
+    cost follows the page, not the registry. Every write that can move a pointer runs under the definition's
+    row lock and sets it there (``Definition._add_version``, ``DefinitionVersion.activate/deprecate/archive``);
+    ``Definition.repoint`` recomputes both from the versions for any other write path. A kind declares the two
+    fields itself (the target is its own version model): ``latest_version = version_pointer("ModelVersion",
+    "latest")``.
+    """
+    return models.ForeignKey(
+        version_model, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+        help_text=f"Denormalised: the {role} version, kept under this row's lock.",
+    )
+
+
 @dataclass
 class Registration:
     version: DefinitionVersion
     warnings: list[Issue] = field(default_factory=list)
     created_definition: bool = False
+
+
+def backfill_pointers(definition_model, version_model, parent_field: str) -> None:
+    """Set every definition's pointers from its versions in one statement (for migrations: works on historical
+    models, which have none of the methods below)."""
+    versions = version_model.objects.filter(**{parent_field: OuterRef("pk")})
+    definition_model.objects.update(
+        latest_version=Subquery(versions.order_by(*latest_order()).values("pk")[:1]),
+        current_version=Subquery(versions.filter(is_current=True).values("pk")[:1]),
+    )
 
 
 class DefinitionQuerySet(models.QuerySet):
@@ -117,14 +143,36 @@ class Definition(models.Model):
     def lookup(cls, name: str, ref: str | None = None) -> DefinitionVersion:
         """A live definition's version by name and reference in one query (the services' hot path). On a miss,
         the slower path finds out which part was missing for the 404."""
-        version_model = cls.versions.rel.related_model
-        parent = version_model.parent_field
-        versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
-        try:
-            found = versions.select_related(parent).named(ref or "latest")
-        except InvalidVersion:
-            found = None
+        ref = ref or "latest"
+        if ref in ("latest", "current"):
+            found = cls.pointed_at(name, ref)
+        else:
+            version_model = cls.versions.rel.related_model
+            parent = version_model.parent_field
+            versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
+            try:
+                found = versions.select_related(parent).named(ref)
+            except InvalidVersion:
+                found = None
         return found if found is not None else cls.get_alive(name).resolve_version(ref)
+
+    @classmethod
+    def pointed_at(cls, name: str, role: str) -> DefinitionVersion | None:
+        """The ``latest`` or ``current`` version of a live definition through its pointer: one primary-key join."""
+        pointer = f"{role}_version"
+        definition = cls.objects.alive().select_related(pointer).filter(name=name).first()
+        version = getattr(definition, pointer, None)
+        if version is not None:
+            setattr(version, version.parent_field, definition)
+        return version
+
+    def repoint(self) -> None:
+        """Recompute both pointers from the versions and store them (the caller holds this row's lock). Any write
+        path that changes which version is latest or current without going through the methods that keep the
+        pointers (``_add_version``, the lifecycle moves) calls this before it commits."""
+        self.latest_version_id = self.versions.order_by(*latest_order()).values_list("pk", flat=True).first()
+        self.current_version_id = self.versions.filter(is_current=True).values_list("pk", flat=True).first()
+        type(self).objects.filter(pk=self.pk).update(latest_version=self.latest_version_id, current_version=self.current_version_id)
 
     def resolve_version(self, ref: str | None) -> DefinitionVersion:
         """A version by number, or ``latest`` (highest release) or ``current`` (the activated one)."""
@@ -210,23 +258,22 @@ class Definition(models.Model):
         """Create the version row. The caller holds the lock on this definition's row."""
         parsed = parse_version(document["version"])
         version_model = self.versions.model
-        if self.versions.filter(**parsed.identity()).exists():
-            raise Conflict(
-                f"{self} already has version {parsed.text}; a registered spec is immutable, so register a new "
-                "version number instead.",
-                code="version_exists",
-                path="/version",
-            )
         warnings = list(warnings)
-        latest = self.versions.filter(prerelease="").order_by(*NEWEST_FIRST).first()
-        if latest is not None and parsed.sort_tuple() < latest.parsed.sort_tuple():
+        # The latest pointer is the highest live release when one exists (see latest_order). It is read in its own
+        # statement after the lock is held: a join in the locking SELECT would see the pointed-at row as of the
+        # statement's snapshot, which misses a version a concurrent registration committed while we waited.
+        latest = self.latest_version if self.latest_version_id else None
+        if latest is not None and not latest.prerelease and parsed.sort_tuple() < latest.parsed.sort_tuple():
             warnings.append(
                 Issue("/version", "lower_than_latest", f"{parsed.text} is lower than the latest release {latest.version}; registered as a hotfix.")
             )
         warnings.extend(self._apply_parent_fields(document))
         spec, mutable = version_model.split_document(document)
         try:
-            with transaction.atomic():
+            # No savepoint and no "exists?" query first: under this row's lock the unique constraint is the
+            # check, and a violation rolls back the caller's whole transaction, which is what a rejected
+            # registration must do anyway.
+            with transaction.atomic(savepoint=False):
                 version = version_model.objects.create(
                     **{version_model.parent_field: self},
                     **parsed.as_fields(),
@@ -235,9 +282,15 @@ class Definition(models.Model):
                     **mutable,
                 )
         except IntegrityError:
-            # Backstop for the unique constraint; the lock above makes this rare.
-            raise Conflict(f"{self} already has version {parsed.text}.", code="version_exists", path="/version") from None
-        self.save(update_fields=["updated_at", *self.parent_fields])
+            raise Conflict(
+                f"{self} already has version {parsed.text}; a registered spec is immutable, so register a new "
+                "version number instead.",
+                code="version_exists",
+                path="/version",
+            ) from None
+        if latest is None or version.latest_rank() > latest.latest_rank():
+            self.latest_version = version
+        self.save(update_fields=["updated_at", "latest_version", *self.parent_fields])
         return Registration(version=version, warnings=warnings)
 
     def _apply_parent_fields(self, document: dict) -> list[Issue]:
@@ -344,8 +397,9 @@ class VersionQuerySet(models.QuerySet):
         return self.filter(pk__in=parent_model.objects.alive().annotate(first_id=Subquery(first)).values("first_id"))
 
     def latest_per_definition(self) -> VersionQuerySet:
-        """Each live definition's latest version (see ``latest_order``)."""
-        return self.first_per_definition(*latest_order())
+        """Each live definition's latest version (see ``latest_order``), through the definition's pointer: a join
+        on the primary key, so a page of a list costs the page, not every version of the registry."""
+        return self.filter(**{f"{self.model.parent_field}__latest_version": F("pk")}).of_alive()
 
 
 class DefinitionVersion(models.Model):
@@ -388,6 +442,10 @@ class DefinitionVersion(models.Model):
     @property
     def parsed(self) -> ParsedVersion:
         return ParsedVersion(self.major, self.minor, self.patch, self.prerelease, self.build)
+
+    def latest_rank(self) -> tuple:
+        """``latest_order`` as a Python key: the version with the greater rank is the later "latest"."""
+        return (self.status != Lifecycle.ARCHIVED, not self.prerelease, self.major, self.minor, self.patch, self.prerelease_key)
 
     @classmethod
     def constraints_for(cls, parent_field: str) -> list[models.BaseConstraint]:
@@ -515,6 +573,19 @@ class DefinitionVersion(models.Model):
         setattr(version, self.parent_field, definition)
         return version
 
+    def _point_definition(self, *, latest_may_move: bool = False) -> None:
+        """Store the definition's pointers after a lifecycle move of this version (the caller holds the lock)."""
+        definition = self.definition
+        if self.is_current:
+            definition.current_version_id = self.pk
+        elif definition.current_version_id == self.pk:
+            definition.current_version_id = None
+        if latest_may_move:
+            definition.latest_version_id = definition.versions.order_by(*latest_order()).values_list("pk", flat=True).first()
+        type(definition).objects.filter(pk=definition.pk).update(
+            latest_version=definition.latest_version_id, current_version=definition.current_version_id
+        )
+
     def activate(self) -> DefinitionVersion:
         """Make this the definition's current version (clearing the previous one)."""
         with transaction.atomic():
@@ -527,6 +598,7 @@ class DefinitionVersion(models.Model):
             version.status = Lifecycle.ACTIVE
             version.is_current = True
             version.save(update_fields=["status", "is_current", "updated_at"])
+            version._point_definition()
             version.definition.announce_change()
         return version
 
@@ -538,6 +610,7 @@ class DefinitionVersion(models.Model):
             version.status = Lifecycle.DEPRECATED
             version.is_current = False
             version.save(update_fields=["status", "is_current", "updated_at"])
+            version._point_definition()
             version.definition.announce_change()
         return version
 
@@ -549,6 +622,7 @@ class DefinitionVersion(models.Model):
                 version.status = Lifecycle.ARCHIVED
                 version.is_current = False
                 version.save(update_fields=["status", "is_current", "updated_at"])
+                version._point_definition(latest_may_move=True)
                 version.definition.announce_change()
         return version
 
