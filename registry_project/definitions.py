@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
@@ -296,6 +297,7 @@ class Definition(models.Model):
     def _apply_parent_fields(self, document: dict) -> list[Issue]:
         """Definition-wide fields follow the newest registration that gives them; a change is reported."""
         warnings = []
+        before = [getattr(self, name) for name in self.parent_fields]
         for name in self.parent_fields:
             if name not in document:
                 continue
@@ -303,7 +305,20 @@ class Definition(models.Model):
             if old not in (None, "") and old != new:
                 warnings.append(Issue(pointer(name), "definition_field_changed", f"{name} of {self} changed from {old!r} to {new!r}."))
             self.set_document_field(name, new)
+        if self.latest_version_id is not None and before != [getattr(self, name) for name in self.parent_fields]:
+            self.refresh_search_fields()  # a definition without versions yet has nothing to refresh
         return warnings
+
+    def refresh_search_fields(self) -> None:
+        """Re-derive every version's stored search text after a definition-wide field changed (rare: a family
+        change); the caller holds this row's lock."""
+        versions = list(self.versions.only("pk", "description"))
+        for version in versions:
+            setattr(version, version.parent_field, self)
+            version.search_text = version.search_document()
+        self.versions.model.objects.bulk_update(versions, ["search_text"], batch_size=500)
+        if connection.vendor == "postgresql":
+            self.versions.update(search_vector=SearchVector("search_text", config="simple"))
 
     def set_document_field(self, name: str, value: Any) -> None:
         """Set a definition-wide document field; ``None`` clears it to the column's empty value."""
@@ -336,19 +351,19 @@ class VersionQuerySet(models.QuerySet):
 
     def search(self, text: str) -> VersionQuerySet:
         """Free text over the definition's name and ``search_fields``: PostgreSQL full-text search plus substring
-        matches (so 'llama2' finds 'llama2-7b-chat'); substring matches only on SQLite."""
+        matches (so 'llama2' finds 'llama2-7b-chat'); substring matches only on SQLite.
+
+        Both look at columns stored on the version row (``search_text``, ``search_vector``; see
+        ``DefinitionVersion.search_document``), so one table's GIN indexes answer: the trigram index for the
+        substring, the tsvector index for the words."""
         text = text.strip()
         if not text:
             return self
-        fields = (f"{self.model.parent_field}__name", *self.search_fields)
-        match = Q()
-        for name in fields:
-            match |= Q(**{f"{name}__icontains": text})
+        match = Q(search_text__contains=text.lower())
         if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchQuery, SearchVector
+            from django.contrib.postgres.search import SearchQuery
 
-            vector = SearchVector(*fields, config="simple")
-            return self.annotate(_search=vector).filter(match | Q(_search=SearchQuery(text, config="simple", search_type="websearch")))
+            match |= Q(search_vector=SearchQuery(text, config="simple", search_type="websearch"))
         return self.filter(match)
 
     def named(self, ref: str) -> DefinitionVersion | None:
@@ -426,6 +441,10 @@ class DefinitionVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # What free-text search looks in (see search_document), stored so that GIN indexes can answer a search:
+    # trigram on the text for substrings, and the tsvector for words (PostgreSQL; left empty on SQLite).
+    search_text = models.TextField(blank=True, default="", editable=False)
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
 
     objects = VersionQuerySet.as_manager()
 
@@ -438,6 +457,28 @@ class DefinitionVersion(models.Model):
     @property
     def definition(self) -> Definition:
         return getattr(self, self.parent_field)
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "description" in update_fields:
+            self.set_search_fields()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "search_text", "search_vector"}
+        super().save(*args, **kwargs)
+
+    def search_document(self) -> str:
+        """The text free-text search matches: the definition's name and the kind's ``search_fields``, lowercased."""
+        parts = [self.definition.name]
+        for path in type(self).objects.all().search_fields:
+            value: Any = self
+            for attr in path.split("__"):
+                value = getattr(value, attr)
+            parts.append(str(value or ""))
+        return "\n".join(parts).lower()
+
+    def set_search_fields(self) -> None:
+        self.search_text = self.search_document()
+        self.search_vector = SearchVector(Value(self.search_text), config="simple") if connection.vendor == "postgresql" else None
 
     @property
     def parsed(self) -> ParsedVersion:
@@ -506,9 +547,12 @@ class DefinitionVersion(models.Model):
             for name in MUTABLE_VERSION_FIELDS:
                 setattr(version, name, proposed[name])
             version.save(update_fields=[*MUTABLE_VERSION_FIELDS, "updated_at"])
+            before = [getattr(definition, name) for name in definition.parent_fields]
             for name in definition.parent_fields:
                 definition.set_document_field(name, proposed.get(name))
             definition.save(update_fields=[*definition.parent_fields, "updated_at"])
+            if before != [getattr(definition, name) for name in definition.parent_fields]:
+                definition.refresh_search_fields()
             definition.announce_change()
         return version
 
