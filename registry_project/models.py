@@ -30,3 +30,16 @@ class ApiKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
+
+
+class CredentialGeneration(models.Model):
+    """One row whose ``token`` changes, in the same transaction, whenever an API key or a user row changes
+    (database triggers, see migration 0002): revoking, expiring, deleting a key, deactivating or deleting a user,
+    however it is done (admin, ORM ``update()``, SQL). Every process compares it with the token its verified-key
+    cache was filled under (``registry_project.credentials``), so a revoke is seen by every replica on its next
+    request."""
+
+    token = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = "credential generation"
