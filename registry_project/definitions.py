@@ -536,6 +536,12 @@ class DefinitionVersion(models.Model):
         doc["metadata"] = self.metadata
         return doc
 
+    def document_etag(self) -> str:
+        """A strong validator for ``document()`` and the lifecycle fields: every write that changes them stamps
+        this row's or the definition's ``updated_at`` (the spec itself is immutable)."""
+        stamp = f"{self.pk.hex}-{self.updated_at.timestamp():.6f}-{self.definition.updated_at.timestamp():.6f}"
+        return f'"{stamp}"'
+
     def update_document(self, changes: Any, *, partial: bool) -> DefinitionVersion:
         """Apply a PUT (``partial=False``) or PATCH of the mutable fields; the spec stays as registered."""
         definition_model = type(self.definition)

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils.http import parse_etags
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.metadata import SimpleMetadata
@@ -56,6 +57,16 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         return self.definition_model.get_alive(self.kwargs["name"])
 
     def respond(self, version: DefinitionVersion, status_code: int = 200, warnings=None) -> Response:
+        if self.request.method in ("GET", "HEAD"):
+            # A version's document changes only with its own row or its definition's (see document_etag), so a
+            # client holding the current document gets a 304 without the document being built again.
+            etag = version.document_etag()
+            held = parse_etags(self.request.headers.get("If-None-Match", ""))
+            if etag in held or "*" in held:
+                return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+            response = Response(self.get_serializer(version).data, status=status_code)
+            response["ETag"] = etag
+            return response
         body = self.get_serializer(version).data
         if warnings is not None:
             body["warnings"] = [w.as_dict() for w in warnings]
@@ -180,7 +191,9 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         _, docs = self.document_schemas(schema)
         if self.action == "create" or (self.action == "versions" and schema.method == "POST"):
             return {201: docs["registered"]}
-        if self.action in ("retrieve", "update", "partial_update", "by_id", "version_detail", "lifecycle"):
+        if self.action in ("retrieve", "by_id", "version_detail"):
+            return {200: docs["plain"], 304: None}  # If-None-Match with the document's ETag
+        if self.action in ("update", "partial_update", "lifecycle"):
             return {200: docs["plain"]}
         if self.action == "validate":
             return {200: schema.component("ValidationReport", VALIDATION_REPORT_SCHEMA)}
