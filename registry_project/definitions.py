@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
-from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
@@ -626,12 +626,15 @@ class DefinitionVersion(models.Model):
     def _point_definition(self, *, latest_may_move: bool = False) -> None:
         """Store the definition's pointers after a lifecycle move of this version (the caller holds the lock)."""
         definition = self.definition
+        before = (definition.latest_version_id, definition.current_version_id)
         if self.is_current:
             definition.current_version_id = self.pk
         elif definition.current_version_id == self.pk:
             definition.current_version_id = None
         if latest_may_move:
             definition.latest_version_id = definition.versions.order_by(*latest_order()).values_list("pk", flat=True).first()
+        if (definition.latest_version_id, definition.current_version_id) == before:
+            return
         type(definition).objects.filter(pk=definition.pk).update(
             latest_version=definition.latest_version_id, current_version=definition.current_version_id
         )
