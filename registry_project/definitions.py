@@ -63,6 +63,8 @@ def latest_order() -> list:
 
 
 NEWEST_FIRST = ("-major", "-minor", "-patch", "-prerelease_key")
+# Columns a version row stores only for free-text search; reads that serve documents leave them unread.
+SEARCH_COLUMNS = ("search_text", "search_vector")
 
 
 def version_pointer(version_model: str, role: str) -> models.ForeignKey:
@@ -161,7 +163,7 @@ class Definition(models.Model):
     def pointed_at(cls, name: str, role: str) -> DefinitionVersion | None:
         """The ``latest`` or ``current`` version of a live definition through its pointer: one primary-key join."""
         pointer = f"{role}_version"
-        definition = cls.objects.alive().select_related(pointer).filter(name=name).first()
+        definition = cls.objects.alive().select_related(pointer).defer(*(f"{pointer}__{c}" for c in SEARCH_COLUMNS)).filter(name=name).first()
         version = getattr(definition, pointer, None)
         if version is not None:
             setattr(version, version.parent_field, definition)
@@ -385,7 +387,8 @@ class VersionQuerySet(models.QuerySet):
         return self.filter(is_current=True)
 
     def with_parent(self) -> VersionQuerySet:
-        return self.select_related(self.model.parent_field)
+        """With the definition joined, for serving documents: the stored search columns are not read."""
+        return self.select_related(self.model.parent_field).defer(*SEARCH_COLUMNS)
 
     def of_alive(self) -> VersionQuerySet:
         return self.filter(**{f"{self.model.parent_field}__deleted_at__isnull": True})
