@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from registry_project.dependencies import ensure_unused
@@ -78,7 +78,7 @@ def version_pointer(version_model: str, role: str) -> models.ForeignKey:
     "latest")``.
     """
     return models.ForeignKey(
-        version_model, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+        version_model, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name=f"{role}_of",
         help_text=f"Denormalised: the {role} version, kept under this row's lock.",
     )
 
@@ -417,7 +417,10 @@ class VersionQuerySet(models.QuerySet):
     def latest_per_definition(self) -> VersionQuerySet:
         """Each live definition's latest version (see ``latest_order``), through the definition's pointer: a join
         on the primary key, so a page of a list costs the page, not every version of the registry."""
-        return self.filter(**{f"{self.model.parent_field}__latest_version": F("pk")}).of_alive()
+        # Joined through the pointer's reverse relation (definition.latest_version_id = version.id), not as an
+        # extra condition on the parent join: PostgreSQL multiplies the selectivities of two conditions on one
+        # join, estimates one row, and then hash-joins whole tables instead of walking the name index.
+        return self.filter(latest_of__isnull=False, latest_of__deleted_at__isnull=True)
 
 
 class DefinitionVersion(models.Model):

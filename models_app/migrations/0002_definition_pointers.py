@@ -20,12 +20,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='model',
             name='current_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the current version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='models_app.modelversion'),
+            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the current version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='current_of', to='models_app.modelversion'),
         ),
         migrations.AddField(
             model_name='model',
             name='latest_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the latest version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='models_app.modelversion'),
+            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the latest version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='latest_of', to='models_app.modelversion'),
         ),
         migrations.RunPython(point_at_versions, migrations.RunPython.noop),
     ]

@@ -20,12 +20,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='policy',
             name='current_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the current version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='policies_app.policyversion'),
+            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the current version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='current_of', to='policies_app.policyversion'),
         ),
         migrations.AddField(
             model_name='policy',
             name='latest_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the latest version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='policies_app.policyversion'),
+            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the latest version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='latest_of', to='policies_app.policyversion'),
         ),
         migrations.RunPython(point_at_versions, migrations.RunPython.noop),
     ]
