@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite install install-dev bench bench-jobs schema clean
+.PHONY: run test test-sqlite install install-dev bench bench-side-by-side bench-scale bench-all schema clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,18 @@ bench: install-dev
 # 1 M model versions generated with bulk SQL: retention, stats refresh and export (creates and drops its database).
 bench-jobs: install-dev
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL)_jobs $(PY) bench/lifecycle_jobs.py
+
+# Side by side with MLflow (its own venv outside the repository, see bench/side_by_side.py) and the scale bench
+# (1,000 and 100,000 models x 10 versions); each creates and drops its own databases.
+MLFLOW_VENV ?= /work/mlflow-venv
+BENCH_HARNESS ?= /work/shared/bench
+bench-side-by-side: install-dev
+	test -x $(MLFLOW_VENV)/bin/mlflow || ($(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install --quiet mlflow psycopg2-binary httpx)
+	DATABASE_URL=$(BENCH_DATABASE_URL)_sbs MLFLOW_DATABASE_URL=postgresql+psycopg2://postgres@127.0.0.1:5432/registry_bench_mlflow \
+		MLFLOW_VENV=$(MLFLOW_VENV) BENCH_HARNESS=$(BENCH_HARNESS) $(PY) bench/side_by_side.py
+bench-scale: install-dev
+	DATABASE_URL=$(BENCH_DATABASE_URL)_scale $(PY) bench/scale.py
+bench-all: bench bench-side-by-side bench-scale
 
 clean:
 	rm -rf $(VENV) db.sqlite3

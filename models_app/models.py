@@ -10,7 +10,7 @@ from models_app.choices import StorageTier
 from models_app.querysets import ModelQuerySet, ModelVersionQuerySet
 from models_app.artifacts import ArtifactFile, delete_stored  # noqa: F401  (ArtifactFile: registers the model)
 from models_app.validation import model_validator
-from registry_project.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST
+from registry_project.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST, version_pointer
 
 MAX_RETENTION_KEEP = 10
 
@@ -32,6 +32,9 @@ class Model(Definition):
     metric_directions = models.JSONField(
         null=True, blank=True, help_text="Per-metric 'higher'/'lower' is better, overriding METRICS_LOWER_IS_BETTER."
     )
+
+    latest_version = version_pointer("ModelVersion", "latest")
+    current_version = version_pointer("ModelVersion", "current")
 
     objects = ModelQuerySet.as_manager()
 

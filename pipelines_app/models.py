@@ -5,7 +5,7 @@ from django.db import models
 from pipelines_app.dag import StepGraph
 from pipelines_app.querysets import PipelineVersionQuerySet
 from pipelines_app.validation import pinned_reference, pipeline_validator, split_model_reference
-from registry_project.definitions import NEWEST_FIRST, Definition, DefinitionVersion
+from registry_project.definitions import NEWEST_FIRST, Definition, DefinitionVersion, version_pointer
 from registry_project.semver import InvalidVersion, parse_version
 
 
@@ -14,6 +14,9 @@ class Pipeline(Definition):
 
     kind = "pipeline"
     validator = pipeline_validator
+
+    latest_version = version_pointer("PipelineVersion", "latest")
+    current_version = version_pointer("PipelineVersion", "current")
 
     class Meta(Definition.Meta):
         pass

@@ -7,7 +7,7 @@ from django.db import models
 from policies_app import evaluation
 from policies_app.querysets import PolicyVersionQuerySet
 from policies_app.validation import policy_validator
-from registry_project.definitions import NEWEST_FIRST, Definition, DefinitionVersion
+from registry_project.definitions import NEWEST_FIRST, Definition, DefinitionVersion, version_pointer
 
 DEFAULTS = {"enforcement": "hard", "priority": 0}
 
@@ -17,6 +17,9 @@ class Policy(Definition):
 
     kind = "policy"
     validator = policy_validator
+
+    latest_version = version_pointer("PolicyVersion", "latest")
+    current_version = version_pointer("PolicyVersion", "current")
 
     class Meta(Definition.Meta):
         verbose_name_plural = "policies"

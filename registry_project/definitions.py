@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Aggregate, Case, CharField, OuterRef, Q, Subquery, Value, When
@@ -94,6 +95,24 @@ def latest_order() -> list:
 
 
 NEWEST_FIRST = ("-major", "-minor", "-patch", "-prerelease_key")
+# Columns a version row stores only for free-text search; reads that serve documents leave them unread.
+SEARCH_COLUMNS = ("search_text", "search_vector")
+
+
+def version_pointer(version_model: str, role: str) -> models.ForeignKey:
+    """A definition's denormalised pointer to its ``latest`` or ``current`` version.
+
+    Lookups and lists read the pointer (one row) instead of ranking every version of every definition, so their
+    cost follows the page, not the registry. Every write that can move a pointer runs under the definition's
+    row lock and sets it there (``Definition._add_version``, ``DefinitionVersion.activate/deprecate/archive``);
+    ``Definition.repoint`` recomputes both from the versions for any other write path. A kind declares the two
+    fields itself (the target is its own version model): ``latest_version = version_pointer("ModelVersion",
+    "latest")``.
+    """
+    return models.ForeignKey(
+        version_model, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name=f"{role}_of",
+        help_text=f"Denormalised: the {role} version, kept under this row's lock.",
+    )
 
 
 @dataclass
@@ -103,6 +122,16 @@ class Registration:
     created_definition: bool = False
     # The version was already registered with the same content (a retry): answered 200, nothing written.
     existing: bool = False
+
+
+def backfill_pointers(definition_model, version_model, parent_field: str) -> None:
+    """Set every definition's pointers from its versions in one statement (for migrations: works on historical
+    models, which have none of the methods below)."""
+    versions = version_model.objects.filter(**{parent_field: OuterRef("pk")})
+    definition_model.objects.update(
+        latest_version=Subquery(versions.order_by(*latest_order()).values("pk")[:1]),
+        current_version=Subquery(versions.filter(is_current=True).values("pk")[:1]),
+    )
 
 
 class DefinitionQuerySet(models.QuerySet):
@@ -153,14 +182,37 @@ class Definition(models.Model):
     def lookup(cls, name: str, ref: str | None = None) -> DefinitionVersion:
         """A live definition's version by name and reference in one query (the services' hot path). On a miss,
         the slower path finds out which part was missing for the 404."""
-        version_model = cls.versions.rel.related_model
-        parent = version_model.parent_field
-        versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
-        try:
-            found = versions.select_related(parent).with_aliases().named(ref or "latest")
-        except InvalidVersion:
-            found = None
+        ref = ref or "latest"
+        if ref in ("latest", "current"):
+            found = cls.pointed_at(name, ref)
+        else:
+            version_model = cls.versions.rel.related_model
+            parent = version_model.parent_field
+            versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
+            try:
+                found = versions.select_related(parent).with_aliases().named(ref)
+            except InvalidVersion:
+                found = None
         return found if found is not None else cls.get_alive(name).resolve_version(ref)
+
+    @classmethod
+    def pointed_at(cls, name: str, role: str) -> DefinitionVersion | None:
+        """The ``latest`` or ``current`` version of a live definition through its pointer: one primary-key join."""
+        pointer = f"{role}_version"
+        definition = cls.objects.alive().select_related(pointer).defer(*(f"{pointer}__{c}" for c in SEARCH_COLUMNS)).filter(name=name).first()
+        version = getattr(definition, pointer, None)
+        if version is not None:
+            setattr(version, version.parent_field, definition)
+        return version
+
+    def repoint(self) -> None:
+        """Recompute both pointers from the versions and store them (the caller holds this row's lock). Any write
+        path that changes which version is latest or current without going through the methods that keep the
+        pointers (``_add_version``, the lifecycle moves) calls this before it commits."""
+        present = self.versions.present()
+        self.latest_version_id = present.order_by(*latest_order()).values_list("pk", flat=True).first()
+        self.current_version_id = present.filter(is_current=True).values_list("pk", flat=True).first()
+        type(self).objects.filter(pk=self.pk).update(latest_version=self.latest_version_id, current_version=self.current_version_id)
 
     def resolve_version(self, ref: str | None) -> DefinitionVersion:
         """A version by number, ``latest`` (highest release), ``current`` (the activated one) or ``@alias``."""
@@ -288,8 +340,11 @@ class Definition(models.Model):
                 path="/version",
             )
         warnings = list(warnings)
-        latest = self.versions.filter(prerelease="").order_by(*NEWEST_FIRST).first()
-        if latest is not None and parsed.sort_tuple() < latest.parsed.sort_tuple():
+        # The latest pointer is the highest live release when one exists (see latest_order). It is read in its own
+        # statement after the lock is held: a join in the locking SELECT would see the pointed-at row as of the
+        # statement's snapshot, which misses a version a concurrent registration committed while we waited.
+        latest = self.latest_version if self.latest_version_id else None
+        if latest is not None and not latest.prerelease and parsed.sort_tuple() < latest.parsed.sort_tuple():
             warnings.append(
                 Issue("/version", "lower_than_latest", f"{parsed.text} is lower than the latest release {latest.version}; registered as a hotfix.")
             )
@@ -301,7 +356,10 @@ class Definition(models.Model):
                 setattr(self, name, block[name])
         spec, mutable = version_model.split_document(document)
         try:
-            with transaction.atomic():
+            # No savepoint and no "exists?" query first: under this row's lock the unique constraint is the
+            # check, and a violation rolls back the caller's whole transaction, which is what a rejected
+            # registration must do anyway.
+            with transaction.atomic(savepoint=False):
                 version = version_model.objects.create(
                     **{version_model.parent_field: self},
                     **parsed.as_fields(),
@@ -310,10 +368,16 @@ class Definition(models.Model):
                     **mutable,
                 )
         except IntegrityError:
-            # Backstop for the unique constraint; the lock above makes this rare.
-            raise Conflict(f"{self} already has version {parsed.text}.", code="version_exists", path="/version") from None
+            raise Conflict(
+                f"{self} already has version {parsed.text}; a registered spec is immutable, so register a new "
+                "version number instead.",
+                code="version_exists",
+                path="/version",
+            ) from None
         version.on_registered(document)
-        self.save(update_fields=["updated_at", *self.parent_fields, *DEFINITION_FIELDS])
+        if latest is None or version.latest_rank() > latest.latest_rank():
+            self.latest_version = version
+        self.save(update_fields=["updated_at", "latest_version", *self.parent_fields, *DEFINITION_FIELDS])
         changes = {"spec_sha256": changelog.spec_checksum(spec), **changelog.diff(before, {n: getattr(self, n) for n in self.parent_fields})}
         if created:
             changes["created"] = True
@@ -323,6 +387,7 @@ class Definition(models.Model):
     def _apply_parent_fields(self, document: dict) -> list[Issue]:
         """Definition-wide fields follow the newest registration that gives them; a change is reported."""
         warnings = []
+        before = [getattr(self, name) for name in self.parent_fields]
         for name in self.parent_fields:
             if name not in document:
                 continue
@@ -330,7 +395,20 @@ class Definition(models.Model):
             if old not in (None, "") and old != new:
                 warnings.append(Issue(pointer(name), "definition_field_changed", f"{name} of {self} changed from {old!r} to {new!r}."))
             self.set_document_field(name, new)
+        if self.latest_version_id is not None and before != [getattr(self, name) for name in self.parent_fields]:
+            self.refresh_search_fields()  # a definition without versions yet has nothing to refresh
         return warnings
+
+    def refresh_search_fields(self) -> None:
+        """Re-derive every version's stored search text after a definition-wide field changed (rare: a family
+        change); the caller holds this row's lock."""
+        versions = list(self.versions.only("pk", "description"))
+        for version in versions:
+            setattr(version, version.parent_field, self)
+            version.search_text = version.search_document()
+        self.versions.model.objects.bulk_update(versions, ["search_text"], batch_size=500)
+        if connection.vendor == "postgresql":
+            self.versions.update(search_vector=SearchVector("search_text", config="simple"))
 
     def set_document_field(self, name: str, value: Any) -> None:
         """Set a definition-wide document field; ``None`` clears it to the column's empty value."""
@@ -406,19 +484,19 @@ class VersionQuerySet(models.QuerySet):
 
     def search(self, text: str) -> VersionQuerySet:
         """Free text over the definition's name and ``search_fields``: PostgreSQL full-text search plus substring
-        matches (so 'llama2' finds 'llama2-7b-chat'); substring matches only on SQLite."""
+        matches (so 'llama2' finds 'llama2-7b-chat'); substring matches only on SQLite.
+
+        Both look at columns stored on the version row (``search_text``, ``search_vector``; see
+        ``DefinitionVersion.search_document``), so one table's GIN indexes answer: the trigram index for the
+        substring, the tsvector index for the words."""
         text = text.strip()
         if not text:
             return self
-        fields = (f"{self.model.parent_field}__name", *self.search_fields)
-        match = Q()
-        for name in fields:
-            match |= Q(**{f"{name}__icontains": text})
+        match = Q(search_text__contains=text.lower())
         if connection.vendor == "postgresql":
-            from django.contrib.postgres.search import SearchQuery, SearchVector
+            from django.contrib.postgres.search import SearchQuery
 
-            vector = SearchVector(*fields, config="simple")
-            return self.annotate(_search=vector).filter(match | Q(_search=SearchQuery(text, config="simple", search_type="websearch")))
+            match |= Q(search_vector=SearchQuery(text, config="simple", search_type="websearch"))
         return self.filter(match)
 
     def named(self, ref: str) -> DefinitionVersion | None:
@@ -459,7 +537,8 @@ class VersionQuerySet(models.QuerySet):
         return self.filter(is_current=True)
 
     def with_parent(self) -> VersionQuerySet:
-        return self.select_related(self.model.parent_field)
+        """With the definition joined, for serving documents: the stored search columns are not read."""
+        return self.select_related(self.model.parent_field).defer(*SEARCH_COLUMNS)
 
     def of_alive(self) -> VersionQuerySet:
         """Present versions of live definitions."""
@@ -490,8 +569,12 @@ class VersionQuerySet(models.QuerySet):
         return self.filter(pk__in=parent_model.objects.alive().annotate(first_id=Subquery(first)).values("first_id"))
 
     def latest_per_definition(self) -> VersionQuerySet:
-        """Each live definition's latest version (see ``latest_order``)."""
-        return self.first_per_definition(*latest_order())
+        """Each live definition's latest version (see ``latest_order``), through the definition's pointer: a join
+        on the primary key, so a page of a list costs the page, not every version of the registry."""
+        # Joined through the pointer's reverse relation (definition.latest_version_id = version.id), not as an
+        # extra condition on the parent join: PostgreSQL multiplies the selectivities of two conditions on one
+        # join, estimates one row, and then hash-joins whole tables instead of walking the name index.
+        return self.filter(latest_of__isnull=False, latest_of__deleted_at__isnull=True)
 
 
 class DefinitionVersion(models.Model):
@@ -519,6 +602,10 @@ class DefinitionVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-deleted on its own; its number stays taken.")
+    # What free-text search looks in (see search_document), stored so that GIN indexes can answer a search:
+    # trigram on the text for substrings, and the tsvector for words (PostgreSQL; left empty on SQLite).
+    search_text = models.TextField(blank=True, default="", editable=False)
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
 
     objects = VersionQuerySet.as_manager()
 
@@ -532,9 +619,35 @@ class DefinitionVersion(models.Model):
     def definition(self) -> Definition:
         return getattr(self, self.parent_field)
 
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "description" in update_fields:
+            self.set_search_fields()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "search_text", "search_vector"}
+        super().save(*args, **kwargs)
+
+    def search_document(self) -> str:
+        """The text free-text search matches: the definition's name and the kind's ``search_fields``, lowercased."""
+        parts = [self.definition.name]
+        for path in type(self).objects.all().search_fields:
+            value: Any = self
+            for attr in path.split("__"):
+                value = getattr(value, attr)
+            parts.append(str(value or ""))
+        return "\n".join(parts).lower()
+
+    def set_search_fields(self) -> None:
+        self.search_text = self.search_document()
+        self.search_vector = SearchVector(Value(self.search_text), config="simple") if connection.vendor == "postgresql" else None
+
     @property
     def parsed(self) -> ParsedVersion:
         return ParsedVersion(self.major, self.minor, self.patch, self.prerelease, self.build)
+
+    def latest_rank(self) -> tuple:
+        """``latest_order`` as a Python key: the version with the greater rank is the later "latest"."""
+        return (self.status != Lifecycle.ARCHIVED, not self.prerelease, self.major, self.minor, self.patch, self.prerelease_key)
 
     @classmethod
     def constraints_for(cls, parent_field: str) -> list[models.BaseConstraint]:
@@ -595,6 +708,12 @@ class DefinitionVersion(models.Model):
         doc["metadata"] = self.metadata
         return doc
 
+    def document_etag(self) -> str:
+        """A strong validator for ``document()`` and the lifecycle fields: every write that changes them stamps
+        this row's or the definition's ``updated_at`` (the spec itself is immutable)."""
+        stamp = f"{self.pk.hex}-{self.updated_at.timestamp():.6f}-{self.definition.updated_at.timestamp():.6f}"
+        return f'"{stamp}"'
+
     def update_document(self, changes: Any, *, partial: bool) -> Registration:
         """Apply a PUT (``partial=False``) or PATCH of the mutable fields; the spec stays as registered.
         Returns the updated version with warnings (server-managed fields that were sent and ignored)."""
@@ -609,11 +728,14 @@ class DefinitionVersion(models.Model):
             for name in MUTABLE_VERSION_FIELDS:
                 setattr(version, name, proposed[name])
             version.save(update_fields=[*MUTABLE_VERSION_FIELDS, "updated_at"])
+            parent_before = [getattr(definition, name) for name in definition.parent_fields]
             for name in definition.parent_fields:
                 definition.set_document_field(name, proposed.get(name))
             for name in DEFINITION_FIELDS:
                 setattr(definition, name, proposed[DEFINITION_KEY][name])
             definition.save(update_fields=[*definition.parent_fields, *DEFINITION_FIELDS, "updated_at"])
+            if parent_before != [getattr(definition, name) for name in definition.parent_fields]:
+                definition.refresh_search_fields()
             version.record(f"{definition.kind}.version_updated", changelog.diff(before, version.document()))
             definition.announce_change()
         return Registration(version=version, warnings=warnings)
@@ -693,6 +815,22 @@ class DefinitionVersion(models.Model):
         setattr(version, self.parent_field, definition)
         return version
 
+    def _point_definition(self, *, latest_may_move: bool = False) -> None:
+        """Store the definition's pointers after a lifecycle move of this version (the caller holds the lock)."""
+        definition = self.definition
+        before = (definition.latest_version_id, definition.current_version_id)
+        if self.is_current:
+            definition.current_version_id = self.pk
+        elif definition.current_version_id == self.pk:
+            definition.current_version_id = None
+        if latest_may_move:
+            definition.latest_version_id = definition.versions.present().order_by(*latest_order()).values_list("pk", flat=True).first()
+        if (definition.latest_version_id, definition.current_version_id) == before:
+            return
+        type(definition).objects.filter(pk=definition.pk).update(
+            latest_version=definition.latest_version_id, current_version=definition.current_version_id
+        )
+
     def activate(self) -> DefinitionVersion:
         """Make this the definition's current version (clearing the previous one)."""
         with transaction.atomic():
@@ -733,6 +871,8 @@ class DefinitionVersion(models.Model):
             changes["current"] = [self.version, None]
         self.status, self.is_current = status, is_current
         self.save(update_fields=["status", "is_current", "updated_at"])
+        # Archiving may retire the version "latest" pointed at; the other moves only touch "current".
+        self._point_definition(latest_may_move=status == Lifecycle.ARCHIVED)
         self.record(f"{self.definition.kind}.version_{verb}", changes)
         self.definition.announce_change()
 
@@ -753,6 +893,7 @@ class DefinitionVersion(models.Model):
             ensure_unused(version, "delete")
             version.deleted_at = timezone.now()
             version.save(update_fields=["deleted_at", "updated_at"])
+            version.definition.repoint()  # a deleted version is never "latest"
             version.record(f"{version.definition.kind}.version_deleted", {"deleted": [False, True]})
             version.definition.announce_change()
         self.deleted_at = version.deleted_at

@@ -54,6 +54,21 @@ class StatsSnapshot(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="%(app_label)s_%(class)s_single_row")]
+
+
+class CredentialGeneration(models.Model):
+    """One row whose ``token`` changes, in the same transaction, whenever an API key or a user row changes
+    (database triggers, see migration 0002): revoking, expiring, deleting a key, deactivating or deleting a user,
+    however it is done (admin, ORM ``update()``, SQL). Every process compares it with the token its verified-key
+    cache was filled under (``registry_project.credentials``), so a revoke is seen by every replica on its next
+    request."""
+
+    token = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = "credential generation"
+
+
 # The change log's table is defined beside its write interface (record / record_many).
 from registry_project.changelog import ChangeLogEntry  # noqa: E402,F401
 from registry_project.aliases import Alias  # noqa: E402,F401

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils.http import parse_etags
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
@@ -135,6 +136,16 @@ class DefinitionViewSet(viewsets.GenericViewSet):
 
     def respond(self, version: DefinitionVersion, status_code: int = 200, warnings=None) -> Response:
         """The version's document; ``warnings`` (a list, possibly empty) adds the ``warnings`` key."""
+        if self.request.method in ("GET", "HEAD"):
+            # A version's document changes only with its own row or its definition's (see document_etag), so a
+            # client holding the current document gets a 304 without the document being built again.
+            etag = version.document_etag()
+            held = parse_etags(self.request.headers.get("If-None-Match", ""))
+            if etag in held or "*" in held:
+                return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+            response = Response(self.get_serializer(version).data, status=status_code)
+            response["ETag"] = etag
+            return response
         body = self.get_serializer(version).data
         if warnings is not None:
             body["warnings"] = [w.as_dict() for w in warnings]
@@ -396,7 +407,9 @@ class DefinitionViewSet(viewsets.GenericViewSet):
             return {201: docs["registered"], 200: docs["registered"]}  # 200: a retry of the same registration
         if self.action in ("update", "partial_update"):
             return {200: docs["registered"]}
-        if self.action in ("retrieve", "by_id", "version_detail", "lifecycle", "restore"):
+        if self.action in ("retrieve", "by_id", "version_detail"):
+            return {200: docs["plain"], 304: None}  # If-None-Match with the document's ETag
+        if self.action in ("lifecycle", "restore"):
             return {200: docs["plain"]}
         if self.action == "validate":
             return {200: schema.component("ValidationReport", VALIDATION_REPORT_SCHEMA)}

@@ -10,7 +10,7 @@ import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
-from models_app.models import ModelVersion
+from models_app.models import Model, ModelVersion
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -41,6 +41,8 @@ def test_parallel_registrations_of_distinct_versions_all_succeed(api, model_doc)
 
     assert statuses == Counter({201: WORKERS})
     assert ModelVersion.objects.filter(model__name="llama2-7b-chat").count() == WORKERS
+    # Each registration moved the latest pointer under the row lock, so the last word is the highest version.
+    assert Model.objects.get(name="llama2-7b-chat").latest_version.version == f"1.{WORKERS - 1}.0"
 
 
 def test_parallel_registrations_of_the_same_version_create_exactly_one(api, model_doc):
@@ -70,6 +72,7 @@ def test_parallel_activations_leave_exactly_one_current_version(api, model_doc):
 
     assert statuses == Counter({200: WORKERS})
     assert ModelVersion.objects.filter(is_current=True).count() == 1
+    assert Model.objects.get().current_version == ModelVersion.objects.get(is_current=True)
 
 
 def test_the_database_refuses_a_second_current_version_even_without_the_lock(api, model_doc):
