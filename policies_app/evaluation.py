@@ -182,7 +182,7 @@ class RuleIndex:
             for position, rule in enumerate(spec.get("rules", [])):
                 try:
                     index.add(CompiledRule.compile(policy, version, spec, position, rule))
-                except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                except (KeyError, TypeError, ValueError, ArithmeticError):
                     # Only a write that bypassed validation gets here; one bad rule must not fail every decision.
                     logger.error("Skipping invalid rule %s of %s@%s", position, policy, version, exc_info=True)
         return index

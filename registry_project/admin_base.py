@@ -8,6 +8,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -116,7 +117,7 @@ class DefinitionAdmin(admin.ModelAdmin):
     def register_view(self, request):
         """Register a version through the same ``Definition.register`` the API calls."""
         if not self.has_change_permission(request):
-            raise PermissionError
+            raise PermissionDenied
         form = DocumentForm(request.POST or None, definition_model=self.model)
         if request.method == "POST" and form.is_valid():
             try:

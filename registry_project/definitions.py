@@ -10,6 +10,7 @@ the unique constraints stay as a backstop under concurrency and surface as a 409
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, pointer
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+# \Z, not $: Python's $ also matches before a final newline ("p\n" would pass).
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}\Z"
 name_validator = RegexValidator(
     NAME_PATTERN, "A name is a lowercase slug: a-z, 0-9, '.', '_' or '-', starting with a letter or digit."
 )
@@ -420,7 +422,8 @@ class DefinitionVersion(models.Model):
         parent_model = cls._meta.get_field(cls.parent_field).related_model
         skip = set(IDENTITY_FIELDS) | set(parent_model.parent_fields) | set(MUTABLE_VERSION_FIELDS)
         spec = {k: v for k, v in document.items() if k not in skip}
-        mutable = {k: document.get(k, MUTABLE_DEFAULTS[k]) for k in MUTABLE_VERSION_FIELDS}
+        # A copy: every version gets its own list/dict, never the shared default.
+        mutable = {k: copy.deepcopy(document.get(k, MUTABLE_DEFAULTS[k])) for k in MUTABLE_VERSION_FIELDS}
         return spec, mutable
 
     def document(self) -> dict:
@@ -467,7 +470,7 @@ class DefinitionVersion(models.Model):
             if name in changes:
                 proposed[name] = changes[name]
             elif not partial:
-                proposed[name] = MUTABLE_DEFAULTS.get(name)
+                proposed[name] = copy.deepcopy(MUTABLE_DEFAULTS.get(name))
         for name in definition.parent_fields:
             if proposed.get(name) in (None, ""):
                 proposed.pop(name, None)  # unset: leave it out rather than validate an empty value
