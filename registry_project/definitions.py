@@ -152,8 +152,14 @@ class Definition(models.Model):
         (the policies' compiled rule index) invalidates it here; the default does nothing."""
 
     @classmethod
+    def changing(cls) -> None:
+        """Runs inside the transaction of every such write, so derived state kept in the database (the policies'
+        generation row) commits or rolls back with the change itself. The default does nothing."""
+
+    @classmethod
     def announce_change(cls) -> None:
-        """Schedule ``changed`` for after the current transaction commits (at once outside one)."""
+        """Call ``changing`` now, in the writer's transaction, and schedule ``changed`` for after it commits."""
+        cls.changing()
         transaction.on_commit(cls.changed)
 
     # -- registration -----------------------------------------------------------------------------------------
@@ -274,9 +280,10 @@ class Definition(models.Model):
         self.deleted_at = locked.deleted_at
 
     def restore(self) -> None:
-        type(self).objects.filter(pk=self.pk).update(deleted_at=None, updated_at=timezone.now())
+        with transaction.atomic():
+            type(self).objects.filter(pk=self.pk).update(deleted_at=None, updated_at=timezone.now())
+            self.announce_change()
         self.deleted_at = None
-        self.announce_change()
 
 
 class VersionQuerySet(models.QuerySet):

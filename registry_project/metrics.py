@@ -1,12 +1,22 @@
 """Registry gauges for /metrics, computed from the database at scrape time so every replica reports the same
-numbers (nothing is counted in process memory)."""
+numbers (nothing is counted in process memory), and the /metrics view itself.
+
+Under gunicorn (``gunicorn.conf.py``) ``PROMETHEUS_MULTIPROC_DIR`` is set: counters and histograms of every worker
+live in files there and a scrape, answered by any one worker, merges them all (prometheus_client's multiprocess
+mode). The registry gauges are added to that merged view, since they come from the database.
+"""
 
 from __future__ import annotations
 
+import os
+
+import prometheus_client
 from django.apps import apps
 from django.db.models import Count
+from django.http import HttpResponse
+from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY
+from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 from registry_project.definitions import DefinitionVersion
 
@@ -45,3 +55,13 @@ def register_collector() -> None:
     if not _registered:
         REGISTRY.register(RegistryCollector())
         _registered = True
+
+
+def metrics_view(request) -> HttpResponse:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(RegistryCollector())
+    else:
+        registry = REGISTRY
+    return HttpResponse(prometheus_client.generate_latest(registry), content_type=prometheus_client.CONTENT_TYPE_LATEST)

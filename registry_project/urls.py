@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from registry_project import health
+from registry_project import health, metrics
 
 api_v1 = [
     path("", include("models_app.api.urls")),
@@ -17,7 +17,7 @@ urlpatterns = [
     path("health", health.ready, name="health"),
     path("health/ready", health.ready, name="health-ready"),
     path("health/live", health.live, name="health-live"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
 ]
 
