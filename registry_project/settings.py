@@ -123,8 +123,13 @@ if not IS_POSTGRES:
 
 # Cache: Redis when REDIS_URL is set (shared by every replica), process-local memory otherwise.
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis is an accelerator (registry_project/resilience.py): tens of milliseconds at most per call, and a circuit
+# breaker that stops calling it for REDIS_BREAKER_RESET_SECONDS after REDIS_BREAKER_FAIL_MAX failures in a row.
+REDIS_CACHE_TIMEOUT_MS = env_int("REDIS_CACHE_TIMEOUT_MS", 50, minimum=1)
+REDIS_BREAKER_FAIL_MAX = env_int("REDIS_BREAKER_FAIL_MAX", 2, minimum=1)
+REDIS_BREAKER_RESET_SECONDS = env_int("REDIS_BREAKER_RESET_SECONDS", 30, minimum=1)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "registry_project.resilience.ResilientRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -135,6 +140,15 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE: dict = {}
+# Publishing never waits long on a stalled broker: short socket timeouts, no publish retries, and a circuit
+# breaker around apply_async (registry_project/celery.py).
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_TIMEOUT_MS", 500, minimum=1) / 1000
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "max_retries": 0,
+}
+CELERY_TASK_PUBLISH_RETRY = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
