@@ -44,6 +44,12 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     lookup_field = "name"
     lookup_value_regex = NAME_REGEX
     read_only_actions: ClassVar[tuple[str, ...]] = ("validate",)
+    # Lifecycle moves and updates change a version; registering (POST) adds one (RegistryAccess).
+    permission_verbs: ClassVar[dict[str, str]] = {"lifecycle": "change"}
+
+    def permission_model(self, verb: str):
+        """Deleting a whole definition needs ``delete_<definition>``; everything else acts on a version."""
+        return self.definition_model if self.action == "destroy" else self.version_model
 
     @property
     def version_model(self) -> type[DefinitionVersion]:
