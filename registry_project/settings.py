@@ -6,6 +6,7 @@ Parsing is strict: ``DEBUG=Flase`` is a configuration error, not ``False``. Defa
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -184,12 +185,27 @@ if POLICY_DEFAULT_EFFECT not in ("allow", "deny"):
     raise ImproperlyConfigured(f"POLICY_DEFAULT_EFFECT={POLICY_DEFAULT_EFFECT!r} must be 'allow' or 'deny'.")
 API_MAX_PAGE_SIZE = 100
 
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """``"100/min burst 150"`` -> (100 requests per minute, bursts of 150)."""
+    raw = env.str(name, default=default)
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*min(?:\s+burst\s+(\d+))?\s*", raw)
+    if not match or int(match[1]) < 1 or (match[2] and int(match[2]) < int(match[1])):
+        raise ImproperlyConfigured(f"{name}={raw!r} must look like '100/min burst 150' (burst >= rate >= 1).")
+    return int(match[1]), int(match[2] or match[1])
+
+
+# Per API key (or session user): requests per minute and burst; validate/evaluate have their own bucket.
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "100/min burst 150")
+API_CHECK_RATE_LIMIT = env_rate("API_CHECK_RATE_LIMIT", "1000/min burst 1500")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "registry_project.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["registry_project.api.auth.RegistryAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["registry_project.api.throttling.RegistryRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["registry_project.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "registry_project.api.pagination.StrictLimitOffsetPagination",
