@@ -301,6 +301,16 @@ class DocumentValidator:
             report.errors = capped(unstorable)
             VALIDATIONS.labels(self.kind, "invalid").inc()
             return report
+        # Size limits first: a list over its limit fails whatever it holds, and checking each of its items (the
+        # schema, then the rules) would only spend a worker's time on a hostile document.
+        oversized = self.oversized_lists(document)
+        for rule in self.rules:
+            if getattr(rule, "gate", False):
+                rule(document, Report(errors=oversized))
+        if oversized:
+            report.errors = capped(oversized)
+            VALIDATIONS.labels(self.kind, "invalid").inc()
+            return report
         report.errors.extend(self.schema_issues(document))
         version = document.get("version")
         if isinstance(version, str):
@@ -315,7 +325,8 @@ class DocumentValidator:
         # so one response lists every problem at once.
         structurally_valid = not report.errors
         for rule in self.rules:
-            errors_before = len(report.errors)
+            if getattr(rule, "gate", False):
+                continue  # ran before the schema
             try:
                 rule(document, report)
             except (TypeError, ValueError, KeyError, AttributeError):
@@ -324,8 +335,6 @@ class DocumentValidator:
                 if structurally_valid:
                     raise
                 logger.warning("%s rule %s skipped on a schema-invalid document", self.kind, rule.__name__, exc_info=True)
-            if getattr(rule, "gate", False) and len(report.errors) > errors_before:
-                break  # a size limit failed: the rules after it would only spend time on an oversized list
         report.errors, report.warnings = capped(report.errors), capped(report.warnings, "warnings")
         VALIDATIONS.labels(self.kind, "valid" if report.valid else "invalid").inc()
         return report
@@ -333,3 +342,22 @@ class DocumentValidator:
     @property
     def top_level_fields(self) -> dict[str, dict]:
         return self.schema.get("properties", {})
+
+    @cached_property
+    def _list_limits(self) -> dict[str, int]:
+        """Top-level list fields with a ``maxItems`` in the schema (following a local ``$ref``)."""
+        limits = {}
+        for name, prop in self.top_level_fields.items():
+            ref = prop.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                prop = self.schema.get("$defs", {}).get(ref.removeprefix("#/$defs/"), prop)
+            if "maxItems" in prop:
+                limits[name] = prop["maxItems"]
+        return limits
+
+    def oversized_lists(self, document: dict) -> list[Issue]:
+        return [
+            Issue(pointer(name), "too_many_items", f"At most {limit} items; got {len(document[name])}.")
+            for name, limit in self._list_limits.items()
+            if isinstance(document.get(name), list) and len(document[name]) > limit
+        ]
