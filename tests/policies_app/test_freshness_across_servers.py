@@ -32,7 +32,7 @@ def allowed(base: str, key: str) -> bool:
 
 
 def test_a_change_through_one_server_is_seen_at_once_by_another():
-    _, key = ApiKey.objects.issue(get_user_model().objects.create_user("svc"))
+    _, key = ApiKey.objects.issue(get_user_model().objects.create_superuser("svc", password="svc-password-123"))
     with gunicorn() as one, gunicorn() as two:
         # Both servers compile (and keep) an index with no policy at all: the default denies.
         assert allowed(one, key) is False and allowed(two, key) is False
