@@ -7,6 +7,5 @@ COPY . .
 RUN DEBUG=true python manage.py collectstatic --noinput --verbosity 0
 EXPOSE 8000
 # Configure with DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, SECRET_KEY, ALLOWED_HOSTS (see README).
-# The worker class answers gunicorn's own errors (414, 431, malformed requests) in the API's JSON error shape.
-CMD ["gunicorn", "registry_project.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", \
-     "--worker-class", "registry_project.gunicorn_errors.JsonErrorSyncWorker"]
+# gunicorn.conf.py: workers (WEB_CONCURRENCY), timeouts, and multiprocess metrics (README, "Running in production").
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "registry_project.wsgi:application"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY
 
 
 class ArtifactCollector:
@@ -27,11 +26,7 @@ class ArtifactCollector:
         yield files
 
 
-_registered = False
-
-
 def register_collector() -> None:
-    global _registered
-    if not _registered:
-        REGISTRY.register(ArtifactCollector())
-        _registered = True
+    from registry_project.metrics import register_database_collector
+
+    register_database_collector(ArtifactCollector())

@@ -1,11 +1,11 @@
 """Policy decisions on the services' hot path.
 
 The rule set in force (each live policy's current version, or its latest active version when none is current)
-is compiled once into a ``RuleIndex`` and reused until a policy changes. Freshness is shared, not per process:
-every change bumps a *policy generation* token in the Django cache (Redis when ``REDIS_URL`` is set, so every
-web replica sees it), and each evaluation does one cache GET to compare the token with the one its index was
-compiled under. The token is read *before* the rules are loaded, so a change committed during a compile leaves
-the new index tagged with the old token, and the next evaluation compiles again.
+is compiled once into a ``RuleIndex`` and reused until a policy changes. Freshness is decided by the database:
+every change bumps the ``PolicyGeneration`` row in its own transaction, and each evaluation reads that row (one
+primary-key lookup) to compare it with the generation its index was compiled under. The generation is read
+*before* the rules are loaded, so a change committed during a compile leaves the new index tagged with the old
+generation, and the next evaluation compiles again; an index can never be older than what the database says.
 
 Resolution, per policy type, among the rules that match the entity (or one of its roles), the resource and, for
 rbac, the action:
@@ -27,49 +27,36 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 
 from policies_app.patterns import EXACT, PREFIX, KIND_WIDE, Pattern
 
 logger = logging.getLogger(__name__)
 
-GENERATION_KEY = "policies:generation"
-# A safety net only: a bump lost between a commit and its on_commit hook (a crashed worker) heals this fast.
-MAX_INDEX_AGE_SECONDS = 300.0
 TYPE_ORDER = {"rbac": 0, "rate_limit": 1, "quota": 2}
 
 
-# -- the shared generation token -------------------------------------------------------------------------------
+# -- the generation, decided by the database -------------------------------------------------------------------
 
 
-def bump_generation() -> str:
-    """Mark every compiled index (in every process) stale. A random token rather than a counter, so a cache
-    flush can never bring back a token an old index was compiled under."""
-    token = uuid.uuid4().hex
-    try:
-        cache.set(GENERATION_KEY, token, timeout=None)
-    except Exception:  # the cache is down: indexes age out (MAX_INDEX_AGE_SECONDS) or recompile per request
-        logger.warning("Could not bump the policy generation", exc_info=True)
-    return token
+def current_generation() -> int:
+    """The policy generation (``PolicyGeneration``), read per evaluation: one primary-key lookup on a connection
+    that is already open. Redis plays no part, so neither a lost message nor a stalled Redis can make an answer
+    staler than the database."""
+    from policies_app.models import PolicyGeneration
+
+    return PolicyGeneration.current()
 
 
-def current_generation() -> str | None:
-    """The shared token, created on first use; ``None`` when the cache is unreachable (evaluate uncached then)."""
-    try:
-        token = cache.get(GENERATION_KEY)
-        if token is None:
-            cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-            token = cache.get(GENERATION_KEY)
-        return token
-    except Exception:
-        logger.warning("Policy generation unavailable; compiling the rule set for this request", exc_info=True)
-        return None
+def bump_generation() -> None:
+    """For writes that bypass the model methods (a data migration, a shell): make every replica recompile."""
+    from policies_app.models import PolicyGeneration
+
+    PolicyGeneration.bump()
 
 
 # -- compiled rules ----------------------------------------------------------------------------------------------
@@ -147,7 +134,7 @@ class RuleIndex:
     exact resources by value; prefix and whole-name wildcards by resource kind, then prefix length, then prefix
     (one dict lookup per distinct prefix length, however many prefixes share it); ``*`` apart."""
 
-    generation: str | None
+    generation: int
     compiled_at: float = field(default_factory=time.monotonic)
     exact: dict[str, list[CompiledRule]] = field(default_factory=dict)
     prefixes: dict[str, dict[int, dict[str, list[CompiledRule]]]] = field(default_factory=dict)
@@ -173,7 +160,7 @@ class RuleIndex:
         yield from self.anywhere
 
     @classmethod
-    def compile(cls, generation: str | None) -> RuleIndex:
+    def compile(cls, generation: int) -> RuleIndex:
         from policies_app.models import PolicyVersion
 
         index = cls(generation=generation)
@@ -182,7 +169,7 @@ class RuleIndex:
             for position, rule in enumerate(spec.get("rules", [])):
                 try:
                     index.add(CompiledRule.compile(policy, version, spec, position, rule))
-                except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                except (KeyError, TypeError, ValueError, ArithmeticError):
                     # Only a write that bypassed validation gets here; one bad rule must not fail every decision.
                     logger.error("Skipping invalid rule %s of %s@%s", position, policy, version, exc_info=True)
         return index
@@ -278,13 +265,8 @@ class PolicyEvaluator:
         self._index: RuleIndex | None = None
         self._lock = threading.Lock()
 
-    def _fresh(self, index: RuleIndex | None, generation: str | None) -> bool:
-        return (
-            index is not None
-            and generation is not None
-            and index.generation == generation
-            and time.monotonic() - index.compiled_at < MAX_INDEX_AGE_SECONDS
-        )
+    def _fresh(self, index: RuleIndex | None, generation: int) -> bool:
+        return index is not None and index.generation == generation
 
     def rule_index(self) -> RuleIndex:
         generation = current_generation()

@@ -25,15 +25,40 @@ class Policy(Definition):
         verbose_name_plural = "policies"
 
     @classmethod
-    def changed(cls) -> None:
-        """Every committed change that can alter what evaluation sees bumps the shared policy generation, so
-        every web replica recompiles its rule index on its next evaluation (and none before the data is visible)."""
-        evaluation.bump_generation()
+    def changing(cls) -> None:
+        """Every change that can alter what evaluation sees bumps the policy generation in the same transaction,
+        so the database alone decides freshness: the bump becomes visible exactly when the change does, on every
+        web replica, whatever state Redis is in."""
+        PolicyGeneration.bump()
 
     @staticmethod
     def evaluate(entity: str, resource: str, action: str, roles: Iterable[str] = ()) -> evaluation.Decision:
         """What applies to ``entity`` asking to ``action`` on ``resource``: the API and the admin both ask here."""
         return evaluation.evaluator.evaluate(entity, resource, action, roles)
+
+
+class PolicyGeneration(models.Model):
+    """One row whose ``value`` grows with every change to the policies in force. Each evaluation reads it (a
+    primary-key lookup) and recompiles its rule index when it differs from the one the index was built under.
+    Writers update it under the row lock, in their own transaction."""
+
+    ROW = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ROW)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="%(app_label)s_%(class)s_single_row")]
+
+    @classmethod
+    def bump(cls) -> None:
+        if not cls.objects.filter(pk=cls.ROW).update(value=models.F("value") + 1):
+            cls.objects.get_or_create(pk=cls.ROW)  # the migration creates the row; this only heals a deleted one
+            cls.objects.filter(pk=cls.ROW).update(value=models.F("value") + 1)
+
+    @classmethod
+    def current(cls) -> int:
+        return cls.objects.filter(pk=cls.ROW).values_list("value", flat=True).first() or 0
 
 
 class PolicyVersion(DefinitionVersion):

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 KIND = r"[a-z][a-z0-9_-]{0,63}"
 NAME_CHARS = r"[A-Za-z0-9._@/:+-]"
 # Kept in step with the "pattern" definition in schemas/policy.json (the schema gives the friendly message).
-PATTERN_RE = re.compile(rf"^(?:\*|{KIND}:(?:\*|{NAME_CHARS}{{1,255}}\*?))$")
-VALUE_RE = re.compile(rf"^{KIND}:{NAME_CHARS}{{1,256}}$")
+# Always used with fullmatch: "$" would also match before a final newline.
+PATTERN_RE = re.compile(rf"(?:\*|{KIND}:(?:\*|{NAME_CHARS}{{1,255}}\*?))")
+VALUE_RE = re.compile(rf"{KIND}:{NAME_CHARS}{{1,256}}")
 
 ANY, KIND_WIDE, PREFIX, EXACT = 0, 1, 2, 3
 RANK_NAMES = {ANY: "any", KIND_WIDE: "kind", PREFIX: "prefix", EXACT: "exact"}
@@ -33,7 +34,7 @@ class Pattern:
 
     @classmethod
     def parse(cls, text: str) -> Pattern:
-        if not isinstance(text, str) or not PATTERN_RE.match(text):
+        if not isinstance(text, str) or not PATTERN_RE.fullmatch(text):
             raise InvalidPattern(f"{text!r} is not a pattern 'kind:name', 'kind:prefix*', 'kind:*' or '*'.")
         if text == "*":
             return cls(text, None, "", ANY)

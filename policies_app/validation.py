@@ -61,15 +61,22 @@ def _outcome(policy_type: str, rule: dict):
 def no_contradicting_rules(document: dict, report: Report) -> None:
     """Within one policy, two rules for the same entity and resource must agree: otherwise which one applies
     would depend on their order. Quotas only contradict for the same period and unit; rbac rules only when their
-    actions overlap ('*' overlaps everything). Exact duplicates are a warning."""
+    actions overlap ('*' overlaps everything). Exact duplicates are a warning.
+
+    Near-linear: rules are grouped by (who, resource[, period, unit]) and each group keeps only the first rule of
+    every distinct (outcome, actions); a rule is compared with those representatives (at most 2 effects x 31
+    action sets for rbac), never with every earlier rule, and reported once, against the first rule it
+    contradicts or repeats."""
     policy_type = document.get("type")
     if not isinstance(policy_type, str) or policy_type not in WHO_FIELD:
         return
     who = WHO_FIELD[policy_type]
-    seen: dict[tuple, list[tuple[int, dict]]] = {}
+    # group key -> {(outcome, actions): (first index, subject text, resource text)}
+    seen: dict[tuple, dict[tuple, int]] = {}
     for index, rule in objects_in(document, "rules"):
         subject, resource = _parsed(rule, who), _parsed(rule, "resource")
-        if subject is None or resource is None or _outcome(policy_type, rule) is None:
+        outcome = _outcome(policy_type, rule)
+        if subject is None or resource is None or outcome is None:
             continue
         key = (subject.text, resource.text)
         if policy_type == "quota":
@@ -77,17 +84,22 @@ def no_contradicting_rules(document: dict, report: Report) -> None:
             if not (isinstance(period, str) and isinstance(unit, str)):
                 continue  # the schema already reported it
             key += (period, unit)
-        for earlier_index, earlier in seen.get(key, []):
-            if policy_type == "rbac":
-                mine, theirs = _actions(rule), _actions(earlier)
-                if not ("*" in mine or "*" in theirs or mine & theirs):
-                    continue
-            where = f"rule {earlier_index} ({who} {subject.text}, resource {resource.text})"
-            if _outcome(policy_type, rule) != _outcome(policy_type, earlier):
-                report.error(pointer("rules", index), "contradicting_rules", f"This rule contradicts {where}; merge them or make one more specific.")
-            elif policy_type != "rbac" or _actions(rule) == _actions(earlier):
-                report.warn(pointer("rules", index), "duplicate_rule", f"This rule repeats {where}.")
-        seen.setdefault(key, []).append((index, rule))
+        actions = frozenset(_actions(rule)) if policy_type == "rbac" else frozenset()
+        representatives = seen.setdefault(key, {})
+        where = lambda earlier: f"rule {earlier} ({who} {subject.text}, resource {resource.text})"  # noqa: E731
+        contradicted = repeated = None
+        for (their_outcome, their_actions), earlier in representatives.items():
+            if policy_type == "rbac" and not ("*" in actions or "*" in their_actions or actions & their_actions):
+                continue
+            if their_outcome != outcome:
+                contradicted = earlier if contradicted is None else min(contradicted, earlier)
+            elif policy_type != "rbac" or their_actions == actions:
+                repeated = earlier if repeated is None else min(repeated, earlier)
+        if contradicted is not None:
+            report.error(pointer("rules", index), "contradicting_rules", f"This rule contradicts {where(contradicted)}; merge them or make one more specific.")
+        elif repeated is not None:
+            report.warn(pointer("rules", index), "duplicate_rule", f"This rule repeats {where(repeated)}.")
+        representatives.setdefault((outcome, actions), index)
 
 
 policy_validator = DocumentValidator(

@@ -8,6 +8,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
@@ -220,7 +221,7 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     def register_view(self, request):
         """Register a version through the same ``Definition.register`` the API calls."""
         if not self.has_change_permission(request):
-            raise PermissionError
+            raise PermissionDenied
         form = DocumentForm(request.POST or None, definition_model=self.model)
         if request.method == "POST" and not form.is_valid():
             attach_issues(form, form.document_errors(self.model))

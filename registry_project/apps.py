@@ -6,6 +6,7 @@ class RegistryProjectConfig(AppConfig):
     verbose_name = "Registry"
 
     def ready(self) -> None:
+        from registry_project import checks  # noqa: F401  (registers the system checks)
         from registry_project.metrics import register_collector
 
         register_collector()

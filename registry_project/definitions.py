@@ -10,6 +10,7 @@ the unique constraints stay as a backstop under concurrency and surface as a 409
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField,
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
 from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+# \Z, not $: Python's $ also matches before a final newline ("p\n" would pass).
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}\Z"
 name_validator = RegexValidator(
     NAME_PATTERN, "A name is a lowercase slug: a-z, 0-9, '.', '_' or '-', starting with a letter or digit."
 )
@@ -240,8 +242,14 @@ class Definition(models.Model):
         (the policies' compiled rule index) invalidates it here; the default does nothing."""
 
     @classmethod
+    def changing(cls) -> None:
+        """Runs inside the transaction of every such write, so derived state kept in the database (the policies'
+        generation row) commits or rolls back with the change itself. The default does nothing."""
+
+    @classmethod
     def announce_change(cls) -> None:
-        """Schedule ``changed`` for after the current transaction commits (at once outside one)."""
+        """Call ``changing`` now, in the writer's transaction, and schedule ``changed`` for after it commits."""
+        cls.changing()
         transaction.on_commit(cls.changed)
 
     # -- registration -----------------------------------------------------------------------------------------
@@ -444,6 +452,16 @@ class Definition(models.Model):
         """Append a change-log entry about this definition, in the caller's transaction."""
         changelog.record(action, kind=self.kind, name=self.name, object_id=self.pk, changes=changes)
 
+    @classmethod
+    def restore_named(cls, name: str) -> Definition:
+        """Restore the soft-deleted definition ``name`` (a live one is left as it is)."""
+        definition = cls.objects.filter(name=name).first()
+        if definition is None:
+            raise DefinitionNotFound(f"No {cls.kind} named '{name}', deleted or not.", path="name")
+        if definition.deleted_at is not None:
+            definition.restore()  # records its change-log entry
+        return definition
+
 
 class AliasNames(Aggregate):
     """The aliases of a version as one comma-separated text (alias names are slugs, without commas): STRING_AGG on
@@ -455,16 +473,6 @@ class AliasNames(Aggregate):
 
     def as_sqlite(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
-
-    @classmethod
-    def restore_named(cls, name: str) -> Definition:
-        """Restore the soft-deleted definition ``name`` (a live one is left as it is)."""
-        definition = cls.objects.filter(name=name).first()
-        if definition is None:
-            raise DefinitionNotFound(f"No {cls.kind} named '{name}', deleted or not.", path="name")
-        if definition.deleted_at is not None:
-            definition.restore()  # records its change-log entry
-        return definition
 
 
 def check_definition_block(block: Any) -> list[Issue]:
@@ -685,7 +693,8 @@ class DefinitionVersion(models.Model):
         parent_model = cls._meta.get_field(cls.parent_field).related_model
         skip = set(IDENTITY_FIELDS) | set(parent_model.parent_fields) | set(MUTABLE_VERSION_FIELDS) | {DEFINITION_KEY}
         spec = {k: v for k, v in document.items() if k not in skip}
-        mutable = {k: document.get(k, MUTABLE_DEFAULTS[k]) for k in MUTABLE_VERSION_FIELDS}
+        # A copy: every version gets its own list/dict, never the shared default.
+        mutable = {k: copy.deepcopy(document.get(k, MUTABLE_DEFAULTS[k])) for k in MUTABLE_VERSION_FIELDS}
         return spec, mutable
 
     def is_same_registration(self, document: dict) -> bool:
@@ -761,7 +770,7 @@ class DefinitionVersion(models.Model):
             if name in changes:
                 proposed[name] = changes[name]
             elif not partial:
-                proposed[name] = MUTABLE_DEFAULTS.get(name)
+                proposed[name] = copy.deepcopy(MUTABLE_DEFAULTS.get(name))
         for name in definition.parent_fields:
             if proposed.get(name) in (None, ""):
                 proposed.pop(name, None)  # unset: leave it out rather than validate an empty value

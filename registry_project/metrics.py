@@ -1,13 +1,24 @@
-"""Registry gauges for /metrics, read from the stored statistics snapshot (``registry_project.stats``) at scrape
-time: one primary-key read per scrape however large the registry is, and every replica reports the same numbers
-(nothing is counted in process memory). Beat refreshes the snapshot every ``STATS_REFRESH_SECONDS``."""
+"""Registry gauges for /metrics, and the /metrics view itself.
+
+The gauges are read from the stored statistics snapshot (``registry_project.stats``) at scrape time: one
+primary-key read per scrape however large the registry is, and every replica reports the same numbers (nothing is
+counted in process memory). Beat refreshes the snapshot every ``STATS_REFRESH_SECONDS``.
+
+Under gunicorn (``gunicorn.conf.py``) ``PROMETHEUS_MULTIPROC_DIR`` is set: counters and histograms of every worker
+live in files there and a scrape, answered by any one worker, merges them all (prometheus_client's multiprocess
+mode). The database-backed collectors (``register_database_collector``) are added to that merged view.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 
+import prometheus_client
+from django.http import HttpResponse
+from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY
+from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +56,28 @@ class RegistryCollector:
         yield from families
 
 
-_registered = False
+# Collectors that read the database at scrape time (one per app that has any); each is registered once.
+_database_collectors: dict[str, object] = {}
+
+
+def register_database_collector(collector) -> None:
+    """Serve ``collector`` on /metrics, in the per-process registry and in the multiprocess view alike."""
+    name = type(collector).__name__
+    if name not in _database_collectors:
+        _database_collectors[name] = collector
+        REGISTRY.register(collector)
 
 
 def register_collector() -> None:
-    global _registered
-    if not _registered:
-        REGISTRY.register(RegistryCollector())
-        _registered = True
+    register_database_collector(RegistryCollector())
+
+
+def metrics_view(request) -> HttpResponse:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        for collector in _database_collectors.values():
+            registry.register(collector)
+    else:
+        registry = REGISTRY
+    return HttpResponse(prometheus_client.generate_latest(registry), content_type=prometheus_client.CONTENT_TYPE_LATEST)

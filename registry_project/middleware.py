@@ -1,8 +1,33 @@
 from __future__ import annotations
 
+import re
+import uuid
 from urllib.parse import unquote
 
+from registry_project import request_context
 from registry_project.api.errors import json_error
+
+# A caller's X-Request-ID is kept only when it is a plain token: it ends up in logs and the change log.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Every request gets an id, the caller's ``X-Request-ID`` or a new one, for the logs and the change log
+    (``request_context.current_request_id()``), and returns it in the ``X-Request-ID`` response header."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        token = request_context.request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_context.request_id.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
 
 
 class RejectNulBytesMiddleware:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
@@ -25,6 +26,13 @@ class ApiKey(AbstractAPIKey):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     read_only = models.BooleanField(default=False, help_text="A read-only key may only call GET/HEAD/OPTIONS.")
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Updated at most once a minute.")
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(1_000_000)],
+        help_text="Overrides API_RATE_LIMIT for this key (requests per minute); empty: the default.",
+    )
+    rate_limit_burst = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(1_000_000)], help_text="Burst for the override; empty: the rate."
+    )
 
     objects = ApiKeyManager()
 

@@ -6,6 +6,7 @@ Parsing is strict: ``DEBUG=Flase`` is a configuration error, not ``False``. Defa
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "registry_project.middleware.RequestIdMiddleware",
     # Outermost of ours: any non-JSON error under /api/ (Django's debug pages, a bad Host) gets the error shape.
     "registry_project.api_errors_middleware.ApiErrorShapeMiddleware",
     "registry_project.middleware.RejectNulBytesMiddleware",
@@ -133,8 +135,13 @@ if not IS_POSTGRES:
 
 # Cache: Redis when REDIS_URL is set (shared by every replica), process-local memory otherwise.
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis is an accelerator (registry_project/resilience.py): tens of milliseconds at most per call, and a circuit
+# breaker that stops calling it for REDIS_BREAKER_RESET_SECONDS after REDIS_BREAKER_FAIL_MAX failures in a row.
+REDIS_CACHE_TIMEOUT_MS = env_int("REDIS_CACHE_TIMEOUT_MS", 50, minimum=1)
+REDIS_BREAKER_FAIL_MAX = env_int("REDIS_BREAKER_FAIL_MAX", 2, minimum=1)
+REDIS_BREAKER_RESET_SECONDS = env_int("REDIS_BREAKER_RESET_SECONDS", 30, minimum=1)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "registry_project.resilience.ResilientRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -184,6 +191,15 @@ CELERY_BEAT_SCHEDULE["verify-artifacts"] = {
     "task": "models_app.tasks.verify_artifacts",
     "schedule": crontab(minute=0, hour=3, day_of_week="sunday"),
 }
+# Publishing never waits long on a stalled broker: short socket timeouts, no publish retries, and a circuit
+# breaker around apply_async (registry_project/celery.py).
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_TIMEOUT_MS", 500, minimum=1) / 1000
+CELERY_BROKER_TRANSPORT_OPTIONS.update({
+    "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "max_retries": 0,
+})
+CELERY_TASK_PUBLISH_RETRY = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -291,12 +307,26 @@ ARTIFACT_S3 = {
 if ARTIFACT_STORAGE == "s3" and not ARTIFACT_S3["bucket_name"]:
     raise ImproperlyConfigured("ARTIFACT_STORAGE=s3 needs ARTIFACT_S3_BUCKET.")
 
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """``"100/min burst 150"`` -> (100 requests per minute, bursts of 150)."""
+    raw = env.str(name, default=default)
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*min(?:\s+burst\s+(\d+))?\s*", raw)
+    if not match or int(match[1]) < 1 or (match[2] and int(match[2]) < int(match[1])):
+        raise ImproperlyConfigured(f"{name}={raw!r} must look like '100/min burst 150' (burst >= rate >= 1).")
+    return int(match[1]), int(match[2] or match[1])
+
+
+# Per API key (or session user): requests per minute and burst; validate/evaluate have their own bucket.
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "100/min burst 150")
+API_CHECK_RATE_LIMIT = env_rate("API_CHECK_RATE_LIMIT", "1000/min burst 1500")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "registry_project.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["registry_project.api.auth.RegistryAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["registry_project.api.throttling.RegistryRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["registry_project.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "registry_project.api.pagination.StrictLimitOffsetPagination",
@@ -353,3 +383,14 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # HTTPS only, with HSTS: safe production defaults, each switchable from the environment (README, "Running in
+    # production"). Load-balancer probes and Prometheus scrape over plain HTTP inside the network.
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics\Z"]
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients), trust it so Django
+# knows the request was HTTPS. Off by default: trusting it without such a proxy lets any client claim HTTPS.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

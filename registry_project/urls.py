@@ -11,6 +11,7 @@ from registry_project.api.webhooks import WebhookViewSet
 
 webhooks_router = SimpleRouter(trailing_slash=False)
 webhooks_router.register("webhooks", WebhookViewSet, basename="webhook")
+from registry_project import health, metrics
 
 api_v1 = [
     path("", include("models_app.api.urls")),
@@ -29,7 +30,7 @@ urlpatterns = [
     path("health", health.ready, name="health"),
     path("health/ready", health.ready, name="health-ready"),
     path("health/live", health.live, name="health-live"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics.metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
 ]
 

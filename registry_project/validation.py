@@ -10,13 +10,16 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
+from jsonschema import _keywords as schema_keywords
 from jsonschema.exceptions import ValidationError as SchemaError
 from prometheus_client import Counter
 
@@ -53,6 +56,16 @@ _CODES = {
     "minProperties": "too_few_properties",
     "maxProperties": "too_many_properties",
 }
+
+
+# The largest integer every client language reads back exactly (JavaScript's Number.MAX_SAFE_INTEGER, a double's
+# 53-bit mantissa). Larger integers are refused anywhere in a document, metadata included.
+MAX_SAFE_INTEGER = 2**53 - 1
+# A report lists at most this many errors (and as many warnings), then one more entry counting the rest: a
+# hostile document must not turn into a response thousands of times its size.
+MAX_ISSUES = 100
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def pointer(*parts: str | int) -> str:
@@ -93,6 +106,36 @@ class Report:
         }
 
 
+def capped(issues: list[Issue], kind: str = "errors") -> list[Issue]:
+    """The first ``MAX_ISSUES`` issues plus one ``too_many_{kind}`` entry counting the rest."""
+    if len(issues) <= MAX_ISSUES:
+        return issues
+    rest = len(issues) - MAX_ISSUES
+    return [*issues[:MAX_ISSUES], Issue("", f"too_many_{kind}", f"{rest} more {kind} not listed; fix these first.")]
+
+
+def unstorable_values(value: Any) -> Iterator[Issue]:
+    """Values JSON can carry but the registry cannot store and hand back to every client: integers beyond
+    +/-(2^53 - 1) and strings (or keys) holding a lone UTF-16 surrogate, which cannot be encoded as UTF-8.
+    Walked without recursion; messages never echo the value (it may itself be unrenderable)."""
+    stack: list[tuple[Any, tuple]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    yield Issue(pointer(*path), "invalid_string", "A key here is not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.")
+                    continue
+                stack.append((child, (*path, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+        elif isinstance(item, str):
+            if _SURROGATE.search(item):
+                yield Issue(pointer(*path), "invalid_string", "Not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.")
+        elif isinstance(item, int) and not isinstance(item, bool) and not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+            yield Issue(pointer(*path), "out_of_range", f"Integers are limited to +/-{MAX_SAFE_INTEGER} (2^53 - 1) so every client reads them back exactly.")
+
+
 class DocumentInvalid(Exception):
     """Raised by registration when a document fails validation; the API turns it into a 400."""
 
@@ -112,7 +155,8 @@ def objects_in(document: dict, key: str) -> list[tuple[int, dict]]:
 
 def at_most(key: str, setting: str, *, code: str, kind: str) -> Rule:
     """A rule: the list at ``document[key]`` holds at most ``settings.<setting>`` items. The limit is read at
-    check time, since it is an operator's setting rather than part of the static schema."""
+    check time, since it is an operator's setting rather than part of the static schema. It is a *gate*: once it
+    fails, the rules after it (whose cost grows with the list) do not run."""
 
     def rule(document: dict, report: Report) -> None:
         from django.conf import settings
@@ -122,6 +166,7 @@ def at_most(key: str, setting: str, *, code: str, kind: str) -> Rule:
             report.error(pointer(key), code, f"A {kind} has at most {limit} {key} ({setting}); got {len(items)}.")
 
     rule.__name__ = f"{key}_within_{setting.lower()}"
+    rule.gate = True
     return rule
 
 
@@ -173,6 +218,50 @@ def _issue_from_schema_error(error: SchemaError) -> Issue:
     return Issue(pointer(*parts), code, message)
 
 
+@lru_cache(maxsize=512)
+def python_regex(ecma: str) -> re.Pattern:
+    """A JSON Schema ``pattern`` (ECMA-262) as a Python regex with the same meaning. ECMA's ``$`` matches only at
+    the very end; Python's also before a final newline, which let ``"name": "p\\n"`` through. Every ``$`` outside a
+    character class becomes ``\\Z``."""
+    out, in_class, escaped = [], False, False
+    for char in ecma:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[":
+            in_class = True
+            out.append(char)
+        elif char == "]":
+            in_class = False
+            out.append(char)
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+        else:
+            out.append(char)
+    return re.compile("".join(out))
+
+
+def _ecma_pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not python_regex(pattern).search(instance):
+        yield SchemaError(f"{instance!r} does not match {pattern!r}")
+
+
+def _bounded_unique_items(validator, unique, instance, schema):
+    # jsonschema compares unhashable items pairwise (quadratic): an array longer than its maxItems has already
+    # failed, so its uniqueness is not worth seconds of a worker's time.
+    if validator.is_type(instance, "array") and len(instance) > schema.get("maxItems", 256):
+        return
+    yield from schema_keywords.uniqueItems(validator, unique, instance, schema)
+
+
+RegistrySchemaValidator = validators.extend(
+    Draft202012Validator, {"pattern": _ecma_pattern, "uniqueItems": _bounded_unique_items}
+)
+
+
 class SchemaValidator:
     """JSON Schema (compiled once, on first use) plus custom rules, for any JSON value the registry checks: a
     versioned document (``DocumentValidator``) or a plain entity's part, such as a provider binding's config."""
@@ -190,7 +279,7 @@ class SchemaValidator:
 
     @cached_property
     def _compiled(self) -> Draft202012Validator:
-        return Draft202012Validator(self.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return RegistrySchemaValidator(self.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
     def schema_issues(self, document: Any) -> Iterator[Issue]:
         errors = sorted(self._compiled.iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
@@ -207,12 +296,30 @@ class SchemaValidator:
             report.error("", "invalid_type", f"Expected a JSON object, got {type(document).__name__}.")
             VALIDATIONS.labels(self.kind, "invalid").inc()
             return report
+        # Checked first and alone: other rules' messages may echo such a value, and it could never be stored.
+        unstorable = list(islice(unstorable_values(document), MAX_ISSUES + 1))
+        if unstorable:
+            report.errors = capped(unstorable)
+            VALIDATIONS.labels(self.kind, "invalid").inc()
+            return report
+        # Size limits first: a list over its limit fails whatever it holds, and checking each of its items (the
+        # schema, then the rules) would only spend a worker's time on a hostile document.
+        oversized = self.oversized_lists(document)
+        for rule in self.rules:
+            if getattr(rule, "gate", False):
+                rule(document, Report(errors=oversized))
+        if oversized:
+            report.errors = capped(oversized)
+            VALIDATIONS.labels(self.kind, "invalid").inc()
+            return report
         report.errors.extend(self.schema_issues(document))
         self.identity_rules(document, report)
         # Custom rules see documents that may have failed the schema: each rule checks the types it relies on,
         # so one response lists every problem at once.
         structurally_valid = not report.errors
         for rule in self.rules:
+            if getattr(rule, "gate", False):
+                continue  # ran before the schema
             try:
                 rule(document, report)
             except (TypeError, ValueError, KeyError, AttributeError):
@@ -221,6 +328,7 @@ class SchemaValidator:
                 if structurally_valid:
                     raise
                 logger.warning("%s rule %s skipped on a schema-invalid document", self.kind, rule.__name__, exc_info=True)
+        report.errors, report.warnings = capped(report.errors), capped(report.warnings, "warnings")
         VALIDATIONS.labels(self.kind, "valid" if report.valid else "invalid").inc()
         return report
 
@@ -231,6 +339,24 @@ class SchemaValidator:
     def top_level_fields(self) -> dict[str, dict]:
         return self.schema.get("properties", {})
 
+    @cached_property
+    def _list_limits(self) -> dict[str, int]:
+        """Top-level list fields with a ``maxItems`` in the schema (following a local ``$ref``)."""
+        limits = {}
+        for name, prop in self.top_level_fields.items():
+            ref = prop.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                prop = self.schema.get("$defs", {}).get(ref.removeprefix("#/$defs/"), prop)
+            if "maxItems" in prop:
+                limits[name] = prop["maxItems"]
+        return limits
+
+    def oversized_lists(self, document: dict) -> list[Issue]:
+        return [
+            Issue(pointer(name), "too_many_items", f"At most {limit} items; got {len(document[name])}.")
+            for name, limit in self._list_limits.items()
+            if isinstance(document.get(name), list) and len(document[name]) > limit
+        ]
 
 class DocumentValidator(SchemaValidator):
     """A versioned definition's validator: the schema and rules, plus a semver ``version`` and an unreserved

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from registry_project.models import ApiKey
@@ -37,7 +38,10 @@ def model_doc(llama_doc):
 
 @pytest.fixture
 def user(db):
-    return get_user_model().objects.create_user(username="svc", password="unused-password-123")
+    """A service user holding every registry permission (keys act as their user; RegistryAccess)."""
+    user = get_user_model().objects.create_user(username="svc", password="unused-password-123")
+    user.user_permissions.set(Permission.objects.exclude(content_type__app_label__in=("auth", "admin", "contenttypes", "sessions")))
+    return user
 
 
 def _client_for(user, *, read_only: bool = False) -> APIClient:

@@ -15,6 +15,8 @@ import pytest
 
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+# The test client speaks plain HTTP; production redirects it to HTTPS (tests/registry_project/test_deploy_check.py).
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
 IN_CI = bool(os.environ.get("CI"))
 MISSING: dict[str, str] = {}

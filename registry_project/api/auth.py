@@ -49,8 +49,19 @@ class ApiKeyAuthentication(BaseAuthentication):
         return KEYWORD
 
 
+# The Django model permission a write needs, by HTTP method (as DRF's DjangoModelPermissions); a view may name
+# another verb per action (``permission_verbs``, e.g. a lifecycle POST changes rather than adds).
+METHOD_VERBS = {"POST": "add", "PUT": "change", "PATCH": "change", "DELETE": "delete"}
+
+
 class RegistryAccess(BasePermission):
-    """Any authenticated caller reads. Writes need a read-write API key or a staff session.
+    """Any authenticated caller reads. A write needs, all at once:
+
+    - the user's Django model permission for it (``models_app.add_modelversion`` to register a model version,
+      ``change_modelversion`` to update or move one through its lifecycle, ``delete_model`` to delete a model),
+      whether the user calls with an API key (keys act as their user) or a browser session;
+    - with an API key, a read-write key (the read-only flag is a ceiling over the user's permissions);
+    - with a browser session, a staff user.
 
     Views list POST actions that change nothing (``validate``, ``evaluate``) in ``read_only_actions``.
     """
@@ -64,10 +75,23 @@ class RegistryAccess(BasePermission):
         if isinstance(request.auth, ApiKey):
             if request.auth.read_only:
                 raise exceptions.PermissionDenied("This API key is read-only; use a read-write key to change the registry.")
-            return True
-        if not user.is_staff:
+        elif not user.is_staff:
             raise exceptions.PermissionDenied("Only staff users may change the registry from a browser session.")
+        permission = self.required_permission(request, view)
+        if permission and not user.has_perm(permission):
+            raise exceptions.PermissionDenied(f"User '{user.get_username()}' lacks the permission {permission}.")
         return True
+
+    @staticmethod
+    def required_permission(request, view) -> str | None:
+        verb = getattr(view, "permission_verbs", {}).get(getattr(view, "action", None)) or METHOD_VERBS.get(request.method)
+        if verb is None:
+            return None
+        if hasattr(view, "permission_model"):
+            model = view.permission_model(verb)
+        else:
+            model = getattr(getattr(view, "queryset", None), "model", None)
+        return f"{model._meta.app_label}.{verb}_{model._meta.model_name}" if model is not None else None
 
 
 class StaffOnly(BasePermission):

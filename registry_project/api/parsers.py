@@ -2,19 +2,21 @@
 
 It bounds the body size itself (DRF reads the request stream directly, bypassing Django's
 DATA_UPLOAD_MAX_MEMORY_SIZE check), rejects NaN/Infinity and NUL characters (PostgreSQL's JSONB cannot store
-them), and bounds nesting depth without recursion.
+them), bounds nesting depth without recursion, and refuses what no endpoint could store or echo back: integers
+beyond 2^53 - 1 and lone surrogates (``unstorable_values``, which document validation runs too), each with its path.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from itertools import islice
 
 from django.conf import settings
 from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 
-from registry_project.validation import pointer
+from registry_project.validation import MAX_ISSUES, DocumentInvalid, capped, pointer, unstorable_values
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -68,4 +70,7 @@ class StrictJSONParser(BaseParser):
         except ValueError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}.") from None
         check_json_value(data)
+        unstorable = list(islice(unstorable_values(data), MAX_ISSUES + 1))
+        if unstorable:
+            raise DocumentInvalid(capped(unstorable))
         return data

@@ -123,6 +123,12 @@ class DefinitionViewSet(viewsets.GenericViewSet):
             raise QueryParameterInvalid({name[:64]: ["An empty value; leave the parameter out instead."] for name in empty[:10]})
         if request.method in ("POST", "PUT", "PATCH") and self.action in self.body_required_actions and not _has_body(request):
             raise ParseError("A JSON body is required.")
+    # Lifecycle moves and updates change a version; registering (POST) adds one (RegistryAccess).
+    permission_verbs: ClassVar[dict[str, str]] = {"lifecycle": "change"}
+
+    def permission_model(self, verb: str):
+        """Deleting a whole definition needs ``delete_<definition>``; everything else acts on a version."""
+        return self.definition_model if self.action == "destroy" else self.version_model
 
     @property
     def version_model(self) -> type[DefinitionVersion]:

@@ -3,9 +3,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-from django.core.cache import cache
 
-from policies_app.evaluation import GENERATION_KEY, evaluator
+from policies_app.evaluation import evaluator
 from tests.conftest import example
 
 URL = "/api/v1/policies"
@@ -14,9 +13,8 @@ EVALUATE = f"{URL}/evaluate"
 
 @pytest.fixture(autouse=True)
 def fresh_rule_index():
-    """Each test starts with no compiled index and no shared generation, as a newly started replica would."""
+    """Each test starts with no compiled index, as a newly started replica would."""
     evaluator.forget()
-    cache.delete(GENERATION_KEY)
     yield
     evaluator.forget()
 

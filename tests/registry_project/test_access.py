@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -99,7 +100,9 @@ def test_create_api_key_for_an_unknown_user_fails_clearly(db):
 def test_staff_sessions_may_write_and_other_sessions_only_read(llama_doc):
     User = get_user_model()
     staff = APIClient()
-    staff.force_login(User.objects.create_user("curator", password="x-password-1", is_staff=True))
+    curator = User.objects.create_user("curator", password="x-password-1", is_staff=True)
+    curator.user_permissions.add(Permission.objects.get(codename="add_modelversion"))
+    staff.force_login(curator)
     viewer = APIClient()
     viewer.force_login(User.objects.create_user("viewer", password="x-password-1"))
 

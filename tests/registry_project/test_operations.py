@@ -35,15 +35,30 @@ def test_ready_reports_each_check(anon):
     assert body["status"] == "ok" and body["checks"]["database"]["status"] == "ok"
 
 
-def test_ready_is_503_naming_the_failing_check(anon, settings):
+def test_a_cache_outage_is_degraded_not_unready_and_hides_the_address_from_anonymous_callers(anon, admin_client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": settings.REDIS_URL}}
+    settings.CACHES = {"default": {"BACKEND": "registry_project.resilience.ResilientRedisCache", "LOCATION": settings.REDIS_URL}}
 
     response = anon.get("/health/ready")
 
-    assert response.status_code == 503
-    assert response.json()["failing"] == ["cache"]
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "checks": {"database": response.json()["checks"]["database"], "cache": {"status": "fail"}}, "failing": ["cache"]}
+    assert "127.0.0.1" not in response.content.decode()
     assert anon.get("/health/live").status_code == 200
+    assert "error" in admin_client.get("/health/ready").json()["checks"]["cache"]
+
+
+def test_ready_is_503_when_the_database_is_unreachable(anon, monkeypatch):
+    from registry_project import health
+
+    def unreachable():
+        raise OSError("connection refused by db.internal:5432")
+
+    monkeypatch.setitem(health.checks.__globals__, "_check_database", unreachable)
+    response = anon.get("/health/ready")
+
+    assert response.status_code == 503 and response.json()["failing"] == ["database"]
+    assert "db.internal" not in response.content.decode()
 
 
 @pytest.mark.redis
@@ -59,7 +74,7 @@ def test_ready_checks_the_celery_broker_when_one_is_configured(anon, settings):
 
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     response = anon.get("/health/ready")
-    assert response.status_code == 503 and response.json()["failing"] == ["broker"]
+    assert response.status_code == 200 and response.json()["status"] == "degraded" and response.json()["failing"] == ["broker"]
 
 
 def test_metrics_expose_registry_gauges_and_validation_counters(api, anon, llama_doc):

@@ -1,0 +1,49 @@
+"""gunicorn settings for production: ``gunicorn -c gunicorn.conf.py registry_project.wsgi:application``.
+
+Every value can be overridden from the environment (GUNICORN_BIND, WEB_CONCURRENCY, GUNICORN_THREADS,
+GUNICORN_TIMEOUT) or on the command line. Metrics are correct across workers through prometheus_client's
+multiprocess mode: each worker writes its samples to PROMETHEUS_MULTIPROC_DIR, /metrics merges them, the
+directory is emptied when the server starts (stale files from a previous run would be counted again) and a
+worker's live gauges are dropped when it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# (2 x cores) + 1 is gunicorn's rule of thumb; the registry is I/O-bound on PostgreSQL.
+workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1) + 1)))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 30
+keepalive = 5
+# Answers gunicorn's own errors (414, 431, malformed requests) in the API's JSON error shape.
+worker_class = "registry_project.gunicorn_errors.JsonErrorSyncWorker"
+# Bound what a client may send before Django sees it (DATA_UPLOAD_MAX_MEMORY_SIZE bounds the body).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+# Access lines come from the registry's own request log (JSON, with the request id); gunicorn's would repeat them.
+accesslog = None
+errorlog = "-"
+# The TLS proxy in front sets X-Forwarded-Proto; gunicorn trusts it only from these addresses.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Multiprocess metrics: the directory must exist before any worker imports prometheus_client.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "registry-prometheus"))
+
+
+def on_starting(server) -> None:
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,108 @@
+"""Real server processes for tests that need more than one: gunicorn with the shipped ``gunicorn.conf.py`` on a
+free port of 127.0.0.1, pointed at the test database that pytest-django created, and a private ``redis-server``
+for tests that stall or stop Redis (never the shared one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def shared_database_url() -> str:
+    """The database pytest-django is using, for a server process to share (PostgreSQL only)."""
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not answer {url} in {seconds} s")
+
+
+@contextmanager
+def gunicorn(*, workers: int = 1, env: dict | None = None):
+    """Yields the base URL of a gunicorn server on the test database; stops it (and its workers) afterwards."""
+    port = free_port()
+    metrics_dir = (env or {}).get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="registry-test-metrics-")
+    environment = {
+        **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")},
+        "DATABASE_URL": shared_database_url(),
+        "DEBUG": "false",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SECURE_SSL_REDIRECT": "false",
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        "LOG_FORMAT": "json",
+        **(env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "registry_project.wsgi:application"],
+        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{base}/health/live", process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@contextmanager
+def private_redis():
+    """A redis-server of our own on a free port: tests may pause, stop or kill it without touching anyone else's."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+    try:
+        yield port, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # in case a test left it stopped
+            process.kill()
+        process.wait()
