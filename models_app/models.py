@@ -9,7 +9,7 @@ from models_app import lineage
 from models_app.choices import StorageTier
 from models_app.querysets import ModelQuerySet, ModelVersionQuerySet
 from models_app.artifacts import ArtifactFile, delete_stored  # noqa: F401  (ArtifactFile: registers the model)
-from models_app.validation import model_validator
+from models_app.validation import CHECKSUM_PLACEHOLDER, model_validator
 from registry_project.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST, version_pointer
 
 MAX_RETENTION_KEEP = 10
@@ -130,6 +130,18 @@ class ModelVersion(DefinitionVersion):
         """Delete every file stored for this version (retention's purge calls this before it makes the row a
         tombstone). Raises on any failure, leaving the caller to keep the row archived and report it."""
         delete_stored(self)
+
+    def is_same_registration(self, document: dict) -> bool:
+        """Registering this version again with the same artifact digest is a retry, answered with this version.
+        The specification's placeholder checksum (``sha256:...``) names no content, so it never matches."""
+        artifact = document.get("artifact")
+        checksum = artifact.get("checksum") if isinstance(artifact, dict) else None
+        if not isinstance(checksum, str) or not checksum or checksum == CHECKSUM_PLACEHOLDER:
+            return False
+        if checksum == self.spec.get("artifact", {}).get("checksum"):
+            return True
+        algorithm, _, digest = checksum.partition(":")
+        return algorithm == "sha256" and self.artifact_files.filter(sha256=digest).exists()
 
 
 
