@@ -32,7 +32,12 @@ class ApiErrorShapeMiddleware:
         response = self.get_response(request)
         if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
             return response
-        return json_error(response.status_code, _CODES.get(response.status_code, "error"), self.explain(request, response))
+        shaped = json_error(response.status_code, _CODES.get(response.status_code, "error"), self.explain(request, response))
+        # The answer's own headers still hold (Content-Range on a 416, Allow on a 405, Retry-After, WWW-Authenticate).
+        for header, value in response.items():
+            if header.lower() not in ("content-type", "content-length"):
+                shaped[header] = value
+        return shaped
 
     @staticmethod
     def explain(request: HttpRequest, response: HttpResponse) -> str:

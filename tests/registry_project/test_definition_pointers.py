@@ -132,7 +132,9 @@ def test_a_rejected_duplicate_registration_leaves_the_pointer_alone(model_doc):
     from registry_project.exceptions import Conflict
 
     Model.register(model_doc(version="2.0.0"))
+    again = model_doc(version="2.0.0", description="again")
+    again["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry, not a conflict
     with pytest.raises(Conflict):
-        Model.register(model_doc(version="2.0.0", description="again"))
+        Model.register(again)
     assert pointers("llama2-7b-chat") == ("2.0.0", None)
     assert ModelVersion.objects.count() == 1
