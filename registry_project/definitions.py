@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
+from registry_project.logs import log_write
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, pointer
 
@@ -246,6 +247,7 @@ class Definition(models.Model):
             # Backstop for the unique constraint; the lock above makes this rare.
             raise Conflict(f"{self} already has version {parsed.text}.", code="version_exists", path="/version") from None
         self.save(update_fields=["updated_at", *self.parent_fields])
+        log_write("registered", self, version.version)
         return Registration(version=version, warnings=warnings)
 
     def _apply_parent_fields(self, document: dict) -> list[Issue]:
@@ -277,12 +279,14 @@ class Definition(models.Model):
             locked.deleted_at = timezone.now()
             locked.save(update_fields=["deleted_at", "updated_at"])
             self.announce_change()
+            log_write("deleted", locked)
         self.deleted_at = locked.deleted_at
 
     def restore(self) -> None:
         with transaction.atomic():
             type(self).objects.filter(pk=self.pk).update(deleted_at=None, updated_at=timezone.now())
             self.announce_change()
+            log_write("restored", self)
         self.deleted_at = None
 
 
@@ -462,6 +466,7 @@ class DefinitionVersion(models.Model):
                 definition.set_document_field(name, proposed.get(name))
             definition.save(update_fields=[*definition.parent_fields, "updated_at"])
             definition.announce_change()
+            log_write("version_updated", definition, version.version)
         return version
 
     def proposed_document(self, changes: Any, *, partial: bool) -> dict:
@@ -538,6 +543,7 @@ class DefinitionVersion(models.Model):
             version.is_current = True
             version.save(update_fields=["status", "is_current", "updated_at"])
             version.definition.announce_change()
+            log_write("version_activated", version.definition, version.version)
         return version
 
     def deprecate(self) -> DefinitionVersion:
@@ -549,6 +555,7 @@ class DefinitionVersion(models.Model):
             version.is_current = False
             version.save(update_fields=["status", "is_current", "updated_at"])
             version.definition.announce_change()
+            log_write("version_deprecated", version.definition, version.version)
         return version
 
     def archive(self) -> DefinitionVersion:
@@ -560,6 +567,7 @@ class DefinitionVersion(models.Model):
                 version.is_current = False
                 version.save(update_fields=["status", "is_current", "updated_at"])
                 version.definition.announce_change()
+                log_write("version_archived", version.definition, version.version)
         return version
 
     LIFECYCLE_MOVES: ClassVar[tuple[str, ...]] = ("activate", "deprecate", "archive")
