@@ -23,7 +23,9 @@ FORMATS = ("json", "console")
 
 
 def add_request_id(logger, method_name: str, event_dict: dict) -> dict:
-    request_id = current_request_id()
+    # django.request logs a 4xx after the middleware has left the request; its record still carries the request.
+    request = getattr(event_dict.get("_record"), "request", None)
+    request_id = current_request_id() or getattr(request, "request_id", "")
     if request_id:
         event_dict.setdefault("request_id", request_id)
     return event_dict
@@ -90,6 +92,7 @@ class AccessLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        request.request_id = current_request_id()
         started = time.perf_counter()
         response = self.get_response(request)
         duration_ms = round((time.perf_counter() - started) * 1000, 2)

@@ -102,6 +102,14 @@ def test_an_anonymous_request_is_logged_without_a_caller(anon, log_lines):
     assert "user" not in access and "api_key" not in access
 
 
+@pytest.mark.django_db
+def test_djangos_own_lines_about_a_request_carry_its_id(anon, log_lines):
+    assert anon.get("/no/such/page", HTTP_X_REQUEST_ID="lost-1").status_code == 404
+
+    [not_found] = [line for line in log_lines() if line["logger"] == "django.request"]
+    assert not_found["event"] == "Not Found: /no/such/page" and not_found["request_id"] == "lost-1"
+
+
 def run_request(**env) -> subprocess.CompletedProcess:
     """A real request served in a fresh process configured only by the environment, as in production."""
     script = (
