@@ -144,3 +144,23 @@ def test_local_development_gets_readable_console_lines(env):
 def test_an_unknown_log_format_is_a_configuration_error():
     result = run_request(DEBUG="false", LOG_FORMAT="xml")
     assert result.returncode != 0 and "LOG_FORMAT='xml' must be 'json' or 'console'" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_in_production_writes_only_json_lines(tmp_path):
+    import urllib.request
+
+    from tests.servers import gunicorn
+
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(workers=2, log=log) as base:
+        for request_id in ("g-1", "g-2"):
+            request = urllib.request.Request(f"{base}/health/live", headers={"X-Request-ID": request_id})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {line["logger"] for line in lines} >= {"gunicorn.error", "registry.access"}
+    access = [(line["request_id"], line["path"], line["status"]) for line in lines if line["event"] == "request_finished"]
+    assert sorted(a for a in access if a[0].startswith("g-")) == [("g-1", "/health/live", 200), ("g-2", "/health/live", 200)]
