@@ -30,6 +30,25 @@ limit_request_field_size = 8190
 # Access lines come from the registry's own request log (JSON, with the request id); gunicorn's would repeat them.
 accesslog = None
 errorlog = "-"
+# gunicorn's own lines (start, worker boot and timeouts) in the registry's format too (registry_project/logs.py;
+# LOG_FORMAT as in settings: json unless DEBUG is on).
+_debug = os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "structured": {
+            "()": "registry_project.logs.formatter",
+            "log_format": os.environ.get("LOG_FORMAT", "console" if _debug else "json").strip().lower(),
+        }
+    },
+    "handlers": {"error_console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False, "qualname": "gunicorn.error"},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False, "qualname": "gunicorn.access"},
+    },
+    "root": {"level": "INFO", "handlers": []},
+}
 # The TLS proxy in front sets X-Forwarded-Proto; gunicorn trusts it only from these addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

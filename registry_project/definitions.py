@@ -28,6 +28,7 @@ from registry_project import changelog
 from registry_project.aliases import Alias
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
+from registry_project.logs import log_write
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
 from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
@@ -390,6 +391,7 @@ class Definition(models.Model):
         if created:
             changes["created"] = True
         version.record(f"{self.kind}.version_registered", changes)
+        log_write("registered", self, version.version)
         return Registration(version=version, warnings=warnings)
 
     def _apply_parent_fields(self, document: dict) -> list[Issue]:
@@ -436,6 +438,7 @@ class Definition(models.Model):
             locked.save(update_fields=["deleted_at", "updated_at"])
             locked.record(f"{self.kind}.deleted", {"deleted": [False, True]})
             self.announce_change()
+            log_write("deleted", locked)
         self.deleted_at = locked.deleted_at
 
     def restore(self) -> None:
@@ -446,6 +449,7 @@ class Definition(models.Model):
                 locked.save(update_fields=["deleted_at", "updated_at"])
                 locked.record(f"{self.kind}.restored", {"deleted": [True, False]})
                 self.announce_change()
+                log_write("restored", self)
         self.deleted_at = None
 
     def record(self, action: str, changes: dict) -> None:
@@ -747,6 +751,7 @@ class DefinitionVersion(models.Model):
                 definition.refresh_search_fields()
             version.record(f"{definition.kind}.version_updated", changelog.diff(before, version.document()))
             definition.announce_change()
+            log_write("version_updated", definition, version.version)
         return Registration(version=version, warnings=warnings)
 
     def _changes_lifecycle(self, changes: Any) -> bool:
@@ -884,6 +889,7 @@ class DefinitionVersion(models.Model):
         self._point_definition(latest_may_move=status == Lifecycle.ARCHIVED)
         self.record(f"{self.definition.kind}.version_{verb}", changes)
         self.definition.announce_change()
+        log_write(f"version_{verb}", self.definition, self.version)
 
     def record(self, action: str, changes: dict) -> None:
         """Append a change-log entry about this version, in the caller's transaction."""

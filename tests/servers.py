@@ -34,11 +34,12 @@ def shared_database_url() -> str:
     return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def _wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+def _wait_for(url: str, process: subprocess.Popen, log_file, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+            log_file.seek(0)
+            raise RuntimeError(f"server exited with {process.returncode}: {log_file.read().decode()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
@@ -48,9 +49,11 @@ def _wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
 
 
 @contextmanager
-def gunicorn(*, workers: int = 1, env: dict | None = None):
-    """Yields the base URL of a gunicorn server on the test database; stops it (and its workers) afterwards."""
+def gunicorn(*, workers: int = 1, env: dict | None = None, log: Path | None = None):
+    """Yields the base URL of a gunicorn server on the test database; stops it (and its workers) afterwards.
+    Its stderr (the logs) goes to ``log`` or a temporary file, never a pipe that could fill up and stall it."""
     port = free_port()
+    log_file = open(log, "w+b") if log else tempfile.TemporaryFile()
     metrics_dir = (env or {}).get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="registry-test-metrics-")
     environment = {
         **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")},
@@ -65,11 +68,11 @@ def gunicorn(*, workers: int = 1, env: dict | None = None):
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "registry_project.wsgi:application"],
-        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{base}/health/live", process)
+        _wait_for(f"{base}/health/live", process, log_file)
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
@@ -79,6 +82,7 @@ def gunicorn(*, workers: int = 1, env: dict | None = None):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        log_file.close()
 
 
 @contextmanager
