@@ -12,7 +12,7 @@ class ModelVersionInline(VersionInline):
 
 @admin.register(Model)
 class ModelAdmin(DefinitionAdmin):
-    list_display = ("name", "family", "latest_version", "current_version", "latest_status", "version_count", "updated_at", "deleted_at")
+    list_display = ("name", "family", "latest_version_number", "current_version_number", "latest_status", "version_count", "updated_at", "deleted_at")
     list_filter = ("family", *DefinitionAdmin.list_filter)
     search_fields = ("name", "family")
     readonly_fields = (*DefinitionAdmin.readonly_fields,)

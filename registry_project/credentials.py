@@ -77,6 +77,13 @@ class VerifiedKeyCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
+    def note_use(self, key: str, token: str | None, last_used_at) -> None:
+        """Record on the cached key (still cached under ``token``) that its use was written at ``last_used_at``."""
+        with self._lock:
+            entry = self._entries.get(self._digest(key))
+            if entry is not None and entry[0] == token:
+                entry[3].last_used_at = last_used_at
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

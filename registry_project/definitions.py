@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Aggregate, Case, CharField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Aggregate, Case, CharField, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
@@ -200,13 +200,12 @@ class Definition(models.Model):
 
     @classmethod
     def pointed_at(cls, name: str, role: str) -> DefinitionVersion | None:
-        """The ``latest`` or ``current`` version of a live definition through its pointer: one primary-key join."""
-        pointer = f"{role}_version"
-        definition = cls.objects.alive().select_related(pointer).defer(*(f"{pointer}__{c}" for c in SEARCH_COLUMNS)).filter(name=name).first()
-        version = getattr(definition, pointer, None)
-        if version is not None:
-            setattr(version, version.parent_field, definition)
-        return version
+        """The ``latest`` or ``current`` version of a live definition through its pointer, with its definition and
+        its aliases (``with_aliases``), in one query: the version joined with the definition pointing at it."""
+        version_model = cls.versions.rel.related_model
+        parent = version_model.parent_field
+        pointing = {f"{parent}__name": name, f"{parent}__deleted_at__isnull": True, f"{parent}__{role}_version": F("pk")}
+        return version_model.objects.filter(**pointing).select_related(parent).defer(*SEARCH_COLUMNS).with_aliases().first()
 
     def repoint(self) -> None:
         """Recompute both pointers from the versions and store them (the caller holds this row's lock). Any write

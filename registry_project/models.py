@@ -43,11 +43,15 @@ class ApiKey(AbstractAPIKey):
     # Recording every use would cost a write per request; a minute's precision is enough to spot unused keys.
     LAST_USED_PRECISION = timedelta(minutes=1)
 
-    def record_use(self) -> None:
+    def record_use(self) -> bool:
+        """Write ``last_used_at`` if the one this object holds is older than the precision; True if it wrote.
+        (The write leaves the credential token alone: migration 0009.)"""
         now = timezone.now()
         if self.last_used_at is None or now - self.last_used_at >= self.LAST_USED_PRECISION:
             type(self).objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
+            return True
+        return False
 
 
 class StatsSnapshot(models.Model):

@@ -30,7 +30,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         if cached is not None:
             user, api_key = cached
             if not api_key.has_expired:
-                api_key.record_use()  # at most one write a minute (LAST_USED_PRECISION)
+                # At most one write a minute (LAST_USED_PRECISION); the cache's own copy learns it, or every
+                # later hit would write again.
+                if api_key.record_use():
+                    verified_keys.note_use(key, token, api_key.last_used_at)
                 return user, api_key
         try:
             api_key = ApiKey.objects.get_from_key(key)

@@ -61,3 +61,16 @@ def test_a_binding_cannot_be_created_on_an_archived_version(api, llama, model_do
 
     assert response.status_code == 409 and response.json()["errors"][0]["code"] == "archived"
     assert not ProviderBinding.objects.exists()
+
+
+def test_the_set_form_of_the_binding_guards_protects_what_the_per_object_form_does(llama, make_binding, model_doc):
+    from models_app.models import Model, ModelVersion
+    from registry_project import dependencies
+
+    idle = Model.register(model_doc(version="1.1.0")).version
+    other = Model.register(model_doc(name="other", version="1.0.0")).version
+    make_binding(idle)
+    make_binding(other).disable()  # a disabled binding holds nothing back
+
+    assert dependencies.protected_ids(ModelVersion.objects.all()) == {idle.pk}
+    assert dependencies.protected_ids(Model.objects.all()) == {idle.model_id}

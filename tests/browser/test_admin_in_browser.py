@@ -31,8 +31,8 @@ def test_the_model_list_shows_latest_and_current_versions_and_hides_deleted_mode
     headers = staff_page.locator("#result_list thead th").all_inner_texts()
     assert {"LATEST VERSION", "CURRENT VERSION", "STATUS"} <= {h.strip().upper() for h in headers}
     row = staff_page.locator("#result_list tbody tr", has_text="llama2-7b-chat")
-    assert row.locator("td.field-latest_version").inner_text() == "1.1.0"
-    assert row.locator("td.field-current_version").inner_text() == "1.0.0"
+    assert row.locator("td.field-latest_version_number").inner_text() == "1.1.0"
+    assert row.locator("td.field-current_version_number").inner_text() == "1.0.0"
     assert row.locator("td.field-latest_status").inner_text() == "active"
     assert staff_page.locator("#result_list", has_text="retired").count() == 0
 

@@ -125,3 +125,15 @@ def test_the_model_changelist_query_count_does_not_grow_with_the_models(curator,
         response = curator.get("/admin/models_app/model/")
 
     assert response.status_code == 200 and b"model-29" in response.content
+
+
+def test_the_model_changelist_shows_each_models_latest_and_current_version(curator, model_doc):
+    import re
+
+    Model.register(model_doc(name="pointed", version="1.0.0")).version.activate()
+    Model.register(model_doc(name="pointed", version="1.1.0")).version.deprecate()
+
+    html = curator.get("/admin/models_app/model/").content.decode()
+
+    cells = dict(re.findall(r'<td class="field-(latest_version_number|current_version_number|latest_status)">([^<]*)</td>', html))
+    assert cells == {"latest_version_number": "1.1.0", "current_version_number": "1.0.0", "latest_status": "deprecated"}

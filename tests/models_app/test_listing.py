@@ -85,5 +85,5 @@ def test_versions_list_query_count_is_bounded(api, model_doc, django_assert_max_
 
 def test_get_by_name_runs_two_queries(api, model_doc, django_assert_max_num_queries):
     api.post(URL, model_doc(), format="json")
-    with django_assert_max_num_queries(2):  # the API key, then the version joined with its model
+    with django_assert_max_num_queries(2):  # the credential token (the verified-key cache), then the version joined with its model and aliases
         assert api.get(f"{URL}/llama2-7b-chat").status_code == 200

@@ -57,7 +57,9 @@ def test_retention_is_set_based_its_query_count_does_not_grow_with_the_registry(
     for index in range(25):
         register(model_doc, f"m{index}", ["1.0.0", "1.1.0", "1.2.0"])
 
-    with django_assert_max_num_queries(24):
+    # 26: the webhooks' outbox (issue #9) adds one INSERT per change-log write, and a run writes two (the
+    # archives, the run itself); still constant in the registry's size.
+    with django_assert_max_num_queries(26):
         report = Model.objects.apply_retention(keep=1)
 
     assert report.counts["archived"] == 50

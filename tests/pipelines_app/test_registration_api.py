@@ -58,7 +58,7 @@ def test_execution_order_splits_wide_levels_and_follows_the_version_parameter(ap
 
 def test_execution_order_is_read_in_two_queries(api, django_assert_max_num_queries):
     api.post(URL, pipeline(step("a"), step("b", "a"), name="chain"), format="json")
-    with django_assert_max_num_queries(2):  # the API key, then the version joined with its pipeline
+    with django_assert_max_num_queries(2):  # the credential token (the verified-key cache), then the version joined with its pipeline and aliases
         assert api.get(f"{URL}/chain/execution-order").status_code == 200
 
 

@@ -194,7 +194,8 @@ def test_the_change_log_needs_credentials(anon):
 def test_changes_page_is_read_in_a_bounded_number_of_queries(api, model_doc, django_assert_max_num_queries):
     for index in range(30):
         Model.register(model_doc(name=f"m{index}"))
-    with django_assert_max_num_queries(2):  # the API key, then the page
+    api.get("/api/v1/changes", {"limit": 1})  # the key's first use (lookup, last_used_at) is not the page's cost
+    with django_assert_max_num_queries(2):  # the credential token (the verified-key cache), then the page
         response = api.get("/api/v1/changes", {"limit": 100})
     assert len(response.json()["results"]) == 30
 

@@ -8,6 +8,7 @@ import http.client
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test.utils import CaptureQueriesContext as django_capture
 
 from registry_project.models import ApiKey
 
@@ -24,6 +25,43 @@ def test_a_verified_key_is_not_looked_up_again(api, model_doc, django_assert_num
     with django_assert_num_queries(3) as captured:  # the credential token, the count, the page
         assert api.get(URL).status_code == 200
     assert key_queries(captured) == []
+
+
+@pytest.mark.django_db
+def test_recording_a_keys_use_keeps_every_cached_key_but_any_other_key_change_drops_them(api, user):
+    from registry_project.credentials import current_token
+
+    api_key = ApiKey.objects.get(user=user)
+    before = current_token()
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=None)  # what record_use writes: no invalidation
+    assert current_token() == before
+
+    for change in ({"revoked": False}, {"read_only": True}, {"rate_limit_per_minute": 5}, {"name": "renamed"}):
+        ApiKey.objects.filter(pk=api_key.pk).update(**change)
+        assert current_token() != before, change
+        before = current_token()
+
+
+@pytest.mark.django_db
+def test_a_cached_key_records_its_use_once_a_minute_not_on_every_request(api, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from registry_project.credentials import current_token, verified_keys
+
+    api_key = ApiKey.objects.select_related("user").get(user=user)
+    api_key.last_used_at = timezone.now() - timedelta(minutes=5)
+    verified_keys.clear()
+    verified_keys.put(api.api_key, current_token(), api_key.user, api_key)  # cached, last used five minutes ago
+
+    with django_capture(connection) as first:
+        assert api.get(URL).status_code == 200
+    with django_capture(connection) as second:
+        assert api.get(URL).status_code == 200
+    assert [sql for sql in key_queries(first) if sql.startswith("UPDATE")] != []
+    assert key_queries(second) == []  # neither looked up again nor written again within the minute
+    assert timezone.now() - ApiKey.objects.get(pk=api_key.pk).last_used_at < timedelta(minutes=1)
 
 
 @pytest.mark.django_db
