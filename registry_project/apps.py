@@ -6,6 +6,8 @@ class RegistryProjectConfig(AppConfig):
     verbose_name = "Registry"
 
     def ready(self) -> None:
+        from registry_project.aliases import register_alias_guards
         from registry_project.metrics import register_collector
 
         register_collector()
+        register_alias_guards()
