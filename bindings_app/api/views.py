@@ -166,7 +166,7 @@ class GatewayVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Model versions across all models, for the gateway (region, min_eval_score, max_cost, capability, status,
     is_current), newest first within each model."""
 
-    queryset = ModelVersion.objects.of_alive().with_parent().order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
+    queryset = ModelVersion.objects.of_alive().with_parent().with_aliases().order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
     serializer_class = DocumentSerializer
     filterset_class = GatewayVersionFilterSet
     filter_backends = [StrictFilterBackend]
