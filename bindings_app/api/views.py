@@ -16,7 +16,7 @@ from bindings_app.routing import RouteCriteria
 from bindings_app.validation import parse_outcomes
 from models_app.models import Model, ModelVersion
 from registry_project.api.errors import QueryParameterInvalid
-from registry_project.api.serializers import DocumentSerializer
+from models_app.api.artifacts import ModelDocumentSerializer
 from registry_project.api.views import DefinitionViewSet
 from registry_project.filtersets import StrictFilterBackend
 
@@ -167,7 +167,7 @@ class GatewayVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     is_current), newest first within each model."""
 
     queryset = ModelVersion.objects.of_alive().with_parent().with_aliases().order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
-    serializer_class = DocumentSerializer
+    serializer_class = ModelDocumentSerializer
     filterset_class = GatewayVersionFilterSet
     filter_backends = [StrictFilterBackend]
     definition_model = Model
