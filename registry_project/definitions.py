@@ -367,6 +367,16 @@ class Definition(models.Model):
         """Append a change-log entry about this definition, in the caller's transaction."""
         changelog.record(action, kind=self.kind, name=self.name, object_id=self.pk, changes=changes)
 
+    @classmethod
+    def restore_named(cls, name: str) -> Definition:
+        """Restore the soft-deleted definition ``name`` (a live one is left as it is)."""
+        definition = cls.objects.filter(name=name).first()
+        if definition is None:
+            raise DefinitionNotFound(f"No {cls.kind} named '{name}', deleted or not.", path="name")
+        if definition.deleted_at is not None:
+            definition.restore()  # records its change-log entry
+        return definition
+
 
 class AliasNames(Aggregate):
     """The aliases of a version as one comma-separated text (alias names are slugs, without commas): STRING_AGG on
@@ -378,16 +388,6 @@ class AliasNames(Aggregate):
 
     def as_sqlite(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
-
-    @classmethod
-    def restore_named(cls, name: str) -> Definition:
-        """Restore the soft-deleted definition ``name`` (a live one is left as it is)."""
-        definition = cls.objects.filter(name=name).first()
-        if definition is None:
-            raise DefinitionNotFound(f"No {cls.kind} named '{name}', deleted or not.", path="name")
-        if definition.deleted_at is not None:
-            definition.restore()  # records its change-log entry
-        return definition
 
 
 def check_definition_block(block: Any) -> list[Issue]:
