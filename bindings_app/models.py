@@ -220,6 +220,19 @@ class ProviderBinding(models.Model):
 
     # -- status moves -----------------------------------------------------------------------------------------
 
+    @classmethod
+    def status_at(cls, pk: int, moment) -> tuple[bool, str | None]:
+        """(known, status) of binding ``pk`` at ``moment``, from the change log: every status move (creation,
+        deployment, enable, disable, SLO degrade/recover, deletion) records ``status: [before, after]``. ``known``
+        is False when the log has no entry about the binding at all (no such binding); the status is None
+        before it was created and after it was deleted."""
+        entries = changelog.ChangeLogEntry.objects.filter(kind="binding", object_id=str(pk))
+        if not entries.exists():
+            return False, None
+        _, status = entries.state_at("status", moment)
+        return True, status
+
+
     def _move(self, status: str, reason: str, action: str | None) -> None:
         """Set the status (the caller holds the row lock) and record the move with its reason (``action`` None:
         the caller records it)."""
