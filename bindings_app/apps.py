@@ -6,12 +6,12 @@ class BindingsAppConfig(AppConfig):
     verbose_name = "Provider bindings"
 
     def ready(self) -> None:
-        from bindings_app.guards import bindings_of_model, bindings_of_model_version, model_versions_bound
+        from bindings_app.guards import bindings_of_model, bindings_of_model_version, model_versions_with_bindings, models_with_bindings
         from registry_project.dependencies import register_guard
 
         # The model app asks these before archiving a version or deleting a model; it never imports us.
-        register_guard("models_app.Model", bindings_of_model)
-        register_guard("models_app.ModelVersion", bindings_of_model_version, protected_ids=model_versions_bound)
+        register_guard("models_app.Model", bindings_of_model, protected_ids=models_with_bindings)
+        register_guard("models_app.ModelVersion", bindings_of_model_version, protected_ids=model_versions_with_bindings)
 
     def load_examples(self, stdout) -> None:
         """Create the bindings in examples/bindings.json (idempotent); ``load_examples`` calls this after the

@@ -1,9 +1,6 @@
 """What a binding protects in the model registry (registered from ``BindingsAppConfig.ready``): a version with a
 binding in service (pending, active or degraded) cannot be archived, nor its model deleted. Disable the binding
-first; a disabled binding holds nothing back.
-
-``model_versions_bound`` is the version guard's set form, for retention's set-based archiving: one query whatever
-the number of versions."""
+first; a disabled binding holds nothing back."""
 
 from __future__ import annotations
 
@@ -24,9 +21,15 @@ def bindings_of_model_version(model_version) -> list[str]:
     return _labels(ProviderBinding.objects.in_service().filter(model_version=model_version))
 
 
-def model_versions_bound(versions) -> set:
-    """Primary keys among the ModelVersion queryset ``versions`` with a binding in service."""
+# The set forms (registry_project.dependencies): which of many rows a binding in service protects, in one query,
+# for set-based jobs such as retention.
+def models_with_bindings(models):
     from bindings_app.models import ProviderBinding
 
-    in_service = ProviderBinding.objects.in_service().filter(model_version__in=versions.order_by().values("pk"))
-    return set(in_service.order_by().values_list("model_version_id", flat=True).distinct())
+    return ProviderBinding.objects.in_service().filter(model_version__model__in=models.values("pk")).values_list("model_version__model_id", flat=True).distinct()
+
+
+def model_versions_with_bindings(model_versions):
+    from bindings_app.models import ProviderBinding
+
+    return ProviderBinding.objects.in_service().filter(model_version__in=model_versions.values("pk")).values_list("model_version_id", flat=True).distinct()

@@ -361,10 +361,10 @@ def test_retention_keeps_a_version_with_a_binding_in_service_and_archives_it_onc
         environment="production", cost_per_1k_input_tokens=1, cost_per_1k_output_tokens=1,
     )
     # The set form answers in one query, not one per version (and the guards together agree with it).
-    from bindings_app.guards import model_versions_bound
+    from bindings_app.guards import model_versions_with_bindings
 
     with django_assert_max_num_queries(1):
-        assert model_versions_bound(ModelVersion.objects.all()) == {bound.pk}
+        assert set(model_versions_with_bindings(ModelVersion.objects.all())) == {bound.pk}
     assert dependencies.protected_ids(ModelVersion.objects.all()) == {bound.pk}
 
     report = Model.objects.apply_retention(keep=1)
