@@ -124,14 +124,14 @@ class ProviderBinding(models.Model):
         version = self.model_version
         changelog.record(action, kind="binding", name=version.model.name, version=version.version, object_id=self.pk, changes=changes)
 
-    def _record_deployment(self) -> None:
-        """Creating or enabling a binding is the registry's record of deploying a version to an environment: the
-        platform's ``model.deployed`` event for other services."""
-        version = self.model_version
-        changelog.record(
-            "model.deployed", kind="model", name=version.model.name, version=version.version, object_id=version.pk,
-            changes={"binding": self.pk, "provider": self.provider, "environment": self.environment, "region": self.region},
-        )
+    def _record_deployment(self, before: str | None) -> None:
+        """Creating an active binding or enabling one is the registry's record of deploying a version to an
+        environment: the platform's ``model.deployed`` event for other services. It is that write's one
+        change-log entry (about the binding, so its history and status answers stay whole), in place of
+        ``binding.created`` / ``binding.enabled``, with the status move and where the version now serves."""
+        self._changelog("model.deployed", {
+            "status": [before, self.status], "provider": self.provider, "environment": self.environment, "region": self.region,
+        })
 
     # -- creation and settings --------------------------------------------------------------------------------
 
@@ -176,9 +176,10 @@ class ProviderBinding(models.Model):
                     f"{version} already has a {placement['provider']} binding in {placement['environment']} / {placement['region']}.",
                     code="binding_exists",
                 ) from None
-            binding._changelog("binding.created", {"status": [None, status]})
             if status == BindingStatus.ACTIVE:
-                binding._record_deployment()
+                binding._record_deployment(None)
+            else:
+                binding._changelog("binding.created", {"status": [None, status]})
         return binding
 
     def change_settings(self, values: dict) -> ProviderBinding:
@@ -219,13 +220,28 @@ class ProviderBinding(models.Model):
 
     # -- status moves -----------------------------------------------------------------------------------------
 
-    def _move(self, status: str, reason: str, action: str) -> None:
-        """Set the status (the caller holds the row lock) and record the move with its reason."""
+    @classmethod
+    def status_at(cls, pk: int, moment) -> tuple[bool, str | None]:
+        """(known, status) of binding ``pk`` at ``moment``, from the change log: every status move (creation,
+        deployment, enable, disable, SLO degrade/recover, deletion) records ``status: [before, after]``. ``known``
+        is False when the log has no entry about the binding at all (no such binding); the status is None
+        before it was created and after it was deleted."""
+        entries = changelog.ChangeLogEntry.objects.filter(kind="binding", object_id=str(pk))
+        if not entries.exists():
+            return False, None
+        _, status = entries.state_at("status", moment)
+        return True, status
+
+
+    def _move(self, status: str, reason: str, action: str | None) -> None:
+        """Set the status (the caller holds the row lock) and record the move with its reason (``action`` None:
+        the caller records it)."""
         old, now = self.status, timezone.now()
         self.status, self.status_reason, self.status_changed_at = status, reason[:500], now
         type(self).objects.filter(pk=self.pk).update(status=status, status_reason=self.status_reason, status_changed_at=now, updated_at=now)
         BindingStatusChange.objects.create(binding=self, from_status=old, to_status=status, reason=self.status_reason, at=now)
-        self._changelog(action, {"status": [old, status], "reason": self.status_reason})
+        if action is not None:
+            self._changelog(action, {"status": [old, status], "reason": self.status_reason})
 
     def enable(self) -> ProviderBinding:
         """pending or disabled -> active (a deployment); active or degraded stay as they are."""
@@ -233,8 +249,9 @@ class ProviderBinding(models.Model):
             binding = type(self).objects.select_for_update().get(pk=self.pk)
             if binding.status in (BindingStatus.PENDING, BindingStatus.DISABLED):
                 binding.model_version = self._lock_version(binding.model_version)
-                binding._move(BindingStatus.ACTIVE, "enabled", "binding.enabled")
-                binding._record_deployment()
+                before = binding.status
+                binding._move(BindingStatus.ACTIVE, "enabled", None)
+                binding._record_deployment(before)
         return type(self).objects.with_version().get(pk=self.pk)
 
     def disable(self) -> ProviderBinding:

@@ -1,5 +1,7 @@
 """The models section of a registry backup (see ``registry_project.backup``)."""
 
+from types import SimpleNamespace
+
 SECTION, ORDER = "models", 10
 
 
@@ -8,3 +10,22 @@ def section():
     from registry_project.backup import DefinitionSection
 
     return DefinitionSection(Model)
+
+
+def lineage_section():
+    """Lineage links (derived_from, relation, deltas, depth) travel on the version rows above; contributions,
+    attestations (each envelope exactly as signed) and artifact file rows (the metadata, not the bytes) here."""
+    from models_app.artifacts import ArtifactFile
+    from models_app.attestations import Attestation
+    from models_app.lineage import Contribution
+    from registry_project.backup_rows import RowsSection, SectionGroup
+
+    return SectionGroup({
+        "contribution": RowsSection(Contribution, key=("version", "address")),
+        "attestation": RowsSection(Attestation, key=("version",)),
+        "artifact_file": RowsSection(ArtifactFile, key=("storage_key",)),
+    })
+
+
+# More sections of this app (see ``registry_project.backup.sections``): after the versions they refer to.
+MORE = [SimpleNamespace(SECTION="lineage", ORDER=11, section=lineage_section)]

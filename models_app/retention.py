@@ -130,7 +130,9 @@ class Retention:
     # -- the run ---------------------------------------------------------------------------------------------
 
     def run(self, *, purge: bool = True) -> RetentionReport:
-        with changelog.acting_as(ACTOR), run_lock(take=not self.dry_run):
+        # A run someone asked for (API key, user, command) is theirs in the log; otherwise (beat) the job's.
+        actor = changelog.current_actor()
+        with changelog.acting_as(ACTOR if actor == "system" else actor), run_lock(take=not self.dry_run):
             for model_ids in self._batches():
                 batch = self.models.filter(pk__in=model_ids).order_by("pk").values_list("pk", "name")
                 if self.dry_run:

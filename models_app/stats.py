@@ -13,6 +13,7 @@ SECTION = "models"
 
 
 def registry_stats() -> dict:
+    from models_app.artifacts import ArtifactFile
     from models_app.models import Model, ModelVersion, RetentionTotals
 
     versions = ModelVersion.objects.of_alive().order_by()
@@ -29,6 +30,12 @@ def registry_stats() -> dict:
         by_tier[row["storage_tier"]] = by_tier.get(row["storage_tier"], 0) + row["n"]
         artifact_bytes[row["storage_tier"]] = artifact_bytes.get(row["storage_tier"], 0) + (row["size"] or 0)
         current += row["current"]
+    # The bytes actually stored (uploaded artifact files), by the tier each file sits in: one query.
+    stored = ArtifactFile.objects.filter(version__in=versions.values("pk")).order_by().values("storage_tier")
+    stored_files, stored_bytes = {}, {}
+    for row in stored.annotate(n=Count("pk"), size=Sum("size")):
+        stored_files[row["storage_tier"]] = row["n"]
+        stored_bytes[row["storage_tier"]] = row["size"] or 0
     totals = RetentionTotals.current()
     return {
         "kind": Model.kind,
@@ -38,6 +45,8 @@ def registry_stats() -> dict:
         "versions_by_tier": by_tier,
         "current_versions": current,
         "artifact_bytes_by_tier": artifact_bytes,
+        "stored_artifact_files_by_tier": stored_files,
+        "stored_artifact_bytes_by_tier": stored_bytes,
         "retention": {
             "archived_total": totals.archived,
             "purged_total": totals.purged,
@@ -58,9 +67,12 @@ def registry_metrics(section: dict):
     tiers = GaugeMetricFamily("registry_model_versions_by_tier", "Versions of live models, by storage tier.", labels=["tier"])
     for tier, n in sorted(section.get("versions_by_tier", {}).items()):
         tiers.add_metric([tier], n)
+    stored = GaugeMetricFamily("registry_artifact_bytes", "Bytes of stored artifact files of live models, by storage tier.", labels=["tier"])
+    for tier, n in sorted(section.get("stored_artifact_bytes_by_tier", {}).items()):
+        stored.add_metric([tier], n)
     retention = section.get("retention", {})
     archived = CounterMetricFamily("registry_retention_archived", "Versions archived by retention since the registry began.")
     archived.add_metric([], retention.get("archived_total", 0))
     purged = CounterMetricFamily("registry_retention_purged", "Archived versions purged (artifacts deleted) by retention.")
     purged.add_metric([], retention.get("purged_total", 0))
-    return [models, versions, tiers, archived, purged]
+    return [models, versions, tiers, stored, archived, purged]

@@ -165,6 +165,33 @@ class Alias(models.Model):
             )
 
 
+def aliases_of_version(version) -> list[str]:
+    """The guard form of alias protection (``register_alias_guards``): the aliases pointing at ``version``."""
+    aliases = Alias.objects.filter(kind=version.definition.kind, version_id=version.pk).order_by("alias")
+    return [f"alias @{alias}" for alias in aliases.values_list("alias", flat=True)]
+
+
+def aliased_version_ids(versions) -> set:
+    """The set form: primary keys among the version queryset ``versions`` that an alias points at (one query)."""
+    kind = versions.model._meta.get_field(versions.model.parent_field).related_model.kind
+    targets = Alias.objects.filter(kind=kind, version_id__in=versions.order_by().values("pk"))
+    return set(targets.order_by().values_list("version_id", flat=True).distinct())
+
+
+def register_alias_guards() -> None:
+    """Register alias protection as a guard on every versioned kind (from ``RegistryProjectConfig.ready``), so
+    set-based jobs such as retention keep aliased versions too; ``DefinitionVersion.archive`` still asks
+    ``Alias.ensure_unaliased`` first for its own message and code."""
+    from django.apps import apps
+
+    from registry_project.definitions import DefinitionVersion
+    from registry_project.dependencies import register_guard
+
+    for model in apps.get_models():
+        if issubclass(model, DefinitionVersion):
+            register_guard(model._meta.label, aliases_of_version, protected_ids=aliased_version_ids)
+
+
 def history(definition, alias: str):
     """The alias's moves and deletions, oldest first."""
     return changelog.ChangeLogEntry.objects.of_object(definition.kind, definition.name).filter(

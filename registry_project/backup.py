@@ -89,7 +89,9 @@ def sections() -> list[ModuleType]:
         name = f"{app_config.name}.exports"
         if importlib.util.find_spec(name) is None:
             continue
-        found.append(importlib.import_module(name))
+        module = importlib.import_module(name)
+        found.append(module)
+        found.extend(getattr(module, "MORE", ()))  # an app may add sections (objects with the same three names)
     return sorted(found, key=lambda module: (module.ORDER, module.SECTION))
 
 

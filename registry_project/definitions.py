@@ -44,7 +44,8 @@ IDENTITY_FIELDS = ("name", "version")
 MUTABLE_VERSION_FIELDS = ("description", "tags", "metadata")
 # Server-managed fields a document as GET returned it carries; a write ignores them (with a warning) rather than
 # rejecting the document, so a client can send a document back after changing what it means to change.
-READ_ONLY_FIELDS = ("id", "status", "is_current", "active", "aliases", "created_at", "updated_at", "warnings", "stored_artifacts")
+READ_ONLY_FIELDS = ("id", "status", "is_current", "active", "aliases", "created_at", "updated_at", "warnings", "stored_artifacts",
+                    "storage_tier", "archived_at", "purged_at")
 MUTABLE_DEFAULTS: dict[str, Any] = {"description": "", "tags": [], "metadata": {}}
 # The definition's own tags and description (as MLflow keeps registered-model tags apart from version tags),
 # nested under one key so the document shape is the same for every kind: {"definition": {"tags", "description"}}.

@@ -3,7 +3,7 @@ method; the rules live there."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -16,9 +16,10 @@ from bindings_app.routing import RouteCriteria
 from bindings_app.validation import parse_outcomes
 from models_app.models import Model, ModelVersion
 from registry_project.api.errors import QueryParameterInvalid
-from registry_project.api.serializers import DocumentSerializer
-from registry_project.api.views import DefinitionViewSet
-from registry_project.filtersets import StrictFilterBackend
+from models_app.api.artifacts import ModelDocumentSerializer
+from registry_project.api.views import AT_PARAM, DefinitionViewSet, moment_param
+from registry_project.exceptions import DefinitionNotFound
+from registry_project.filtersets import StrictFilterBackend, reject_unknown_parameters
 
 OUTCOME = {
     "type": "object",
@@ -47,6 +48,25 @@ class ProviderBindingViewSet(viewsets.ModelViewSet):
         page = self.paginate_queryset(queryset)
         figures = BindingSample.objects.figures([binding.pk for binding in page])
         return self.get_paginated_response(self.get_serializer(page, many=True, context={**self.get_serializer_context(), "figures": figures}).data)
+
+    @extend_schema(parameters=[AT_PARAM], responses={200: PolymorphicProxySerializer(
+        component_name="BindingOrStatusAt", resource_type_field_name=None,
+        serializers=[ProviderBindingSerializer, inline_serializer("BindingStatusAt", {
+            "id": serializers.IntegerField(), "at": serializers.DateTimeField(),
+            "status": serializers.CharField(allow_null=True, help_text="None: the binding did not exist then."),
+        })],
+    )})
+    def retrieve(self, request, pk=None):
+        """One binding; with `?at=`, only its status at that moment (from the change log), also for a binding
+        deleted since."""
+        if "at" not in request.query_params:
+            return super().retrieve(request, pk=pk)
+        reject_unknown_parameters(request, ["at"])
+        moment = moment_param(request)
+        known, status = ProviderBinding.status_at(int(pk), moment)
+        if not known:
+            raise DefinitionNotFound(f"No binding {pk}, now or in the change log.", code="not_found", path="id")
+        return Response({"id": int(pk), "at": moment.isoformat().replace("+00:00", "Z"), "status": status})
 
     def list(self, request):
         """Bindings, filtered (model, version, provider, status, environment, region, min_success_rate, max_cost)."""
@@ -166,8 +186,8 @@ class GatewayVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Model versions across all models, for the gateway (region, min_eval_score, max_cost, capability, status,
     is_current), newest first within each model."""
 
-    queryset = ModelVersion.objects.of_alive().with_parent().order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
-    serializer_class = DocumentSerializer
+    queryset = ModelVersion.objects.of_alive().with_parent().with_aliases().order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
+    serializer_class = ModelDocumentSerializer
     filterset_class = GatewayVersionFilterSet
     filter_backends = [StrictFilterBackend]
     definition_model = Model

@@ -26,7 +26,7 @@ from models_app import artifacts
 from models_app.artifacts import ArtifactFile, ArtifactTooLarge, Incoming, LengthRequired
 from models_app.models import Model, ModelVersion
 from models_app.storage import is_s3
-from registry_project.api.serializers import DocumentSerializer
+from registry_project.api.serializers import DocumentSerializer, _datetime
 from registry_project.exceptions import DefinitionNotFound, RegistryError
 
 CHUNK = artifacts.CHUNK
@@ -60,11 +60,23 @@ UPLOAD_BODY = {"application/octet-stream": BINARY, "multipart/form-data": {"type
 
 class ModelDocumentSerializer(DocumentSerializer):
     """The model document plus ``stored_artifacts``: the digests the registry computed, beside the declared
-    ``artifact.checksum``. Read-only: sent back, it is ignored."""
+    ``artifact.checksum``; and where the version's bytes live (``storage_tier``: hot, cold or purged, with
+    ``archived_at`` and ``purged_at``). Read-only: sent back, they are ignored."""
+
+    # Described in the OpenAPI documents beside the shared read-only fields (DefinitionViewSet.document_schemas).
+    read_only_properties = {
+        "stored_artifacts": {"type": "array", "items": FILE_SCHEMA, "readOnly": True},
+        "storage_tier": {"type": "string", "enum": ["hot", "cold", "purged"], "readOnly": True},
+        "archived_at": {"type": ["string", "null"], "format": "date-time", "readOnly": True},
+        "purged_at": {"type": ["string", "null"], "format": "date-time", "readOnly": True},
+    }
 
     def to_representation(self, version: ModelVersion) -> dict:
         body = super().to_representation(version)
         body["stored_artifacts"] = version.stored_artifacts
+        body["storage_tier"] = version.storage_tier
+        body["archived_at"] = _datetime.to_representation(version.archived_at) if version.archived_at else None
+        body["purged_at"] = _datetime.to_representation(version.purged_at) if version.purged_at else None
         return body
 
 

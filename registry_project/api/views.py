@@ -359,8 +359,11 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         body = inline_defs(self.definition_model.validator.schema)
         properties = {**body["properties"], "version": {**body["properties"]["version"], "pattern": SEMVER_PATTERN}}
         properties[DEFINITION_KEY] = DEFINITION_SCHEMA
-        request = {**body, "properties": {**properties, **SENT_BACK_PROPERTIES}}
-        response = {**body, "properties": {**properties, **READ_ONLY_PROPERTIES}}
+        # A kind's serializer may add read-only fields of its own (models: storage tier, stored artifacts).
+        extra = getattr(self.serializer_class, "read_only_properties", {})
+        sent_back = {**SENT_BACK_PROPERTIES, **{name: {"description": f"Server-managed ({name}); ignored when sent."} for name in extra}}
+        request = {**body, "properties": {**properties, **sent_back}}
+        response = {**body, "properties": {**properties, **READ_ONLY_PROPERTIES, **extra}}
         response.pop("required", None)
         response["required"] = ["id", "name", "version", DEFINITION_KEY, "status", "active", "is_current", "created_at", "updated_at"]
         registered = {**response, "properties": {**response["properties"], "warnings": {"type": "array", "items": ISSUE_SCHEMA}}}
@@ -373,7 +376,7 @@ class DefinitionViewSet(viewsets.GenericViewSet):
                 "`spec_immutable`), server-managed fields are ignored with a warning (a different `status`, "
                 "`active` or `is_current` is a 400 pointing to the lifecycle actions)."
             ),
-            "properties": {**properties, **SENT_BACK_PROPERTIES},
+            "properties": {**properties, **sent_back},
         }
         # POST .../{name}/versions: the URL names the definition, so the body's name is optional (and must match).
         next_version = {**request, "required": [r for r in request.get("required", []) if r != "name"]}

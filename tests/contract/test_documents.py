@@ -94,7 +94,10 @@ def test_a_document_as_get_returned_it_can_be_put_back(api):
     assert response.status_code == 200, response.json()
     assert response.json()["description"] == "Chat-tuned"
     ignored = {w["path"] for w in response.json()["warnings"] if w["code"] == "read_only_ignored"}
-    assert ignored == {"/id", "/status", "/active", "/is_current", "/aliases", "/stored_artifacts", "/created_at", "/updated_at"}
+    assert ignored == {
+        "/id", "/status", "/active", "/is_current", "/aliases", "/stored_artifacts", "/created_at", "/updated_at",
+        "/storage_tier", "/archived_at", "/purged_at",
+    }
 
 
 def test_a_status_change_through_put_points_to_the_lifecycle_actions(api):

@@ -132,3 +132,23 @@ def test_apply_retention_archives_old_releases_but_never_the_current_one(api, mo
     statuses = {v.version: (v.status, v.is_current) for v in ModelVersion.objects.all()}
     assert statuses["1.0.0"] == ("active", True)
     assert statuses["2.0.0"][0] == statuses["2.1.0"][0] == statuses["3.0.0-rc.1"][0] == "active"
+
+
+def test_the_document_shows_where_the_version_lives_and_takes_it_back_unchanged(api, three_versions):
+    assert move(api, "1.0.0", "archive").status_code == 200
+    archived = api.get(f"{URL}/{NAME}/versions/1.0.0").json()
+    live = api.get(f"{URL}/{NAME}/versions/2.0.0").json()
+
+    assert (archived["storage_tier"], live["storage_tier"]) == ("cold", "hot")
+    assert archived["archived_at"] is not None and live["archived_at"] is None
+    assert archived["purged_at"] is None
+    listed = api.get("/api/v1/versions?status=archived").json()["results"]
+    assert [(v["version"], v["storage_tier"]) for v in listed] == [("1.0.0", "cold")]
+
+    # Sent back as GET returned them, the server-managed fields are accepted and ignored with a warning.
+    live["description"] = "sent back"
+    response = api.put(f"{URL}/{NAME}", live, format="json")  # 2.0.0 is the latest
+    assert response.status_code == 200, response.json()
+    warned = {w["path"] for w in response.json()["warnings"]}
+    assert {"/storage_tier", "/archived_at", "/purged_at"} <= warned
+    assert response.json()["storage_tier"] == "hot"

@@ -57,9 +57,8 @@ def test_retention_is_set_based_its_query_count_does_not_grow_with_the_registry(
     for index in range(25):
         register(model_doc, f"m{index}", ["1.0.0", "1.1.0", "1.2.0"])
 
-    # 26: the webhooks' outbox (issue #9) adds one INSERT per change-log write, and a run writes two (the
-    # archives, the run itself); still constant in the registry's size.
-    with django_assert_max_num_queries(26):
+    # Per batch: one query per guard (aliases, pipelines, bindings) and the outbox insert beside the log's.
+    with django_assert_max_num_queries(27):
         report = Model.objects.apply_retention(keep=1)
 
     assert report.counts["archived"] == 50
@@ -350,3 +349,45 @@ def test_the_tasks_run_inline_when_no_broker_is_configured(model_doc):
     assert summary == {"dry_run": False, "archived": 2, "protected": 0, "purged": 0, "purge_failed": 0, "models": 1}
     assert StatsSnapshot.objects.get().data["models"]["versions_by_status"] == {"active": 1, "archived": 2}
     assert refreshed["refreshed_at"]
+
+
+def test_retention_keeps_a_version_with_a_binding_in_service_and_archives_it_once_disabled(model_doc, django_assert_max_num_queries):
+    from bindings_app.models import ProviderBinding
+
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+    bound = ModelVersion.objects.get(model__name="a", version="1.0.0")
+    binding = ProviderBinding.deploy(
+        bound, provider="openai", provider_model_id="gpt-4o", endpoint_url="https://api.example.com/v1", region="us-east-1",
+        environment="production", cost_per_1k_input_tokens=1, cost_per_1k_output_tokens=1,
+    )
+    # The set form answers in one query, not one per version (and the guards together agree with it).
+    from bindings_app.guards import model_versions_with_bindings
+
+    with django_assert_max_num_queries(1):
+        assert set(model_versions_with_bindings(ModelVersion.objects.all())) == {bound.pk}
+    assert dependencies.protected_ids(ModelVersion.objects.all()) == {bound.pk}
+
+    report = Model.objects.apply_retention(keep=1)
+
+    assert statuses("a") == {"1.0.0": "active", "1.1.0": "archived", "1.2.0": "active"}
+    assert report.protected[0]["reasons"] == [f"{binding} of 1.0.0"]
+
+    binding.disable()
+    Model.objects.apply_retention(keep=1)
+    assert statuses("a")["1.0.0"] == "archived"
+
+
+def test_retention_keeps_an_aliased_version_of_every_kind(model_doc):
+    from registry_project.aliases import Alias
+
+    model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+    Alias.move(model, "champion", "1.0.0")
+
+    report = Model.objects.apply_retention(keep=1)
+
+    assert statuses("a") == {"1.0.0": "active", "1.1.0": "archived", "1.2.0": "active"}
+    assert report.protected[0]["reasons"] == ["alias @champion"]
+    # An alias of another kind or another model with the same version number protects nothing here.
+    Alias.objects.filter(alias="champion").update(kind="pipeline")
+    Model.objects.apply_retention(keep=1)
+    assert statuses("a")["1.0.0"] == "archived"

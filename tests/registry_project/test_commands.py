@@ -9,6 +9,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from models_app.models import Model, ModelVersion
 from pipelines_app.models import Pipeline
@@ -167,6 +168,7 @@ def test_export_of_an_import_equals_the_original_export(populated, tmp_path):
 
     for model in (PipelineVersion, Pipeline, PolicyVersion, Policy, ModelVersion, Model):
         model.objects.all().delete()
+    clear_change_log()  # the export carries the history too
 
     code, out, err = run("import_registry", str(first))
     assert code == 0, err
@@ -218,3 +220,75 @@ def test_import_rejects_a_malformed_file_and_imports_nothing(tmp_path, content, 
 
     assert code == 2 and message in err
     assert not Model.objects.exists()
+
+
+def clear_change_log() -> None:
+    """Empty the change log (append-only for the application; a test starting the registry afresh may)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred foreign-key check
+            cursor.execute("TRUNCATE registry_changelog CASCADE")
+        else:
+            cursor.execute("DELETE FROM registry_webhook_outbox")
+            cursor.execute("DELETE FROM registry_changelog")
+
+
+@pytest.fixture
+def populated_with_everything(populated, model_doc, settings, tmp_path, api):
+    """``populated`` plus what the other apps keep: a binding with status moves, an alias, a derived version with
+    contributors and its signed attestation, and a stored artifact file."""
+    from bindings_app.models import ProviderBinding
+    from models_app.attestations import generate_key
+    from registry_project.aliases import Alias
+
+    settings.ATTESTATION_SIGNING_KEY_FILE = str(tmp_path / "key.pem")
+    settings.ATTESTATION_RETIRED_KEY_FILES = []
+    generate_key(tmp_path / "key.pem")
+    settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path / "artifacts")
+    llama = Model.objects.get(name="llama")
+    base = llama.versions.get(version="1.1.0")
+    Model.register({**model_doc(name="llama", version="1.3.0", family="llama"), "metrics": {"accuracy": 0.8}})
+    Model.register({**model_doc(name="llama", version="1.4.0", family="llama"), "metrics": {"accuracy": 0.9},
+                    "derived_from": {"model": "llama", "version": "1.3.0", "relation": "finetune"},
+                    "contributors": [{"address": "0x52908400098527886e0f7030069857d2e4169ee7", "role": "data", "weight": 1}]})
+    binding = ProviderBinding.deploy(base, provider="openai", provider_model_id="gpt-4o", endpoint_url="https://api.example.com/v1",
+                                     region="us-east-1", environment="production", cost_per_1k_input_tokens="0.5")
+    binding.disable()
+    Alias.move(llama, "champion", "1.1.0")
+    assert api.put("/api/v1/models/llama/versions/1.1.0/artifacts/w.bin", data=b"w" * 10, content_type="application/octet-stream").status_code in (200, 201)
+
+
+def test_export_of_an_import_equals_the_original_export_with_bindings_lineage_aliases_history_and_files(populated_with_everything, tmp_path):
+    from bindings_app.models import BindingStatusChange, ProviderBinding
+    from models_app.artifacts import ArtifactFile
+    from models_app.attestations import Attestation
+    from models_app.lineage import Contribution
+    from pipelines_app.models import PipelineVersion
+    from policies_app.models import PolicyVersion
+    from registry_project.aliases import Alias
+    from registry_project.changelog import ChangeLogEntry
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    assert run("export_registry", str(first))[0] == 0
+    sections = {json.loads(line)["section"] for line in first.read_text().splitlines()[1:]}
+    assert {"bindings", "lineage", "registry"} <= sections
+    counts = {m: m.objects.count() for m in (ProviderBinding, BindingStatusChange, Contribution, Attestation, ArtifactFile, Alias, ChangeLogEntry)}
+    assert all(counts.values()), counts
+    entry_ids = list(ChangeLogEntry.objects.values_list("id", flat=True))
+
+    clear_change_log()
+    for model in (BindingStatusChange, ProviderBinding, Contribution, Attestation, ArtifactFile, Alias, PipelineVersion, Pipeline, PolicyVersion, Policy):
+        model.objects.all().delete()
+    ModelVersion.objects.filter(derived_from__isnull=False).delete()
+    ModelVersion.objects.all().delete()
+    Model.objects.all().delete()
+
+    code, out, err = run("import_registry", str(first))
+    assert code == 0, err
+    assert run("export_registry", str(second))[0] == 0
+
+    assert first.read_text() == second.read_text()
+    assert {m: m.objects.count() for m in counts} == counts
+    assert list(ChangeLogEntry.objects.values_list("id", flat=True)) == entry_ids
+    assert ProviderBinding.status_at(ProviderBinding.objects.get().pk, ChangeLogEntry.objects.last().at) == (True, "disabled")
+    assert Attestation.objects.get().version.version == "1.4.0"

@@ -38,7 +38,8 @@ def test_the_refresh_takes_a_few_queries_whatever_the_registry_holds(model_doc, 
     for index in range(30):
         Model.register(model_doc(name=f"m{index}", family=f"f{index % 3}"))
 
-    with django_assert_max_num_queries(16):
+    # Bindings add two aggregate queries and stored artifacts one.
+    with django_assert_max_num_queries(19):
         stats.refresh()
 
 
@@ -80,3 +81,41 @@ def test_metrics_gauges_come_from_the_snapshot(anon, model_doc):
     assert "registry_retention_archived_total 2.0" in text
     assert "registry_retention_purged_total 0.0" in text
     assert "registry_pipelines_total 0.0" in text
+
+
+def test_the_snapshot_and_metrics_count_bindings_by_provider_and_status_and_stored_bytes_by_tier(anon, api, model_doc, settings, tmp_path):
+    from bindings_app.models import ProviderBinding
+
+    settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path)
+    settings.BINDING_SLO_MIN_SAMPLES = 2
+    version = Model.register(model_doc(name="a")).version
+    placement = dict(provider_model_id="m", endpoint_url="https://api.example.com/v1", cost_per_1k_input_tokens=1, cost_per_1k_output_tokens=1)
+    openai = ProviderBinding.deploy(version, provider="openai", region="us-east-1", environment="production", **placement)
+    ProviderBinding.deploy(version, provider="openai", region="eu-west-1", environment="production", **placement).disable()
+    ProviderBinding.deploy(version, provider="self_hosted", region="eu-west-1", environment="staging", **placement)
+    # Only openai's has enough samples: 3 of 4 succeeded.
+    ProviderBinding.objects.filter(pk=openai.pk).update(request_count=4, success_count=3)
+    upload = api.put("/api/v1/models/a/versions/1.0.0/artifacts/weights.bin", data=b"x" * 1000, content_type="application/octet-stream")
+    assert upload.status_code in (200, 201), upload.content
+
+    data = stats.refresh().data
+
+    assert data["bindings"]["by_provider_status"] == {"openai": {"active": 1, "disabled": 1}, "self_hosted": {"active": 1}}
+    assert data["bindings"]["total"] == 3
+    assert data["bindings"]["average_success_rate"] == 0.75
+    assert data["models"]["stored_artifact_bytes_by_tier"] == {"filesystem": 1000}
+    assert data["models"]["stored_artifact_files_by_tier"] == {"filesystem": 1}
+    text = anon.get("/metrics").content.decode()
+    assert 'registry_bindings_total{provider="openai",status="disabled"} 1.0' in text
+    assert 'registry_bindings_total{provider="self_hosted",status="active"} 1.0' in text
+    assert 'registry_artifact_bytes{tier="filesystem"} 1000.0' in text
+
+
+def test_with_too_few_samples_the_average_success_rate_is_no_data(model_doc):
+    from bindings_app.models import ProviderBinding
+
+    version = Model.register(model_doc(name="a")).version
+    ProviderBinding.deploy(version, provider="openai", provider_model_id="m", endpoint_url="https://api.example.com/v1", region="us-east-1",
+                           environment="production")
+
+    assert stats.refresh().data["bindings"]["average_success_rate"] is None
