@@ -138,6 +138,8 @@ class ModelVersion(DefinitionVersion):
         checksum = artifact.get("checksum") if isinstance(artifact, dict) else None
         if not isinstance(checksum, str) or not checksum or checksum == CHECKSUM_PLACEHOLDER:
             return False
+        if self.purged_at is not None:
+            return False  # a tombstone keeps its number and checksum, but nothing is served: never a retry
         if checksum == self.spec.get("artifact", {}).get("checksum"):
             return True
         algorithm, _, digest = checksum.partition(":")

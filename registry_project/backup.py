@@ -232,16 +232,17 @@ class RowCodec:
     """Every concrete field of ``model`` to and from a JSON record, except the integer primary key (not stable
     across databases) and ``references`` (foreign key name -> the record key holding the referenced row's name)."""
 
-    def __init__(self, model: type[models.Model], references: dict[str, str] | None = None):
+    def __init__(self, model: type[models.Model], references: dict[str, str] | None = None, derived: tuple[str, ...] = ()):
         self.model = model
         self.references = references or {}
+        self.derived = derived  # state the registry recomputes after an import; not carried in the file
         self.users = UserNames()
         user_model = get_user_model()
         self.fields = []
         for f in model._meta.concrete_fields:
             if f.primary_key and isinstance(f, (models.AutoField, models.BigAutoField)):
                 continue
-            if f.name in self.references:
+            if f.name in self.references or f.name in self.derived:
                 continue
             self.fields.append(f)
         self.user_fields = {f.name for f in self.fields if f.is_relation and f.related_model is user_model}
@@ -303,8 +304,9 @@ class DefinitionSection:
         self.definition_model = definition_model
         self.version_model = definition_model.versions.rel.related_model
         self.parent = self.version_model.parent_field
-        self.definitions = RowCodec(definition_model)
-        self.versions = RowCodec(self.version_model, {self.parent: "definition"})
+        # The latest/current pointers and the search vector are derived from the rows: recomputed after an import.
+        self.definitions = RowCodec(definition_model, derived=("latest_version", "current_version"))
+        self.versions = RowCodec(self.version_model, {self.parent: "definition"}, derived=("search_vector",))
 
     def export_records(self) -> Iterator[dict]:
         for definition in self.definition_model.objects.order_by("name").iterator(chunk_size=CHUNK):
@@ -329,7 +331,29 @@ class DefinitionSection:
                 count += self._import_definitions(definitions, ids, skipped, context)
                 count += self._import_versions(versions, ids, skipped, context)
                 context.progress(len(chunk))
+        self._derive(list(ids.values()))
         return count
+
+    def _derive(self, definition_ids: list) -> None:
+        """Set the imported definitions' latest/current pointers and their versions' search vectors, set-based."""
+        from django.db import connection
+        from django.db.models import OuterRef, Subquery
+
+        from registry_project.definitions import latest_order
+
+        for start in range(0, len(definition_ids), CHUNK):
+            batch = definition_ids[start:start + CHUNK]
+            versions = self.version_model.objects.filter(**{self.parent: OuterRef("pk")}).present()
+            self.definition_model.objects.filter(pk__in=batch).update(
+                latest_version=Subquery(versions.order_by(*latest_order()).values("pk")[:1]),
+                current_version=Subquery(versions.filter(is_current=True).values("pk")[:1]),
+            )
+            if connection.vendor == "postgresql":
+                from django.contrib.postgres.search import SearchVector
+
+                self.version_model.objects.filter(**{f"{self.parent}__in": batch}).update(
+                    search_vector=SearchVector("search_text", config="simple")
+                )
 
     def _import_definitions(self, records, ids, skipped, context) -> int:
         if not records:

@@ -24,7 +24,8 @@ def test_racing_registrations_of_one_derived_version_leave_one_set_of_rows(api, 
 
     statuses = run_concurrently(api.api_key, [("post", URL, derived) for _ in range(WORKERS)])
 
-    assert statuses == Counter({201: 1, 409: WORKERS - 1})
+    # The same document with the same artifact digest: one registration, the others are retries answered 200.
+    assert statuses == Counter({201: 1, 200: WORKERS - 1})
     version = ModelVersion.objects.get(version="1.1.0")
     assert Contribution.objects.count() == 2 and set(Contribution.objects.values_list("version", flat=True)) == {version.pk}
     assert Attestation.objects.get().version_id == version.pk

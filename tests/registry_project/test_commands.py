@@ -69,8 +69,11 @@ def test_register_reports_every_error_with_file_and_pointer_and_registers_the_re
     assert code == 1
     assert f"{broken}: /name: invalid_format" in err and f"{broken}: /runtime/type: invalid_choice" in err
     assert ModelVersion.objects.count() == 1
-    again = run("register", good)
-    assert again[0] == 1 and f"{good}: /version: version_exists" in again[2]
+    retry = run("register", good)  # the same artifact digest: a retry, answered with the existing version
+    assert retry[0] == 0 and ModelVersion.objects.count() == 1
+    other = files("other.json", {**llama_doc, "artifact": {**llama_doc["artifact"], "checksum": "sha256:" + "c" * 64}})
+    again = run("register", other)
+    assert again[0] == 1 and f"{other}: /version: version_exists" in again[2]
 
 
 def test_validate_exits_1_on_errors_with_the_same_errors_as_the_api(files, api, llama_doc):
