@@ -253,7 +253,8 @@ class DefinitionViewSet(viewsets.GenericViewSet):
             aliases.check_alias_name(version[1:])
             then = aliases.alias_at(definition, version[1:], moment)
         else:
-            raise QueryParameterInvalid({"at": ["`at` applies to `current` and `@alias`; a version number names one version at every moment."]})
+            # A number (or `latest`) names one version at every moment: `at` changes nothing for it.
+            return self.respond(self.definition_model.lookup(name, version))
         if then is None:
             raise DefinitionNotFound(f"{definition}: {version} named no version at {moment.isoformat()}.", code="not_at_that_time")
         return self.respond(definition.resolve_version(then))
