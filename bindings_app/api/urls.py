@@ -13,7 +13,7 @@ urlpatterns = [
     *router.urls,
     path("route", RouteView.as_view(), name="route"),
     re_path(
-        rf"^models/(?P<name>{NAME_REGEX})/versions/(?P<version>{VERSION_REGEX})/bindings$",
+        rf"^models/(?P<name>{NAME_REGEX})/versions/(?P<version>{VERSION_REGEX})/bindings\Z",
         ProviderBindingViewSet.as_view({"get": "of_version"}),
         name="version-bindings",
     ),
