@@ -38,6 +38,7 @@ ERROR_DESCRIPTIONS = {
     409: "The registry's state forbids this (version exists, spec immutable, in use, archived).",
     412: "If-Match named a state that no longer holds (someone else changed it first).",
     413: "The request body is too large.",
+    414: "The URL is longer than MAX_URL_LENGTH (any path or query string can be).",
     415: "The body is not application/json.",
 }
 
@@ -120,7 +121,8 @@ class RegistryAutoSchema(AutoSchema):
         return responses
 
     def error_statuses(self) -> list[int]:
-        statuses = [401, 403]
+        # 414: the URL-length limit answers before any view, for every operation.
+        statuses = [401, 403, 414]
         method = self.method.upper()
         path_has_params = "{" in self.path
         if method in ("POST", "PUT", "PATCH"):
