@@ -4,14 +4,17 @@ import re
 
 import django_filters
 from django.db.models import Exists, OuterRef, Q
+from drf_spectacular.utils import extend_schema_field
 
 from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.models import REGION_PATTERN, ProviderBinding
 from models_app.filtersets import ModelVersionFilterSet
 from registry_project.api.errors import QueryParameterInvalid
+from registry_project.api.views import SEMVER_PATTERN
 from registry_project.semver import InvalidVersion, parse_version
 
 MAX_PRICE = 10**6
+REGION_SCHEMA = {"type": "string", "pattern": rf"^{REGION_PATTERN}\Z"}
 
 
 def _region(value: str) -> str:
@@ -28,11 +31,11 @@ class BindingFilterSet(django_filters.FilterSet):
     environment = django_filters.ChoiceFilter(choices=Environment.choices)
     region = django_filters.CharFilter(method="filter_region", max_length=64)
     min_success_rate = django_filters.NumberFilter(
-        method="filter_min_success_rate", min_value=0, max_value=1, max_digits=7, decimal_places=6,
+        method="filter_min_success_rate", min_value=0, max_value=1,
         help_text="Lifetime success rate at least this (0-1); bindings with fewer than BINDING_SLO_MIN_SAMPLES reports never match.",
     )
     max_cost = django_filters.NumberFilter(
-        method="filter_max_cost", min_value=0, max_value=MAX_PRICE, max_digits=13, decimal_places=6,
+        method="filter_max_cost", min_value=0, max_value=MAX_PRICE,
         help_text="Blended price per 1k tokens (mean of input and output prices) at most this.",
     )
 
@@ -40,6 +43,7 @@ class BindingFilterSet(django_filters.FilterSet):
         model = ProviderBinding
         fields = ["model", "version", "provider", "status", "environment", "region", "min_success_rate", "max_cost"]
 
+    @extend_schema_field({"type": "string", "pattern": SEMVER_PATTERN})
     def filter_version(self, queryset, name, value):
         try:
             identity = parse_version(value).identity()
@@ -47,6 +51,7 @@ class BindingFilterSet(django_filters.FilterSet):
             raise QueryParameterInvalid({"version": [str(exc)]}) from None
         return queryset.filter(**{f"model_version__{k}": v for k, v in identity.items()})
 
+    @extend_schema_field(REGION_SCHEMA)
     def filter_region(self, queryset, name, value):
         return queryset.filter(region=_region(value))
 
@@ -63,12 +68,13 @@ class GatewayVersionFilterSet(ModelVersionFilterSet):
     a bound. ``region`` matches the version's ``region`` or the region of one of its bindings in service."""
 
     region = django_filters.CharFilter(method="filter_region", max_length=64)
-    min_eval_score = django_filters.NumberFilter(method="filter_min_eval_score", min_value=0, max_value=1, max_digits=7, decimal_places=6)
-    max_cost = django_filters.NumberFilter(method="filter_max_cost", min_value=0, max_value=MAX_PRICE, max_digits=13, decimal_places=6)
+    min_eval_score = django_filters.NumberFilter(method="filter_min_eval_score", min_value=0, max_value=1)
+    max_cost = django_filters.NumberFilter(method="filter_max_cost", min_value=0, max_value=MAX_PRICE)
 
     class Meta(ModelVersionFilterSet.Meta):
         fields = [*ModelVersionFilterSet.Meta.fields, "region", "min_eval_score", "max_cost"]
 
+    @extend_schema_field(REGION_SCHEMA)
     def filter_region(self, queryset, name, value):
         bound_there = ProviderBinding.objects.in_service().filter(model_version=OuterRef("pk"), region=_region(value))
         return queryset.filter(Q(spec__region=value) | Q(Exists(bound_there)))

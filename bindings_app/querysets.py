@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import models
@@ -100,7 +100,9 @@ class BindingQuerySet(models.QuerySet):
     def costing_at_most(self, price) -> BindingQuerySet:
         """Blended price per 1k tokens (the mean of the input and output prices) at most ``price``. Prices have six
         decimals; half of that resolution absorbs SQLite's binary floating point without changing any answer."""
-        limit = 2 * Decimal(price) + Decimal("0.0000005")
+        # A finer bound than the prices' six decimals means the same as its floor at six decimals.
+        price = Decimal(price).quantize(Decimal("0.000001"), rounding=ROUND_FLOOR)
+        limit = 2 * price + Decimal("0.0000005")
         return self.filter(cost_per_1k_input_tokens__lte=limit - F("cost_per_1k_output_tokens"))
 
 

@@ -61,9 +61,8 @@ def reject_unknown_parameters(request, known) -> None:
     ``?stauts=active`` would otherwise return everything)."""
     unknown = sorted(set(request.query_params) - set(known))
     if unknown:
-        raise QueryParameterInvalid(
-            {name[:64]: [f"Unknown query parameter; this endpoint takes: {', '.join(sorted(known))}."] for name in unknown[:10]}
-        )
+        takes = f"this endpoint takes: {', '.join(sorted(known))}." if known else "this endpoint takes none."
+        raise QueryParameterInvalid({name[:64]: [f"Unknown query parameter; {takes}"] for name in unknown[:10]})
 
 
 def pagination_parameters(view) -> list[str]:

@@ -5,7 +5,9 @@ import uuid
 from urllib.parse import unquote
 
 from registry_project import request_context
-from registry_project.api.errors import json_error
+from django.http import JsonResponse
+
+from registry_project.api.errors import error_body, json_error
 
 # A caller's X-Request-ID is kept only when it is a plain token: it ends up in logs and the change log.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -41,4 +43,23 @@ class RejectNulBytesMiddleware:
         raw_query = request.META.get("QUERY_STRING", "")
         if "\x00" in request.path or "\x00" in unquote(raw_query) or "%00" in raw_query:
             return json_error(400, "nul_byte", "NUL characters are not allowed in the path or query string.")
+        return self.get_response(request)
+
+
+class RejectEmptyQueryValuesMiddleware:
+    """An empty query value under ``/api/`` (``?since=``, ``?limit=``) is a 400 naming the parameter, for every
+    endpoint alike: a filter left blank would otherwise mean "no filter" on one endpoint and an error on another,
+    and the OpenAPI schema says so once (``minLength: 1`` on every string query parameter)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/") and request.META.get("QUERY_STRING"):
+            empty = sorted({name for name, value in request.GET.items() if value == ""})
+            if empty:
+                return JsonResponse(error_body(400, [
+                    {"code": "invalid", "message": "An empty value; leave the parameter out instead.", "path": None, "parameter": name[:64]}
+                    for name in empty[:10]
+                ]), status=400)
         return self.get_response(request)

@@ -91,6 +91,7 @@ MIDDLEWARE = [
     # Outermost of ours: any non-JSON error under /api/ (Django's debug pages, a bad Host) gets the error shape.
     "registry_project.api_errors_middleware.ApiErrorShapeMiddleware",
     "registry_project.middleware.RejectNulBytesMiddleware",
+    "registry_project.middleware.RejectEmptyQueryValuesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -349,6 +350,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "registry_project.api.pagination.StrictLimitOffsetPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "registry_project.api.schema.RegistryAutoSchema",
+    "DEFAULT_METADATA_CLASS": "registry_project.api.metadata.RegistryMetadata",
     "EXCEPTION_HANDLER": "registry_project.api.errors.exception_handler",
     "PAGE_SIZE": API_PAGE_SIZE,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

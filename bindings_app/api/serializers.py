@@ -7,6 +7,8 @@ from bindings_app.choices import BindingStatus
 from bindings_app.models import MAX_LATENCY_SLO_MS, MAX_WEIGHT, REGION_PATTERN, SETTINGS_FIELDS, ProviderBinding
 from bindings_app.querysets import WindowFigures
 from models_app.models import Model
+from registry_project.aliases import ALIAS_PATTERN
+from registry_project.api.views import SEMVER_REGEX
 from registry_project.exceptions import DefinitionNotFound
 
 _price = dict(max_digits=12, decimal_places=6, min_value=0, coerce_to_string=False)
@@ -102,13 +104,14 @@ class ReportResultSerializer(serializers.Serializer):
 
 class RouteQuerySerializer(serializers.Serializer):
     model = serializers.RegexField(r"\A[a-z0-9][a-z0-9._-]{0,127}\Z")
-    version = serializers.CharField(max_length=128, required=False)
-    alias = serializers.RegexField(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z", required=False)
+    version = serializers.RegexField(rf"\A(latest|current|{SEMVER_REGEX})\Z", max_length=128, required=False)
+    alias = serializers.RegexField(rf"\A{ALIAS_PATTERN}\Z", required=False)
     region = serializers.RegexField(rf"\A{REGION_PATTERN}\Z", required=False)
     environment = serializers.ChoiceField(choices=["development", "staging", "production"], required=False)
     capability = serializers.RegexField(r"\A[a-z0-9][a-z0-9._:-]{0,63}\Z", required=False)
     sort = serializers.ChoiceField(choices=["balanced", "latency", "cost", "success"], default="balanced")
-    max_cost = serializers.DecimalField(max_digits=13, decimal_places=6, min_value=0, max_value=10**6, required=False)
+    # Any precision: a bound is compared with six-decimal prices, never stored.
+    max_cost = serializers.DecimalField(None, None, coerce_to_string=False, min_value=0, max_value=10**6, required=False)
 
     def validate(self, attrs):
         if "version" in attrs and "alias" in attrs:

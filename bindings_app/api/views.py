@@ -3,7 +3,7 @@ method; the rules live there."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from bindings_app.validation import parse_outcomes
 from models_app.models import Model, ModelVersion
 from registry_project.api.errors import QueryParameterInvalid
 from models_app.api.artifacts import ModelDocumentSerializer
-from registry_project.api.views import AT_PARAM, DefinitionViewSet, moment_param
+from registry_project.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.filtersets import StrictFilterBackend, reject_unknown_parameters
 
@@ -43,6 +43,7 @@ class ProviderBindingViewSet(viewsets.ModelViewSet):
     filterset_class = BindingFilterSet
     filter_backends = [StrictFilterBackend]
     lookup_value_regex = r"[0-9]{1,18}"
+    paginated_actions = ("of_version",)
 
     def paginated(self, queryset):
         page = self.paginate_queryset(queryset)
@@ -72,10 +73,7 @@ class ProviderBindingViewSet(viewsets.ModelViewSet):
         """Bindings, filtered (model, version, provider, status, environment, region, min_success_rate, max_cost)."""
         return self.paginated(self.filter_queryset(self.get_queryset()))
 
-    @extend_schema(parameters=[
-        OpenApiParameter("name", str, OpenApiParameter.PATH),
-        OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`."),
-    ])
+    @extend_schema(parameters=[NAME_PATH_PARAM, VERSION_PATH_PARAM])
     def of_version(self, request, name: str, version: str):
         """A model version's bindings."""
         model_version = Model.lookup(name, version)
@@ -112,7 +110,7 @@ class ProviderBindingViewSet(viewsets.ModelViewSet):
         return Response({"accepted": len(outcomes), "binding": ProviderBindingSerializer(binding, context=context).data})
 
 
-CANDIDATE = inline_serializer("RouteCandidate", {
+RouteCandidate = inline_serializer("RouteCandidate", {
     "id": serializers.IntegerField(),
     "rank": serializers.IntegerField(allow_null=True),
     "score": serializers.FloatField(allow_null=True),
@@ -127,17 +125,20 @@ CANDIDATE = inline_serializer("RouteCandidate", {
     "cost_per_1k_tokens": serializers.FloatField(),
     "success_rate": serializers.FloatField(allow_null=True),
     "latency_p95_ms": serializers.FloatField(allow_null=True),
-})
+}).__class__
 
 
 class RouteView(APIView):
     """The gateway's hot path: which binding to call now."""
 
+    extra_error_statuses = {"get": (404,)}  # no such model, or no such version of it
+
     @extend_schema(
         parameters=[RouteQuerySerializer],
         responses={200: inline_serializer("Route", {
             "model": serializers.CharField(), "version": serializers.CharField(), "sort": serializers.CharField(),
-            "chosen": CANDIDATE, "candidates": CANDIDATE.__class__(many=True),
+            # chosen is null when every candidate is excluded
+            "chosen": RouteCandidate(allow_null=True), "candidates": RouteCandidate(many=True),
         })},
     )
     def get(self, request):
@@ -194,13 +195,4 @@ class GatewayVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def openapi_responses(self, schema):
         _, docs = DefinitionViewSet.document_schemas(self, schema)
-        return {200: {
-            "type": "object",
-            "required": ["count", "results"],
-            "properties": {
-                "count": {"type": "integer"},
-                "next": {"type": ["string", "null"], "format": "uri"},
-                "previous": {"type": ["string", "null"], "format": "uri"},
-                "results": {"type": "array", "items": docs["plain"]},
-            },
-        }}
+        return {200: docs["plain"]}  # the paginator wraps this in {count, next, previous, results}

@@ -193,7 +193,7 @@ class ArtifactFileView(VersionArtifactsView):
 
     @extend_schema(
         parameters=[*PATH_PARAMS, FILENAME_PARAM, OpenApiParameter("Range", str, OpenApiParameter.HEADER, required=False, description="One byte range, e.g. `bytes=0-1023`.")],
-        responses={200: OpenApiTypes.BINARY, 206: OpenApiTypes.BINARY, 302: OpenApiResponse(description="A presigned URL (S3 storage)."), 416: OpenApiResponse(description="The range lies outside the file.")},
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, (206, "application/octet-stream"): OpenApiTypes.BINARY, 302: OpenApiResponse(description="A presigned URL (S3 storage)."), 416: OpenApiResponse(description="The range lies outside the file.")},
         operation_id="model_artifact_download",
     )
     def get(self, request, name: str, version: str, filename: str):

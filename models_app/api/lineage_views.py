@@ -39,7 +39,10 @@ class ContributorViewSet(viewsets.GenericViewSet):
     """What an Ethereum address contributed to."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("address", str, OpenApiParameter.PATH, description="An Ethereum address, any letter case.")],
+        parameters=[OpenApiParameter(
+            "address", {"type": "string", "pattern": rf"^{lineage.ADDRESS_FORMAT.pattern}\Z"}, OpenApiParameter.PATH,
+            description="An Ethereum address, any letter case.",
+        )],
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{address, totals: {versions, models: [{model, versions, metrics}]}, count, next, previous, results: [{id, model, version, role, weight, relation, deltas, shares}]}`")},
     )
     @action(detail=False, methods=["get"], url_path=r"(?P<address>[^/]+)/impact")

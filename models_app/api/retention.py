@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from models_app.models import Model, RetentionTotals
 from registry_project.api.schema import inline_defs
+from registry_project.api.views import BodyRequiredMixin
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.validation import DocumentInvalid, DocumentValidator
 
@@ -52,8 +53,12 @@ class StaffOnly(exceptions.PermissionDenied):
     default_detail = "Only staff may apply retention."
 
 
-class RetentionViewSet(viewsets.GenericViewSet):
+class RetentionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
     """Retention: archive old model versions, purge long-archived ones."""
+
+    # A run archives and purges: it takes explicit options (``{}`` for the defaults), never a missing body.
+    body_required_actions = ("apply",)
+    extra_error_statuses = {"apply": (404,)}  # the body's `model` names no model
 
     def get_queryset(self):
         return Model.objects.none()

@@ -4,7 +4,6 @@ an id cursor (``after_id``) so a reader can follow it without missing or repeati
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
@@ -12,6 +11,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from registry_project.api.errors import QueryParameterInvalid
 from registry_project.api.pagination import _bounded_int
+from registry_project.api.schema import filter_bounds
 from registry_project.changelog import ChangeLogEntry
 from registry_project.filtersets import UTCDateTimeFilter
 
@@ -43,12 +43,20 @@ OBJECT_FILTERS = ("kind", "name")
 
 
 def changes_parameters(*, with_object: bool) -> list[OpenApiParameter]:
-    names = [n for n in ChangeLogFilterSet.base_filters if with_object or n not in OBJECT_FILTERS]
-    params = [OpenApiParameter(n, OpenApiTypes.DATETIME if n in ("since", "until") else str, OpenApiParameter.QUERY) for n in names]
+    filters = {n: f for n, f in ChangeLogFilterSet.base_filters.items() if with_object or n not in OBJECT_FILTERS}
+    params = [
+        OpenApiParameter(
+            n, {"type": "string", "format": "date-time"} if n in ("since", "until") else {"type": "string", **filter_bounds(f)},
+            OpenApiParameter.QUERY, description=f.extra.get("help_text", ""),
+        )
+        for n, f in filters.items()
+    ]
     return [
         *params,
-        OpenApiParameter("after_id", int, OpenApiParameter.QUERY, description="Cursor: entries with a larger id (from `next_after_id`)."),
-        OpenApiParameter("limit", int, OpenApiParameter.QUERY, description=f"1-{CHANGES_PAGE_MAX}, default {CHANGES_PAGE_DEFAULT}."),
+        OpenApiParameter("after_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0}, OpenApiParameter.QUERY,
+                         description="Cursor: entries with a larger id (from `next_after_id`)."),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": CHANGES_PAGE_MAX, "default": CHANGES_PAGE_DEFAULT},
+                         OpenApiParameter.QUERY),
     ]
 
 

@@ -31,7 +31,8 @@ ERROR_SCHEMA = {
 }
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input: every problem, each with a JSON Pointer path or parameter name.",
+    400: "Invalid input (a body, a path or query parameter, an empty query value): every problem, each with a JSON "
+         "Pointer path or parameter name.",
     401: "Missing or invalid credentials (`Authorization: Api-Key <key>`).",
     403: "The credentials may not do this (for example a read-only key writing).",
     404: "No such definition or version.",
@@ -41,6 +42,16 @@ ERROR_DESCRIPTIONS = {
     414: "The URL is longer than MAX_URL_LENGTH (any path or query string can be).",
     415: "The body is not application/json.",
 }
+
+
+def filter_bounds(filter_) -> dict:
+    """The bounds a django-filter filter enforces, as JSON Schema keywords, so that a client (or a fuzzer) knows
+    which values the server rejects before sending them."""
+    bounds = {}
+    for option, keyword in (("max_length", "maxLength"), ("min_value", "minimum"), ("max_value", "maximum")):
+        if filter_.extra.get(option) is not None:
+            bounds[keyword] = filter_.extra[option]
+    return bounds
 
 
 def inline_defs(schema: dict) -> dict:
@@ -102,6 +113,34 @@ class RegistryAutoSchema(AutoSchema):
         suffix = f"_{self.method.lower()}" if len(served_by_action) > 1 and action not in ("list", "create", "retrieve", "update", "partial_update", "destroy") else ""
         return f"{basename}_{action}{suffix}"
 
+    def _get_filter_parameters(self):
+        filterset = getattr(self.view, "filterset_class", None)
+        parameters = super()._get_filter_parameters()
+        if filterset is None:
+            return parameters
+        return [
+            {**p, "schema": {**p["schema"], **filter_bounds(filterset.base_filters[p["name"]])}}
+            if p["name"] in filterset.base_filters and "$ref" not in p.get("schema", {}) else p
+            for p in parameters
+        ]
+
+    def _get_parameters(self):
+        parameters = []
+        for parameter in super()._get_parameters():
+            schema = parameter.get("schema", {})
+            # An empty query value is a 400 everywhere under /api/ (registry_project/middleware.py).
+            if parameter["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
+                schema = {"minLength": 1, **schema}
+            # The server matches whole values (fullmatch, \Z); a pattern ending in `$` (how drf-spectacular writes
+            # a serializer's or a URL's \Z) would let a trailing newline through for clients that use Python's re.
+            pattern = schema.get("pattern")
+            if isinstance(pattern, str) and pattern.endswith("$") and not pattern.endswith("\\$"):
+                schema = {**schema, "pattern": pattern[:-1] + "\\Z"}
+            if schema is not parameter.get("schema"):
+                parameter = {**parameter, "schema": schema}
+            parameters.append(parameter)
+        return parameters
+
     def get_response_serializers(self):
         describe = getattr(self.view, "openapi_responses", None)
         if describe is not None:
@@ -121,18 +160,15 @@ class RegistryAutoSchema(AutoSchema):
         return responses
 
     def error_statuses(self) -> list[int]:
-        # 414: the URL-length limit answers before any view, for every operation.
-        statuses = [401, 403, 414]
+        # 400 and 414 answer before any view, for every operation: an empty query value, an over-long URL.
+        statuses = [400, 401, 403, 414]
         method = self.method.upper()
-        path_has_params = "{" in self.path
+        # A view may name more, per action (or per method for a plain APIView): a 404 for a name in the query/body.
+        statuses += getattr(self.view, "extra_error_statuses", {}).get(getattr(self.view, "action", None) or method.lower(), ())
         if method in ("POST", "PUT", "PATCH"):
-            statuses += [400, 413, 415]
-        elif method == "GET" and not path_has_params:
-            statuses.append(400)
-        if path_has_params:
+            statuses += [413, 415]
+        if "{" in self.path:
             statuses.append(404)
-            if method == "GET":
-                statuses.append(400)
         if method != "GET" and self.view.action not in getattr(self.view, "read_only_actions", ()):
             statuses.append(409)
         if method != "GET" and self.view.action in getattr(self.view, "precondition_actions", ()):

@@ -11,11 +11,11 @@ from django.utils.http import parse_etags
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
-from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
 from registry_project.api.auth import RegistryAccess, StaffOnly
 from registry_project.api.errors import QueryParameterInvalid
+from registry_project.api.metadata import DocumentMetadata
 from registry_project.api.schema import inline_defs
 from registry_project.api.serializers import (
     ISSUE_SCHEMA, READ_ONLY_PROPERTIES, SENT_BACK_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer,
@@ -28,7 +28,7 @@ from registry_project.changelog import ChangeLogEntry
 from registry_project.filtersets import UTCDateTimeField
 from registry_project.validation import DocumentInvalid, Issue
 from registry_project.exceptions import DefinitionNotFound
-from registry_project.filtersets import StrictFilterBackend
+from registry_project.filtersets import StrictFilterBackend, reject_unknown_parameters
 
 NAME_REGEX = r"[a-z0-9][a-z0-9._-]{0,127}"
 VERSION_REGEX = r"[^/]+"
@@ -36,13 +36,13 @@ UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[
 
 # What a version reference may be, for generated clients: semver.org's grammar (build metadata included), or a
 # keyword. The server parses with the semver library; this pattern only describes.
-_SEMVER = (
+SEMVER_REGEX = (
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(-((0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?"
 )
-SEMVER_PATTERN = rf"^{_SEMVER}\Z"
-VERSION_REF_PATTERN = rf"^(latest|current|@[a-z][a-z0-9._-]{{0,63}}|{_SEMVER})\Z"
+SEMVER_PATTERN = rf"^{SEMVER_REGEX}\Z"
+VERSION_REF_PATTERN = rf"^(latest|current|@[a-z][a-z0-9._-]{{0,63}}|{SEMVER_REGEX})\Z"
 VERSION_REF_SCHEMA = {"type": "string", "pattern": VERSION_REF_PATTERN, "maxLength": 128}
 VERSION_PARAM = OpenApiParameter(
     "version", VERSION_REF_SCHEMA, OpenApiParameter.QUERY, required=False,
@@ -63,7 +63,10 @@ def _has_body(request) -> bool:
         return True  # a malformed length is the parser's to reject
 MAX_ALIASES_LISTED = 1000
 ALIAS_REGEX = r"[^/]+"  # checked by the model, so a bad name gets the one error shape rather than a bare 404
-ALIAS_PARAM = OpenApiParameter("alias", str, OpenApiParameter.PATH, description="An alias: a lowercase slug starting with a letter.")
+ALIAS_PARAM = OpenApiParameter(
+    "alias", {"type": "string", "pattern": rf"^{aliases.ALIAS_PATTERN}\Z", "not": {"enum": sorted(aliases.RESERVED_ALIASES)}},
+    OpenApiParameter.PATH, description="An alias: a lowercase slug starting with a letter (not `latest` or `current`).",
+)
 AT_PARAM = OpenApiParameter("at", OpenApiTypes.DATETIME, OpenApiParameter.QUERY, required=False,
                             description="Answer for this moment in the past (ISO 8601), from the change log.")
 ALIAS_SCHEMA = {
@@ -91,15 +94,21 @@ def moment_param(request):
     return moment
 
 
-class DocumentMetadata(SimpleMetadata):
-    """OPTIONS answers with the endpoint's name, description and media types; documents are described by the
-    JSON Schema in the OpenAPI schema, not by serializer fields."""
+class BodyRequiredMixin:
+    """For viewsets whose OpenAPI schema marks a JSON body required (``openapi_request``): a POST/PUT/PATCH of
+    one of ``body_required_actions`` without a body is a 400, never read as an empty document or empty options."""
 
-    def determine_actions(self, request, view):
-        return {}
+    body_required_actions: ClassVar[tuple[str, ...]] = ()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method.lower() not in getattr(self, "action_map", {}):
+            return  # a method this endpoint does not take: the 405 comes first
+        if request.method in ("POST", "PUT", "PATCH") and self.action in self.body_required_actions and not _has_body(request):
+            raise ParseError("A JSON body is required.")
 
 
-class DefinitionViewSet(viewsets.GenericViewSet):
+class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
     definition_model: ClassVar[type[Definition]]
     serializer_class = DocumentSerializer
     metadata_class = DocumentMetadata
@@ -111,18 +120,7 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     precondition_actions: ClassVar[tuple[str, ...]] = ("alias", "alias_rollback")
     paginated_actions: ClassVar[tuple[str, ...]] = ("versions",)
 
-    # Actions whose JSON body the schema marks required: an empty body is a 400, not an empty document.
     body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.method.lower() not in getattr(self, "action_map", {}):
-            return  # a method this endpoint does not take: the 405 comes first
-        empty = sorted(name for name, value in request.query_params.items() if value == "")
-        if empty:
-            raise QueryParameterInvalid({name[:64]: ["An empty value; leave the parameter out instead."] for name in empty[:10]})
-        if request.method in ("POST", "PUT", "PATCH") and self.action in self.body_required_actions and not _has_body(request):
-            raise ParseError("A JSON body is required.")
     # Lifecycle moves and updates change a version; registering (POST) adds one (RegistryAccess).
     permission_verbs: ClassVar[dict[str, str]] = {"lifecycle": "change"}
 
@@ -296,14 +294,19 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         rows = Alias.objects.filter(kind=definition.kind, definition_name=definition.name)[:MAX_ALIASES_LISTED]
         return Response({"results": [row.as_dict() for row in rows]})
 
-    @extend_schema(parameters=[ALIAS_PARAM, AT_PARAM, OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, required=False,
-                   description="PUT/DELETE: the version (or ETag) the alias points at now; 412 if someone moved it first.")])
+    @extend_schema(methods=["GET"], parameters=[ALIAS_PARAM, AT_PARAM])
+    @extend_schema(methods=["PUT", "DELETE"], parameters=[ALIAS_PARAM, OpenApiParameter(
+        "If-Match", str, OpenApiParameter.HEADER, required=False,
+        description="The version (or ETag) the alias points at now; 412 if someone moved it first.",
+    )])
     @action(detail=True, methods=["get", "put", "delete"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})")
     def alias(self, request, name: str, alias: str):
         """GET: where the alias points (with `?at=`, where it pointed then). PUT `{"version": "1.2.0"}`: move it
         (atomic; conditional with If-Match). DELETE: remove it. Every move is in the change log."""
         definition = self.get_definition()
         if_match = request.headers.get("If-Match")
+        if request.method != "GET":
+            reject_unknown_parameters(request, [])  # `at` reads the past; it cannot move or remove an alias then
         if request.method == "PUT":
             body = request.data
             version = body.get("version") if isinstance(body, dict) else None
@@ -396,7 +399,8 @@ class DefinitionViewSet(viewsets.GenericViewSet):
         if self.action == "create":
             return request_doc
         if self.action == "alias" and schema.method == "PUT":
-            return {"type": "object", "required": ["version"], "properties": {"version": {"type": "string", "description": "A number, latest, current or @alias."}}}
+            return {"type": "object", "required": ["version"],
+                    "properties": {"version": {**VERSION_REF_SCHEMA, "description": "A number, latest, current or @alias."}}}
         if self.action == "versions" and schema.method == "POST":
             return docs["next_version"]
         if self.action == "validate":

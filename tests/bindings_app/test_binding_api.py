@@ -213,6 +213,10 @@ def test_filters_select_bindings(api, make_binding, model_doc):
     assert ids("min_success_rate=0.5") == [openai.pk, anthropic.pk]
     assert ids("max_cost=1") == [openai.pk, bedrock.pk]
     assert ids("max_cost=0.3") == [openai.pk]
+    # A bound of any precision is compared exactly, not refused for its number of digits.
+    assert ids("max_cost=0.2999999") == []
+    assert ids("max_cost=0.3000001") == [openai.pk]
+    assert ids("min_success_rate=0.98999999") == [openai.pk]
 
 
 @pytest.mark.parametrize(

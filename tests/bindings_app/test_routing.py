@@ -148,6 +148,8 @@ def test_no_version_routes_to_the_current_one_and_a_version_can_be_named(api, ma
     [("", 400, "model"), ("model=Bad Name", 400, "model"), ("model=llama2-7b-chat&sort=random", 400, "sort"),
      ("model=llama2-7b-chat&max_cost=-1", 400, "max_cost"), ("model=llama2-7b-chat&environment=prod", 400, "environment"),
      ("model=llama2-7b-chat&version=1.0.0&alias=prod", 400, "alias"), ("model=nope", 404, "name"),
+     ("model=llama2-7b-chat&max_cost=", 400, "max_cost"), ("model=llama2-7b-chat&max_cost=.", 400, "max_cost"),
+     ("model=llama2-7b-chat&version=one", 400, "version"),
      ("model=llama2-7b-chat&version=7.0.0", 404, "version")],
 )
 def test_bad_route_questions_name_the_parameter(api, llama, query, status, parameter):

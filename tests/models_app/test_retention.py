@@ -395,3 +395,12 @@ def test_retention_keeps_an_aliased_version_of_every_kind(model_doc):
     Alias.objects.filter(alias="champion").update(kind="pipeline")
     Model.objects.apply_retention(keep=1)
     assert statuses("a")["1.0.0"] == "archived"
+
+
+def test_apply_endpoint_without_a_body_is_a_400_and_archives_nothing(staff_api, model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+
+    response = staff_api.post("/api/v1/retention/apply")
+
+    assert response.status_code == 400 and "body is required" in response.json()["errors"][0]["message"]
+    assert set(statuses("a").values()) == {"active"}
