@@ -77,8 +77,12 @@ def inline_defs(schema: dict) -> dict:
 
 class RegistryAutoSchema(AutoSchema):
     def component(self, name: str, schema: dict) -> dict:
-        """Register a raw schema as a named component once and return a reference to it."""
-        component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=schema)
+        """Register a raw schema as a named component once and return a reference to it.
+
+        A copy is registered: drf-spectacular's enum hook rewrites component schemas in place (an enum becomes a
+        ``$ref`` to ``<Name>Enum``), which would leave a module-level dict such as ``ERROR_SCHEMA`` pointing at an
+        enum component that the next schema generated in the same process never defines."""
+        component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=copy.deepcopy(schema))
         self.registry.register_on_missing(component)
         return component.ref
 
