@@ -69,30 +69,43 @@ def generate() -> float:
     started = time.monotonic()
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO models_app_model (name, family, retention_keep, created_at, updated_at) "
-            "SELECT 'model-' || g, 'family-' || (g %% 20), NULL, now(), now() FROM generate_series(1, %s) g",
+            "INSERT INTO models_app_model (name, family, retention_keep, description, tags, created_at, updated_at) "
+            "SELECT 'model-' || g, 'family-' || (g %% 20), NULL, '', '[]'::jsonb, now(), now() FROM generate_series(1, %s) g",
             [MODELS],
         )
         conn.execute(
             "INSERT INTO models_app_modelversion (id, model_id, version, major, minor, patch, prerelease, prerelease_key, build,"
-            " spec, description, tags, metadata, status, is_current, storage_tier, created_at, updated_at) "
+            " spec, description, tags, metadata, status, is_current, is_latest, storage_tier, created_at, updated_at,"
+            " deltas, lineage_depth, relation, stored_artifacts, search_text, effective_tags) "
             "SELECT gen_random_uuid(), m.id, '1.' || v || '.0', 1, v, 0, '', '~', '', %s::jsonb, '', '[]'::jsonb, '{}'::jsonb,"
-            " CASE WHEN v = 1 THEN 'deprecated' ELSE 'active' END, (v = 0 AND m.id %% 10 = 0), 'hot', now(), now() "
+            " CASE WHEN v = 1 THEN 'deprecated' ELSE 'active' END, (v = 0 AND m.id %% 10 = 0), v = %s, 'hot', now(), now(),"
+            " '{}'::jsonb, 0, '', '[]'::jsonb, lower(m.name || E'\\n' || m.family || E'\\n'), '[]'::jsonb "
             "FROM models_app_model m CROSS JOIN generate_series(0, %s) v",
-            [SPEC, VERSIONS - 1],
+            [SPEC, VERSIONS - 1, VERSIONS - 1],
         )
         conn.execute(
-            "INSERT INTO pipelines_app_pipeline (name, created_at, updated_at) SELECT 'pipeline-' || g, now(), now() FROM generate_series(1, %s) g",
+            "INSERT INTO pipelines_app_pipeline (name, description, tags, created_at, updated_at)"
+            " SELECT 'pipeline-' || g, '', '[]'::jsonb, now(), now() FROM generate_series(1, %s) g",
             [PIPELINES],
         )
         conn.execute(
             "INSERT INTO pipelines_app_pipelineversion (id, pipeline_id, version, major, minor, patch, prerelease, prerelease_key, build,"
-            " spec, description, tags, metadata, status, is_current, model_names, model_refs, created_at, updated_at) "
+            " spec, description, tags, metadata, status, is_current, is_latest, model_names, model_refs, created_at, updated_at, search_text,"
+            " effective_tags) "
             "SELECT gen_random_uuid(), p.id, '1.0.0', 1, 0, 0, '', '~', '', "
             " jsonb_build_object('steps', jsonb_build_array(jsonb_build_object('id', 'gen', 'type', 'inference', 'model', 'model-' || (p.id * 7) || '@1.1.0', 'depends_on', '[]'::jsonb))),"
-            " '', '[]'::jsonb, '{}'::jsonb, 'active', true, jsonb_build_array('model-' || (p.id * 7)), jsonb_build_array('model-' || (p.id * 7) || '@1.1.0'), now(), now() "
+            " '', '[]'::jsonb, '{}'::jsonb, 'active', true, true, jsonb_build_array('model-' || (p.id * 7)), jsonb_build_array('model-' || (p.id * 7) || '@1.1.0'), now(), now(), p.name || E'\\n', '[]'::jsonb "
             "FROM pipelines_app_pipeline p"
         )
+        # The definitions' pointers, as the application keeps them (the latest is the row flagged is_latest).
+        for definition, version, parent in [("models_app_model", "models_app_modelversion", "model_id"),
+                                            ("pipelines_app_pipeline", "pipelines_app_pipelineversion", "pipeline_id")]:
+            conn.execute(
+                f"UPDATE {definition} d SET latest_version_id = v.id FROM {version} v WHERE v.{parent} = d.id AND v.is_latest"
+            )
+            conn.execute(
+                f"UPDATE {definition} d SET current_version_id = v.id FROM {version} v WHERE v.{parent} = d.id AND v.is_current"
+            )
         conn.execute("ANALYZE")
     return time.monotonic() - started
 

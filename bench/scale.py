@@ -6,7 +6,7 @@ queries at the large size.
     make bench-scale    # or: DATABASE_URL=postgresql://postgres@127.0.0.1:5432/reg_performance_scale .venv/bin/python bench/scale.py
 
 The database named by DATABASE_URL is dropped and created afresh. SCALE_MODELS (default 100000) sets the
-large size.
+large size. `bench/scale.py explain` prints only the plans, on the database a run left behind.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ REQUESTS = int(os.environ.get("SCALE_REQUESTS", "300"))
 ENV = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
 EXAMPLE = json.loads((ROOT / "models_app" / "examples" / "llama2-7b-chat.json").read_text())
 SPEC = {k: v for k, v in EXAMPLE.items() if k not in ("name", "version", "family", "description", "tags", "metadata")}
-BULK_INDEXES = ("_tags_gin", "_capabilities_gin", "_search_vector_gin", "_search_text_trgm")
+BULK_INDEXES = ("_tags_gin", "_capabilities_gin", "_search_vector_gin", "_search_text_trgm")  # rebuilt once after a large load
 
 
 def manage(*args: str) -> str:
@@ -55,8 +55,8 @@ def recreate() -> None:
 
 def load(first: int, last: int) -> float:
     """Models first..last, each with versions 1.0.0 .. 10.0.0 (10.0.0 latest, 1.0.0 current), in bulk SQL. Model
-    i carries tags team-(i % 10) and, for i <= 200, 'bench-run'. Pointers and stored search text are filled
-    the way the application fills them."""
+    i carries tags team-(i % 10) and, for i <= 200, 'bench-run'. Pointers, the is_latest flags, the effective tags (the
+    models carry no tags of their own) and the stored search text are filled the way the application fills them."""
     started = time.perf_counter()
     with psycopg.connect(DATABASE_URL) as conn:
         dropped = []
@@ -68,21 +68,24 @@ def load(first: int, last: int) -> float:
         for lo in range(first, last + 1, 10_000):
             hi = min(last, lo + 9_999)
             conn.execute(
-                """INSERT INTO models_app_model (name, family, created_at, updated_at)
-                   SELECT 'scale-' || lpad(i::text, 6, '0'), 'fam' || (i %% 20), now(), now() FROM generate_series(%s::int, %s::int) i""",
+                """INSERT INTO models_app_model (name, family, description, tags, created_at, updated_at)
+                   SELECT 'scale-' || lpad(i::text, 6, '0'), 'fam' || (i %% 20), '', '[]'::jsonb, now(), now() FROM generate_series(%s::int, %s::int) i""",
                 (lo, hi),
             )
             conn.execute(
                 """INSERT INTO models_app_modelversion (id, model_id, version, major, minor, patch, prerelease, prerelease_key, build,
-                       spec, description, tags, metadata, status, is_current, created_at, updated_at, search_text, search_vector)
+                       spec, description, tags, metadata, status, is_current, is_latest, created_at, updated_at, search_text, search_vector,
+                       storage_tier, deltas, lineage_depth, relation, stored_artifacts, effective_tags)
                    SELECT gen_random_uuid(), m.id, v || '.0.0', v, 0, 0, '', '~', '', %s::jsonb, 'scale model ' || m.name,
                           CASE WHEN n <= 200 THEN jsonb_build_array('team-' || (n %% 10), 'bench-run') ELSE jsonb_build_array('team-' || (n %% 10)) END,
-                          '{}'::jsonb, 'active', v = 1, now(), now(),
+                          '{}'::jsonb, 'active', v = 1, v = %s, now(), now(),
                           lower(m.name || E'\\n' || m.family || E'\\n' || 'scale model ' || m.name),
-                          to_tsvector('simple', lower(m.name || E'\\n' || m.family || E'\\n' || 'scale model ' || m.name))
+                          to_tsvector('simple', lower(m.name || E'\\n' || m.family || E'\\n' || 'scale model ' || m.name)),
+                          'hot', '{}'::jsonb, 0, '', '[]'::jsonb,
+                          CASE WHEN n <= 200 THEN jsonb_build_array('team-' || (n %% 10), 'bench-run') ELSE jsonb_build_array('team-' || (n %% 10)) END
                    FROM (SELECT id, name, family, substr(name, 7)::int AS n FROM models_app_model WHERE name BETWEEN %s AND %s) m,
                         generate_series(1, %s) v""",
-                (json.dumps(SPEC), f"scale-{lo:06d}", f"scale-{hi:06d}", VERSIONS),
+                (json.dumps(SPEC), VERSIONS, f"scale-{lo:06d}", f"scale-{hi:06d}", VERSIONS),
             )
             conn.execute(
                 """UPDATE models_app_model m SET latest_version_id = l.id, current_version_id = c.id
@@ -147,29 +150,37 @@ def measure(port: int, key: str, models: int) -> dict[str, tuple[float, float, i
 
 
 def explain() -> str:
+    """EXPLAIN (ANALYZE) of the list's page query and of its bounded count (as the paginator runs it), per filter."""
     script = (
-        "from models_app.models import ModelVersion\n"
-        "from models_app.api.views import ModelViewSet\n"
+        "from django.conf import settings\n"
         "from django.db import connection\n"
-        "base = ModelVersion.objects.of_alive().with_parent().latest_per_definition()\n"
-        "for label, qs in [('tag=bench-run', base.tagged('bench-run')), ('tag=team-3', base.tagged('team-3')),\n"
-        "                  ('search=scale-0001', base.search('scale-0001')), ('no filter', base)]:\n"
-        "    sql, params = qs.order_by('model__name')[:100].query.sql_with_params()\n"
-        "    with connection.cursor() as c:\n"
-        "        c.execute('EXPLAIN (ANALYZE, COSTS OFF) ' + sql, params)\n"
-        "        print(f'-- {label}, page of 100'); print('\\n'.join(r[0] for r in c.fetchall()))\n"
-        "    sql, params = qs.query.sql_with_params()\n"
-        "    with connection.cursor() as c:\n"
-        "        c.execute('EXPLAIN (ANALYZE, COSTS OFF) SELECT count(*) FROM (' + sql + ') q', params)\n"
-        "        print(f'-- {label}, count'); print('\\n'.join(r[0] for r in c.fetchall()))\n"
+        "from models_app.models import ModelVersion\n"
+        "base = ModelVersion.objects.of_alive().with_parent().with_aliases().latest_per_definition()\n"
+        "cases = [('no filter', base), ('tag=bench-run (200 models)', base.tagged('bench-run')),\n"
+        "         ('tag=team-3 (10% of models)', base.tagged('team-3')), ('search=scale-0001', base.search('scale-0001')),\n"
+        "         ('capability=chat&family=fam3', base.with_capability('chat').filter(model__family='fam3'))]\n"
+        "for label, qs in cases:\n"
+        "    bound = settings.API_LIST_COUNT_LIMIT + 1\n"
+        "    for what, query in [('page of 100', qs.order_by('model__name')[:100]), (f'count (bounded at {bound})', qs.order_by()[:bound])]:\n"
+        "        sql, params = query.query.sql_with_params()\n"
+        "        if what.startswith('count'):\n"
+        "            sql = 'SELECT count(*) FROM (' + sql + ') q'\n"
+        "        with connection.cursor() as c:\n"
+        "            c.execute('EXPLAIN (ANALYZE, COSTS OFF) ' + sql, params)\n"
+        "            print(f'-- {label}, {what}'); print('\\n'.join(r[0] for r in c.fetchall()))\n"
     )
     return manage("shell", "-c", script)
 
 
 def main() -> None:
+    if sys.argv[1:] == ["explain"]:  # the plans only, on a database an earlier run loaded
+        print(explain())
+        return
     recreate()
     manage("migrate", "--verbosity", "0")
-    manage("shell", "-c", "from django.contrib.auth import get_user_model; get_user_model().objects.create_user('bench', password='bench-password-1')")
+    # A superuser: registering needs models_app.add_modelversion, which a plain user's key does not carry (403).
+    manage("shell", "-c", "from django.contrib.auth import get_user_model; "
+                          "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')")
     key = manage("create_api_key", "bench").strip().splitlines()[-1]
     sizes = {}
     loaded = load(1, SMALL)

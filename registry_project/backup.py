@@ -304,9 +304,10 @@ class DefinitionSection:
         self.definition_model = definition_model
         self.version_model = definition_model.versions.rel.related_model
         self.parent = self.version_model.parent_field
-        # The latest/current pointers and the search vector are derived from the rows: recomputed after an import.
+        # The latest/current pointers, the is_latest flags, the effective tags and the search vector are derived from
+        # the rows: recomputed after an import.
         self.definitions = RowCodec(definition_model, derived=("latest_version", "current_version"))
-        self.versions = RowCodec(self.version_model, {self.parent: "definition"}, derived=("search_vector",))
+        self.versions = RowCodec(self.version_model, {self.parent: "definition"}, derived=("search_vector", "is_latest", "effective_tags"))
 
     def export_records(self) -> Iterator[dict]:
         for definition in self.definition_model.objects.order_by("name").iterator(chunk_size=CHUNK):
@@ -335,11 +336,12 @@ class DefinitionSection:
         return count
 
     def _derive(self, definition_ids: list) -> None:
-        """Set the imported definitions' latest/current pointers and their versions' search vectors, set-based."""
+        """Set the imported definitions' latest/current pointers, the ``is_latest`` flags that follow the latest
+        pointer, their versions' effective tags and search vectors."""
         from django.db import connection
         from django.db.models import OuterRef, Subquery
 
-        from registry_project.definitions import latest_order
+        from registry_project.definitions import backfill_latest_flags, effective_tags_of, latest_order
 
         for start in range(0, len(definition_ids), CHUNK):
             batch = definition_ids[start:start + CHUNK]
@@ -348,6 +350,14 @@ class DefinitionSection:
                 latest_version=Subquery(versions.order_by(*latest_order()).values("pk")[:1]),
                 current_version=Subquery(versions.filter(is_current=True).values("pk")[:1]),
             )
+            backfill_latest_flags(self.definition_model, self.version_model, batch)
+            tagged = []
+            for version in self.version_model.objects.filter(**{f"{self.parent}__in": batch}).select_related(self.parent).only(
+                "pk", "tags", f"{self.parent}__tags"
+            ).iterator(chunk_size=CHUNK):
+                version.effective_tags = effective_tags_of(version.tags, version.definition.tags)
+                tagged.append(version)
+            self.version_model.objects.bulk_update(tagged, ["effective_tags"], batch_size=CHUNK)
             if connection.vendor == "postgresql":
                 from django.contrib.postgres.search import SearchVector
 

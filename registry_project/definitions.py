@@ -138,6 +138,21 @@ def backfill_pointers(definition_model, version_model, parent_field: str) -> Non
     )
 
 
+def backfill_latest_flags(definition_model, version_model, definition_ids: list | None = None) -> None:
+    """Set ``is_latest`` on exactly the versions the definitions' ``latest_version`` pointers name, set-based (for
+    migrations, which see historical models, and for bulk loads such as a backup import). ``definition_ids``
+    limits it to those definitions."""
+    versions = version_model.objects.all()
+    pointers = definition_model.objects.exclude(latest_version=None)
+    if definition_ids is not None:
+        parent_field = definition_model._meta.get_field("versions").field.name
+        versions = versions.filter(**{f"{parent_field}__in": definition_ids})
+        pointers = pointers.filter(pk__in=definition_ids)
+    # Cleared first: the one-latest constraint is checked row by row.
+    versions.filter(is_latest=True).exclude(pk__in=pointers.values("latest_version")).update(is_latest=False)
+    versions.filter(pk__in=pointers.values("latest_version"), is_latest=False).update(is_latest=True)
+
+
 class DefinitionQuerySet(models.QuerySet):
     def alive(self) -> DefinitionQuerySet:
         return self.filter(deleted_at__isnull=True)
@@ -216,6 +231,22 @@ class Definition(models.Model):
         self.latest_version_id = present.order_by(*latest_order()).values_list("pk", flat=True).first()
         self.current_version_id = present.filter(is_current=True).values_list("pk", flat=True).first()
         type(self).objects.filter(pk=self.pk).update(latest_version=self.latest_version_id, current_version=self.current_version_id)
+        self.flag_latest(self.latest_version_id)
+
+    def flag_latest(self, latest_id) -> None:
+        """Put the version rows' ``is_latest`` flag on ``latest_id`` alone (or on none), to match the
+        ``latest_version`` pointer, which the caller stores in the same transaction under this row's lock.
+
+        The flag lets a list find each definition's latest version in the version table itself, through partial
+        indexes (``WHERE is_latest``) on tags, capabilities and search, so a filtered page is an index scan of the
+        matches rather than a join against every definition. The old flag is cleared first: the one-latest
+        constraint is checked row by row."""
+        flagged = self.versions.filter(is_latest=True)
+        if latest_id is not None:
+            flagged = flagged.exclude(pk=latest_id)
+        flagged.update(is_latest=False)
+        if latest_id is not None:
+            self.versions.filter(pk=latest_id, is_latest=False).update(is_latest=True)
 
     def resolve_version(self, ref: str | None) -> DefinitionVersion:
         """A version by number, ``latest`` (highest release), ``current`` (the activated one) or ``@alias``."""
@@ -360,22 +391,29 @@ class Definition(models.Model):
         before = {name: getattr(self, name) for name in self.parent_fields}
         warnings.extend(self._apply_parent_fields(document))
         block = document.get(DEFINITION_KEY) or {}
+        tags_before = self.tags
         for name in DEFINITION_FIELDS:
             if name in block:
                 setattr(self, name, block[name])
+        if self.tags != tags_before and self.latest_version_id is not None:
+            self.refresh_effective_tags()  # the versions registered before; the new one computes its own
         spec, mutable = version_model.split_document(document)
+        version = version_model(
+            **{version_model.parent_field: self},
+            **parsed.as_fields(),
+            spec=spec,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            **mutable,
+        )
+        version.is_latest = latest is None or version.latest_rank() > latest.latest_rank()
+        if version.is_latest and latest is not None:
+            self.flag_latest(None)  # before the insert: the one-latest constraint is checked row by row
         try:
             # No savepoint and no "exists?" query first: under this row's lock the unique constraint is the
             # check, and a violation rolls back the caller's whole transaction, which is what a rejected
             # registration must do anyway.
             with transaction.atomic(savepoint=False):
-                version = version_model.objects.create(
-                    **{version_model.parent_field: self},
-                    **parsed.as_fields(),
-                    spec=spec,
-                    created_by=user if getattr(user, "is_authenticated", False) else None,
-                    **mutable,
-                )
+                version.save(force_insert=True)
         except IntegrityError:
             raise Conflict(
                 f"{self} already has version {parsed.text}; a registered spec is immutable, so register a new "
@@ -384,7 +422,7 @@ class Definition(models.Model):
                 path="/version",
             ) from None
         version.on_registered(document)
-        if latest is None or version.latest_rank() > latest.latest_rank():
+        if version.is_latest:
             self.latest_version = version
         self.save(update_fields=["updated_at", "latest_version", *self.parent_fields, *DEFINITION_FIELDS])
         changes = {"spec_sha256": changelog.spec_checksum(spec), **changelog.diff(before, {n: getattr(self, n) for n in self.parent_fields})}
@@ -419,6 +457,14 @@ class Definition(models.Model):
         self.versions.model.objects.bulk_update(versions, ["search_text"], batch_size=500)
         if connection.vendor == "postgresql":
             self.versions.update(search_vector=SearchVector("search_text", config="simple"))
+
+    def refresh_effective_tags(self) -> None:
+        """Re-derive every version's ``effective_tags`` after this definition's tags changed (the caller holds
+        this row's lock)."""
+        versions = list(self.versions.only("pk", "tags"))
+        for version in versions:
+            version.effective_tags = effective_tags_of(version.tags, self.tags)
+        self.versions.model.objects.bulk_update(versions, ["effective_tags"], batch_size=500)
 
     def set_document_field(self, name: str, value: Any) -> None:
         """Set a definition-wide document field; ``None`` clears it to the column's empty value."""
@@ -488,6 +534,19 @@ def check_definition_block(block: Any) -> list[Issue]:
 
 
 _DEFINITION_VALIDATOR = Draft202012Validator(DEFINITION_SCHEMA)
+
+
+def effective_tags_of(version_tags: Any, definition_tags: Any) -> list:
+    """A version's ``effective_tags``: its own tags, then its definition's that it does not carry itself."""
+    own = list(version_tags) if isinstance(version_tags, list) else []
+    return own + [t for t in (definition_tags if isinstance(definition_tags, list) else []) if t not in own]
+
+
+def containment(field_path: str, item: str) -> dict[str, Any]:
+    """The filter for rows whose JSON list at ``field_path`` holds ``item`` (see ``VersionQuerySet.containing``)."""
+    if connection.vendor == "postgresql":
+        return {f"{field_path}__contains": [item]}
+    return {f"{field_path}__icontains": json.dumps(item)}
 
 
 class VersionQuerySet(models.QuerySet):
@@ -562,15 +621,12 @@ class VersionQuerySet(models.QuerySet):
         PostgreSQL answers with JSONB containment (GIN-indexable); SQLite has no containment operator, so the
         embedded default matches the item's JSON text instead.
         """
-        if connection.vendor == "postgresql":
-            return self.filter(**{f"{field_path}__contains": [item]})
-        return self.filter(**{f"{field_path}__icontains": json.dumps(item)})
+        return self.filter(**containment(field_path, item))
 
     def tagged(self, tag: str) -> VersionQuerySet:
-        """Versions carrying ``tag`` themselves or whose definition carries it."""
-        own = self.containing("tags", tag).values("pk")
-        of_definition = self.containing(f"{self.model.parent_field}__tags", tag).values("pk")
-        return self.filter(Q(pk__in=own) | Q(pk__in=of_definition))
+        """Versions carrying ``tag`` themselves or whose definition carries it: one column of the version row
+        (``effective_tags``), so a list's filter is a partial GIN index scan or a test on each row it walks."""
+        return self.containing("effective_tags", tag)
 
     def first_per_definition(self, *ordering, **among) -> VersionQuerySet:
         """For each live definition, its first version by ``ordering`` among the versions matching ``among``:
@@ -581,12 +637,14 @@ class VersionQuerySet(models.QuerySet):
         return self.filter(pk__in=parent_model.objects.alive().annotate(first_id=Subquery(first)).values("first_id"))
 
     def latest_per_definition(self) -> VersionQuerySet:
-        """Each live definition's latest version (see ``latest_order``), through the definition's pointer: a join
-        on the primary key, so a page of a list costs the page, not every version of the registry."""
-        # Joined through the pointer's reverse relation (definition.latest_version_id = version.id), not as an
-        # extra condition on the parent join: PostgreSQL multiplies the selectivities of two conditions on one
-        # join, estimates one row, and then hash-joins whole tables instead of walking the name index.
-        return self.filter(latest_of__isnull=False, latest_of__deleted_at__isnull=True)
+        """Each live definition's latest version (see ``latest_order``): the rows flagged ``is_latest`` (kept equal
+        to the definition's pointer under its row lock), so a page of a list costs the page, not the registry.
+
+        The flag is a column of the version row, so the lists' filters are answered by partial indexes ``WHERE
+        is_latest`` on this one table (tags, capabilities, search text and vector; see the migrations
+        ``00NN_is_latest``), and a list ordered by name walks the definitions' name index into the partial
+        unique index (parent WHERE is_latest) and stops after the page."""
+        return self.filter(is_latest=True, **{f"{self.model.parent_field}__deleted_at__isnull": True})
 
 
 class DefinitionVersion(models.Model):
@@ -608,6 +666,12 @@ class DefinitionVersion(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Lifecycle.choices, default=Lifecycle.ACTIVE, db_index=True)
     is_current = models.BooleanField(default=False)
+    # What ``?tag=`` matches: this version's tags and its definition's, stored in one column so one (partial) GIN
+    # index answers the filter and a list can test it on the row it walks (see tagged, effective_tags_of).
+    effective_tags = models.JSONField(default=list, blank=True, editable=False)
+    # Denormalised: this is the version the definition's latest_version pointer names (Definition.flag_latest,
+    # under the definition's row lock); lists filter on it through partial indexes.
+    is_latest = models.BooleanField(default=False, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -636,7 +700,11 @@ class DefinitionVersion(models.Model):
         if update_fields is None or "description" in update_fields:
             self.set_search_fields()
             if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, "search_text", "search_vector"}
+                kwargs["update_fields"] = {*kwargs["update_fields"], "search_text", "search_vector"}
+        if update_fields is None or "tags" in update_fields:
+            self.effective_tags = effective_tags_of(self.tags, self.definition.tags)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "effective_tags"}
         super().save(*args, **kwargs)
 
     def search_document(self) -> str:
@@ -673,6 +741,13 @@ class DefinitionVersion(models.Model):
                 fields=[parent_field],
                 condition=Q(is_current=True),
                 name="%(app_label)s_%(class)s_one_current",
+            ),
+            # Its partial unique index (parent WHERE is_latest) is also how a list ordered by name reaches each
+            # definition's latest version.
+            models.UniqueConstraint(
+                fields=[parent_field],
+                condition=Q(is_latest=True),
+                name="%(app_label)s_%(class)s_one_latest",
             ),
             models.CheckConstraint(
                 condition=Q(is_current=False) | Q(status=Lifecycle.ACTIVE),
@@ -742,6 +817,7 @@ class DefinitionVersion(models.Model):
                 setattr(version, name, proposed[name])
             version.save(update_fields=[*MUTABLE_VERSION_FIELDS, "updated_at"])
             parent_before = [getattr(definition, name) for name in definition.parent_fields]
+            tags_before = definition.tags
             for name in definition.parent_fields:
                 definition.set_document_field(name, proposed.get(name))
             for name in DEFINITION_FIELDS:
@@ -749,6 +825,9 @@ class DefinitionVersion(models.Model):
             definition.save(update_fields=[*definition.parent_fields, *DEFINITION_FIELDS, "updated_at"])
             if parent_before != [getattr(definition, name) for name in definition.parent_fields]:
                 definition.refresh_search_fields()
+            if definition.tags != tags_before:
+                definition.refresh_effective_tags()
+                version.effective_tags = effective_tags_of(version.tags, definition.tags)
             version.record(f"{definition.kind}.version_updated", changelog.diff(before, version.document()))
             definition.announce_change()
             log_write("version_updated", definition, version.version)
@@ -844,6 +923,9 @@ class DefinitionVersion(models.Model):
         type(definition).objects.filter(pk=definition.pk).update(
             latest_version=definition.latest_version_id, current_version=definition.current_version_id
         )
+        if definition.latest_version_id != before[0]:
+            definition.flag_latest(definition.latest_version_id)
+            self.is_latest = definition.latest_version_id == self.pk
 
     def activate(self) -> DefinitionVersion:
         """Make this the definition's current version (clearing the previous one)."""

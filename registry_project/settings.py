@@ -253,6 +253,11 @@ POLICY_DEFAULT_EFFECT = env.str("POLICY_DEFAULT_EFFECT", default="deny").strip()
 if POLICY_DEFAULT_EFFECT not in ("allow", "deny"):
     raise ImproperlyConfigured(f"POLICY_DEFAULT_EFFECT={POLICY_DEFAULT_EFFECT!r} must be 'allow' or 'deny'.")
 API_MAX_PAGE_SIZE = 100
+# A list counts its matches exactly up to this many (or to the page's end, when further); past it, ``count`` is a
+# lower bound and ``count_is_exact`` is false, so a page of a large registry never costs a count of everything. The
+# count reads up to this many matches (more rows when a filter is unselective): 1,000 keeps it within a few pages'
+# cost (docs/benchmarks.md, "Scale").
+API_LIST_COUNT_LIMIT = env_int("API_LIST_COUNT_LIMIT", 1_000, minimum=1)
 
 # Lineage and attestations (models_app/lineage.py, models_app/attestations.py).
 # A metric is better when higher unless named here (a model may override either way: metric_directions).

@@ -18,6 +18,21 @@ def example(app: str, name: str) -> dict:
     return json.loads((ROOT / app / "examples" / f"{name}.json").read_text())
 
 
+def assert_latest_flags_follow_pointers() -> None:
+    """Every kind: the versions flagged ``is_latest`` are exactly the ones the definitions' ``latest_version``
+    pointers name, one per definition that has a pointer (the lists read the flag, lookups the pointer)."""
+    from models_app.models import Model
+    from pipelines_app.models import Pipeline
+    from policies_app.models import Policy
+
+    for definition_model in (Model, Pipeline, Policy):
+        version_model = definition_model.versions.rel.related_model
+        parent = f"{version_model.parent_field}_id"
+        flagged = sorted(version_model.objects.filter(is_latest=True).values_list(parent, "pk"))
+        pointed = sorted(definition_model.objects.exclude(latest_version=None).values_list("pk", "latest_version_id"))
+        assert flagged == pointed, definition_model.kind
+
+
 @pytest.fixture
 def llama_doc() -> dict:
     """The llama2-7b-chat example from DESIGN.md (a fresh copy per test)."""

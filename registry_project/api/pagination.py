@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import QuerySet
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.utils.urls import replace_query_param
 
 from registry_project.api.errors import QueryParameterInvalid
 
@@ -22,9 +24,52 @@ def _bounded_int(request, name: str, default: int, low: int, high: int) -> int:
 
 
 class StrictLimitOffsetPagination(LimitOffsetPagination):
-    """limit/offset pagination that says so when a limit or offset is out of range, instead of clamping."""
+    """limit/offset pagination that says so when a limit or offset is out of range, instead of clamping, and
+    whose count is bounded: exact up to ``API_LIST_COUNT_LIMIT`` matches (or to the page's end, if that is
+    further), then a lower bound flagged by ``count_is_exact: false``. An exact count would cost as much as reading every match (the
+    whole registry for an unfiltered list), where the page costs the page."""
 
     max_limit = settings.API_MAX_PAGE_SIZE
+    count_is_exact = True
+
+    def get_count(self, queryset) -> int:
+        if not isinstance(queryset, QuerySet):
+            self.count_is_exact = True
+            return super().get_count(queryset)
+        # Counted over a LIMITed subquery: the database stops after ``bound`` matches. The bound reaches past
+        # this page, so a page beyond the first LIMIT still knows whether rows follow it.
+        bound = max(settings.API_LIST_COUNT_LIMIT, self.get_offset(self.request) + self.get_limit(self.request)) + 1
+        counted = queryset.order_by()[:bound].count()
+        self.count_is_exact = counted < bound
+        return counted if self.count_is_exact else bound - 1
+
+    def get_next_link(self):
+        if not self.count_is_exact:
+            # More rows than ``count`` exist, and ``count`` reaches at least to this page's end.
+            url = self.request.build_absolute_uri()
+            url = replace_query_param(url, self.limit_query_param, self.limit)
+            return replace_query_param(url, self.offset_query_param, self.offset + self.limit)
+        return super().get_next_link()
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["count_is_exact"] = self.count_is_exact
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        envelope = super().get_paginated_response_schema(schema)
+        envelope["properties"]["count"]["description"] = (
+            "How many items match: exact when `count_is_exact` is true; otherwise a lower bound (more items match "
+            f"than this: at least {settings.API_LIST_COUNT_LIMIT:,}, or the page's end when that is further)."
+        )
+        envelope["properties"]["count_is_exact"] = {
+            "type": "boolean",
+            "description": "Whether `count` is the exact number of matches. A list counts up to "
+            f"{settings.API_LIST_COUNT_LIMIT:,} matches (API_LIST_COUNT_LIMIT), or to the page's end when that is "
+            "further; beyond that `count` is a lower bound and `next` leads on while rows follow.",
+        }
+        envelope["required"] = [*envelope["required"], "count_is_exact"]
+        return envelope
 
     def get_limit(self, request) -> int:
         return _bounded_int(request, self.limit_query_param, self.default_limit, 1, self.max_limit)

@@ -43,6 +43,8 @@ def test_parallel_registrations_of_distinct_versions_all_succeed(api, model_doc)
     assert ModelVersion.objects.filter(model__name="llama2-7b-chat").count() == WORKERS
     # Each registration moved the latest pointer under the row lock, so the last word is the highest version.
     assert Model.objects.get(name="llama2-7b-chat").latest_version.version == f"1.{WORKERS - 1}.0"
+    # The flag moved with the pointer in each transaction: one latest row, the one the pointer names.
+    assert list(ModelVersion.objects.filter(is_latest=True).values_list("version", flat=True)) == [f"1.{WORKERS - 1}.0"]
 
 
 def test_parallel_registrations_of_the_same_version_create_exactly_one(api, model_doc):

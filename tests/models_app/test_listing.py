@@ -64,15 +64,45 @@ def test_limit_and_offset_paginate(api, catalogue):
     assert {r["name"] for r in first["results"] + second["results"]} == {"llama2-7b-chat", "mistral-7b", "phi-2"}
 
 
-def test_list_query_count_does_not_grow_with_the_page(api, model_doc, django_assert_max_num_queries):
+@pytest.mark.parametrize("query", ["", "&tag=even", "&search=model-0", "&capability=chat&family=llama", "&ordering=-created_at"])
+def test_list_query_count_does_not_grow_with_the_page(api, model_doc, django_assert_max_num_queries, query):
     for i in range(60):
         api.post(URL, model_doc(name=f"model-{i:03d}", version="1.0.0"), format="json")
-        api.post(URL, model_doc(name=f"model-{i:03d}", version="1.1.0"), format="json")
+        api.post(URL, model_doc(name=f"model-{i:03d}", version="1.1.0", tags=["even"] if i % 2 == 0 else []), format="json")
 
     # auth + count + page (with the model joined)
     with django_assert_max_num_queries(3):
-        response = api.get(f"{URL}?limit=100")
-    assert len(response.json()["results"]) == 60
+        response = api.get(f"{URL}?limit=100{query}")
+    assert len(response.json()["results"]) == (30 if "tag" in query else 60)
+
+
+def test_tag_matches_the_latest_versions_own_tags_or_its_models(api, model_doc):
+    api.post(URL, model_doc(name="a", version="1.0.0", tags=["gpu"]), format="json")
+    api.post(URL, model_doc(name="a", version="1.1.0", tags=[]), format="json")  # the latest no longer carries it
+    api.post(URL, model_doc(name="b", version="1.0.0", tags=[], definition={"tags": ["gpu"]}), format="json")
+    api.post(URL, model_doc(name="c", version="1.0.0", tags=["gpu"]), format="json")
+    api.post(URL, model_doc(name="d", version="1.0.0", tags=["gpu"], definition={"tags": ["gpu"]}), format="json")  # once, not twice
+
+    body = api.get(f"{URL}?tag=gpu").json()
+    assert [r["name"] for r in body["results"]] == ["b", "c", "d"] and body["count"] == 3
+
+
+def test_count_is_exact_up_to_the_limit_then_a_lower_bound_and_next_leads_to_every_row(api, model_doc, settings):
+    settings.API_LIST_COUNT_LIMIT = 3
+    for i in range(5):
+        api.post(URL, model_doc(name=f"m{i}", version="1.0.0"), format="json")
+
+    seen, url, pages = [], f"{URL}?limit=2", []
+    while url:
+        body = api.get(url).json()
+        pages.append((body["count"], body["count_is_exact"]))
+        seen += [r["name"] for r in body["results"]]
+        url = body["next"]
+
+    assert seen == ["m0", "m1", "m2", "m3", "m4"]
+    # Counted up to the limit or the page's end, whichever is further; exact once every row is within reach.
+    assert pages == [(3, False), (4, False), (5, True)]
+    assert api.get(f"{URL}?limit=2&search=m4").json()["count_is_exact"] is True
 
 
 def test_versions_list_query_count_is_bounded(api, model_doc, django_assert_max_num_queries):
@@ -87,3 +117,18 @@ def test_get_by_name_runs_two_queries(api, model_doc, django_assert_max_num_quer
     api.post(URL, model_doc(), format="json")
     with django_assert_max_num_queries(2):  # the credential token (the verified-key cache), then the version joined with its model and aliases
         assert api.get(f"{URL}/llama2-7b-chat").status_code == 200
+
+
+def test_tag_follows_a_change_of_the_models_own_tags(api, model_doc):
+    api.post(URL, model_doc(name="a", version="1.0.0", tags=["own"]), format="json")
+    api.post(URL, model_doc(name="a", version="1.1.0", tags=["own"]), format="json")
+    assert names(api.get(f"{URL}?tag=team")) == []
+
+    assert api.patch(f"{URL}/a", {"definition": {"tags": ["team"]}}, format="json").status_code == 200
+    assert names(api.get(f"{URL}?tag=team")) == ["a"] and names(api.get(f"{URL}?tag=own")) == ["a"]
+    # Every version follows, not only the latest: the versions list filters the same way.
+    assert [v["version"] for v in api.get(f"{URL}/a/versions?tag=team").json()["results"]] == ["1.1.0", "1.0.0"]
+
+    api.post(URL, model_doc(name="a", version="1.2.0", tags=[], definition={"tags": []}), format="json")  # a registration that clears them
+    assert names(api.get(f"{URL}?tag=team")) == [] and names(api.get(f"{URL}?tag=own")) == []
+    assert [v["version"] for v in api.get(f"{URL}/a/versions?tag=own").json()["results"]] == ["1.1.0", "1.0.0"]

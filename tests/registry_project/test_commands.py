@@ -14,7 +14,7 @@ from django.db import connection
 from models_app.models import Model, ModelVersion
 from pipelines_app.models import Pipeline
 from policies_app.models import Policy
-from tests.conftest import example
+from tests.conftest import assert_latest_flags_follow_pointers, example
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +181,8 @@ def test_export_of_an_import_equals_the_original_export(populated, tmp_path):
 
     assert gzip.open(first, "rt").read() == second.read_text()
     assert set(ModelVersion.objects.values_list("pk", flat=True)) == ids
+    assert_latest_flags_follow_pointers()
+    assert ModelVersion.objects.get(is_latest=True, model__name="llama").version == "1.2.0"
     llama = Model.objects.get(name="llama")
     assert llama.versions.get(is_current=True).version == "1.1.0"
     assert Model.objects.get(name="mistral").deleted_at is not None

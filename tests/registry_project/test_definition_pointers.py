@@ -6,10 +6,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from models_app.models import Model, ModelVersion
 from pipelines_app.models import Pipeline
 from policies_app.models import Policy
+from registry_project.definitions import backfill_latest_flags
+from tests.conftest import assert_latest_flags_follow_pointers
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +28,10 @@ def pointers(name: str) -> tuple[str | None, str | None]:
 def assert_pointers_agree_with_the_versions(model: Model) -> None:
     model.refresh_from_db()
     kept = (model.latest_version_id, model.current_version_id)
+    assert_latest_flags_follow_pointers()
     model.repoint()
     assert (model.latest_version_id, model.current_version_id) == kept
+    assert_latest_flags_follow_pointers()
 
 
 def test_registration_moves_latest_only_to_a_higher_release(model_doc):
@@ -99,6 +104,7 @@ def test_retention_keeps_the_pointers(model_doc):
     model.resolve_version("1.0.0").activate()
     model.apply_retention(keep=1)
     assert pointers("llama2-7b-chat") == ("1.4.0", "1.0.0")
+    assert latest_flagged("llama2-7b-chat") == ["1.4.0"]
     assert_pointers_agree_with_the_versions(model)
 
 
@@ -112,6 +118,7 @@ def test_every_kind_keeps_pointers(model_doc):
     pipeline.activate()
     for definition, version in ((Pipeline.objects.get(), pipeline), (Policy.objects.get(), policy)):
         assert definition.latest_version_id == version.pk
+    assert_latest_flags_follow_pointers()
     assert Pipeline.objects.get().current_version_id == pipeline.pk
     assert Policy.objects.get().current_version_id is None
 
@@ -138,3 +145,68 @@ def test_a_rejected_duplicate_registration_leaves_the_pointer_alone(model_doc):
         Model.register(again)
     assert pointers("llama2-7b-chat") == ("2.0.0", None)
     assert ModelVersion.objects.count() == 1
+
+
+def latest_flagged(name: str) -> list[str]:
+    return list(ModelVersion.objects.filter(model__name=name, is_latest=True).values_list("version", flat=True))
+
+
+def test_the_latest_flag_follows_the_pointer_through_every_write(model_doc):
+    steps = []
+
+    def check(expected: str | None) -> None:
+        assert_latest_flags_follow_pointers()
+        steps.append(latest_flagged("llama2-7b-chat"))
+        assert steps[-1] == ([expected] if expected else [])
+
+    Model.register(model_doc(version="1.0.0"))
+    check("1.0.0")
+    Model.register(model_doc(version="2.0.0"))
+    check("2.0.0")
+    Model.register(model_doc(version="1.5.0"))  # a hotfix below the latest leaves the flag where it is
+    check("2.0.0")
+    Model.register(model_doc(version="3.0.0-rc.1"))  # a prerelease never outranks a release
+    check("2.0.0")
+    model = Model.objects.get()
+    model.resolve_version("2.0.0").activate()
+    check("2.0.0")
+    model.resolve_version("2.0.0").deprecate()
+    check("2.0.0")
+    model.resolve_version("2.0.0").archive()  # the latest retires: the next release takes the flag
+    check("1.5.0")
+    model.resolve_version("1.5.0").soft_delete()  # a deleted version is never latest
+    check("1.0.0")
+    model.soft_delete()  # the definition's pointer stays; the lists leave deleted definitions out by the join
+    check("1.0.0")
+    model.restore()
+    check("1.0.0")
+    model.resolve_version("1.0.0").archive()  # every live release archived: the prerelease is latest
+    check("3.0.0-rc.1")
+    model.resolve_version("3.0.0-rc.1").archive()  # all archived: the highest archived release
+    check("2.0.0")
+
+
+def test_a_deleted_model_leaves_the_list_and_comes_back_on_restore(api, model_doc):
+    Model.register(model_doc(version="1.0.0", tags=["x"]))
+    Model.objects.get().soft_delete()
+    assert api.get("/api/v1/models?tag=x").json()["count"] == 0
+    Model.objects.get().restore()
+    assert [r["version"] for r in api.get("/api/v1/models?tag=x").json()["results"]] == ["1.0.0"]
+
+
+def test_the_database_refuses_a_second_latest_version(model_doc):
+    Model.register(model_doc(version="1.0.0"))
+    Model.register(model_doc(version="1.1.0"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.update(is_latest=True)
+
+
+def test_the_backfill_flags_what_the_pointers_name(model_doc):
+    for version in ("1.0.0", "1.1.0"):
+        Model.register(model_doc(version=version))
+        Model.register(model_doc(name="other", version=version))
+    Model.objects.get(name="other").resolve_version("1.1.0").archive()
+    ModelVersion.objects.update(is_latest=False)  # as the migration finds the rows: no flag anywhere
+    backfill_latest_flags(Model, ModelVersion)
+    assert_latest_flags_follow_pointers()
+    assert latest_flagged("llama2-7b-chat") == ["1.1.0"] and latest_flagged("other") == ["1.0.0"]
