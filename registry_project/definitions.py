@@ -29,6 +29,7 @@ from registry_project.aliases import Alias
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.logs import log_write
+from registry_project.prepared import Placeholder, PreparedQuery
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
 from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
@@ -138,6 +139,10 @@ def backfill_pointers(definition_model, version_model, parent_field: str) -> Non
     )
 
 
+# (definition class, lookup) -> its PreparedQuery; see Definition._prepared.
+_PREPARED_LOOKUPS: dict[tuple[type, str], PreparedQuery] = {}
+
+
 class DefinitionQuerySet(models.QuerySet):
     def alive(self) -> DefinitionQuerySet:
         return self.filter(deleted_at__isnull=True)
@@ -189,24 +194,59 @@ class Definition(models.Model):
         ref = ref or "latest"
         if ref in ("latest", "current"):
             found = cls.pointed_at(name, ref)
-        else:
+        elif ref.startswith("@"):
             version_model = cls.versions.rel.related_model
             parent = version_model.parent_field
             versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
+            found = versions.select_related(parent).with_aliases().named(ref)
+        else:
             try:
-                found = versions.select_related(parent).with_aliases().named(ref)
+                parsed = parse_version(ref)
             except InvalidVersion:
                 found = None
+            else:
+                found = cls._prepared("number").first(name=name, **parsed.identity())
         return found if found is not None else cls.get_alive(name).resolve_version(ref)
 
     @classmethod
     def pointed_at(cls, name: str, role: str) -> DefinitionVersion | None:
         """The ``latest`` or ``current`` version of a live definition through its pointer, with its definition and
         its aliases (``with_aliases``), in one query: the version joined with the definition pointing at it."""
+        return cls._prepared(role).first(name=name)
+
+    @classmethod
+    def version_by_id(cls, pk: uuid.UUID) -> DefinitionVersion | None:
+        """A present version of a live definition by its id, with its definition and aliases, in one query."""
+        return cls._prepared("id").first(pk=pk)
+
+    @classmethod
+    def _prepared(cls, lookup: str) -> PreparedQuery:
+        """The document reads' queries (by pointer, number or id), compiled once per process (registry_project
+        /prepared.py): the version with its definition and aliases, without the stored search columns."""
+        query = _PREPARED_LOOKUPS.get((cls, lookup))
+        if query is not None:
+            return query
         version_model = cls.versions.rel.related_model
         parent = version_model.parent_field
-        pointing = {f"{parent}__name": name, f"{parent}__deleted_at__isnull": True, f"{parent}__{role}_version": F("pk")}
-        return version_model.objects.filter(**pointing).select_related(parent).defer(*SEARCH_COLUMNS).with_aliases().first()
+        documents = version_model.objects.select_related(parent).defer(*SEARCH_COLUMNS).with_aliases()
+        alive = {f"{parent}__deleted_at__isnull": True}
+        if lookup in ("latest", "current"):
+            query = PreparedQuery(
+                lambda name: documents.filter(**{f"{parent}__name": name, f"{parent}__{lookup}_version": F("pk")}, **alive),
+                name=Placeholder.TEXT,
+            )
+        elif lookup == "number":
+            query = PreparedQuery(
+                lambda name, **identity: documents.filter(**{f"{parent}__name": name}, **alive).present().filter(**identity),
+                name=Placeholder.TEXT, major=Placeholder.INTEGER, minor=Placeholder.INTEGER, patch=Placeholder.INTEGER,
+                prerelease=Placeholder.TEXT,
+            )
+        elif lookup == "id":
+            query = PreparedQuery(lambda pk: documents.filter(pk=pk, **alive).present(), pk=Placeholder.UUID)
+        else:
+            raise ValueError(lookup)
+        _PREPARED_LOOKUPS[(cls, lookup)] = query
+        return query
 
     def repoint(self) -> None:
         """Recompute both pointers from the versions and store them (the caller holds this row's lock). Any write

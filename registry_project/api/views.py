@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar
 
 from drf_spectacular.types import OpenApiTypes
@@ -190,7 +191,7 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["get"], url_path=rf"id/(?P<id>{UUID_REGEX})")
     def by_id(self, request, id: str):
         """A version document by its UUID."""
-        version = self.get_queryset().filter(pk=id).first()
+        version = self.definition_model.version_by_id(uuid.UUID(id))
         if version is None:
             raise DefinitionNotFound(f"No {self.definition_model.kind} version with id {id}.", path="id")
         return self.respond(version)
