@@ -326,20 +326,27 @@ class Definition(models.Model):
 
     def register_version(self, document: Any, *, user=None) -> Registration:
         """Register a new version of this (existing) definition."""
+        return type(self).register_version_of(self.name, document, user=user)
+
+    @classmethod
+    def register_version_of(cls, name: str, document: Any, *, user=None) -> Registration:
+        """Register a new version of the live definition ``name`` (POST .../{name}/versions): the document is
+        validated before any lock is taken, and the definition is then found and locked in one query."""
         if isinstance(document, dict):
-            document = {"name": self.name, **document}
-        document, report = self.check_document(document)
-        if isinstance(document, dict) and document["name"] != self.name:
-            report.error("/name", "name_mismatch", f"The document names {document['name']!r} but the URL names '{self.name}'.")
+            document = {"name": name, **document}
+        document, report = cls.check_document(document)
+        if isinstance(document, dict) and document["name"] != name:
+            report.error("/name", "name_mismatch", f"The document names {document['name']!r} but the URL names '{name}'.")
         if report.errors:
+            cls.get_alive(name)  # a missing definition is the 404 it always was, whatever the document
             raise DocumentInvalid(report.errors)
         with transaction.atomic():
-            locked = type(self).objects.select_for_update().get(pk=self.pk)
-            if locked.deleted_at:
-                raise DefinitionNotFound(f"No {self.kind} named '{self.name}'.")
+            locked = cls.objects.select_for_update().filter(name=name, deleted_at__isnull=True).first()
+            if locked is None:
+                raise DefinitionNotFound(f"No {cls.kind} named '{name}'.", path="name")
             registration = locked._add_version(document, report.warnings, user)
             if not registration.existing:
-                self.announce_change()
+                cls.announce_change()
             return registration
 
     @classmethod
@@ -367,7 +374,12 @@ class Definition(models.Model):
         """Create the version row and its change-log entry. The caller holds the lock on this definition's row."""
         parsed = parse_version(document["version"])
         version_model = self.versions.model
-        existing = self.versions.filter(**parsed.identity()).first()
+        # The version being registered (if it exists: a retry or a conflict) and the one "latest" points at, in one
+        # query. Read in its own statement after the lock is held: a join in the locking SELECT would see the
+        # pointed-at row as of the statement's snapshot, which misses a version a concurrent registration
+        # committed while we waited.
+        known = list(self.versions.filter(Q(**parsed.identity()) | Q(pk=self.latest_version_id)).order_by())
+        existing = next((v for v in known if (v.major, v.minor, v.patch, v.prerelease) == tuple(parsed.identity().values())), None)
         if existing is not None and existing.deleted_at is not None:
             raise Conflict(
                 f"{self} had version {parsed.text}; it was deleted, and a version number is never reused.",
@@ -389,10 +401,8 @@ class Definition(models.Model):
                 path="/version",
             )
         warnings = list(warnings)
-        # The latest pointer is the highest live release when one exists (see latest_order). It is read in its own
-        # statement after the lock is held: a join in the locking SELECT would see the pointed-at row as of the
-        # statement's snapshot, which misses a version a concurrent registration committed while we waited.
-        latest = self.latest_version if self.latest_version_id else None
+        # The latest pointer is the highest live release when one exists (see latest_order).
+        latest = next((v for v in known if v.pk == self.latest_version_id), None)
         if latest is not None and not latest.prerelease and parsed.sort_tuple() < latest.parsed.sort_tuple():
             warnings.append(
                 Issue("/version", "lower_than_latest", f"{parsed.text} is lower than the latest release {latest.version}; registered as a hotfix.")
@@ -423,6 +433,7 @@ class Definition(models.Model):
                 code="version_exists",
                 path="/version",
             ) from None
+        version._aliases = []  # no alias can name a version before it exists: its document needs no alias query
         version.on_registered(document)
         if latest is None or version.latest_rank() > latest.latest_rank():
             self.latest_version = version
@@ -865,7 +876,8 @@ class DefinitionVersion(models.Model):
         """Lock the definition row (serialising all lifecycle moves of its versions) and re-read this version."""
         definition_model = type(self.definition)
         definition = definition_model.objects.select_for_update().get(pk=self.definition.pk)
-        version = type(self).objects.get(pk=self.pk)
+        # With its aliases: the lifecycle moves answer with the version's document.
+        version = type(self).objects.with_aliases().get(pk=self.pk)
         setattr(version, self.parent_field, definition)
         return version
 

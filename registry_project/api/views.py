@@ -230,9 +230,9 @@ class DefinitionViewSet(viewsets.GenericViewSet):
     def versions(self, request, name: str):
         """GET: every version, newest first (paginated; the list's filters apply). POST: register a new version
         of this definition."""
-        definition = self.get_definition()
         if request.method == "POST":
-            return self.registered(definition.register_version(request.data, user=request.user))
+            return self.registered(self.definition_model.register_version_of(name, request.data, user=request.user))
+        definition = self.get_definition()
         # The list's filters apply to the versions too (?status=active, ?tag=...).
         page = self.paginate_queryset(self.filter_queryset(definition.versions.present().newest_first().with_aliases()))
         for version in page:
