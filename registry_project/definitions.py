@@ -21,6 +21,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Aggregate, Case, CharField, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
@@ -351,17 +352,15 @@ class Definition(models.Model):
 
     @classmethod
     def _lock_or_create(cls, name: str, owner) -> tuple[Definition, bool]:
-        try:
-            definition = cls.objects.select_for_update().get(name=name)
-            created = False
-        except cls.DoesNotExist:
-            try:
-                # Savepoint: a concurrent first registration may create the same name before us.
-                with transaction.atomic():
-                    return cls.objects.create(name=name, owner=owner), True
-            except IntegrityError:
+        definition = cls.objects.select_for_update().filter(name=name).first()
+        created = False
+        if definition is None:
+            # One statement and no savepoint: a concurrent first registration of the same name makes this insert
+            # wait for it and then do nothing, and the lock below finds the row it committed.
+            definition = cls(name=name, owner=owner)
+            created = definition._insert_unless_named()
+            if not created:
                 definition = cls.objects.select_for_update().get(name=name)
-                created = False
         if definition.deleted_at is not None:
             raise Conflict(
                 f"The {cls.kind} name '{name}' belongs to a deleted {cls.kind}; an administrator can restore it.",
@@ -369,6 +368,21 @@ class Definition(models.Model):
                 path="/name",
             )
         return definition, created
+
+    def _insert_unless_named(self) -> bool:
+        """INSERT this new row unless its name is taken (``ON CONFLICT DO NOTHING ... RETURNING``); True if it was
+        inserted (the row is then ours, locked until the transaction ends)."""
+        meta = self._meta
+        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+        rows = type(self)._base_manager._insert(
+            [self], fields=fields, returning_fields=meta.db_returning_fields, using="default", on_conflict=OnConflict.IGNORE
+        )
+        if not rows or rows[0] is None:
+            return False
+        for value, returned in zip(rows[0], meta.db_returning_fields):
+            setattr(self, returned.attname, value)
+        self._state.adding, self._state.db = False, "default"
+        return True
 
     def _add_version(self, document: dict, warnings: list[Issue], user, *, created: bool = False) -> Registration:
         """Create the version row and its change-log entry. The caller holds the lock on this definition's row."""

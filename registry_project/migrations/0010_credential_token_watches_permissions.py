@@ -32,10 +32,13 @@ def watch_permissions(apps, schema_editor):
                 f"FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()"
             )
         else:
+            # An UPDATE, not INSERT OR REPLACE as in 0002: SQLite applies the firing statement's conflict policy to
+            # the trigger's own statements, and Django adds m2m rows with INSERT OR IGNORE, which would turn the
+            # replace into an ignore and leave the token unchanged. The row exists since 0002.
             for event in ("INSERT", "UPDATE", "DELETE"):
                 execute(
                     f"CREATE TRIGGER {table}_credential_token_{event.lower()} AFTER {event} ON {table} BEGIN "
-                    f"INSERT OR REPLACE INTO {GENERATION} (id, token) VALUES (1, lower(hex(randomblob(16)))); END"
+                    f"UPDATE {GENERATION} SET token = lower(hex(randomblob(16))) WHERE id = 1; END"
                 )
 
 

@@ -61,7 +61,8 @@ def test_registering_a_version_reads_nothing_twice(api, registered, model_doc):
     # token, savepoint, lock by name, the existing/latest versions, insert, move the pointer, change log, outbox, release
     assert len(queries) == 9, queries
     assert not any("auth_permission" in q for q in queries)  # the cached key's user carries its permissions
-    assert sum(" FOR UPDATE" in q for q in queries) == 1
+    if connection.vendor == "postgresql":
+        assert sum(" FOR UPDATE" in q for q in queries) == 1
 
 
 def test_registering_a_new_model_reads_nothing_twice(api, registered, model_doc):
@@ -69,9 +70,10 @@ def test_registering_a_new_model_reads_nothing_twice(api, registered, model_doc)
         response = api.post(URL, model_doc(name="brand-new", version="1.0.0"), format="json")
     assert response.status_code == 201
     queries = sql_of(captured)
-    # token, savepoint, lock (a miss), savepoint, insert the model, release, the existing/latest versions, insert,
-    # move the pointer, change log, outbox, release
-    assert len(queries) == 12, queries
+    # token, savepoint, lock (a miss), insert the model (ON CONFLICT DO NOTHING: no savepoint), the existing/latest
+    # versions, insert, move the pointer, change log, outbox, release
+    assert len(queries) == 10, queries
+    assert response.json()["name"] == "brand-new" and Model.objects.get(name="brand-new").owner is not None
 
 
 def test_activating_reads_nothing_twice_and_answers_with_the_aliases(api, registered, django_assert_num_queries):
