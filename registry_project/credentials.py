@@ -1,10 +1,12 @@
 """A per-process cache of verified API keys, validated on every request by one cheap database read.
 
 Verifying a key costs an ORM query joining the key and its user, building both objects and hashing the key;
-on a read that is most of the request. The cache keeps the verified (key, user) pair for ``TTL_SECONDS``, but
-only while the database's credential token (``CredentialGeneration``) is the one it was filled under: triggers
-change that token in the same transaction as any change to an API key or a user, so a revoke, an expiry change
-or a deactivation is seen by every process on every replica on its very next request.
+on a read that is most of the request. The cache keeps the verified (key, user) pair, the user with the
+permissions it held when the key was verified (two queries a write would otherwise make), for ``TTL_SECONDS``,
+but only while the database's credential token (``CredentialGeneration``) is the one it was filled under:
+triggers change that token in the same transaction as any change to an API key, a user, a user's groups or
+permissions, or a group's permissions, so a revoke, an expiry change, a deactivation or a withdrawn permission is
+seen by every process on every replica on its very next request.
 
 Why not Redis: Redis is an accelerator, never the source of truth. A Redis-held cache needs an invalidation that
 can be lost (Redis down or stalled when the revoke happens) and then keeps serving a revoked key until a TTL

@@ -21,6 +21,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Aggregate, Case, CharField, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
@@ -29,6 +30,7 @@ from registry_project.aliases import Alias
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.logs import log_write
+from registry_project.prepared import Placeholder, PreparedQuery
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
 from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
@@ -153,6 +155,10 @@ def backfill_latest_flags(definition_model, version_model, definition_ids: list 
     versions.filter(pk__in=pointers.values("latest_version"), is_latest=False).update(is_latest=True)
 
 
+# (definition class, lookup) -> its PreparedQuery; see Definition._prepared.
+_PREPARED_LOOKUPS: dict[tuple[type, str], PreparedQuery] = {}
+
+
 class DefinitionQuerySet(models.QuerySet):
     def alive(self) -> DefinitionQuerySet:
         return self.filter(deleted_at__isnull=True)
@@ -204,24 +210,59 @@ class Definition(models.Model):
         ref = ref or "latest"
         if ref in ("latest", "current"):
             found = cls.pointed_at(name, ref)
-        else:
+        elif ref.startswith("@"):
             version_model = cls.versions.rel.related_model
             parent = version_model.parent_field
             versions = version_model.objects.filter(**{f"{parent}__name": name, f"{parent}__deleted_at__isnull": True})
+            found = versions.select_related(parent).with_aliases().named(ref)
+        else:
             try:
-                found = versions.select_related(parent).with_aliases().named(ref)
+                parsed = parse_version(ref)
             except InvalidVersion:
                 found = None
+            else:
+                found = cls._prepared("number").first(name=name, **parsed.identity())
         return found if found is not None else cls.get_alive(name).resolve_version(ref)
 
     @classmethod
     def pointed_at(cls, name: str, role: str) -> DefinitionVersion | None:
         """The ``latest`` or ``current`` version of a live definition through its pointer, with its definition and
         its aliases (``with_aliases``), in one query: the version joined with the definition pointing at it."""
+        return cls._prepared(role).first(name=name)
+
+    @classmethod
+    def version_by_id(cls, pk: uuid.UUID) -> DefinitionVersion | None:
+        """A present version of a live definition by its id, with its definition and aliases, in one query."""
+        return cls._prepared("id").first(pk=pk)
+
+    @classmethod
+    def _prepared(cls, lookup: str) -> PreparedQuery:
+        """The document reads' queries (by pointer, number or id), compiled once per process (registry_project
+        /prepared.py): the version with its definition and aliases, without the stored search columns."""
+        query = _PREPARED_LOOKUPS.get((cls, lookup))
+        if query is not None:
+            return query
         version_model = cls.versions.rel.related_model
         parent = version_model.parent_field
-        pointing = {f"{parent}__name": name, f"{parent}__deleted_at__isnull": True, f"{parent}__{role}_version": F("pk")}
-        return version_model.objects.filter(**pointing).select_related(parent).defer(*SEARCH_COLUMNS).with_aliases().first()
+        documents = version_model.objects.select_related(parent).defer(*SEARCH_COLUMNS).with_aliases()
+        alive = {f"{parent}__deleted_at__isnull": True}
+        if lookup in ("latest", "current"):
+            query = PreparedQuery(
+                lambda name: documents.filter(**{f"{parent}__name": name, f"{parent}__{lookup}_version": F("pk")}, **alive),
+                name=Placeholder.TEXT,
+            )
+        elif lookup == "number":
+            query = PreparedQuery(
+                lambda name, **identity: documents.filter(**{f"{parent}__name": name}, **alive).present().filter(**identity),
+                name=Placeholder.TEXT, major=Placeholder.INTEGER, minor=Placeholder.INTEGER, patch=Placeholder.INTEGER,
+                prerelease=Placeholder.TEXT,
+            )
+        elif lookup == "id":
+            query = PreparedQuery(lambda pk: documents.filter(pk=pk, **alive).present(), pk=Placeholder.UUID)
+        else:
+            raise ValueError(lookup)
+        _PREPARED_LOOKUPS[(cls, lookup)] = query
+        return query
 
     def repoint(self) -> None:
         """Recompute both pointers from the versions and store them (the caller holds this row's lock). Any write
@@ -317,35 +358,40 @@ class Definition(models.Model):
 
     def register_version(self, document: Any, *, user=None) -> Registration:
         """Register a new version of this (existing) definition."""
+        return type(self).register_version_of(self.name, document, user=user)
+
+    @classmethod
+    def register_version_of(cls, name: str, document: Any, *, user=None) -> Registration:
+        """Register a new version of the live definition ``name`` (POST .../{name}/versions): the document is
+        validated before any lock is taken, and the definition is then found and locked in one query."""
         if isinstance(document, dict):
-            document = {"name": self.name, **document}
-        document, report = self.check_document(document)
-        if isinstance(document, dict) and document["name"] != self.name:
-            report.error("/name", "name_mismatch", f"The document names {document['name']!r} but the URL names '{self.name}'.")
+            document = {"name": name, **document}
+        document, report = cls.check_document(document)
+        if isinstance(document, dict) and document["name"] != name:
+            report.error("/name", "name_mismatch", f"The document names {document['name']!r} but the URL names '{name}'.")
         if report.errors:
+            cls.get_alive(name)  # a missing definition is the 404 it always was, whatever the document
             raise DocumentInvalid(report.errors)
         with transaction.atomic():
-            locked = type(self).objects.select_for_update().get(pk=self.pk)
-            if locked.deleted_at:
-                raise DefinitionNotFound(f"No {self.kind} named '{self.name}'.")
+            locked = cls.objects.select_for_update().filter(name=name, deleted_at__isnull=True).first()
+            if locked is None:
+                raise DefinitionNotFound(f"No {cls.kind} named '{name}'.", path="name")
             registration = locked._add_version(document, report.warnings, user)
             if not registration.existing:
-                self.announce_change()
+                cls.announce_change()
             return registration
 
     @classmethod
     def _lock_or_create(cls, name: str, owner) -> tuple[Definition, bool]:
-        try:
-            definition = cls.objects.select_for_update().get(name=name)
-            created = False
-        except cls.DoesNotExist:
-            try:
-                # Savepoint: a concurrent first registration may create the same name before us.
-                with transaction.atomic():
-                    return cls.objects.create(name=name, owner=owner), True
-            except IntegrityError:
+        definition = cls.objects.select_for_update().filter(name=name).first()
+        created = False
+        if definition is None:
+            # One statement and no savepoint: a concurrent first registration of the same name makes this insert
+            # wait for it and then do nothing, and the lock below finds the row it committed.
+            definition = cls(name=name, owner=owner)
+            created = definition._insert_unless_named()
+            if not created:
                 definition = cls.objects.select_for_update().get(name=name)
-                created = False
         if definition.deleted_at is not None:
             raise Conflict(
                 f"The {cls.kind} name '{name}' belongs to a deleted {cls.kind}; an administrator can restore it.",
@@ -354,11 +400,31 @@ class Definition(models.Model):
             )
         return definition, created
 
+    def _insert_unless_named(self) -> bool:
+        """INSERT this new row unless its name is taken (``ON CONFLICT DO NOTHING ... RETURNING``); True if it was
+        inserted (the row is then ours, locked until the transaction ends)."""
+        meta = self._meta
+        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+        rows = type(self)._base_manager._insert(
+            [self], fields=fields, returning_fields=meta.db_returning_fields, using="default", on_conflict=OnConflict.IGNORE
+        )
+        if not rows or rows[0] is None:
+            return False
+        for value, returned in zip(rows[0], meta.db_returning_fields):
+            setattr(self, returned.attname, value)
+        self._state.adding, self._state.db = False, "default"
+        return True
+
     def _add_version(self, document: dict, warnings: list[Issue], user, *, created: bool = False) -> Registration:
         """Create the version row and its change-log entry. The caller holds the lock on this definition's row."""
         parsed = parse_version(document["version"])
         version_model = self.versions.model
-        existing = self.versions.filter(**parsed.identity()).first()
+        # The version being registered (if it exists: a retry or a conflict) and the one "latest" points at, in one
+        # query. Read in its own statement after the lock is held: a join in the locking SELECT would see the
+        # pointed-at row as of the statement's snapshot, which misses a version a concurrent registration
+        # committed while we waited.
+        known = list(self.versions.filter(Q(**parsed.identity()) | Q(pk=self.latest_version_id)).order_by())
+        existing = next((v for v in known if (v.major, v.minor, v.patch, v.prerelease) == tuple(parsed.identity().values())), None)
         if existing is not None and existing.deleted_at is not None:
             raise Conflict(
                 f"{self} had version {parsed.text}; it was deleted, and a version number is never reused.",
@@ -380,10 +446,8 @@ class Definition(models.Model):
                 path="/version",
             )
         warnings = list(warnings)
-        # The latest pointer is the highest live release when one exists (see latest_order). It is read in its own
-        # statement after the lock is held: a join in the locking SELECT would see the pointed-at row as of the
-        # statement's snapshot, which misses a version a concurrent registration committed while we waited.
-        latest = self.latest_version if self.latest_version_id else None
+        # The latest pointer is the highest live release when one exists (see latest_order).
+        latest = next((v for v in known if v.pk == self.latest_version_id), None)
         if latest is not None and not latest.prerelease and parsed.sort_tuple() < latest.parsed.sort_tuple():
             warnings.append(
                 Issue("/version", "lower_than_latest", f"{parsed.text} is lower than the latest release {latest.version}; registered as a hotfix.")
@@ -421,6 +485,7 @@ class Definition(models.Model):
                 code="version_exists",
                 path="/version",
             ) from None
+        version._aliases = []  # no alias can name a version before it exists: its document needs no alias query
         version.on_registered(document)
         if version.is_latest:
             self.latest_version = version
@@ -904,7 +969,8 @@ class DefinitionVersion(models.Model):
         """Lock the definition row (serialising all lifecycle moves of its versions) and re-read this version."""
         definition_model = type(self.definition)
         definition = definition_model.objects.select_for_update().get(pk=self.definition.pk)
-        version = type(self).objects.get(pk=self.pk)
+        # With its aliases: the lifecycle moves answer with the version's document.
+        version = type(self).objects.with_aliases().get(pk=self.pk)
         setattr(version, self.parent_field, definition)
         return version
 

@@ -49,6 +49,25 @@ def breaker(name: str, what: str) -> pybreaker.CircuitBreaker:
 
 _MISS = object()
 
+# A token bucket taken from in one round trip, atomically: refill by the time elapsed since the last take (Redis's
+# own clock, so replicas with skewed clocks share one bucket fairly), then take one token if there is one.
+# Returns {1, tokens left} or {0, tokens now} (as text: Lua numbers come back to a client as integers).
+TAKE_TOKEN = """
+local rate, burst, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(state[1]) or burst
+local stamp = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate / 60)
+if tokens < 1 then
+    return {0, tostring(tokens)}
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'stamp', tostring(now))
+redis.call('EXPIRE', KEYS[1], ttl)
+return {1, tostring(tokens - 1)}
+"""
+
 
 class ResilientRedisCache(RedisCache):
     """Django's Redis cache with short timeouts and a circuit breaker: an unreachable or stalled Redis is a cache
@@ -106,6 +125,18 @@ class ResilientRedisCache(RedisCache):
 
     def clear(self):
         return self._guarded(False, super().clear)
+
+    def take_token(self, key: str, rate: float, burst: float, ttl: int) -> float:
+        """Take one token from the bucket ``key`` (``burst`` tokens, refilled at ``rate`` per minute): 0 if taken,
+        else the seconds until one is there. One round trip (EVALSHA) on a client held for the cache's life; an
+        unavailable Redis answers 0 (limits fail open)."""
+        script = getattr(self, "_take_token", None)
+        if script is None:
+            script = self._take_token = self._cache.get_client(write=True).register_script(TAKE_TOKEN)
+        answer = self._guarded(None, script, keys=[self.make_and_validate_key(key)], args=[rate, burst, ttl])
+        if answer is None or int(answer[0]) == 1:
+            return 0.0
+        return (1 - float(answer[1])) * 60 / rate
 
     @property
     def available(self) -> bool:

@@ -44,6 +44,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not api_key.user.is_active:
             raise exceptions.AuthenticationFailed("The user this API key belongs to is inactive.")
         api_key.record_use()
+        # The user's permissions are read now and kept with it: the credential token also changes with any
+        # change to permissions or groups (migration 0010), so a cached write never checks stale permissions.
+        api_key.user.get_all_permissions()
         verified_keys.put(key, token, api_key.user, api_key)
         return api_key.user, api_key
 

@@ -3,9 +3,10 @@
 per process otherwise). ``validate`` and ``evaluate`` draw from a bucket of their own (``API_CHECK_RATE_LIMIT``).
 A key may carry higher limits of its own (``ApiKey.rate_limit_per_minute`` / ``rate_limit_burst``).
 
-The bucket is read and written with two cache calls (like DRF's own throttles: close enough under concurrency,
-never a lock). When Redis is unavailable the resilient cache answers a miss at once, so limits fail open rather
-than slowing or failing requests (registry_project/resilience.py).
+With Redis the bucket is refilled and taken from by one Lua script, atomically and in one round trip
+(``ResilientRedisCache.take_token``); the per-process cache of the embedded default reads and writes it with two
+calls. When Redis is unavailable the resilient cache answers at once, so limits fail open rather than slowing or
+failing requests (registry_project/resilience.py).
 """
 
 from __future__ import annotations
@@ -43,13 +44,18 @@ class RegistryRateThrottle(BaseThrottle):
             return True
         scope, rate, burst = self._limits(request, view)
         key = f"throttle:{scope}:{who}"
+        ttl = int(burst * 60 / rate) + 1
+        if hasattr(cache, "take_token"):  # Redis: one atomic round trip (registry_project/resilience.py)
+            # A hash under a key of its own: a bucket left by the two-call version is a pickled value, not a hash.
+            self._wait = cache.take_token(f"bucket:{scope}:{who}", rate, burst, ttl)
+            return self._wait == 0
         now = time.time()
         tokens, stamp = cache.get(key) or (burst, now)
         tokens = min(burst, tokens + (now - stamp) * rate / 60)
         if tokens < 1:
             self._wait = (1 - tokens) * 60 / rate
             return False
-        cache.set(key, (tokens - 1, now), timeout=int(burst * 60 / rate) + 1)
+        cache.set(key, (tokens - 1, now), timeout=ttl)
         return True
 
     def wait(self) -> float:

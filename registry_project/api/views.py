@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar
 
 from drf_spectacular.types import OpenApiTypes
@@ -188,7 +189,7 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["get"], url_path=rf"id/(?P<id>{UUID_REGEX})")
     def by_id(self, request, id: str):
         """A version document by its UUID."""
-        version = self.get_queryset().filter(pk=id).first()
+        version = self.definition_model.version_by_id(uuid.UUID(id))
         if version is None:
             raise DefinitionNotFound(f"No {self.definition_model.kind} version with id {id}.", path="id")
         return self.respond(version)
@@ -227,9 +228,9 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
     def versions(self, request, name: str):
         """GET: every version, newest first (paginated; the list's filters apply). POST: register a new version
         of this definition."""
-        definition = self.get_definition()
         if request.method == "POST":
-            return self.registered(definition.register_version(request.data, user=request.user))
+            return self.registered(self.definition_model.register_version_of(name, request.data, user=request.user))
+        definition = self.get_definition()
         # The list's filters apply to the versions too (?status=active, ?tag=...).
         page = self.paginate_queryset(self.filter_queryset(definition.versions.present().newest_first().with_aliases()))
         for version in page:

@@ -135,3 +135,36 @@ def test_a_revoke_is_seen_at_once_by_two_other_server_processes():
         ApiKey.objects.filter(pk=api_key.pk).update(revoked=True)
 
         assert (_get(second, key), _get(first, key)) == (401, 401)
+
+
+def _add_modelversion():
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.get(codename="add_modelversion", content_type__app_label="models_app")
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_permission_refuses_the_next_write_of_a_cached_key(api, user, model_doc):
+    assert api.post(URL, model_doc(version="1.0.0"), format="json").status_code == 201  # key and permissions cached
+    user.user_permissions.remove(_add_modelversion())
+
+    response = api.post(URL, model_doc(version="1.1.0"), format="json")
+    assert response.status_code == 403
+    assert "models_app.add_modelversion" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.django_db
+def test_a_permission_withdrawn_from_the_users_group_or_the_group_membership_applies_at_once(api, user, model_doc):
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.create(name="publishers")
+    group.permissions.add(_add_modelversion())
+    user.user_permissions.remove(_add_modelversion())
+    user.groups.add(group)
+    assert api.post(URL, model_doc(version="1.0.0"), format="json").status_code == 201
+    group.permissions.remove(_add_modelversion())
+    assert api.post(URL, model_doc(version="1.1.0"), format="json").status_code == 403
+    group.permissions.add(_add_modelversion())
+    assert api.post(URL, model_doc(version="1.1.0"), format="json").status_code == 201
+    user.groups.remove(group)
+    assert api.post(URL, model_doc(version="1.2.0"), format="json").status_code == 403

@@ -1,0 +1,135 @@
+"""QuerySets compiled to SQL once per process and run again with new values: the document reads' hot path.
+
+Compiling a QuerySet (resolving lookups, joins, the aliases subquery, quoting every column) cost more Python
+than everything else a document read does. A ``PreparedQuery`` builds its QuerySet once with placeholder
+values, compiles it, remembers where each placeholder landed in the parameters, and afterwards only executes
+the SQL with the request's values and builds the model instances the way Django's own ``ModelIterable`` does
+(deferred fields, ``select_related`` parents and annotations included). The QuerySet stays the one source of
+the query: the SQL is Django's, compiled for the connection's database, so it cannot drift from the ORM.
+
+A placeholder must come out of compilation unchanged (an exact match on a text or integer column, or a UUID
+primary key); ``PreparedQuery`` checks that each one appears in the compiled parameters and refuses to prepare
+a query where one does not.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connections
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
+
+# Values that stand out among the parameters (NUL characters, an integer no other literal uses): where they land in
+# the compiled parameters is where the request's values go.
+_TEXT = "\x00placeholder-{}\x00"
+_INTEGER = 2_147_480_000  # within a 32-bit column: an out-of-range value compiles to "no rows"
+_UUID = "00000000-0000-4000-8000-{:012x}"
+
+
+class Placeholder:
+    TEXT, INTEGER, UUID = "text", "integer", "uuid"
+
+
+class _Compiled:
+    __slots__ = ("sql", "params", "slots", "model", "init_list", "start", "end", "populators", "annotations", "converters")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _adapter(param: Any, placeholder: Any) -> Callable[[Any], Any] | None:
+    """How a request's value takes the place of ``placeholder`` if ``param`` is where it landed: as the same type
+    (psycopg's Int4 for an integer column), or as hex text for a UUID on SQLite; None if ``param`` is not it."""
+    if isinstance(placeholder, uuid.UUID):
+        if isinstance(param, uuid.UUID) and param == placeholder:
+            return _same
+        if isinstance(param, str) and param == placeholder.hex:
+            return lambda value: value.hex
+        return None
+    if type(placeholder) is int and isinstance(param, int) and not isinstance(param, bool) and param == placeholder:
+        return type(param)
+    if isinstance(placeholder, str) and isinstance(param, str) and param == placeholder:
+        return str
+    return None
+
+
+class PreparedQuery:
+    """``PreparedQuery(build, name=Placeholder.TEXT, ...)``: ``build(**values)`` returns the QuerySet;
+    ``first(**values)`` runs it as ``QuerySet.first()`` would."""
+
+    def __init__(self, build: Callable[..., QuerySet], **placeholders: str):
+        self.build = build
+        self.placeholders = placeholders
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def _placeholder_values(self) -> dict[str, Any]:
+        values = {}
+        for index, (name, kind) in enumerate(self.placeholders.items()):
+            if kind == Placeholder.TEXT:
+                values[name] = _TEXT.format(index)
+            elif kind == Placeholder.INTEGER:
+                values[name] = _INTEGER + index
+            elif kind == Placeholder.UUID:
+                values[name] = uuid.UUID(_UUID.format(index))
+            else:
+                raise ValueError(kind)
+        return values
+
+    def _compile(self, alias: str) -> _Compiled:
+        placeholder_values = self._placeholder_values()
+        queryset = self.build(**placeholder_values)
+        queryset = (queryset if queryset.ordered else queryset.order_by("pk"))[:1]
+        compiler = queryset.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        slots = []
+        for name, value in placeholder_values.items():
+            found = [(i, name, _adapter(p, value)) for i, p in enumerate(params) if _adapter(p, value) is not None]
+            if not found:
+                raise ValueError(f"The placeholder {name!r} does not reach the compiled SQL's parameters unchanged.")
+            slots.extend(found)
+        compiled = _Compiled()
+        compiled.sql, compiled.params, compiled.slots = sql, list(params), slots
+        select, klass_info = compiler.select, compiler.klass_info
+        compiled.model = klass_info["model"]
+        fields = klass_info["select_fields"]
+        compiled.start, compiled.end = fields[0], fields[-1] + 1
+        compiled.init_list = [column[0].target.attname for column in select[compiled.start:compiled.end]]
+        compiled.populators = get_related_populators(klass_info, select, alias)
+        compiled.annotations = dict(compiler.annotation_col_map)
+        compiled.converters = list(compiler.get_converters([column[0] for column in select[:compiler.col_count]]).items())
+        return compiled
+
+    def first(self, using: str = "default", **values) -> Model | None:
+        connection = connections[using]
+        key = (using, connection.vendor)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.get(key) or self._compile(using)
+                self._compiled[key] = compiled
+        params = list(compiled.params)
+        for index, name, adapt in compiled.slots:
+            params[index] = adapt(values[name])
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        row = list(row)
+        for position, (converters, expression) in compiled.converters:
+            value = row[position]
+            for converter in converters:
+                value = converter(value, expression, connection)
+            row[position] = value
+        obj = compiled.model.from_db(using, compiled.init_list, row[compiled.start:compiled.end])
+        for populator in compiled.populators:
+            populator.populate(row, obj)
+        for attribute, position in compiled.annotations.items():
+            setattr(obj, attribute, row[position])
+        return obj
