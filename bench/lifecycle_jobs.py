@@ -69,28 +69,38 @@ def generate() -> float:
     started = time.monotonic()
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO models_app_model (name, family, retention_keep, created_at, updated_at) "
-            "SELECT 'model-' || g, 'family-' || (g %% 20), NULL, now(), now() FROM generate_series(1, %s) g",
+            "INSERT INTO models_app_model (name, family, retention_keep, description, tags, created_at, updated_at) "
+            "SELECT 'model-' || g, 'family-' || (g %% 20), NULL, '', '[]'::jsonb, now(), now() FROM generate_series(1, %s) g",
             [MODELS],
         )
         conn.execute(
             "INSERT INTO models_app_modelversion (id, model_id, version, major, minor, patch, prerelease, prerelease_key, build,"
-            " spec, description, tags, metadata, status, is_current, storage_tier, created_at, updated_at) "
+            " spec, description, tags, metadata, status, is_current, storage_tier, created_at, updated_at,"
+            " deltas, lineage_depth, relation, stored_artifacts, search_text, search_vector) "
             "SELECT gen_random_uuid(), m.id, '1.' || v || '.0', 1, v, 0, '', '~', '', %s::jsonb, '', '[]'::jsonb, '{}'::jsonb,"
-            " CASE WHEN v = 1 THEN 'deprecated' ELSE 'active' END, (v = 0 AND m.id %% 10 = 0), 'hot', now(), now() "
+            " CASE WHEN v = 1 THEN 'deprecated' ELSE 'active' END, (v = 0 AND m.id %% 10 = 0), 'hot', now(), now(),"
+            # The search columns as registration fills them (name, family, description), so that their GIN
+            # indexes cost what they cost in production when retention rewrites a row.
+            " '{}'::jsonb, 0, '', '[]'::jsonb, m.name || E'\\n' || m.family || E'\\n', to_tsvector('simple', m.name || ' ' || m.family) "
             "FROM models_app_model m CROSS JOIN generate_series(0, %s) v",
             [SPEC, VERSIONS - 1],
         )
         conn.execute(
-            "INSERT INTO pipelines_app_pipeline (name, created_at, updated_at) SELECT 'pipeline-' || g, now(), now() FROM generate_series(1, %s) g",
+            "UPDATE models_app_model m SET current_version_id = (SELECT id FROM models_app_modelversion v WHERE v.model_id = m.id AND v.is_current),"
+            " latest_version_id = (SELECT id FROM models_app_modelversion v WHERE v.model_id = m.id AND v.minor = %s)",
+            [VERSIONS - 1],
+        )
+        conn.execute(
+            "INSERT INTO pipelines_app_pipeline (name, description, tags, created_at, updated_at)"
+            " SELECT 'pipeline-' || g, '', '[]'::jsonb, now(), now() FROM generate_series(1, %s) g",
             [PIPELINES],
         )
         conn.execute(
             "INSERT INTO pipelines_app_pipelineversion (id, pipeline_id, version, major, minor, patch, prerelease, prerelease_key, build,"
-            " spec, description, tags, metadata, status, is_current, model_names, model_refs, created_at, updated_at) "
+            " spec, description, tags, metadata, status, is_current, model_names, model_refs, created_at, updated_at, search_text) "
             "SELECT gen_random_uuid(), p.id, '1.0.0', 1, 0, 0, '', '~', '', "
             " jsonb_build_object('steps', jsonb_build_array(jsonb_build_object('id', 'gen', 'type', 'inference', 'model', 'model-' || (p.id * 7) || '@1.1.0', 'depends_on', '[]'::jsonb))),"
-            " '', '[]'::jsonb, '{}'::jsonb, 'active', true, jsonb_build_array('model-' || (p.id * 7)), jsonb_build_array('model-' || (p.id * 7) || '@1.1.0'), now(), now() "
+            " '', '[]'::jsonb, '{}'::jsonb, 'active', true, jsonb_build_array('model-' || (p.id * 7)), jsonb_build_array('model-' || (p.id * 7) || '@1.1.0'), now(), now(), p.name "
             "FROM pipelines_app_pipeline p"
         )
         conn.execute("ANALYZE")
