@@ -5,10 +5,18 @@ one transaction:
 
 1. lock the batch's model rows (``SELECT ... FOR UPDATE``, id order), as every lifecycle move of a version does,
    so no activation or registration interleaves with the archiving;
-2. one window-function query ranks the batch's unarchived releases per model and returns those past ``keep``;
-3. one query per guard (``registry_project.dependencies.protected_ids``) says which of them are protected;
-4. bulk ``UPDATE`` archives the rest (status ``archived``, tier ``cold``, ``archived_at``) and the change log
-   gets one entry per version through ``record_many``.
+2. one query per guard (``registry_project.dependencies.protected_ids``) says which of the batch's versions are
+   protected (a small set: its ids go back as one ``uuid[]`` parameter);
+3. on PostgreSQL, one statement does the rest: the window-function query ranks the batch's unarchived releases
+   per model and picks those past ``keep`` (a CTE), ``UPDATE ... FROM`` it archives the unprotected ones (status
+   ``archived``, tier ``cold``, ``archived_at``) ``RETURNING`` them, and an ``INSERT ... SELECT`` from that
+   appends one change-log entry each (``changelog.appending``, with the webhook outbox's items when an active
+   subscription wants them). Only the counts and the report's first items come back to Python: building a
+   million entries as objects, and quoting a million ids as parameters, had cost more than the archiving.
+   Elsewhere (the embedded SQLite default) the candidates come to Python and are archived by chunked
+   ``UPDATE``s and one ``record_many``.
+
+A batch's number of queries does not depend on how many versions it archives (tested).
 
 Then the purge: archived versions older than ``RETENTION_PURGE_AFTER_DAYS`` get ``delete_stored_artifacts()``
 (outside any transaction: it is I/O), and only those whose artifacts are gone become tombstones. A failure
