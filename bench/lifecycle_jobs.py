@@ -75,11 +75,13 @@ def generate() -> float:
         )
         conn.execute(
             "INSERT INTO models_app_modelversion (id, model_id, version, major, minor, patch, prerelease, prerelease_key, build,"
+            # The search columns as registration fills them (name, family, description), so that their GIN
+            # indexes cost what they cost in production when retention rewrites a row.
             " spec, description, tags, metadata, status, is_current, is_latest, storage_tier, created_at, updated_at,"
-            " deltas, lineage_depth, relation, stored_artifacts, search_text, effective_tags) "
+            " deltas, lineage_depth, relation, stored_artifacts, search_text, effective_tags, search_vector) "
             "SELECT gen_random_uuid(), m.id, '1.' || v || '.0', 1, v, 0, '', '~', '', %s::jsonb, '', '[]'::jsonb, '{}'::jsonb,"
             " CASE WHEN v = 1 THEN 'deprecated' ELSE 'active' END, (v = 0 AND m.id %% 10 = 0), v = %s, 'hot', now(), now(),"
-            " '{}'::jsonb, 0, '', '[]'::jsonb, lower(m.name || E'\\n' || m.family || E'\\n'), '[]'::jsonb "
+            " '{}'::jsonb, 0, '', '[]'::jsonb, lower(m.name || E'\\n' || m.family || E'\\n'), '[]'::jsonb, to_tsvector('simple', m.name || ' ' || m.family) "
             "FROM models_app_model m CROSS JOIN generate_series(0, %s) v",
             [SPEC, VERSIONS - 1, VERSIONS - 1],
         )

@@ -59,7 +59,9 @@ class Model(Definition):
 class ModelVersion(DefinitionVersion):
     parent_field = "model"
 
-    model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="versions")
+    # No index of its own: the unique (model, major, minor, patch, prerelease) index leads with it and serves every
+    # lookup by model; a second one only made each write (retention archives rows by the million) cost more.
+    model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="versions", db_index=False)
     # Lineage (models_app/lineage.py): the version this one improves on, held by its immutable id so that a
     # rename never breaks the link; set once at registration, like the spec.
     derived_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="derivatives", editable=False)

@@ -5,10 +5,18 @@ one transaction:
 
 1. lock the batch's model rows (``SELECT ... FOR UPDATE``, id order), as every lifecycle move of a version does,
    so no activation or registration interleaves with the archiving;
-2. one window-function query ranks the batch's unarchived releases per model and returns those past ``keep``;
-3. one query per guard (``registry_project.dependencies.protected_ids``) says which of them are protected;
-4. bulk ``UPDATE`` archives the rest (status ``archived``, tier ``cold``, ``archived_at``) and the change log
-   gets one entry per version through ``record_many``.
+2. one query per guard (``registry_project.dependencies.protected_ids``) says which of the batch's versions are
+   protected (a small set: its ids go back as one ``uuid[]`` parameter);
+3. on PostgreSQL, one statement does the rest: the window-function query ranks the batch's unarchived releases
+   per model and picks those past ``keep`` (a CTE), ``UPDATE ... FROM`` it archives the unprotected ones (status
+   ``archived``, tier ``cold``, ``archived_at``) ``RETURNING`` them, and an ``INSERT ... SELECT`` from that
+   appends one change-log entry each (``changelog.appending``, with the webhook outbox's items when an active
+   subscription wants them). Only the counts and the report's first items come back to Python: building a
+   million entries as objects, and quoting a million ids as parameters, had cost more than the archiving.
+   Elsewhere (the embedded SQLite default) the candidates come to Python and are archived by chunked
+   ``UPDATE``s and one ``record_many``.
+
+A batch's number of queries does not depend on how many versions it archives (tested).
 
 Then the purge: archived versions older than ``RETENTION_PURGE_AFTER_DAYS`` get ``delete_stored_artifacts()``
 (outside any transaction: it is I/O), and only those whose artifacts are gone become tombstones. A failure
@@ -21,6 +29,7 @@ has committed whole batches only, so a redelivered run finishes the job.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,6 +101,15 @@ def _item(row: dict, name: str) -> dict:
     return {"id": str(row["pk"]), "name": name, "version": row["version"]}
 
 
+def _uuid_array(ids) -> str:
+    """A ``uuid[]`` literal: one parameter, however many ids (quoting each as its own parameter costs more)."""
+    return "{" + ",".join(str(pk) for pk in ids) + "}"
+
+
+def _json(value) -> list:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 @contextmanager
 def run_lock(take: bool) -> Iterator[None]:
     """Serialise runs across processes and hosts with a session-level advisory lock (PostgreSQL). A killed run's
@@ -149,8 +167,27 @@ class Retention:
         return self.report
 
     def outlook(self) -> dict[str, int]:
-        """Counts of what a run would do now, in a few aggregate queries over the whole set (no batches)."""
-        candidates = self.versions.filter(model__in=self.models).beyond_retention(self.keep)
+        """Counts of what a run would do now, over the whole set (no batches): on PostgreSQL one pass of the
+        window query plus one query per guard (the statistics snapshot stores the result, see
+        ``models_app.stats``); elsewhere a few ORM counts."""
+        scope = self.versions.filter(model__in=self.models)
+        if connection.vendor == "postgresql":
+            guarded = protected_ids(scope.exclude(status=Lifecycle.ARCHIVED).filter(is_current=False))
+            ranked, params = scope.ranked_beyond_retention(self.keep).order_by().values("pk", "is_current").query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH candidates AS ({ranked}) SELECT count(*) FILTER (WHERE is_current),"
+                    " count(*) FILTER (WHERE NOT is_current AND pk = ANY(%s::uuid[])), count(*) FROM candidates",
+                    [*params, _uuid_array(guarded)],
+                )
+                current, protected, total = cursor.fetchone()
+            return {
+                "would_archive": total - current - protected,
+                "would_keep_current": current,
+                "would_keep_protected": protected,
+                "would_purge": self._purge_due().count(),
+            }
+        candidates = scope.beyond_retention(self.keep)
         current = candidates.filter(is_current=True).count()
         others = candidates.filter(is_current=False)
         total = others.count()
@@ -179,31 +216,101 @@ class Retention:
         if not names:
             return
         scope = self.versions.filter(model_id__in=list(names))
-        candidates = list(scope.ranked_beyond_retention(self.keep).values("pk", "model_id", "version", "is_current", "status"))
-        if not candidates:
-            return
+        candidates = scope.ranked_beyond_retention(self.keep).order_by().values(
+            "pk", "model_id", "version", "is_current", "status", "storage_tier", "major", "minor", "patch"
+        )
         guarded = protected_ids(scope.exclude(status=Lifecycle.ARCHIVED).filter(is_current=False))
+        if connection.vendor == "postgresql":
+            self._archive_in_one_statement(candidates, guarded, names)
+        else:
+            self._archive_row_by_row(candidates, guarded, names)
+
+    def _protect(self, row: dict, name: str) -> None:
+        """Report a candidate that is kept (the caller has counted it and the list has room)."""
+        if row["is_current"]:
+            reasons = ["current version"]
+        else:
+            # The reason is for people: ask the per-object guards, only for the versions reported.
+            reasons = sorted(dependents_of(self.versions.select_related("model").get(pk=row["pk"])))
+        self.report.protected.append({**_item(row, name), "reasons": reasons})
+
+    def _room(self, kind: str) -> int | None:
+        limit = self.report.report_limit
+        return None if limit is None else max(0, limit - len(getattr(self.report, kind)))
+
+    def _archive_in_one_statement(self, candidates, guarded: set, names: dict[int, str]) -> None:
+        """PostgreSQL: rank, archive, log (and the outbox) in one statement; only counts and the report's first
+        items come back. Rows are archived only as read (same status and tier, not current): under the batch's
+        model locks nothing else moves them, and if something did, the next run would take them."""
+        from models_app.models import Model, RetentionTotals
+
+        ranked, params = candidates.query.sql_with_params()
+        params = list(params)
+        guarded_array = _uuid_array(guarded)
+        kept = "(c.is_current OR c.pk = ANY(%s::uuid[]))"
+        newest_first = "model_id, major DESC, minor DESC, patch DESC"
+        items = [f"candidates AS ({ranked})"]
+        if self.dry_run:
+            items.append(f"archived AS (SELECT c.pk AS id, c.model_id, c.version, c.major, c.minor, c.patch FROM candidates c WHERE NOT {kept})")
+            params.append(guarded_array)
+        else:
+            items.append(
+                f"archived AS (UPDATE {self.versions.model._meta.db_table} v"
+                " SET status = %s, storage_tier = %s, archived_at = %s, updated_at = %s FROM candidates c"
+                f" WHERE v.id = c.pk AND NOT {kept} AND v.status = c.status AND v.storage_tier = c.storage_tier AND NOT v.is_current"
+                " RETURNING v.id, v.model_id, v.version, v.major, v.minor, v.patch, c.status AS status_before, c.storage_tier AS tier_before)"
+            )
+            params += [Lifecycle.ARCHIVED, StorageTier.COLD, self.now, self.now, guarded_array]
+            log, log_params = changelog.appending(
+                f"SELECT m.name, a.version, a.id::text AS object_id,"
+                f" jsonb_build_object('status', jsonb_build_array(a.status_before, %s::text),"
+                f" 'storage_tier', jsonb_build_array(a.tier_before, %s::text)) AS changes"
+                f" FROM archived a JOIN {Model._meta.db_table} m ON m.id = a.model_id ORDER BY a.{newest_first.replace(', ', ', a.')}",
+                action="model.version_archived", kind="model",
+            )
+            items += log
+            params += log_params + [Lifecycle.ARCHIVED, StorageTier.COLD]
+        sql = (
+            "WITH " + ", ".join(items) + " SELECT"
+            " (SELECT count(*) FROM archived),"
+            f" (SELECT count(*) FROM candidates c WHERE {kept}),"
+            " (SELECT coalesce(jsonb_agg(jsonb_build_array(x.id::text, x.model_id, x.version)), '[]')"
+            f"  FROM (SELECT * FROM archived ORDER BY {newest_first} LIMIT %s) x),"
+            " (SELECT coalesce(jsonb_agg(jsonb_build_array(x.pk::text, x.model_id, x.version, x.is_current)), '[]')"
+            f"  FROM (SELECT * FROM candidates c WHERE {kept} ORDER BY {newest_first} LIMIT %s) x)"
+        )
+        params += [guarded_array, self._room("archived"), guarded_array, self._room("protected")]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            archived, protected, archived_items, protected_items = cursor.fetchone()
+        self.report.counts["archived"] += archived
+        self.report.counts["protected"] += protected
+        for pk, model_id, version in _json(archived_items):
+            self.report.archived.append({"id": pk, "name": names[model_id], "version": version})
+        for pk, model_id, version, is_current in _json(protected_items):
+            self._protect({"pk": pk, "version": version, "is_current": is_current}, names[model_id])
+        if archived and not self.dry_run:
+            RetentionTotals.add(archived=archived)
+
+    def _archive_row_by_row(self, candidates, guarded: set, names: dict[int, str]) -> None:
+        """Other databases (the embedded SQLite default): the candidates come to Python, the archiving is one
+        UPDATE per chunk of ids and the log one INSERT per batch."""
         archive, entries = [], []
         for row in candidates:
             name = names[row["model_id"]]
-            if row["is_current"]:
+            if row["is_current"] or row["pk"] in guarded:
                 if self.report.count("protected"):
-                    self.report.protected.append({**_item(row, name), "reasons": ["current version"]})
-            elif row["pk"] in guarded:
-                if self.report.count("protected"):
-                    # The reason is for people: ask the per-object guards, only for the versions reported.
-                    version = self.versions.select_related("model").get(pk=row["pk"])
-                    self.report.protected.append({**_item(row, name), "reasons": sorted(dependents_of(version))})
-            else:
-                archive.append(row["pk"])
-                if self.report.count("archived"):
-                    self.report.archived.append(_item(row, name))
-                entries.append(
-                    changelog.Change(
-                        "model.version_archived", "model", name, row["version"], str(row["pk"]),
-                        {"status": [row["status"], Lifecycle.ARCHIVED], "storage_tier": [StorageTier.HOT, StorageTier.COLD]},
-                    )
+                    self._protect(row, name)
+                continue
+            archive.append(row["pk"])
+            if self.report.count("archived"):
+                self.report.archived.append(_item(row, name))
+            entries.append(
+                changelog.Change(
+                    "model.version_archived", "model", name, row["version"], str(row["pk"]),
+                    {"status": [row["status"], Lifecycle.ARCHIVED], "storage_tier": [row["storage_tier"], StorageTier.COLD]},
                 )
+            )
         if self.dry_run or not archive:
             return
         archived = 0

@@ -53,6 +53,9 @@ def registry_stats() -> dict:
             "purge_failures_total": totals.purge_failures,
             "runs": totals.runs,
             "last_run_at": totals.last_run_at.isoformat() if totals.last_run_at else None,
+            # What a run would do now (``/api/v1/retention/stats`` serves it from here, as of the snapshot): a
+            # window over every version is too slow to compute per request at a million versions.
+            "next_run": Model.objects.retention_outlook(),
         },
     }
 

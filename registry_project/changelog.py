@@ -2,8 +2,9 @@
 makes the change. It is the audit trail (who changed what, when), the history behind aliases and point-in-time
 answers, and the transactional outbox that webhooks are delivered from.
 
-Write interface: ``record`` (one entry) or ``record_many`` (a set-based job's entries, one INSERT), called inside
-the caller's ``transaction.atomic()``; a rolled-back write therefore leaves no entry, a committed one always has
+Write interface: ``record`` (one entry), ``record_many`` (many entries, one INSERT) or, for a set-based job on
+PostgreSQL, ``appending`` (the entries written by the same statement that makes the change), called inside the
+caller's ``transaction.atomic()``; a rolled-back write therefore leaves no entry, a committed one always has
 one. Who acted is decided at record time: ``acting_as("job:retention")`` for jobs and commands, else the request
 being served (the user of its API key or its admin session), else ``system``.
 
@@ -162,6 +163,26 @@ def record_many(entries: Iterable[Change]) -> None:
         entries_recorded(rows)
 
 
+def appending(source: str, *, action: str, kind: str) -> tuple[list[str], list]:
+    """A set-based append for PostgreSQL, to splice into the caller's data-modifying statement: the ``WITH``
+    items (``name AS (...)`` texts, in order) and their parameters that append one entry per row of ``source``, a
+    SELECT yielding ``name``, ``version``, ``object_id`` (text) and ``changes`` (jsonb), in the order the entries
+    should take. The rows never travel to Python, which is what makes a million entries affordable (building
+    them as ``ChangeLogEntry`` objects cost more than the archiving itself). The listeners' set forms (the webhook
+    outbox) join the same statement."""
+    now, actor, request_id = timezone.now(), current_actor(), _request_id()
+    table = ChangeLogEntry._meta.db_table
+    items = [
+        f"changelog_entries AS (INSERT INTO {table} (at, actor, request_id, action, kind, name, version, object_id, changes)"
+        f" SELECT %s, %s, %s, %s, %s, s.name, s.version, s.object_id, s.changes FROM ({source}) s RETURNING id)"
+    ]
+    for index, set_form in enumerate(_set_forms):
+        sql = set_form(action)
+        if sql:
+            items.append(f"changelog_listener_{index} AS ({sql.format(entries='changelog_entries')})")
+    return items, [now, actor, request_id, action, kind]
+
+
 def entries_recorded(rows: list[ChangeLogEntry]) -> None:
     """Hook for what follows an append in the same transaction (the webhook outbox); nothing by default."""
     for listener in _listeners:
@@ -169,12 +190,17 @@ def entries_recorded(rows: list[ChangeLogEntry]) -> None:
 
 
 _listeners: list = []
+_set_forms: list = []
 
 
-def on_record(listener) -> None:
-    """Run ``listener(rows)`` inside the transaction after every append (the webhook outbox registers here)."""
+def on_record(listener, *, set_form=None) -> None:
+    """Run ``listener(rows)`` inside the transaction after every append (the webhook outbox registers here).
+    ``set_form(action)`` is the listener for ``appending``: SQL over the CTE ``{entries}`` (the appended entries'
+    ``id``) run in the same statement, or None when it has nothing to do for ``action``."""
     if listener not in _listeners:
         _listeners.append(listener)
+    if set_form is not None and set_form not in _set_forms:
+        _set_forms.append(set_form)
 
 
 @contextmanager

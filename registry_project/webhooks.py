@@ -1,8 +1,10 @@
 """Webhooks delivered from the change log as a transactional outbox.
 
-Every change-log entry also appends an ``OutboxItem`` in the same transaction (``changelog.on_record``), so a
-committed change is delivered at least once even if the broker or the worker was down at commit time: nothing is
-sent from the web request and nothing depends on ``delay_on_commit``. A Celery beat job (``deliver_webhooks``)
+Every change-log entry that an active subscription wants (its event patterns match the entry's action) also
+appends an ``OutboxItem`` in the same transaction (``changelog.on_record``), so a committed change is delivered
+at least once even if the broker or the worker was down at commit time: nothing is sent from the web request
+and nothing depends on ``delay_on_commit``. A subscription therefore receives the changes committed while it is
+active (and matches them); one created or re-activated later does not get the earlier ones. A Celery beat job (``deliver_webhooks``)
 runs ``relay_outbox`` (claims outbox items with ``SELECT ... FOR UPDATE SKIP LOCKED``, fans them out to the
 matching subscriptions as ``WebhookDelivery`` rows and deletes them, in one transaction) and then
 ``deliver_due``, which sends each object's deliveries in change order (a delivery waits while an earlier one of
@@ -154,11 +156,27 @@ class DeliveryAttempt(models.Model):
         ordering = ("id",)
 
 
+def wanted(actions) -> set[str]:
+    """Which of ``actions`` some active subscription's patterns match (one query). The relay fans an outbox item
+    out to those subscriptions only, so an entry no subscription wants gets no outbox item: a registry without
+    webhooks (or whose subscriptions want other events) does not write every change twice."""
+    patterns = list(WebhookSubscription.objects.filter(active=True).values_list("events", flat=True))
+    return {action for action in actions if any(event_matches(events, action) for events in patterns)}
+
+
 def _outbox(rows: list) -> None:
-    OutboxItem.objects.bulk_create([OutboxItem(entry_id=row.pk) for row in rows])
+    wants = wanted({row.action for row in rows})
+    OutboxItem.objects.bulk_create([OutboxItem(entry_id=row.pk) for row in rows if row.action in wants])
 
 
-changelog.on_record(_outbox)
+def _outbox_sql(action: str) -> str | None:
+    """The set form (``changelog.appending``): the outbox items in the appending statement itself."""
+    if not wanted({action}):
+        return None
+    return f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT id FROM {{entries}}"
+
+
+changelog.on_record(_outbox, set_form=_outbox_sql)
 
 
 def payload_of(entry) -> dict:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from models_app.models import Model, RetentionTotals
+from registry_project import stats
 from registry_project.api.schema import inline_defs
 from registry_project.api.views import BodyRequiredMixin
+from registry_project.api.stats import REFRESH_PARAMETER, snapshot_for
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.validation import DocumentInvalid, DocumentValidator
 
@@ -40,10 +43,11 @@ REPORT_SCHEMA = {
 }
 OUTLOOK_SCHEMA = {
     "type": "object",
-    "required": ["versions_by_tier", "next_run", "totals"],
+    "required": ["versions_by_tier", "next_run", "next_run_as_of", "totals"],
     "properties": {
         "versions_by_tier": _counts,
-        "next_run": {**_counts, "description": "What a run now would do: would_archive, would_keep_current, would_keep_protected, would_purge."},
+        "next_run": {**_counts, "description": "What a run would do (as of `next_run_as_of`): would_archive, would_keep_current, would_keep_protected, would_purge."},
+        "next_run_as_of": {"type": "string", "format": "date-time", "description": "When the statistics snapshot that holds `next_run` was refreshed."},
         "totals": {"type": "object", "description": "What retention has done so far, and its last run."},
     },
 }
@@ -82,16 +86,25 @@ class RetentionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
         result = models.apply_retention(keep=body.get("keep"), dry_run=body.get("dry_run", False))
         return Response(result.as_dict())
 
+    @extend_schema(parameters=[REFRESH_PARAMETER])
     @action(detail=False, methods=["get"])
     def stats(self, request):
-        """Versions per storage tier, what the next run would do, and what retention has done so far."""
+        """Versions per storage tier (now), what the next run would do (as of `next_run_as_of`: the statistics
+        snapshot, refreshed on a schedule; staff may ask for a fresh one with `?refresh=true`), and what retention
+        has done so far."""
         from registry_project.stats import count_by
         from models_app.models import ModelVersion
 
+        snapshot = snapshot_for(request)
+        next_run = snapshot.data.get("models", {}).get("retention", {}).get("next_run")
+        if next_run is None:  # a snapshot stored before it carried the outlook
+            snapshot = stats.refresh()
+            next_run = snapshot.data["models"]["retention"]["next_run"]
         totals = RetentionTotals.current()
         return Response({
             "versions_by_tier": count_by(ModelVersion.objects.of_alive(), "storage_tier"),
-            "next_run": Model.objects.retention_outlook(),
+            "next_run": next_run,
+            "next_run_as_of": snapshot.refreshed_at.isoformat(),
             "totals": {
                 "archived": totals.archived,
                 "purged": totals.purged,

@@ -22,6 +22,8 @@ STATS_SCHEMA = {
     "additionalProperties": {"type": "object", "description": "One section per app: models, pipelines, policies, ..."},
 }
 
+REFRESH_PARAMETER = OpenApiParameter("refresh", bool, OpenApiParameter.QUERY, required=False, description="Recompute first (staff only).")
+
 
 class StatsView(APIView):
     """The registry's statistics as of `refreshed_at` (beat refreshes them every STATS_REFRESH_SECONDS); staff may
@@ -29,20 +31,25 @@ class StatsView(APIView):
 
     @extend_schema(
         operation_id="stats_retrieve",
-        parameters=[OpenApiParameter("refresh", bool, OpenApiParameter.QUERY, required=False, description="Recompute first (staff only).")],
+        parameters=[REFRESH_PARAMETER],
         responses={200: STATS_SCHEMA},
     )
     def get(self, request):
-        unknown = sorted(set(request.query_params) - {"refresh"})
-        if unknown:
-            raise QueryParameterInvalid({unknown[0]: [exceptions.ErrorDetail("Unknown query parameter.", code="unknown_parameter")]})
-        raw = request.query_params.get("refresh", "false").strip().lower()
-        if raw not in BOOLEANS:
-            raise QueryParameterInvalid({"refresh": [exceptions.ErrorDetail("Expected true or false.", code="invalid")]})
-        if BOOLEANS[raw]:
-            if not request.user.is_staff:
-                raise exceptions.PermissionDenied("Only staff may ask for a fresh snapshot; the stored one is refreshed on a schedule.")
-            snapshot = stats.refresh()
-        else:
-            snapshot = stats.current()
+        snapshot = snapshot_for(request)
         return Response({"refreshed_at": snapshot.refreshed_at.isoformat(), "duration_ms": snapshot.duration_ms, **snapshot.data})
+
+
+
+def snapshot_for(request):
+    """The stored snapshot, or with ``?refresh=true`` (staff only) a fresh one; any other parameter is refused."""
+    unknown = sorted(set(request.query_params) - {"refresh"})
+    if unknown:
+        raise QueryParameterInvalid({unknown[0]: [exceptions.ErrorDetail("Unknown query parameter.", code="unknown_parameter")]})
+    raw = request.query_params.get("refresh", "false").strip().lower()
+    if raw not in BOOLEANS:
+        raise QueryParameterInvalid({"refresh": [exceptions.ErrorDetail("Expected true or false.", code="invalid")]})
+    if BOOLEANS[raw]:
+        if not request.user.is_staff:
+            raise exceptions.PermissionDenied("Only staff may ask for a fresh snapshot; the stored one is refreshed on a schedule.")
+        return stats.refresh()
+    return stats.current()

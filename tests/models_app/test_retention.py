@@ -284,7 +284,7 @@ def test_apply_endpoint_rejects_bad_requests_with_the_path(staff_api, model_doc,
     assert statuses("a") == {"1.0.0": "active", "1.1.0": "active"}
 
 
-def test_retention_stats_show_tiers_and_what_the_next_run_would_do(api, model_doc, settings):
+def test_retention_stats_show_tiers_and_what_the_next_run_would_do(api, staff_api, model_doc, settings):
     settings.RETENTION_KEEP = 1
     model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
     model.versions.get(version="1.0.0").activate()
@@ -298,6 +298,30 @@ def test_retention_stats_show_tiers_and_what_the_next_run_would_do(api, model_do
     after = api.get("/api/v1/retention/stats").json()
     assert after["versions_by_tier"] == {"hot": 2, "cold": 1, "purged": 1}
     assert after["totals"]["archived"] == 1 and after["totals"]["purged"] == 1 and after["totals"]["runs"] == 1
+    # The outlook comes from the statistics snapshot (a pass over every version is too slow per request): it is
+    # the one of `next_run_as_of` until the snapshot is refreshed, by beat or by staff asking.
+    assert after["next_run"] == body["next_run"] and after["next_run_as_of"] == body["next_run_as_of"]
+    assert api.get("/api/v1/retention/stats?refresh=true").status_code == 403
+    fresh = staff_api.get("/api/v1/retention/stats?refresh=true").json()
+    assert fresh["next_run"] == {"would_archive": 0, "would_keep_current": 1, "would_keep_protected": 0, "would_purge": 0}
+    assert fresh["next_run_as_of"] > body["next_run_as_of"]
+    assert api.get("/api/v1/retention/stats?refrsh=true").json()["errors"][0]["parameter"] == "refrsh"
+
+
+def test_the_outlook_agrees_with_a_dry_run(model_doc):
+    from registry_project.aliases import Alias
+
+    for name in ("a", "b", "c"):
+        register(model_doc, name, ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
+    Model.objects.get(name="a").versions.get(version="1.0.0").activate()
+    Pipeline.register(pipeline(step("gen", type="inference", model="b@1.1.0")))
+    Alias.move(Model.objects.get(name="c"), "champion", "1.0.0")
+
+    outlook = Model.objects.retention_outlook(keep=1)
+    dry = Model.objects.apply_retention(keep=1, dry_run=True).counts
+
+    assert outlook == {"would_archive": 6, "would_keep_current": 1, "would_keep_protected": 2, "would_purge": 0}
+    assert (dry["archived"], dry["protected"]) == (outlook["would_archive"], outlook["would_keep_current"] + outlook["would_keep_protected"])
 
 
 # -- concurrency on PostgreSQL --------------------------------------------------------------------------------------
@@ -404,3 +428,70 @@ def test_apply_endpoint_without_a_body_is_a_400_and_archives_nothing(staff_api, 
 
     assert response.status_code == 400 and "body is required" in response.json()["errors"][0]["message"]
     assert set(statuses("a").values()) == {"active"}
+
+
+# -- the set-based write: log, outbox, query counts --------------------------------------------------------------
+
+
+def test_each_archived_version_gets_a_change_log_entry_with_its_status_before(model_doc):
+    from registry_project.changelog import ChangeLogEntry
+
+    model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+    model.versions.get(version="1.0.0").deprecate()
+    versions = dict(model.versions.values_list("version", "pk"))
+    before = ChangeLogEntry.objects.count()
+
+    Model.objects.apply_retention(keep=1)
+
+    entries = list(ChangeLogEntry.objects.filter(action="model.version_archived").values("actor", "kind", "name", "version", "object_id", "changes"))
+    assert entries == [  # newest first, as ranked
+        {"actor": "job:retention", "kind": "model", "name": "a", "version": "1.1.0", "object_id": str(versions["1.1.0"]),
+         "changes": {"status": ["active", "archived"], "storage_tier": ["hot", "cold"]}},
+        {"actor": "job:retention", "kind": "model", "name": "a", "version": "1.0.0", "object_id": str(versions["1.0.0"]),
+         "changes": {"status": ["deprecated", "archived"], "storage_tier": ["hot", "cold"]}},
+    ]
+    # Two archive entries and the run's own; a dry run or a second run appends no archive entry.
+    assert ChangeLogEntry.objects.count() == before + 3
+    Model.objects.apply_retention(keep=1)
+    Model.objects.apply_retention(keep=1, dry_run=True)
+    assert ChangeLogEntry.objects.filter(action="model.version_archived").count() == 2
+
+
+def test_archive_entries_reach_the_outbox_only_when_a_subscription_wants_them(model_doc):
+    from registry_project.webhooks import OutboxItem, WebhookSubscription
+
+    for name in ("a", "b"):
+        register(model_doc, name, ["1.0.0", "1.1.0", "1.2.0"])
+    OutboxItem.objects.all().delete()
+    WebhookSubscription.objects.create(url="https://hooks.example.com/p", events=["pipeline.*"])
+    WebhookSubscription.objects.create(url="https://hooks.example.com/off", events=["*"], active=False)
+
+    Model.objects.apply_retention(keep=2)
+    assert not OutboxItem.objects.exists()  # nobody active wants model events: nothing written twice
+
+    WebhookSubscription.objects.create(url="https://hooks.example.com/m", events=["model.version_archived"])
+    Model.objects.apply_retention(keep=1)
+    outbox = OutboxItem.objects.select_related("entry").order_by("entry_id")
+    assert [(item.entry.name, item.entry.version) for item in outbox if item.entry.action == "model.version_archived"] == [
+        ("a", "1.1.0"), ("b", "1.1.0"),
+    ]
+
+
+@pytest.mark.postgres
+def test_a_batch_takes_the_same_queries_however_many_versions_it_archives(model_doc, settings):
+    from django.test.utils import CaptureQueriesContext
+
+    settings.RETENTION_BATCH_MODELS = 10
+    few = [f"1.{minor}.0" for minor in range(2)]
+    many = [f"1.{minor}.0" for minor in range(12)]
+
+    def queries(versions: list[str], prefix: str) -> tuple[int, int]:
+        for index in range(3):
+            register(model_doc, f"{prefix}{index}", versions)
+        with CaptureQueriesContext(connection) as captured:
+            report = Model.objects.filter(name__startswith=prefix).apply_retention(keep=1)
+        return len(captured), report.counts["archived"]
+
+    queries(few, "warm")  # the first run creates the totals row
+    assert queries(few, "few") == (queries(many, "many")[0], 3)
+    assert queries(many, "more")[1] == 33
