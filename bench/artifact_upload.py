@@ -41,7 +41,7 @@ def seed(env: dict) -> str:
         "import json\nfrom django.contrib.auth import get_user_model\nfrom models_app.models import Model\n"
         f"doc = json.loads({json.dumps(json.dumps(EXAMPLE))})\n"
         "for v in ('1.0.0', '2.0.0'):\n    Model.register({**doc, 'version': v})\n"
-        "get_user_model().objects.create_user('bench', password='bench-pass-123')\n"
+        "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-pass-123')\n"
     )
     manage(env, "shell", "-c", script)
     return manage(env, "create_api_key", "bench").strip().splitlines()[-1]

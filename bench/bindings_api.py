@@ -59,7 +59,7 @@ def seed_and_key() -> tuple[str, list[int]]:
         "        slo_latency_p95_ms=5000, slo_success_rate=0.5)\n"
         "    b.report(parse_outcomes([{'success': k % 50 != 0, 'latency_ms': 100 + 13 * ((k * 7 + i) % 60)} for k in range(1000)]))\n"
         "    ids.append(b.pk)\n"
-        "get_user_model().objects.create_user('bench', password='bench-password-1')\n"
+        "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')\n"
         "print(json.dumps(ids))\n"
     )
     ids = json.loads(manage("shell", "-c", script).strip().splitlines()[-1])

@@ -57,7 +57,7 @@ def seed_and_key() -> str:
         "                             {'address': '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359', 'role': 'code', 'weight': 0.3}]\n"
         "    Model.register(d)\n"
         f"print(f'registered {DEPTH + 1} versions in {{time.perf_counter() - started:.1f}} s')\n"
-        "get_user_model().objects.create_user('bench', password='bench-password-1')\n"
+        "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')\n"
     )
     print(manage("shell", "-c", script).strip())
     return manage("create_api_key", "bench").strip().splitlines()[-1]

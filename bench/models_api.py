@@ -48,7 +48,7 @@ def seed_and_key() -> str:
         f"doc = json.loads({json.dumps(json.dumps(EXAMPLE))})\n"
         "for i in range(200):\n"
         "    d = copy.deepcopy(doc); d['name'] = f'seed-{i:04d}'; Model.register(d)\n"
-        "get_user_model().objects.create_user('bench', password='bench-password-1')\n"
+        "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')\n"
     )
     manage("shell", "-c", script)
     return manage("create_api_key", "bench").strip().splitlines()[-1]

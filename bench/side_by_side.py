@@ -156,7 +156,7 @@ def main() -> None:
     recreate(DATABASE_URL)
     recreate(MLFLOW_DATABASE_URL)
     manage("migrate", "--verbosity", "0")
-    manage("shell", "-c", "from django.contrib.auth import get_user_model; get_user_model().objects.create_user('bench', password='bench-password-1')")
+    manage("shell", "-c", "from django.contrib.auth import get_user_model; get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')")
     key = manage("create_api_key", "bench").strip().splitlines()[-1]
     with gunicorn(ENV, workers=2) as ours_port, mlflow_server() as mlflow_port:
         warm = ["--models", "20", "--versions-per-model", "3", "--reads", "100", "--searches", "10", "--alias-sets", "20"]
