@@ -149,6 +149,32 @@ def sign(statement: dict, key: Ed25519PrivateKey) -> dict:
     }
 
 
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z"
+# The DSSE envelope ``verify`` accepts, as OpenAPI documents it (``verify`` checks the same rules by hand, so that
+# a malformed envelope is a 400 naming each field). Other members are ignored, as DSSE allows.
+ENVELOPE_SCHEMA = {
+    "type": "object",
+    "required": ["payloadType", "payload", "signatures"],
+    "properties": {
+        "payloadType": {"type": "string", "minLength": 1, "maxLength": 256},
+        "payload": {"type": "string", "pattern": BASE64, "description": "Standard base64 (with padding)."},
+        "signatures": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_SIGNATURES,
+            "items": {
+                "type": "object",
+                "required": ["sig"],
+                "properties": {
+                    "keyid": {"type": "string", "maxLength": 128},
+                    "sig": {"type": "string", "maxLength": 256, "pattern": BASE64},
+                },
+            },
+        },
+    },
+}
+
+
 @dataclass
 class Verification:
     valid: bool

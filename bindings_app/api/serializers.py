@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.core.validators import URLValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bindings_app.choices import BindingStatus
@@ -12,6 +13,11 @@ from registry_project.api.views import SEMVER_REGEX
 from registry_project.exceptions import DefinitionNotFound
 
 _price = dict(max_digits=12, decimal_places=6, min_value=0, coerce_to_string=False)
+
+
+@extend_schema_field({"type": "object", "description": "Provider settings, checked against the provider's config schema."})
+class ConfigField(serializers.JSONField):
+    """A binding's ``config``: a JSON object (null is refused), which the schema says rather than "any JSON"."""
 
 
 class ProviderBindingSerializer(serializers.ModelSerializer):
@@ -30,7 +36,7 @@ class ProviderBindingSerializer(serializers.ModelSerializer):
     region = serializers.RegexField(rf"\A{REGION_PATTERN}\Z", max_length=64)
     status = serializers.ChoiceField(choices=BindingStatus.choices, required=False)
     weight = serializers.IntegerField(min_value=0, max_value=MAX_WEIGHT, required=False)
-    config = serializers.JSONField(required=False)
+    config = ConfigField(required=False)
     cost_per_1k_input_tokens = serializers.DecimalField(**_price, required=False)
     cost_per_1k_output_tokens = serializers.DecimalField(**_price, required=False)
     slo_latency_p95_ms = serializers.IntegerField(min_value=1, max_value=MAX_LATENCY_SLO_MS, required=False, allow_null=True)

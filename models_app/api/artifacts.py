@@ -55,7 +55,9 @@ LIST_SCHEMA = {
     },
 }
 BINARY = {"type": "string", "format": "binary"}
-UPLOAD_BODY = {"application/octet-stream": BINARY, "multipart/form-data": {"type": "object", "additionalProperties": BINARY}}
+MULTIPART_BODY = {"multipart/form-data": {"type": "object", "additionalProperties": BINARY}}
+# One file: the raw body, or one multipart part. Several files (PUT .../artifacts): multipart only.
+UPLOAD_BODY = {"application/octet-stream": BINARY, **MULTIPART_BODY}
 
 
 class ModelDocumentSerializer(DocumentSerializer):
@@ -166,7 +168,7 @@ class ArtifactListView(VersionArtifactsView):
             "files": [f.as_dict() for f in found.artifact_files.all()],
         })
 
-    @extend_schema(parameters=PATH_PARAMS, request=UPLOAD_BODY, responses={201: {"type": "object", "properties": {"files": {"type": "array", "items": FILE_SCHEMA}}}}, operation_id="model_artifacts_upload")
+    @extend_schema(parameters=PATH_PARAMS, request=MULTIPART_BODY, responses={201: {"type": "object", "properties": {"files": {"type": "array", "items": FILE_SCHEMA}}}}, operation_id="model_artifacts_upload")
     def put(self, request, name: str, version: str):
         """Upload several files as multipart/form-data (each part's file name names the file): all are stored, or
         none."""

@@ -69,10 +69,12 @@ class AttestationViewSet(viewsets.GenericViewSet):
         """Public keys with their ids: the active signing key and retired ones (their attestations stay verifiable)."""
         return Response({"keys": [key.as_dict() for key in attestations.verification_keys().values()]})
 
-    @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{valid, reason, keyid, statement}`")},
-    )
+    def openapi_request(self, schema):
+        if self.action == "verify":
+            return schema.component("DsseEnvelope", attestations.ENVELOPE_SCHEMA)
+        return None
+
+    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{valid, reason, keyid, statement}`")})
     @action(detail=False, methods=["post"])
     def verify(self, request):
         """Verify a DSSE envelope (the `envelope` of an attestation) against the registry's keys."""

@@ -75,6 +75,8 @@ def inline_defs(schema: dict) -> dict:
     return resolve(schema)
 
 
+NO_NUL_PATTERN = "^[^\\u0000]*\\Z"
+
 class RegistryAutoSchema(AutoSchema):
     def component(self, name: str, schema: dict) -> dict:
         """Register a raw schema as a named component once and return a reference to it.
@@ -135,6 +137,9 @@ class RegistryAutoSchema(AutoSchema):
             # An empty query value is a 400 everywhere under /api/ (registry_project/middleware.py).
             if parameter["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
                 schema = {"minLength": 1, **schema}
+            # A NUL character anywhere in the path or query string is a 400 (registry_project/middleware.py).
+            if parameter["in"] in ("query", "path") and schema.get("type") == "string" and not ({"enum", "pattern", "format"} & schema.keys()):
+                schema = {**schema, "pattern": NO_NUL_PATTERN}
             # The server matches whole values (fullmatch, \Z); a pattern ending in `$` (how drf-spectacular writes
             # a serializer's or a URL's \Z) would let a trailing newline through for clients that use Python's re.
             pattern = schema.get("pattern")

@@ -28,7 +28,7 @@ from registry_project.aliases import Alias
 from registry_project.changelog import ChangeLogEntry
 from registry_project.filtersets import UTCDateTimeField
 from registry_project.validation import DocumentInvalid, Issue
-from registry_project.exceptions import DefinitionNotFound
+from registry_project.exceptions import DefinitionNotFound, RegistryError
 from registry_project.filtersets import StrictFilterBackend, reject_unknown_parameters
 
 NAME_REGEX = r"[a-z0-9][a-z0-9._-]{0,127}"
@@ -94,6 +94,9 @@ def moment_param(request):
         raise QueryParameterInvalid({"at": ["Expected an ISO 8601 date-time such as 2026-11-20T14:00:00Z."]})
     return moment
 
+
+# Fields of an alias document (GET) that PUT accepts back and ignores.
+ALIAS_ECHOED_FIELDS = ("alias", "name", "version_id", "updated_at")
 
 class BodyRequiredMixin:
     """For viewsets whose OpenAPI schema marks a JSON body required (``openapi_request``): a POST/PUT/PATCH of
@@ -297,8 +300,8 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
 
     @extend_schema(methods=["GET"], parameters=[ALIAS_PARAM, AT_PARAM])
     @extend_schema(methods=["PUT", "DELETE"], parameters=[ALIAS_PARAM, OpenApiParameter(
-        "If-Match", str, OpenApiParameter.HEADER, required=False,
-        description="The version (or ETag) the alias points at now; 412 if someone moved it first.",
+        "If-Match", {"type": "string", "minLength": 1}, OpenApiParameter.HEADER, required=False,
+        description="The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, 400 if empty.",
     )])
     @action(detail=True, methods=["get", "put", "delete"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})")
     def alias(self, request, name: str, alias: str):
@@ -306,6 +309,9 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
         (atomic; conditional with If-Match). DELETE: remove it. Every move is in the change log."""
         definition = self.get_definition()
         if_match = request.headers.get("If-Match")
+        if if_match is not None and not if_match.strip():
+            # RFC 9110: If-Match is "*" or a list of entity tags; an empty one names no state to compare with.
+            raise RegistryError("If-Match is empty: send the version (or ETag) the alias points at now, or *.", code="invalid_header", path="If-Match")
         if request.method != "GET":
             reject_unknown_parameters(request, [])  # `at` reads the past; it cannot move or remove an alias then
         if request.method == "PUT":
@@ -313,7 +319,7 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
             version = body.get("version") if isinstance(body, dict) else None
             if not isinstance(version, str) or not version or len(version) > 130:
                 raise DocumentInvalid([Issue("/version", "required", "Send {\"version\": \"<number, latest, current or @alias>\"}.")])
-            unknown = sorted(set(body) - {"version", "alias", "name", "version_id", "updated_at"})
+            unknown = sorted(set(body) - {"version", *ALIAS_ECHOED_FIELDS})
             if unknown:
                 raise DocumentInvalid([Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown])
             return self._alias_response(Alias.move(definition, alias, version, if_match=if_match))
@@ -400,8 +406,10 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
         if self.action == "create":
             return request_doc
         if self.action == "alias" and schema.method == "PUT":
-            return {"type": "object", "required": ["version"],
-                    "properties": {"version": {**VERSION_REF_SCHEMA, "description": "A number, latest, current or @alias."}}}
+            # The alias as GET returned it may be sent back: its other fields are ignored; any other field is a 400.
+            echoed = {name: {"description": "As GET returned it; ignored."} for name in ALIAS_ECHOED_FIELDS}
+            return {"type": "object", "required": ["version"], "additionalProperties": False,
+                    "properties": {"version": {**VERSION_REF_SCHEMA, "description": "A number, latest, current or @alias."}, **echoed}}
         if self.action == "versions" and schema.method == "POST":
             return docs["next_version"]
         if self.action == "validate":
@@ -409,7 +417,8 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
                 "description": (
                     f"Any JSON value. The answer is always 200 with a report: a body that is not a valid "
                     f"{self.definition_model.kind} document is `valid: false` with every error, never a 400 (only "
-                    "malformed JSON, a wrong content type or an oversized body are)."
+                    "malformed JSON, a wrong content type, an oversized body, and JSON that no document can hold (NUL "
+                    "characters, nesting past the depth limit, integers beyond 2^53-1) are)."
                 ),
             }
         if self.action in ("update", "partial_update"):

@@ -3,6 +3,7 @@ secret is shown when a subscription is created or its secret rotated, never list
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -31,7 +32,12 @@ class StaffOnly(BasePermission):
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     url = serializers.URLField(max_length=2000)
-    events = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1, max_length=MAX_EVENT_PATTERNS)
+    events = serializers.ListField(
+        child=serializers.CharField(max_length=64, validators=[RegexValidator(
+            rf"^{EVENT_PATTERN.pattern}\Z", "Not an event pattern; use 'model.version_activated', 'model.*' or '*'.",
+        )]),
+        min_length=1, max_length=MAX_EVENT_PATTERNS,
+    )
 
     class Meta:
         model = WebhookSubscription

@@ -49,6 +49,29 @@ def test_if_match_refuses_a_move_someone_else_made_first(api, three_versions):
     assert ChangeLogEntry.objects.filter(action="alias.moved").count() == 2
 
 
+def test_an_empty_if_match_is_a_400_naming_the_header_and_moves_nothing(api, three_versions):
+    put(api, "production", "1.0.0")
+
+    moved = put(api, "production", "1.2.0", HTTP_IF_MATCH="  ")
+    removed = api.delete(f"{URL}/aliases/production", HTTP_IF_MATCH="")
+
+    for response in (moved, removed):
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["parameter"] == "If-Match"
+    assert api.get(f"{URL}/aliases/production").json()["version"] == "1.0.0"
+
+
+def test_an_alias_sent_back_as_read_moves_it_and_any_other_field_is_a_400(api, three_versions):
+    document = put(api, "production", "1.0.0").json()
+
+    moved = api.put(f"{URL}/aliases/production", {**document, "version": "1.1.0"}, format="json")
+    refused = api.put(f"{URL}/aliases/production", {"version": "1.2.0", "colour": "red"}, format="json")
+
+    assert moved.status_code == 200 and moved.json()["version"] == "1.1.0"
+    assert refused.status_code == 400 and refused.json()["errors"][0]["path"] == "/colour"
+    assert api.get(f"{URL}/aliases/production").json()["version"] == "1.1.0"
+
+
 def test_archiving_an_aliased_version_is_a_409_naming_the_alias(api, three_versions):
     put(api, "production", "1.0.0")
 
