@@ -58,8 +58,10 @@ def test_registering_a_version_reads_nothing_twice(api, registered, model_doc):
         response = api.post(f"{URL}/llama2-7b-chat/versions", model_doc(version="1.2.0"), format="json")
     assert response.status_code == 201 and response.json()["aliases"] == []
     queries = sql_of(captured)
-    # token, savepoint, lock by name, the existing/latest versions, insert, move the pointer, change log, outbox, release
-    assert len(queries) == 9, queries
+    # token, savepoint, lock by name, the existing/latest versions, clear the old latest row's is_latest flag (the
+    # one-latest constraint is checked row by row), insert, move the pointer, change log, outbox, release
+    assert len(queries) == 10, queries
+    assert sum("is_latest" in q and q.startswith("UPDATE") for q in queries) == 1
     assert not any("auth_permission" in q for q in queries)  # the cached key's user carries its permissions
     if connection.vendor == "postgresql":
         assert sum(" FOR UPDATE" in q for q in queries) == 1
