@@ -37,7 +37,10 @@ PATH_PARAMS = [
     OpenApiParameter("name", str, OpenApiParameter.PATH),
     OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`."),
 ]
-FILENAME_PARAM = OpenApiParameter("filename", str, OpenApiParameter.PATH, description="A flat file name, e.g. `model.safetensors`.")
+FILENAME_PARAM = OpenApiParameter(
+    "filename", {"type": "string", "pattern": r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z"}, OpenApiParameter.PATH,
+    description="A flat file name, e.g. `model.safetensors`: letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'.",
+)
 FILE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -55,7 +58,7 @@ LIST_SCHEMA = {
     },
 }
 BINARY = {"type": "string", "format": "binary"}
-MULTIPART_BODY = {"multipart/form-data": {"type": "object", "additionalProperties": BINARY}}
+MULTIPART_BODY = {"multipart/form-data": {"type": "object", "additionalProperties": BINARY, "minProperties": 1}}
 # One file: the raw body, or one multipart part. Several files (PUT .../artifacts): multipart only.
 UPLOAD_BODY = {"application/octet-stream": BINARY, **MULTIPART_BODY}
 

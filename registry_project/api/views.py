@@ -407,7 +407,7 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
             return request_doc
         if self.action == "alias" and schema.method == "PUT":
             # The alias as GET returned it may be sent back: its other fields are ignored; any other field is a 400.
-            echoed = {name: {"description": "As GET returned it; ignored."} for name in ALIAS_ECHOED_FIELDS}
+            echoed = {name: {"type": "string", "description": "As GET returned it; ignored."} for name in ALIAS_ECHOED_FIELDS}
             return {"type": "object", "required": ["version"], "additionalProperties": False,
                     "properties": {"version": {**VERSION_REF_SCHEMA, "description": "A number, latest, current or @alias."}, **echoed}}
         if self.action == "versions" and schema.method == "POST":

@@ -71,6 +71,24 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     permission_classes = [StaffOnly]
     lookup_value_regex = r"[0-9]{1,18}"
 
+    def openapi_request(self, schema):
+        """The body create accepts, closed as the serializer is (any other field is a 400)."""
+        if self.action != "create":
+            return None
+        return schema.component("WebhookSubscriptionRequest", {
+            "type": "object",
+            "required": ["url", "events"],
+            "additionalProperties": False,
+            "properties": {
+                "url": {"type": "string", "format": "uri", "maxLength": 2000, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+                "events": {"type": "array", "minItems": 1, "maxItems": MAX_EVENT_PATTERNS,
+                           "items": {"type": "string", "maxLength": 64, "pattern": rf"^{EVENT_PATTERN.pattern}\Z"}},
+                "active": {"type": "boolean"},
+                "description": {"type": "string", "maxLength": 200},
+                "secret": {"type": "string", "maxLength": 100, "description": "Ignored: the registry generates the secret and shows it once."},
+            },
+        })
+
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
