@@ -1,5 +1,5 @@
 """The schema tells the truth: a bounded schemathesis run (schemathesis.toml: fixed seed, a few examples per
-operation, every phase, ``--checks all``) against the live app on the suite's database (PostgreSQL in CI).
+operation, the examples, coverage and fuzzing phases, ``--checks all``) against the live app on the suite's database (PostgreSQL in CI).
 0 failures is the bar; the failure message is schemathesis's report, which names each failing operation."""
 
 from __future__ import annotations
