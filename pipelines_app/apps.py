@@ -6,9 +6,12 @@ class PipelinesAppConfig(AppConfig):
     verbose_name = "Pipeline registry"
 
     def ready(self) -> None:
-        from pipelines_app.guards import model_versions_protected, pipelines_using_model, pipelines_using_model_version
+        from pipelines_app.guards import (
+            model_versions_protected, pipelines_using_alias, pipelines_using_model, pipelines_using_model_version,
+        )
         from registry_project.dependencies import register_guard
 
         # The model app asks these before archiving a version or deleting a model; it never imports us.
         register_guard("models_app.Model", pipelines_using_model)
         register_guard("models_app.ModelVersion", pipelines_using_model_version, protected_ids=model_versions_protected)
+        register_guard("registry_project.Alias", pipelines_using_alias)

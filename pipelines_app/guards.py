@@ -5,6 +5,7 @@ Only *active* versions of pipelines that are not deleted protect anything; a dep
 version does not hold a model back.
 
 - A step pinned to ``name@1.2.0`` protects that model version from archiving, and the model from deletion.
+- A step naming ``name@alias`` protects the alias from deletion (see ``pipelines_using_alias``).
 - An unpinned step (``"model": "llama2-7b-chat"``) runs whichever version the model serves, so it protects the
   model from deletion and the model's *last live version* from archiving: versions may be archived one by one
   as long as at least one non-archived version is left for the pipeline to run.
@@ -43,6 +44,16 @@ def pipelines_using_model_version(model_version) -> list[str]:
     if not other_live:
         pinning = pinning | using.referencing(model.name)
     return _labels(pinning.distinct())
+
+
+def pipelines_using_alias(alias) -> list[str]:
+    """In-service pipeline versions with a step naming ``model@alias``: deleting the alias would leave the step
+    naming nothing (moving it is fine: the step runs whatever the alias points at)."""
+    from pipelines_app.models import PipelineVersion
+
+    if alias.kind != "model":
+        return []
+    return _labels(PipelineVersion.objects.in_service().referencing(f"{alias.definition_name}@{alias.alias}"))
 
 
 def model_versions_protected(versions) -> set:

@@ -16,6 +16,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from registry_project import changelog
+from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound, RegistryError
 
 ALIAS_PATTERN = r"[a-z][a-z0-9._-]{0,63}"
@@ -112,6 +113,7 @@ class Alias(models.Model):
             locked = type(definition).objects.select_for_update().get(pk=definition.pk)
             row = cls.get(locked, alias)
             cls._check_precondition(row, if_match)
+            ensure_unused(row, "delete")  # a pipeline step naming name@alias would no longer resolve
             row.delete()
             changelog.record(
                 "alias.deleted", kind=locked.kind, name=locked.name, version=row.version, object_id=row.version_id,

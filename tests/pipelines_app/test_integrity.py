@@ -90,3 +90,20 @@ def test_retention_keeps_a_version_a_pipeline_pins(api, llama, model_doc):
 
     assert sorted(v.version for v in archived) == ["1.1.0", "1.2.0"]
     assert llama.versions.get(version="1.0.0").status == "active"
+
+
+def test_an_alias_a_pipeline_step_names_cannot_be_deleted_but_can_move(api, two_llama_versions):
+    api.put(f"{MODELS}/llama2-7b-chat/aliases/production", {"version": "1.0.0"}, format="json")
+    register(api, step("gen", type="inference", model="llama2-7b-chat@production"))
+
+    refused = api.delete(f"{MODELS}/llama2-7b-chat/aliases/production")
+
+    assert refused.status_code == 409
+    error = refused.json()["errors"][0]
+    assert error["code"] == "in_use"
+    assert error["details"]["dependents"] == ["pipeline uses-llama@1.0.0"]
+    assert api.get(f"{MODELS}/llama2-7b-chat/aliases/production").json()["version"] == "1.0.0"
+    # Moving it keeps the step resolvable, so that stays allowed; once the pipeline is out of service, so is deletion.
+    assert api.put(f"{MODELS}/llama2-7b-chat/aliases/production", {"version": "1.1.0"}, format="json").status_code == 200
+    assert api.post(f"{PIPELINES}/uses-llama/versions/1.0.0/deprecate").status_code == 200
+    assert api.delete(f"{MODELS}/llama2-7b-chat/aliases/production").status_code == 204
