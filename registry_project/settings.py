@@ -218,6 +218,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimu
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registry_project/admin_locked_out.html"
+# The client address the lockout keys on: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT reverse proxies the address
+# the outermost one saw (registry_project.request_context.client_address). Without it every client behind a proxy
+# shares the proxy's address and the lockout becomes per username alone.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "registry_project.request_context.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -80,3 +80,28 @@ def test_a_locked_out_user_keeps_using_the_api_with_a_key(api, user):
 
     response = api.get("/api/v1/models", REMOTE_ADDR="127.0.0.1")
     assert response.status_code == 200
+
+
+def behind_the_proxy(password: str, client_address: str, *, forged: str = ""):
+    """A login through one trusted proxy (10.0.0.254), which appends the address it saw to X-Forwarded-For."""
+    client = Client(REMOTE_ADDR="10.0.0.254", HTTP_X_FORWARDED_FOR=f"{forged}{client_address}")
+    return client.post(LOGIN, {"username": "root", "password": password}), client
+
+
+def test_behind_a_trusted_proxy_the_lockout_is_per_client_address_not_the_proxys(admin_user, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        behind_the_proxy("wrong", "198.51.100.7")
+
+    # The attacker is locked out even when it forges a left-most X-Forwarded-For entry...
+    assert behind_the_proxy(PASSWORD, "198.51.100.7", forged="192.0.2.1, ")[0].status_code == 429
+    # ...while another client behind the same proxy logs in.
+    assert_logged_in(*behind_the_proxy(PASSWORD, "198.51.100.8"))
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(admin_user):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        behind_the_proxy("wrong", "198.51.100.7")
+
+    # Every client of an undeclared proxy is one address: the header could be anyone's invention.
+    assert behind_the_proxy(PASSWORD, "198.51.100.8")[0].status_code == 429
