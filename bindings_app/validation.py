@@ -140,7 +140,10 @@ def parse_outcomes(data: Any, *, now: dt.datetime | None = None) -> list[Outcome
             continue
         at = now
         if "at" in item:
-            at = parse_datetime(item["at"]) if len(item["at"]) <= 40 else None
+            try:
+                at = parse_datetime(item["at"]) if len(item["at"]) <= 40 else None
+            except ValueError:  # well formed but no date (month 13, hour 25)
+                at = None
             if at is None or at.tzinfo is None:
                 report.error(f"{base}/at", "invalid_format", "Expected an ISO 8601 time with a zone, e.g. 2026-11-23T10:00:00Z.")
                 continue

@@ -378,6 +378,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "OAS_VERSION": "3.1.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # The enum hook is drf-spectacular's default; add_links writes the links from creating operations.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "registry_project.api.schema.add_links"],
     # Choice sets whose field names ("type", ...) other kinds also use.
     "ENUM_NAME_OVERRIDES": {
         # JSON Schema enums are hashed by their values alone, so these list values, not TextChoices.

@@ -28,6 +28,7 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -35,6 +36,16 @@ from django.utils import timezone
 from registry_project import changelog
 
 EVENT_PATTERN = re.compile(r"[a-z*][a-z0-9_.*]{0,63}")
+# A subscription's target, matched whole (fullmatch; the OpenAPI schema uses it as `^...\Z`): http or https, a DNS
+# name or an IPv4/IPv6 literal, an optional port, then printable ASCII without spaces. The serializer, the model
+# (admin) and the schema use this one pattern, so every URL the schema allows is accepted and no other.
+URL_PATTERN = re.compile(
+    r"[Hh][Tt][Tt][Pp][Ss]?://"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\])"
+    r"(?::[0-9]{1,5})?"
+    r"(?:[/?#][!-~]*)?"
+)
+URL_MAX_LENGTH = 2000
 MAX_EVENT_PATTERNS = 50
 SECRET_PREFIX = "whsec_"
 # One relay at a time (a PostgreSQL transaction-level advisory lock): with two, a later batch could commit its
@@ -63,7 +74,9 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookSubscription(models.Model):
-    url = models.URLField(max_length=2000)
+    url = models.CharField(max_length=URL_MAX_LENGTH, validators=[RegexValidator(
+        rf"^(?:{URL_PATTERN.pattern})\Z", "Enter an http or https URL (a host name or an IP literal, no spaces).",
+    )])
     events = models.JSONField(default=list, help_text='Event types; "*" for all, "model.*" for a prefix.')
     secret = models.CharField(max_length=100, default=new_secret)
     # Rotation: deliveries are signed with both secrets until the receiver has switched and this is cleared.

@@ -3,6 +3,7 @@ method; the rules live there."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -13,26 +14,17 @@ from bindings_app.api.serializers import ProviderBindingSerializer, ReportResult
 from bindings_app.filtersets import BindingFilterSet, GatewayVersionFilterSet
 from bindings_app.models import BindingSample, ProviderBinding
 from bindings_app.routing import RouteCriteria
-from bindings_app.validation import parse_outcomes
+from bindings_app.validation import outcome_validator, parse_outcomes
 from models_app.models import Model, ModelVersion
 from registry_project.api.errors import QueryParameterInvalid
+from registry_project.api.schema import inline_defs
 from models_app.api.artifacts import ModelDocumentSerializer
 from registry_project.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.filtersets import StrictFilterBackend, reject_unknown_parameters
 
-OUTCOME = {
-    "type": "object",
-    "required": ["success"],
-    "properties": {
-        "success": {"type": "boolean"},
-        "latency_ms": {"type": "number", "minimum": 0, "maximum": 3600000},
-        "input_tokens": {"type": "integer", "minimum": 0},
-        "output_tokens": {"type": "integer", "minimum": 0},
-        "at": {"type": "string", "format": "date-time"},
-        "error": {"type": "string"},
-    },
-}
+# The body POST .../report accepts is the schema parse_outcomes validates with (bindings_app/schemas/outcome.json).
+OUTCOME = inline_defs(outcome_validator.schema)
 
 
 class ProviderBindingViewSet(viewsets.ModelViewSet):
@@ -95,7 +87,7 @@ class ProviderBindingViewSet(viewsets.ModelViewSet):
         return Response(self.get_serializer(self.get_object().disable()).data)
 
     @extend_schema(
-        request={"application/json": {"oneOf": [OUTCOME, {"type": "array", "items": OUTCOME, "minItems": 1, "maxItems": 1000}]}},
+        request={"application/json": {"oneOf": [OUTCOME, {"type": "array", "items": OUTCOME, "minItems": 1, "maxItems": settings.BINDING_MAX_REPORT_BATCH}]}},
         responses={200: ReportResultSerializer},
     )
     @action(detail=True, methods=["post"])

@@ -58,9 +58,20 @@ LIST_SCHEMA = {
     },
 }
 BINARY = {"type": "string", "format": "binary"}
-MULTIPART_BODY = {"multipart/form-data": {"type": "object", "additionalProperties": BINARY, "minProperties": 1}}
+# A multipart file part: any bytes. The part's name is free (`file` here); a part is a file when its
+# Content-Disposition carries a file name, and for PUT .../artifacts that file name names the stored file. Parts
+# without a file name are plain form fields, which are ignored.
+FILE_PART = {"format": "binary", "description": "The file's bytes, in a part whose Content-Disposition carries a file name."}
+IGNORED_FIELDS = {"type": "string", "description": "Plain form fields (parts without a file name) are ignored."}
+MULTIPART_BODY = {"multipart/form-data": {
+    "type": "object", "required": ["file"], "properties": {"file": FILE_PART}, "additionalProperties": IGNORED_FIELDS,
+    "description": "One or more file parts; each part's file name (letters, digits, '.', '_', '-') names the stored file.",
+}}
 # One file: the raw body, or one multipart part. Several files (PUT .../artifacts): multipart only.
-UPLOAD_BODY = {"application/octet-stream": BINARY, **MULTIPART_BODY}
+UPLOAD_BODY = {"application/octet-stream": BINARY, "multipart/form-data": {
+    "type": "object", "required": ["file"], "properties": {"file": FILE_PART}, "additionalProperties": IGNORED_FIELDS,
+    "description": "Exactly one file part (its file name is ignored: the URL names the file).",
+}}
 
 
 class ModelDocumentSerializer(DocumentSerializer):

@@ -4,6 +4,7 @@ documented with the one error shape."""
 from __future__ import annotations
 
 import copy
+import re
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
@@ -183,3 +184,57 @@ class RegistryAutoSchema(AutoSchema):
         if method != "GET" and self.view.action in getattr(self.view, "precondition_actions", ()):
             statuses.append(412)
         return sorted(set(statuses))
+
+
+# Path parameters a created resource's answer names, by the response field that holds them.
+LINKED_PATH_PARAMETERS = {"name": "$response.body#/name", "version": "$response.body#/version",
+                          "id": "$response.body#/id", "alias": "$response.body#/alias"}
+# Operations a link must not lead to: a version's attestation exists only for derived versions.
+UNLINKED_TARGETS = ("/attestation",)
+
+
+def link_root(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
+    """Where the resource an operation creates lives, and the path parameters its answer names: POST /models ->
+    /models/{name} (name, version), POST .../versions -> .../{name}, POST /bindings and /webhooks -> .../{id},
+    PUT .../aliases/{alias} -> itself (name, alias)."""
+    if method == "post" and path in ("/api/v1/bindings", "/api/v1/webhooks"):
+        return path + "/{id}", ("id",)
+    if method == "post" and path in ("/api/v1/models", "/api/v1/pipelines", "/api/v1/policies"):
+        return path + "/{name}", ("name", "version")
+    if method == "post" and path.endswith("/{name}/versions"):
+        return path.removesuffix("/versions"), ("name", "version")
+    if method == "put" and path.endswith("/aliases/{alias}"):
+        return path, ("name", "alias")
+    return None
+
+
+def add_links(result, generator, request, public):
+    """drf-spectacular postprocessing hook: explicit OpenAPI links from each operation that creates something to the
+    operations on what it created, every path parameter taken from the RESPONSE (`name`, `version`, `id`, `alias`;
+    others, such as `{move}`, left to the client). Without them a client (or schemathesis's link inference) would
+    guess, e.g. take `version` from the request body, which the server may have refused or normalized."""
+    paths = result.get("paths", {})
+    for path, item in paths.items():
+        for method, operation in item.items():
+            found = link_root(method, path)
+            if found is None:
+                continue
+            root, named = found
+            for status, response in operation.get("responses", {}).items():
+                if status not in ("200", "201"):
+                    continue
+                links = {}
+                for target_path, target_item in paths.items():
+                    if not (target_path == root or target_path.startswith(root + "/")) or target_path.endswith(UNLINKED_TARGETS):
+                        continue
+                    for target_method, target in target_item.items():
+                        if target_path == path and target_method == method:
+                            continue
+                        parameters = {
+                            name: LINKED_PATH_PARAMETERS[name]
+                            for name in re.findall(r"\{(\w+)\}", target_path) if name in named
+                        }
+                        links[target["operationId"]] = {"operationId": target["operationId"], "parameters": parameters}
+                if links:
+                    response["links"] = links
+    return result

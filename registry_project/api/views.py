@@ -36,11 +36,17 @@ VERSION_REGEX = r"[^/]+"
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 # What a version reference may be, for generated clients: semver.org's grammar (build metadata included), or a
-# keyword. The server parses with the semver library; this pattern only describes.
+# keyword. The server parses with the semver library and refuses numbers (MAJOR, MINOR, PATCH and numeric
+# prerelease identifiers) above 2^31-1 (registry_project.semver.MAX_COMPONENT), so the pattern bounds them too.
+SEMVER_NUMBER_REGEX = (
+    r"(?:0|[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}"
+    r"|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])"
+)
+_N = SEMVER_NUMBER_REGEX
 SEMVER_REGEX = (
-    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(-((0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?"
+    rf"{_N}\.{_N}\.{_N}"
+    rf"(?:-(?:{_N}|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:{_N}|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
+    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
 )
 SEMVER_PATTERN = rf"^{SEMVER_REGEX}\Z"
 VERSION_REF_PATTERN = rf"^(latest|current|@[a-z][a-z0-9._-]{{0,63}}|{SEMVER_REGEX})\Z"

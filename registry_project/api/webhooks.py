@@ -13,9 +13,65 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from registry_project.exceptions import DefinitionNotFound
-from registry_project.webhooks import EVENT_PATTERN, MAX_EVENT_PATTERNS, WebhookDelivery, WebhookSubscription
+from registry_project.webhooks import (
+    EVENT_PATTERN, MAX_EVENT_PATTERNS, URL_MAX_LENGTH, URL_PATTERN, DeliveryStatus, WebhookDelivery, WebhookSubscription,
+)
 
 MAX_DELIVERIES_LISTED = 100
+UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+URL_SCHEMA = {"type": "string", "maxLength": URL_MAX_LENGTH, "pattern": rf"^(?:{URL_PATTERN.pattern})\Z",
+              "description": "An http or https URL: a host name or an IP literal, an optional port, no spaces."}
+EVENTS_SCHEMA = {"type": "array", "minItems": 1, "maxItems": MAX_EVENT_PATTERNS,
+                 "items": {"type": "string", "maxLength": 64, "pattern": rf"^{EVENT_PATTERN.pattern}\Z"}}
+SUBSCRIPTION_PROPERTIES = {
+    "id": {"type": "integer"},
+    "url": URL_SCHEMA,
+    "events": EVENTS_SCHEMA,
+    "active": {"type": "boolean"},
+    "description": {"type": "string", "maxLength": 200},
+    "created_at": {"type": "string", "format": "date-time"},
+    "updated_at": {"type": "string", "format": "date-time"},
+}
+SUBSCRIPTION_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": list(SUBSCRIPTION_PROPERTIES),
+    "properties": SUBSCRIPTION_PROPERTIES,
+}
+SECRET_SCHEMA = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/=]+\\Z",
+                 "description": "The signing secret (Standard Webhooks), shown only here."}
+SUBSCRIPTION_CREATED_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": [*SUBSCRIPTION_PROPERTIES, "secret"],
+    "properties": {**SUBSCRIPTION_PROPERTIES, "secret": SECRET_SCHEMA},
+}
+REQUEST_PROPERTIES = {
+    "url": URL_SCHEMA,
+    "events": EVENTS_SCHEMA,
+    "active": {"type": "boolean"},
+    "description": {"type": "string", "maxLength": 200},
+    "secret": {"description": "Ignored (any JSON value): the registry generates the secret and shows it once."},
+}
+DELIVERY_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["id", "event", "entry_id", "status", "attempts", "next_attempt_at", "last_error"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "event": {"type": ["string", "null"]},
+        "entry_id": {"type": ["integer", "null"]},
+        "status": {"type": "string", "enum": [choice.value for choice in DeliveryStatus]},
+        "attempts": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["at", "status_code", "duration_ms", "error"],
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "status_code": {"type": ["integer", "null"], "minimum": 0},
+                "duration_ms": {"type": "integer", "minimum": 0},
+                "error": {"type": "string"},
+            },
+        }},
+        "next_attempt_at": {"type": "string", "format": "date-time"},
+        "last_error": {"type": "string"},
+    },
+}
 
 
 class StaffOnly(BasePermission):
@@ -31,7 +87,9 @@ class StaffOnly(BasePermission):
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
-    url = serializers.URLField(max_length=2000)
+    url = serializers.CharField(max_length=URL_MAX_LENGTH, trim_whitespace=False, validators=[RegexValidator(
+        rf"^(?:{URL_PATTERN.pattern})\Z", "Enter an http or https URL (a host name or an IP literal, no spaces).",
+    )])
     events = serializers.ListField(
         child=serializers.CharField(max_length=64, validators=[RegexValidator(
             rf"^{EVENT_PATTERN.pattern}\Z", "Not an event pattern; use 'model.version_activated', 'model.*' or '*'.",
@@ -51,11 +109,6 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
         return super().to_internal_value(data)
 
-    def validate_url(self, value: str) -> str:
-        if not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("Only http and https targets are allowed.")
-        return value
-
     def validate_events(self, value: list[str]) -> list[str]:
         bad = [pattern for pattern in value if not EVENT_PATTERN.fullmatch(pattern)]
         if bad:
@@ -72,22 +125,38 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     lookup_value_regex = r"[0-9]{1,18}"
 
     def openapi_request(self, schema):
-        """The body create accepts, closed as the serializer is (any other field is a 400)."""
-        if self.action != "create":
-            return None
-        return schema.component("WebhookSubscriptionRequest", {
-            "type": "object",
-            "required": ["url", "events"],
-            "additionalProperties": False,
-            "properties": {
-                "url": {"type": "string", "format": "uri", "maxLength": 2000, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
-                "events": {"type": "array", "minItems": 1, "maxItems": MAX_EVENT_PATTERNS,
-                           "items": {"type": "string", "maxLength": 64, "pattern": rf"^{EVENT_PATTERN.pattern}\Z"}},
-                "active": {"type": "boolean"},
-                "description": {"type": "string", "maxLength": 200},
-                "secret": {"type": "string", "maxLength": 100, "description": "Ignored: the registry generates the secret and shows it once."},
-            },
-        })
+        """The bodies create and PATCH accept, closed as the serializer is (any other field is a 400)."""
+        if self.action == "create":
+            return schema.component("WebhookSubscriptionRequest", {
+                "type": "object", "required": ["url", "events"], "additionalProperties": False,
+                "properties": REQUEST_PROPERTIES,
+            })
+        if self.action == "partial_update":
+            return schema.component("PatchedWebhookSubscriptionRequest", {
+                "type": "object", "additionalProperties": False, "properties": REQUEST_PROPERTIES,
+            })
+        return None
+
+    def openapi_responses(self, schema):
+        subscription = schema.component("WebhookSubscription", SUBSCRIPTION_SCHEMA)
+        delivery_ref = {"type": "object", "additionalProperties": False, "required": ["delivery"],
+                        "properties": {"delivery": {"type": "string", "format": "uuid"}}}
+        return {
+            "list": {200: subscription},  # the paginator wraps this in {count, next, previous, results}
+            "retrieve": {200: subscription},
+            "partial_update": {200: subscription},
+            "create": {201: schema.component("WebhookSubscriptionCreated", SUBSCRIPTION_CREATED_SCHEMA)},
+            "destroy": {204: None},
+            "rotate_secret": {200: {"type": "object", "additionalProperties": False, "required": ["id", "secret"],
+                                    "properties": {"id": {"type": "integer"}, "secret": SECRET_SCHEMA}}},
+            "test": {202: delivery_ref},
+            "deliveries": {200: {"type": "object", "additionalProperties": False, "required": ["results"],
+                                 "properties": {"results": {"type": "array", "maxItems": MAX_DELIVERIES_LISTED,
+                                                            "items": schema.component("WebhookDelivery", DELIVERY_SCHEMA)}}}},
+            "redeliver": {202: {"type": "object", "additionalProperties": False, "required": ["delivery", "status"],
+                                "properties": {"delivery": {"type": "string", "format": "uuid"},
+                                               "status": {"type": "string", "enum": ["pending"]}}}},
+        }.get(self.action)
 
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
@@ -137,8 +206,8 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         rows = self.get_object().deliveries.order_by("-order", "-created_at").prefetch_related("attempt_log")[:MAX_DELIVERIES_LISTED]
         return Response({"results": [delivery_dict(d) for d in rows]})
 
-    @extend_schema(request=None, parameters=[OpenApiParameter("delivery", str, OpenApiParameter.PATH)])
-    @action(detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery>[0-9a-f-]{32,36})/redeliver")
+    @extend_schema(request=None, parameters=[OpenApiParameter("delivery", str, OpenApiParameter.PATH, pattern=rf"^{UUID_PATTERN}\Z")])
+    @action(detail=True, methods=["post"], url_path=rf"deliveries/(?P<delivery>{UUID_PATTERN})/redeliver")
     def redeliver(self, request, pk=None, delivery=None):
         """Send a delivery again (a dead letter, or one already delivered)."""
         found = WebhookDelivery.objects.filter(subscription=self.get_object(), pk=delivery).first()
