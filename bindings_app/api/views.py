@@ -140,7 +140,13 @@ class RouteView(APIView):
         if not query.is_valid():
             raise QueryParameterInvalid(query.errors)
         data = query.validated_data
-        model_version = Model.lookup(data["model"], query.version_ref)
+        try:
+            model_version = Model.lookup(data["model"], query.version_ref)
+        except DefinitionNotFound as exc:
+            # The lookup names its own arguments (`name`, `version`); here they are the query's `model` and
+            # `version` (or `alias`).
+            exc.path = {"name": "model", "version": "alias" if "alias" in data else "version"}.get(exc.path, exc.path)
+            raise
         criteria = RouteCriteria(
             region=data.get("region"), environment=data.get("environment"), capability=data.get("capability"),
             sort=data["sort"], max_cost=data.get("max_cost"),

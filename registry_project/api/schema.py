@@ -76,6 +76,13 @@ def inline_defs(schema: dict) -> dict:
     return resolve(schema)
 
 
+# A field the server accepts with any JSON value (and ignores, or stores as given): named so that a generated client
+# types it as "any JSON" rather than guessing from an empty schema.
+JSON_VALUE_SCHEMA = {
+    "description": "Any JSON value.",
+    "type": ["object", "array", "string", "number", "integer", "boolean", "null"],
+}
+
 NO_NUL_PATTERN = "^[^\\u0000]*\\Z"
 
 class RegistryAutoSchema(AutoSchema):

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from registry_project.api.auth import RegistryAccess, StaffOnly
 from registry_project.api.errors import QueryParameterInvalid
 from registry_project.api.metadata import DocumentMetadata
-from registry_project.api.schema import inline_defs
+from registry_project.api.schema import JSON_VALUE_SCHEMA, inline_defs
 from registry_project.api.serializers import (
     ISSUE_SCHEMA, READ_ONLY_PROPERTIES, SENT_BACK_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer,
 )
@@ -379,6 +379,8 @@ class DefinitionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
         # A kind's serializer may add read-only fields of its own (models: storage tier, stored artifacts).
         extra = getattr(self.serializer_class, "read_only_properties", {})
         sent_back = {**SENT_BACK_PROPERTIES, **{name: {"description": f"Server-managed ({name}); ignored when sent."} for name in extra}}
+        json_value = schema.component("JsonValue", JSON_VALUE_SCHEMA)
+        sent_back = {name: {**json_value, **described} for name, described in sent_back.items()}
         request = {**body, "properties": {**properties, **sent_back}}
         response = {**body, "properties": {**properties, **READ_ONLY_PROPERTIES, **extra}}
         response.pop("required", None)

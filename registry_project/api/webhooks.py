@@ -12,6 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from registry_project.api.schema import JSON_VALUE_SCHEMA
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.webhooks import (
     EVENT_PATTERN, MAX_EVENT_PATTERNS, URL_MAX_LENGTH, URL_PATTERN, DeliveryStatus, WebhookDelivery, WebhookSubscription,
@@ -48,8 +49,8 @@ REQUEST_PROPERTIES = {
     "events": EVENTS_SCHEMA,
     "active": {"type": "boolean"},
     "description": {"type": "string", "maxLength": 200},
-    "secret": {"description": "Ignored (any JSON value): the registry generates the secret and shows it once."},
 }
+SECRET_IGNORED = "Ignored (any JSON value): the registry generates the secret and shows it once."
 DELIVERY_SCHEMA = {
     "type": "object", "additionalProperties": False,
     "required": ["id", "event", "entry_id", "status", "attempts", "next_attempt_at", "last_error"],
@@ -129,11 +130,12 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if self.action == "create":
             return schema.component("WebhookSubscriptionRequest", {
                 "type": "object", "required": ["url", "events"], "additionalProperties": False,
-                "properties": REQUEST_PROPERTIES,
+                "properties": {**REQUEST_PROPERTIES, "secret": {**schema.component("JsonValue", JSON_VALUE_SCHEMA), "description": SECRET_IGNORED}},
             })
         if self.action == "partial_update":
             return schema.component("PatchedWebhookSubscriptionRequest", {
-                "type": "object", "additionalProperties": False, "properties": REQUEST_PROPERTIES,
+                "type": "object", "additionalProperties": False,
+                "properties": {**REQUEST_PROPERTIES, "secret": {**schema.component("JsonValue", JSON_VALUE_SCHEMA), "description": SECRET_IGNORED}},
             })
         return None
 

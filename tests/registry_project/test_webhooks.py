@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -109,6 +110,49 @@ def test_only_http_targets_and_staff(staff_api):
     assert response.status_code == 400 and response.json()["errors"][0]["path"] == "/url"
     response = staff_api.post("/api/v1/webhooks", {"url": "http://x.test/", "events": ["Bad Pattern!"]}, format="json")
     assert response.status_code == 400 and response.json()["errors"][0]["path"].startswith("/events")
+
+
+URLS_ALLOWED = ["http://a", "HTTPS://Example.COM:8443/hook?x=1#f", "http://127.0.0.1:1/", "http://[::1]:8080/p",
+                "https://x.test/a%20b/~!$&'()*+,;=:@"]
+URLS_REFUSED = ["file:///etc/passwd", "ftp://x.test/", "http://", "http:///path", "http://exa mple.test/",
+                "http://x.test/\n", "http://-x.test/", "javascript:alert(1)", "http://x.test/ä", " http://x.test/"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", URLS_ALLOWED + URLS_REFUSED)
+def test_the_url_pattern_is_the_one_the_schema_publishes(staff_api, url):
+    """Create and PATCH accept a URL exactly when the OpenAPI schema's `pattern` matches it (one URL_PATTERN)."""
+    from registry_project.api.webhooks import URL_SCHEMA
+
+    published = re.search(URL_SCHEMA["pattern"], url) is not None
+    assert published == (url in URLS_ALLOWED)
+    response = staff_api.post("/api/v1/webhooks", {"url": url, "events": ["*"]}, format="json")
+    assert response.status_code == (201 if published else 400), response.json()
+    if not published:
+        assert response.json()["errors"][0]["path"] == "/url"
+    subscription = subscribe(staff_api, "http://x.test/")
+    response = staff_api.patch(f"/api/v1/webhooks/{subscription['id']}", {"url": url}, format="json")
+    assert response.status_code == (200 if published else 400), response.json()
+
+
+@pytest.mark.django_db
+def test_the_webhook_answers_match_their_schemas(staff_api):
+    """Create, list, PATCH, rotate-secret, test and deliveries answer with exactly the documented fields."""
+    import jsonschema
+
+    from registry_project.api import webhooks as api
+
+    created = subscribe(staff_api, "http://x.test/")
+    jsonschema.validate(created, api.SUBSCRIPTION_CREATED_SCHEMA)
+    jsonschema.validate(staff_api.get(f"/api/v1/webhooks/{created['id']}").json(), api.SUBSCRIPTION_SCHEMA)
+    assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", {"zzz": 1}, format="json").status_code == 400
+    assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", {"secret": [1]}, format="json").status_code == 200
+    rotated = staff_api.post(f"/api/v1/webhooks/{created['id']}/rotate-secret").json()
+    assert set(rotated) == {"id", "secret"} and re.search(api.SECRET_SCHEMA["pattern"], rotated["secret"])
+    assert set(staff_api.post(f"/api/v1/webhooks/{created['id']}/test").json()) == {"delivery"}
+    deliveries = staff_api.get(f"/api/v1/webhooks/{created['id']}/deliveries").json()
+    assert len(deliveries["results"]) == 1
+    jsonschema.validate(deliveries["results"][0], api.DELIVERY_SCHEMA)
 
 
 @pytest.mark.django_db
