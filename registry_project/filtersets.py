@@ -70,6 +70,24 @@ def pagination_parameters(view) -> list[str]:
     return [paginator.limit_query_param, paginator.offset_query_param] if paginator is not None else []
 
 
+class DeclaredQueryParameters:
+    """For views whose GET takes no filterset: the query parameters each action (or, for a plain APIView, each
+    method) takes, as its OpenAPI operation declares them; any other is a 400 naming it, as on the list endpoints.
+    ``PAGINATED`` stands for the paginator's limit and offset."""
+
+    PAGINATED = "<limit and offset>"
+    query_parameters: dict[str, tuple[str, ...]] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method not in ("GET", "HEAD"):
+            return
+        known = self.query_parameters.get(getattr(self, "action", None) or request.method.lower())
+        if known is not None:
+            pagination = pagination_parameters(self) if self.PAGINATED in known else []
+            reject_unknown_parameters(request, [*(name for name in known if name != self.PAGINATED), *pagination])
+
+
 class StrictFilterBackend(DjangoFilterBackend):
     """Bad filter values are a 400 naming the query parameter, and so are parameters the endpoint does not take."""
 

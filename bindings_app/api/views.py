@@ -21,7 +21,7 @@ from registry_project.api.schema import inline_defs
 from models_app.api.artifacts import ModelDocumentSerializer
 from registry_project.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
 from registry_project.exceptions import DefinitionNotFound
-from registry_project.filtersets import StrictFilterBackend, reject_unknown_parameters
+from registry_project.filtersets import DeclaredQueryParameters, StrictFilterBackend, reject_unknown_parameters
 
 # The body POST .../report accepts is the schema parse_outcomes validates with (bindings_app/schemas/outcome.json).
 OUTCOME = inline_defs(outcome_validator.schema)
@@ -120,8 +120,10 @@ RouteCandidate = inline_serializer("RouteCandidate", {
 }).__class__
 
 
-class RouteView(APIView):
+class RouteView(DeclaredQueryParameters, APIView):
     """The gateway's hot path: which binding to call now."""
+
+    query_parameters = {"get": tuple(RouteQuerySerializer().fields)}
 
     extra_error_statuses = {"get": (404,)}  # no such model, or no such version of it
 

@@ -26,6 +26,7 @@ from models_app import artifacts
 from models_app.artifacts import ArtifactFile, ArtifactTooLarge, Incoming, LengthRequired
 from models_app.models import Model, ModelVersion
 from models_app.storage import is_s3
+from registry_project.filtersets import DeclaredQueryParameters
 from registry_project.api.serializers import DocumentSerializer, _datetime
 from registry_project.exceptions import DefinitionNotFound, RegistryError
 
@@ -106,8 +107,9 @@ class BoundedUploadHandler(TemporaryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
 
-class VersionArtifactsView(APIView):
+class VersionArtifactsView(DeclaredQueryParameters, APIView):
     action = "artifacts"  # named for the permission and schema hooks, which expect a viewset's action
+    query_parameters = {"artifacts": ()}  # GET and HEAD take no query parameters
     # The body is streamed by these views, never parsed: neither StrictJSONParser nor its size limit applies.
     parser_classes: list = []
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
+
+from registry_project.filtersets import DeclaredQueryParameters
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -35,8 +37,10 @@ def attestation_of(version) -> dict:
     return found.as_dict()
 
 
-class ContributorViewSet(viewsets.GenericViewSet):
+class ContributorViewSet(DeclaredQueryParameters, viewsets.GenericViewSet):
     """What an Ethereum address contributed to."""
+
+    query_parameters = {"impact": (DeclaredQueryParameters.PAGINATED,)}
 
     @extend_schema(
         parameters=[OpenApiParameter(
@@ -58,10 +62,11 @@ class ContributorViewSet(viewsets.GenericViewSet):
         return response
 
 
-class AttestationViewSet(viewsets.GenericViewSet):
+class AttestationViewSet(DeclaredQueryParameters, viewsets.GenericViewSet):
     """The registry's attestation keys, and a verifier for envelopes it signed."""
 
     read_only_actions = ("verify",)
+    query_parameters = {"keys": ()}
 
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{keys: [{keyid, algorithm, public_key (PEM), active}]}`")})
     @action(detail=False, methods=["get"])

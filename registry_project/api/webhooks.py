@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from registry_project.api.schema import JSON_VALUE_SCHEMA
 from registry_project.exceptions import DefinitionNotFound
+from registry_project.filtersets import DeclaredQueryParameters
 from registry_project.webhooks import (
     EVENT_PATTERN, MAX_EVENT_PATTERNS, URL_MAX_LENGTH, URL_PATTERN, DeliveryStatus, WebhookDelivery, WebhookSubscription,
 )
@@ -117,8 +118,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         return value
 
 
-class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WebhookViewSet(DeclaredQueryParameters, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Webhook subscriptions: the change log's entries, delivered signed (Standard Webhooks) and in order."""
+
+    query_parameters = {"list": (DeclaredQueryParameters.PAGINATED,), "retrieve": (), "deliveries": ()}
 
     queryset = WebhookSubscription.objects.all()
     serializer_class = SubscriptionSerializer

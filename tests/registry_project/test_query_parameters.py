@@ -110,3 +110,27 @@ def test_list_responses_are_documented_as_one_page_of_items(openapi):
             page = openapi["components"]["schemas"][page["$ref"].rsplit("/", 1)[1]]
         item = page["properties"]["results"]["items"]
         assert "count" not in openapi["components"]["schemas"][item["$ref"].rsplit("/", 1)[1]].get("properties", {}), path
+
+
+UNFILTERED_GETS = [
+    ("/api/v1/attestations/keys", ()),
+    ("/api/v1/contributors/0x0000000000000000000000000000000000000001/impact", ("limit=5", "offset=0")),
+    ("/api/v1/models/llama2-7b-chat", ("version=1.0.0",)),
+    ("/api/v1/models/llama2-7b-chat/aliases", ()),
+    ("/api/v1/models/llama2-7b-chat/versions/1.0.0", ("at=2030-01-01T00:00:00Z",)),
+    ("/api/v1/models/llama2-7b-chat/versions/1.0.0/artifacts", ()),
+    ("/api/v1/models/llama2-7b-chat/versions/1.0.0/lineage", ("direction=descendants",)),
+    ("/api/v1/route?model=llama2-7b-chat", ("version=1.0.0", "sort=cost")),
+    ("/api/v1/webhooks", ("limit=5", "offset=0")),
+]
+
+
+@pytest.mark.parametrize("path, known", UNFILTERED_GETS)
+def test_an_unknown_query_parameter_is_a_400_naming_it_on_gets_without_a_filterset(api, user, llama, path, known):
+    user.is_staff = True  # webhooks are staff-only
+    user.save()
+    joiner = "&" if "?" in path else "?"
+    errors = errors_of(api.get(f"{path}{joiner}stauts=active"))
+    assert [e["parameter"] for e in errors] == ["stauts"]
+    for parameter in known:
+        assert api.get(f"{path}{joiner}{parameter}").status_code != 400, parameter
