@@ -88,12 +88,32 @@ class StaffOnly(BasePermission):
         return True
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string only: DRF's CharField would turn a number into its text, which the schema says is refused."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """`true` or `false` only: DRF's BooleanField would also take "yes", "on", 1 and "1", which the schema refuses."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
-    url = serializers.CharField(max_length=URL_MAX_LENGTH, trim_whitespace=False, validators=[RegexValidator(
+    active = StrictBooleanField(required=False)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
+    url = StrictCharField(max_length=URL_MAX_LENGTH, trim_whitespace=False, validators=[RegexValidator(
         rf"^(?:{URL_PATTERN.pattern})\Z", "Enter an http or https URL (a host name or an IP literal, no spaces).",
     )])
     events = serializers.ListField(
-        child=serializers.CharField(max_length=64, validators=[RegexValidator(
+        child=StrictCharField(max_length=64, validators=[RegexValidator(
             rf"^{EVENT_PATTERN.pattern}\Z", "Not an event pattern; use 'model.version_activated', 'model.*' or '*'.",
         )]),
         min_length=1, max_length=MAX_EVENT_PATTERNS,

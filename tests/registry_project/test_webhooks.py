@@ -146,6 +146,8 @@ def test_the_webhook_answers_match_their_schemas(staff_api):
     jsonschema.validate(created, api.SUBSCRIPTION_CREATED_SCHEMA)
     jsonschema.validate(staff_api.get(f"/api/v1/webhooks/{created['id']}").json(), api.SUBSCRIPTION_SCHEMA)
     assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", {"zzz": 1}, format="json").status_code == 400
+    for wrong_type in ({"description": 0}, {"active": "yes"}, {"active": 1}, {"events": [5]}, {"url": 0}):
+        assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", wrong_type, format="json").status_code == 400, wrong_type
     assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", {"secret": [1]}, format="json").status_code == 200
     rotated = staff_api.post(f"/api/v1/webhooks/{created['id']}/rotate-secret").json()
     assert set(rotated) == {"id", "secret"} and re.search(api.SECRET_SCHEMA["pattern"], rotated["secret"])
