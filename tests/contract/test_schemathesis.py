@@ -18,7 +18,7 @@ from registry_project.models import ApiKey
 from tests.conftest import example
 
 ROOT = Path(__file__).resolve().parents[2]
-REPORT_DIR = ROOT / ".schemathesis-report"
+REPORT_DIR = Path(os.environ.get("SCHEMATHESIS_REPORT_DIR", ROOT / ".schemathesis-report"))
 # Wall-clock bound for the whole run; schemathesis stops the fuzzing and stateful phases when it is spent. An
 # unbounded run of the whole API takes about 650 s; the examples and coverage phases (which do not depend on the
 # budget) always run in full, and only how many extra fuzzing/stateful cases run depends on the machine's speed.
