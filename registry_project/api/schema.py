@@ -196,8 +196,10 @@ class RegistryAutoSchema(AutoSchema):
 # Path parameters a created resource's answer names, by the response field that holds them.
 LINKED_PATH_PARAMETERS = {"name": "$response.body#/name", "version": "$response.body#/version",
                           "id": "$response.body#/id", "alias": "$response.body#/alias"}
-# Operations a link must not lead to: a version's attestation exists only for derived versions.
-UNLINKED_TARGETS = ("/attestation",)
+# Operations a link must not lead to: a version's attestation exists only for derived versions; a restore is the
+# way back after a DELETE (a client, or a fuzzer's use-after-free check, would read a restored resource as one
+# that a DELETE failed to remove).
+UNLINKED_TARGETS = ("/attestation", "/restore")
 
 
 def link_root(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
