@@ -14,3 +14,18 @@ def test_the_schema_is_the_same_when_generated_twice_in_one_process():
 
     assert "ErrorTypeEnum" in second["components"]["schemas"]
     assert json.dumps(second, sort_keys=True) == json.dumps(first, sort_keys=True)
+
+
+def test_creating_operations_link_to_what_they_created_with_parameters_from_the_response():
+    """Explicit links (registry_project.api.schema.add_links): a registered version leads to its detail with `name`
+    and `version` from the RESPONSE (never from the request body), and no link leads to an attestation (which only
+    derived versions have) or to a restore."""
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    links = paths["/api/v1/models/{name}/versions"]["post"]["responses"]["201"]["links"]
+    assert links["model_version_detail"]["parameters"] == {"name": "$response.body#/name", "version": "$response.body#/version"}
+    created = paths["/api/v1/webhooks"]["post"]["responses"]["201"]["links"]
+    assert created["webhook_rotate_secret"]["parameters"] == {"id": "$response.body#/id"}
+    every_link = [link for item in paths.values() for operation in item.values()
+                  for response in operation["responses"].values() for link in response.get("links", {}).values()]
+    assert every_link and not any(link["operationId"].endswith(("_attestation", "_restore")) for link in every_link)
+    assert not any("$request.body" in json.dumps(link) for link in every_link)
