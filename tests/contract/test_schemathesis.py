@@ -74,7 +74,7 @@ def test_the_api_keeps_its_openapi_contract(live_server, django_user_model):
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", str(schema_file), "--url", live_server.url, "--checks", "all",
          "--header", f"Authorization: Api-Key {key}", *(["--max-time", str(MAX_SECONDS)] if MAX_SECONDS else []), "--no-color",
-         "--output-truncate", "true", "--report", "junit", "--report-dir", str(REPORT_DIR)],
+         "--output-truncate", "true", "--report", "junit", "--report-junit-path", str(REPORT_DIR / "junit.xml")],
         cwd=ROOT, capture_output=True, text=True, timeout=(MAX_SECONDS or 600) * 4 + 120,
     )
     output = done.stdout + ("\n" + done.stderr if done.stderr else "")
