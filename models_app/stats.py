@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import BigIntegerField, Count, Q, Sum
+from django.db.models import Count, FloatField, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -22,13 +22,14 @@ def registry_stats() -> dict:
     rows = versions.values("status", "storage_tier").annotate(
         n=Count("pk"),
         current=Count("pk", filter=Q(is_current=True)),
-        size=Sum(Cast(KT("spec__artifact__size_bytes"), BigIntegerField())),
+        # Through a float: JSON Schema's integer includes 119.0, which a document may carry and a bigint cast refuses.
+        size=Sum(Cast(KT("spec__artifact__size_bytes"), FloatField())),
     )
     current = 0
     for row in rows:
         by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
         by_tier[row["storage_tier"]] = by_tier.get(row["storage_tier"], 0) + row["n"]
-        artifact_bytes[row["storage_tier"]] = artifact_bytes.get(row["storage_tier"], 0) + (row["size"] or 0)
+        artifact_bytes[row["storage_tier"]] = artifact_bytes.get(row["storage_tier"], 0) + int(row["size"] or 0)
         current += row["current"]
     # The bytes actually stored (uploaded artifact files), by the tier each file sits in: one query.
     stored = ArtifactFile.objects.filter(version__in=versions.values("pk")).order_by().values("storage_tier")

@@ -199,7 +199,8 @@ LINKED_PATH_PARAMETERS = {"name": "$response.body#/name", "version": "$response.
 # Operations a link must not lead to: a version's attestation exists only for derived versions; a restore is the
 # way back after a DELETE (a client, or a fuzzer's use-after-free check, would read a restored resource as one
 # that a DELETE failed to remove).
-UNLINKED_TARGETS = ("/attestation", "/restore")
+# A definition's history (and an alias's) outlives its deletion by design, so it is no target either.
+UNLINKED_TARGETS = ("/attestation", "/restore", "/history")
 
 
 def link_root(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:

@@ -120,3 +120,13 @@ def test_with_too_few_samples_the_average_success_rate_is_no_data(model_doc):
                            environment="production")
 
     assert stats.refresh().data["bindings"]["average_success_rate"] is None
+
+
+def test_a_declared_size_written_as_a_whole_float_is_counted(model_doc):
+    """JSON Schema's integer includes 119.0; a document declaring its artifact's size that way registers, and the
+    snapshot counts it (a bigint cast of the text '119.0' failed: GET /stats?refresh=true answered 500)."""
+    doc = model_doc(name="floaty")
+    doc["artifact"] = {**doc["artifact"], "size_bytes": 119.0}
+    Model.register(doc)
+
+    assert stats.refresh().data["models"]["artifact_bytes_by_tier"] == {"hot": 119}
