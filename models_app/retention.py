@@ -288,9 +288,10 @@ class Retention:
 
     def _archive_in_one_statement(self, models, guarded: set, names: dict[int, str]) -> None:
         """PostgreSQL: find, archive, log (and the outbox) in one statement; only counts and the report's first
-        items come back. Rows are archived only as read (same row version, by ``ctid`` and id; same status and
-        tier, not current): under the batch's model locks nothing else moves them, and if something did, its
-        new row version has another ``ctid``, so it is left for the next run."""
+        items come back. Rows are found by ``ctid`` (a TID scan, cheaper than the primary key's index) and id, and
+        archived only as read (same status and tier, not current; on a row changed since the snapshot,
+        PostgreSQL rechecks these on its newest version): under the batch's model locks nothing else moves them,
+        and if something did, the next run would take them."""
         from models_app.models import RetentionTotals
 
         candidates, params = self._candidates(models)
