@@ -99,6 +99,16 @@ class ModelVersion(DefinitionVersion):
                 condition=Q(archived_at__isnull=False, purged_at__isnull=True),
                 name="models_app_version_purge_due",
             ),
+            # Retention's reads (models_app.retention): the live releases of each model, newest first, and only
+            # those (``ModelVersionQuerySet.live_releases``). Counting a model's entries says whether it has a
+            # release past ``keep`` (a few entries per model, index only once vacuumed), and ``OFFSET keep``
+            # over them finds the candidates without ranking every version. An archived row leaves the index,
+            # so it stays ~keep entries per model after a run, and archiving adds no entry to it.
+            models.Index(
+                fields=["model", "-major", "-minor", "-patch"],
+                condition=Q(prerelease="") & ~Q(status=Lifecycle.ARCHIVED),
+                name="models_app_version_live",
+            ),
         ]
 
     @classmethod

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import F, Value, Window
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from registry_project.definitions import DefinitionQuerySet, Lifecycle, VersionQuerySet
@@ -30,6 +30,22 @@ class ModelQuerySet(DefinitionQuerySet):
 
         return Retention(self, keep=keep, dry_run=True, report_limit=0).outlook()
 
+    def with_retention_keep(self, keep: int | None = None) -> ModelQuerySet:
+        """Annotate ``_keep`` (how many live releases retention keeps: ``keep``, else the model's
+        ``retention_keep``, else ``RETENTION_KEEP``) and ``_live`` (how many it has): a model has work for
+        retention exactly when ``_live > _keep``. The count reads the ``models_app_version_live`` partial index
+        (index only, once vacuumed), a few entries per model."""
+        from models_app.models import ModelVersion
+
+        live = (
+            ModelVersion.objects.filter(model=OuterRef("pk")).live_releases()
+            .order_by().values("model").annotate(n=Count("*")).values("n")
+        )
+        return self.annotate(
+            _keep=Value(keep) if keep is not None else Coalesce(F("retention_keep"), Value(settings.RETENTION_KEEP)),
+            _live=Coalesce(Subquery(live, output_field=IntegerField()), Value(0)),
+        )
+
 
 class ModelVersionQuerySet(VersionQuerySet):
     search_fields = ("model__family", "description")
@@ -45,6 +61,11 @@ class ModelVersionQuerySet(VersionQuerySet):
     def with_capability(self, capability: str) -> ModelVersionQuerySet:
         return self.containing("spec__capabilities", capability)
 
+    def live_releases(self) -> ModelVersionQuerySet:
+        """Unarchived releases (no prerelease): what retention counts against ``keep``. The partial index
+        ``models_app_version_live`` (``ModelVersion.Meta``) holds exactly these rows, newest first per model."""
+        return self.filter(prerelease="").exclude(status=Lifecycle.ARCHIVED)
+
     def beyond_retention(self, keep: int | None = None) -> ModelVersionQuerySet:
         """Unarchived releases ranked (newest first, per model) past their model's ``keep``: what retention
         archives unless a version is current or guarded. One window function over the rows, no loop per model.
@@ -57,8 +78,7 @@ class ModelVersionQuerySet(VersionQuerySet):
         annotated further)."""
         limit = Value(keep) if keep is not None else Coalesce(F("model__retention_keep"), Value(settings.RETENTION_KEEP))
         return (
-            self.filter(prerelease="")
-            .exclude(status=Lifecycle.ARCHIVED)
+            self.live_releases()
             .annotate(
                 _rank=Window(RowNumber(), partition_by=[F("model_id")], order_by=[F("major").desc(), F("minor").desc(), F("patch").desc()]),
                 _keep=limit,

@@ -1,22 +1,27 @@
 """Retention over the whole registry, set-based.
 
-A run walks the live models in batches of ``RETENTION_BATCH_MODELS`` (keyset order by id). For each batch, in
-one transaction:
+A run walks the live models in keyset order, ``RETENTION_BATCH_MODELS`` at a time, and reads for each batch which
+models have a live release (unarchived, not a prerelease) past their ``keep``: a count per model over the partial
+index ``models_app_version_live`` (``ModelQuerySet.with_retention_keep``), a few index entries per model. Only
+those models are worked on; after a run that is the few whose current or protected versions are past ``keep``, so
+a run with nothing to do costs one cheap read per batch. For each batch with work, in one transaction:
 
-1. lock the batch's model rows (``SELECT ... FOR UPDATE``, id order), as every lifecycle move of a version does,
-   so no activation or registration interleaves with the archiving;
-2. one query per guard (``registry_project.dependencies.protected_ids``) says which of the batch's versions are
+1. lock those model rows (``SELECT ... FOR UPDATE``, id order), as every lifecycle move of a version does, so no
+   activation or registration interleaves with the archiving;
+2. one query per guard (``registry_project.dependencies.protected_ids``) says which of their live releases are
    protected (a small set: its ids go back as one ``uuid[]`` parameter);
-3. on PostgreSQL, one statement does the rest: the window-function query ranks the batch's unarchived releases
-   per model and picks those past ``keep`` (a CTE), ``UPDATE ... FROM`` it archives the unprotected ones (status
-   ``archived``, tier ``cold``, ``archived_at``) ``RETURNING`` them, and an ``INSERT ... SELECT`` from that
-   appends one change-log entry each (``changelog.appending``, with the webhook outbox's items when an active
-   subscription wants them). Only the counts and the report's first items come back to Python: building a
-   million entries as objects, and quoting a million ids as parameters, had cost more than the archiving.
-   Elsewhere (the embedded SQLite default) the candidates come to Python and are archived by chunked
-   ``UPDATE``s and one ``record_many``.
+3. on PostgreSQL, one statement does the rest: per model (``LATERAL``), the live-release index newest first,
+   ``OFFSET keep``, gives the candidates (a CTE; no window over every version), ``UPDATE ... FROM`` it by
+   ``ctid`` archives the unprotected ones (status ``archived``, tier ``cold``, ``archived_at``) ``RETURNING``
+   them, and an ``INSERT ... SELECT`` from that appends one change-log entry each (``changelog.appending``, with
+   the webhook outbox's items when an active subscription wants them). Only the counts and the report's first
+   items come back to Python: building a million entries as objects, and quoting a million ids as parameters,
+   had cost more than the archiving. Elsewhere (the embedded SQLite default) a window query ranks the batch's
+   releases, and the candidates come to Python and are archived by chunked ``UPDATE``s and one ``record_many``.
 
-A batch's number of queries does not depend on how many versions it archives (tested).
+The batch's statements run with PostgreSQL's JIT off (``no_jit``): its estimates for them are large enough to
+trigger compilation, which cost more than executing them. Id lists go as one array parameter, not one parameter
+per id. A batch's number of queries does not depend on how many versions it archives (tested).
 
 Then the purge: archived versions older than ``RETENTION_PURGE_AFTER_DAYS`` get ``delete_stored_artifacts()``
 (outside any transaction: it is I/O), and only those whose artifacts are gone become tombstones. A failure
@@ -39,6 +44,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from models_app.choices import StorageTier
@@ -106,6 +113,14 @@ def _uuid_array(ids) -> str:
     return "{" + ",".join(str(pk) for pk in ids) + "}"
 
 
+def _among(ids: list[int]):
+    """The right-hand side of ``pk__in`` for a batch's model ids: on PostgreSQL one ``bigint[]`` parameter
+    (``unnest``), not one parameter per id; elsewhere the list."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", ["{" + ",".join(str(pk) for pk in ids) + "}"])
+    return ids
+
+
 def _json(value) -> list:
     return json.loads(value) if isinstance(value, str) else value
 
@@ -124,6 +139,18 @@ def run_lock(take: bool) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+
+
+@contextmanager
+def no_jit() -> Iterator[None]:
+    """A transaction whose statements run without PostgreSQL's JIT (``SET LOCAL``, so it ends with it). The
+    planner's cost estimates for retention's statements exceed ``jit_above_cost``, and compiling them took longer
+    than running them (seconds per batch under load, for statements that execute in milliseconds)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
 
 
 def tombstone_spec(spec: dict) -> dict:
@@ -151,15 +178,13 @@ class Retention:
         # A run someone asked for (API key, user, command) is theirs in the log; otherwise (beat) the job's.
         actor = changelog.current_actor()
         with changelog.acting_as(ACTOR if actor == "system" else actor), run_lock(take=not self.dry_run):
-            for model_ids in self._batches():
-                batch = self.models.filter(pk__in=model_ids).order_by("pk").values_list("pk", "name")
-                if self.dry_run:
-                    self._archive_batch(dict(batch))
-                else:
-                    with transaction.atomic():
-                        self._archive_batch(dict(batch.select_for_update()))
-                self.report.counts["models"] += len(model_ids)
-                self.progress(len(model_ids))
+            for walked, due in self._batches():
+                if due:
+                    with no_jit():
+                        batch = self.models.filter(pk__in=_among(due)).order_by("pk").values_list("pk", "name")
+                        self._archive_batch(dict(batch if self.dry_run else batch.select_for_update()))
+                self.report.counts["models"] += walked
+                self.progress(walked)
             if purge:
                 self._purge()
             if not self.dry_run:
@@ -167,20 +192,23 @@ class Retention:
         return self.report
 
     def outlook(self) -> dict[str, int]:
-        """Counts of what a run would do now, over the whole set (no batches): on PostgreSQL one pass of the
-        window query plus one query per guard (the statistics snapshot stores the result, see
-        ``models_app.stats``); elsewhere a few ORM counts."""
+        """Counts of what a run would do now, over the whole set (no batches): on PostgreSQL one statement over
+        the models that have a release past ``keep`` (the runs' cheap count, then their ``OFFSET keep`` probe)
+        plus one query per guard (the statistics snapshot stores the result, see ``models_app.stats``);
+        elsewhere a few ORM counts."""
         scope = self.versions.filter(model__in=self.models)
         if connection.vendor == "postgresql":
-            guarded = protected_ids(scope.exclude(status=Lifecycle.ARCHIVED).filter(is_current=False))
-            ranked, params = scope.ranked_beyond_retention(self.keep).order_by().values("pk", "is_current").query.sql_with_params()
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"WITH candidates AS ({ranked}) SELECT count(*) FILTER (WHERE is_current),"
-                    " count(*) FILTER (WHERE NOT is_current AND pk = ANY(%s::uuid[])), count(*) FROM candidates",
-                    [*params, _uuid_array(guarded)],
-                )
-                current, protected, total = cursor.fetchone()
+            with no_jit():
+                guarded = protected_ids(scope.live_releases().filter(is_current=False))
+                due = self.models.with_retention_keep(self.keep).filter(_live__gt=F("_keep"))
+                candidates, params = self._candidates(due)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"WITH candidates AS ({candidates}) SELECT count(*) FILTER (WHERE is_current),"
+                        " count(*) FILTER (WHERE NOT is_current AND pk = ANY(%s::uuid[])), count(*) FROM candidates",
+                        [*params, _uuid_array(guarded)],
+                    )
+                    current, protected, total = cursor.fetchone()
             return {
                 "would_archive": total - current - protected,
                 "would_keep_current": current,
@@ -199,30 +227,50 @@ class Retention:
             "would_purge": self._purge_due().count(),
         }
 
-    def _batches(self) -> Iterator[list[int]]:
+    def _batches(self) -> Iterator[tuple[int, list[int]]]:
+        """Walk the models in id order, ``RETENTION_BATCH_MODELS`` at a time: how many were walked, and the ids of
+        those with more live releases than they keep (the only ones retention has anything to do for)."""
         size = settings.RETENTION_BATCH_MODELS
+        models = self.models.with_retention_keep(self.keep).order_by("pk")
         last = 0
         while True:
-            ids = list(self.models.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size])
-            if not ids:
+            rows = list(models.filter(pk__gt=last).values_list("pk", "_live", "_keep")[:size])
+            if not rows:
                 return
-            yield ids
-            last = ids[-1]
+            yield len(rows), [pk for pk, live, keep in rows if live > keep]
+            last = rows[-1][0]
+
+    def _candidates(self, models) -> tuple[str, list]:
+        """PostgreSQL: the live releases past ``keep`` of ``models`` (a queryset annotated by
+        ``with_retention_keep``), with their ``ctid``: per model, the ``models_app_version_live`` index read newest
+        first from entry ``keep`` on (``LATERAL ... OFFSET``). The same rows as ``ranked_beyond_retention`` (tested
+        against each other), without ranking the versions that are kept."""
+        models_sql, params = models.order_by().values("id", "name", "_keep").query.sql_with_params()
+        table = self.versions.model._meta.db_table
+        # The status as a literal, not a parameter: the planner matches the partial index's predicate in any plan.
+        sql = (
+            f"SELECT v.*, m.id AS model_id, m.name FROM ({models_sql}) m CROSS JOIN LATERAL ("
+            "SELECT v.ctid, v.id AS pk, v.version, v.major, v.minor, v.patch, v.is_current, v.status, v.storage_tier"
+            f" FROM {table} v WHERE v.model_id = m.id AND v.prerelease = '' AND NOT (v.status = '{Lifecycle.ARCHIVED}')"
+            " ORDER BY v.major DESC, v.minor DESC, v.patch DESC OFFSET m._keep) v"
+        )
+        return sql, list(params)
 
     # -- archiving -------------------------------------------------------------------------------------------
 
     def _archive_batch(self, names: dict[int, str]) -> None:
-        """``names``: the batch's model ids and names (locked by the caller unless this is a dry run)."""
+        """``names``: the ids and names of the batch's models with work (locked by the caller unless dry)."""
         if not names:
             return
-        scope = self.versions.filter(model_id__in=list(names))
-        candidates = scope.ranked_beyond_retention(self.keep).order_by().values(
-            "pk", "model_id", "version", "is_current", "status", "storage_tier", "major", "minor", "patch"
-        )
-        guarded = protected_ids(scope.exclude(status=Lifecycle.ARCHIVED).filter(is_current=False))
+        scope = self.versions.filter(model_id__in=_among(list(names)))
+        guarded = protected_ids(scope.live_releases().filter(is_current=False))
         if connection.vendor == "postgresql":
-            self._archive_in_one_statement(candidates, guarded, names)
+            due = self.models.with_retention_keep(self.keep).filter(pk__in=_among(list(names)))
+            self._archive_in_one_statement(due, guarded, names)
         else:
+            candidates = scope.ranked_beyond_retention(self.keep).order_by().values(
+                "pk", "model_id", "version", "is_current", "status", "storage_tier", "major", "minor", "patch"
+            )
             self._archive_row_by_row(candidates, guarded, names)
 
     def _protect(self, row: dict, name: str) -> None:
@@ -238,18 +286,19 @@ class Retention:
         limit = self.report.report_limit
         return None if limit is None else max(0, limit - len(getattr(self.report, kind)))
 
-    def _archive_in_one_statement(self, candidates, guarded: set, names: dict[int, str]) -> None:
-        """PostgreSQL: rank, archive, log (and the outbox) in one statement; only counts and the report's first
-        items come back. Rows are archived only as read (same status and tier, not current): under the batch's
-        model locks nothing else moves them, and if something did, the next run would take them."""
-        from models_app.models import Model, RetentionTotals
+    def _archive_in_one_statement(self, models, guarded: set, names: dict[int, str]) -> None:
+        """PostgreSQL: find, archive, log (and the outbox) in one statement; only counts and the report's first
+        items come back. Rows are found by ``ctid`` (a TID scan, cheaper than the primary key's index) and id, and
+        archived only as read (same status and tier, not current; on a row changed since the snapshot,
+        PostgreSQL rechecks these on its newest version): under the batch's model locks nothing else moves them,
+        and if something did, the next run would take them."""
+        from models_app.models import RetentionTotals
 
-        ranked, params = candidates.query.sql_with_params()
-        params = list(params)
+        candidates, params = self._candidates(models)
         guarded_array = _uuid_array(guarded)
         kept = "(c.is_current OR c.pk = ANY(%s::uuid[]))"
         newest_first = "model_id, major DESC, minor DESC, patch DESC"
-        items = [f"candidates AS ({ranked})"]
+        items = [f"candidates AS ({candidates})"]
         if self.dry_run:
             items.append(f"archived AS (SELECT c.pk AS id, c.model_id, c.version, c.major, c.minor, c.patch FROM candidates c WHERE NOT {kept})")
             params.append(guarded_array)
@@ -257,15 +306,16 @@ class Retention:
             items.append(
                 f"archived AS (UPDATE {self.versions.model._meta.db_table} v"
                 " SET status = %s, storage_tier = %s, archived_at = %s, updated_at = %s FROM candidates c"
-                f" WHERE v.id = c.pk AND NOT {kept} AND v.status = c.status AND v.storage_tier = c.storage_tier AND NOT v.is_current"
-                " RETURNING v.id, v.model_id, v.version, v.major, v.minor, v.patch, c.status AS status_before, c.storage_tier AS tier_before)"
+                f" WHERE v.ctid = c.ctid AND v.id = c.pk AND NOT {kept} AND v.status = c.status AND v.storage_tier = c.storage_tier"
+                " AND NOT v.is_current RETURNING v.id, v.model_id, c.name, v.version, v.major, v.minor, v.patch,"
+                " c.status AS status_before, c.storage_tier AS tier_before)"
             )
             params += [Lifecycle.ARCHIVED, StorageTier.COLD, self.now, self.now, guarded_array]
             log, log_params = changelog.appending(
-                f"SELECT m.name, a.version, a.id::text AS object_id,"
-                f" jsonb_build_object('status', jsonb_build_array(a.status_before, %s::text),"
-                f" 'storage_tier', jsonb_build_array(a.tier_before, %s::text)) AS changes"
-                f" FROM archived a JOIN {Model._meta.db_table} m ON m.id = a.model_id ORDER BY a.{newest_first.replace(', ', ', a.')}",
+                "SELECT a.name, a.version, a.id::text AS object_id,"
+                " jsonb_build_object('status', jsonb_build_array(a.status_before, %s::text),"
+                " 'storage_tier', jsonb_build_array(a.tier_before, %s::text)) AS changes"
+                f" FROM archived a ORDER BY a.{newest_first.replace(', ', ', a.')}",
                 action="model.version_archived", kind="model",
             )
             items += log

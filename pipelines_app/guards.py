@@ -76,7 +76,11 @@ def model_versions_protected(versions) -> set:
             "model__name", Value("@"), text("major"), Value("."), text("minor"), Value("."), text("patch"), prerelease,
             output_field=CharField(),
         )
-        protected.update(versions.annotate(_pin=reference).filter(_pin__in=pinned).values_list("pk", flat=True))
+        # Only the pinned models' versions get their reference built: a retention batch holds thousands of
+        # versions, the pins name a few models (the unique name index finds them).
+        pinned_models = {ref.rpartition("@")[0] for ref in pinned}
+        pinning = versions.filter(model__name__in=pinned_models).annotate(_pin=reference).filter(_pin__in=pinned)
+        protected.update(pinning.values_list("pk", flat=True))
     if unpinned:
         newest_live = (
             ModelVersion.objects.filter(model=OuterRef("model")).exclude(status=Lifecycle.ARCHIVED).order_by(*latest_order()).values("pk")[:1]

@@ -495,3 +495,85 @@ def test_a_batch_takes_the_same_queries_however_many_versions_it_archives(model_
     queries(few, "warm")  # the first run creates the totals row
     assert queries(few, "few") == (queries(many, "many")[0], 3)
     assert queries(many, "more")[1] == 33
+
+
+# -- the reads: only models with work, the LATERAL probe, no JIT ------------------------------------------------------
+
+
+def test_a_run_locks_and_reads_candidates_only_for_models_with_a_release_past_keep(model_doc, settings, monkeypatch):
+    from django.test.utils import CaptureQueriesContext
+
+    from models_app.retention import Retention
+
+    settings.RETENTION_KEEP = 2
+    register(model_doc, "within", ["1.0.0", "1.1.0"])
+    register(model_doc, "beyond", ["1.0.0", "1.1.0", "1.2.0"])
+    register(model_doc, "pre", ["1.0.0", "1.1.0", "1.2.0-rc.1"])  # a prerelease does not count against keep
+    worked_on = []
+    archive_batch = Retention._archive_batch
+    monkeypatch.setattr(Retention, "_archive_batch", lambda self, names: worked_on.append(dict(names)) or archive_batch(self, names))
+
+    report = Model.objects.apply_retention()
+
+    assert report.counts["models"] == 3 and report.counts["archived"] == 1
+    assert statuses("beyond")["1.0.0"] == "archived"
+    assert worked_on == [{Model.objects.get(name="beyond").pk: "beyond"}]
+
+    # Nothing past keep any more: the run walks the three models and locks none.
+    with CaptureQueriesContext(connection) as captured:
+        again = Model.objects.apply_retention()
+    assert again.counts["models"] == 3 and again.counts["archived"] == 0
+    assert len(worked_on) == 1 and not [query for query in captured if "FOR UPDATE" in query["sql"]]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("keep", [None, 1, 2])
+def test_the_lateral_probe_finds_the_window_querys_candidates(model_doc, keep, settings):
+    from models_app.retention import Retention
+
+    settings.RETENTION_KEEP = 2
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.0.1-rc.1"])
+    register(model_doc, "b", ["0.1.0", "0.2.0", "0.3.0", "0.10.0"], retention_keep=1)
+    register(model_doc, "c", ["1.0.0"])
+    b = Model.objects.get(name="b")
+    b.versions.get(version="0.1.0").activate()
+    b.versions.get(version="0.3.0").archive()
+    Model.objects.get(name="c").versions.get().deprecate()
+
+    retention = Retention(Model.objects.all(), keep=keep, dry_run=True, report_limit=0)
+    sql, params = retention._candidates(Model.objects.alive().with_retention_keep(keep))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pk FROM ({sql}) c", params)
+        probed = {row[0] for row in cursor.fetchall()}
+    ranked = set(ModelVersion.objects.all().ranked_beyond_retention(keep).values_list("pk", flat=True))
+
+    assert probed == ranked and ranked  # the same rows, and some
+    expected = {None: {"a": 2, "b": 2}, 1: {"a": 3, "b": 2}, 2: {"a": 2, "b": 1}}[keep]
+    names = dict(ModelVersion.objects.filter(pk__in=probed).values_list("pk", "model__name"))
+    assert {name: list(names.values()).count(name) for name in set(names.values())} == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # SET LOCAL ends with the top-level transaction: no test-wide one here
+def test_retentions_statements_run_without_jit_and_the_setting_does_not_outlive_the_batch(model_doc):
+    register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        before = cursor.fetchone()[0]
+    seen = []
+
+    def show_jit(execute, sql, params, many, context):
+        if "LATERAL" in sql:
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW jit")
+                seen.append(cursor.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(show_jit):
+        Model.objects.apply_retention(keep=1)
+        Model.objects.retention_outlook(keep=1)
+
+    assert seen == ["off", "off"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == before
