@@ -423,7 +423,9 @@ class Definition(models.Model):
         # query. Read in its own statement after the lock is held: a join in the locking SELECT would see the
         # pointed-at row as of the statement's snapshot, which misses a version a concurrent registration
         # committed while we waited.
-        known = list(self.versions.filter(Q(**parsed.identity()) | Q(pk=self.latest_version_id)).order_by())
+        # A definition this transaction has just inserted has no versions (no other transaction can reference a row
+        # it cannot see yet): its first registration skips the read.
+        known = [] if created else list(self.versions.filter(Q(**parsed.identity()) | Q(pk=self.latest_version_id)).order_by())
         existing = next((v for v in known if (v.major, v.minor, v.patch, v.prerelease) == tuple(parsed.identity().values())), None)
         if existing is not None and existing.deleted_at is not None:
             raise Conflict(
