@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from registry_project.request_context import current_request_id
@@ -149,7 +149,9 @@ def record(action: str, *, kind: str, name: str = "", version: str = "", object_
 
 
 def record_many(entries: Iterable[Change]) -> None:
-    """Append many entries with one statement (bulk jobs), all with the same time, actor and request id."""
+    """Append many entries with one statement (bulk jobs), all with the same time, actor and request id. On
+    PostgreSQL the listeners' set forms (the webhook outbox) run in that same statement, so a write's change log
+    costs one round trip; elsewhere the listeners follow with their own queries."""
     now, actor, request_id = timezone.now(), current_actor(), _request_id()
     rows = [
         ChangeLogEntry(
@@ -158,9 +160,44 @@ def record_many(entries: Iterable[Change]) -> None:
         )
         for entry in entries
     ]
-    if rows:
-        ChangeLogEntry.objects.bulk_create(rows)
-        entries_recorded(rows)
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            _insert_with_set_forms(rows[start:start + _ROWS_PER_STATEMENT])
+        entries_recorded(rows, set_forms_ran=True)
+        return
+    ChangeLogEntry.objects.bulk_create(rows)
+    entries_recorded(rows)
+
+
+_ROWS_PER_STATEMENT = 2000  # 9 parameters a row, well inside PostgreSQL's 65,535 a statement
+_COLUMNS = ("at", "actor", "request_id", "action", "kind", "name", "version", "object_id", "changes")
+
+
+def _insert_with_set_forms(rows: list[ChangeLogEntry]) -> None:
+    """One statement: INSERT the entries ... RETURNING id, action as the CTE ``changelog_entries``, the listeners'
+    set forms over it, and the new ids back (set on ``rows``, as ``bulk_create`` would). The values are prepared
+    by the model's own fields, so they are stored exactly as ``bulk_create`` stores them."""
+    fields = [ChangeLogEntry._meta.get_field(column) for column in _COLUMNS]
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows for field in fields]
+    items = [
+        f"changelog_entries AS (INSERT INTO {ChangeLogEntry._meta.db_table} ({', '.join(_COLUMNS)})"
+        f" VALUES {', '.join([placeholder] * len(rows))} RETURNING id, action)"
+    ]
+    items += _listener_items("changelog_entries")
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(items)} SELECT id FROM changelog_entries", params)
+        ids = sorted(row[0] for row in cursor.fetchall())  # one statement's ids, in VALUES order
+    for row, pk in zip(rows, ids):
+        row.pk = pk
+        row._state.adding = False
+
+
+def _listener_items(entries: str) -> list[str]:
+    set_forms = [set_form for _, set_form in _listeners if set_form is not None]
+    return [f"changelog_listener_{index} AS ({set_form().format(entries=entries)})" for index, set_form in enumerate(set_forms)]
 
 
 def appending(source: str, *, action: str, kind: str) -> tuple[list[str], list]:
@@ -174,33 +211,30 @@ def appending(source: str, *, action: str, kind: str) -> tuple[list[str], list]:
     table = ChangeLogEntry._meta.db_table
     items = [
         f"changelog_entries AS (INSERT INTO {table} (at, actor, request_id, action, kind, name, version, object_id, changes)"
-        f" SELECT %s, %s, %s, %s, %s, s.name, s.version, s.object_id, s.changes FROM ({source}) s RETURNING id)"
+        f" SELECT %s, %s, %s, %s, %s, s.name, s.version, s.object_id, s.changes FROM ({source}) s RETURNING id, action)"
     ]
-    for index, set_form in enumerate(_set_forms):
-        sql = set_form(action)
-        if sql:
-            items.append(f"changelog_listener_{index} AS ({sql.format(entries='changelog_entries')})")
+    items += _listener_items("changelog_entries")
     return items, [now, actor, request_id, action, kind]
 
 
-def entries_recorded(rows: list[ChangeLogEntry]) -> None:
-    """Hook for what follows an append in the same transaction (the webhook outbox); nothing by default."""
-    for listener in _listeners:
-        listener(rows)
+def entries_recorded(rows: list[ChangeLogEntry], *, set_forms_ran: bool = False) -> None:
+    """Hook for what follows an append in the same transaction (the webhook outbox); nothing by default. Once the
+    set forms ran in the appending statement, only the listeners without one are left to run."""
+    for listener, set_form in _listeners:
+        if not (set_forms_ran and set_form is not None):
+            listener(rows)
 
 
-_listeners: list = []
-_set_forms: list = []
+_listeners: list[tuple] = []  # (listener, set_form or None)
 
 
 def on_record(listener, *, set_form=None) -> None:
     """Run ``listener(rows)`` inside the transaction after every append (the webhook outbox registers here).
-    ``set_form(action)`` is the listener for ``appending``: SQL over the CTE ``{entries}`` (the appended entries'
-    ``id``) run in the same statement, or None when it has nothing to do for ``action``."""
-    if listener not in _listeners:
-        _listeners.append(listener)
-    if set_form is not None and set_form not in _set_forms:
-        _set_forms.append(set_form)
+    ``set_form()`` is the listener for PostgreSQL, run in the appending statement itself: SQL over the CTE
+    ``{entries}`` (the appended entries' ``id`` and ``action``), its decisions taken in SQL, so the listener costs
+    no round trip of its own. Without a set form the listener runs after the INSERT, on every database."""
+    if all(known is not listener for known, _ in _listeners):
+        _listeners.append((listener, set_form))
 
 
 @contextmanager

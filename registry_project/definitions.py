@@ -423,7 +423,9 @@ class Definition(models.Model):
         # query. Read in its own statement after the lock is held: a join in the locking SELECT would see the
         # pointed-at row as of the statement's snapshot, which misses a version a concurrent registration
         # committed while we waited.
-        known = list(self.versions.filter(Q(**parsed.identity()) | Q(pk=self.latest_version_id)).order_by())
+        # A definition this transaction has just inserted has no versions (no other transaction can reference a row
+        # it cannot see yet): its first registration skips the read.
+        known = [] if created else list(self.versions.filter(Q(**parsed.identity()) | Q(pk=self.latest_version_id)).order_by())
         existing = next((v for v in known if (v.major, v.minor, v.patch, v.prerelease) == tuple(parsed.identity().values())), None)
         if existing is not None and existing.deleted_at is not None:
             raise Conflict(
@@ -999,11 +1001,32 @@ class DefinitionVersion(models.Model):
             version = self._locked()
             if version.status == Lifecycle.ARCHIVED:
                 raise Conflict(f"{version} is archived; archived versions cannot be activated.", code="archived")
-            siblings = type(self).objects.filter(**{self.parent_field: version.definition})
-            previous = siblings.filter(is_current=True).values_list("version", flat=True).first()
-            siblings.filter(is_current=True).exclude(pk=version.pk).update(is_current=False, updated_at=timezone.now())
+            # Re-read under the lock, is_current is settled: a version already current is the only one (the
+            # one-current constraint), so there is nothing to clear.
+            previous = version.version if version.is_current else version._clear_current()
             version._set_lifecycle("activated", Lifecycle.ACTIVE, is_current=True, previous_current=previous)
         return version
+
+    def _clear_current(self) -> str | None:
+        """Clear the definition's current version and return its number (None when there was none), in one
+        statement (UPDATE ... RETURNING, on PostgreSQL and SQLite alike) rather than a read and then an update; the
+        caller holds the definition's lock."""
+        meta = type(self)._meta
+        quote = connection.ops.quote_name
+        is_current, updated_at = meta.get_field("is_current"), meta.get_field("updated_at")
+        parent = meta.get_field(self.parent_field)
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET {quote(is_current.column)} = %s, {quote(updated_at.column)} = %s"
+            f" WHERE {quote(parent.column)} = %s AND {quote(is_current.column)} RETURNING {quote(meta.get_field('version').column)}"
+        )
+        params = [
+            is_current.get_db_prep_save(False, connection), updated_at.get_db_prep_save(timezone.now(), connection),
+            parent.get_db_prep_save(getattr(self, parent.attname), connection),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            cleared = cursor.fetchall()
+        return cleared[0][0] if cleared else None
 
     def deprecate(self) -> DefinitionVersion:
         with transaction.atomic():

@@ -136,6 +136,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis"))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that polls the socket instead of sending SELECT 1 (registry_project/db).
+    DATABASES["default"]["ENGINE"] = "registry_project.db"
 if not IS_POSTGRES:
     INSTALLED_APPS.remove("django.contrib.postgres")
 

@@ -182,11 +182,18 @@ def _outbox(rows: list) -> None:
     OutboxItem.objects.bulk_create([OutboxItem(entry_id=row.pk) for row in rows if row.action in wants])
 
 
-def _outbox_sql(action: str) -> str | None:
-    """The set form (``changelog.appending``): the outbox items in the appending statement itself."""
-    if not wanted({action}):
-        return None
-    return f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT id FROM {{entries}}"
+def _outbox_sql() -> str:
+    """The set form (``changelog.record_many`` and ``appending`` on PostgreSQL): the outbox items in the appending
+    statement itself, for the entries some active subscription's patterns match, matched in SQL exactly as
+    ``event_matches`` does (``*``, the action itself, or a ``prefix*``), so no round trip reads the
+    subscriptions first."""
+    return (
+        f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT e.id FROM {{entries}} e WHERE EXISTS ("
+        f"SELECT 1 FROM {WebhookSubscription._meta.db_table} s,"
+        " jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.events) = 'array' THEN s.events ELSE '[]' END) p(pattern)"
+        " WHERE s.active AND (p.pattern = e.action"
+        " OR (right(p.pattern, 1) = '*' AND starts_with(e.action, left(p.pattern, -1)))))"
+    )
 
 
 changelog.on_record(_outbox, set_form=_outbox_sql)

@@ -282,3 +282,22 @@ def test_changes_made_while_the_broker_is_down_are_all_delivered_in_order(staff_
             worker.kill()
         broker.terminate()
         broker.wait()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("events, active", [
+    (["*"], True), (["*"], False), (["model.*"], True), (["model.version_registered"], True), (["mod*"], True),
+    (["pipeline.*"], True), (["model.*.x"], True), (["model"], True), (["pipeline.x", "model.version_*"], True), ([], True),
+])
+def test_an_entry_reaches_the_outbox_exactly_when_an_active_subscriptions_pattern_matches_it(events, active):
+    # On PostgreSQL the match is SQL in the change log's own INSERT; it must agree with event_matches, which the
+    # relay fans out with.
+    from registry_project import changelog
+    from registry_project.webhooks import WebhookSubscription, event_matches
+
+    WebhookSubscription.objects.create(url="https://hooks.example.com/p", events=events, active=active)
+    actions = ["model.version_registered", "model.version_activated", "pipeline.registered", "model"]
+    changelog.record_many([changelog.Change(action, kind=action.split(".")[0], name="x") for action in actions])
+    queued = set(OutboxItem.objects.values_list("entry__action", flat=True))
+    assert queued == {action for action in actions if active and event_matches(events, action)}
+    assert all(entry.pk for entry in ChangeLogEntry.objects.all())
