@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import ErrorDetail
 
 from registry_project.api.errors import QueryParameterInvalid
 from registry_project.definitions import Lifecycle
@@ -62,30 +64,44 @@ def reject_unknown_parameters(request, known) -> None:
     unknown = sorted(set(request.query_params) - set(known))
     if unknown:
         takes = f"this endpoint takes: {', '.join(sorted(known))}." if known else "this endpoint takes none."
-        raise QueryParameterInvalid({name[:64]: [f"Unknown query parameter; {takes}"] for name in unknown[:10]})
+        raise QueryParameterInvalid({
+            name[:64]: [ErrorDetail(f"Unknown query parameter; {takes}", code="unknown_parameter")] for name in unknown[:10]
+        })
+
+
+# A `query_parameters` entry for an action whose GET handler checks its parameters itself, against its filter set
+# (StrictFilterBackend, the change log's page, the stats snapshot); with any other method it takes none.
+CHECKED_BY_HANDLER = object()
+
+
+class StrictQueryParameters:
+    """Every endpoint refuses query parameters it does not take (a 400 naming them), whatever the method: a typo
+    such as ``?verison=1.2.0`` on a read, or ``?dry_run=true`` on a write, must not be silently ignored.
+
+    ``query_parameters`` maps an action (viewsets) or a lower-case method (plain views) to the names it takes, the
+    ones its OpenAPI operation declares; anything not listed takes none. tests/contract/test_query_parameters.py
+    walks the schema and holds every operation to both halves: declared names accepted, others refused."""
+
+    query_parameters: ClassVar[dict[str, object]] = {}
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not request.query_params or request.method == "OPTIONS":
+            return
+        key = getattr(self, "action", None) if hasattr(self, "action_map") else request.method.lower()
+        if key is None:
+            return  # a method this endpoint does not take: the 405 comes first
+        known = self.query_parameters.get(key, ())
+        if known is CHECKED_BY_HANDLER:
+            if request.method in ("GET", "HEAD"):
+                return
+            known = ()
+        reject_unknown_parameters(request, known)
 
 
 def pagination_parameters(view) -> list[str]:
     paginator = getattr(view, "paginator", None)
     return [paginator.limit_query_param, paginator.offset_query_param] if paginator is not None else []
-
-
-class DeclaredQueryParameters:
-    """For views whose GET takes no filterset: the query parameters each action (or, for a plain APIView, each
-    method) takes, as its OpenAPI operation declares them; any other is a 400 naming it, as on the list endpoints.
-    ``PAGINATED`` stands for the paginator's limit and offset."""
-
-    PAGINATED = "<limit and offset>"
-    query_parameters: dict[str, tuple[str, ...]] = {}
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.method not in ("GET", "HEAD"):
-            return
-        known = self.query_parameters.get(getattr(self, "action", None) or request.method.lower())
-        if known is not None:
-            pagination = pagination_parameters(self) if self.PAGINATED in known else []
-            reject_unknown_parameters(request, [*(name for name in known if name != self.PAGINATED), *pagination])
 
 
 class StrictFilterBackend(DjangoFilterBackend):

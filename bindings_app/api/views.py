@@ -21,19 +21,20 @@ from registry_project.api.schema import inline_defs
 from models_app.api.artifacts import ModelDocumentSerializer
 from registry_project.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
 from registry_project.exceptions import DefinitionNotFound
-from registry_project.filtersets import DeclaredQueryParameters, StrictFilterBackend, reject_unknown_parameters
+from registry_project.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters
 
 # The body POST .../report accepts is the schema parse_outcomes validates with (bindings_app/schemas/outcome.json).
 OUTCOME = inline_defs(outcome_validator.schema)
 
 
-class ProviderBindingViewSet(viewsets.ModelViewSet):
+class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
     """Provider bindings: which provider serves a model version where, and how well."""
 
     queryset = ProviderBinding.objects.with_version()
     serializer_class = ProviderBindingSerializer
     filterset_class = BindingFilterSet
     filter_backends = [StrictFilterBackend]
+    query_parameters = {"list": CHECKED_BY_HANDLER, "of_version": CHECKED_BY_HANDLER, "retrieve": ("at",)}
     lookup_value_regex = r"[0-9]{1,18}"
     paginated_actions = ("of_version",)
 
@@ -54,7 +55,6 @@ class ProviderBindingViewSet(viewsets.ModelViewSet):
         deleted since."""
         if "at" not in request.query_params:
             return super().retrieve(request, pk=pk)
-        reject_unknown_parameters(request, ["at"])
         moment = moment_param(request)
         known, status = ProviderBinding.status_at(int(pk), moment)
         if not known:
@@ -120,7 +120,7 @@ RouteCandidate = inline_serializer("RouteCandidate", {
 }).__class__
 
 
-class RouteView(DeclaredQueryParameters, APIView):
+class RouteView(StrictQueryParameters, APIView):
     """The gateway's hot path: which binding to call now."""
 
     query_parameters = {"get": tuple(RouteQuerySerializer().fields)}
@@ -183,7 +183,7 @@ class RouteView(DeclaredQueryParameters, APIView):
         })
 
 
-class GatewayVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class GatewayVersionViewSet(StrictQueryParameters, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Model versions across all models, for the gateway (region, min_eval_score, max_cost, capability, status,
     is_current), newest first within each model."""
 
@@ -191,6 +191,7 @@ class GatewayVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ModelDocumentSerializer
     filterset_class = GatewayVersionFilterSet
     filter_backends = [StrictFilterBackend]
+    query_parameters = {"list": CHECKED_BY_HANDLER}
     definition_model = Model
 
     def openapi_responses(self, schema):

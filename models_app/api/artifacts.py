@@ -26,9 +26,9 @@ from models_app import artifacts
 from models_app.artifacts import ArtifactFile, ArtifactTooLarge, Incoming, LengthRequired
 from models_app.models import Model, ModelVersion
 from models_app.storage import is_s3
-from registry_project.filtersets import DeclaredQueryParameters
 from registry_project.api.serializers import DocumentSerializer, _datetime
 from registry_project.exceptions import DefinitionNotFound, RegistryError
+from registry_project.filtersets import StrictQueryParameters
 
 CHUNK = artifacts.CHUNK
 # One byte range (several ranges in one request are answered with the whole file, as RFC 9110 allows).
@@ -107,9 +107,8 @@ class BoundedUploadHandler(TemporaryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
 
-class VersionArtifactsView(DeclaredQueryParameters, APIView):
+class VersionArtifactsView(StrictQueryParameters, APIView):
     action = "artifacts"  # named for the permission and schema hooks, which expect a viewset's action
-    query_parameters = {"artifacts": ()}  # GET and HEAD take no query parameters
     # The body is streamed by these views, never parsed: neither StrictJSONParser nor its size limit applies.
     parser_classes: list = []
 

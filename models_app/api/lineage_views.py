@@ -7,13 +7,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 
-from registry_project.filtersets import DeclaredQueryParameters
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from models_app import attestations, lineage
 from registry_project.api.errors import QueryParameterInvalid
+from registry_project.api.pagination import PAGE_PARAMETERS
 from registry_project.exceptions import DefinitionNotFound
+from registry_project.filtersets import StrictQueryParameters
 
 LINEAGE_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description="`{id, model, version, direction, count, truncated, steps: [{id, model, version, depth, relation, derived_from, metrics, deltas, improved, contributors, attested}]}`")
 ATTESTATION_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description="`{key_id, issued_at, envelope: {payloadType, payload, signatures: [{keyid, sig}]}}`")
@@ -37,16 +38,16 @@ def attestation_of(version) -> dict:
     return found.as_dict()
 
 
-class ContributorViewSet(DeclaredQueryParameters, viewsets.GenericViewSet):
+class ContributorViewSet(StrictQueryParameters, viewsets.GenericViewSet):
     """What an Ethereum address contributed to."""
 
-    query_parameters = {"impact": (DeclaredQueryParameters.PAGINATED,)}
+    query_parameters = {"impact": ("limit", "offset")}
 
     @extend_schema(
         parameters=[OpenApiParameter(
             "address", {"type": "string", "pattern": rf"^{lineage.ADDRESS_FORMAT.pattern}\Z"}, OpenApiParameter.PATH,
             description="An Ethereum address, any letter case.",
-        )],
+        ), *PAGE_PARAMETERS],
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{address, totals: {versions, models: [{model, versions, metrics}]}, count, next, previous, results: [{id, model, version, role, weight, relation, deltas, shares}]}`")},
     )
     @action(detail=False, methods=["get"], url_path=r"(?P<address>[^/]+)/impact")
@@ -62,11 +63,10 @@ class ContributorViewSet(DeclaredQueryParameters, viewsets.GenericViewSet):
         return response
 
 
-class AttestationViewSet(DeclaredQueryParameters, viewsets.GenericViewSet):
+class AttestationViewSet(StrictQueryParameters, viewsets.GenericViewSet):
     """The registry's attestation keys, and a verifier for envelopes it signed."""
 
     read_only_actions = ("verify",)
-    query_parameters = {"keys": ()}
 
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{keys: [{keyid, algorithm, public_key (PEM), active}]}`")})
     @action(detail=False, methods=["get"])

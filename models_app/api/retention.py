@@ -15,6 +15,7 @@ from registry_project.api.schema import inline_defs
 from registry_project.api.views import BodyRequiredMixin
 from registry_project.api.stats import REFRESH_PARAMETER, snapshot_for
 from registry_project.exceptions import DefinitionNotFound
+from registry_project.filtersets import StrictQueryParameters
 from registry_project.validation import DocumentInvalid, DocumentValidator
 
 retention_request_validator = DocumentValidator("retention request", Path(__file__).resolve().parent.parent / "schemas" / "retention_request.json")
@@ -57,11 +58,12 @@ class StaffOnly(exceptions.PermissionDenied):
     default_detail = "Only staff may apply retention."
 
 
-class RetentionViewSet(BodyRequiredMixin, viewsets.GenericViewSet):
+class RetentionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.GenericViewSet):
     """Retention: archive old model versions, purge long-archived ones."""
 
     # A run archives and purges: it takes explicit options (``{}`` for the defaults), never a missing body.
     body_required_actions = ("apply",)
+    query_parameters = {"stats": ("refresh",)}
     extra_error_statuses = {"apply": (404,)}  # the body's `model` names no model
 
     def get_queryset(self):

@@ -18,6 +18,7 @@ class ModelViewSet(DefinitionViewSet):
     definition_model = Model
     filterset_class = ModelVersionFilterSet
     serializer_class = ModelDocumentSerializer
+    query_parameters = {**DefinitionViewSet.query_parameters, "lineage": ("direction",)}
 
     @extend_schema(
         parameters=[VERSION_PATH, OpenApiParameter("direction", str, enum=["ancestors", "descendants"], description="`ancestors` (default): the chain from the baseline to this version; `descendants`: the tree below it.")],

@@ -46,6 +46,7 @@ class PipelineViewSet(DefinitionViewSet):
 
     definition_model = Pipeline
     filterset_class = PipelineVersionFilterSet
+    query_parameters = {**DefinitionViewSet.query_parameters, "execution_order": ("version",)}
 
     @extend_schema(parameters=[VERSION_PARAM])
     @action(detail=True, methods=["get"], url_path="execution-order")

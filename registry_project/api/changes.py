@@ -13,7 +13,7 @@ from registry_project.api.errors import QueryParameterInvalid
 from registry_project.api.pagination import _bounded_int
 from registry_project.api.schema import filter_bounds
 from registry_project.changelog import ChangeLogEntry
-from registry_project.filtersets import UTCDateTimeFilter
+from registry_project.filtersets import CHECKED_BY_HANDLER, StrictQueryParameters, UTCDateTimeFilter, reject_unknown_parameters
 
 MAX_ID = 2**63 - 1
 CHANGES_PAGE_DEFAULT = 50
@@ -94,9 +94,7 @@ def changes_page_schema(schema) -> dict:
 def changes_response(request, queryset, *, with_object: bool = True) -> Response:
     """One page of ``queryset`` filtered by the request's parameters; an unknown parameter is a 400."""
     allowed = {*(n for n in ChangeLogFilterSet.base_filters if with_object or n not in OBJECT_FILTERS), *PAGING_PARAMETERS}
-    unknown = sorted(set(request.query_params) - allowed)
-    if unknown:
-        raise QueryParameterInvalid({name: [f"Unknown parameter; use one of {', '.join(sorted(allowed))}."] for name in unknown})
+    reject_unknown_parameters(request, allowed)
     filterset = ChangeLogFilterSet(request.query_params, queryset=queryset)
     if not filterset.is_valid():
         raise QueryParameterInvalid(filterset.errors)
@@ -111,12 +109,13 @@ def changes_response(request, queryset, *, with_object: bool = True) -> Response
     return Response({"results": [row.as_dict() for row in rows], "next": next_url, "next_after_id": next_after_id})
 
 
-class ChangeLogView(generics.GenericAPIView):
+class ChangeLogView(StrictQueryParameters, generics.GenericAPIView):
     """The registry's change log across every kind: who changed what, when (read-only; entries are never edited)."""
 
     queryset = ChangeLogEntry.objects.all()
     pagination_class = None
     filter_backends: list = []
+    query_parameters = {"get": CHECKED_BY_HANDLER}
 
     @extend_schema(parameters=changes_parameters(with_object=True), operation_id="changes_list")
     def get(self, request):

@@ -2,12 +2,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.utils.urls import replace_query_param
 
 from registry_project.api.errors import QueryParameterInvalid
 
 MAX_OFFSET = 10**9
+
+# limit/offset for an action that pages by hand rather than as a list view (spectacular adds them to list views).
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": settings.API_MAX_PAGE_SIZE, "default": settings.API_PAGE_SIZE}, description="Number of results to return per page."),
+    OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}, description="The initial index from which to return the results."),
+]
 
 
 def _bounded_int(request, name: str, default: int, low: int, high: int) -> int:

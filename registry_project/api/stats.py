@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from registry_project import stats
 from registry_project.api.errors import QueryParameterInvalid
+from registry_project.filtersets import StrictQueryParameters
 
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -25,9 +26,11 @@ STATS_SCHEMA = {
 REFRESH_PARAMETER = OpenApiParameter("refresh", bool, OpenApiParameter.QUERY, required=False, description="Recompute first (staff only).")
 
 
-class StatsView(APIView):
+class StatsView(StrictQueryParameters, APIView):
     """The registry's statistics as of `refreshed_at` (beat refreshes them every STATS_REFRESH_SECONDS); staff may
     ask for a fresh snapshot with `?refresh=true`."""
+
+    query_parameters = {"get": ("refresh",)}
 
     @extend_schema(
         operation_id="stats_retrieve",
@@ -41,10 +44,7 @@ class StatsView(APIView):
 
 
 def snapshot_for(request):
-    """The stored snapshot, or with ``?refresh=true`` (staff only) a fresh one; any other parameter is refused."""
-    unknown = sorted(set(request.query_params) - {"refresh"})
-    if unknown:
-        raise QueryParameterInvalid({unknown[0]: [exceptions.ErrorDetail("Unknown query parameter.", code="unknown_parameter")]})
+    """The stored snapshot, or with ``?refresh=true`` (staff only) a fresh one (the views refuse other parameters)."""
     raw = request.query_params.get("refresh", "false").strip().lower()
     if raw not in BOOLEANS:
         raise QueryParameterInvalid({"refresh": [exceptions.ErrorDetail("Expected true or false.", code="invalid")]})

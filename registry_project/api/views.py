@@ -29,7 +29,7 @@ from registry_project.changelog import ChangeLogEntry
 from registry_project.filtersets import UTCDateTimeField
 from registry_project.validation import DocumentInvalid, Issue
 from registry_project.exceptions import DefinitionNotFound, RegistryError
-from registry_project.filtersets import DeclaredQueryParameters, StrictFilterBackend, reject_unknown_parameters
+from registry_project.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters, reject_unknown_parameters
 
 NAME_REGEX = r"[a-z0-9][a-z0-9._-]{0,127}"
 VERSION_REGEX = r"[^/]+"
@@ -118,7 +118,7 @@ class BodyRequiredMixin:
             raise ParseError("A JSON body is required.")
 
 
-class DefinitionViewSet(DeclaredQueryParameters, BodyRequiredMixin, viewsets.GenericViewSet):
+class DefinitionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.GenericViewSet):
     definition_model: ClassVar[type[Definition]]
     serializer_class = DocumentSerializer
     metadata_class = DocumentMetadata
@@ -129,10 +129,11 @@ class DefinitionViewSet(DeclaredQueryParameters, BodyRequiredMixin, viewsets.Gen
     # Conditional writes (If-Match) that may answer 412.
     precondition_actions: ClassVar[tuple[str, ...]] = ("alias", "alias_rollback")
     paginated_actions: ClassVar[tuple[str, ...]] = ("versions",)
-    # GETs without a filterset (list and versions have one): any other query parameter is a 400 naming it.
-    query_parameters: ClassVar[dict[str, tuple[str, ...]]] = {
-        "retrieve": ("version",), "by_id": (), "version_detail": ("at",), "alias_list": (), "alias": ("at",),
-        "lineage": ("direction",), "attestation": (), "execution_order": ("version",),
+    query_parameters: ClassVar[dict[str, object]] = {
+        "list": CHECKED_BY_HANDLER, "versions": CHECKED_BY_HANDLER, "history": CHECKED_BY_HANDLER,
+        "alias_history": CHECKED_BY_HANDLER,
+        "retrieve": ("version",), "update": ("version",), "partial_update": ("version",),
+        "version_detail": ("at",), "alias": ("at",),
     }
 
     body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")

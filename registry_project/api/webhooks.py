@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from registry_project.api.schema import JSON_VALUE_SCHEMA
 from registry_project.exceptions import DefinitionNotFound
-from registry_project.filtersets import DeclaredQueryParameters
+from registry_project.filtersets import StrictQueryParameters
 from registry_project.webhooks import (
     EVENT_PATTERN, MAX_EVENT_PATTERNS, URL_MAX_LENGTH, URL_PATTERN, DeliveryStatus, WebhookDelivery, WebhookSubscription,
 )
@@ -138,10 +138,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         return value
 
 
-class WebhookViewSet(DeclaredQueryParameters, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Webhook subscriptions: the change log's entries, delivered signed (Standard Webhooks) and in order."""
 
-    query_parameters = {"list": (DeclaredQueryParameters.PAGINATED,), "retrieve": (), "deliveries": ()}
+    query_parameters = {"list": ("limit", "offset")}
 
     queryset = WebhookSubscription.objects.all()
     serializer_class = SubscriptionSerializer

@@ -69,7 +69,7 @@ def test_the_cache_comes_back_when_redis_does(redis_cache, caplog, settings):
 
 def test_publishing_a_task_to_a_dead_broker_returns_at_once_and_opens_the_breaker(caplog):
     with private_redis() as (port, process):
-        app = Celery("outage-test", task_cls=RegistryTask, broker=f"redis://127.0.0.1:{port}/0")
+        app = Celery("outage-test", task_cls=RegistryTask, set_as_current=False, broker=f"redis://127.0.0.1:{port}/0")
         app.conf.update(broker_transport_options={"socket_timeout": 0.05, "socket_connect_timeout": 0.05, "max_retries": 0},
                         broker_connection_timeout=0.05, task_publish_retry=False)
 
