@@ -88,7 +88,12 @@ class StrictQueryParameters:
         super().initial(request, *args, **kwargs)
         if not request.query_params or request.method == "OPTIONS":
             return
-        key = getattr(self, "action", None) if hasattr(self, "action_map") else request.method.lower()
+        if hasattr(self, "action_map"):
+            key = getattr(self, "action", None)
+        else:
+            key = request.method.lower()
+            if not hasattr(self, key) or key not in self.http_method_names:
+                key = None
         if key is None:
             return  # a method this endpoint does not take: the 405 comes first
         known = self.query_parameters.get(key, ())

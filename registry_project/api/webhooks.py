@@ -12,7 +12,6 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from registry_project.api.schema import JSON_VALUE_SCHEMA
 from registry_project.exceptions import DefinitionNotFound
 from registry_project.filtersets import StrictQueryParameters
 from registry_project.webhooks import (
@@ -51,7 +50,8 @@ REQUEST_PROPERTIES = {
     "active": {"type": "boolean"},
     "description": {"type": "string", "maxLength": 200},
 }
-SECRET_IGNORED = "Ignored (any JSON value): the registry generates the secret and shows it once."
+# A client may send back what it was given; the registry generates the secret itself and shows it once.
+SECRET_IGNORED = {"type": "string", "maxLength": 100, "description": "Ignored: the registry generates the secret and shows it once."}
 DELIVERY_SCHEMA = {
     "type": "object", "additionalProperties": False,
     "required": ["id", "event", "entry_id", "status", "attempts", "next_attempt_at", "last_error"],
@@ -129,6 +129,9 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             unknown = sorted(set(data) - set(self.fields) - {"secret"})
             if unknown:
                 raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+            secret = data.get("secret")
+            if "secret" in data and not (isinstance(secret, str) and len(secret) <= SECRET_IGNORED["maxLength"]):
+                raise serializers.ValidationError({"secret": ["Ignored, but must be a string of at most 100 characters."]})
         return super().to_internal_value(data)
 
     def validate_events(self, value: list[str]) -> list[str]:
@@ -153,12 +156,12 @@ class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.Retrie
         if self.action == "create":
             return schema.component("WebhookSubscriptionRequest", {
                 "type": "object", "required": ["url", "events"], "additionalProperties": False,
-                "properties": {**REQUEST_PROPERTIES, "secret": {**schema.component("JsonValue", JSON_VALUE_SCHEMA), "description": SECRET_IGNORED}},
+                "properties": {**REQUEST_PROPERTIES, "secret": dict(SECRET_IGNORED)},
             })
         if self.action == "partial_update":
             return schema.component("PatchedWebhookSubscriptionRequest", {
                 "type": "object", "additionalProperties": False,
-                "properties": {**REQUEST_PROPERTIES, "secret": {**schema.component("JsonValue", JSON_VALUE_SCHEMA), "description": SECRET_IGNORED}},
+                "properties": {**REQUEST_PROPERTIES, "secret": dict(SECRET_IGNORED)},
             })
         return None
 

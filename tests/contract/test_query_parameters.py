@@ -106,3 +106,9 @@ def test_the_error_says_what_the_endpoint_takes(staff_api):
         "code": "unknown_parameter", "parameter": "verison",
         "message": "Unknown query parameter; this endpoint takes: version.", "path": None,
     }]
+
+
+def test_a_method_the_endpoint_does_not_take_is_a_405_before_its_parameters_are_read(staff_api):
+    response = staff_api.generic("TRACE", "/api/v1/stats?refresh=true")
+    assert response.status_code == 405
+    assert staff_api.generic("TRACE", "/api/v1/models/llama2-7b-chat?version=1.0.0").status_code == 405
