@@ -28,7 +28,9 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 # Access lines come from the registry's own request log (JSON, with the request id); gunicorn's would repeat them.
+# Its logger class also skips building them (gunicorn would, because logconfig_dict is set).
 accesslog = None
+logger_class = "registry_project.gunicorn_errors.RegistryLogger"
 errorlog = "-"
 # gunicorn's own lines (start, worker boot and timeouts) in the registry's format too (registry_project/logs.py;
 # LOG_FORMAT as in settings: json unless DEBUG is on).

@@ -5,13 +5,18 @@ answers them in the API's one error shape instead:
     gunicorn --worker-class registry_project.gunicorn_errors.JsonErrorSyncWorker registry_project.wsgi:application
 
 Django is not imported here: these answers are written by the gunicorn worker itself, from the socket it holds.
+
+The worker also sends each answer's head and body in one TCP segment (``TCP_CORK``), and ``RegistryLogger`` keeps
+gunicorn from building an access line nobody reads; ``gunicorn.conf.py`` names both.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 
 from gunicorn import util
+from gunicorn.glogging import Logger
 from gunicorn.workers.sync import SyncWorker
 
 _CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed", 431: "headers_too_large",
@@ -41,3 +46,30 @@ util.write_error = write_json_error
 
 class JsonErrorSyncWorker(SyncWorker):
     """gunicorn's sync worker, answering its own errors (414, 431, 400) as JSON."""
+
+    def handle_request(self, listener, req, client, addr):
+        """Send the answer's head and body in one segment: gunicorn writes the status line and headers, then the
+        body, in two ``send`` calls; each wakes the client, which on a busy host means two context switches
+        where one would do. ``TCP_CORK`` holds the bytes until the answer is complete (the kernel also sends a
+        full segment at once, and anything held longer than 200 ms); uncorking sends what is held."""
+        _cork(client, True)
+        try:
+            return super().handle_request(listener, req, client, addr)
+        finally:
+            _cork(client, False)
+
+
+def _cork(client, on: bool) -> None:
+    try:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1 if on else 0)
+    except (AttributeError, OSError):  # not TCP (a Unix socket), not Linux, or already closed: nothing to hold
+        pass
+
+
+class RegistryLogger(Logger):
+    """gunicorn's logger without its access lines. The registry logs each request itself (JSON, with the request
+    id and the caller); gunicorn, given a ``logconfig_dict``, would still build its access line's atoms for
+    every request and hand them to a logger that drops them."""
+
+    def _compute_access_log_enabled(self):
+        return bool(self.cfg.accesslog)

@@ -154,3 +154,18 @@ def test_gunicorns_own_414_and_431_have_the_error_shape(gunicorn_port):
     head, _, body = too_many.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] in (b"400", b"431")
     assert json.loads(body)["type"] in ("validation_error", "client_error")
+
+
+def test_gunicorns_worker_sends_whole_answers(gunicorn_port):
+    """The worker corks each answer (head and body in one segment) and uncorks it when the answer is complete:
+    nothing is held back or lost, whatever the answer's size."""
+    import json
+
+    for path in (b"/health/live", b"/api/schema/"):
+        answer = _raw_request(gunicorn_port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        assert len(body) == length
+        if path.endswith(b"live"):
+            assert json.loads(body)
