@@ -38,7 +38,7 @@ def current_token() -> str | None:
 
         table = connection.ops.quote_name(CredentialGeneration._meta.db_table)
         _TOKEN_SQL = f"SELECT token FROM {table} WHERE id = 1"
-    with connection.cursor() as cursor:
+    with getattr(connection, "prepared_cursor", connection.cursor)() as cursor:
         cursor.execute(_TOKEN_SQL)
         row = cursor.fetchone()
     return row[0] if row else None

@@ -116,7 +116,8 @@ class PreparedQuery:
         params = list(compiled.params)
         for index, name, adapt in compiled.slots:
             params[index] = adapt(values[name])
-        with connection.cursor() as cursor:
+        # On PostgreSQL a statement the server prepared once per connection (registry_project.db), elsewhere a cursor.
+        with getattr(connection, "prepared_cursor", connection.cursor)() as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
         if row is None:

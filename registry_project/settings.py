@@ -134,6 +134,9 @@ DATABASES = {
 # Opening a PostgreSQL connection costs ~9 ms here, more than a whole lookup: keep connections open.
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The hot path's fixed reads (document lookups, the credential token) as server-prepared statements (registry_project/db);
+# false behind a transaction-pooling PgBouncer older than 1.21.
+DATABASES["default"]["PREPARED_STATEMENTS"] = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
