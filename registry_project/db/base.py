@@ -24,8 +24,9 @@ import select
 import socket
 from contextlib import contextmanager
 
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 from django.db.backends.postgresql.psycopg_any import register_tzloader
+import psycopg
 from psycopg import pq
 from psycopg.pq import Format
 
@@ -46,7 +47,20 @@ class _PreparingCursor(base.ServerBindingCursor):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        """The statement with its values, for logs and ``connection.queries``, also when it ran prepared (psycopg
+        then keeps no text of it)."""
+        if isinstance(cursor, _PreparingCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except psycopg.errors.DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
     _preparing = False
 
     def get_connection_params(self):
