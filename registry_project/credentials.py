@@ -24,6 +24,8 @@ from collections import OrderedDict
 
 from django.db import connection
 
+from registry_project.prepared import fixed_statement_cursor
+
 TTL_SECONDS = 60.0
 MAX_ENTRIES = 1024
 
@@ -38,7 +40,7 @@ def current_token() -> str | None:
 
         table = connection.ops.quote_name(CredentialGeneration._meta.db_table)
         _TOKEN_SQL = f"SELECT token FROM {table} WHERE id = 1"
-    with getattr(connection, "prepared_cursor", connection.cursor)() as cursor:
+    with fixed_statement_cursor(connection) as cursor:
         cursor.execute(_TOKEN_SQL)
         row = cursor.fetchone()
     return row[0] if row else None

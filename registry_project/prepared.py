@@ -30,6 +30,12 @@ _INTEGER = 2_147_480_000  # within a 32-bit column: an out-of-range value compil
 _UUID = "00000000-0000-4000-8000-{:012x}"
 
 
+def fixed_statement_cursor(connection):
+    """A cursor for a statement the hot path runs again and again with new values: on PostgreSQL one whose
+    statements the server prepares once per connection (``registry_project.db``), elsewhere a plain cursor."""
+    return getattr(connection, "prepared_cursor", connection.cursor)()
+
+
 class Placeholder:
     TEXT, INTEGER, UUID = "text", "integer", "uuid"
 
@@ -116,8 +122,7 @@ class PreparedQuery:
         params = list(compiled.params)
         for index, name, adapt in compiled.slots:
             params[index] = adapt(values[name])
-        # On PostgreSQL a statement the server prepared once per connection (registry_project.db), elsewhere a cursor.
-        with getattr(connection, "prepared_cursor", connection.cursor)() as cursor:
+        with fixed_statement_cursor(connection) as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
         if row is None:

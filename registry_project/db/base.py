@@ -78,7 +78,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         prepared statement is planned once per connection. Everything else keeps Django's client-side binding.
         ``PREPARED_STATEMENTS: False`` in the database settings (``DATABASE_PREPARED_STATEMENTS=false``) turns
         it off, for a transaction-pooling PgBouncer older than 1.21, which cannot keep a session's prepared
-        statements."""
+        statements. After a rollback psycopg deallocates them all (one more round trip) and they are prepared
+        again on their next use."""
         if not self.settings_dict.get("PREPARED_STATEMENTS", True):
             with self.cursor() as cursor:
                 yield cursor
