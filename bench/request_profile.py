@@ -126,6 +126,7 @@ def operations(user, key):
         ("read_by_id GET /models/id/{uuid}", lambda n: ("GET", f"/api/v1/models/id/{ids[n % MODELS]}", None)),
         ("register_model POST /models", lambda n: ("POST", "/api/v1/models", doc(f"new-{n:05d}", "1.0.0"))),
         ("register_version POST .../versions", lambda n: ("POST", f"/api/v1/models/seed-{n % MODELS:04d}/versions", doc(f"seed-{n % MODELS:04d}", f"2.{n}.0"))),
+        ("list GET /models?limit=100", lambda n: ("GET", "/api/v1/models?limit=100", None)),
         ("activate POST .../versions/{v}/activate", lambda n: ("POST", f"/api/v1/models/seed-{n % MODELS:04d}/versions/1.0.{n % 2}/activate", None)),
     ]
 

@@ -38,6 +38,9 @@ MLFLOW_VENV = Path(os.environ.get("MLFLOW_VENV", "/work/mlflow-venv"))
 HARNESS = Path(os.environ.get("BENCH_HARNESS", "/work/shared/bench"))
 RUNS = int(os.environ.get("BENCH_RUNS", "2"))
 CONCURRENCY = os.environ.get("BENCH_CONCURRENCY", "1,8")
+# Models registered in each registry before the measured runs (BENCH_BACKGROUND_MODELS=10000: "lists at 10,000
+# models"), one version each, at 8 clients. The measured runs' searches then pick their 200 models out of those.
+BACKGROUND_MODELS = int(os.environ.get("BENCH_BACKGROUND_MODELS", "0"))
 WORKLOAD = os.environ.get("BENCH_WORKLOAD", "--models 200 --versions-per-model 5 --reads 2000 --searches 200 --alias-sets 500").split()
 OUT = ROOT / "bench" / "results"
 ENV = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
@@ -101,11 +104,11 @@ def mlflow_server():
             proc.wait(timeout=10)
 
 
-def run_harness(adapter: str, port: int, label: str, key: str, extra: list[str] | None = None) -> Path:
+def run_harness(adapter: str, port: int, label: str, key: str, extra: list[str] | None = None, concurrency: str = CONCURRENCY) -> Path:
     out = OUT / f"{label}.json"
     subprocess.run(
         [str(MLFLOW_VENV / "bin" / "python"), str(HARNESS / "registry_load.py"), "workload", "--adapter", adapter,
-         "--base-url", f"http://127.0.0.1:{port}", "--concurrency", CONCURRENCY, "--no-keepalive",
+         "--base-url", f"http://127.0.0.1:{port}", "--concurrency", concurrency, "--no-keepalive",
          "--label", label, "--out", str(out), *(extra or WORKLOAD)],
         check=False, env={**os.environ, "REGISTRY_API_KEY": key}, stdout=subprocess.DEVNULL,
     )
@@ -159,6 +162,10 @@ def main() -> None:
     manage("shell", "-c", "from django.contrib.auth import get_user_model; get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')")
     key = manage("create_api_key", "bench").strip().splitlines()[-1]
     with gunicorn(ENV, workers=2) as ours_port, mlflow_server() as mlflow_port:
+        if BACKGROUND_MODELS:
+            background = ["--models", str(BACKGROUND_MODELS), "--versions-per-model", "1", "--reads", "10", "--searches", "2", "--alias-sets", "2"]
+            run_harness("ours", ours_port, "background_ours", key, background, concurrency="8")
+            run_harness("mlflow", mlflow_port, "background_mlflow", key, background, concurrency="8")
         warm = ["--models", "20", "--versions-per-model", "3", "--reads", "100", "--searches", "10", "--alias-sets", "20"]
         run_harness("ours", ours_port, "warmup_ours", key, warm)
         run_harness("mlflow", mlflow_port, "warmup_mlflow", key, warm)
@@ -170,7 +177,7 @@ def main() -> None:
             mlflow_files.append(run_harness("mlflow", mlflow_port, f"mlflow_r{run}", key))
     load = os.getloadavg()
     levels = [int(c) for c in CONCURRENCY.split(",")]
-    print(f"side by side, {RUNS} alternating runs each, medians; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    print(f"side by side, {RUNS} alternating runs each, medians, {BACKGROUND_MODELS} background models; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     print(table(medians(ours_files), medians(mlflow_files), levels))
 
 

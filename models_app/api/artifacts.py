@@ -26,6 +26,7 @@ from models_app import artifacts
 from models_app.artifacts import ArtifactFile, ArtifactTooLarge, Incoming, LengthRequired
 from models_app.models import Model, ModelVersion
 from models_app.storage import is_s3
+from registry_project.api.page_documents import APITimestamp
 from registry_project.api.serializers import DocumentSerializer, _datetime
 from registry_project.exceptions import DefinitionNotFound, RegistryError
 from registry_project.filtersets import StrictQueryParameters
@@ -95,6 +96,15 @@ class ModelDocumentSerializer(DocumentSerializer):
         body["archived_at"] = _datetime.to_representation(version.archived_at) if version.archived_at else None
         body["purged_at"] = _datetime.to_representation(version.purged_at) if version.purged_at else None
         return body
+
+    @classmethod
+    def database_extras(cls) -> dict:
+        return {
+            "stored_artifacts": "stored_artifacts",
+            "storage_tier": "storage_tier",
+            "archived_at": APITimestamp("archived_at"),
+            "purged_at": APITimestamp("purged_at"),
+        }
 
 
 class BoundedUploadHandler(TemporaryFileUploadHandler):

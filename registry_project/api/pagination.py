@@ -46,7 +46,8 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         # Counted over a LIMITed subquery: the database stops after ``bound`` matches. The bound reaches past
         # this page, so a page beyond the first LIMIT still knows whether rows follow it.
         bound = max(settings.API_LIST_COUNT_LIMIT, self.get_offset(self.request) + self.get_limit(self.request)) + 1
-        counted = queryset.order_by()[:bound].count()
+        # Only the key is read: a page of documents (page_documents) annotates its rows with their JSON.
+        counted = queryset.order_by().values("pk")[:bound].count()
         self.count_is_exact = counted < bound
         return counted if self.count_is_exact else bound - 1
 

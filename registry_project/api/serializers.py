@@ -23,6 +23,12 @@ class DocumentSerializer(serializers.BaseSerializer):
             "updated_at": _datetime.to_representation(version.updated_at),
         }
 
+    @classmethod
+    def database_extras(cls) -> dict:
+        """The fields a kind adds after ``updated_at``, as PostgreSQL builds them for a page of a list
+        (``registry_project.api.page_documents``): name -> field path or expression, in order."""
+        return {}
+
 
 def alias_names(version: DefinitionVersion) -> list[str]:
     """The aliases pointing at ``version``: read with it (``VersionQuerySet.with_aliases``), attached for a page

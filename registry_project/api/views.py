@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from registry_project.api.auth import RegistryAccess, StaffOnly
 from registry_project.api.errors import QueryParameterInvalid
+from registry_project.api import page_documents
 from registry_project.api.metadata import DocumentMetadata
 from registry_project.api.schema import JSON_VALUE_SCHEMA, inline_defs
 from registry_project.api.serializers import (
@@ -187,7 +188,14 @@ class DefinitionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Gener
         queryset = self.filter_queryset(self.get_queryset().latest_per_definition())
         if "ordering" not in request.query_params:
             queryset = queryset.order_by(f"{self.version_model.parent_field}__name")
-        page = self.paginate_queryset(queryset)
+        return self.page_of(queryset)
+
+    def page_of(self, versions) -> Response:
+        """A paginated page of documents: built by PostgreSQL when it can (``page_documents``), else serialised."""
+        if page_documents.built_by_database():
+            texts = self.paginate_queryset(page_documents.document_texts(versions, self.serializer_class))
+            return page_documents.rendered_page(self.get_paginated_response([]).data, texts)
+        page = self.paginate_queryset(versions)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request):
@@ -247,10 +255,7 @@ class DefinitionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Gener
             return self.registered(self.definition_model.register_version_of(name, request.data, user=request.user))
         definition = self.get_definition()
         # The list's filters apply to the versions too (?status=active, ?tag=...).
-        page = self.paginate_queryset(self.filter_queryset(definition.versions.present().newest_first().with_aliases()))
-        for version in page:
-            setattr(version, version.parent_field, definition)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.page_of(self.filter_queryset(definition.versions.present().newest_first().with_aliases().with_parent()))
 
     @extend_schema(parameters=[VERSION_PATH_PARAM, AT_PARAM])
     @action(detail=True, methods=["get"], url_path=rf"versions/(?P<version>{VERSION_REGEX})")

@@ -1,0 +1,164 @@
+"""A page of a list's documents, built by PostgreSQL.
+
+A list answers up to 100 documents. Built in Python, each costs two model instances (the version and its
+definition), a dozen field converters and the serializer's field-by-field work: two thirds of a list's time (see
+docs/benchmarks.md, "Issue 14"); decoding the stored spec and encoding it again would be most of what is left.
+Here PostgreSQL writes each document as JSON text: its fields with ``json_build_object`` (``json``, not ``jsonb``:
+it keeps the keys in the order given) and the stored spec's members spliced in between, and Python joins the
+texts into the page. The result is the serializer's document, key for key and in the same order:
+
+    {"id", "name", "version", "definition", <the definition's own fields>, <spec>, "description", "tags",
+     "metadata", "status", "active", "is_current", "aliases", "created_at", "updated_at", <the kind's extras>}
+
+Only the whitespace differs (PostgreSQL writes ``{"a" : 1, "b": 2}``). Values are the stored JSON as the
+serializer reads it back. ``tests/registry_project/test_page_documents.py`` holds the two equal, for every kind.
+SQLite (the embedded default) keeps the serializer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib.postgres.aggregates import JSONBAgg
+from django.db import connection
+from django.db.models import BooleanField, Expression, ExpressionWrapper, F, Func, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.functions import Coalesce, Collate
+from django.http import HttpResponse
+
+from registry_project.aliases import Alias
+from registry_project.definitions import DEFINITION_FIELDS, DEFINITION_KEY, Lifecycle
+
+class OrderedJSONObject(Expression):
+    """``json_build_object(key, value, ...)``: a JSON object with the keys in the order given."""
+
+    output_field = TextField()  # only ever spliced into DocumentText, never decoded
+
+    def __init__(self, fields: dict[str, Any]):
+        super().__init__()
+        self.keys = list(fields)
+        self.values = [v if hasattr(v, "resolve_expression") else F(v) for v in fields.values()]
+
+    def get_source_expressions(self):
+        return self.values
+
+    def set_source_expressions(self, exprs):
+        self.values = list(exprs)
+
+    def resolve_expression(self, *args, **kwargs):
+        clone = self.copy()
+        clone.values = [v.resolve_expression(*args, **kwargs) for v in self.values]
+        return clone
+
+    def as_sql(self, compiler, connection):
+        parts, params = [], []
+        for key, value in zip(self.keys, self.values):
+            sql, value_params = compiler.compile(value)
+            parts.append(f"%s::text, {sql}")
+            params += [key, *value_params]
+        return f"json_build_object({', '.join(parts)})", params
+
+
+class APITimestamp(Func):
+    """A timestamp as the API writes it (DRF's ``DateTimeField``): ISO 8601 in UTC with ``Z``, microseconds only
+    when there are any. NULL stays NULL."""
+
+    template = (
+        "(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        " || CASE WHEN date_trunc('second', %(expressions)s) = %(expressions)s THEN ''"
+        " ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || 'Z')"
+    )
+    output_field = TextField()
+
+
+def lifecycle_fields(kind: str) -> dict[str, Any]:
+    """The document's fields after the spec, as DocumentSerializer writes them."""
+    aliases = (
+        Alias.objects.filter(kind=kind, version_id=OuterRef("pk")).order_by().values("kind")
+        # Byte order, as Python's sorted(): a collation would place '-', '.' and '_' elsewhere.
+        .annotate(names=JSONBAgg("alias", order_by=Collate(F("alias"), "C"))).values("names")
+    )
+    return {
+        "description": "description",
+        "tags": "tags",
+        "metadata": "metadata",
+        "status": "status",
+        "active": ExpressionWrapper(Q(status=Lifecycle.ACTIVE), output_field=BooleanField()),
+        "is_current": "is_current",
+        "aliases": Coalesce(Subquery(aliases), Func(template="'[]'::jsonb"), output_field=TextField()),
+        "created_at": APITimestamp("created_at"),
+        "updated_at": APITimestamp("updated_at"),
+    }
+
+
+def built_by_database() -> bool:
+    # APITimestamp writes UTC; the project's TIME_ZONE is UTC (settings), so DRF writes the same.
+    return connection.vendor == "postgresql" and settings.TIME_ZONE == "UTC"
+
+
+class DocumentText(Expression):
+    """One version's whole document as JSON text: the head object, the definition's own fields that are set, the
+    spec's members and the tail object, spliced in that order (``DefinitionVersion.document`` merges them so)."""
+
+    output_field = TextField()
+
+    def __init__(self, head: Expression, parents: dict[str, Expression], spec: Expression, tail: Expression):
+        super().__init__()
+        self.parent_names = list(parents)
+        self.parts = [head, *parents.values(), spec, tail]
+
+    def get_source_expressions(self):
+        return self.parts
+
+    def set_source_expressions(self, exprs):
+        self.parts = list(exprs)
+
+    def resolve_expression(self, *args, **kwargs):
+        clone = self.copy()
+        clone.parts = [p.resolve_expression(*args, **kwargs) for p in self.parts]
+        return clone
+
+    def as_sql(self, compiler, connection):
+        compiled = [compiler.compile(part) for part in self.parts]
+        (head, head_params), *parents, (spec, spec_params), (tail, tail_params) = compiled
+        sql, params = [f"left(({head})::text, -1)"], [*head_params]
+        for name, part, (value, value_params) in zip(self.parent_names, self.parts[1:-2], parents):
+            # Left out when unset, as ``document`` leaves out None and "".
+            unset, unset_params = f"({value}) IS NULL", [*value_params]
+            if part.output_field.get_internal_type() in ("CharField", "TextField"):
+                unset, unset_params = f"{unset} OR ({value}) = ''", [*unset_params, *value_params]
+            sql.append(f"CASE WHEN {unset} THEN '' ELSE ', ' || to_json(%s::text)::text || ' : ' || to_json({value})::text END")
+            params += [*unset_params, name, *value_params]
+        # The spec's members without its braces; none when it is empty.
+        sql.append(f"CASE WHEN ({spec}) = '{{}}'::jsonb THEN '' ELSE ', ' || left(substr(({spec})::text, 2), -1) END")
+        params += [*spec_params, *spec_params]
+        sql.append(f"', ' || substr(({tail})::text, 2)")
+        params += [*tail_params]
+        return "(" + " || ".join(sql) + ")", params
+
+
+def document_texts(queryset: QuerySet, serializer_class) -> QuerySet:
+    """``queryset`` (versions of one kind) as each version's document, JSON text, to slice a page from."""
+    model = queryset.model
+    parent = model.parent_field
+    definition_model = model._meta.get_field(parent).related_model
+    head = OrderedJSONObject({
+        "id": Func(F("pk"), template="%(expressions)s::text", output_field=TextField()),
+        "name": f"{parent}__name",
+        "version": "version",
+        DEFINITION_KEY: OrderedJSONObject({name: f"{parent}__{name}" for name in DEFINITION_FIELDS}),
+    })
+    tail = OrderedJSONObject({**lifecycle_fields(definition_model.kind), **serializer_class.database_extras()})
+    parents = {name: F(f"{parent}__{name}") for name in definition_model.parent_fields}
+    return queryset.values_list(DocumentText(head, parents, F("spec"), tail), flat=True)
+
+
+def rendered_page(envelope: dict, documents: list[str]) -> HttpResponse:
+    """The paginator's envelope with the documents' JSON texts as its ``results``, rendered as DRF renders JSON
+    (UTF-8, compact); the documents themselves are PostgreSQL's JSON text."""
+    members = []
+    for key, value in envelope.items():
+        text = "[" + ",".join(documents) + "]" if key == "results" else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        members.append(f"{json.dumps(key)}:{text}")
+    return HttpResponse(("{" + ",".join(members) + "}").encode(), content_type="application/json")
