@@ -18,17 +18,20 @@ SQLite (the embedded default) keeps the serializer.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.aggregates import JSONBAgg
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import BooleanField, Expression, ExpressionWrapper, F, Func, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models import BooleanField, Expression, ExpressionWrapper, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, UUIDField, Value
 from django.db.models.functions import Coalesce, Collate
 from django.http import HttpResponse
 
 from registry_project.aliases import Alias
 from registry_project.definitions import DEFINITION_FIELDS, DEFINITION_KEY, Lifecycle
+from registry_project.prepared import fixed_statement_cursor
 
 class OrderedJSONObject(Expression):
     """``json_build_object(key, value, ...)``: a JSON object with the keys in the order given."""
@@ -139,7 +142,7 @@ class DocumentText(Expression):
 
 
 def document_texts(queryset: QuerySet, serializer_class) -> QuerySet:
-    """``queryset`` (versions of one kind) as each version's document, JSON text, to slice a page from."""
+    """``queryset`` (versions of one kind) as (primary key, the version's document as JSON text) rows."""
     model = queryset.model
     parent = model.parent_field
     definition_model = model._meta.get_field(parent).related_model
@@ -151,7 +154,38 @@ def document_texts(queryset: QuerySet, serializer_class) -> QuerySet:
     })
     tail = OrderedJSONObject({**lifecycle_fields(definition_model.kind), **serializer_class.database_extras()})
     parents = {name: F(f"{parent}__{name}") for name in definition_model.parent_fields}
-    return queryset.values_list(DocumentText(head, parents, F("spec"), tail), flat=True)
+    return queryset.values_list("pk", DocumentText(head, parents, F("spec"), tail))
+
+
+class _IsAnyOf(Func):
+    """``value = ANY(array)``: one array parameter, so the same SQL text for any number of keys."""
+
+    template = "(%(expressions)s))"
+    arg_joiner = " = ANY("
+    output_field = BooleanField()
+
+
+_compiled: dict[tuple, tuple[str, list, int]] = {}
+
+
+def documents_by_key(model, serializer_class, keys: list) -> dict:
+    """{primary key: document text} for the versions ``keys`` name: one statement compiled once per process (the
+    expression tree above costs more Python to compile than the page costs to read) and, on the connection that
+    prepares the hot path's statements, planned once per connection."""
+    cache_key = (model, serializer_class)
+    compiled = _compiled.get(cache_key)
+    if compiled is None:
+        marker = uuid.uuid4()
+        matches = _IsAnyOf(F("pk"), Value([marker], output_field=ArrayField(UUIDField())))
+        sql, params = document_texts(model.objects.filter(matches).order_by(), serializer_class).query.sql_with_params()
+        slot = next(i for i, param in enumerate(params) if isinstance(param, list) and marker in param)
+        compiled = _compiled[cache_key] = (sql, list(params), slot)
+    sql, params, slot = compiled
+    params = list(params)
+    params[slot] = list(keys)
+    with fixed_statement_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
 
 
 def rendered_page(envelope: dict, documents: list[str]) -> HttpResponse:

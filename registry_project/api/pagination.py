@@ -51,6 +51,22 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         self.count_is_exact = counted < bound
         return counted if self.count_is_exact else bound - 1
 
+    def paginate_keys(self, queryset, request) -> list | None:
+        """The page's primary keys and the bounded count from one statement over the matches, for a caller that
+        reads the page's rows itself: the filter runs once, where ``paginate_queryset`` runs it for the count and
+        again for the page. The keys of the first ``API_LIST_COUNT_LIMIT`` + 1 matches are read in order, which
+        is what the count reads anyway. None when the page reaches past them (the caller pages the usual way)."""
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        bound = settings.API_LIST_COUNT_LIMIT + 1
+        if self.offset + self.limit >= bound:
+            return None
+        keys = list(queryset.values_list("pk", flat=True)[:bound])
+        self.count_is_exact = len(keys) < bound
+        self.count = len(keys) if self.count_is_exact else bound - 1
+        return keys[self.offset:self.offset + self.limit]
+
     def get_next_link(self):
         if not self.count_is_exact:
             # More rows than ``count`` exist, and ``count`` reaches at least to this page's end.
