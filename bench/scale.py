@@ -150,23 +150,31 @@ def measure(port: int, key: str, models: int) -> dict[str, tuple[float, float, i
 
 
 def explain() -> str:
-    """EXPLAIN (ANALYZE) of the list's page query and of its bounded count (as the paginator runs it), per filter."""
+    """EXPLAIN (ANALYZE) of the two statements a list's page runs on PostgreSQL, per filter: the page's keys with
+    the bounded count (the first API_LIST_COUNT_LIMIT + 1 matching keys, in order) and the page's documents
+    (``registry_project.api.page_documents``)."""
     script = (
         "from django.conf import settings\n"
         "from django.db import connection\n"
         "from models_app.models import ModelVersion\n"
+        "from models_app.api.artifacts import ModelDocumentSerializer\n"
+        "from registry_project.api import page_documents\n"
         "base = ModelVersion.objects.of_alive().with_parent().with_aliases().latest_per_definition()\n"
         "cases = [('no filter', base), ('tag=bench-run (200 models)', base.tagged('bench-run')),\n"
         "         ('tag=team-3 (10% of models)', base.tagged('team-3')), ('search=scale-0001', base.search('scale-0001')),\n"
         "         ('capability=chat&family=fam3', base.with_capability('chat').filter(model__family='fam3'))]\n"
+        "page_documents.documents_by_key(ModelVersion, ModelDocumentSerializer, [])\n"
+        "docs_sql, docs_params, slot = page_documents._compiled[(ModelVersion, ModelDocumentSerializer)]\n"
         "for label, qs in cases:\n"
         "    bound = settings.API_LIST_COUNT_LIMIT + 1\n"
-        "    for what, query in [('page of 100', qs.order_by('model__name')[:100]), (f'count (bounded at {bound})', qs.order_by()[:bound])]:\n"
-        "        sql, params = query.query.sql_with_params()\n"
-        "        if what.startswith('count'):\n"
-        "            sql = 'SELECT count(*) FROM (' + sql + ') q'\n"
+        "    keys_query = qs.order_by('model__name').values_list('pk', flat=True)[:bound]\n"
+        "    sql, params = keys_query.query.sql_with_params()\n"
+        "    params = list(params)\n"
+        "    page = list(keys_query)[:100]\n"
+        "    documents = list(docs_params); documents[slot] = page\n"
+        "    for what, statement, values in [(f'keys and count (bounded at {bound})', sql, params), ('documents of the page of 100', docs_sql, documents)]:\n"
         "        with connection.cursor() as c:\n"
-        "            c.execute('EXPLAIN (ANALYZE, COSTS OFF) ' + sql, params)\n"
+        "            c.execute('EXPLAIN (ANALYZE, COSTS OFF) ' + statement, values)\n"
         "            print(f'-- {label}, {what}'); print('\\n'.join(r[0] for r in c.fetchall()))\n"
     )
     return manage("shell", "-c", script)

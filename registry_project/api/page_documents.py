@@ -28,6 +28,7 @@ from django.db import connection
 from django.db.models import BooleanField, Expression, ExpressionWrapper, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, UUIDField, Value
 from django.db.models.functions import Coalesce, Collate
 from django.http import HttpResponse
+from rest_framework.utils.mediatypes import _MediaType
 
 from registry_project.aliases import Alias
 from registry_project.definitions import DEFINITION_FIELDS, DEFINITION_KEY, Lifecycle
@@ -65,7 +66,7 @@ class OrderedJSONObject(Expression):
 
 class APITimestamp(Func):
     """A timestamp as the API writes it (DRF's ``DateTimeField``): ISO 8601 in UTC with ``Z``, microseconds only
-    when there are any. NULL stays NULL."""
+    when there are any. NULL stays NULL. For a column: the template repeats the expression, not its parameters."""
 
     template = (
         "(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
@@ -95,9 +96,13 @@ def lifecycle_fields(kind: str) -> dict[str, Any]:
     }
 
 
-def built_by_database() -> bool:
-    # APITimestamp writes UTC; the project's TIME_ZONE is UTC (settings), so DRF writes the same.
-    return connection.vendor == "postgresql" and settings.TIME_ZONE == "UTC"
+def built_by_database(request) -> bool:
+    """Whether this request's page is written by PostgreSQL. APITimestamp writes UTC, as DRF does under the
+    project's TIME_ZONE; a client asking for indented JSON (``Accept: application/json; indent=4``) gets the
+    serializer and DRF's renderer."""
+    if connection.vendor != "postgresql" or settings.TIME_ZONE != "UTC":
+        return False
+    return "indent" not in _MediaType(getattr(request, "accepted_media_type", "") or "").params
 
 
 class DocumentText(Expression):
@@ -133,8 +138,12 @@ class DocumentText(Expression):
                 unset, unset_params = f"{unset} OR ({value}) = ''", [*unset_params, *value_params]
             sql.append(f"CASE WHEN {unset} THEN '' ELSE ', ' || to_json(%s::text)::text || ' : ' || to_json({value})::text END")
             params += [*unset_params, name, *value_params]
-        # The spec's members without its braces; none when it is empty.
-        sql.append(f"CASE WHEN ({spec}) = '{{}}'::jsonb THEN '' ELSE ', ' || left(substr(({spec})::text, 2), -1) END")
+        # The spec's members without its braces; none when it is empty. A stored spec holds none of the document's
+        # other keys (registration splits them off), but a key written there another way (a restored backup)
+        # must not appear twice: the tail's keys win, as in the serializer's merge, and so do the head's.
+        reserved = [*self.parts[0].keys, *self.parent_names, *self.parts[-1].keys]
+        spec, spec_params = f"(({spec}) - %s::text[])", [*spec_params, reserved]
+        sql.append(f"CASE WHEN {spec} = '{{}}'::jsonb THEN '' ELSE ', ' || left(substr({spec}::text, 2), -1) END")
         params += [*spec_params, *spec_params]
         sql.append(f"', ' || substr(({tail})::text, 2)")
         params += [*tail_params]
@@ -177,7 +186,8 @@ def documents_by_key(model, serializer_class, keys: list) -> dict:
     if compiled is None:
         marker = uuid.uuid4()
         matches = _IsAnyOf(F("pk"), Value([marker], output_field=ArrayField(UUIDField())))
-        sql, params = document_texts(model.objects.filter(matches).order_by(), serializer_class).query.sql_with_params()
+        # Alive again: a version or definition deleted since the keys were read is left out.
+        sql, params = document_texts(model.objects.of_alive().filter(matches).order_by(), serializer_class).query.sql_with_params()
         slot = next(i for i, param in enumerate(params) if isinstance(param, list) and marker in param)
         compiled = _compiled[cache_key] = (sql, list(params), slot)
     sql, params, slot = compiled
@@ -195,4 +205,7 @@ def rendered_page(envelope: dict, documents: list[str]) -> HttpResponse:
     for key, value in envelope.items():
         text = "[" + ",".join(documents) + "]" if key == "results" else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         members.append(f"{json.dumps(key)}:{text}")
-    return HttpResponse(("{" + ",".join(members) + "}").encode(), content_type="application/json")
+    body = "{" + ",".join(members) + "}"
+    # As DRF's JSONRenderer: U+2028 and U+2029 escaped (valid JSON, not valid JavaScript).
+    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return HttpResponse(body.encode(), content_type="application/json")

@@ -23,6 +23,13 @@ class DocumentSerializer(serializers.BaseSerializer):
             "updated_at": _datetime.to_representation(version.updated_at),
         }
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A page of a list is written by PostgreSQL from database_extras (page_documents): a subclass that adds
+        # fields must say how the database writes them too.
+        if "to_representation" in vars(cls) and "database_extras" not in vars(cls):
+            raise TypeError(f"{cls.__name__} overrides to_representation without database_extras")
+
     @classmethod
     def database_extras(cls) -> dict:
         """The fields a kind adds after ``updated_at``, as PostgreSQL builds them for a page of a list

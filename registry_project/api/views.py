@@ -192,13 +192,14 @@ class DefinitionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Gener
 
     def page_of(self, versions) -> Response:
         """A paginated page of documents: built by PostgreSQL when it can (``page_documents``), else serialised."""
-        if page_documents.built_by_database():
+        if page_documents.built_by_database(self.request):
             keys = self.paginator.paginate_keys(versions, self.request)
             if keys is None:  # a page past the bounded count
                 texts = [text for _, text in self.paginate_queryset(page_documents.document_texts(versions, self.serializer_class))]
             else:
                 by_key = page_documents.documents_by_key(self.version_model, self.serializer_class, keys)
-                # A version deleted between the two statements is left out, as a page read a moment later would.
+                # A version deleted between the two statements is left out, as a page read a moment later would
+                # leave it out (one that changed shows its new state; the count and the page were never one read).
                 texts = [by_key[key] for key in keys if key in by_key]
             return page_documents.rendered_page(self.get_paginated_response([]).data, texts)
         page = self.paginate_queryset(versions)
