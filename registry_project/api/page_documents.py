@@ -34,7 +34,24 @@ from registry_project.aliases import Alias
 from registry_project.definitions import DEFINITION_FIELDS, DEFINITION_KEY, Lifecycle
 from registry_project.prepared import fixed_statement_cursor
 
-class OrderedJSONObject(Expression):
+class _Composite(Expression):
+    """An expression over a list of sub-expressions (``parts``), compiled by the subclass's ``as_sql``."""
+
+    parts: list
+
+    def get_source_expressions(self):
+        return self.parts
+
+    def set_source_expressions(self, exprs):
+        self.parts = list(exprs)
+
+    def resolve_expression(self, *args, **kwargs):
+        clone = self.copy()
+        clone.parts = [p.resolve_expression(*args, **kwargs) for p in self.parts]
+        return clone
+
+
+class OrderedJSONObject(_Composite):
     """``json_build_object(key, value, ...)``: a JSON object with the keys in the order given."""
 
     output_field = TextField()  # only ever spliced into DocumentText, never decoded
@@ -42,22 +59,11 @@ class OrderedJSONObject(Expression):
     def __init__(self, fields: dict[str, Any]):
         super().__init__()
         self.keys = list(fields)
-        self.values = [v if hasattr(v, "resolve_expression") else F(v) for v in fields.values()]
-
-    def get_source_expressions(self):
-        return self.values
-
-    def set_source_expressions(self, exprs):
-        self.values = list(exprs)
-
-    def resolve_expression(self, *args, **kwargs):
-        clone = self.copy()
-        clone.values = [v.resolve_expression(*args, **kwargs) for v in self.values]
-        return clone
+        self.parts = [v if hasattr(v, "resolve_expression") else F(v) for v in fields.values()]
 
     def as_sql(self, compiler, connection):
         parts, params = [], []
-        for key, value in zip(self.keys, self.values):
+        for key, value in zip(self.keys, self.parts):
             sql, value_params = compiler.compile(value)
             parts.append(f"%s::text, {sql}")
             params += [key, *value_params]
@@ -105,7 +111,7 @@ def built_by_database(request) -> bool:
     return "indent" not in _MediaType(getattr(request, "accepted_media_type", "") or "").params
 
 
-class DocumentText(Expression):
+class DocumentText(_Composite):
     """One version's whole document as JSON text: the head object, the definition's own fields that are set, the
     spec's members and the tail object, spliced in that order (``DefinitionVersion.document`` merges them so)."""
 
@@ -115,17 +121,6 @@ class DocumentText(Expression):
         super().__init__()
         self.parent_names = list(parents)
         self.parts = [head, *parents.values(), spec, tail]
-
-    def get_source_expressions(self):
-        return self.parts
-
-    def set_source_expressions(self, exprs):
-        self.parts = list(exprs)
-
-    def resolve_expression(self, *args, **kwargs):
-        clone = self.copy()
-        clone.parts = [p.resolve_expression(*args, **kwargs) for p in self.parts]
-        return clone
 
     def as_sql(self, compiler, connection):
         compiled = [compiler.compile(part) for part in self.parts]
