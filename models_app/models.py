@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from models_app import lineage
@@ -118,6 +118,14 @@ class ModelVersion(DefinitionVersion):
 
     def document(self) -> dict:
         return lineage.with_derived_from(self, super().document())
+
+    @classmethod
+    def document_sql_extras(cls) -> dict:
+        from registry_project.api.page_documents import OrderedJSONObject
+
+        link = OrderedJSONObject({"model": "derived_from__model__name", "version": "derived_from__version", "relation": "relation"})
+        # JSON typed: left out only when NULL (no link), as with_derived_from leaves it out.
+        return {"derived_from": Case(When(derived_from__isnull=True, then=None), default=link, output_field=models.JSONField())}
 
     def on_registered(self, document: dict) -> None:
         lineage.record_lineage(self, document)

@@ -863,6 +863,19 @@ class DefinitionVersion(models.Model):
         doc["metadata"] = self.metadata
         return doc
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A page of a list is written by PostgreSQL (page_documents): a kind whose document adds fields must say
+        # how the database writes them too.
+        if "document" in vars(cls) and "document_sql_extras" not in vars(cls):
+            raise TypeError(f"{cls.__name__} overrides document without document_sql_extras")
+
+    @classmethod
+    def document_sql_extras(cls) -> dict:
+        """The fields a kind's ``document`` adds after the mutable ones, as PostgreSQL writes them for a page of a
+        list (``registry_project.api.page_documents``): name -> expression, NULL when the field is left out."""
+        return {}
+
     def document_etag(self) -> str:
         """A strong validator for ``document()`` and the lifecycle fields: every write that changes them stamps
         this row's or the definition's ``updated_at`` (the spec itself is immutable)."""

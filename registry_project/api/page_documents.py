@@ -31,7 +31,7 @@ from django.http import HttpResponse
 from rest_framework.utils.mediatypes import _MediaType
 
 from registry_project.aliases import Alias
-from registry_project.definitions import DEFINITION_FIELDS, DEFINITION_KEY, Lifecycle
+from registry_project.definitions import DEFINITION_FIELDS, DEFINITION_KEY, MUTABLE_VERSION_FIELDS, Lifecycle
 from registry_project.prepared import fixed_statement_cursor
 
 class _Composite(Expression):
@@ -83,16 +83,13 @@ class APITimestamp(Func):
 
 
 def lifecycle_fields(kind: str) -> dict[str, Any]:
-    """The document's fields after the spec, as DocumentSerializer writes them."""
+    """The serializer's fields after the document's, as DocumentSerializer writes them."""
     aliases = (
         Alias.objects.filter(kind=kind, version_id=OuterRef("pk")).order_by().values("kind")
         # Byte order, as Python's sorted(): a collation would place '-', '.' and '_' elsewhere.
         .annotate(names=JSONBAgg("alias", order_by=Collate(F("alias"), "C"))).values("names")
     )
     return {
-        "description": "description",
-        "tags": "tags",
-        "metadata": "metadata",
         "status": "status",
         "active": ExpressionWrapper(Q(status=Lifecycle.ACTIVE), output_field=BooleanField()),
         "is_current": "is_current",
@@ -112,36 +109,56 @@ def built_by_database(request) -> bool:
 
 
 class DocumentText(_Composite):
-    """One version's whole document as JSON text: the head object, the definition's own fields that are set, the
-    spec's members and the tail object, spliced in that order (``DefinitionVersion.document`` merges them so)."""
+    """One version's whole document as JSON text, spliced in the order ``DefinitionVersion.document`` and the
+    serializer merge it: the head object, the definition's own fields that are set, the spec's members, the mutable
+    fields' object, the kind's own document fields that are set (``document_sql_extras``), then the tail object."""
 
     output_field = TextField()
 
-    def __init__(self, head: Expression, parents: dict[str, Expression], spec: Expression, tail: Expression):
+    def __init__(self, head, parents: dict, spec, mutable, extras: dict, tail):
         super().__init__()
-        self.parent_names = list(parents)
-        self.parts = [head, *parents.values(), spec, tail]
+        self.parent_names, self.extra_names = list(parents), list(extras)
+        self.parts = [head, *parents.values(), spec, mutable, *extras.values(), tail]
+
+    @staticmethod
+    def _optional(name: str, part, compiled) -> tuple[str, list]:
+        """``, "name" : value``, or nothing when the value is unset (None, or "" for text), as ``document``
+        leaves such a field out."""
+        value, value_params = compiled
+        unset, unset_params = f"({value}) IS NULL", [*value_params]
+        if part.output_field.get_internal_type() in ("CharField", "TextField"):
+            unset, unset_params = f"{unset} OR ({value}) = ''", [*unset_params, *value_params]
+        sql = f"CASE WHEN {unset} THEN '' ELSE ', ' || to_json(%s::text)::text || ' : ' || to_json({value})::text END"
+        return sql, [*unset_params, name, *value_params]
 
     def as_sql(self, compiler, connection):
-        compiled = [compiler.compile(part) for part in self.parts]
-        (head, head_params), *parents, (spec, spec_params), (tail, tail_params) = compiled
-        sql, params = [f"left(({head})::text, -1)"], [*head_params]
-        for name, part, (value, value_params) in zip(self.parent_names, self.parts[1:-2], parents):
-            # Left out when unset, as ``document`` leaves out None and "".
-            unset, unset_params = f"({value}) IS NULL", [*value_params]
-            if part.output_field.get_internal_type() in ("CharField", "TextField"):
-                unset, unset_params = f"{unset} OR ({value}) = ''", [*unset_params, *value_params]
-            sql.append(f"CASE WHEN {unset} THEN '' ELSE ', ' || to_json(%s::text)::text || ' : ' || to_json({value})::text END")
-            params += [*unset_params, name, *value_params]
+        head, *rest = self.parts
+        parents, rest = rest[:len(self.parent_names)], rest[len(self.parent_names):]
+        spec, mutable, *rest = rest
+        extras, tail = rest[:-1], rest[-1]
+        (head_sql, head_params), (spec_sql, spec_params) = compiler.compile(head), compiler.compile(spec)
+        sql, params = [f"left(({head_sql})::text, -1)"], [*head_params]
+        for name, part in zip(self.parent_names, parents):
+            fragment, fragment_params = self._optional(name, part, compiler.compile(part))
+            sql.append(fragment)
+            params += fragment_params
         # The spec's members without its braces; none when it is empty. A stored spec holds none of the document's
         # other keys (registration splits them off), but a key written there another way (a restored backup)
-        # must not appear twice: the tail's keys win, as in the serializer's merge, and so do the head's.
-        reserved = [*self.parts[0].keys, *self.parent_names, *self.parts[-1].keys]
-        spec, spec_params = f"(({spec}) - %s::text[])", [*spec_params, reserved]
-        sql.append(f"CASE WHEN {spec} = '{{}}'::jsonb THEN '' ELSE ', ' || left(substr({spec}::text, 2), -1) END")
+        # must not appear twice: the other parts' keys win, as in the serializer's merge.
+        reserved = [*head.keys, *self.parent_names, *mutable.keys, *self.extra_names, *tail.keys]
+        spec_sql, spec_params = f"(({spec_sql}) - %s::text[])", [*spec_params, reserved]
+        sql.append(f"CASE WHEN {spec_sql} = '{{}}'::jsonb THEN '' ELSE ', ' || left(substr({spec_sql}::text, 2), -1) END")
         params += [*spec_params, *spec_params]
-        sql.append(f"', ' || substr(({tail})::text, 2)")
-        params += [*tail_params]
+        mutable_sql, mutable_params = compiler.compile(mutable)
+        sql.append(f"', ' || left(substr(({mutable_sql})::text, 2), -1)")
+        params += mutable_params
+        for name, part in zip(self.extra_names, extras):
+            fragment, fragment_params = self._optional(name, part, compiler.compile(part))
+            sql.append(fragment)
+            params += fragment_params
+        tail_sql, tail_params = compiler.compile(tail)
+        sql.append(f"', ' || substr(({tail_sql})::text, 2)")
+        params += tail_params
         return "(" + " || ".join(sql) + ")", params
 
 
@@ -156,9 +173,11 @@ def document_texts(queryset: QuerySet, serializer_class) -> QuerySet:
         "version": "version",
         DEFINITION_KEY: OrderedJSONObject({name: f"{parent}__{name}" for name in DEFINITION_FIELDS}),
     })
-    tail = OrderedJSONObject({**lifecycle_fields(definition_model.kind), **serializer_class.database_extras()})
     parents = {name: F(f"{parent}__{name}") for name in definition_model.parent_fields}
-    return queryset.values_list("pk", DocumentText(head, parents, F("spec"), tail))
+    mutable = OrderedJSONObject({name: name for name in MUTABLE_VERSION_FIELDS})
+    tail = OrderedJSONObject({**lifecycle_fields(definition_model.kind), **serializer_class.database_extras()})
+    document = DocumentText(head, parents, F("spec"), mutable, model.document_sql_extras(), tail)
+    return queryset.values_list("pk", document)
 
 
 class _IsAnyOf(Func):

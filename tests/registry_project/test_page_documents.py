@@ -56,6 +56,11 @@ def test_a_page_of_models_is_the_document_a_read_returns(api, model_doc):
                 doc.pop("family", None)
             response = api.post("/api/v1/models", doc, format="json")
             assert response.status_code in (200, 201), response.json()
+    # A version derived from another: the model adds derived_from after the mutable fields (ModelVersion.document).
+    derived = model_doc(name="delta", version="1.0.0")
+    derived["derived_from"] = {"model": "alpha", "version": "1.0.0", "relation": "retrain"}
+    response = api.post("/api/v1/models", derived, format="json")
+    assert response.status_code == 201, response.json()
     # The definition's own fields, set and unset: retention_keep, metric_directions, its tags and description.
     response = api.patch("/api/v1/models/alpha", {"definition": {"tags": ["team-a"], "description": "the alpha"}}, format="json")
     assert response.status_code == 200, response.json()
@@ -72,7 +77,7 @@ def test_a_page_of_models_is_the_document_a_read_returns(api, model_doc):
     ModelVersion.objects.filter(model__name="gamma", version="1.0.0").update(archived_at=whole_second.replace(microsecond=7))
 
     listed = page(api, "/api/v1/models?limit=100")
-    assert [dict(d)["name"] for d in listed] == ["alpha", "beta", "gamma"]
+    assert [dict(d)["name"] for d in listed] == ["alpha", "beta", "delta", "gamma"]
     assert rendered(listed) == rendered(single_reads(api, "/api/v1/models", listed))
     versions = page(api, "/api/v1/models/alpha/versions?limit=100")
     assert len(versions) == 2
@@ -92,7 +97,9 @@ def test_a_page_of_models_is_the_document_a_read_returns(api, model_doc):
     assert [d["created_at"] for d in beta if d["version"] == "1.0.0"] == ["2026-01-02T03:04:05Z"]
     assert "family" not in beta[0]
     assert archived[0]["archived_at"] == "2026-01-02T03:04:05.000007Z"
-    assert listed[2]["retention_keep"] == 3 and listed[2]["metric_directions"] == [("accuracy", "higher")]
+    assert listed[2]["derived_from"] == [("model", "alpha"), ("version", "1.0.0"), ("relation", "retrain")]
+    assert "derived_from" not in listed[0]
+    assert listed[3]["retention_keep"] == 3 and listed[3]["metric_directions"] == [("accuracy", "higher")]
 
 
 @pytest.mark.parametrize(
