@@ -21,6 +21,7 @@ class Model(Definition):
     kind = "model"
     validator = model_validator
     parent_fields = ("family", "retention_keep", "metric_directions")
+    registration_function = "models_app_model_register_v1"  # migration 0012
 
     family = models.CharField(max_length=64, blank=True, default="", db_index=True)
     retention_keep = models.PositiveIntegerField(
@@ -129,6 +130,11 @@ class ModelVersion(DefinitionVersion):
 
     def on_registered(self, document: dict) -> None:
         lineage.record_lineage(self, document)
+
+    @classmethod
+    def registers_in_one_statement(cls, document: dict) -> bool:
+        """record_lineage does nothing for a version without contributors or a parent."""
+        return not document.get("contributors") and not document.get("derived_from")
 
     def archive(self) -> ModelVersion:
         """Archive (see ``DefinitionVersion.archive``) and move to the cold tier; retention purges it later."""

@@ -14,6 +14,7 @@ class Pipeline(Definition):
 
     kind = "pipeline"
     validator = pipeline_validator
+    registration_function = "pipelines_app_pipeline_register_v1"  # migration 0007
 
     latest_version = version_pointer("PipelineVersion", "latest")
     current_version = version_pointer("PipelineVersion", "current")
@@ -55,8 +56,11 @@ class PipelineVersion(DefinitionVersion):
         ordering = NEWEST_FIRST
         constraints = DefinitionVersion.constraints_for("pipeline")
 
-    def save(self, *args, **kwargs):
+    def derive_from_spec(self) -> None:
         self.model_names, self.model_refs = model_references(self.spec)
+
+    def save(self, *args, **kwargs):
+        self.derive_from_spec()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "spec" in update_fields:
             kwargs["update_fields"] = {*update_fields, "model_names", "model_refs"}

@@ -31,6 +31,7 @@ from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.logs import log_write
 from registry_project.prepared import Placeholder, PreparedQuery
+from registry_project.registration import in_one_statement, register_in_one_statement
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
 from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
@@ -171,6 +172,9 @@ class Definition(models.Model):
     validator: ClassVar[DocumentValidator]
     # Document fields stored on the definition (shared by all versions) rather than in a version's spec.
     parent_fields: ClassVar[tuple[str, ...]] = ()
+    # The PostgreSQL function that registers a version of this kind in one statement (registry_project.
+    # registration; a migration creates it); None: every registration takes the ORM path.
+    registration_function: ClassVar[str | None] = None
 
     name = models.CharField(max_length=128, unique=True, validators=[name_validator])
     owner = models.ForeignKey(
@@ -348,6 +352,10 @@ class Definition(models.Model):
         document, report = cls.check_document(document)
         if report.errors:
             raise DocumentInvalid(report.errors)
+        if in_one_statement(cls, document):
+            done = register_in_one_statement(cls, document, report.warnings, user, create=True)
+            if done is not None:
+                return done
         with transaction.atomic():
             definition, created = cls._lock_or_create(document["name"], user)
             registration = definition._add_version(document, report.warnings, user, created=created)
@@ -372,6 +380,10 @@ class Definition(models.Model):
         if report.errors:
             cls.get_alive(name)  # a missing definition is the 404 it always was, whatever the document
             raise DocumentInvalid(report.errors)
+        if in_one_statement(cls, document):
+            done = register_in_one_statement(cls, document, report.warnings, user, create=False)
+            if done is not None:
+                return done
         with transaction.atomic():
             locked = cls.objects.select_for_update().filter(name=name, deleted_at__isnull=True).first()
             if locked is None:
@@ -831,6 +843,26 @@ class DefinitionVersion(models.Model):
         that derives rows from the document (a model's lineage, contributors, attestation) adds them here.
         Raising rolls the whole registration back. The default does nothing."""
 
+    @classmethod
+    def registers_in_one_statement(cls, document: dict) -> bool:
+        """Whether ``on_registered`` has nothing to do for ``document``, so that registering it in one statement
+        (``registry_project.registration``) writes everything the ORM path would. A kind that overrides
+        ``on_registered`` says when here."""
+        return True
+
+    def derive_from_spec(self) -> None:
+        """Set the columns a kind derives from its spec (a pipeline's model references). ``save`` calls it, and
+        so does a registration in one statement, which writes the row without ``save``. The default has none."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A page of a list is written by PostgreSQL (page_documents) and a registration may be one statement
+        # (registration): a kind whose document adds fields, or whose registration does more, must say how.
+        companions = (("document", "document_sql_extras"), ("on_registered", "registers_in_one_statement"), ("save", "derive_from_spec"))
+        for method, companion in companions:
+            if method in vars(cls) and companion not in vars(cls):
+                raise TypeError(f"{cls.__name__} overrides {method} without {companion}")
+
     # -- documents --------------------------------------------------------------------------------------------
 
     @classmethod
@@ -862,13 +894,6 @@ class DefinitionVersion(models.Model):
         doc["tags"] = self.tags
         doc["metadata"] = self.metadata
         return doc
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # A page of a list is written by PostgreSQL (page_documents): a kind whose document adds fields must say
-        # how the database writes them too.
-        if "document" in vars(cls) and "document_sql_extras" not in vars(cls):
-            raise TypeError(f"{cls.__name__} overrides document without document_sql_extras")
 
     @classmethod
     def document_sql_extras(cls) -> dict:

@@ -115,3 +115,96 @@ def backfill_latest_version_fields(app_label: str, definition_model: str, versio
         versions.objects.bulk_update(batch, ["effective_tags"])
 
     return forwards
+
+
+# The registration function's source, frozen here: a migration created it from this text, so a change to it is a
+# new function (a new ``_vN`` name, set on the kind's ``registration_function``) in a new migration, never an edit.
+_REGISTRATION_FUNCTION_V1 = """
+CREATE OR REPLACE FUNCTION {function}(
+    p_name text, p_create boolean, p_definition jsonb, p_parent jsonb, p_version jsonb, p_now timestamptz
+) RETURNS TABLE (r_outcome text, r_created boolean, r_definition jsonb, r_latest jsonb, r_is_latest boolean)
+LANGUAGE plpgsql VOLATILE AS $registration$
+DECLARE
+    d {definitions}%ROWTYPE;
+    v {versions}%ROWTYPE;
+    l {versions}%ROWTYPE;
+    was_created boolean := false;
+BEGIN
+    -- Each statement below takes a fresh snapshot (a VOLATILE function under READ COMMITTED), so what is read
+    -- after the lock includes whatever a registration we waited for committed.
+    SELECT * INTO d FROM {definitions} WHERE name = p_name FOR UPDATE;
+    IF NOT FOUND THEN
+        IF NOT p_create THEN
+            RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean;
+            RETURN;
+        END IF;
+        d := jsonb_populate_record(NULL::{definitions}, p_definition);
+        d.id := nextval(pg_get_serial_sequence('{definitions}', 'id'));
+        -- A concurrent first registration of the name makes this wait for it and then do nothing.
+        INSERT INTO {definitions} SELECT (d).* ON CONFLICT (name) DO NOTHING;
+        IF FOUND THEN
+            was_created := true;
+        ELSE
+            SELECT * INTO d FROM {definitions} WHERE name = p_name FOR UPDATE;
+        END IF;
+    END IF;
+    -- Nothing has been written unless the definition was created; the cases the ORM path words (a deleted
+    -- definition, a definition-wide field that changes, a version number already taken) go back to it.
+    IF d.deleted_at IS NOT NULL OR (NOT was_created AND EXISTS (
+        SELECT 1 FROM jsonb_each(p_parent) p WHERE to_jsonb(d) -> p.key IS DISTINCT FROM p.value
+    )) THEN
+        RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean;
+        RETURN;
+    END IF;
+    v := jsonb_populate_record(NULL::{versions}, p_version);
+    v.{parent} := d.id;
+    IF NOT was_created THEN
+        PERFORM 1 FROM {versions} x WHERE x.{parent} = d.id AND x.major = v.major AND x.minor = v.minor
+            AND x.patch = v.patch AND x.prerelease = v.prerelease;
+        IF FOUND THEN
+            RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean;
+            RETURN;
+        END IF;
+        IF d.latest_version_id IS NOT NULL THEN
+            SELECT * INTO l FROM {versions} x WHERE x.id = d.latest_version_id;
+        END IF;
+    END IF;
+    -- DefinitionVersion.latest_rank, compared as Python compares it (prerelease_key byte by byte).
+    v.is_latest := l.id IS NULL OR
+        ROW(v.status <> 'archived', v.prerelease = '', v.major, v.minor, v.patch, v.prerelease_key COLLATE "C")
+        > ROW(l.status <> 'archived', l.prerelease = '', l.major, l.minor, l.patch, l.prerelease_key COLLATE "C");
+    IF v.is_latest AND l.id IS NOT NULL THEN
+        -- Before the insert: the one-latest constraint is checked row by row.
+        UPDATE {versions} x SET is_latest = false WHERE x.{parent} = d.id AND x.is_latest;
+    END IF;
+    -- effective_tags_of: the version's tags, then the definition's it does not carry itself.
+    v.effective_tags := COALESCE(v.tags, '[]'::jsonb) || COALESCE((
+        SELECT jsonb_agg(t.value ORDER BY t.ordinality)
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(d.tags) = 'array' THEN d.tags ELSE '[]'::jsonb END)
+            WITH ORDINALITY t
+        WHERE NOT COALESCE(v.tags, '[]'::jsonb) @> jsonb_build_array(t.value)
+    ), '[]'::jsonb);
+    v.search_vector := to_tsvector('simple'::regconfig, COALESCE(v.search_text, ''));
+    INSERT INTO {versions} SELECT (v).*;
+    UPDATE {definitions} x SET updated_at = p_now,
+        latest_version_id = CASE WHEN v.is_latest THEN v.id ELSE x.latest_version_id END
+        WHERE x.id = d.id RETURNING * INTO d;
+    RETURN QUERY SELECT 'registered'::text, was_created, to_jsonb(d),
+        CASE WHEN l.id IS NULL THEN NULL ELSE jsonb_build_object(
+            'version', l.version, 'major', l.major, 'minor', l.minor, 'patch', l.patch, 'prerelease', l.prerelease
+        ) END,
+        v.is_latest;
+END
+$registration$;
+"""
+
+
+def registration_function(function: str, definitions: str, versions: str, parent: str) -> RunSQLOnPostgreSQL:
+    """Create the PostgreSQL function that registers a version of one kind in one call (``registry_project.
+    registration``): lock or create the definition, check the number is free, move the latest flag, insert the
+    version and repoint the definition, under the same lock and constraints as the ORM path, which it hands
+    back to (having written nothing) for every case it does not handle."""
+    return RunSQLOnPostgreSQL(
+        _REGISTRATION_FUNCTION_V1.format(function=function, definitions=definitions, versions=versions, parent=parent),
+        f"DROP FUNCTION IF EXISTS {function}(text, boolean, jsonb, jsonb, jsonb, timestamptz)",
+    )

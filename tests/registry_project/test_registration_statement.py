@@ -1,0 +1,141 @@
+"""Registration in one statement (``registry_project.registration``, PostgreSQL) writes what the ORM path writes.
+
+Each scenario runs twice on the same names, inside a savepoint that is rolled back after its rows are read: once as
+it runs in production (the PL/pgSQL function), once with the kind's function switched off (the ORM path). The
+answers, every column of the version and definition rows, the change-log entries and the webhook outbox must be
+the same, apart from ids and clock readings.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from models_app.models import Model, ModelVersion
+from pipelines_app.models import Pipeline, PipelineVersion
+from registry_project.changelog import ChangeLogEntry
+from registry_project.webhooks import OutboxItem, WebhookSubscription
+from tests.conftest import example
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+CLOCK = {"id", "created_at", "updated_at", "deleted_at", "at", "request_id"}
+
+
+class Rollback(Exception):
+    pass
+
+
+def rows(model, *, exclude=()) -> list[dict]:
+    """Every row of ``model``'s table, as the database holds it (the search vector as text), without ids and
+    clock readings, in a stable order."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT to_jsonb(t) FROM {table} t")
+        found = [row[0] if isinstance(row[0], dict) else __import__("json").loads(row[0]) for row in cursor.fetchall()]
+    for row in found:
+        for key in CLOCK | set(exclude):
+            row.pop(key, None)
+    return sorted(found, key=repr)
+
+
+def outcome(api, steps) -> dict:
+    """Run ``steps`` (method, path, body) in a savepoint, read everything they wrote, roll it back."""
+    answers = []
+    try:
+        with transaction.atomic():
+            for method, path, body in steps:
+                response = getattr(api, method)(path, body, format="json")
+                answer = response.json() if response.content else {}
+                for key in ("id", "created_at", "updated_at"):
+                    answer.pop(key, None)
+                answers.append((response.status_code, answer))
+            written = {
+                "answers": answers,
+                # ids, pointers and parent links differ between the runs; what they point at is compared below
+                "models": rows(Model, exclude={"latest_version_id", "current_version_id"}),
+                "model_versions": rows(ModelVersion, exclude={"model_id", "derived_from_id"}),
+                "latest": sorted(Model.objects.values_list("name", "latest_version__version")),
+                "pipelines": rows(Pipeline, exclude={"latest_version_id", "current_version_id"}),
+                "pipeline_versions": rows(PipelineVersion, exclude={"pipeline_id"}),
+                "changes": rows(ChangeLogEntry, exclude={"object_id"}),
+                "outbox": OutboxItem.objects.count(),
+            }
+            raise Rollback
+    except Rollback:
+        pass
+    return written
+
+
+def both_ways(api, steps, monkeypatch) -> tuple[dict, dict]:
+    in_one_statement = outcome(api, steps)
+    with monkeypatch.context() as patch:
+        patch.setattr(Model, "registration_function", None)
+        patch.setattr(Pipeline, "registration_function", None)
+        by_the_orm = outcome(api, steps)
+    return in_one_statement, by_the_orm
+
+
+def test_registrations_write_what_the_orm_path_writes(api, model_doc, monkeypatch):
+    WebhookSubscription.objects.create(url="https://hooks.example.com/r", events=["model.*"], active=True)
+    pipeline = example("pipelines_app", "text-generation-pipeline")
+    steps = [
+        ("post", "/api/v1/models", model_doc(version="1.0.0", tags=["b", "a"], description="Ünïcode Description")),
+        # the definition's own tags: a version registered after them carries them in effective_tags
+        ("patch", "/api/v1/models/llama2-7b-chat", {"definition": {"tags": ["a", "team-x"]}}),
+        ("post", "/api/v1/models/llama2-7b-chat/versions", model_doc(version="1.2.0", tags=["a"])),
+        ("post", "/api/v1/models", model_doc(version="1.1.5")),  # lower than the latest: a hotfix, with a warning
+        ("post", "/api/v1/models", model_doc(version="2.0.0-rc.1")),  # a prerelease never takes "latest" from a release
+        ("post", "/api/v1/models", model_doc(name="other", version="0.1.0", metadata={"k": [1, 2.5, None]})),
+        ("post", "/api/v1/models/other/versions", model_doc(name="other", version="0.1.0-alpha.1")),
+        ("post", "/api/v1/pipelines", pipeline),
+    ]
+    fast, orm = both_ways(api, steps, monkeypatch)
+
+    assert [status for status, _ in fast["answers"]] == [201, 200, 201, 201, 201, 201, 201, 201]
+    assert fast["answers"][3][1]["warnings"][0]["code"] == "lower_than_latest"
+    assert fast == orm
+    # what the comparison covers is really there
+    assert fast["latest"] == [("llama2-7b-chat", "1.2.0"), ("other", "0.1.0")]
+    versions = {row["version"]: row for row in fast["model_versions"]}
+    assert versions["1.2.0"]["effective_tags"] == ["a", "team-x"] and versions["1.0.0"]["search_vector"]
+    assert fast["pipeline_versions"][0]["model_names"]
+    assert fast["outbox"] == 7 and len(fast["changes"]) == 8  # the subscription is to model events
+
+
+def test_the_cases_it_hands_back_are_answered_by_the_orm_path(api, model_doc, monkeypatch):
+    steps = [
+        ("post", "/api/v1/models", model_doc(version="1.0.0")),
+        ("post", "/api/v1/models", model_doc(version="1.0.0")),  # a retry: 200 with already_registered
+        ("post", "/api/v1/models", model_doc(version="1.0.0", description="changed")),  # still the same digest
+        ("post", "/api/v1/models", {**model_doc(version="1.0.0"), "artifact": {**model_doc()["artifact"], "checksum": "sha256:" + "1" * 64}}),
+        ("post", "/api/v1/models", model_doc(version="1.1.0", family="mistral")),  # a definition-wide field changes
+        ("post", "/api/v1/models/nothing-here/versions", model_doc(name="nothing-here", version="1.0.0")),
+        ("delete", "/api/v1/models/llama2-7b-chat", None),
+        ("post", "/api/v1/models", model_doc(version="2.0.0")),  # a deleted definition's name
+    ]
+    fast, orm = both_ways(api, steps, monkeypatch)
+
+    assert [status for status, _ in fast["answers"][:6]] == [201, 200, 200, 409, 201, 404]
+    assert fast["answers"][4][1]["warnings"][0]["code"] == "definition_field_changed"
+    assert fast["answers"][7][0] == 409
+    assert fast == orm
+
+
+def test_a_registration_in_a_callers_transaction_rolls_back_with_it(api, model_doc):
+    """Outside a request (the admin, a job) the statement joins the caller's transaction."""
+    with pytest.raises(Rollback):
+        with transaction.atomic():
+            Model.register(model_doc(version="1.0.0"))
+            assert ModelVersion.objects.filter(is_latest=True).count() == 1
+            raise Rollback
+    assert not Model.objects.exists() and not ChangeLogEntry.objects.exists()
+
+
+def test_documents_it_never_sees(model_doc):
+    from registry_project.registration import in_one_statement
+
+    assert in_one_statement(Model, model_doc())
+    assert not in_one_statement(Model, {**model_doc(), "definition": {"tags": ["x"]}})
+    assert not in_one_statement(Model, {k: v for k, v in model_doc().items() if k != "family"})  # the search text needs it
+    assert not in_one_statement(Model, {**model_doc(), "derived_from": {"model": "a", "version": "1.0.0", "relation": "finetune"}})
