@@ -21,7 +21,7 @@ class Model(Definition):
     kind = "model"
     validator = model_validator
     parent_fields = ("family", "retention_keep", "metric_directions")
-    registration_function = "models_app_model_register_v1"  # migration 0012
+    write_functions = {"register": "models_app_model_register_v1", "activate": "models_app_model_activate_v1"}  # migration 0012
 
     family = models.CharField(max_length=64, blank=True, default="", db_index=True)
     retention_keep = models.PositiveIntegerField(

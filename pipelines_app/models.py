@@ -14,7 +14,7 @@ class Pipeline(Definition):
 
     kind = "pipeline"
     validator = pipeline_validator
-    registration_function = "pipelines_app_pipeline_register_v1"  # migration 0007
+    write_functions = {"register": "pipelines_app_pipeline_register_v1", "activate": "pipelines_app_pipeline_activate_v1"}  # migration 0007
 
     latest_version = version_pointer("PipelineVersion", "latest")
     current_version = version_pointer("PipelineVersion", "current")

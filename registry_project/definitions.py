@@ -31,7 +31,7 @@ from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.logs import log_write
 from registry_project.prepared import Placeholder, PreparedQuery
-from registry_project.registration import in_one_statement, register_in_one_statement
+from registry_project.one_statement import activate_in_one_statement, in_one_statement, register_in_one_statement
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
 from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
@@ -172,9 +172,9 @@ class Definition(models.Model):
     validator: ClassVar[DocumentValidator]
     # Document fields stored on the definition (shared by all versions) rather than in a version's spec.
     parent_fields: ClassVar[tuple[str, ...]] = ()
-    # The PostgreSQL function that registers a version of this kind in one statement (registry_project.
-    # registration; a migration creates it); None: every registration takes the ORM path.
-    registration_function: ClassVar[str | None] = None
+    # The PostgreSQL functions that write in one statement for this kind (registry_project.one_statement; a
+    # migration creates them): {"register": name, "activate": name}. A write without one takes the ORM path.
+    write_functions: ClassVar[dict[str, str] | None] = None
 
     name = models.CharField(max_length=128, unique=True, validators=[name_validator])
     owner = models.ForeignKey(
@@ -846,7 +846,7 @@ class DefinitionVersion(models.Model):
     @classmethod
     def registers_in_one_statement(cls, document: dict) -> bool:
         """Whether ``on_registered`` has nothing to do for ``document``, so that registering it in one statement
-        (``registry_project.registration``) writes everything the ORM path would. A kind that overrides
+        (``registry_project.one_statement``) writes everything the ORM path would. A kind that overrides
         ``on_registered`` says when here."""
         return True
 
@@ -857,7 +857,7 @@ class DefinitionVersion(models.Model):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # A page of a list is written by PostgreSQL (page_documents) and a registration may be one statement
-        # (registration): a kind whose document adds fields, or whose registration does more, must say how.
+        # (one_statement): a kind whose document adds fields, or whose registration does more, must say how.
         companions = (("document", "document_sql_extras"), ("on_registered", "registers_in_one_statement"), ("save", "derive_from_spec"))
         for method, companion in companions:
             if method in vars(cls) and companion not in vars(cls):
@@ -1035,6 +1035,9 @@ class DefinitionVersion(models.Model):
 
     def activate(self) -> DefinitionVersion:
         """Make this the definition's current version (clearing the previous one)."""
+        done = activate_in_one_statement(self)  # PostgreSQL: the same, in one statement
+        if done is not None:
+            return done
         with transaction.atomic():
             version = self._locked()
             if version.status == Lifecycle.ARCHIVED:

@@ -118,7 +118,7 @@ def backfill_latest_version_fields(app_label: str, definition_model: str, versio
 
 
 # The registration function's source, frozen here: a migration created it from this text, so a change to it is a
-# new function (a new ``_vN`` name, set on the kind's ``registration_function``) in a new migration, never an edit.
+# new function (a new ``_vN`` name, named in the kind's ``write_functions``) in a new migration, never an edit.
 _REGISTRATION_FUNCTION_V1 = """
 CREATE OR REPLACE FUNCTION {function}(
     p_name text, p_create boolean, p_definition jsonb, p_parent jsonb, p_version jsonb, p_now timestamptz
@@ -201,10 +201,66 @@ $registration$;
 
 def registration_function(function: str, definitions: str, versions: str, parent: str) -> RunSQLOnPostgreSQL:
     """Create the PostgreSQL function that registers a version of one kind in one call (``registry_project.
-    registration``): lock or create the definition, check the number is free, move the latest flag, insert the
+    one_statement``): lock or create the definition, check the number is free, move the latest flag, insert the
     version and repoint the definition, under the same lock and constraints as the ORM path, which it hands
     back to (having written nothing) for every case it does not handle."""
     return RunSQLOnPostgreSQL(
         _REGISTRATION_FUNCTION_V1.format(function=function, definitions=definitions, versions=versions, parent=parent),
         f"DROP FUNCTION IF EXISTS {function}(text, boolean, jsonb, jsonb, jsonb, timestamptz)",
+    )
+
+
+_ACTIVATION_FUNCTION_V1 = """
+CREATE OR REPLACE FUNCTION {function}(p_version uuid, p_kind text, p_now timestamptz)
+RETURNS TABLE (r_outcome text, r_version jsonb, r_definition jsonb, r_aliases text, r_changes jsonb)
+LANGUAGE plpgsql VOLATILE AS $activation$
+DECLARE
+    d {definitions}%ROWTYPE;
+    v {versions}%ROWTYPE;
+    previous text;
+    changes jsonb := '{{}}'::jsonb;
+BEGIN
+    -- The definition's row lock serialises every lifecycle move of its versions; the version is read after it.
+    SELECT * INTO d FROM {definitions} WHERE id = (SELECT x.{parent} FROM {versions} x WHERE x.id = p_version) FOR UPDATE;
+    SELECT * INTO v FROM {versions} x WHERE x.id = p_version;
+    IF NOT FOUND OR v.status = 'archived' THEN
+        -- The ORM path words the refusal (an archived version cannot be activated).
+        RETURN QUERY SELECT 'fallback'::text, NULL::jsonb, NULL::jsonb, NULL::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    IF v.is_current THEN
+        previous := v.version;  -- the one-current constraint: nothing else to clear
+    ELSE
+        UPDATE {versions} x SET is_current = false, updated_at = p_now WHERE x.{parent} = d.id AND x.is_current
+            RETURNING x.version INTO previous;
+    END IF;
+    -- _set_lifecycle's entry: what changed, and which version was current before and after.
+    IF v.status <> 'active' THEN
+        changes := changes || jsonb_build_object('status', jsonb_build_array(v.status, 'active'));
+    END IF;
+    IF NOT v.is_current THEN
+        changes := changes || jsonb_build_object('is_current', jsonb_build_array(false, true));
+    END IF;
+    IF previous IS DISTINCT FROM v.version THEN
+        changes := changes || jsonb_build_object('current', jsonb_build_array(previous, v.version));
+    END IF;
+    UPDATE {versions} x SET status = 'active', is_current = true, updated_at = p_now WHERE x.id = v.id RETURNING * INTO v;
+    IF d.current_version_id IS DISTINCT FROM v.id THEN
+        UPDATE {definitions} x SET current_version_id = v.id WHERE x.id = d.id RETURNING * INTO d;
+    END IF;
+    RETURN QUERY SELECT 'activated'::text, to_jsonb(v) - 'search_vector', to_jsonb(d),
+        (SELECT string_agg(a.alias, ',') FROM registry_alias a WHERE a.kind = p_kind AND a.version_id = v.id),
+        changes;
+END
+$activation$;
+"""
+
+
+def activation_function(function: str, definitions: str, versions: str, parent: str) -> RunSQLOnPostgreSQL:
+    """Create the PostgreSQL function that activates a version of one kind in one call (``registry_project.
+    one_statement``): the definition's lock, the previous current version cleared, this one made current, the
+    pointer moved, and what the change-log entry records. An archived version is handed back to the ORM path."""
+    return RunSQLOnPostgreSQL(
+        _ACTIVATION_FUNCTION_V1.format(function=function, definitions=definitions, versions=versions, parent=parent),
+        f"DROP FUNCTION IF EXISTS {function}(uuid, text, timestamptz)",
     )

@@ -1,4 +1,5 @@
-"""Registration in one statement (``registry_project.registration``, PostgreSQL) writes what the ORM path writes.
+"""Registration and activation in one statement (``registry_project.one_statement``, PostgreSQL) write what the
+ORM path writes.
 
 Each scenario runs twice on the same names, inside a savepoint that is rolled back after its rows are read: once as
 it runs in production (the PL/pgSQL function), once with the kind's function switched off (the ORM path). The
@@ -19,7 +20,7 @@ from tests.conftest import example
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
-CLOCK = {"id", "created_at", "updated_at", "deleted_at", "at", "request_id"}
+CLOCK = {"id", "version_id", "created_at", "updated_at", "deleted_at", "archived_at", "at", "request_id"}
 
 
 class Rollback(Exception):
@@ -47,7 +48,7 @@ def outcome(api, steps) -> dict:
             for method, path, body in steps:
                 response = getattr(api, method)(path, body, format="json")
                 answer = response.json() if response.content else {}
-                for key in ("id", "created_at", "updated_at"):
+                for key in CLOCK:
                     answer.pop(key, None)
                 answers.append((response.status_code, answer))
             written = {
@@ -70,8 +71,8 @@ def outcome(api, steps) -> dict:
 def both_ways(api, steps, monkeypatch) -> tuple[dict, dict]:
     in_one_statement = outcome(api, steps)
     with monkeypatch.context() as patch:
-        patch.setattr(Model, "registration_function", None)
-        patch.setattr(Pipeline, "registration_function", None)
+        patch.setattr(Model, "write_functions", None)
+        patch.setattr(Pipeline, "write_functions", None)
         by_the_orm = outcome(api, steps)
     return in_one_statement, by_the_orm
 
@@ -122,6 +123,35 @@ def test_the_cases_it_hands_back_are_answered_by_the_orm_path(api, model_doc, mo
     assert fast == orm
 
 
+def test_activations_write_what_the_orm_path_writes(api, model_doc, monkeypatch):
+    WebhookSubscription.objects.create(url="https://hooks.example.com/a", events=["*"], active=True)
+    models = "/api/v1/models/llama2-7b-chat"
+    pipelines = "/api/v1/pipelines/text-generation-pipeline"
+    steps = [
+        ("post", "/api/v1/models", model_doc(version="1.0.0")),
+        ("post", "/api/v1/models", model_doc(version="1.1.0")),
+        ("put", f"{models}/aliases/champion", {"version": "1.1.0"}),
+        ("post", f"{models}/versions/1.0.0/activate", None),  # nothing was current
+        ("post", f"{models}/versions/1.1.0/activate", None),  # clears 1.0.0, answers with its alias
+        ("post", f"{models}/versions/1.1.0/activate", None),  # already current: an entry with no changes
+        ("post", f"{models}/versions/1.1.0/deprecate", None),
+        ("post", f"{models}/versions/1.1.0/activate", None),  # deprecated -> active
+        ("post", f"{models}/versions/1.0.0/archive", None),
+        ("post", f"{models}/versions/1.0.0/activate", None),  # archived: handed back, refused by the ORM path
+        ("post", "/api/v1/pipelines", example("pipelines_app", "text-generation-pipeline")),
+        ("post", f"{pipelines}/versions/latest/activate", None),
+    ]
+    fast, orm = both_ways(api, steps, monkeypatch)
+
+    statuses = [status for status, _ in fast["answers"]]
+    assert statuses == [201, 201, 200, 200, 200, 200, 200, 200, 200, 409, 201, 200], fast["answers"]
+    assert fast["answers"][4][1]["aliases"] == ["champion"] and fast["answers"][4][1]["is_current"] is True
+    assert fast == orm
+    activated = [row["changes"] for row in fast["changes"] if row["action"] == "model.version_activated"]
+    assert {"current": [None, "1.0.0"], "is_current": [False, True]} in activated and {} in activated
+    assert fast["outbox"] == len(fast["changes"])
+
+
 def test_a_registration_in_a_callers_transaction_rolls_back_with_it(api, model_doc):
     """Outside a request (the admin, a job) the statement joins the caller's transaction."""
     with pytest.raises(Rollback):
@@ -133,7 +163,7 @@ def test_a_registration_in_a_callers_transaction_rolls_back_with_it(api, model_d
 
 
 def test_documents_it_never_sees(model_doc):
-    from registry_project.registration import in_one_statement
+    from registry_project.one_statement import in_one_statement
 
     assert in_one_statement(Model, model_doc())
     assert not in_one_statement(Model, {**model_doc(), "definition": {"tags": ["x"]}})

@@ -1,0 +1,253 @@
+"""Registration and activation in one statement (PostgreSQL).
+
+The ORM path costs a registration (``Definition._add_version``) about ten round trips: BEGIN, the row lock, the read
+of the version and the latest, the flag, the insert, the definition's update, the change log, COMMIT; an activation
+as many. Here the common case is one statement: a PL/pgSQL function per kind and write
+(``registry_project.migration_operations``, named in ``Definition.write_functions``) takes the same lock, checks
+the same things and writes the same rows under the same constraints, and the statement around it appends the
+change-log entry and runs the listeners' set forms (the webhook outbox) over it.
+
+Registration: everything that does not depend on the database is computed here first, exactly as the ORM path
+computes it: the version row (spec, search text, timestamps), the definition row a first registration creates,
+the change-log entry. The function decides what does: whether the definition exists, whether the number is free,
+whether the new version is the latest, the effective tags. Every case it does not handle (a definition-wide field
+that changes, a deleted definition, a number already taken: a retry or a 409) it hands back having written
+nothing, and the ORM path answers it, so those answers (and their wording) have one source. Documents the function
+never sees: a ``definition`` block, one whose kind has registration work of its own
+(``registers_in_one_statement``), one that leaves out a definition-wide field the search text needs.
+
+Activation: the function locks the definition, re-reads the version, clears the previous current version, makes
+this one current, moves the pointer and says what the entry records; an archived version goes back to the ORM path
+for its 409. Deprecate, archive, updates and deletes keep the ORM path, as does every write of a kind with
+transactional side effects of its own (policies: ``changing``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+from django.db import DataError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from registry_project import changelog
+from registry_project.logs import log_write
+from registry_project.semver import ParsedVersion, parse_version
+from registry_project.validation import Issue
+
+if TYPE_CHECKING:
+    from registry_project.definitions import Definition, DefinitionVersion, Registration
+
+FALLBACK = "fallback"
+
+
+def in_one_statement(definition_model: type[Definition], document: dict) -> bool:
+    """Whether this registration can be tried in one statement (see the module docstring)."""
+    from registry_project.definitions import DEFINITION_KEY
+
+    if DEFINITION_KEY in document or not _has_function(definition_model, "register"):
+        return False
+    version_model = definition_model.versions.rel.related_model
+    return version_model.registers_in_one_statement(document) and all(name in document for name in _searched_parent_fields(version_model))
+
+
+def _has_function(definition_model: type[Definition], write: str) -> bool:
+    """Whether ``definition_model`` has a function for ``write`` (``Definition.write_functions``) and this is
+    PostgreSQL. A kind with transactional side effects of its own (``changing``: the policies' generation row)
+    never does."""
+    from registry_project.definitions import Definition
+
+    return (
+        connection.vendor == "postgresql"
+        and write in (definition_model.write_functions or {})
+        and definition_model.changing.__func__ is Definition.changing.__func__
+    )
+
+
+def _searched_parent_fields(version_model) -> set[str]:
+    """The definition-wide fields a version's search text includes (``model__family``): the document must give
+    them, since the statement computes the search text before it knows the stored definition."""
+    prefix = f"{version_model.parent_field}__"
+    return {path[len(prefix):] for path in version_model.objects.all().search_fields if path.startswith(prefix)}
+
+
+def register_in_one_statement(definition_model: type[Definition], document: dict, warnings: list[Issue], user, *, create: bool) -> Registration | None:
+    """Register ``document`` (validated) in one statement; None when the function handed it back, having written
+    nothing, for the ORM path to answer. ``create``: a first registration may create the definition."""
+    from registry_project.definitions import Registration, effective_tags_of
+
+    version_model = definition_model.versions.rel.related_model
+    parsed = parse_version(document["version"])
+    definition = definition_model(name=document["name"], owner=user if getattr(user, "is_authenticated", False) else None)
+    given = [name for name in definition_model.parent_fields if name in document]
+    before = {name: getattr(definition, name) for name in definition_model.parent_fields}
+    for name in given:
+        definition.set_document_field(name, document[name])
+    spec, mutable = version_model.split_document(document)
+    version = version_model(
+        **{version_model.parent_field: definition}, **parsed.as_fields(), spec=spec,
+        created_by=user if getattr(user, "is_authenticated", False) else None, **mutable,
+    )
+    version.search_text = version.search_document()
+    version.derive_from_spec()
+    now = _now_for(definition, version)
+    parent = {name: _json_value(getattr(definition, name)) for name in given}
+    entry_changes = {"spec_sha256": changelog.spec_checksum(spec)}
+    created_changes = {
+        **entry_changes,
+        **changelog.diff(before, {name: getattr(definition, name) for name in definition_model.parent_fields}),
+        "created": True,
+    }
+    kind = definition_model.kind
+    source = (
+        "SELECT %s AS name, %s AS version, %s AS object_id, CASE WHEN r_created THEN %s::jsonb ELSE %s::jsonb END AS changes"
+        " FROM registered WHERE r_outcome = 'registered'"
+    )
+    items, item_params = changelog.appending(source, action=f"{kind}.version_registered", kind=kind)
+    sql = (
+        f"WITH registered AS MATERIALIZED (SELECT * FROM {definition_model.write_functions['register']}(%s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s)), "
+        f"{', '.join(items)} "
+        "SELECT r_outcome, r_created, r_definition, r_latest, r_is_latest, (SELECT id FROM changelog_entries) FROM registered"
+    )
+    params = [
+        definition.name, create, _row_json(definition) if create else None, json.dumps(parent), _row_json(version), now,
+        *item_params,
+        definition.name, version.version, str(version.pk), json.dumps(created_changes), json.dumps(entry_changes),
+    ]
+    found = _execute(sql, params)
+    if found is None:
+        return None
+    _, created, stored, latest, is_latest, entry_id = found
+    _load(definition, _decoded(stored))
+    setattr(version, version_model.parent_field, definition)
+    version.is_latest = is_latest
+    version.effective_tags = effective_tags_of(version.tags, definition.tags)
+    version._state.adding, version._state.db = False, "default"
+    version._aliases = []  # a version has no alias before it exists
+    if definition.latest_version_id == version.pk:
+        definition.latest_version = version
+    _recorded(item_params, entry_id, version, created_changes if created else entry_changes)
+    log_write("registered", definition, version.version)
+    registration = Registration(version=version, warnings=[*warnings, *_lower_than_latest(parsed, _decoded(latest))])
+    registration.created_definition = created
+    return registration
+
+
+def activate_in_one_statement(version: DefinitionVersion) -> DefinitionVersion | None:
+    """``DefinitionVersion.activate`` in one statement: the activated version as read back under the lock (with
+    its aliases), or None when this kind has no function or the function handed it back (an archived version)
+    having written nothing."""
+    from registry_project.definitions import DefinitionVersion
+
+    definition_model = type(version.definition)
+    version_model = type(version)
+    if not _has_function(definition_model, "activate") or any(
+        getattr(version_model, name) is not getattr(DefinitionVersion, name) for name in ("activate", "_set_lifecycle")
+    ):
+        return None
+    kind = definition_model.kind
+    source = (
+        "SELECT r_definition ->> 'name' AS name, r_version ->> 'version' AS version, %s AS object_id, r_changes AS changes"
+        " FROM activated WHERE r_outcome = 'activated'"
+    )
+    items, item_params = changelog.appending(source, action=f"{kind}.version_activated", kind=kind)
+    sql = (
+        f"WITH activated AS MATERIALIZED (SELECT * FROM {definition_model.write_functions['activate']}(%s, %s, %s)), "
+        f"{', '.join(items)} "
+        "SELECT r_outcome, r_version, r_definition, r_aliases, r_changes, (SELECT id FROM changelog_entries) FROM activated"
+    )
+    found = _execute(sql, [version.pk, kind, timezone.now(), *item_params, str(version.pk)])
+    if found is None:
+        return None
+    _, stored_version, stored_definition, aliases, changes, entry_id = found
+    definition = definition_model()
+    _load(definition, _decoded(stored_definition))
+    activated = version_model()
+    _load(activated, _decoded(stored_version))
+    setattr(activated, version_model.parent_field, definition)
+    activated.alias_csv = aliases
+    _recorded(item_params, entry_id, activated, _decoded(changes))
+    log_write("version_activated", definition, activated.version)
+    return activated
+
+
+def _execute(sql: str, params: list) -> tuple | None:
+    """Run a one-statement write; its row, or None when the function handed the write back (or a constraint
+    refused it), with nothing written either way."""
+    try:
+        # Inside a caller's transaction (the admin, a job, a test) a savepoint keeps a refused statement from
+        # spoiling it; on its own (an API request) the statement is its own transaction.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                found = cursor.fetchone()
+    except (IntegrityError, DataError):
+        return None  # the ORM path finds out again and words the answer
+    return None if found[0] == FALLBACK else found
+
+
+def _recorded(item_params: list, entry_id: int, version, changes: dict) -> None:
+    """What follows a write's change-log entry in Python: the listeners without a set form, and the kind's
+    ``changed`` once the write commits (``Definition.announce_change``; ``changing`` is never overridden here)."""
+    at, actor, request_id, action, kind = item_params
+    definition = version.definition
+    changelog.entries_recorded(
+        [changelog.ChangeLogEntry(
+            pk=entry_id, at=at, actor=actor, request_id=request_id, action=action, kind=kind,
+            name=definition.name, version=version.version, object_id=str(version.pk), changes=changes,
+        )],
+        set_forms_ran=True,
+    )
+    transaction.on_commit(type(definition).changed)
+
+
+def _now_for(*instances) -> datetime.datetime:
+    """Set the auto_now(_add) timestamps as ``save`` would, all to one moment, and return it."""
+    now = timezone.now()
+    for instance in instances:
+        for field in instance._meta.concrete_fields:
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                setattr(instance, field.attname, now)
+    return now
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return value
+
+
+def _row_json(instance) -> str:
+    """The row as ``jsonb_populate_record`` reads it: every column by name (JSON columns as JSON, the search
+    vector left to the function)."""
+    row = {field.column: _json_value(getattr(instance, field.attname)) for field in instance._meta.concrete_fields}
+    return json.dumps(row, allow_nan=False)
+
+
+def _decoded(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _load(instance, row: dict) -> None:
+    """Set a model instance's fields from ``to_jsonb`` of its row, as a query would have."""
+    for field in instance._meta.concrete_fields:
+        if field.column not in row:
+            continue  # left out of the row (a version's search vector): deferred, as a query would leave it
+        value = row[field.column]
+        setattr(instance, field.attname, value if field.get_internal_type() == "JSONField" else field.to_python(value))
+    instance._state.adding, instance._state.db = False, "default"
+
+
+def _lower_than_latest(parsed: ParsedVersion, latest: dict | None) -> list[Issue]:
+    """The ORM path's ``lower_than_latest`` warning, from the latest version the function read."""
+    if not latest or latest["prerelease"]:
+        return []
+    latest_parsed = ParsedVersion(latest["major"], latest["minor"], latest["patch"], latest["prerelease"], "")
+    if parsed.sort_tuple() < latest_parsed.sort_tuple():
+        return [Issue("/version", "lower_than_latest", f"{parsed.text} is lower than the latest release {latest['version']}; registered as a hotfix.")]
+    return []
