@@ -101,16 +101,10 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
         **changelog.diff(before, {name: getattr(definition, name) for name in definition_model.parent_fields}),
         "created": True,
     }
-    kind = definition_model.kind
-    source = (
-        "SELECT %s AS name, %s AS version, %s AS object_id, CASE WHEN r_created THEN %s::jsonb ELSE %s::jsonb END AS changes"
-        " FROM registered WHERE r_outcome = 'registered'"
-    )
-    items, item_params = changelog.appending(source, action=f"{kind}.version_registered", kind=kind)
-    sql = (
-        f"WITH registered AS MATERIALIZED (SELECT * FROM {definition_model.write_functions['register']}(%s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s)), "
-        f"{', '.join(items)} "
-        "SELECT r_outcome, r_created, r_definition, r_latest, r_is_latest, (SELECT id FROM changelog_entries) FROM registered"
+    sql, item_params = _write_statement(
+        definition_model, "register", "%s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s", action="version_registered",
+        entry="SELECT %s AS name, %s AS version, %s AS object_id, CASE WHEN r_created THEN %s::jsonb ELSE %s::jsonb END AS changes",
+        columns="r_created, r_definition, r_latest, r_is_latest",
     )
     params = [
         definition.name, create, _row_json(definition) if create else None, json.dumps(parent), _row_json(version), now,
@@ -120,7 +114,7 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
     found = _execute(sql, params)
     if found is None:
         return None
-    _, created, stored, latest, is_latest, entry_id = found
+    created, stored, latest, is_latest, entry_id = found
     _load(definition, _decoded(stored))
     setattr(version, version_model.parent_field, definition)
     version.is_latest = is_latest
@@ -148,21 +142,15 @@ def activate_in_one_statement(version: DefinitionVersion) -> DefinitionVersion |
         getattr(version_model, name) is not getattr(DefinitionVersion, name) for name in ("activate", "_set_lifecycle")
     ):
         return None
-    kind = definition_model.kind
-    source = (
-        "SELECT r_definition ->> 'name' AS name, r_version ->> 'version' AS version, %s AS object_id, r_changes AS changes"
-        " FROM activated WHERE r_outcome = 'activated'"
+    sql, item_params = _write_statement(
+        definition_model, "activate", "%s, %s, %s", action="version_activated",
+        entry="SELECT r_definition ->> 'name' AS name, r_version ->> 'version' AS version, %s AS object_id, r_changes AS changes",
+        columns="r_version, r_definition, r_aliases, r_changes",
     )
-    items, item_params = changelog.appending(source, action=f"{kind}.version_activated", kind=kind)
-    sql = (
-        f"WITH activated AS MATERIALIZED (SELECT * FROM {definition_model.write_functions['activate']}(%s, %s, %s)), "
-        f"{', '.join(items)} "
-        "SELECT r_outcome, r_version, r_definition, r_aliases, r_changes, (SELECT id FROM changelog_entries) FROM activated"
-    )
-    found = _execute(sql, [version.pk, kind, timezone.now(), *item_params, str(version.pk)])
+    found = _execute(sql, [version.pk, definition_model.kind, timezone.now(), *item_params, str(version.pk)])
     if found is None:
         return None
-    _, stored_version, stored_definition, aliases, changes, entry_id = found
+    stored_version, stored_definition, aliases, changes, entry_id = found
     definition = definition_model()
     _load(definition, _decoded(stored_definition))
     activated = version_model()
@@ -174,9 +162,24 @@ def activate_in_one_statement(version: DefinitionVersion) -> DefinitionVersion |
     return activated
 
 
+def _write_statement(definition_model, write: str, arguments: str, *, action: str, entry: str, columns: str) -> tuple[str, list]:
+    """(SQL, the change log's parameters) of a one-statement write: the kind's function for ``write`` called with
+    ``arguments`` as the CTE ``done``; the change-log entry ``entry`` (a SELECT list of name, version, object_id
+    and changes over ``done``) appended with the listeners' set forms unless the function handed the write back;
+    and ``done``'s ``columns`` with the entry's id. The statement's parameters are the function's, then the
+    change log's, then the entry's."""
+    kind = definition_model.kind
+    items, item_params = changelog.appending(f"{entry} FROM done WHERE r_outcome <> '{FALLBACK}'", action=f"{kind}.{action}", kind=kind)
+    sql = (
+        f"WITH done AS MATERIALIZED (SELECT * FROM {definition_model.write_functions[write]}({arguments})), {', '.join(items)} "
+        f"SELECT r_outcome, {columns}, (SELECT id FROM changelog_entries) FROM done"
+    )
+    return sql, item_params
+
+
 def _execute(sql: str, params: list) -> tuple | None:
-    """Run a one-statement write; its row, or None when the function handed the write back (or a constraint
-    refused it), with nothing written either way."""
+    """Run a one-statement write; its row after the outcome, or None when the function handed the write back
+    (or a constraint refused it), with nothing written either way."""
     try:
         # Inside a caller's transaction (the admin, a job, a test) a savepoint keeps a refused statement from
         # spoiling it; on its own (an API request) the statement is its own transaction.
@@ -186,7 +189,7 @@ def _execute(sql: str, params: list) -> tuple | None:
                 found = cursor.fetchone()
     except (IntegrityError, DataError):
         return None  # the ORM path finds out again and words the answer
-    return None if found[0] == FALLBACK else found
+    return None if found[0] == FALLBACK else found[1:]
 
 
 def _recorded(item_params: list, entry_id: int, version, changes: dict) -> None:
