@@ -200,21 +200,23 @@ def _listener_items(entries: str) -> list[str]:
     return [f"changelog_listener_{index} AS ({set_form().format(entries=entries)})" for index, set_form in enumerate(set_forms)]
 
 
-def appending(source: str, *, action: str, kind: str) -> tuple[list[str], list]:
+def appending(source: str, *, action: str, kind: str, stamped: bool = False) -> tuple[list[str], list]:
     """A set-based append for PostgreSQL, to splice into the caller's data-modifying statement: the ``WITH``
     items (``name AS (...)`` texts, in order) and their parameters that append one entry per row of ``source``, a
     SELECT yielding ``name``, ``version``, ``object_id`` (text) and ``changes`` (jsonb), in the order the entries
     should take. The rows never travel to Python, which is what makes a million entries affordable (building
     them as ``ChangeLogEntry`` objects cost more than the archiving itself). The listeners' set forms (the webhook
-    outbox) join the same statement."""
+    outbox) join the same statement. ``stamped``: ``source`` also yields ``at``, the moment its write held the
+    lock (a write that waits for a lock inside the statement must not be stamped with the time it was sent)."""
     now, actor, request_id = timezone.now(), current_actor(), _request_id()
     table = ChangeLogEntry._meta.db_table
     items = [
         f"changelog_entries AS (INSERT INTO {table} (at, actor, request_id, action, kind, name, version, object_id, changes)"
-        f" SELECT %s, %s, %s, %s, %s, s.name, s.version, s.object_id, s.changes FROM ({source}) s RETURNING id, action)"
+        f" SELECT {'s.at' if stamped else '%s'}, %s, %s, %s, %s, s.name, s.version, s.object_id, s.changes FROM ({source}) s"
+        " RETURNING id, action)"
     ]
     items += _listener_items("changelog_entries")
-    return items, [now, actor, request_id, action, kind]
+    return items, [*([] if stamped else [now]), actor, request_id, action, kind]
 
 
 def entries_recorded(rows: list[ChangeLogEntry], *, set_forms_ran: bool = False) -> None:

@@ -121,31 +121,38 @@ def backfill_latest_version_fields(app_label: str, definition_model: str, versio
 # new function (a new ``_vN`` name, named in the kind's ``write_functions``) in a new migration, never an edit.
 _REGISTRATION_FUNCTION_V1 = """
 CREATE OR REPLACE FUNCTION {function}(
-    p_name text, p_create boolean, p_definition jsonb, p_parent jsonb, p_version jsonb, p_now timestamptz
-) RETURNS TABLE (r_outcome text, r_created boolean, r_definition jsonb, r_latest jsonb, r_is_latest boolean)
+    p_name text, p_create boolean, p_definition jsonb, p_parent jsonb, p_version jsonb
+) RETURNS TABLE (r_outcome text, r_created boolean, r_definition jsonb, r_latest jsonb, r_is_latest boolean, r_at timestamptz)
 LANGUAGE plpgsql VOLATILE AS $registration$
 DECLARE
     d {definitions}%ROWTYPE;
     v {versions}%ROWTYPE;
     l {versions}%ROWTYPE;
     was_created boolean := false;
+    -- The write's moment, read once the lock is held (as the ORM path reads it): a registration that waited for
+    -- another write is stamped after it, so change-log times follow the order the writes took.
+    stamp timestamptz;
 BEGIN
     -- Each statement below takes a fresh snapshot (a VOLATILE function under READ COMMITTED), so what is read
     -- after the lock includes whatever a registration we waited for committed.
     SELECT * INTO d FROM {definitions} WHERE name = p_name FOR UPDATE;
+    stamp := clock_timestamp();
     IF NOT FOUND THEN
         IF NOT p_create THEN
-            RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean;
+            RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean, NULL::timestamptz;
             RETURN;
         END IF;
         d := jsonb_populate_record(NULL::{definitions}, p_definition);
         d.id := nextval(pg_get_serial_sequence('{definitions}', 'id'));
+        d.created_at := stamp;
+        d.updated_at := stamp;
         -- A concurrent first registration of the name makes this wait for it and then do nothing.
         INSERT INTO {definitions} SELECT (d).* ON CONFLICT (name) DO NOTHING;
         IF FOUND THEN
             was_created := true;
         ELSE
             SELECT * INTO d FROM {definitions} WHERE name = p_name FOR UPDATE;
+            stamp := clock_timestamp();
         END IF;
     END IF;
     -- Nothing has been written unless the definition was created; the cases the ORM path words (a deleted
@@ -153,16 +160,18 @@ BEGIN
     IF d.deleted_at IS NOT NULL OR (NOT was_created AND EXISTS (
         SELECT 1 FROM jsonb_each(p_parent) p WHERE to_jsonb(d) -> p.key IS DISTINCT FROM p.value
     )) THEN
-        RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean;
+        RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean, NULL::timestamptz;
         RETURN;
     END IF;
     v := jsonb_populate_record(NULL::{versions}, p_version);
     v.{parent} := d.id;
+    v.created_at := stamp;
+    v.updated_at := stamp;
     IF NOT was_created THEN
         PERFORM 1 FROM {versions} x WHERE x.{parent} = d.id AND x.major = v.major AND x.minor = v.minor
             AND x.patch = v.patch AND x.prerelease = v.prerelease;
         IF FOUND THEN
-            RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean;
+            RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean, NULL::timestamptz;
             RETURN;
         END IF;
         IF d.latest_version_id IS NOT NULL THEN
@@ -186,14 +195,14 @@ BEGIN
     ), '[]'::jsonb);
     v.search_vector := to_tsvector('simple'::regconfig, COALESCE(v.search_text, ''));
     INSERT INTO {versions} SELECT (v).*;
-    UPDATE {definitions} x SET updated_at = p_now,
+    UPDATE {definitions} x SET updated_at = stamp,
         latest_version_id = CASE WHEN v.is_latest THEN v.id ELSE x.latest_version_id END
         WHERE x.id = d.id RETURNING * INTO d;
     RETURN QUERY SELECT 'registered'::text, was_created, to_jsonb(d),
         CASE WHEN l.id IS NULL THEN NULL ELSE jsonb_build_object(
             'version', l.version, 'major', l.major, 'minor', l.minor, 'patch', l.patch, 'prerelease', l.prerelease
         ) END,
-        v.is_latest;
+        v.is_latest, stamp;
 END
 $registration$;
 """
@@ -206,32 +215,34 @@ def registration_function(function: str, definitions: str, versions: str, parent
     back to (having written nothing) for every case it does not handle."""
     return RunSQLOnPostgreSQL(
         _REGISTRATION_FUNCTION_V1.format(function=function, definitions=definitions, versions=versions, parent=parent),
-        f"DROP FUNCTION IF EXISTS {function}(text, boolean, jsonb, jsonb, jsonb, timestamptz)",
+        f"DROP FUNCTION IF EXISTS {function}(text, boolean, jsonb, jsonb, jsonb)",
     )
 
 
 _ACTIVATION_FUNCTION_V1 = """
-CREATE OR REPLACE FUNCTION {function}(p_version uuid, p_kind text, p_now timestamptz)
-RETURNS TABLE (r_outcome text, r_version jsonb, r_definition jsonb, r_aliases text, r_changes jsonb)
+CREATE OR REPLACE FUNCTION {function}(p_version uuid, p_kind text)
+RETURNS TABLE (r_outcome text, r_version jsonb, r_definition jsonb, r_aliases text, r_changes jsonb, r_at timestamptz)
 LANGUAGE plpgsql VOLATILE AS $activation$
 DECLARE
     d {definitions}%ROWTYPE;
     v {versions}%ROWTYPE;
     previous text;
     changes jsonb := '{{}}'::jsonb;
+    stamp timestamptz;  -- read once the lock is held, as in the registration function
 BEGIN
     -- The definition's row lock serialises every lifecycle move of its versions; the version is read after it.
     SELECT * INTO d FROM {definitions} WHERE id = (SELECT x.{parent} FROM {versions} x WHERE x.id = p_version) FOR UPDATE;
+    stamp := clock_timestamp();
     SELECT * INTO v FROM {versions} x WHERE x.id = p_version;
     IF NOT FOUND OR v.status = 'archived' THEN
         -- The ORM path words the refusal (an archived version cannot be activated).
-        RETURN QUERY SELECT 'fallback'::text, NULL::jsonb, NULL::jsonb, NULL::text, NULL::jsonb;
+        RETURN QUERY SELECT 'fallback'::text, NULL::jsonb, NULL::jsonb, NULL::text, NULL::jsonb, NULL::timestamptz;
         RETURN;
     END IF;
     IF v.is_current THEN
         previous := v.version;  -- the one-current constraint: nothing else to clear
     ELSE
-        UPDATE {versions} x SET is_current = false, updated_at = p_now WHERE x.{parent} = d.id AND x.is_current
+        UPDATE {versions} x SET is_current = false, updated_at = stamp WHERE x.{parent} = d.id AND x.is_current
             RETURNING x.version INTO previous;
     END IF;
     -- _set_lifecycle's entry: what changed, and which version was current before and after.
@@ -244,13 +255,13 @@ BEGIN
     IF previous IS DISTINCT FROM v.version THEN
         changes := changes || jsonb_build_object('current', jsonb_build_array(previous, v.version));
     END IF;
-    UPDATE {versions} x SET status = 'active', is_current = true, updated_at = p_now WHERE x.id = v.id RETURNING * INTO v;
+    UPDATE {versions} x SET status = 'active', is_current = true, updated_at = stamp WHERE x.id = v.id RETURNING * INTO v;
     IF d.current_version_id IS DISTINCT FROM v.id THEN
         UPDATE {definitions} x SET current_version_id = v.id WHERE x.id = d.id RETURNING * INTO d;
     END IF;
     RETURN QUERY SELECT 'activated'::text, to_jsonb(v) - 'search_vector', to_jsonb(d),
         (SELECT string_agg(a.alias, ',') FROM registry_alias a WHERE a.kind = p_kind AND a.version_id = v.id),
-        changes;
+        changes, stamp;
 END
 $activation$;
 """
@@ -262,5 +273,5 @@ def activation_function(function: str, definitions: str, versions: str, parent: 
     pointer moved, and what the change-log entry records. An archived version is handed back to the ORM path."""
     return RunSQLOnPostgreSQL(
         _ACTIVATION_FUNCTION_V1.format(function=function, definitions=definitions, versions=versions, parent=parent),
-        f"DROP FUNCTION IF EXISTS {function}(uuid, text, timestamptz)",
+        f"DROP FUNCTION IF EXISTS {function}(uuid, text)",
     )

@@ -31,7 +31,6 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from django.db import DataError, IntegrityError, connection, transaction
-from django.utils import timezone
 
 from registry_project import changelog
 from registry_project.logs import log_write
@@ -54,17 +53,33 @@ def in_one_statement(definition_model: type[Definition], document: dict) -> bool
     return version_model.registers_in_one_statement(document) and all(name in document for name in _searched_parent_fields(version_model))
 
 
-def _has_function(definition_model: type[Definition], write: str) -> bool:
-    """Whether ``definition_model`` has a function for ``write`` (``Definition.write_functions``) and this is
-    PostgreSQL. A kind with transactional side effects of its own (``changing``: the policies' generation row)
-    never does."""
-    from registry_project.definitions import Definition
+# The ORM path's methods each function stands in for. A kind that overrides one of them does more than the function
+# knows (policies: ``changing`` bumps the compiled-rules generation), so its writes keep the ORM path.
+_STANDS_IN_FOR = {
+    "register": {
+        "definition": ("changing", "save", "record", "_lock_or_create", "_add_version", "_apply_parent_fields"),
+        "version": ("record",),  # on_registered and save have their own guards (DefinitionVersion.__init_subclass__)
+    },
+    "activate": {
+        "definition": ("changing", "save", "record"),
+        "version": ("activate", "_locked", "_clear_current", "_set_lifecycle", "_point_definition", "record"),
+    },
+}
 
-    return (
-        connection.vendor == "postgresql"
-        and write in (definition_model.write_functions or {})
-        and definition_model.changing.__func__ is Definition.changing.__func__
-    )
+
+def _has_function(definition_model: type[Definition], write: str) -> bool:
+    """Whether this is PostgreSQL and ``definition_model`` has a function for ``write`` (``Definition.
+    write_functions``) that does all its ORM path would (``_STANDS_IN_FOR``)."""
+    from registry_project.definitions import Definition, DefinitionVersion
+
+    if connection.vendor != "postgresql" or write not in (definition_model.write_functions or {}):
+        return False
+    version_model = definition_model.versions.rel.related_model
+    for (model, base), names in zip(((definition_model, Definition), (version_model, DefinitionVersion)), _STANDS_IN_FOR[write].values()):
+        overriding = model.__mro__[:model.__mro__.index(base)]
+        if any(name in vars(klass) for klass in overriding for name in names):
+            return False
+    return True
 
 
 def _searched_parent_fields(version_model) -> set[str]:
@@ -93,7 +108,6 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
     )
     version.search_text = version.search_document()
     version.derive_from_spec()
-    now = _now_for(definition, version)
     parent = {name: _json_value(getattr(definition, name)) for name in given}
     entry_changes = {"spec_sha256": changelog.spec_checksum(spec)}
     created_changes = {
@@ -102,20 +116,21 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
         "created": True,
     }
     sql, item_params = _write_statement(
-        definition_model, "register", "%s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s", action="version_registered",
+        definition_model, "register", "%s, %s, %s::jsonb, %s::jsonb, %s::jsonb", action="version_registered",
         entry="SELECT %s AS name, %s AS version, %s AS object_id, CASE WHEN r_created THEN %s::jsonb ELSE %s::jsonb END AS changes",
         columns="r_created, r_definition, r_latest, r_is_latest",
     )
     params = [
-        definition.name, create, _row_json(definition) if create else None, json.dumps(parent), _row_json(version), now,
+        definition.name, create, _row_json(definition) if create else None, json.dumps(parent), _row_json(version),
         *item_params,
         definition.name, version.version, str(version.pk), json.dumps(created_changes), json.dumps(entry_changes),
     ]
     found = _execute(sql, params)
     if found is None:
         return None
-    created, stored, latest, is_latest, entry_id = found
+    created, stored, latest, is_latest, at, entry_id = found
     _load(definition, _decoded(stored))
+    version.created_at = version.updated_at = at
     setattr(version, version_model.parent_field, definition)
     version.is_latest = is_latest
     version.effective_tags = effective_tags_of(version.tags, definition.tags)
@@ -123,7 +138,7 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
     version._aliases = []  # a version has no alias before it exists
     if definition.latest_version_id == version.pk:
         definition.latest_version = version
-    _recorded(item_params, entry_id, version, created_changes if created else entry_changes)
+    _recorded(item_params, entry_id, at, version, created_changes if created else entry_changes)
     log_write("registered", definition, version.version)
     registration = Registration(version=version, warnings=[*warnings, *_lower_than_latest(parsed, _decoded(latest))])
     registration.created_definition = created
@@ -134,30 +149,26 @@ def activate_in_one_statement(version: DefinitionVersion) -> DefinitionVersion |
     """``DefinitionVersion.activate`` in one statement: the activated version as read back under the lock (with
     its aliases), or None when this kind has no function or the function handed it back (an archived version)
     having written nothing."""
-    from registry_project.definitions import DefinitionVersion
-
     definition_model = type(version.definition)
     version_model = type(version)
-    if not _has_function(definition_model, "activate") or any(
-        getattr(version_model, name) is not getattr(DefinitionVersion, name) for name in ("activate", "_set_lifecycle")
-    ):
+    if not _has_function(definition_model, "activate"):
         return None
     sql, item_params = _write_statement(
-        definition_model, "activate", "%s, %s, %s", action="version_activated",
+        definition_model, "activate", "%s, %s", action="version_activated",
         entry="SELECT r_definition ->> 'name' AS name, r_version ->> 'version' AS version, %s AS object_id, r_changes AS changes",
         columns="r_version, r_definition, r_aliases, r_changes",
     )
-    found = _execute(sql, [version.pk, definition_model.kind, timezone.now(), *item_params, str(version.pk)])
+    found = _execute(sql, [version.pk, definition_model.kind, *item_params, str(version.pk)])
     if found is None:
         return None
-    stored_version, stored_definition, aliases, changes, entry_id = found
+    stored_version, stored_definition, aliases, changes, at, entry_id = found
     definition = definition_model()
     _load(definition, _decoded(stored_definition))
     activated = version_model()
     _load(activated, _decoded(stored_version))
     setattr(activated, version_model.parent_field, definition)
     activated.alias_csv = aliases
-    _recorded(item_params, entry_id, activated, _decoded(changes))
+    _recorded(item_params, entry_id, at, activated, _decoded(changes))
     log_write("version_activated", definition, activated.version)
     return activated
 
@@ -169,10 +180,12 @@ def _write_statement(definition_model, write: str, arguments: str, *, action: st
     and ``done``'s ``columns`` with the entry's id. The statement's parameters are the function's, then the
     change log's, then the entry's."""
     kind = definition_model.kind
-    items, item_params = changelog.appending(f"{entry} FROM done WHERE r_outcome <> '{FALLBACK}'", action=f"{kind}.{action}", kind=kind)
+    items, item_params = changelog.appending(
+        f"{entry}, r_at AS at FROM done WHERE r_outcome <> '{FALLBACK}'", action=f"{kind}.{action}", kind=kind, stamped=True
+    )
     sql = (
         f"WITH done AS MATERIALIZED (SELECT * FROM {definition_model.write_functions[write]}({arguments})), {', '.join(items)} "
-        f"SELECT r_outcome, {columns}, (SELECT id FROM changelog_entries) FROM done"
+        f"SELECT r_outcome, {columns}, r_at, (SELECT id FROM changelog_entries) FROM done"
     )
     return sql, item_params
 
@@ -192,10 +205,10 @@ def _execute(sql: str, params: list) -> tuple | None:
     return None if found[0] == FALLBACK else found[1:]
 
 
-def _recorded(item_params: list, entry_id: int, version, changes: dict) -> None:
+def _recorded(item_params: list, entry_id: int, at, version, changes: dict) -> None:
     """What follows a write's change-log entry in Python: the listeners without a set form, and the kind's
     ``changed`` once the write commits (``Definition.announce_change``; ``changing`` is never overridden here)."""
-    at, actor, request_id, action, kind = item_params
+    actor, request_id, action, kind = item_params
     definition = version.definition
     changelog.entries_recorded(
         [changelog.ChangeLogEntry(
@@ -205,16 +218,6 @@ def _recorded(item_params: list, entry_id: int, version, changes: dict) -> None:
         set_forms_ran=True,
     )
     transaction.on_commit(type(definition).changed)
-
-
-def _now_for(*instances) -> datetime.datetime:
-    """Set the auto_now(_add) timestamps as ``save`` would, all to one moment, and return it."""
-    now = timezone.now()
-    for instance in instances:
-        for field in instance._meta.concrete_fields:
-            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-                setattr(instance, field.attname, now)
-    return now
 
 
 def _json_value(value: Any) -> Any:

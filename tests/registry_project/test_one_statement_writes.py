@@ -10,7 +10,11 @@ the same, apart from ids and clock readings.
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+import threading
+import time
+
+from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from models_app.models import Model, ModelVersion
 from pipelines_app.models import Pipeline, PipelineVersion
@@ -162,6 +166,14 @@ def test_a_registration_in_a_callers_transaction_rolls_back_with_it(api, model_d
     assert not Model.objects.exists() and not ChangeLogEntry.objects.exists()
 
 
+def test_a_kind_that_overrides_what_a_function_stands_in_for_keeps_the_orm_path(model_doc, monkeypatch):
+    from registry_project.one_statement import in_one_statement
+
+    assert in_one_statement(Model, model_doc())
+    monkeypatch.setattr(Model, "record", lambda self, action, changes: None)  # a kind recording more, say
+    assert not in_one_statement(Model, model_doc())
+
+
 def test_documents_it_never_sees(model_doc):
     from registry_project.one_statement import in_one_statement
 
@@ -169,3 +181,47 @@ def test_documents_it_never_sees(model_doc):
     assert not in_one_statement(Model, {**model_doc(), "definition": {"tags": ["x"]}})
     assert not in_one_statement(Model, {k: v for k, v in model_doc().items() if k != "family"})  # the search text needs it
     assert not in_one_statement(Model, {**model_doc(), "derived_from": {"model": "a", "version": "1.0.0", "relation": "finetune"}})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_that_waited_for_the_lock_is_stamped_after_the_write_it_waited_for(api, model_doc):
+    """The moment of a one-statement write (its rows' timestamps, its change-log entry) is read once it holds the
+    lock, as the ORM path reads it; taken when the statement was sent, a write that waited would be stamped before
+    the write it waited for, and ``?at=`` (the change log, by time) would name the wrong current version."""
+    models = "/api/v1/models/llama2-7b-chat"
+    for version in ("1.0.0", "1.1.0"):
+        assert api.post("/api/v1/models", model_doc(version=version), format="json").status_code == 201
+
+    def while_another_write_holds_the_lock(send):
+        held, released = threading.Event(), {}
+
+        def hold():
+            try:
+                with transaction.atomic():
+                    Model.objects.select_for_update().get(name="llama2-7b-chat")
+                    held.set()
+                    time.sleep(0.5)
+                    released["at"] = timezone.now()
+            finally:
+                connections.close_all()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        response = send()
+        holder.join()
+        return response, released["at"]
+
+    response, released = while_another_write_holds_the_lock(
+        lambda: api.post(f"{models}/versions", model_doc(version="1.2.0"), format="json")
+    )
+    assert response.status_code == 201
+    registered = ModelVersion.objects.get(version="1.2.0")
+    entry = ChangeLogEntry.objects.get(action="model.version_registered", version="1.2.0")
+    assert registered.created_at >= released and entry.at >= released and Model.objects.get().updated_at >= released
+    assert response.json()["created_at"] == registered.created_at.isoformat().replace("+00:00", "Z")
+
+    response, released = while_another_write_holds_the_lock(lambda: api.post(f"{models}/versions/1.1.0/activate"))
+    assert response.status_code == 200
+    entry = ChangeLogEntry.objects.get(action="model.version_activated")
+    assert entry.at >= released and ModelVersion.objects.get(version="1.1.0").updated_at >= released
