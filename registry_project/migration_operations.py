@@ -121,7 +121,7 @@ def backfill_latest_version_fields(app_label: str, definition_model: str, versio
 # new function (a new ``_vN`` name, named in the kind's ``write_functions``) in a new migration, never an edit.
 _REGISTRATION_FUNCTION_V1 = """
 CREATE OR REPLACE FUNCTION {function}(
-    p_name text, p_create boolean, p_definition jsonb, p_parent jsonb, p_version jsonb
+    p_name text, p_create boolean, p_definition jsonb, p_parent jsonb, p_version jsonb, p_search jsonb
 ) RETURNS TABLE (r_outcome text, r_created boolean, r_definition jsonb, r_latest jsonb, r_is_latest boolean, r_at timestamptz)
 LANGUAGE plpgsql VOLATILE AS $registration$
 DECLARE
@@ -163,10 +163,32 @@ BEGIN
         RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean, NULL::timestamptz;
         RETURN;
     END IF;
+    -- A document that leaves out a definition-wide field the search text includes (a model's family): the text
+    -- takes the stored value (p_search: the parts in order, {{"parent": field}} for those). Python lowercases
+    -- the other parts; PostgreSQL's lower() agrees with Python's on ASCII only, so other text goes back.
+    IF p_search IS NOT NULL AND NOT was_created AND EXISTS (
+        SELECT 1 FROM jsonb_array_elements(p_search) p
+        WHERE jsonb_typeof(p.value) = 'object' AND (
+            jsonb_typeof(to_jsonb(d) -> (p.value ->> 'parent')) NOT IN ('string', 'null')
+            OR octet_length(to_jsonb(d) ->> (p.value ->> 'parent')) <> char_length(to_jsonb(d) ->> (p.value ->> 'parent'))
+        )
+    ) THEN
+        RETURN QUERY SELECT 'fallback'::text, false, NULL::jsonb, NULL::jsonb, NULL::boolean, NULL::timestamptz;
+        RETURN;
+    END IF;
     v := jsonb_populate_record(NULL::{versions}, p_version);
     v.{parent} := d.id;
     v.created_at := stamp;
     v.updated_at := stamp;
+    IF p_search IS NOT NULL THEN
+        v.search_text := (
+            SELECT string_agg(
+                CASE WHEN jsonb_typeof(p.value) = 'string' THEN p.value #>> '{{}}'
+                     ELSE lower(COALESCE(to_jsonb(d) ->> (p.value ->> 'parent'), '')) END,
+                chr(10) ORDER BY p.ordinality)
+            FROM jsonb_array_elements(p_search) WITH ORDINALITY p
+        );
+    END IF;
     IF NOT was_created THEN
         PERFORM 1 FROM {versions} x WHERE x.{parent} = d.id AND x.major = v.major AND x.minor = v.minor
             AND x.patch = v.patch AND x.prerelease = v.prerelease;
@@ -215,7 +237,7 @@ def registration_function(function: str, definitions: str, versions: str, parent
     back to (having written nothing) for every case it does not handle."""
     return RunSQLOnPostgreSQL(
         _REGISTRATION_FUNCTION_V1.format(function=function, definitions=definitions, versions=versions, parent=parent),
-        f"DROP FUNCTION IF EXISTS {function}(text, boolean, jsonb, jsonb, jsonb)",
+        f"DROP FUNCTION IF EXISTS {function}(text, boolean, jsonb, jsonb, jsonb, jsonb)",
     )
 
 

@@ -14,7 +14,8 @@ whether the new version is the latest, the effective tags. Every case it does no
 that changes, a deleted definition, a number already taken: a retry or a 409) it hands back having written
 nothing, and the ORM path answers it, so those answers (and their wording) have one source. Documents the function
 never sees: a ``definition`` block, one whose kind has registration work of its own
-(``registers_in_one_statement``), one that leaves out a definition-wide field the search text needs.
+(``registers_in_one_statement``). A document that leaves out a definition-wide field the search text includes (a
+model's family) has that part of the text filled in from the stored definition (``_search_parts``).
 
 Activation: the function locks the definition, re-reads the version, clears the previous current version, makes
 this one current, moves the pointer and says what the entry records; an archived version goes back to the ORM path
@@ -49,8 +50,7 @@ def in_one_statement(definition_model: type[Definition], document: dict) -> bool
 
     if DEFINITION_KEY in document or not _has_function(definition_model, "register"):
         return False
-    version_model = definition_model.versions.rel.related_model
-    return version_model.registers_in_one_statement(document) and all(name in document for name in _searched_parent_fields(version_model))
+    return definition_model.versions.rel.related_model.registers_in_one_statement(document)
 
 
 # The ORM path's methods each function stands in for. A kind that overrides one of them does more than the function
@@ -82,11 +82,24 @@ def _has_function(definition_model: type[Definition], write: str) -> bool:
     return True
 
 
-def _searched_parent_fields(version_model) -> set[str]:
-    """The definition-wide fields a version's search text includes (``model__family``): the document must give
-    them, since the statement computes the search text before it knows the stored definition."""
-    prefix = f"{version_model.parent_field}__"
-    return {path[len(prefix):] for path in version_model.objects.all().search_fields if path.startswith(prefix)}
+def _search_parts(version, document: dict) -> list | None:
+    """``search_document``'s parts for the function when the document leaves out a definition-wide field the
+    search text includes (``model__family``): the parts in order, lowercased, with ``{"parent": field}`` for those
+    the function fills in from the stored definition. None when the document gives them all."""
+    prefix = f"{version.parent_field}__"
+    searched = type(version).objects.all().search_fields
+    if all(path[len(prefix):] in document for path in searched if path.startswith(prefix)):
+        return None
+    parts: list = [version.definition.name.lower()]
+    for path in searched:
+        if path.startswith(prefix) and path[len(prefix):] not in document:
+            parts.append({"parent": path[len(prefix):]})
+            continue
+        value: Any = version
+        for attr in path.split("__"):
+            value = getattr(value, attr)
+        parts.append(str(value or "").lower())
+    return parts
 
 
 def register_in_one_statement(definition_model: type[Definition], document: dict, warnings: list[Issue], user, *, create: bool) -> Registration | None:
@@ -107,6 +120,7 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
         created_by=user if getattr(user, "is_authenticated", False) else None, **mutable,
     )
     version.search_text = version.search_document()
+    search_parts = _search_parts(version, document)
     version.derive_from_spec()
     parent = {name: _json_value(getattr(definition, name)) for name in given}
     entry_changes = {"spec_sha256": changelog.spec_checksum(spec)}
@@ -116,12 +130,13 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
         "created": True,
     }
     sql, item_params = _write_statement(
-        definition_model, "register", "%s, %s, %s::jsonb, %s::jsonb, %s::jsonb", action="version_registered",
+        definition_model, "register", "%s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb", action="version_registered",
         entry="SELECT %s AS name, %s AS version, %s AS object_id, CASE WHEN r_created THEN %s::jsonb ELSE %s::jsonb END AS changes",
         columns="r_created, r_definition, r_latest, r_is_latest",
     )
     params = [
         definition.name, create, _row_json(definition) if create else None, json.dumps(parent), _row_json(version),
+        None if search_parts is None else json.dumps(search_parts),
         *item_params,
         definition.name, version.version, str(version.pk), json.dumps(created_changes), json.dumps(entry_changes),
     ]
@@ -131,6 +146,8 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
     created, stored, latest, is_latest, at, entry_id = found
     _load(definition, _decoded(stored))
     version.created_at = version.updated_at = at
+    if search_parts is not None:
+        del version.search_text  # the function wrote it from the stored definition: read on access, if ever
     setattr(version, version_model.parent_field, definition)
     version.is_latest = is_latest
     version.effective_tags = effective_tags_of(version.tags, definition.tags)
