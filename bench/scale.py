@@ -150,32 +150,38 @@ def measure(port: int, key: str, models: int) -> dict[str, tuple[float, float, i
 
 
 def explain() -> str:
-    """EXPLAIN (ANALYZE) of the two statements a list's page runs on PostgreSQL, per filter: the page's keys with
-    the bounded count (the first API_LIST_COUNT_LIMIT + 1 matching keys, in order) and the page's documents
-    (``registry_project.api.page_documents``)."""
+    """EXPLAIN (ANALYZE) of the statements a list's page runs on PostgreSQL, per filter: those the paginator runs
+    for the page's keys and the bounded count (``StrictLimitOffsetPagination.paginate_keys``, captured as it runs
+    them), then the page's documents (``registry_project.api.page_documents``)."""
     script = (
-        "from django.conf import settings\n"
         "from django.db import connection\n"
+        "from django.test.utils import CaptureQueriesContext\n"
+        "from rest_framework.request import Request\n"
+        "from rest_framework.test import APIRequestFactory\n"
         "from models_app.models import ModelVersion\n"
         "from models_app.api.artifacts import ModelDocumentSerializer\n"
         "from registry_project.api import page_documents\n"
+        "from registry_project.api.pagination import StrictLimitOffsetPagination\n"
         "base = ModelVersion.objects.of_alive().with_parent().with_aliases().latest_per_definition()\n"
         "cases = [('no filter', base), ('tag=bench-run (200 models)', base.tagged('bench-run')),\n"
         "         ('tag=team-3 (10% of models)', base.tagged('team-3')), ('search=scale-0001', base.search('scale-0001')),\n"
         "         ('capability=chat&family=fam3', base.with_capability('chat').filter(model__family='fam3'))]\n"
         "page_documents.documents_by_key(ModelVersion, ModelDocumentSerializer, [])\n"
         "docs_sql, docs_params, slot = page_documents._compiled[(ModelVersion, ModelDocumentSerializer)]\n"
+        "request = Request(APIRequestFactory().get('/api/v1/models', {'limit': 100}))\n"
         "for label, qs in cases:\n"
-        "    bound = settings.API_LIST_COUNT_LIMIT + 1\n"
-        "    keys_query = qs.order_by('model__name').values_list('pk', flat=True)[:bound]\n"
-        "    sql, params = keys_query.query.sql_with_params()\n"
-        "    params = list(params)\n"
-        "    page = list(keys_query)[:100]\n"
+        "    with CaptureQueriesContext(connection) as captured:\n"
+        "        page = StrictLimitOffsetPagination().paginate_keys(qs.order_by('model__name'), request)\n"
+        "    keys = [q['sql'] for q in captured.captured_queries if q['sql'].startswith('SELECT')]\n"
         "    documents = list(docs_params); documents[slot] = page\n"
-        "    for what, statement, values in [(f'keys and count (bounded at {bound})', sql, params), ('documents of the page of 100', docs_sql, documents)]:\n"
+        "    statements = [(f'keys, statement {i} of {len(keys)}', sql, None) for i, sql in enumerate(keys, 1)]\n"
+        "    for what, statement, values in [*statements, ('documents of the page of 100', docs_sql, documents)]:\n"
         "        with connection.cursor() as c:\n"
+        "            if what.startswith('keys') and len(keys) > 1 and what.endswith(f'{len(keys)} of {len(keys)}'):\n"
+        "                c.execute('SET max_parallel_workers_per_gather = 0')  # as the walk runs (SET LOCAL)\n"
         "            c.execute('EXPLAIN (ANALYZE, COSTS OFF) ' + statement, values)\n"
         "            print(f'-- {label}, {what}'); print('\\n'.join(r[0] for r in c.fetchall()))\n"
+        "            c.execute('RESET max_parallel_workers_per_gather')\n"
     )
     return manage("shell", "-c", script)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.pagination import LimitOffsetPagination
@@ -30,6 +31,55 @@ def _bounded_int(request, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _page_among_any(queryset, bound: int, offset: int, limit: int) -> tuple[list, int] | None:
+    """Up to ``bound`` rows of ``queryset`` taken in no particular order (the database stops after ``bound``),
+    sorted by the queryset's ordering: the keys of the page ``offset``/``limit`` among them, and how many were
+    taken. When fewer than ``bound`` match, they are every match, so that is the page and the exact count.
+
+    One statement: ``SELECT key, count(*) OVER () FROM (the matches' keys and sort columns LIMIT bound) ORDER BY``
+    those columns by position, ``LIMIT limit OFFSET offset``. None when the ordering is not plain field names (an
+    expression or a random order), which this cannot restate, and off PostgreSQL (the keys come back as the driver
+    gives them: a UUID is text on SQLite)."""
+    if connections[queryset.db].vendor != "postgresql":
+        return None
+    query = queryset.query
+    ordering = list(query.order_by) or (list(queryset.model._meta.ordering) if query.default_ordering else [])
+    if not all(isinstance(item, str) and item.lstrip("-") not in ("", "?") for item in ordering):
+        return None
+    columns = ["pk"]
+    positions = []
+    for item in ordering:
+        field = item.lstrip("-")
+        if field not in columns:
+            columns.append(field)
+        positions.append(f"{columns.index(field) + 1}{' DESC' if item.startswith('-') else ''}")
+    sql, params = queryset.order_by().values_list(*columns)[:bound].query.sql_with_params()
+    order_by = f" ORDER BY {', '.join(positions)}" if positions else ""
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"SELECT *, count(*) OVER () FROM ({sql}) AS matches{order_by} LIMIT %s OFFSET %s", (*params, limit, offset))
+        rows = cursor.fetchall()
+        if rows:
+            return [row[0] for row in rows], rows[0][-1]
+        if offset == 0:
+            return [], 0
+        # A page past the last match: the window had no row to report the count on.
+        cursor.execute(f"SELECT count(*) FROM ({sql}) AS matches", params)
+        return [], cursor.fetchone()[0]
+
+
+def _walked_keys(queryset, offset: int, limit: int) -> list:
+    """The keys of the page ``offset``/``limit`` of ``queryset``, walked in its order. On PostgreSQL without
+    parallel workers: the walk stops at the page's end (at most ``API_LIST_COUNT_LIMIT`` matches), and launching
+    a worker took longer than the walk itself (15 ms against 4 ms for ``tag=`` matching 10 % of 100,000 models)."""
+    keys = queryset.values_list("pk", flat=True)[offset:offset + limit]
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:  # SET LOCAL would outlive the walk
+        return list(keys)
+    with transaction.atomic(using=queryset.db, savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        return list(keys)
+
+
 class StrictLimitOffsetPagination(LimitOffsetPagination):
     """limit/offset pagination that says so when a limit or offset is out of range, instead of clamping, and
     whose count is bounded: exact up to ``API_LIST_COUNT_LIMIT`` matches (or to the page's end, if that is
@@ -52,20 +102,34 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         return counted if self.count_is_exact else bound - 1
 
     def paginate_keys(self, queryset, request) -> list | None:
-        """The page's primary keys and the bounded count from one statement over the matches, for a caller that
-        reads the page's rows itself: the filter runs once, where ``paginate_queryset`` runs it for the count and
-        again for the page. The keys of the first ``API_LIST_COUNT_LIMIT`` + 1 matches are read in order, which
-        is what the count reads anyway. None when the page reaches past them (the caller pages the usual way)."""
+        """The page's primary keys and the bounded count, for a caller that reads the page's rows itself.
+
+        The first statement reads the keys of any ``API_LIST_COUNT_LIMIT`` + 1 matches in no particular order,
+        sorts those and returns the page's keys with how many it read (``_page_among_any``): the database stops
+        after that many whatever the filter's selectivity. When fewer match, that is every match, so the count is
+        exact and that is the page: one statement, where ``paginate_queryset`` runs the filter twice (count,
+        page). When that many match, the count is a lower
+        bound and a second statement walks the matches in order and stops at the page's end: reading that
+        many matches *in order* is what made an unselective filter's list grow with the registry (a walk of
+        the name index until 1,001 of 100,000 models matched). None when the page reaches past the bound (the
+        caller pages the usual way)."""
         self.request = request
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)
         bound = settings.API_LIST_COUNT_LIMIT + 1
         if self.offset + self.limit >= bound:
             return None
-        keys = list(queryset.values_list("pk", flat=True)[:bound])
-        self.count_is_exact = len(keys) < bound
-        self.count = len(keys) if self.count_is_exact else bound - 1
-        return keys[self.offset:self.offset + self.limit]
+        found = _page_among_any(queryset, bound, self.offset, self.limit)
+        if found is None:  # an ordering the sort cannot restate: the keys of the first matches, in order
+            keys = list(queryset.values_list("pk", flat=True)[:bound])
+            found = keys[self.offset:self.offset + self.limit], len(keys)
+        page, taken = found
+        self.count_is_exact = taken < bound
+        if self.count_is_exact:
+            self.count = taken
+            return page
+        self.count = bound - 1
+        return _walked_keys(queryset, self.offset, self.limit)
 
     def get_next_link(self):
         if not self.count_is_exact:

@@ -105,6 +105,75 @@ def test_count_is_exact_up_to_the_limit_then_a_lower_bound_and_next_leads_to_eve
     assert api.get(f"{URL}?limit=2&search=m4").json()["count_is_exact"] is True
 
 
+# Registered out of name, version and creation order, so a page taken in the order the rows were read is wrong.
+SHUFFLED = [("m3", "2.0.0"), ("m0", "1.5.0"), ("m5", "0.9.0"), ("m1", "3.0.0-rc.1"), ("m4", "3.0.0"), ("m2", "1.10.0")]
+
+
+@pytest.mark.parametrize(
+    "ordering, expected",
+    [
+        ("", ["m0", "m1", "m2", "m3", "m4", "m5"]),
+        ("&ordering=-name", ["m5", "m4", "m3", "m2", "m1", "m0"]),
+        ("&ordering=version", ["m5", "m0", "m2", "m3", "m1", "m4"]),
+        ("&ordering=-version", ["m4", "m1", "m3", "m2", "m0", "m5"]),
+        ("&ordering=created_at", ["m3", "m0", "m5", "m1", "m4", "m2"]),
+        ("&ordering=-created_at", ["m2", "m4", "m1", "m5", "m0", "m3"]),
+    ],
+)
+@pytest.mark.parametrize("count_limit", [100, 3], ids=["every-match-within-the-count", "more-than-the-count"])
+def test_pages_follow_the_ordering_whether_few_or_many_match(api, model_doc, settings, ordering, expected, count_limit):
+    # Within the count limit the page is sorted from the matches read in no order; past it the matches are walked
+    # in order to the page's end. Both must give the ordering's pages, and `next` must lead through all of them.
+    settings.API_LIST_COUNT_LIMIT = count_limit
+    for name, version in SHUFFLED:
+        assert api.post(URL, model_doc(name=name, version=version), format="json").status_code == 201
+
+    seen, url = [], f"{URL}?limit=2{ordering}"
+    while url:
+        body = api.get(url).json()
+        seen += [r["name"] for r in body["results"]]
+        url = body["next"]
+    assert seen == expected
+
+
+def test_a_page_past_the_last_match_still_counts_them(api, model_doc):
+    for name, version in SHUFFLED:
+        api.post(URL, model_doc(name=name, version=version), format="json")
+    body = api.get(f"{URL}?limit=2&offset=10").json()
+    assert (body["count"], body["count_is_exact"], body["results"], body["next"]) == (6, True, [], None)
+    assert api.get(f"{URL}?limit=2&offset=10&tag=none").json()["count"] == 0
+
+
+def test_a_list_with_more_matches_than_the_count_limit_runs_one_more_query(api, model_doc, settings, django_assert_max_num_queries):
+    settings.API_LIST_COUNT_LIMIT = 3
+    for name, version in SHUFFLED:
+        api.post(URL, model_doc(name=name, version=version), format="json")
+    # auth + the matches read in no order (as many as the limit and one) + the page walked in order + the documents
+    with django_assert_max_num_queries(4):
+        body = api.get(f"{URL}?limit=2").json()
+    assert [r["name"] for r in body["results"]] == ["m0", "m1"] and (body["count"], body["count_is_exact"]) == (3, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_walk_past_the_count_limit_leaves_the_connections_settings_as_they_were(api, model_doc, settings):
+    # Outside a test's transaction, as a request runs: the walk turns parallel workers off for itself only.
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's parallel workers")
+    settings.API_LIST_COUNT_LIMIT = 3
+    for name, version in SHUFFLED:
+        api.post(URL, model_doc(name=name, version=version), format="json")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        before = cursor.fetchone()[0]
+    body = api.get(f"{URL}?limit=2&ordering=-version").json()
+    assert [r["name"] for r in body["results"]] == ["m4", "m1"] and body["count_is_exact"] is False
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] == before != "0"
+
+
 def test_versions_list_query_count_is_bounded(api, model_doc, django_assert_max_num_queries):
     for i in range(50):
         api.post(URL, model_doc(version=f"1.{i}.0"), format="json")
