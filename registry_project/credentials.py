@@ -46,6 +46,17 @@ def current_token() -> str | None:
     return row[0] if row else None
 
 
+def token_column():
+    """The credential token as an expression a read's own statement can select (``Definition._prepared``): a
+    document read confirms its cached key with the token read in the same statement, not a statement of its own
+    (see ``registry_project.api.auth``). The token is then exactly as fresh as the document it guards."""
+    from django.db.models import Subquery
+
+    from registry_project.models import CredentialGeneration
+
+    return Subquery(CredentialGeneration.objects.filter(pk=1).values("token")[:1])
+
+
 class VerifiedKeyCache:
     def __init__(self, ttl: float = TTL_SECONDS, max_entries: int = MAX_ENTRIES):
         self.ttl = ttl
@@ -72,6 +83,20 @@ class VerifiedKeyCache:
                 self._entries.pop(digest, None)
             return None
         return copy.copy(user), copy.copy(api_key)
+
+    def get_unconfirmed(self, key: str):
+        """(token, user, api_key) verified within the TTL, whatever the token is now: the caller confirms the token
+        before it answers (``registry_project.api.auth``). None when the key is not cached."""
+        with self._lock:
+            entry = self._entries.get(self._digest(key))
+        if entry is None or time.monotonic() - entry[1] > self.ttl:
+            return None
+        token, _, user, api_key = entry
+        return token, copy.copy(user), copy.copy(api_key)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(self._digest(key), None)
 
     def put(self, key: str, token: str | None, user, api_key) -> None:
         if token is None:

@@ -25,7 +25,7 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from registry_project import changelog
+from registry_project import changelog, credentials
 from registry_project.aliases import Alias
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
@@ -248,7 +248,11 @@ class Definition(models.Model):
             return query
         version_model = cls.versions.rel.related_model
         parent = version_model.parent_field
-        documents = version_model.objects.select_related(parent).defer(*SEARCH_COLUMNS).with_aliases()
+        # The credential token rides along: a read confirms its cached API key with it (api.auth.ConfirmsCredentialsLate).
+        documents = (
+            version_model.objects.select_related(parent).defer(*SEARCH_COLUMNS).with_aliases()
+            .annotate(credential_token=credentials.token_column())
+        )
         alive = {f"{parent}__deleted_at__isnull": True}
         if lookup in ("latest", "current"):
             query = PreparedQuery(

@@ -25,15 +25,24 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("An API key is plain ASCII.") from None
         if "\x00" in key or len(key) > 200:
             raise exceptions.AuthenticationFailed("Invalid API key.")
-        token = current_token()
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        if request.method in SAFE_METHODS and isinstance(view, ConfirmsCredentialsLate):
+            cached = verified_keys.get_unconfirmed(key)
+            if cached is not None and not cached[2].has_expired:
+                token, user, api_key = cached
+                request.unconfirmed_credentials = (key, token)  # confirmed before the answer: confirm_credentials
+                return user, api_key
+        return self.verified(key, current_token())
+
+    @staticmethod
+    def verified(key: str, token: str | None):
+        """(user, api_key) for ``key`` as the database has it under the credential ``token``: from the cache when it
+        was verified under that token, else looked up, checked and cached."""
         cached = verified_keys.get(key, token)
         if cached is not None:
             user, api_key = cached
             if not api_key.has_expired:
-                # At most one write a minute (LAST_USED_PRECISION); the cache's own copy learns it, or every
-                # later hit would write again.
-                if api_key.record_use():
-                    verified_keys.note_use(key, token, api_key.last_used_at)
+                _record_use(key, token, api_key)
                 return user, api_key
         try:
             api_key = ApiKey.objects.get_from_key(key)
@@ -53,6 +62,54 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request) -> str:
         # Makes DRF answer 401 (not 403) when credentials are missing.
         return KEYWORD
+
+
+def _record_use(key: str, token: str | None, api_key: ApiKey) -> None:
+    # At most one write a minute (LAST_USED_PRECISION); the cache's own copy learns it, or every later hit would
+    # write again.
+    if api_key.record_use():
+        verified_keys.note_use(key, token, api_key.last_used_at)
+
+
+class ConfirmsCredentialsLate:
+    """A view whose reads (GET, HEAD, OPTIONS) may confirm a cached API key after the view has run, before anything
+    is answered, instead of reading the credential token first: one round trip less for a document read, whose
+    own statement selects the token (``Definition._prepared``, ``credentials.token_column``).
+
+    The guarantee is the one ``registry_project.credentials`` gives: nothing is answered to a key that the
+    database no longer accepts. A revoke, an expiry, a deactivated user is refused on the very next request, now
+    with the token read by the same statement as the document (the same snapshot) or, when the view read none,
+    once the view has answered (``finalize_response``). A read has no side effects, so running it before the key
+    is confirmed shows nothing; the key's use is recorded only once it is confirmed."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        try:
+            confirm_credentials(self, request)
+        except exceptions.APIException as exc:
+            response = self.handle_exception(exc)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+def confirm_credentials(view, request, token: str | None = None) -> None:
+    """Confirm the cached key a read was let in with (``ApiKeyAuthentication``), against ``token`` (the credential
+    token a statement of the read selected) or, without one, the token read now. If it changed, the key is
+    verified again: refused (AuthenticationFailed) when the database no longer accepts it, and the rate limit
+    checked again when the key's own limit changed. A no-op for a request that was authenticated up front."""
+    pending = getattr(request, "unconfirmed_credentials", None)
+    if pending is None:
+        return
+    request.unconfirmed_credentials = None
+    key, cached_token = pending
+    if token is None:
+        token = current_token()
+    if token is not None and token == cached_token:
+        _record_use(key, token, request.auth)
+        return
+    verified_keys.discard(key)
+    before = request.auth
+    request.user, request.auth = ApiKeyAuthentication.verified(key, token)
+    if (request.auth.rate_limit_per_minute, request.auth.rate_limit_burst) != (before.rate_limit_per_minute, before.rate_limit_burst):
+        view.check_throttles(request)
 
 
 # The Django model permission a write needs, by HTTP method (as DRF's DjangoModelPermissions); a view may name

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
-from registry_project.api.auth import RegistryAccess, StaffOnly
+from registry_project.api.auth import ConfirmsCredentialsLate, RegistryAccess, StaffOnly, confirm_credentials
 from registry_project.api.errors import QueryParameterInvalid
 from registry_project.api import page_documents
 from registry_project.api.metadata import DocumentMetadata
@@ -119,7 +119,7 @@ class BodyRequiredMixin:
             raise ParseError("A JSON body is required.")
 
 
-class DefinitionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.GenericViewSet):
+class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequiredMixin, viewsets.GenericViewSet):
     definition_model: ClassVar[type[Definition]]
     serializer_class = DocumentSerializer
     metadata_class = DocumentMetadata
@@ -158,6 +158,8 @@ class DefinitionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Gener
     def respond(self, version: DefinitionVersion, status_code: int = 200, warnings=None) -> Response:
         """The version's document; ``warnings`` (a list, possibly empty) adds the ``warnings`` key."""
         if self.request.method in ("GET", "HEAD"):
+            # The document reads' statement also selected the credential token (Definition._prepared).
+            confirm_credentials(self, self.request, getattr(version, "credential_token", None))
             # A version's document changes only with its own row or its definition's (see document_etag), so a
             # client holding the current document gets a 304 without the document being built again.
             etag = version.document_etag()

@@ -74,6 +74,64 @@ def test_a_revoked_key_is_refused_on_the_next_request_however_it_was_revoked(api
     assert response.json()["errors"][0]["message"] == "Invalid or revoked API key."
 
 
+@pytest.fixture
+def document_reads(api, model_doc):
+    """A model and the document reads a service makes, each path read once so the key is cached."""
+    assert api.post(URL, model_doc(version="1.0.0"), format="json").status_code == 201
+    assert api.post(f"{URL}/llama2-7b-chat/versions/1.0.0/activate").status_code == 200
+    version_id = api.get(f"{URL}/llama2-7b-chat").json()["id"]
+    return {
+        "latest": f"{URL}/llama2-7b-chat",
+        "a number": f"{URL}/llama2-7b-chat/versions/1.0.0",
+        "current": f"{URL}/llama2-7b-chat/versions/current",
+        "by id": f"{URL}/id/{version_id}",
+        "a missing model (404)": f"{URL}/no-such-model",
+        "a missing version (404)": f"{URL}/llama2-7b-chat/versions/9.9.9",
+        "the list": URL,
+        "the versions": f"{URL}/llama2-7b-chat/versions",
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("read", ["latest", "a number", "current", "by id", "a missing model (404)", "a missing version (404)", "the list", "the versions"])
+def test_a_document_read_with_a_key_revoked_since_it_was_cached_is_refused(api, document_reads, read):
+    # A read confirms its cached key with the token its own statement read, or with a read of the token before
+    # it answers: whatever the view found (a document, a 404, a page), the revoked key gets the 401.
+    path = document_reads[read]
+    assert api.get(path).status_code == (404 if "404" in read else 200)
+    ApiKey.objects.update(revoked=True)
+
+    response = api.get(path)
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["message"] == "Invalid or revoked API key."
+    assert response["WWW-Authenticate"] == "Api-Key"
+
+
+@pytest.mark.django_db
+def test_a_conditional_read_with_a_revoked_key_is_refused_not_told_it_is_unchanged(api, document_reads):
+    etag = api.get(document_reads["latest"])["ETag"]
+    assert api.get(document_reads["latest"], HTTP_IF_NONE_MATCH=etag).status_code == 304
+    ApiKey.objects.update(revoked=True)
+    assert api.get(document_reads["latest"], HTTP_IF_NONE_MATCH=etag).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_read_after_an_unrelated_credential_change_is_answered_and_the_key_cached_again(api, document_reads, user, django_assert_max_num_queries):
+    assert api.get(document_reads["latest"]).status_code == 200
+    ApiKey.objects.issue(user)  # another key: the token changes, this key stays valid
+    assert api.get(document_reads["latest"]).status_code == 200  # verified again
+    with django_assert_max_num_queries(1):
+        assert api.get(document_reads["latest"]).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_lowered_rate_limit_applies_to_the_next_read_of_a_cached_key(api, document_reads, settings):
+    settings.API_RATE_LIMIT = (1, 1000)
+    assert api.get(document_reads["latest"]).status_code == 200
+    ApiKey.objects.filter(prefix=api.api_key.split(".")[0]).update(rate_limit_per_minute=1, rate_limit_burst=1)
+    assert [api.get(document_reads["latest"]).status_code for _ in range(2)] == [200, 429]
+
+
 @pytest.mark.django_db
 def test_deactivating_the_user_refuses_its_cached_key(api, user):
     assert api.get(URL).status_code == 200
@@ -103,10 +161,10 @@ def test_a_wrong_secret_with_a_cached_keys_prefix_is_refused(api):
     assert forged.get(URL).status_code == 401
 
 
-def _get(port: int, key: str) -> int:
+def _get(port: int, key: str, path: str = URL) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
     try:
-        conn.request("GET", URL, headers={"Authorization": f"Api-Key {key}"})
+        conn.request("GET", path, headers={"Authorization": f"Api-Key {key}"})
         response = conn.getresponse()
         response.read()
         return response.status
@@ -116,8 +174,11 @@ def _get(port: int, key: str) -> int:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_revoke_is_seen_at_once_by_two_other_server_processes():
+@pytest.mark.parametrize("path, found", [(URL, 200), (f"{URL}/llama2-7b-chat", 200), (f"{URL}/no-such-model", 404)])
+def test_a_revoke_is_seen_at_once_by_two_other_server_processes(model_doc, path, found):
+    # The list, a document read (the token read by the document's own statement) and a 404.
     from bench.http_load import gunicorn
+    from models_app.models import Model
 
     settings = connection.settings_dict
     env = {
@@ -128,13 +189,14 @@ def test_a_revoke_is_seen_at_once_by_two_other_server_processes():
     }
     user = get_user_model().objects.create_user("replica-user", password="unused-password-123")
     api_key, key = ApiKey.objects.issue(user)
+    Model.register(model_doc(), user=user)
     with gunicorn(env, workers=1) as first, gunicorn(env, workers=1) as second:
         for _ in range(3):  # each process has now verified and cached the key
-            assert (_get(first, key), _get(second, key)) == (200, 200)
+            assert (_get(first, key, path), _get(second, key, path)) == (found, found)
 
         ApiKey.objects.filter(pk=api_key.pk).update(revoked=True)
 
-        assert (_get(second, key), _get(first, key)) == (401, 401)
+        assert (_get(second, key, path), _get(first, key, path)) == (401, 401)
 
 
 def _add_modelversion():
