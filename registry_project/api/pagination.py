@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, transaction
 from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.utils.urls import replace_query_param
@@ -31,20 +33,37 @@ def _bounded_int(request, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _is_column(model, path: str) -> bool:
+    """Whether ``path`` (``pk``, ``created_at``, ``model__name``) names a column, whose value orders as the ORM's
+    ``order_by`` orders it; a relation orders by its model's ``Meta.ordering``, and ``?`` is random."""
+    if path == "pk":
+        return True
+    *relations, name = path.split(LOOKUP_SEP)
+    try:
+        for relation in relations:
+            model = model._meta.get_field(relation).related_model
+            if model is None:
+                return False
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return field.concrete and not field.is_relation
+
+
 def _page_among_any(queryset, bound: int, offset: int, limit: int) -> tuple[list, int] | None:
     """Up to ``bound`` rows of ``queryset`` taken in no particular order (the database stops after ``bound``),
     sorted by the queryset's ordering: the keys of the page ``offset``/``limit`` among them, and how many were
     taken. When fewer than ``bound`` match, they are every match, so that is the page and the exact count.
 
     One statement: ``SELECT key, count(*) OVER () FROM (the matches' keys and sort columns LIMIT bound) ORDER BY``
-    those columns by position, ``LIMIT limit OFFSET offset``. None when the ordering is not plain field names (an
-    expression or a random order), which this cannot restate, and off PostgreSQL (the keys come back as the driver
+    those columns by position, ``LIMIT limit OFFSET offset``. None when the ordering is not columns by name (an
+    expression, a relation, a random order), which this cannot restate, and off PostgreSQL (the keys come back as the driver
     gives them: a UUID is text on SQLite)."""
     if connections[queryset.db].vendor != "postgresql":
         return None
     query = queryset.query
     ordering = list(query.order_by) or (list(queryset.model._meta.ordering) if query.default_ordering else [])
-    if not all(isinstance(item, str) and item.lstrip("-") not in ("", "?") for item in ordering):
+    if not all(isinstance(item, str) and _is_column(queryset.model, item.lstrip("-")) for item in ordering):
         return None
     columns = ["pk"]
     positions = []

@@ -136,6 +136,27 @@ def test_pages_follow_the_ordering_whether_few_or_many_match(api, model_doc, set
     assert seen == expected
 
 
+def test_an_ordering_the_sort_cannot_restate_takes_the_ordered_read(api, model_doc):
+    # A relation orders by its model's Meta.ordering and an expression is not a column: neither is sorted by
+    # position over the matches' columns, so the paginator reads the matches in order instead.
+    from django.db.models.functions import Lower
+
+    from models_app.models import ModelVersion
+    from registry_project.api.pagination import _page_among_any
+
+    for name, version in SHUFFLED:
+        api.post(URL, model_doc(name=name, version=version), format="json")
+    versions = ModelVersion.objects.all()
+    assert _page_among_any(versions.order_by("model"), 10, 0, 2) is None
+    assert _page_among_any(versions.order_by(Lower("version")), 10, 0, 2) is None
+    assert _page_among_any(versions.order_by("?"), 10, 0, 2) is None
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        page, count = _page_among_any(versions.order_by("-model__name"), 10, 0, 2)
+        assert count == 6 and [ModelVersion.objects.get(pk=pk).model.name for pk in page] == ["m5", "m4"]
+
+
 def test_a_page_past_the_last_match_still_counts_them(api, model_doc):
     for name, version in SHUFFLED:
         api.post(URL, model_doc(name=name, version=version), format="json")
