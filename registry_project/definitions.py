@@ -30,8 +30,8 @@ from registry_project.aliases import Alias
 from registry_project.dependencies import ensure_unused
 from registry_project.exceptions import Conflict, DefinitionNotFound
 from registry_project.logs import log_write
-from registry_project.prepared import Placeholder, PreparedQuery
 from registry_project.one_statement import activate_in_one_statement, in_one_statement, register_in_one_statement
+from registry_project.prepared import Placeholder, PreparedQuery
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
 from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
 from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
@@ -790,15 +790,19 @@ class DefinitionVersion(models.Model):
                 kwargs["update_fields"] = {*kwargs["update_fields"], "effective_tags"}
         super().save(*args, **kwargs)
 
-    def search_document(self) -> str:
-        """The text free-text search matches: the definition's name and the kind's ``search_fields``, lowercased."""
-        parts = [self.definition.name]
+    def search_values(self) -> list[tuple[str, str]]:
+        """(path, text) of each of the kind's ``search_fields`` (``model__family``, ``spec__...``), in order."""
+        values = []
         for path in type(self).objects.all().search_fields:
             value: Any = self
             for attr in path.split("__"):
                 value = getattr(value, attr)
-            parts.append(str(value or ""))
-        return "\n".join(parts).lower()
+            values.append((path, str(value or "")))
+        return values
+
+    def search_document(self) -> str:
+        """The text free-text search matches: the definition's name and the kind's ``search_fields``, lowercased."""
+        return "\n".join([self.definition.name, *(text for _, text in self.search_values())]).lower()
 
     def set_search_fields(self) -> None:
         self.search_text = self.search_document()

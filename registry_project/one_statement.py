@@ -87,18 +87,15 @@ def _search_parts(version, document: dict) -> list | None:
     search text includes (``model__family``): the parts in order, lowercased, with ``{"parent": field}`` for those
     the function fills in from the stored definition. None when the document gives them all."""
     prefix = f"{version.parent_field}__"
-    searched = type(version).objects.all().search_fields
-    if all(path[len(prefix):] in document for path in searched if path.startswith(prefix)):
+    values = version.search_values()
+    if all(path[len(prefix):] in document for path, _ in values if path.startswith(prefix)):
         return None
     parts: list = [version.definition.name.lower()]
-    for path in searched:
+    for path, text in values:
         if path.startswith(prefix) and path[len(prefix):] not in document:
             parts.append({"parent": path[len(prefix):]})
-            continue
-        value: Any = version
-        for attr in path.split("__"):
-            value = getattr(value, attr)
-        parts.append(str(value or "").lower())
+        else:
+            parts.append(text.lower())
     return parts
 
 
