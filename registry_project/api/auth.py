@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -26,7 +28,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if "\x00" in key or len(key) > 200:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         view = (getattr(request, "parser_context", None) or {}).get("view")
-        if request.method in SAFE_METHODS and isinstance(view, ConfirmsCredentialsLate):
+        if isinstance(view, ConfirmsCredentialsLate) and view.confirms_late(request):
             cached = verified_keys.get_unconfirmed(key)
             if cached is not None and not cached[2].has_expired:
                 token, user, api_key = cached
@@ -72,15 +74,34 @@ def _record_use(key: str, token: str | None, api_key: ApiKey) -> None:
 
 
 class ConfirmsCredentialsLate:
-    """A view whose reads (GET, HEAD, OPTIONS) may confirm a cached API key after the view has run, before anything
-    is answered, instead of reading the credential token first: one round trip less for a document read, whose
-    own statement selects the token (``Definition._prepared``, ``credentials.token_column``).
+    """A view whose document reads (``late_confirmed_actions``, GET and HEAD) confirm a cached API key with the
+    credential token their own statement selected (``Definition._prepared``, ``credentials.token_column``)
+    instead of reading the token first: one round trip less on the services' hot path.
 
-    The guarantee is the one ``registry_project.credentials`` gives: nothing is answered to a key that the
-    database no longer accepts. A revoke, an expiry, a deactivated user is refused on the very next request, now
-    with the token read by the same statement as the document (the same snapshot) or, when the view read none,
-    once the view has answered (``finalize_response``). A read has no side effects, so running it before the key
-    is confirmed shows nothing; the key's use is recorded only once it is confirmed."""
+    The guarantee is the one ``registry_project.credentials`` gives, unchanged: nothing is answered to a key that
+    the database no longer accepts, on any process, from its very next request. The key is confirmed before any
+    answer leaves: by the handler with its statement's token (the same snapshot as the document), or, when the
+    read ends otherwise (a 404, a 400, any exception), by reading the token then (``handle_exception``,
+    ``finalize_response``). Until then the read has only read. The rate limit and the permissions are checked
+    once the key is confirmed, with the key as the database has it then, and the key's use is recorded then.
+    Every other request (lists, writes, OPTIONS) reads the token first, as before."""
+
+    late_confirmed_actions: ClassVar[tuple[str, ...]] = ()
+
+    def confirms_late(self, request) -> bool:
+        return request.method in ("GET", "HEAD") and getattr(self, "action", None) in self.late_confirmed_actions
+
+    def check_throttles(self, request):
+        if getattr(request, "unconfirmed_credentials", None) is not None:
+            return  # checked once the key is confirmed (confirm_credentials), against its limits as they are then
+        super().check_throttles(request)
+
+    def handle_exception(self, exc):
+        try:
+            confirm_credentials(self, self.request)
+        except exceptions.APIException as refused:
+            exc = refused
+        return super().handle_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
         try:
@@ -92,9 +113,10 @@ class ConfirmsCredentialsLate:
 
 def confirm_credentials(view, request, token: str | None = None) -> None:
     """Confirm the cached key a read was let in with (``ApiKeyAuthentication``), against ``token`` (the credential
-    token a statement of the read selected) or, without one, the token read now. If it changed, the key is
-    verified again: refused (AuthenticationFailed) when the database no longer accepts it, and the rate limit
-    checked again when the key's own limit changed. A no-op for a request that was authenticated up front."""
+    token a statement of the read selected) or, without one, the token read now; then check the permissions (if
+    the key was verified again) and the rate limit that waited for it. A token that changed means the key is
+    verified again: AuthenticationFailed, with the request then unauthenticated, when the database no longer
+    accepts it. A no-op for a request that was authenticated up front."""
     pending = getattr(request, "unconfirmed_credentials", None)
     if pending is None:
         return
@@ -104,12 +126,15 @@ def confirm_credentials(view, request, token: str | None = None) -> None:
         token = current_token()
     if token is not None and token == cached_token:
         _record_use(key, token, request.auth)
-        return
-    verified_keys.discard(key)
-    before = request.auth
-    request.user, request.auth = ApiKeyAuthentication.verified(key, token)
-    if (request.auth.rate_limit_per_minute, request.auth.rate_limit_burst) != (before.rate_limit_per_minute, before.rate_limit_burst):
-        view.check_throttles(request)
+    else:
+        verified_keys.discard(key)
+        try:
+            request.user, request.auth = ApiKeyAuthentication.verified(key, token)
+        except exceptions.AuthenticationFailed:
+            request._not_authenticated()  # as DRF leaves a request whose credentials were refused
+            raise
+        view.check_permissions(request)
+    view.check_throttles(request)
 
 
 # The Django model permission a write needs, by HTTP method (as DRF's DjangoModelPermissions); a view may name

@@ -127,6 +127,8 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     lookup_field = "name"
     lookup_value_regex = NAME_REGEX
     read_only_actions: ClassVar[tuple[str, ...]] = ("validate",)
+    # The document reads: their statement also reads the credential token (ConfirmsCredentialsLate, respond).
+    late_confirmed_actions: ClassVar[tuple[str, ...]] = ("retrieve", "version_detail", "by_id")
     # Conditional writes (If-Match) that may answer 412.
     precondition_actions: ClassVar[tuple[str, ...]] = ("alias", "alias_rollback")
     paginated_actions: ClassVar[tuple[str, ...]] = ("versions",)

@@ -133,6 +133,37 @@ def test_a_lowered_rate_limit_applies_to_the_next_read_of_a_cached_key(api, docu
 
 
 @pytest.mark.django_db
+def test_a_document_read_that_fails_with_a_revoked_key_is_refused_not_a_server_error(api, document_reads, monkeypatch):
+    from models_app.models import Model
+
+    assert api.get(document_reads["latest"]).status_code == 200
+    ApiKey.objects.update(revoked=True)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fault inside the read")
+
+    monkeypatch.setattr(Model, "lookup", broken)
+    response = api.get(document_reads["latest"])  # the test client would re-raise a 500's exception
+    assert response.status_code == 401 and not response.wsgi_request.user.is_authenticated
+
+
+@pytest.mark.django_db
+def test_a_raised_rate_limit_applies_to_the_next_read_of_a_cached_key(api, document_reads, settings):
+    settings.API_RATE_LIMIT = (1, 1)
+    assert [api.get(document_reads["latest"]).status_code for _ in range(2)] == [200, 429]
+    ApiKey.objects.filter(prefix=api.api_key.split(".")[0]).update(rate_limit_per_minute=6_000_000, rate_limit_burst=1000)
+    assert api.get(document_reads["latest"]).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_changed_rate_limit_draws_one_token_per_read(api, document_reads, settings):
+    settings.API_RATE_LIMIT = (6, 6)  # one token every ten seconds: no refill during the test
+    assert api.get(document_reads["latest"]).status_code == 200  # five left
+    ApiKey.objects.filter(prefix=api.api_key.split(".")[0]).update(rate_limit_per_minute=6, rate_limit_burst=5)
+    assert [api.get(document_reads["latest"]).status_code for _ in range(6)] == [200] * 5 + [429]
+
+
+@pytest.mark.django_db
 def test_deactivating_the_user_refuses_its_cached_key(api, user):
     assert api.get(URL).status_code == 200
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
