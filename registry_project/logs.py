@@ -113,7 +113,9 @@ def caller(request, response) -> dict:
     """Who made the request, as far as serving it found out (never a lookup just for the log)."""
     found = {}
     drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
-    api_key = getattr(drf_request, "auth", None)
+    # What authentication set, if it ran: DRF's ``auth`` would authenticate now, for a request answered before it
+    # (a 406), and a refused key would raise here.
+    api_key = getattr(drf_request, "_auth", None)
     if hasattr(api_key, "prefix"):
         found["api_key"] = api_key.prefix
     user = getattr(request, "user", None)

@@ -105,6 +105,22 @@ def test_an_anonymous_request_is_logged_without_a_caller(anon, log_lines):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("key", ["not-a-key", "valid"])
+def test_a_request_answered_before_authentication_is_logged_without_authenticating_it(api, anon, log_lines, key):
+    # An unacceptable Accept header is a 406 before DRF authenticates; the access line must not authenticate
+    # for it (a refused key was a 500 here, a valid one had its use recorded for a request that was not served).
+    from registry_project.models import ApiKey
+
+    ApiKey.objects.update(last_used_at=None)
+    anon.credentials(HTTP_AUTHORIZATION=f"Api-Key {api.api_key if key == 'valid' else key}")
+    assert anon.get(URL, HTTP_ACCEPT="text/html").status_code == 406
+
+    [access] = events(log_lines(), "request_finished")
+    assert access["status"] == 406 and "api_key" not in access
+    assert ApiKey.objects.filter(last_used_at__isnull=False).count() == 0
+
+
+@pytest.mark.django_db
 def test_djangos_own_lines_about_a_request_carry_its_id(anon, log_lines):
     assert anon.get("/no/such/page", HTTP_X_REQUEST_ID="lost-1").status_code == 404
 
