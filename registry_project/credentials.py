@@ -69,27 +69,30 @@ class VerifiedKeyCache:
         return hashlib.sha256(key.encode()).digest()
 
     def get(self, key: str, token: str | None):
-        """(user, api_key) verified under ``token`` within the TTL, as copies the request may keep; or None."""
+        """(user, api_key) verified under ``token`` within the TTL, as copies the request may keep; or None. An entry
+        verified under another token is dropped."""
         if token is None:
             return None
-        digest = self._digest(key)
-        with self._lock:
-            entry = self._entries.get(digest)
-        if entry is None:
+        found = self.get_unconfirmed(key)
+        if found is None:
             return None
-        cached_token, stored_at, user, api_key = entry
-        if cached_token != token or time.monotonic() - stored_at > self.ttl:
-            with self._lock:
-                self._entries.pop(digest, None)
+        cached_token, user, api_key = found
+        if cached_token != token:
+            self.discard(key)
             return None
-        return copy.copy(user), copy.copy(api_key)
+        return user, api_key
 
     def get_unconfirmed(self, key: str):
         """(token, user, api_key) verified within the TTL, whatever the token is now: the caller confirms the token
-        before it answers (``registry_project.api.auth``). None when the key is not cached."""
+        before it answers (``registry_project.api.auth``). None when the key is not cached; an expired entry is
+        dropped."""
+        digest = self._digest(key)
         with self._lock:
-            entry = self._entries.get(self._digest(key))
-        if entry is None or time.monotonic() - entry[1] > self.ttl:
+            entry = self._entries.get(digest)
+            if entry is not None and time.monotonic() - entry[1] > self.ttl:
+                del self._entries[digest]
+                entry = None
+        if entry is None:
             return None
         token, _, user, api_key = entry
         return token, copy.copy(user), copy.copy(api_key)

@@ -127,11 +127,11 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         sorts those and returns the page's keys with how many it read (``_page_among_any``): the database stops
         after that many whatever the filter's selectivity. When fewer match, that is every match, so the count is
         exact and that is the page: one statement, where ``paginate_queryset`` runs the filter twice (count,
-        page). When that many match, the count is a lower
-        bound and a second statement walks the matches in order and stops at the page's end: reading that
-        many matches *in order* is what made an unselective filter's list grow with the registry (a walk of
-        the name index until 1,001 of 100,000 models matched). None when the page reaches past the bound (the
-        caller pages the usual way)."""
+        page). When that many match, the count is a lower bound and a second statement walks the matches in order
+        and stops at the page's end: reading that many matches *in order* is what made an unselective filter's
+        list grow with the registry (a walk of the name index until 1,001 of 100,000 models matched). An ordering
+        the sort cannot restate reads the first matches in order, once. None when the page reaches past the bound
+        (the caller pages the usual way)."""
         self.request = request
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)
@@ -141,13 +141,13 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         found = _page_among_any(queryset, bound, self.offset, self.limit)
         if found is None:  # an ordering the sort cannot restate: the keys of the first matches, in order
             keys = list(queryset.values_list("pk", flat=True)[:bound])
-            found = keys[self.offset:self.offset + self.limit], len(keys)
-        page, taken = found
+            page, taken, walk = keys[self.offset:self.offset + self.limit], len(keys), False
+        else:
+            (page, taken), walk = found, True
         self.count_is_exact = taken < bound
-        if self.count_is_exact:
-            self.count = taken
+        self.count = min(taken, bound - 1)
+        if self.count_is_exact or not walk:
             return page
-        self.count = bound - 1
         return _walked_keys(queryset, self.offset, self.limit)
 
     def get_next_link(self):

@@ -222,3 +222,23 @@ def test_tag_follows_a_change_of_the_models_own_tags(api, model_doc):
     api.post(URL, model_doc(name="a", version="1.2.0", tags=[], definition={"tags": []}), format="json")  # a registration that clears them
     assert names(api.get(f"{URL}?tag=team")) == [] and names(api.get(f"{URL}?tag=own")) == []
     assert [v["version"] for v in api.get(f"{URL}/a/versions?tag=own").json()["results"]] == ["1.1.0", "1.0.0"]
+
+
+def test_an_ordering_the_sort_cannot_restate_reads_its_page_once_when_many_match(api, model_doc, settings, django_assert_num_queries):
+    # Past the count limit the ordered read already holds the page: no second walk of the matches.
+    from django.db.models.functions import Lower
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from models_app.models import ModelVersion
+    from registry_project.api.pagination import StrictLimitOffsetPagination
+
+    settings.API_LIST_COUNT_LIMIT = 3
+    for name, version in SHUFFLED:
+        api.post(URL, model_doc(name=name, version=version), format="json")
+    paginator = StrictLimitOffsetPagination()
+    request = Request(APIRequestFactory().get("/", {"limit": 2, "offset": 1}))
+    with django_assert_num_queries(1):
+        page = paginator.paginate_keys(ModelVersion.objects.order_by(Lower("version"), "pk"), request)
+    ordered = list(ModelVersion.objects.order_by(Lower("version"), "pk").values_list("pk", flat=True))
+    assert page == ordered[1:3] and (paginator.count, paginator.count_is_exact) == (3, False)

@@ -174,6 +174,42 @@ def test_a_trailing_newline_fails_validation(api, llama_doc, field, value):
     assert not ModelVersion.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda doc: doc.setdefault("requirements", {}).update(cuda_version="12.1\n"), "/requirements/cuda_version"),
+        (lambda doc: doc.update(region="eu-west-1\n"), "/region"),
+        (lambda doc: doc.update(metrics={"accuracy\n": 0.5}), "/metrics"),
+        (lambda doc: doc.update(capabilities=["chat\n"]), "/capabilities/0"),
+    ],
+    ids=["cuda_version", "region", "metric_name", "capability"],
+)
+def test_a_trailing_newline_fails_every_model_pattern(api, llama_doc, change, expected):
+    # The schema's patterns are ECMA-262, where `$` is the end of the string; each one compiles that way.
+    change(llama_doc)
+    report = api.post("/api/v1/models/validate", llama_doc, format="json").json()
+    assert report["valid"] is False and expected in [e["path"] for e in report["errors"]]
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda doc: doc.update(name="p\n"), "/name"),
+        (lambda doc: doc["steps"][0].update(id="load\n"), "/steps/0/id"),
+        (lambda doc: doc["steps"][0].update(model="llama2-7b-chat@1.0.0\n"), "/steps/0/model"),
+        (lambda doc: doc.update(tags=["nightly\n"]), "/tags/0"),
+    ],
+    ids=["name", "step-id", "step-model", "tag"],
+)
+def test_a_trailing_newline_fails_every_pipeline_pattern(api, llama_doc, change, expected):
+    api.post("/api/v1/models", llama_doc, format="json")  # the step's model resolves
+    document = {"name": "p", "version": "1.0.0", "steps": [{"id": "load", "type": "inference", "model": "llama2-7b-chat"}]}
+    assert api.post("/api/v1/pipelines/validate", document, format="json").json()["valid"] is True
+    change(document)
+    report = api.post("/api/v1/pipelines/validate", document, format="json").json()
+    assert report["valid"] is False and expected in [e["path"] for e in report["errors"]]
+
+
 def test_a_policy_pattern_with_a_trailing_newline_is_refused(api):
     document = {"name": "q", "version": "1.0.0", "type": "rbac", "rules": [rbac("user:alice\n", "api:x", "allow")]}
     assert api.post(f"{POLICIES}/validate", document, format="json").json()["errors"][0]["path"] == "/rules/0/subject"
