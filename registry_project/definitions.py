@@ -33,7 +33,7 @@ from registry_project.logs import log_write
 from registry_project.one_statement import activate_in_one_statement, in_one_statement, register_in_one_statement
 from registry_project.prepared import Placeholder, PreparedQuery
 from registry_project.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
-from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer
+from registry_project.validation import DocumentInvalid, DocumentValidator, Issue, Report, pointer, same_json
 from registry_project.validation import _issue_from_schema_error as issue_from_schema_error
 
 # \Z, not $: Python's $ also matches before a final newline ("p\n" would pass).
@@ -997,7 +997,7 @@ class DefinitionVersion(models.Model):
                 if key in lifecycle and value != lifecycle[key]:
                     errors.append(Issue(pointer(key), "read_only", f"{key} changes through the lifecycle actions (activate, deprecate, archive)."))
             elif key in self.definition.validator.top_level_fields and key not in IDENTITY_FIELDS:
-                if current.get(key) != value:
+                if not same_json(current.get(key), value):
                     changed_spec.append(key)
             elif key not in IDENTITY_FIELDS:
                 errors.append(Issue(pointer(key), "unknown_field", f"Unknown field: {key}."))

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from functools import cached_property, lru_cache
 from itertools import islice
 from pathlib import Path
@@ -59,7 +60,8 @@ _CODES = {
 
 
 # The largest integer every client language reads back exactly (JavaScript's Number.MAX_SAFE_INTEGER, a double's
-# 53-bit mantissa). Larger integers are refused anywhere in a document, metadata included.
+# 53-bit mantissa). Larger integers are refused anywhere in a document, metadata included, unless they are a
+# double's own value written out (``reads_back_exactly``).
 MAX_SAFE_INTEGER = 2**53 - 1
 # A report lists at most this many errors (and as many warnings), then one more entry counting the rest: a
 # hostile document must not turn into a response thousands of times its size.
@@ -114,6 +116,48 @@ def capped(issues: list[Issue], kind: str = "errors") -> list[Issue]:
     return [*issues[:MAX_ISSUES], Issue("", f"too_many_{kind}", f"{rest} more {kind} not listed; fix these first.")]
 
 
+def json_number(number: int | float) -> Decimal:
+    """A JSON number's value as PostgreSQL stores it (``numeric`` in ``jsonb``): a float by its shortest text, so
+    3.1e23 is 310000000000000000000000, which is what a stored document hands back."""
+    return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+
+
+def reads_back_exactly(number: int) -> bool:
+    """Whether every client reads ``number`` back as itself: within +/-(2^53 - 1), or a double's value written out
+    (``1e16`` or ``3.1e23`` stored and handed back as 10000000000000000 and 310000000000000000000000, which a
+    client reading doubles reads as 1e16 and 3.1e23 again). 9007199254740993 is neither: a double reads it as
+    ...992."""
+    if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+        return True
+    try:
+        return json_number(float(number)) == number
+    except OverflowError:  # beyond a double's range
+        return False
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two decoded JSON values are the same JSON: numbers equal by value as stored (``json_number``: the
+    float 3.1e23 and the integer 310000000000000000000000 a stored document hands back are the same number), and
+    never a boolean equal to a number (Python's ``True == 1``). Walked without recursion."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict):
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[key], y[key]) for key in x)
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif type(x) in (int, float) and type(y) in (int, float):
+            if json_number(x) != json_number(y):
+                return False
+        elif type(x) is not type(y) or x != y:
+            return False
+    return True
+
+
 def unstorable_values(value: Any) -> Iterator[Issue]:
     """Values JSON can carry but the registry cannot store and hand back to every client: integers beyond
     +/-(2^53 - 1) and strings (or keys) holding a lone UTF-16 surrogate, which cannot be encoded as UTF-8.
@@ -132,8 +176,8 @@ def unstorable_values(value: Any) -> Iterator[Issue]:
         elif isinstance(item, str):
             if _SURROGATE.search(item):
                 yield Issue(pointer(*path), "invalid_string", "Not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.")
-        elif isinstance(item, int) and not isinstance(item, bool) and not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-            yield Issue(pointer(*path), "out_of_range", f"Integers are limited to +/-{MAX_SAFE_INTEGER} (2^53 - 1) so every client reads them back exactly.")
+        elif isinstance(item, int) and not isinstance(item, bool) and not reads_back_exactly(item):
+            yield Issue(pointer(*path), "out_of_range", f"Integers are limited to +/-{MAX_SAFE_INTEGER} (2^53 - 1) so every client reads them back exactly; a larger number must be a double's value, as 1e16 is.")
 
 
 class DocumentInvalid(Exception):
