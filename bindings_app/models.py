@@ -25,7 +25,7 @@ from bindings_app.validation import Outcome, check_config
 from registry_project import changelog
 from registry_project.definitions import Lifecycle
 from registry_project.exceptions import Conflict
-from registry_project.validation import DocumentInvalid, Issue
+from registry_project.validation import DocumentInvalid, Issue, same_json
 
 REGION_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
 region_validator = RegexValidator(rf"\A{REGION_PATTERN}\Z", "A region is a lowercase slug such as 'eu-west-1'.")
@@ -193,7 +193,7 @@ class ProviderBinding(models.Model):
             self.check_settings(proposed)
             changed = {name: [str(getattr(binding, name)), str(value)] for name, value in values.items()
                        if name != "config" and getattr(binding, name) != value}
-            if "config" in values and values["config"] != binding.config:
+            if "config" in values and not same_json(values["config"], binding.config):
                 changed["config"] = ["changed"]
             for name, value in values.items():
                 setattr(binding, name, value)

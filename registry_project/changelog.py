@@ -34,6 +34,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from registry_project.request_context import current_request_id
+from registry_project.validation import same_json
 
 # Who acts, for entries recorded outside a request: a job or command names itself (``job:retention``,
 # ``command:import_registry``). Inside a request the actor comes from the authenticated user / API key.
@@ -140,7 +141,7 @@ def spec_checksum(spec: Any) -> str:
 
 def diff(before: dict, after: dict) -> dict[str, list]:
     """``{field: [before, after]}`` for the fields whose values differ."""
-    return {key: [before.get(key), after.get(key)] for key in after if before.get(key) != after.get(key)}
+    return {key: [before.get(key), after.get(key)] for key in after if not same_json(before.get(key), after.get(key))}
 
 
 def record(action: str, *, kind: str, name: str = "", version: str = "", object_id: Any = "", changes: dict | None = None) -> None:

@@ -451,7 +451,7 @@ class Definition(models.Model):
             )
         if existing is not None and existing.is_same_registration(document):
             spec, _ = version_model.split_document(document)
-            ignored = sorted(k for k in spec.keys() | existing.spec.keys() if spec.get(k) != existing.spec.get(k))
+            ignored = sorted(k for k in spec.keys() | existing.spec.keys() if not same_json(spec.get(k), existing.spec.get(k)))
             note = f"{existing} was registered before with the same content; this is that version" + (
                 f" (these fields differ and were not applied: {', '.join(ignored)})." if ignored else "."
             )

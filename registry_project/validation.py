@@ -61,7 +61,7 @@ _CODES = {
 
 # The largest integer every client language reads back exactly (JavaScript's Number.MAX_SAFE_INTEGER, a double's
 # 53-bit mantissa). Larger integers are refused anywhere in a document, metadata included, unless they are a
-# double's own value written out (``reads_back_exactly``).
+# double's shortest form written out (``reads_back_exactly``).
 MAX_SAFE_INTEGER = 2**53 - 1
 # A report lists at most this many errors (and as many warnings), then one more entry counting the rest: a
 # hostile document must not turn into a response thousands of times its size.
@@ -123,10 +123,11 @@ def json_number(number: int | float) -> Decimal:
 
 
 def reads_back_exactly(number: int) -> bool:
-    """Whether every client reads ``number`` back as itself: within +/-(2^53 - 1), or a double's value written out
-    (``1e16`` or ``3.1e23`` stored and handed back as 10000000000000000 and 310000000000000000000000, which a
-    client reading doubles reads as 1e16 and 3.1e23 again). 9007199254740993 is neither: a double reads it as
-    ...992."""
+    """Whether a client can send ``number`` back as it read it: within +/-(2^53 - 1), or the shortest form of a
+    double written out (``1e16`` or ``3.1e23``, stored and handed back as 10000000000000000 and
+    310000000000000000000000, which a client reading doubles reads as 1e16 and 3.1e23 and writes as the same
+    number). 9007199254740993 is neither: a double reads it as ...992. Nor is 2**60, a double whose shortest form is
+    1152921504606847000."""
     if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
         return True
     try:
@@ -160,7 +161,7 @@ def same_json(a: Any, b: Any) -> bool:
 
 def unstorable_values(value: Any) -> Iterator[Issue]:
     """Values JSON can carry but the registry cannot store and hand back to every client: integers beyond
-    +/-(2^53 - 1) and strings (or keys) holding a lone UTF-16 surrogate, which cannot be encoded as UTF-8.
+    +/-(2^53 - 1) that are not a double's shortest form (``reads_back_exactly``) and strings (or keys) holding a lone UTF-16 surrogate, which cannot be encoded as UTF-8.
     Walked without recursion; messages never echo the value (it may itself be unrenderable)."""
     stack: list[tuple[Any, tuple]] = [(value, ())]
     while stack:
@@ -177,7 +178,7 @@ def unstorable_values(value: Any) -> Iterator[Issue]:
             if _SURROGATE.search(item):
                 yield Issue(pointer(*path), "invalid_string", "Not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.")
         elif isinstance(item, int) and not isinstance(item, bool) and not reads_back_exactly(item):
-            yield Issue(pointer(*path), "out_of_range", f"Integers are limited to +/-{MAX_SAFE_INTEGER} (2^53 - 1) so every client reads them back exactly; a larger number must be a double's value, as 1e16 is.")
+            yield Issue(pointer(*path), "out_of_range", f"Integers are limited to +/-{MAX_SAFE_INTEGER} (2^53 - 1) so every client reads them back exactly; beyond that, only a double's shortest form is kept (1e16 or 3.1e23, not 10000000000000001).")
 
 
 class DocumentInvalid(Exception):

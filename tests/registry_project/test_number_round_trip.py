@@ -72,3 +72,21 @@ def test_same_json_compares_json_values():
     assert same_json({"a": [1, 2.0, 3.1e23]}, {"a": [1.0, 2, 310000000000000000000000]})
     assert not same_json(True, 1) and not same_json(0, False) and not same_json(None, 0) and not same_json("1", 1)
     assert not same_json({"a": 1}, {"a": 1, "b": None}) and not same_json([1, 2], [2, 1]) and not same_json([1], {"0": 1})
+
+
+def test_the_change_log_records_changes_as_json(api, registered):
+    from registry_project.changelog import ChangeLogEntry
+
+    def last_update():
+        return ChangeLogEntry.objects.filter(action="pipeline.version_updated").order_by("-id").first().changes
+
+    # Sent back as a double-reading client reads it: nothing changed, so nothing is recorded as changed.
+    assert api.put(f"{PIPELINES}/p", as_a_double_client(registered), format="json").status_code == 200
+    assert last_update() == {}
+    # true -> 1 in the metadata is a change (Python's True == 1 once hid it from the log).
+    registered["metadata"] = {**registered["metadata"], "flag": True}
+    api.put(f"{PIPELINES}/p", registered, format="json")
+    registered["metadata"]["flag"] = 1
+    assert api.put(f"{PIPELINES}/p", registered, format="json").status_code == 200
+    before, after = last_update()["metadata"]
+    assert (before["flag"], after["flag"]) == (True, 1)
