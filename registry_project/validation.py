@@ -138,8 +138,8 @@ def reads_back_exactly(number: int) -> bool:
 
 def same_json(a: Any, b: Any) -> bool:
     """Whether two decoded JSON values are the same JSON: numbers equal by value as stored (``json_number``: the
-    float 3.1e23 and the integer 310000000000000000000000 a stored document hands back are the same number), and
-    never a boolean equal to a number (Python's ``True == 1``). Walked without recursion."""
+    float 3.1e23 and the integer 310000000000000000000000 a stored document hands back are the same number), never
+    a boolean equal to a number (Python's ``True == 1``), and anything else by ``==``. Walked without recursion."""
     stack = [(a, b)]
     while stack:
         x, y = stack.pop()
@@ -151,17 +151,21 @@ def same_json(a: Any, b: Any) -> bool:
             if len(x) != len(y):
                 return False
             stack.extend(zip(x, y))
-        elif type(x) in (int, float) and type(y) in (int, float):
+        elif isinstance(x, bool) or isinstance(y, bool):
+            if not (isinstance(x, bool) and isinstance(y, bool) and x == y):
+                return False
+        elif isinstance(x, (int, float)) and isinstance(y, (int, float)):
             if json_number(x) != json_number(y):
                 return False
-        elif type(x) is not type(y) or x != y:
+        elif x != y:  # strings (a TextChoices member equals its value), None, and anything else by equality
             return False
     return True
 
 
 def unstorable_values(value: Any) -> Iterator[Issue]:
     """Values JSON can carry but the registry cannot store and hand back to every client: integers beyond
-    +/-(2^53 - 1) that are not a double's shortest form (``reads_back_exactly``) and strings (or keys) holding a lone UTF-16 surrogate, which cannot be encoded as UTF-8.
+    +/-(2^53 - 1) that are not a double's shortest form (``reads_back_exactly``), and strings (or keys) holding a
+    lone UTF-16 surrogate, which cannot be encoded as UTF-8.
     Walked without recursion; messages never echo the value (it may itself be unrenderable)."""
     stack: list[tuple[Any, tuple]] = [(value, ())]
     while stack:
