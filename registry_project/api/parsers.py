@@ -3,7 +3,8 @@
 It bounds the body size itself (DRF reads the request stream directly, bypassing Django's
 DATA_UPLOAD_MAX_MEMORY_SIZE check), rejects NaN/Infinity and NUL characters (PostgreSQL's JSONB cannot store
 them), bounds nesting depth without recursion, and refuses what no endpoint could store or echo back: integers
-beyond 2^53 - 1 that are not a double's value, and lone surrogates (``unstorable_values``, which document validation runs too), each with its path.
+beyond 2^53 - 1 that are not a double's shortest form, and lone surrogates (``unstorable_values``, which document
+validation runs too), each with its path.
 """
 
 from __future__ import annotations

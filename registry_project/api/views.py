@@ -448,7 +448,8 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
                     f"Any JSON value. The answer is always 200 with a report: a body that is not a valid "
                     f"{self.definition_model.kind} document is `valid: false` with every error, never a 400 (only "
                     "malformed JSON, a wrong content type, an oversized body, and JSON that no document can hold (NUL "
-                    "characters, nesting past the depth limit, integers beyond 2^53-1 that are not a double's shortest form, such as 1e16) are)."
+                    "characters, nesting past the depth limit, integers beyond 2^53-1 that are not a double's "
+                    "shortest form such as 1e16) are)."
                 ),
             }
         if self.action in ("update", "partial_update"):
