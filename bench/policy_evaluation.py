@@ -88,7 +88,7 @@ def seed() -> str:
         Policy.register(policy_document(i))
     print(f"registered {POLICIES} policies x {RULES} rules in {time.perf_counter() - started:.1f} s")
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
-    from registry_project.models import ApiKey
+    from kernel.models import ApiKey
 
     _, key = ApiKey.objects.issue(user, read_only=True)
     return key

@@ -68,7 +68,7 @@ def setup():
     from rest_framework.views import APIView
 
     from models_app.models import Model
-    from registry_project.models import ApiKey
+    from kernel.models import ApiKey
 
     call_command("migrate", verbosity=0)
     user_model = get_user_model()

@@ -152,7 +152,7 @@ def measure(port: int, key: str, models: int) -> dict[str, tuple[float, float, i
 def explain() -> str:
     """EXPLAIN (ANALYZE) of the statements a list's page runs on PostgreSQL, per filter: those the paginator runs
     for the page's keys and the bounded count (``StrictLimitOffsetPagination.paginate_keys``, captured as it runs
-    them), then the page's documents (``registry_project.api.page_documents``)."""
+    them), then the page's documents (``kernel.fastpaths.page_documents``)."""
     script = (
         "from django.db import connection\n"
         "from django.test.utils import CaptureQueriesContext\n"
@@ -160,8 +160,8 @@ def explain() -> str:
         "from rest_framework.test import APIRequestFactory\n"
         "from models_app.models import ModelVersion\n"
         "from models_app.api.artifacts import ModelDocumentSerializer\n"
-        "from registry_project.api import page_documents\n"
-        "from registry_project.api.pagination import StrictLimitOffsetPagination\n"
+        "from kernel.fastpaths import page_documents\n"
+        "from kernel.api.pagination import StrictLimitOffsetPagination\n"
         "base = ModelVersion.objects.of_alive().with_parent().with_aliases().latest_per_definition()\n"
         "cases = [('no filter', base), ('tag=bench-run (200 models)', base.tagged('bench-run')),\n"
         "         ('tag=team-3 (10% of models)', base.tagged('team-3')), ('search=scale-0001', base.search('scale-0001')),\n"

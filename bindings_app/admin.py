@@ -12,10 +12,10 @@ from django.utils.html import format_html
 from bindings_app.models import SETTINGS_FIELDS, BindingSample, BindingStatusChange, ProviderBinding
 from bindings_app.querysets import WindowFigures
 from models_app.admin import ModelVersionAdmin
-from registry_project.admin_base import attach_issues
-from registry_project.definitions import Lifecycle
-from registry_project.exceptions import RegistryError
-from registry_project.validation import DocumentInvalid
+from kernel.admin.base import attach_issues
+from kernel.models.definitions import Lifecycle
+from kernel.exceptions import RegistryError
+from kernel.rules.validation import DocumentInvalid
 
 STATUS_COLOURS = {"active": "#2e7d32", "pending": "#6d6d6d", "degraded": "#e65100", "disabled": "#b71c1c"}
 

@@ -7,7 +7,7 @@ class BindingsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from bindings_app.guards import bindings_of_model, bindings_of_model_version, model_versions_with_bindings, models_with_bindings
-        from registry_project.dependencies import register_guard
+        from kernel.rules.dependencies import register_guard
 
         # The model app asks these before archiving a version or deleting a model; it never imports us.
         register_guard("models_app.Model", bindings_of_model, protected_ids=models_with_bindings)

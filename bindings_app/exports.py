@@ -6,7 +6,7 @@ SECTION, ORDER = "bindings", 40
 
 def section():
     from bindings_app.models import BindingStatusChange, ProviderBinding
-    from registry_project.backup_rows import RowsSection, SectionGroup
+    from kernel.backup_rows import RowsSection, SectionGroup
 
     return SectionGroup({
         "binding": RowsSection(ProviderBinding, key=("id",), keep_ids=True),

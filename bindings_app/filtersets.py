@@ -9,9 +9,9 @@ from drf_spectacular.utils import extend_schema_field
 from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.models import REGION_PATTERN, ProviderBinding
 from models_app.filtersets import ModelVersionFilterSet
-from registry_project.api.errors import QueryParameterInvalid
-from registry_project.api.views import SEMVER_PATTERN
-from registry_project.semver import InvalidVersion, parse_version
+from kernel.api.errors import QueryParameterInvalid
+from kernel.api.views import SEMVER_PATTERN
+from kernel.rules.semver import InvalidVersion, parse_version
 
 MAX_PRICE = 10**6
 REGION_SCHEMA = {"type": "string", "pattern": rf"^{REGION_PATTERN}\Z"}

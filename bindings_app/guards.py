@@ -21,7 +21,7 @@ def bindings_of_model_version(model_version) -> list[str]:
     return _labels(ProviderBinding.objects.in_service().filter(model_version=model_version))
 
 
-# The set forms (registry_project.dependencies): which of many rows a binding in service protects, in one query,
+# The set forms (kernel.rules.dependencies): which of many rows a binding in service protects, in one query,
 # for set-based jobs such as retention.
 def models_with_bindings(models):
     from bindings_app.models import ProviderBinding

@@ -22,10 +22,10 @@ from bindings_app import latency
 from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.querysets import BindingQuerySet, BindingSampleQuerySet, WindowFigures, slice_start, window_start
 from bindings_app.validation import Outcome, check_config
-from registry_project import changelog
-from registry_project.definitions import Lifecycle
-from registry_project.exceptions import Conflict
-from registry_project.validation import DocumentInvalid, Issue, same_json
+from kernel.models import changelog
+from kernel.models.definitions import Lifecycle
+from kernel.exceptions import Conflict
+from kernel.rules.validation import DocumentInvalid, Issue, same_json
 
 REGION_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
 region_validator = RegexValidator(rf"\A{REGION_PATTERN}\Z", "A region is a lowercase slug such as 'eu-west-1'.")

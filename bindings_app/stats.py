@@ -1,4 +1,4 @@
-"""Provider bindings' part of the statistics snapshot (see ``registry_project.stats``): bindings by provider and
+"""Provider bindings' part of the statistics snapshot (see ``kernel.stats``): bindings by provider and
 status, and the average lifetime success rate over the bindings that have served at least
 ``BINDING_SLO_MIN_SAMPLES`` requests (None when none has: "no data", never 100 %). Two queries."""
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from bindings_app.choices import Provider
-from registry_project.validation import DocumentInvalid, Issue, Report, SchemaValidator, pointer
+from kernel.rules.validation import DocumentInvalid, Issue, Report, SchemaValidator, pointer
 
 SCHEMAS = Path(__file__).parent / "schemas"
 

@@ -3,7 +3,7 @@ from django.contrib import admin
 from models_app.lineage_picture import delta_table, lineage_svg
 from models_app.admin_artifacts import ArtifactAdminMixin
 from models_app.models import Model, ModelVersion
-from registry_project.admin_base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
+from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 
 
 class ModelVersionInline(VersionInline):

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from models_app import artifacts
-from registry_project.exceptions import RegistryError
+from kernel.exceptions import RegistryError
 
 
 class MultipleFileInput(forms.ClearableFileInput):

@@ -26,9 +26,9 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from models_app.storage import artifact_storage, storage_tier
-from registry_project import changelog
-from registry_project.exceptions import Conflict, RegistryError
-from registry_project.validation import pointer
+from kernel.models import changelog
+from kernel.exceptions import Conflict, RegistryError
+from kernel.rules.validation import pointer
 
 logger = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ def refresh_summary(version_id) -> None:
 
 def ensure_uploadable(version, filenames: Iterable[str]) -> None:
     """Refuse before reading any byte: archived versions and sealed files (409), bad names (400)."""
-    from registry_project.definitions import Lifecycle
+    from kernel.models.definitions import Lifecycle
 
     names = [check_filename(name) for name in filenames]
     if version.status == Lifecycle.ARCHIVED:

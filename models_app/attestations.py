@@ -31,8 +31,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
 
-from registry_project import changelog
-from registry_project.validation import DocumentInvalid, Issue
+from kernel.models import changelog
+from kernel.rules.validation import DocumentInvalid, Issue
 
 if TYPE_CHECKING:
     from models_app.models import ModelVersion

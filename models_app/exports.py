@@ -1,4 +1,4 @@
-"""The models section of a registry backup (see ``registry_project.backup``)."""
+"""The models section of a registry backup (see ``kernel.backup``)."""
 
 from types import SimpleNamespace
 
@@ -7,7 +7,7 @@ SECTION, ORDER = "models", 10
 
 def section():
     from models_app.models import Model
-    from registry_project.backup import DefinitionSection
+    from kernel.backup import DefinitionSection
 
     return DefinitionSection(Model)
 
@@ -18,7 +18,7 @@ def lineage_section():
     from models_app.artifacts import ArtifactFile
     from models_app.attestations import Attestation
     from models_app.lineage import Contribution
-    from registry_project.backup_rows import RowsSection, SectionGroup
+    from kernel.backup_rows import RowsSection, SectionGroup
 
     return SectionGroup({
         "contribution": RowsSection(Contribution, key=("version", "address")),
@@ -27,5 +27,5 @@ def lineage_section():
     })
 
 
-# More sections of this app (see ``registry_project.backup.sections``): after the versions they refer to.
+# More sections of this app (see ``kernel.backup.sections``): after the versions they refer to.
 MORE = [SimpleNamespace(SECTION="lineage", ORDER=11, section=lineage_section)]

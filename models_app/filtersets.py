@@ -1,7 +1,7 @@
 import django_filters
 
 from models_app.models import ModelVersion
-from registry_project.filtersets import VersionFilterSet
+from kernel.api.filtersets import VersionFilterSet
 
 
 class ModelVersionFilterSet(VersionFilterSet):

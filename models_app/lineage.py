@@ -24,8 +24,8 @@ from django.db import connection, models
 from django.db.models import F, Q
 from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex_address, to_checksum_address
 
-from registry_project.semver import InvalidVersion, parse_version
-from registry_project.validation import DocumentInvalid, Issue, Report, objects_in, pointer
+from kernel.rules.semver import InvalidVersion, parse_version
+from kernel.rules.validation import DocumentInvalid, Issue, Report, objects_in, pointer
 
 if TYPE_CHECKING:
     from models_app.models import ModelVersion

@@ -27,6 +27,6 @@ class ArtifactCollector:
 
 
 def register_collector() -> None:
-    from registry_project.metrics import register_database_collector
+    from kernel.metrics import register_database_collector
 
     register_database_collector(ArtifactCollector())

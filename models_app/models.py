@@ -10,7 +10,7 @@ from models_app.choices import StorageTier
 from models_app.querysets import ModelQuerySet, ModelVersionQuerySet
 from models_app.artifacts import ArtifactFile, delete_stored  # noqa: F401  (ArtifactFile: registers the model)
 from models_app.validation import CHECKSUM_PLACEHOLDER, model_validator
-from registry_project.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST, version_pointer
+from kernel.models.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST, version_pointer
 
 MAX_RETENTION_KEEP = 10
 
@@ -122,7 +122,7 @@ class ModelVersion(DefinitionVersion):
 
     @classmethod
     def document_sql_extras(cls) -> dict:
-        from registry_project.api.page_documents import OrderedJSONObject
+        from kernel.fastpaths.page_documents import OrderedJSONObject
 
         link = OrderedJSONObject({"model": "derived_from__model__name", "version": "derived_from__version", "relation": "relation"})
         # JSON typed: left out only when NULL (no link), as with_derived_from leaves it out.

@@ -8,7 +8,7 @@ a run with nothing to do costs one cheap read per batch. For each batch with wor
 
 1. lock those model rows (``SELECT ... FOR UPDATE``, id order), as every lifecycle move of a version does, so no
    activation or registration interleaves with the archiving;
-2. one query per guard (``registry_project.dependencies.protected_ids``) says which of their live releases are
+2. one query per guard (``kernel.rules.dependencies.protected_ids``) says which of their live releases are
    protected (a small set: its ids go back as one ``uuid[]`` parameter);
 3. on PostgreSQL, one statement does the rest: per model (``LATERAL``), the live-release index newest first,
    ``OFFSET keep``, gives the candidates (a CTE; no window over every version), ``UPDATE ... FROM`` it by
@@ -49,9 +49,9 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from models_app.choices import StorageTier
-from registry_project import changelog
-from registry_project.definitions import Lifecycle
-from registry_project.dependencies import dependents_of, protected_ids
+from kernel.models import changelog
+from kernel.models.definitions import Lifecycle
+from kernel.rules.dependencies import dependents_of, protected_ids
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The model registry's part of the statistics snapshot (see ``registry_project.stats``)."""
+"""The model registry's part of the statistics snapshot (see ``kernel.stats``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from registry_project.stats import count_by
+from kernel.stats import count_by
 
 SECTION = "models"
 

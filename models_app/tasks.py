@@ -7,7 +7,7 @@ from django.conf import settings
 
 from models_app.artifacts import ArtifactFile
 from models_app.models import Model
-from registry_project.changelog import acting_as
+from kernel.models.changelog import acting_as
 
 
 # Idempotent (a second run finds nothing left to do), so it is acknowledged late and redelivered if the worker

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from models_app import lineage
-from registry_project.validation import DocumentValidator, Report, pointer
+from kernel.rules.validation import DocumentValidator, Report, pointer
 
 GIB = 1024**3
 # vLLM's own default, used when a document leaves gpu_memory_utilization out (tensor_parallel_size defaults to 1).

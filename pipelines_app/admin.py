@@ -6,7 +6,7 @@ from django.utils.safestring import SafeString
 
 from pipelines_app.dag import CycleError
 from pipelines_app.models import Pipeline, PipelineVersion
-from registry_project.admin_base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
+from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 
 # Layout of the DAG picture: one column per stage (DAG level), one row per step within it.
 BOX_WIDTH, BOX_HEIGHT = 150, 36

@@ -9,7 +9,7 @@ class PipelinesAppConfig(AppConfig):
         from pipelines_app.guards import (
             model_versions_protected, pipelines_using_alias, pipelines_using_model, pipelines_using_model_version,
         )
-        from registry_project.dependencies import register_guard
+        from kernel.rules.dependencies import register_guard
 
         # The model app asks these before archiving a version or deleting a model; it never imports us.
         register_guard("models_app.Model", pipelines_using_model)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from registry_project.validation import Report, pointer
+from kernel.rules.validation import Report, pointer
 
 # A DAG of n steps can hide exponentially many elementary cycles; a report lists this many and says there are more.
 MAX_REPORTED_CYCLES = 20

@@ -1,10 +1,10 @@
-"""The pipelines section of a registry backup (see ``registry_project.backup``)."""
+"""The pipelines section of a registry backup (see ``kernel.backup``)."""
 
 SECTION, ORDER = "pipelines", 20
 
 
 def section():
     from pipelines_app.models import Pipeline
-    from registry_project.backup import DefinitionSection
+    from kernel.backup import DefinitionSection
 
     return DefinitionSection(Pipeline)

@@ -1,7 +1,7 @@
 import django_filters
 
 from pipelines_app.models import PipelineVersion
-from registry_project.filtersets import VersionFilterSet
+from kernel.api.filtersets import VersionFilterSet
 
 
 class PipelineVersionFilterSet(VersionFilterSet):

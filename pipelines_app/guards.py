@@ -1,5 +1,5 @@
 """What a pipeline protects in the model registry. Registered from ``PipelinesAppConfig.ready`` with
-``registry_project.dependencies.register_guard``, so the model app never imports this one.
+``kernel.rules.dependencies.register_guard``, so the model app never imports this one.
 
 Only *active* versions of pipelines that are not deleted protect anything; a deprecated or archived pipeline
 version does not hold a model back.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from django.db.models import Case, CharField, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Cast, Concat
 
-from registry_project.definitions import Lifecycle, latest_order
+from kernel.models.definitions import Lifecycle, latest_order
 
 
 def _labels(versions) -> list[str]:

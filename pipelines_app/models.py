@@ -5,8 +5,8 @@ from django.db import models
 from pipelines_app.dag import StepGraph
 from pipelines_app.querysets import PipelineVersionQuerySet
 from pipelines_app.validation import pinned_reference, pipeline_validator, split_model_reference
-from registry_project.definitions import NEWEST_FIRST, Definition, DefinitionVersion, version_pointer
-from registry_project.semver import InvalidVersion, parse_version
+from kernel.models.definitions import NEWEST_FIRST, Definition, DefinitionVersion, version_pointer
+from kernel.rules.semver import InvalidVersion, parse_version
 
 
 class Pipeline(Definition):

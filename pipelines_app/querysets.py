@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from registry_project.definitions import Lifecycle, VersionQuerySet
+from kernel.models.definitions import Lifecycle, VersionQuerySet
 
 
 class PipelineVersionQuerySet(VersionQuerySet):

@@ -1,10 +1,10 @@
-"""The pipeline registry's part of the statistics snapshot (see ``registry_project.stats``)."""
+"""The pipeline registry's part of the statistics snapshot (see ``kernel.stats``)."""
 
 from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 
-from registry_project.stats import definition_stats
+from kernel.stats import definition_stats
 
 SECTION = "pipelines"
 

@@ -10,9 +10,9 @@ from django.apps import apps
 from django.db.models import CharField, IntegerField, Value
 
 from pipelines_app.dag import CycleError, StepGraph
-from registry_project.definitions import Lifecycle
-from registry_project.semver import InvalidVersion, ParsedVersion, parse_version
-from registry_project.validation import DocumentValidator, Report, at_most, objects_in, pointer
+from kernel.models.definitions import Lifecycle
+from kernel.rules.semver import InvalidVersion, ParsedVersion, parse_version
+from kernel.rules.validation import DocumentValidator, Report, at_most, objects_in, pointer
 
 MODEL_STEP_TYPES = frozenset({"inference", "evaluation"})
 
@@ -158,7 +158,7 @@ def models_are_registered(document: dict, report: Report) -> None:
 
 def aliases_exist(aliased: list[tuple[str, str, str]], report: Report) -> None:
     """Steps naming ``model@alias``: the alias exists (one query for every such step)."""
-    from registry_project.aliases import Alias
+    from kernel.models.aliases import Alias
 
     found = set(
         Alias.objects.filter(kind="model", definition_name__in={n for _, n, _ in aliased}, alias__in={a for _, _, a in aliased})

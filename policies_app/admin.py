@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from policies_app.choices import Action
 from policies_app.models import Policy, PolicyVersion
 from policies_app.validation import evaluation_request_issues
-from registry_project.admin_base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline, attach_issues
+from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline, attach_issues
 
 RULE_COLUMNS = {
     "rate_limit": ("entity", "resource", "requests", "window_seconds", "burst"),

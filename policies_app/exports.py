@@ -1,10 +1,10 @@
-"""The policies section of a registry backup (see ``registry_project.backup``)."""
+"""The policies section of a registry backup (see ``kernel.backup``)."""
 
 SECTION, ORDER = "policies", 30
 
 
 def section():
     from policies_app.models import Policy
-    from registry_project.backup import DefinitionSection
+    from kernel.backup import DefinitionSection
 
     return DefinitionSection(Policy)

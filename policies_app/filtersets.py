@@ -2,7 +2,7 @@ import django_filters
 
 from policies_app.choices import Enforcement, PolicyType
 from policies_app.models import PolicyVersion
-from registry_project.filtersets import VersionFilterSet
+from kernel.api.filtersets import VersionFilterSet
 
 
 class PolicyVersionFilterSet(VersionFilterSet):

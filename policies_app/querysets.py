@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from registry_project.definitions import Lifecycle, VersionQuerySet, latest_order
+from kernel.models.definitions import Lifecycle, VersionQuerySet, latest_order
 
 
 class PolicyVersionQuerySet(VersionQuerySet):

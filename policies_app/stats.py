@@ -1,10 +1,10 @@
-"""The policy registry's part of the statistics snapshot (see ``registry_project.stats``)."""
+"""The policy registry's part of the statistics snapshot (see ``kernel.stats``)."""
 
 from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 
-from registry_project.stats import count_by, definition_stats
+from kernel.stats import count_by, definition_stats
 
 SECTION = "policies"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from registry_project.validation import DocumentValidator, Issue, Report, at_most, objects_in, pointer
+from kernel.rules.validation import DocumentValidator, Issue, Report, at_most, objects_in, pointer
 
 from policies_app.patterns import InvalidPattern, Pattern
 

@@ -24,7 +24,7 @@ _CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expec
 
 
 def error_document(status_int: int, message: str) -> dict:
-    """The shape of ``registry_project.api.errors.error_body``, without importing Django."""
+    """The shape of ``kernel.api.errors.error_body``, without importing Django."""
     kind = "validation_error" if status_int == 400 else "server_error" if status_int >= 500 else "client_error"
     code = _CODES.get(status_int, "bad_request")
     return {"type": kind, "errors": [{"code": code, "message": message or "Bad request.", "path": None}]}

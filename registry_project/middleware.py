@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from registry_project import request_context
 from django.http import JsonResponse
 
-from registry_project.api.errors import error_body, json_error
+from kernel.api.errors import error_body, json_error
 
 # A caller's X-Request-ID is kept only when it is a plain token: it ends up in logs and the change log.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

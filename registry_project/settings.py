@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_prometheus",
     "axes",
-    "registry_project",
+    "kernel",
     "models_app",
     "pipelines_app",
     "policies_app",
@@ -89,7 +89,7 @@ MIDDLEWARE = [
     "registry_project.middleware.RequestIdMiddleware",
     "registry_project.logs.AccessLogMiddleware",
     # Outermost of ours: any non-JSON error under /api/ (Django's debug pages, a bad Host) gets the error shape.
-    "registry_project.api_errors_middleware.ApiErrorShapeMiddleware",
+    "kernel.api.errors_middleware.ApiErrorShapeMiddleware",
     "registry_project.middleware.RejectNulBytesMiddleware",
     "registry_project.middleware.RejectEmptyQueryValuesMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -99,7 +99,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Who made a change (API key or admin user), for the change log's entries.
-    "registry_project.changelog.ChangeActorMiddleware",
+    "kernel.models.changelog.ChangeActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -165,7 +165,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # A task is acknowledged when it starts unless it declares itself idempotent (acks_late=True on the task): only
 # those may run twice after a worker dies mid-task.
 CELERY_TASK_ACKS_LATE = False
-# Defaults for every task; the lifecycle jobs set their own (registry_project/jobs.py reads the settings below).
+# Defaults for every task; the lifecycle jobs set their own (kernel/tasks.py and models_app/tasks.py read the settings below).
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -184,18 +184,18 @@ STATS_TIME_LIMIT_SECONDS = env_int("STATS_TIME_LIMIT_SECONDS", 120, minimum=10)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, 2 * RETENTION_TIME_LIMIT_SECONDS)}
 CELERY_BEAT_SCHEDULE: dict = {
     "apply-retention": {"task": "models_app.tasks.apply_retention", "schedule": float(RETENTION_INTERVAL_SECONDS)},
-    "refresh-stats": {"task": "registry_project.tasks.refresh_stats", "schedule": float(STATS_REFRESH_SECONDS)},
+    "refresh-stats": {"task": "kernel.tasks.refresh_stats", "schedule": float(STATS_REFRESH_SECONDS)},
 }
 # Beat's own record of last runs (a file, not the database: see README on why not django-celery-beat).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
-# Webhooks (registry_project/webhooks.py): the beat job relays the change log's outbox and sends what is due.
+# Webhooks (kernel/models/webhooks.py): the beat job relays the change log's outbox and sends what is due.
 WEBHOOK_RELAY_INTERVAL_SECONDS = env_int("WEBHOOK_RELAY_INTERVAL_SECONDS", 5, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 10, minimum=1)
 WEBHOOK_BACKOFF_CAP_SECONDS = env_int("WEBHOOK_BACKOFF_CAP_SECONDS", 3600, minimum=1)
 CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
-    "task": "registry_project.tasks.deliver_webhooks",
+    "task": "kernel.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_RELAY_INTERVAL_SECONDS),
 }
 # Re-read every stored artifact and recompute its BLAKE3 (models_app/artifacts.py): weekly, Sunday 03:00 UTC.
@@ -356,18 +356,18 @@ API_CHECK_RATE_LIMIT = env_rate("API_CHECK_RATE_LIMIT", "1000/min burst 1500")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "registry_project.api.auth.ApiKeyAuthentication",
+        "kernel.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["registry_project.api.auth.RegistryAccess"],
-    "DEFAULT_THROTTLE_CLASSES": ["registry_project.api.throttling.RegistryRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["registry_project.api.parsers.StrictJSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": ["kernel.api.auth.RegistryAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["kernel.api.throttling.RegistryRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["kernel.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "registry_project.api.pagination.StrictLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "kernel.api.pagination.StrictLimitOffsetPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "registry_project.api.schema.RegistryAutoSchema",
-    "DEFAULT_METADATA_CLASS": "registry_project.api.metadata.RegistryMetadata",
-    "EXCEPTION_HANDLER": "registry_project.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "kernel.api.schema.RegistryAutoSchema",
+    "DEFAULT_METADATA_CLASS": "kernel.api.metadata.RegistryMetadata",
+    "EXCEPTION_HANDLER": "kernel.api.errors.exception_handler",
     "PAGE_SIZE": API_PAGE_SIZE,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -385,7 +385,7 @@ SPECTACULAR_SETTINGS = {
     "OAS_VERSION": "3.1.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # The enum hook is drf-spectacular's default; add_links writes the links from creating operations.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "registry_project.api.schema.add_links"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "kernel.api.schema.add_links"],
     # Choice sets whose field names ("type", ...) other kinds also use.
     "ENUM_NAME_OVERRIDES": {
         # JSON Schema enums are hashed by their values alone, so these list values, not TextChoices.

@@ -2,16 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from registry_project import health
-from registry_project.api.stats import StatsView
+from kernel.api import health
+from kernel.api.stats import StatsView
 from rest_framework.routers import SimpleRouter
 
-from registry_project.api.changes import ChangeLogView
-from registry_project.api.webhooks import WebhookViewSet
+from kernel.api.changes import ChangeLogView
+from kernel.api.webhooks import WebhookViewSet
 
 webhooks_router = SimpleRouter(trailing_slash=False)
 webhooks_router.register("webhooks", WebhookViewSet, basename="webhook")
-from registry_project import health, metrics
+from kernel.api import health
+from kernel import metrics
 
 api_v1 = [
     path("", include("models_app.api.urls")),
@@ -34,7 +35,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "registry_project.api.errors.handler400"
-handler403 = "registry_project.api.errors.handler403"
-handler404 = "registry_project.api.errors.handler404"
-handler500 = "registry_project.api.errors.handler500"
+handler400 = "kernel.api.errors.handler400"
+handler403 = "kernel.api.errors.handler403"
+handler404 = "kernel.api.errors.handler404"
+handler500 = "kernel.api.errors.handler500"

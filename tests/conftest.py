@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from registry_project.models import ApiKey
+from kernel.models import ApiKey
 
 ROOT = Path(__file__).resolve().parent.parent
 

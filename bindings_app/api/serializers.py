@@ -8,9 +8,9 @@ from bindings_app.choices import BindingStatus
 from bindings_app.models import MAX_LATENCY_SLO_MS, MAX_WEIGHT, REGION_PATTERN, SETTINGS_FIELDS, ProviderBinding
 from bindings_app.querysets import WindowFigures
 from models_app.models import Model
-from registry_project.aliases import ALIAS_PATTERN
-from registry_project.api.views import SEMVER_REGEX
-from registry_project.exceptions import DefinitionNotFound
+from kernel.models.aliases import ALIAS_PATTERN
+from kernel.api.views import SEMVER_REGEX
+from kernel.exceptions import DefinitionNotFound
 
 _price = dict(max_digits=12, decimal_places=6, min_value=0, coerce_to_string=False)
 

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from bindings_app.api.views import GatewayVersionViewSet, ProviderBindingViewSet, RouteView
-from registry_project.api.views import NAME_REGEX, VERSION_REGEX
+from kernel.api.views import NAME_REGEX, VERSION_REGEX
 
 app_name = "bindings-api"
 

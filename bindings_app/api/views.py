@@ -16,12 +16,12 @@ from bindings_app.models import BindingSample, ProviderBinding
 from bindings_app.routing import RouteCriteria
 from bindings_app.validation import outcome_validator, parse_outcomes
 from models_app.models import Model, ModelVersion
-from registry_project.api.errors import QueryParameterInvalid
-from registry_project.api.schema import inline_defs
+from kernel.api.errors import QueryParameterInvalid
+from kernel.api.schema import inline_defs
 from models_app.api.artifacts import ModelDocumentSerializer
-from registry_project.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
-from registry_project.exceptions import DefinitionNotFound
-from registry_project.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters
+from kernel.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
+from kernel.exceptions import DefinitionNotFound
+from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters
 
 # The body POST .../report accepts is the schema parse_outcomes validates with (bindings_app/schemas/outcome.json).
 OUTCOME = inline_defs(outcome_validator.schema)

@@ -26,10 +26,10 @@ from models_app import artifacts
 from models_app.artifacts import ArtifactFile, ArtifactTooLarge, Incoming, LengthRequired
 from models_app.models import Model, ModelVersion
 from models_app.storage import is_s3
-from registry_project.api.page_documents import APITimestamp
-from registry_project.api.serializers import DocumentSerializer, _datetime
-from registry_project.exceptions import DefinitionNotFound, RegistryError
-from registry_project.filtersets import StrictQueryParameters
+from kernel.fastpaths.page_documents import APITimestamp
+from kernel.api.serializers import DocumentSerializer, _datetime
+from kernel.exceptions import DefinitionNotFound, RegistryError
+from kernel.api.filtersets import StrictQueryParameters
 
 CHUNK = artifacts.CHUNK
 # One byte range (several ranges in one request are answered with the whole file, as RFC 9110 allows).

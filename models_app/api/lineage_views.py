@@ -11,10 +11,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from models_app import attestations, lineage
-from registry_project.api.errors import QueryParameterInvalid
-from registry_project.api.pagination import PAGE_PARAMETERS
-from registry_project.exceptions import DefinitionNotFound
-from registry_project.filtersets import StrictQueryParameters
+from kernel.api.errors import QueryParameterInvalid
+from kernel.api.pagination import PAGE_PARAMETERS
+from kernel.exceptions import DefinitionNotFound
+from kernel.api.filtersets import StrictQueryParameters
 
 LINEAGE_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description="`{id, model, version, direction, count, truncated, steps: [{id, model, version, depth, relation, derived_from, metrics, deltas, improved, contributors, attested}]}`")
 ATTESTATION_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description="`{key_id, issued_at, envelope: {payloadType, payload, signatures: [{keyid, sig}]}}`")

@@ -10,13 +10,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from models_app.models import Model, RetentionTotals
-from registry_project import stats
-from registry_project.api.schema import inline_defs
-from registry_project.api.views import BodyRequiredMixin
-from registry_project.api.stats import REFRESH_PARAMETER, snapshot_for
-from registry_project.exceptions import DefinitionNotFound
-from registry_project.filtersets import StrictQueryParameters
-from registry_project.validation import DocumentInvalid, DocumentValidator
+from kernel import stats
+from kernel.api.schema import inline_defs
+from kernel.api.views import BodyRequiredMixin
+from kernel.api.stats import REFRESH_PARAMETER, snapshot_for
+from kernel.exceptions import DefinitionNotFound
+from kernel.api.filtersets import StrictQueryParameters
+from kernel.rules.validation import DocumentInvalid, DocumentValidator
 
 retention_request_validator = DocumentValidator("retention request", Path(__file__).resolve().parent.parent / "schemas" / "retention_request.json")
 
@@ -94,7 +94,7 @@ class RetentionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Generi
         """Versions per storage tier (now), what the next run would do (as of `next_run_as_of`: the statistics
         snapshot, refreshed on a schedule; staff may ask for a fresh one with `?refresh=true`), and what retention
         has done so far."""
-        from registry_project.stats import count_by
+        from kernel.stats import count_by
         from models_app.models import ModelVersion
 
         snapshot = snapshot_for(request)

@@ -5,7 +5,7 @@ from models_app.api.lineage_views import AttestationViewSet, ContributorViewSet
 from models_app.api.retention import RetentionViewSet
 from models_app.api.artifacts import ArtifactFileView, ArtifactListView, SealView
 from models_app.api.views import ModelViewSet
-from registry_project.api.views import NAME_REGEX, VERSION_REGEX
+from kernel.api.views import NAME_REGEX, VERSION_REGEX
 
 app_name = "models-api"
 

@@ -7,7 +7,7 @@ from models_app.api.lineage_views import ATTESTATION_RESPONSE, LINEAGE_RESPONSE,
 from models_app.api.artifacts import ModelDocumentSerializer
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.models import Model
-from registry_project.api.views import VERSION_REGEX, DefinitionViewSet
+from kernel.api.views import VERSION_REGEX, DefinitionViewSet
 
 VERSION_PATH = OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`.")
 

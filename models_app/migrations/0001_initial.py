@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import registry_project.semver
+import kernel.rules.semver
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
                 ('minor', models.PositiveIntegerField()),
                 ('patch', models.PositiveIntegerField()),
                 ('prerelease', models.CharField(blank=True, default='', max_length=128)),
-                ('prerelease_key', registry_project.semver.SortKeyField(editable=False, help_text='Byte-ordered semver precedence key.', max_length=255)),
+                ('prerelease_key', kernel.rules.semver.SortKeyField(editable=False, help_text='Byte-ordered semver precedence key.', max_length=255)),
                 ('build', models.CharField(blank=True, default='', max_length=128)),
                 ('spec', models.JSONField(help_text='The immutable part of the document.')),
                 ('description', models.TextField(blank=True, default='')),

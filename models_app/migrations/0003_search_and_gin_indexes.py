@@ -4,7 +4,7 @@ import django.contrib.postgres.search
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
-from registry_project.migration_operations import RunSQLOnPostgreSQL, backfill_search_fields, version_search_indexes
+from kernel.migration_operations import RunSQLOnPostgreSQL, backfill_search_fields, version_search_indexes
 
 # The kind's search fields as they are now (a frozen copy: search_document reads the live QuerySet's).
 SEARCH_FIELDS = ("model__family", "description")

@@ -4,7 +4,7 @@ from rest_framework.response import Response
 
 from pipelines_app.filtersets import PipelineVersionFilterSet
 from pipelines_app.models import Pipeline
-from registry_project.api.views import VERSION_PARAM, DefinitionViewSet
+from kernel.api.views import VERSION_PARAM, DefinitionViewSet
 
 _STEP_IDS = {"type": "array", "items": {"type": "string"}}
 

@@ -1,8 +1,8 @@
-"""The PostgreSQL function that registers and activates a pipeline version in one statement (``registry_project.one_statement``)."""
+"""The PostgreSQL function that registers and activates a pipeline version in one statement (``kernel.fastpaths.one_statement``)."""
 
 from django.db import migrations
 
-from registry_project.migration_operations import activation_function, registration_function
+from kernel.migration_operations import activation_function, registration_function
 
 
 class Migration(migrations.Migration):

@@ -4,9 +4,9 @@ from rest_framework.response import Response
 from policies_app.filtersets import PolicyVersionFilterSet
 from policies_app.models import Policy
 from policies_app.validation import evaluation_request_issues, evaluation_request_validator
-from registry_project.api.schema import inline_defs
-from registry_project.api.views import DefinitionViewSet
-from registry_project.validation import DocumentInvalid
+from kernel.api.schema import inline_defs
+from kernel.api.views import DefinitionViewSet
+from kernel.rules.validation import DocumentInvalid
 
 _explained_rule = {
     "type": "object",

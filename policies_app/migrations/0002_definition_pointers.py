@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from registry_project.definitions import backfill_pointers
+from kernel.models.definitions import backfill_pointers
 
 
 def point_at_versions(apps, schema_editor):

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import migrations, models
 
-from registry_project.migration_operations import backfill_latest_version_fields, latest_version_indexes
+from kernel.migration_operations import backfill_latest_version_fields, latest_version_indexes
 
 
 class Migration(migrations.Migration):

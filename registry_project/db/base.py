@@ -73,7 +73,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     @contextmanager
     def prepared_cursor(self):
-        """A cursor for the hot path's fixed statements (``registry_project.prepared``, the credential token):
+        """A cursor for the hot path's fixed statements (``kernel.fastpaths.prepared``, the credential token):
         planning the document lookup cost the server more than running it (0.3 ms against 0.04 ms), and a
         prepared statement is planned once per connection. Everything else keeps Django's client-side binding.
         ``PREPARED_STATEMENTS: False`` in the database settings (``DATABASE_PREPARED_STATEMENTS=false``) turns

@@ -65,7 +65,7 @@ def test_a_binding_cannot_be_created_on_an_archived_version(api, llama, model_do
 
 def test_the_set_form_of_the_binding_guards_protects_what_the_per_object_form_does(llama, make_binding, model_doc):
     from models_app.models import Model, ModelVersion
-    from registry_project import dependencies
+    from kernel.rules import dependencies
 
     idle = Model.register(model_doc(version="1.1.0")).version
     other = Model.register(model_doc(name="other", version="1.0.0")).version

@@ -7,8 +7,8 @@ import pytest
 
 from bindings_app.models import ProviderBinding
 from models_app.models import Model
-from registry_project.aliases import Alias
-from registry_project.changelog import ChangeLogEntry
+from kernel.models.aliases import Alias
+from kernel.models.changelog import ChangeLogEntry
 
 from .conftest import URL
 

@@ -22,7 +22,7 @@ def test_the_schema_is_the_same_when_generated_twice_in_one_process():
 
 
 def test_creating_operations_link_to_what_they_created_with_parameters_from_the_response():
-    """Explicit links (registry_project.api.schema.add_links): a registered version leads to its detail with `name`
+    """Explicit links (kernel.api.schema.add_links): a registered version leads to its detail with `name`
     and `version` from the RESPONSE (never from the request body), and no link leads to an attestation (which only
     derived versions have) or to a restore."""
     # From a fresh process, as a client fetches it: earlier tests in this process may have left drf-spectacular's

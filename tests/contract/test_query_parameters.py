@@ -12,7 +12,7 @@ import yaml
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from registry_project.models import ApiKey
+from kernel.models import ApiKey
 from tests.conftest import example
 
 pytestmark = pytest.mark.django_db

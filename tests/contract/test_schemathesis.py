@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_project.models import ApiKey
+from kernel.models import ApiKey
 from tests.conftest import example
 
 ROOT = Path(__file__).resolve().parents[2]

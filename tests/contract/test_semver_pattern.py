@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from registry_project.api.views import SEMVER_PATTERN, VERSION_REF_PATTERN
-from registry_project.semver import MAX_COMPONENT, InvalidVersion, parse_version
+from kernel.api.views import SEMVER_PATTERN, VERSION_REF_PATTERN
+from kernel.rules.semver import MAX_COMPONENT, InvalidVersion, parse_version
 
 TOP, PAST = str(MAX_COMPONENT), str(MAX_COMPONENT + 1)
 CASES = [

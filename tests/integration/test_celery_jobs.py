@@ -15,7 +15,7 @@ import redis
 from django.db import connection
 
 from models_app.models import Model, ModelVersion
-from registry_project.models import StatsSnapshot
+from kernel.models import StatsSnapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -142,7 +142,7 @@ def test_an_ordering_the_sort_cannot_restate_takes_the_ordered_read(api, model_d
     from django.db.models.functions import Lower
 
     from models_app.models import ModelVersion
-    from registry_project.api.pagination import _page_among_any
+    from kernel.api.pagination import _page_among_any
 
     for name, version in SHUFFLED:
         api.post(URL, model_doc(name=name, version=version), format="json")
@@ -231,7 +231,7 @@ def test_an_ordering_the_sort_cannot_restate_reads_its_page_once_when_many_match
     from rest_framework.test import APIRequestFactory
 
     from models_app.models import ModelVersion
-    from registry_project.api.pagination import StrictLimitOffsetPagination
+    from kernel.api.pagination import StrictLimitOffsetPagination
 
     settings.API_LIST_COUNT_LIMIT = 3
     for name, version in SHUFFLED:

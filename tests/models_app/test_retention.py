@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from models_app.models import Model, ModelVersion, RetentionTotals
 from pipelines_app.models import Pipeline
-from registry_project import dependencies
+from kernel.rules import dependencies
 from tests.conftest import _client_for
 from tests.pipelines_app.conftest import pipeline, step
 
@@ -309,7 +309,7 @@ def test_retention_stats_show_tiers_and_what_the_next_run_would_do(api, staff_ap
 
 
 def test_the_outlook_agrees_with_a_dry_run(model_doc):
-    from registry_project.aliases import Alias
+    from kernel.models.aliases import Alias
 
     for name in ("a", "b", "c"):
         register(model_doc, name, ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
@@ -366,8 +366,8 @@ def test_the_tasks_run_inline_when_no_broker_is_configured(model_doc):
     if settings.CELERY_BROKER_URL:  # with a broker the tasks go to a worker (tests/integration/test_celery_jobs.py)
         pytest.skip("CELERY_BROKER_URL is set: this is the embedded default's no-broker mode")
     from models_app.tasks import apply_retention
-    from registry_project.models import StatsSnapshot
-    from registry_project.tasks import refresh_stats
+    from kernel.models import StatsSnapshot
+    from kernel.tasks import refresh_stats
 
     register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
 
@@ -406,7 +406,7 @@ def test_retention_keeps_a_version_with_a_binding_in_service_and_archives_it_onc
 
 
 def test_retention_keeps_an_aliased_version_of_every_kind(model_doc):
-    from registry_project.aliases import Alias
+    from kernel.models.aliases import Alias
 
     model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
     Alias.move(model, "champion", "1.0.0")
@@ -434,7 +434,7 @@ def test_apply_endpoint_without_a_body_is_a_400_and_archives_nothing(staff_api, 
 
 
 def test_each_archived_version_gets_a_change_log_entry_with_its_status_before(model_doc):
-    from registry_project.changelog import ChangeLogEntry
+    from kernel.models.changelog import ChangeLogEntry
 
     model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
     model.versions.get(version="1.0.0").deprecate()
@@ -458,7 +458,7 @@ def test_each_archived_version_gets_a_change_log_entry_with_its_status_before(mo
 
 
 def test_archive_entries_reach_the_outbox_only_when_a_subscription_wants_them(model_doc):
-    from registry_project.webhooks import OutboxItem, WebhookSubscription
+    from kernel.models.webhooks import OutboxItem, WebhookSubscription
 
     for name in ("a", "b"):
         register(model_doc, name, ["1.0.0", "1.1.0", "1.2.0"])

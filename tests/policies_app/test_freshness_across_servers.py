@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from django.contrib.auth import get_user_model
 
-from registry_project.models import ApiKey
+from kernel.models import ApiKey
 from tests.policies_app.conftest import rbac
 from tests.servers import gunicorn
 

@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from models_app.models import MAX_RETENTION_KEEP, Model
-from registry_project.management.progress import progress_bar
+from kernel.management.progress import progress_bar
 
 
 def keep_value(text: str) -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from models_app.models import Model
-from registry_project.exceptions import Conflict
-from registry_project.validation import DocumentInvalid
+from kernel.exceptions import Conflict
+from kernel.rules.validation import DocumentInvalid
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "lineage"
 

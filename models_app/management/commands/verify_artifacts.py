@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from models_app.artifacts import ArtifactFile
-from registry_project.changelog import acting_as
+from kernel.models.changelog import acting_as
 
 
 class Command(BaseCommand):

@@ -1,0 +1,225 @@
+"""A page of a list's documents, built by PostgreSQL.
+
+A list answers up to 100 documents. Built in Python, each costs two model instances (the version and its
+definition), a dozen field converters and the serializer's field-by-field work: two thirds of a list's time (see
+docs/benchmarks.md, "Issue 14"); decoding the stored spec and encoding it again would be most of what is left.
+Here PostgreSQL writes each document as JSON text: its fields with ``json_build_object`` (``json``, not ``jsonb``:
+it keeps the keys in the order given) and the stored spec's members spliced in between, and Python joins the
+texts into the page. The result is the serializer's document, key for key and in the same order:
+
+    {"id", "name", "version", "definition", <the definition's own fields>, <spec>, "description", "tags",
+     "metadata", "status", "active", "is_current", "aliases", "created_at", "updated_at", <the kind's extras>}
+
+Only the whitespace differs (PostgreSQL writes ``{"a" : 1, "b": 2}``). Values are the stored JSON as the
+serializer reads it back. ``tests/kernel/test_page_documents.py`` holds the two equal, for every kind.
+SQLite (the embedded default) keeps the serializer.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib.postgres.aggregates import JSONBAgg
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection
+from django.db.models import BooleanField, Expression, ExpressionWrapper, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, UUIDField, Value
+from django.db.models.functions import Coalesce, Collate
+from django.http import HttpResponse
+from rest_framework.utils.mediatypes import _MediaType
+
+from kernel.models.aliases import Alias
+from kernel.models.definitions import DEFINITION_FIELDS, DEFINITION_KEY, MUTABLE_VERSION_FIELDS, Lifecycle
+from kernel.fastpaths.prepared import fixed_statement_cursor
+
+class _Composite(Expression):
+    """An expression over a list of sub-expressions (``parts``), compiled by the subclass's ``as_sql``."""
+
+    parts: list
+
+    def get_source_expressions(self):
+        return self.parts
+
+    def set_source_expressions(self, exprs):
+        self.parts = list(exprs)
+
+    def resolve_expression(self, *args, **kwargs):
+        clone = self.copy()
+        clone.parts = [p.resolve_expression(*args, **kwargs) for p in self.parts]
+        return clone
+
+
+class OrderedJSONObject(_Composite):
+    """``json_build_object(key, value, ...)``: a JSON object with the keys in the order given."""
+
+    output_field = TextField()  # only ever spliced into DocumentText, never decoded
+
+    def __init__(self, fields: dict[str, Any]):
+        super().__init__()
+        self.keys = list(fields)
+        self.parts = [v if hasattr(v, "resolve_expression") else F(v) for v in fields.values()]
+
+    def as_sql(self, compiler, connection):
+        parts, params = [], []
+        for key, value in zip(self.keys, self.parts):
+            sql, value_params = compiler.compile(value)
+            parts.append(f"%s::text, {sql}")
+            params += [key, *value_params]
+        return f"json_build_object({', '.join(parts)})", params
+
+
+class APITimestamp(Func):
+    """A timestamp as the API writes it (DRF's ``DateTimeField``): ISO 8601 in UTC with ``Z``, microseconds only
+    when there are any. NULL stays NULL. For a column: the template repeats the expression, not its parameters."""
+
+    template = (
+        "(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        " || CASE WHEN date_trunc('second', %(expressions)s) = %(expressions)s THEN ''"
+        " ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || 'Z')"
+    )
+    output_field = TextField()
+
+
+def lifecycle_fields(kind: str) -> dict[str, Any]:
+    """The serializer's fields after the document's, as DocumentSerializer writes them."""
+    aliases = (
+        Alias.objects.filter(kind=kind, version_id=OuterRef("pk")).order_by().values("kind")
+        # Byte order, as Python's sorted(): a collation would place '-', '.' and '_' elsewhere.
+        .annotate(names=JSONBAgg("alias", order_by=Collate(F("alias"), "C"))).values("names")
+    )
+    return {
+        "status": "status",
+        "active": ExpressionWrapper(Q(status=Lifecycle.ACTIVE), output_field=BooleanField()),
+        "is_current": "is_current",
+        "aliases": Coalesce(Subquery(aliases), Func(template="'[]'::jsonb"), output_field=TextField()),
+        "created_at": APITimestamp("created_at"),
+        "updated_at": APITimestamp("updated_at"),
+    }
+
+
+def built_by_database(request) -> bool:
+    """Whether this request's page is written by PostgreSQL. APITimestamp writes UTC, as DRF does under the
+    project's TIME_ZONE; a client asking for indented JSON (``Accept: application/json; indent=4``) gets the
+    serializer and DRF's renderer."""
+    if connection.vendor != "postgresql" or settings.TIME_ZONE != "UTC":
+        return False
+    return "indent" not in _MediaType(getattr(request, "accepted_media_type", "") or "").params
+
+
+class DocumentText(_Composite):
+    """One version's whole document as JSON text, spliced in the order ``DefinitionVersion.document`` and the
+    serializer merge it: the head object, the definition's own fields that are set, the spec's members, the mutable
+    fields' object, the kind's own document fields that are set (``document_sql_extras``), then the tail object."""
+
+    output_field = TextField()
+
+    def __init__(self, head, parents: dict, spec, mutable, extras: dict, tail):
+        super().__init__()
+        self.parent_names, self.extra_names = list(parents), list(extras)
+        self.parts = [head, *parents.values(), spec, mutable, *extras.values(), tail]
+
+    @staticmethod
+    def _optional(name: str, part, compiled) -> tuple[str, list]:
+        """``, "name" : value``, or nothing when the value is unset (None, or "" for text), as ``document``
+        leaves such a field out."""
+        value, value_params = compiled
+        unset, unset_params = f"({value}) IS NULL", [*value_params]
+        if part.output_field.get_internal_type() in ("CharField", "TextField"):
+            unset, unset_params = f"{unset} OR ({value}) = ''", [*unset_params, *value_params]
+        sql = f"CASE WHEN {unset} THEN '' ELSE ', ' || to_json(%s::text)::text || ' : ' || to_json({value})::text END"
+        return sql, [*unset_params, name, *value_params]
+
+    def as_sql(self, compiler, connection):
+        head, *rest = self.parts
+        parents, rest = rest[:len(self.parent_names)], rest[len(self.parent_names):]
+        spec, mutable, *rest = rest
+        extras, tail = rest[:-1], rest[-1]
+        (head_sql, head_params), (spec_sql, spec_params) = compiler.compile(head), compiler.compile(spec)
+        sql, params = [f"left(({head_sql})::text, -1)"], [*head_params]
+        for name, part in zip(self.parent_names, parents):
+            fragment, fragment_params = self._optional(name, part, compiler.compile(part))
+            sql.append(fragment)
+            params += fragment_params
+        # The spec's members without its braces; none when it is empty. A stored spec holds none of the document's
+        # other keys (registration splits them off), but a key written there another way (a restored backup)
+        # must not appear twice: the other parts' keys win, as in the serializer's merge.
+        reserved = [*head.keys, *self.parent_names, *mutable.keys, *self.extra_names, *tail.keys]
+        spec_sql, spec_params = f"(({spec_sql}) - %s::text[])", [*spec_params, reserved]
+        sql.append(f"CASE WHEN {spec_sql} = '{{}}'::jsonb THEN '' ELSE ', ' || left(substr({spec_sql}::text, 2), -1) END")
+        params += [*spec_params, *spec_params]
+        mutable_sql, mutable_params = compiler.compile(mutable)
+        sql.append(f"', ' || left(substr(({mutable_sql})::text, 2), -1)")
+        params += mutable_params
+        for name, part in zip(self.extra_names, extras):
+            fragment, fragment_params = self._optional(name, part, compiler.compile(part))
+            sql.append(fragment)
+            params += fragment_params
+        tail_sql, tail_params = compiler.compile(tail)
+        sql.append(f"', ' || substr(({tail_sql})::text, 2)")
+        params += tail_params
+        return "(" + " || ".join(sql) + ")", params
+
+
+def document_texts(queryset: QuerySet, serializer_class) -> QuerySet:
+    """``queryset`` (versions of one kind) as (primary key, the version's document as JSON text) rows."""
+    model = queryset.model
+    parent = model.parent_field
+    definition_model = model._meta.get_field(parent).related_model
+    head = OrderedJSONObject({
+        "id": Func(F("pk"), template="%(expressions)s::text", output_field=TextField()),
+        "name": f"{parent}__name",
+        "version": "version",
+        DEFINITION_KEY: OrderedJSONObject({name: f"{parent}__{name}" for name in DEFINITION_FIELDS}),
+    })
+    parents = {name: F(f"{parent}__{name}") for name in definition_model.parent_fields}
+    mutable = OrderedJSONObject({name: name for name in MUTABLE_VERSION_FIELDS})
+    tail = OrderedJSONObject({**lifecycle_fields(definition_model.kind), **serializer_class.database_extras()})
+    document = DocumentText(head, parents, F("spec"), mutable, model.document_sql_extras(), tail)
+    return queryset.values_list("pk", document)
+
+
+class _IsAnyOf(Func):
+    """``value = ANY(array)``: one array parameter, so the same SQL text for any number of keys."""
+
+    template = "(%(expressions)s))"
+    arg_joiner = " = ANY("
+    output_field = BooleanField()
+
+
+_compiled: dict[tuple, tuple[str, list, int]] = {}
+
+
+def documents_by_key(model, serializer_class, keys: list) -> dict:
+    """{primary key: document text} for the versions ``keys`` name: one statement compiled once per process (the
+    expression tree above costs more Python to compile than the page costs to read) and, on the connection that
+    prepares the hot path's statements, planned once per connection."""
+    cache_key = (model, serializer_class)
+    compiled = _compiled.get(cache_key)
+    if compiled is None:
+        marker = uuid.uuid4()
+        matches = _IsAnyOf(F("pk"), Value([marker], output_field=ArrayField(UUIDField())))
+        # Alive again: a version or definition deleted since the keys were read is left out.
+        sql, params = document_texts(model.objects.of_alive().filter(matches).order_by(), serializer_class).query.sql_with_params()
+        slot = next(i for i, param in enumerate(params) if isinstance(param, list) and marker in param)
+        compiled = _compiled[cache_key] = (sql, list(params), slot)
+    sql, params, slot = compiled
+    params = list(params)
+    params[slot] = list(keys)
+    with fixed_statement_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
+
+
+def rendered_page(envelope: dict, documents: list[str]) -> HttpResponse:
+    """The paginator's envelope with the documents' JSON texts as its ``results``, rendered as DRF renders JSON
+    (UTF-8, compact); the documents themselves are PostgreSQL's JSON text."""
+    members = []
+    for key, value in envelope.items():
+        text = "[" + ",".join(documents) + "]" if key == "results" else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        members.append(f"{json.dumps(key)}:{text}")
+    body = "{" + ",".join(members) + "}"
+    # As DRF's JSONRenderer: U+2028 and U+2029 escaped (valid JSON, not valid JavaScript).
+    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return HttpResponse(body.encode(), content_type="application/json")

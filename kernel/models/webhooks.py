@@ -1,0 +1,302 @@
+"""Webhooks delivered from the change log as a transactional outbox.
+
+Every change-log entry that an active subscription wants (its event patterns match the entry's action) also
+appends an ``OutboxItem`` in the same transaction (``changelog.on_record``), so a committed change is delivered
+at least once even if the broker or the worker was down at commit time: nothing is sent from the web request
+and nothing depends on ``delay_on_commit``. A subscription therefore receives the changes committed while it is
+active (and matches them); one created or re-activated later does not get the earlier ones. A Celery beat job (``deliver_webhooks``)
+runs ``relay_outbox`` (claims outbox items with ``SELECT ... FOR UPDATE SKIP LOCKED``, fans them out to the
+matching subscriptions as ``WebhookDelivery`` rows and deletes them, in one transaction) and then
+``deliver_due``, which sends each object's deliveries in change order (a delivery waits while an earlier one of
+the same object to the same subscription is pending), signed per the Standard Webhooks convention, with
+exponential backoff capped at ``WEBHOOK_BACKOFF_CAP_SECONDS``, every attempt recorded, and a dead letter after
+``WEBHOOK_MAX_ATTEMPTS``. Written by hand rather than with a library: the only maintained Standard Webhooks
+package (``standardwebhooks``) signs but has no outbox, retry or persistence, and the signing is ten lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+import uuid
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import connection, models, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from kernel.models import changelog
+
+EVENT_PATTERN = re.compile(r"[a-z*][a-z0-9_.*]{0,63}")
+# A subscription's target, matched whole (fullmatch; the OpenAPI schema uses it as `^...\Z`): http or https, a DNS
+# name or an IPv4/IPv6 literal, an optional port, then printable ASCII without spaces. The serializer, the model
+# (admin) and the schema use this one pattern, so every URL the schema allows is accepted and no other.
+URL_PATTERN = re.compile(
+    r"[Hh][Tt][Tt][Pp][Ss]?://"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\])"
+    r"(?::[0-9]{1,5})?"
+    r"(?:[/?#][!-~]*)?"
+)
+URL_MAX_LENGTH = 2000
+MAX_EVENT_PATTERNS = 50
+SECRET_PREFIX = "whsec_"
+# One relay at a time (a PostgreSQL transaction-level advisory lock): with two, a later batch could commit its
+# deliveries before an earlier one and reorder an object's events.
+RELAY_LOCK_KEY = 0x52454C4159  # "RELAY"
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def event_matches(patterns: list[str], action: str) -> bool:
+    """``*`` matches everything, ``model.*`` every model event, anything else exactly."""
+    for pattern in patterns:
+        if pattern == "*" or pattern == action or (pattern.endswith("*") and action.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks ``v1`` signature: base64 HMAC-SHA256 of ``id.timestamp.body`` keyed by the
+    secret's base64 part."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+class WebhookSubscription(models.Model):
+    url = models.CharField(max_length=URL_MAX_LENGTH, validators=[RegexValidator(
+        rf"^(?:{URL_PATTERN.pattern})\Z", "Enter an http or https URL (a host name or an IP literal, no spaces).",
+    )])
+    events = models.JSONField(default=list, help_text='Event types; "*" for all, "model.*" for a prefix.')
+    secret = models.CharField(max_length=100, default=new_secret)
+    # Rotation: deliveries are signed with both secrets until the receiver has switched and this is cleared.
+    previous_secret = models.CharField(max_length=100, blank=True, default="")
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        app_label = "registry_project"
+        db_table = "registry_webhook_subscription"
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return f"webhook {self.id} -> {self.url}"
+
+    def rotate_secret(self) -> str:
+        with transaction.atomic():
+            self.previous_secret, self.secret = self.secret, new_secret()
+            self.save(update_fields=["secret", "previous_secret", "updated_at"])
+            self.record("webhook.secret_rotated", {"secret": ["(old)", "(new)"]})
+        return self.secret
+
+    def record(self, action: str, changes: dict) -> None:
+        changelog.record(action, kind="webhook", name=str(self.pk), object_id=self.pk, changes=changes)
+
+    def signatures(self, message_id: str, timestamp: int, body: bytes) -> str:
+        return " ".join(sign(s, message_id, timestamp, body) for s in (self.secret, self.previous_secret) if s)
+
+    def send_test_event(self) -> WebhookDelivery:
+        payload = {"type": "webhook.test", "timestamp": timezone.now().isoformat(), "data": {"subscription": self.pk}}
+        return WebhookDelivery.objects.create(subscription=self, object_key=f"webhook:{self.pk}:test", payload=payload)
+
+
+class OutboxItem(models.Model):
+    """A change-log entry not yet fanned out to subscriptions (written with the entry, deleted by the relay)."""
+
+    entry = models.OneToOneField(changelog.ChangeLogEntry, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        app_label = "registry_project"
+        db_table = "registry_webhook_outbox"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class WebhookDelivery(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # the webhook-id (stable across retries)
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    entry = models.ForeignKey(changelog.ChangeLogEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    object_key = models.CharField(max_length=200, help_text="kind:name; an object's deliveries go out in order.")
+    order = models.BigIntegerField(default=0, help_text="The change-log id (0 for a test event): the send order.")
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "registry_project"
+        db_table = "registry_webhook_delivery"
+        ordering = ("order", "created_at")
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="registry_webhook_due")]
+
+    def redeliver(self) -> None:
+        """Send again (a dead letter, or one already delivered), from now."""
+        WebhookDelivery.objects.filter(pk=self.pk).update(status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), attempts=0)
+
+    def body(self) -> bytes:
+        return json.dumps(self.payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        app_label = "registry_project"
+        db_table = "registry_webhook_attempt"
+        ordering = ("id",)
+
+
+def wanted(actions) -> set[str]:
+    """Which of ``actions`` some active subscription's patterns match (one query). The relay fans an outbox item
+    out to those subscriptions only, so an entry no subscription wants gets no outbox item: a registry without
+    webhooks (or whose subscriptions want other events) does not write every change twice."""
+    patterns = list(WebhookSubscription.objects.filter(active=True).values_list("events", flat=True))
+    return {action for action in actions if any(event_matches(events, action) for events in patterns)}
+
+
+def _outbox(rows: list) -> None:
+    wants = wanted({row.action for row in rows})
+    OutboxItem.objects.bulk_create([OutboxItem(entry_id=row.pk) for row in rows if row.action in wants])
+
+
+def _outbox_sql() -> str:
+    """The set form (``changelog.record_many`` and ``appending`` on PostgreSQL): the outbox items in the appending
+    statement itself, for the entries some active subscription's patterns match, matched in SQL exactly as
+    ``event_matches`` does (``*``, the action itself, or a ``prefix*``), so no round trip reads the
+    subscriptions first."""
+    return (
+        f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT e.id FROM {{entries}} e WHERE EXISTS ("
+        f"SELECT 1 FROM {WebhookSubscription._meta.db_table} s,"
+        " jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.events) = 'array' THEN s.events ELSE '[]' END) p(pattern)"
+        " WHERE s.active AND (p.pattern = e.action"
+        " OR (right(p.pattern, 1) = '*' AND starts_with(e.action, left(p.pattern, -1)))))"
+    )
+
+
+changelog.on_record(_outbox, set_form=_outbox_sql)
+
+
+def payload_of(entry) -> dict:
+    return {"type": entry.action, "timestamp": entry.at.isoformat().replace("+00:00", "Z"), "data": entry.as_dict()}
+
+
+def relay_outbox(batch: int = 500) -> int:
+    """Fan committed change-log entries out to the subscriptions whose patterns match; returns how many items
+    were relayed."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RELAY_LOCK_KEY])
+                if not cursor.fetchone()[0]:
+                    return 0
+        items = list(OutboxItem.objects.select_for_update(skip_locked=True).select_related("entry").order_by("entry_id")[:batch])
+        if not items:
+            return 0
+        subscriptions = list(WebhookSubscription.objects.filter(active=True))
+        deliveries = [
+            WebhookDelivery(
+                subscription=subscription, entry=item.entry, object_key=f"{item.entry.kind}:{item.entry.name}",
+                order=item.entry.pk, payload=payload_of(item.entry),
+            )
+            for item in items
+            for subscription in subscriptions
+            if event_matches(subscription.events, item.entry.action)
+        ]
+        WebhookDelivery.objects.bulk_create(deliveries)
+        OutboxItem.objects.filter(pk__in=[item.pk for item in items]).delete()
+    return len(items)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(settings.WEBHOOK_BACKOFF_CAP_SECONDS, settings.WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** (attempts - 1)))
+
+
+def _claim(limit: int) -> list[WebhookDelivery]:
+    """Claim due deliveries that head their object's queue: a lease (next_attempt_at pushed forward) keeps other
+    workers off them while the HTTP call runs outside any transaction."""
+    now = timezone.now()
+    earlier = WebhookDelivery.objects.filter(
+        subscription=OuterRef("subscription"), object_key=OuterRef("object_key"), status=DeliveryStatus.PENDING, order__lt=OuterRef("order")
+    )
+    with transaction.atomic():
+        due = list(
+            WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .filter(~Exists(earlier))
+            .select_for_update(skip_locked=True)
+            .order_by("order", "created_at")[:limit]
+        )
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in due]).update(next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 4))
+    return due
+
+
+def send(delivery: WebhookDelivery) -> None:
+    """One attempt: POST the signed payload, record the attempt, and mark the delivery delivered, due again
+    (backoff), or dead."""
+    subscription = delivery.subscription
+    body = delivery.body()
+    timestamp = int(time.time())
+    message_id = f"msg_{delivery.pk.hex}"
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": subscription.signatures(message_id, timestamp, body),
+        "user-agent": "ml-registry-webhooks/1",
+    }
+    started = time.monotonic()
+    status_code, error = None, ""
+    try:
+        response = requests.post(subscription.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    duration = int((time.monotonic() - started) * 1000)
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(delivery=delivery, status_code=status_code, duration_ms=duration, error=error)
+        attempts = delivery.attempts + 1
+        if not error:
+            update = {"status": DeliveryStatus.DELIVERED, "delivered_at": timezone.now(), "last_error": ""}
+        elif attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            update = {"status": DeliveryStatus.DEAD, "last_error": error}
+        else:
+            update = {"next_attempt_at": timezone.now() + backoff(attempts), "last_error": error}
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=attempts, **update)
+
+
+def deliver_due(limit: int = 100, rounds: int = 1000) -> int:
+    """Send what is due, round after round (each round sends the head of every object's queue); returns the
+    number of attempts made."""
+    made = 0
+    for _ in range(rounds):
+        due = _claim(limit)
+        if not due:
+            break
+        for delivery in due:
+            send(delivery)
+            made += 1
+    return made

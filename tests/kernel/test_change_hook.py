@@ -1,0 +1,47 @@
+"""Every committed write that changes a kind's documents runs the kind's ``changed`` hook once; a rejected
+write runs nothing. (Policies rely on it to keep every replica's compiled rule index fresh.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from models_app.models import Model
+from kernel.exceptions import Conflict
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def announced(monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(Model, "changed", classmethod(lambda cls: calls.append(cls.kind)))
+    return calls
+
+
+def test_each_write_announces_one_change_after_commit(announced, model_doc, django_capture_on_commit_callbacks):
+    writes = [
+        lambda: Model.register(model_doc(version="1.0.0")),
+        lambda: Model.objects.get().register_version(model_doc(version="1.1.0")),
+        lambda: Model.lookup("llama2-7b-chat", "1.0.0").activate(),
+        lambda: Model.lookup("llama2-7b-chat", "1.0.0").update_document({"description": "x"}, partial=True),
+        lambda: Model.lookup("llama2-7b-chat", "1.0.0").deprecate(),
+        lambda: Model.lookup("llama2-7b-chat", "1.1.0").archive(),
+        lambda: Model.objects.get().soft_delete(),
+        lambda: Model.objects.get().restore(),
+    ]
+    for index, write in enumerate(writes, start=1):
+        with django_capture_on_commit_callbacks(execute=True):
+            write()
+        assert announced == ["model"] * index, index
+
+
+def test_a_rejected_write_announces_nothing(announced, model_doc, django_capture_on_commit_callbacks):
+    Model.register(model_doc(version="1.0.0"))
+    announced.clear()
+
+    conflicting = model_doc(version="1.0.0")
+    conflicting["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry, not a conflict
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(Conflict):
+        Model.register(conflicting)
+
+    assert callbacks == [] and announced == []
