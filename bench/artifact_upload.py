@@ -38,9 +38,9 @@ def manage(env: dict, *args: str) -> str:
 def seed(env: dict) -> str:
     manage(env, "migrate", "--verbosity", "0")
     script = (
-        "import json\nfrom django.contrib.auth import get_user_model\nfrom models_app.models import Model\n"
+        "import json\nfrom django.contrib.auth import get_user_model\nfrom models_app.models import Model\nfrom kernel.writes.register import register\n"
         f"doc = json.loads({json.dumps(json.dumps(EXAMPLE))})\n"
-        "for v in ('1.0.0', '2.0.0'):\n    Model.register({**doc, 'version': v})\n"
+        "for v in ('1.0.0', '2.0.0'):\n    register(Model, {**doc, 'version': v})\n"
         "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-pass-123')\n"
     )
     manage(env, "shell", "-c", script)

@@ -45,6 +45,7 @@ def seed_and_key() -> str:
         "import copy, json, time\n"
         "from django.contrib.auth import get_user_model\n"
         "from models_app.models import Model\n"
+        "from kernel.writes.register import register\n"
         f"doc = json.loads({json.dumps(json.dumps(EXAMPLE))})\n"
         "doc['name'] = 'deep'\n"
         "started = time.perf_counter()\n"
@@ -55,7 +56,7 @@ def seed_and_key() -> str:
         "        d['derived_from'] = {'model': 'deep', 'version': f'1.{i - 1}.0', 'relation': 'finetune'}\n"
         f"        d['contributors'] = [{{'address': '{ALICE}', 'role': 'data', 'weight': 0.7}},\n"
         "                             {'address': '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359', 'role': 'code', 'weight': 0.3}]\n"
-        "    Model.register(d)\n"
+        "    register(Model, d)\n"
         f"print(f'registered {DEPTH + 1} versions in {{time.perf_counter() - started:.1f}} s')\n"
         "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')\n"
     )

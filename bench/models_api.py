@@ -45,9 +45,10 @@ def seed_and_key() -> str:
         "import copy, json\n"
         "from django.contrib.auth import get_user_model\n"
         "from models_app.models import Model\n"
+        "from kernel.writes.register import register\n"
         f"doc = json.loads({json.dumps(json.dumps(EXAMPLE))})\n"
         "for i in range(200):\n"
-        "    d = copy.deepcopy(doc); d['name'] = f'seed-{i:04d}'; Model.register(d)\n"
+        "    d = copy.deepcopy(doc); d['name'] = f'seed-{i:04d}'; register(Model, d)\n"
         "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')\n"
     )
     manage("shell", "-c", script)

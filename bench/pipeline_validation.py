@@ -30,6 +30,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
+from kernel.writes.register import register
 
 STEPS, EDGES, MODEL_STEPS = 50, 200, 8
 ROUNDS, WARMUP = 1000, 50
@@ -73,7 +74,7 @@ def main() -> None:
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
-        Model.register(MODEL)
+        register(Model, MODEL)
         with_models, without_models = generated_pipeline(True), generated_pipeline(False)
         report = pipeline_validator.check(with_models)
         assert report.valid, report.errors

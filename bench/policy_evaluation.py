@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.http_load import TABLE_HEADER, gunicorn, run_load  # noqa: E402
 from bench.models_api import recreate_database  # noqa: E402
+from kernel.writes.register import register
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench_policies")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -85,7 +86,7 @@ def seed() -> str:
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
     for i in range(POLICIES):
-        Policy.register(policy_document(i))
+        register(Policy, policy_document(i))
     print(f"registered {POLICIES} policies x {RULES} rules in {time.perf_counter() - started:.1f} s")
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
     from kernel.models import ApiKey

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -101,8 +103,8 @@ def setup():
         for patch in range(3):
             doc = copy.deepcopy(EXAMPLE)
             doc.update(name=f"seed-{i:04d}", version=f"1.0.{patch}")
-            registration = Model.register(doc)
-        registration.version.activate()
+            registration = register(Model, doc)
+        activate(registration.version)
     return user, key
 
 

@@ -13,7 +13,7 @@ from bindings_app.models import SETTINGS_FIELDS, BindingSample, BindingStatusCha
 from bindings_app.querysets import WindowFigures
 from models_app.admin import ModelVersionAdmin
 from kernel.admin.base import attach_issues
-from kernel.models.definitions import Lifecycle
+from kernel.choices import Lifecycle
 from kernel.exceptions import RegistryError
 from kernel.rules.validation import DocumentInvalid
 

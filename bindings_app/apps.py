@@ -20,10 +20,11 @@ class BindingsAppConfig(AppConfig):
         from pathlib import Path
 
         from bindings_app.models import ProviderBinding
+        from kernel.reads.lookups import lookup
         from models_app.models import Model
 
         for entry in json.loads((Path(self.path) / "examples" / "bindings.json").read_text()):
-            version = Model.lookup(entry.pop("model"), entry.pop("version"))
+            version = lookup(Model, entry.pop("model"), entry.pop("version"))
             placement = {k: entry[k] for k in ("provider", "region", "environment")}
             label = f"binding {version}: {'/'.join(placement.values())}"
             if ProviderBinding.objects.filter(model_version=version, **placement).exists():

@@ -23,7 +23,7 @@ from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.querysets import BindingQuerySet, BindingSampleQuerySet, WindowFigures, slice_start, window_start
 from bindings_app.validation import Outcome, check_config
 from kernel.models import changelog
-from kernel.models.definitions import Lifecycle
+from kernel.choices import Lifecycle
 from kernel.exceptions import Conflict
 from kernel.rules.validation import DocumentInvalid, Issue, same_json
 

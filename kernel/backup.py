@@ -341,7 +341,11 @@ class DefinitionSection:
         from django.db import connection
         from django.db.models import OuterRef, Subquery
 
-        from kernel.models.definitions import backfill_latest_flags, effective_tags_of, latest_order
+        from kernel.documents.shape import effective_tags_of
+
+        from kernel.models.definitions import backfill_latest_flags
+
+        from kernel.rules.latest import latest_order
 
         for start in range(0, len(definition_ids), CHUNK):
             batch = definition_ids[start:start + CHUNK]

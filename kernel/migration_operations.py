@@ -99,7 +99,8 @@ def backfill_latest_version_fields(app_label: str, definition_model: str, versio
     every version's ``effective_tags`` from its tags and its definition's."""
 
     def forwards(apps, schema_editor):
-        from kernel.models.definitions import backfill_latest_flags, effective_tags_of
+        from kernel.documents.shape import effective_tags_of
+        from kernel.models.definitions import backfill_latest_flags
 
         definitions = apps.get_model(app_label, definition_model)
         versions = apps.get_model(app_label, version_model)

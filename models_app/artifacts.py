@@ -322,7 +322,7 @@ def refresh_summary(version_id) -> None:
 
 def ensure_uploadable(version, filenames: Iterable[str]) -> None:
     """Refuse before reading any byte: archived versions and sealed files (409), bad names (400)."""
-    from kernel.models.definitions import Lifecycle
+    from kernel.choices import Lifecycle
 
     names = [check_filename(name) for name in filenames]
     if version.status == Lifecycle.ARCHIVED:

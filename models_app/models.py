@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
@@ -10,7 +10,9 @@ from models_app.choices import StorageTier
 from models_app.querysets import ModelQuerySet, ModelVersionQuerySet
 from models_app.artifacts import ArtifactFile, delete_stored  # noqa: F401  (ArtifactFile: registers the model)
 from models_app.validation import CHECKSUM_PLACEHOLDER, model_validator
-from kernel.models.definitions import Definition, DefinitionVersion, Lifecycle, NEWEST_FIRST, version_pointer
+from kernel.choices import Lifecycle
+from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
+from kernel.rules.latest import NEWEST_FIRST
 
 MAX_RETENTION_KEEP = 10
 
@@ -136,17 +138,14 @@ class ModelVersion(DefinitionVersion):
         """record_lineage does nothing for a version without contributors or a parent."""
         return not document.get("contributors") and not document.get("derived_from")
 
-    def archive(self) -> ModelVersion:
-        """Archive (see ``DefinitionVersion.archive``) and move to the cold tier; retention purges it later."""
-        with transaction.atomic():
-            version = super().archive()
-            if version.archived_at is None:
-                now = timezone.now()
-                type(self).objects.filter(pk=version.pk, archived_at__isnull=True).update(
-                    archived_at=now, storage_tier=StorageTier.COLD
-                )
-                version.archived_at, version.storage_tier = now, StorageTier.COLD
-        return version
+    def on_archived(self) -> None:
+        """An archived version moves to the cold tier; retention purges it later."""
+        if self.archived_at is None:
+            now = timezone.now()
+            type(self).objects.filter(pk=self.pk, archived_at__isnull=True).update(
+                archived_at=now, storage_tier=StorageTier.COLD
+            )
+            self.archived_at, self.storage_tier = now, StorageTier.COLD
 
     @property
     def is_tombstone(self) -> bool:

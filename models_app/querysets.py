@@ -6,7 +6,9 @@ from django.conf import settings
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value, Window
 from django.db.models.functions import Coalesce, RowNumber
 
-from kernel.models.definitions import DefinitionQuerySet, Lifecycle, VersionQuerySet
+from kernel.choices import Lifecycle
+
+from kernel.models.definitions import DefinitionQuerySet, VersionQuerySet
 
 if TYPE_CHECKING:
     from models_app.retention import RetentionReport

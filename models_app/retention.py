@@ -50,7 +50,7 @@ from django.utils import timezone
 
 from models_app.choices import StorageTier
 from kernel.models import changelog
-from kernel.models.definitions import Lifecycle
+from kernel.choices import Lifecycle
 from kernel.rules.dependencies import dependents_of, protected_ids
 
 logger = logging.getLogger(__name__)

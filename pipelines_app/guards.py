@@ -20,7 +20,9 @@ from __future__ import annotations
 from django.db.models import Case, CharField, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Cast, Concat
 
-from kernel.models.definitions import Lifecycle, latest_order
+from kernel.choices import Lifecycle
+
+from kernel.rules.latest import latest_order
 
 
 def _labels(versions) -> list[str]:

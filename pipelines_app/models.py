@@ -5,7 +5,8 @@ from django.db import models
 from pipelines_app.dag import StepGraph
 from pipelines_app.querysets import PipelineVersionQuerySet
 from pipelines_app.validation import pinned_reference, pipeline_validator, split_model_reference
-from kernel.models.definitions import NEWEST_FIRST, Definition, DefinitionVersion, version_pointer
+from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
+from kernel.rules.latest import NEWEST_FIRST
 from kernel.rules.semver import InvalidVersion, parse_version
 
 

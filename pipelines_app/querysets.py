@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from kernel.models.definitions import Lifecycle, VersionQuerySet
+from kernel.choices import Lifecycle
+
+from kernel.models.definitions import VersionQuerySet
 
 
 class PipelineVersionQuerySet(VersionQuerySet):

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.db.models import CharField, IntegerField, Value
 
 from pipelines_app.dag import CycleError, StepGraph
-from kernel.models.definitions import Lifecycle
+from kernel.choices import Lifecycle
 from kernel.rules.semver import InvalidVersion, ParsedVersion, parse_version
 from kernel.rules.validation import DocumentValidator, Report, at_most, objects_in, pointer
 

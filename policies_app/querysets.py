@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from kernel.models.definitions import Lifecycle, VersionQuerySet, latest_order
+from kernel.choices import Lifecycle
+
+from kernel.models.definitions import VersionQuerySet
+
+from kernel.rules.latest import latest_order
 
 
 class PolicyVersionQuerySet(VersionQuerySet):

@@ -11,6 +11,7 @@ from models_app.models import Model
 from kernel.models.aliases import ALIAS_PATTERN
 from kernel.api.views import SEMVER_REGEX
 from kernel.exceptions import DefinitionNotFound
+from kernel.reads.lookups import lookup
 
 _price = dict(max_digits=12, decimal_places=6, min_value=0, coerce_to_string=False)
 
@@ -81,7 +82,7 @@ class ProviderBindingSerializer(serializers.ModelSerializer):
         instance = self.instance
         if instance is None:
             try:
-                attrs["model_version"] = Model.lookup(attrs.pop("model"), attrs.pop("version"))
+                attrs["model_version"] = lookup(Model, attrs.pop("model"), attrs.pop("version"))
             except DefinitionNotFound as exc:
                 field = "model" if exc.path == "name" else "version"
                 raise serializers.ValidationError({field: [serializers.ErrorDetail(exc.message, code="not_found")]}) from None

@@ -22,6 +22,7 @@ from models_app.api.artifacts import ModelDocumentSerializer
 from kernel.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
 from kernel.exceptions import DefinitionNotFound
 from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters
+from kernel.reads.lookups import lookup
 
 # The body POST .../report accepts is the schema parse_outcomes validates with (bindings_app/schemas/outcome.json).
 OUTCOME = inline_defs(outcome_validator.schema)
@@ -68,7 +69,7 @@ class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
     @extend_schema(parameters=[NAME_PATH_PARAM, VERSION_PATH_PARAM])
     def of_version(self, request, name: str, version: str):
         """A model version's bindings."""
-        model_version = Model.lookup(name, version)
+        model_version = lookup(Model, name, version)
         return self.paginated(self.filter_queryset(self.get_queryset().filter(model_version=model_version)))
 
     def perform_destroy(self, instance):
@@ -143,7 +144,7 @@ class RouteView(StrictQueryParameters, APIView):
             raise QueryParameterInvalid(query.errors)
         data = query.validated_data
         try:
-            model_version = Model.lookup(data["model"], query.version_ref)
+            model_version = lookup(Model, data["model"], query.version_ref)
         except DefinitionNotFound as exc:
             # The lookup names its own arguments (`name`, `version`); here they are the query's `model` and
             # `version` (or `alias`).

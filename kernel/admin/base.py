@@ -17,9 +17,15 @@ from django.utils.html import format_html, format_html_join
 
 from kernel.api.schema import inline_defs
 from kernel.models.changelog import ChangeLogEntry
-from kernel.models.definitions import Definition, DefinitionVersion, MUTABLE_VERSION_FIELDS
+from kernel.documents.shape import MUTABLE_VERSION_FIELDS
+from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.exceptions import RegistryError
 from kernel.rules.validation import DocumentInvalid, Issue
+from kernel.rules.check import check_document
+from kernel.writes.delete import restore, soft_delete
+from kernel.writes import lifecycle
+from kernel.writes.register import register
+from kernel.writes.update import proposed_document, update_document
 
 
 def pretty_json(value) -> str:
@@ -38,7 +44,7 @@ def attach_issues(form: forms.Form, issues: list[Issue]) -> None:
 def check_changes(form, version: DefinitionVersion) -> None:
     """Run the form's ``changes()`` through the same check as the API's PATCH, showing problems on the form."""
     try:
-        version.proposed_document(form.changes(), partial=True)
+        proposed_document(version, form.changes(), partial=True)
     except DocumentInvalid as exc:
         attach_issues(form, exc.errors)
     except RegistryError as exc:
@@ -77,7 +83,7 @@ class DocumentForm(forms.Form):
     def document_errors(self, definition_model: type[Definition]) -> list[Issue]:
         """Every problem of the fields that did parse, even when others did not (a malformed JSON field must
         not hide the rest): a field that failed to parse is left out and not reported again as missing."""
-        _, report = definition_model.check_document(self.document())
+        _, report = check_document(definition_model, self.document())
         unparsed = set(self.errors)
         return [issue for issue in report.errors if (issue.path.split("/") + ["", ""])[1] not in unparsed]
 
@@ -172,7 +178,7 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     form = DefinitionForm
 
     def save_model(self, request, obj, form, change):
-        obj.resolve_version("latest").update_document(form.changes(), partial=True)
+        update_document(obj.resolve_version("latest"), form.changes(), partial=True)
 
     def change_log_entries(self, obj):
         return ChangeLogEntry.objects.of_object(obj.kind, obj.name)
@@ -226,7 +232,7 @@ class DefinitionAdmin(ChangeHistoryAdmin):
             attach_issues(form, form.document_errors(self.model))
         elif request.method == "POST":
             try:
-                registration = self.model.register(form.document(), user=request.user)
+                registration = register(self.model, form.document(), user=request.user)
             except DocumentInvalid as exc:
                 attach_issues(form, exc.errors)
             except RegistryError as exc:
@@ -250,14 +256,14 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     def soft_delete(self, request, queryset: QuerySet):
         for definition in queryset:
             try:
-                definition.soft_delete()
+                soft_delete(definition)
             except RegistryError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
 
     @admin.action(description="Restore selected deleted definitions")
     def restore(self, request, queryset: QuerySet):
         for definition in queryset:
-            definition.restore()
+            restore(definition)
 
 
 class VersionInline(admin.TabularInline):
@@ -346,7 +352,7 @@ class DefinitionVersionAdmin(ChangeHistoryAdmin):
         return pretty_json(obj.spec)
 
     def save_model(self, request, obj, form, change):
-        obj.update_document(form.changes(), partial=True)
+        update_document(obj, form.changes(), partial=True)
 
     def change_log_entries(self, obj):
         return ChangeLogEntry.objects.of_object(obj.definition.kind, obj.definition.name).filter(version=obj.version)
@@ -355,7 +361,7 @@ class DefinitionVersionAdmin(ChangeHistoryAdmin):
         done = 0
         for version in queryset:
             try:
-                version.move(move)
+                lifecycle.move(version, move)
                 done += 1
             except RegistryError as exc:
                 self.message_user(request, exc.message, messages.ERROR)

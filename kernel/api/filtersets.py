@@ -13,7 +13,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ErrorDetail
 
 from kernel.api.errors import QueryParameterInvalid
-from kernel.models.definitions import Lifecycle
+from kernel.choices import Lifecycle
 
 ORDERINGS = ("name", "created_at", "updated_at", "version")
 

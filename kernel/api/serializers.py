@@ -3,7 +3,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from kernel.models.aliases import Alias
-from kernel.models.definitions import DefinitionVersion, Lifecycle
+from kernel.choices import Lifecycle
+from kernel.models.definitions import DefinitionVersion
 
 _datetime = serializers.DateTimeField()
 

@@ -22,7 +22,9 @@ from kernel.api.schema import JSON_VALUE_SCHEMA, inline_defs
 from kernel.api.serializers import (
     ISSUE_SCHEMA, READ_ONLY_PROPERTIES, SENT_BACK_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer,
 )
-from kernel.models.definitions import DEFINITION_KEY, DEFINITION_SCHEMA, Definition, DefinitionVersion, Registration
+from kernel.documents.shape import DEFINITION_KEY, DEFINITION_SCHEMA
+from kernel.models.definitions import Definition, DefinitionVersion
+from kernel.writes import Registration
 from kernel.api.changes import changes_page_schema, changes_parameters, changes_response
 from kernel.models import aliases
 from kernel.models.aliases import Alias
@@ -31,6 +33,12 @@ from kernel.api.filtersets import UTCDateTimeField
 from kernel.rules.validation import DocumentInvalid, Issue
 from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters, reject_unknown_parameters
+from kernel.reads.lookups import lookup, version_by_id
+from kernel.rules.check import check_document
+from kernel.writes.delete import restore_named, soft_delete
+from kernel.writes import lifecycle
+from kernel.writes.register import register, register_version_of
+from kernel.writes.update import update_document
 
 NAME_REGEX = r"[a-z0-9][a-z0-9._-]{0,127}"
 VERSION_REGEX = r"[^/]+"
@@ -211,19 +219,19 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
 
     def create(self, request):
         """Register a version; the definition is created with its first version."""
-        return self.registered(self.definition_model.register(request.data, user=request.user))
+        return self.registered(register(self.definition_model, request.data, user=request.user))
 
     @action(detail=False, methods=["post"])
     def validate(self, request):
         """Validate a document without saving it: every error and warning, each with a JSON Pointer path."""
-        _, report = self.definition_model.check_document(request.data)
+        _, report = check_document(self.definition_model, request.data)
         return Response(report.as_dict())
 
     @extend_schema(parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
     @action(detail=False, methods=["get"], url_path=rf"id/(?P<id>{UUID_REGEX})")
     def by_id(self, request, id: str):
         """A version document by its UUID."""
-        version = self.definition_model.version_by_id(uuid.UUID(id))
+        version = version_by_id(self.definition_model, uuid.UUID(id))
         if version is None:
             raise DefinitionNotFound(f"No {self.definition_model.kind} version with id {id}.", path="id")
         return self.respond(version)
@@ -233,27 +241,27 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     @extend_schema(parameters=[VERSION_PARAM])
     def retrieve(self, request, name: str):
         """The latest version's document, or the one named by `?version=`."""
-        return self.respond(self.definition_model.lookup(name, request.query_params.get("version")))
+        return self.respond(lookup(self.definition_model, name, request.query_params.get("version")))
 
     @extend_schema(parameters=[VERSION_PARAM])
     def update(self, request, name: str):
         """Replace the mutable fields (description, tags, metadata, the `definition` block and definition-wide
         fields); the spec is immutable and a change to it is a 409. Server-managed fields are ignored."""
-        version = self.definition_model.lookup(name, request.query_params.get("version"))
-        updated = version.update_document(request.data, partial=False)
+        version = lookup(self.definition_model, name, request.query_params.get("version"))
+        updated = update_document(version, request.data, partial=False)
         return self.respond(updated.version, warnings=updated.warnings)
 
     @extend_schema(parameters=[VERSION_PARAM])
     def partial_update(self, request, name: str):
         """Change some mutable fields; the others stay. `{"definition": {"tags": [...]}}` changes the
         definition's own tags, top-level `tags` the version's (the latest, or `?version=`)."""
-        version = self.definition_model.lookup(name, request.query_params.get("version"))
-        updated = version.update_document(request.data, partial=True)
+        version = lookup(self.definition_model, name, request.query_params.get("version"))
+        updated = update_document(version, request.data, partial=True)
         return self.respond(updated.version, warnings=updated.warnings)
 
     def destroy(self, request, name: str):
         """Soft delete: the rows stay; 409 while something depends on it."""
-        self.get_definition().soft_delete()
+        soft_delete(self.get_definition())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # -- versions ---------------------------------------------------------------------------------------------
@@ -263,7 +271,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         """GET: every version, newest first (paginated; the list's filters apply). POST: register a new version
         of this definition."""
         if request.method == "POST":
-            return self.registered(self.definition_model.register_version_of(name, request.data, user=request.user))
+            return self.registered(register_version_of(self.definition_model, name, request.data, user=request.user))
         definition = self.get_definition()
         # The list's filters apply to the versions too (?status=active, ?tag=...).
         return self.page_of(self.filter_queryset(definition.versions.present().newest_first().with_aliases().with_parent()))
@@ -275,7 +283,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         or the alias named at that moment (from the change log)."""
         moment = moment_param(request)
         if moment is None:
-            return self.respond(self.definition_model.lookup(name, version))
+            return self.respond(lookup(self.definition_model, name, version))
         definition = self.get_definition()
         if version == "current":
             then = aliases.current_at(definition, moment)
@@ -284,7 +292,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             then = aliases.alias_at(definition, version[1:], moment)
         else:
             # A number (or `latest`) names one version at every moment: `at` changes nothing for it.
-            return self.respond(self.definition_model.lookup(name, version))
+            return self.respond(lookup(self.definition_model, name, version))
         if then is None:
             raise DefinitionNotFound(f"{definition}: {version} named no version at {moment.isoformat()}.", code="not_at_that_time")
         return self.respond(definition.resolve_version(then))
@@ -294,20 +302,20 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     def delete_version(self, request, name: str, version: str):
         """Soft-delete one version: it leaves every answer, its number stays taken. 409 while it is current or
         something depends on it."""
-        self.definition_model.lookup(name, version).soft_delete()
+        soft_delete(lookup(self.definition_model, name, version))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"], permission_classes=[RegistryAccess, StaffOnly])
     def restore(self, request, name: str):
         """Restore a soft-deleted definition (staff only); answers with its latest version's document."""
-        self.definition_model.restore_named(name)
-        return self.respond(self.definition_model.lookup(name))
+        restore_named(self.definition_model, name)
+        return self.respond(lookup(self.definition_model, name))
 
     @extend_schema(
         parameters=[
             VERSION_PATH_PARAM,
-            OpenApiParameter("move", str, OpenApiParameter.PATH, enum=[*DefinitionVersion.LIFECYCLE_MOVES]),
+            OpenApiParameter("move", str, OpenApiParameter.PATH, enum=[*lifecycle.MOVES]),
         ],
         request=None,
     )
@@ -315,7 +323,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     def lifecycle(self, request, name: str, version: str, move: str):
         """activate (make current), deprecate, or archive a version. Deprecating or archiving the current
         version clears it."""
-        return self.respond(self.definition_model.lookup(name, version).move(move))
+        return self.respond(lifecycle.move(lookup(self.definition_model, name, version), move))
 
     # -- aliases ------------------------------------------------------------------------------------------------
 

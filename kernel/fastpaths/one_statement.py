@@ -1,6 +1,6 @@
 """Registration and activation in one statement (PostgreSQL).
 
-The ORM path costs a registration (``Definition._add_version``) about ten round trips: BEGIN, the row lock, the read
+The ORM path costs a registration (``kernel.writes.register``) about ten round trips: BEGIN, the row lock, the read
 of the version and the latest, the flag, the insert, the definition's update, the change log, COMMIT; an activation
 as many. Here the common case is one statement: a PL/pgSQL function per kind and write
 (``kernel.migration_operations``, named in ``Definition.write_functions``) takes the same lock, checks
@@ -38,16 +38,17 @@ from registry_project.logs import log_write
 from kernel.rules.semver import ParsedVersion, parse_version
 from kernel.rules.validation import Issue
 
+from kernel.documents.shape import DEFINITION_KEY, effective_tags_of
+from kernel.writes import Registration
+
 if TYPE_CHECKING:
-    from kernel.models.definitions import Definition, DefinitionVersion, Registration
+    from kernel.models.definitions import Definition, DefinitionVersion
 
 FALLBACK = "fallback"
 
 
 def in_one_statement(definition_model: type[Definition], document: dict) -> bool:
     """Whether this registration can be tried in one statement (see the module docstring)."""
-    from kernel.models.definitions import DEFINITION_KEY
-
     if DEFINITION_KEY in document or not _has_function(definition_model, "register"):
         return False
     return definition_model.versions.rel.related_model.registers_in_one_statement(document)
@@ -57,12 +58,12 @@ def in_one_statement(definition_model: type[Definition], document: dict) -> bool
 # knows (policies: ``changing`` bumps the compiled-rules generation), so its writes keep the ORM path.
 _STANDS_IN_FOR = {
     "register": {
-        "definition": ("changing", "save", "record", "_lock_or_create", "_add_version", "_apply_parent_fields"),
+        "definition": ("changing", "save", "record"),
         "version": ("record",),  # on_registered and save have their own guards (DefinitionVersion.__init_subclass__)
     },
     "activate": {
         "definition": ("changing", "save", "record"),
-        "version": ("activate", "_locked", "_clear_current", "_set_lifecycle", "_point_definition", "record"),
+        "version": ("save", "record"),
     },
 }
 
@@ -99,11 +100,14 @@ def _search_parts(version, document: dict) -> list | None:
     return parts
 
 
-def register_in_one_statement(definition_model: type[Definition], document: dict, warnings: list[Issue], user, *, create: bool) -> Registration | None:
-    """Register ``document`` (validated) in one statement; None when the function handed it back, having written
-    nothing, for the ORM path to answer. ``create``: a first registration may create the definition."""
-    from kernel.models.definitions import Registration, effective_tags_of
-
+def register(definition_model: type[Definition], document: dict, warnings: list[Issue], user, *, create: bool) -> Registration | None:
+    """``kernel.writes.register`` in one statement: the registration, or None ("not mine") when this is not
+    PostgreSQL, the kind has no function, the document has work the function does not do (see the module
+    docstring), or the function handed it back having written nothing, for the ORM path to answer.
+    ``create``: a first registration may create the definition."""
+    if not in_one_statement(definition_model, document):
+        return None
+    version_model = definition_model.versions.rel.related_model
     version_model = definition_model.versions.rel.related_model
     parsed = parse_version(document["version"])
     definition = definition_model(name=document["name"], owner=user if getattr(user, "is_authenticated", False) else None)
@@ -159,8 +163,8 @@ def register_in_one_statement(definition_model: type[Definition], document: dict
     return registration
 
 
-def activate_in_one_statement(version: DefinitionVersion) -> DefinitionVersion | None:
-    """``DefinitionVersion.activate`` in one statement: the activated version as read back under the lock (with
+def activate(version: DefinitionVersion) -> DefinitionVersion | None:
+    """``kernel.writes.lifecycle.activate`` in one statement: the activated version as read back under the lock (with
     its aliases), or None when this kind has no function or the function handed it back (an archived version)
     having written nothing."""
     definition_model = type(version.definition)

@@ -31,7 +31,8 @@ from django.http import HttpResponse
 from rest_framework.utils.mediatypes import _MediaType
 
 from kernel.models.aliases import Alias
-from kernel.models.definitions import DEFINITION_FIELDS, DEFINITION_KEY, MUTABLE_VERSION_FIELDS, Lifecycle
+from kernel.choices import Lifecycle
+from kernel.documents.shape import DEFINITION_FIELDS, DEFINITION_KEY, MUTABLE_VERSION_FIELDS
 from kernel.fastpaths.prepared import fixed_statement_cursor
 
 class _Composite(Expression):

@@ -224,7 +224,7 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _issue_from_schema_error(error: SchemaError) -> Issue:
+def issue_from_schema_error(error: SchemaError) -> Issue:
     parts = list(error.absolute_path)
     keyword = error.validator
     code = _CODES.get(str(keyword), "invalid")
@@ -334,7 +334,7 @@ class SchemaValidator:
         errors = sorted(self._compiled.iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
         seen = set()
         for error in errors:
-            issue = _issue_from_schema_error(error)
+            issue = issue_from_schema_error(error)
             if issue not in seen:  # if/then branches can report the same problem twice
                 seen.add(issue)
                 yield issue

@@ -30,6 +30,7 @@ from kernel.fastpaths.page_documents import APITimestamp
 from kernel.api.serializers import DocumentSerializer, _datetime
 from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.api.filtersets import StrictQueryParameters
+from kernel.reads.lookups import lookup
 
 CHUNK = artifacts.CHUNK
 # One byte range (several ranges in one request are answered with the whole file, as RFC 9110 allows).
@@ -123,7 +124,7 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
     parser_classes: list = []
 
     def get_version(self) -> ModelVersion:
-        return Model.lookup(self.kwargs["name"], self.kwargs["version"])
+        return lookup(Model, self.kwargs["name"], self.kwargs["version"])
 
     def incoming(self, request, filename: str | None) -> list[Incoming]:
         """The files this request carries: multipart parts, or the raw body named by the URL."""

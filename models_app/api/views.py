@@ -8,6 +8,7 @@ from models_app.api.artifacts import ModelDocumentSerializer
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.models import Model
 from kernel.api.views import VERSION_REGEX, DefinitionViewSet
+from kernel.reads.lookups import lookup
 
 VERSION_PATH = OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`.")
 
@@ -28,13 +29,13 @@ class ModelViewSet(DefinitionViewSet):
     def lineage(self, request, name: str, version: str):
         """The lineage of a version, each step with its metric deltas against its parent and its contributors."""
         direction = lineage_direction(request)
-        return Response(lineage.lineage(self.definition_model.lookup(name, version), direction))
+        return Response(lineage.lineage(lookup(self.definition_model, name, version), direction))
 
     @extend_schema(parameters=[VERSION_PATH], responses={200: ATTESTATION_RESPONSE})
     @action(detail=True, methods=["get"], url_path=rf"versions/(?P<version>{VERSION_REGEX})/attestation")
     def attestation(self, request, name: str, version: str):
         """The signed attestation (DSSE envelope of an in-toto Statement v1) of an improving version."""
-        return Response(attestation_of(self.definition_model.lookup(name, version)))
+        return Response(attestation_of(lookup(self.definition_model, name, version)))
 
     def openapi_responses(self, schema):
         if self.action in ("lineage", "attestation"):

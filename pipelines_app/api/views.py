@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from pipelines_app.filtersets import PipelineVersionFilterSet
 from pipelines_app.models import Pipeline
 from kernel.api.views import VERSION_PARAM, DefinitionViewSet
+from kernel.reads.lookups import lookup
 
 _STEP_IDS = {"type": "array", "items": {"type": "string"}}
 
@@ -53,7 +54,7 @@ class PipelineViewSet(DefinitionViewSet):
     def execution_order(self, request, name: str):
         """Stages (DAG levels cut into batches no wider than max_parallel), one topological order and the
         critical path with its worst-case duration, for the latest version or `?version=`."""
-        return Response(self.definition_model.lookup(name, request.query_params.get("version")).execution_order())
+        return Response(lookup(self.definition_model, name, request.query_params.get("version")).execution_order())
 
     def openapi_responses(self, schema):
         if self.action == "execution_order":

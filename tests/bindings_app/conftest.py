@@ -4,6 +4,8 @@ import pytest
 
 from bindings_app.models import ProviderBinding
 from models_app.models import Model
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register
 
 URL = "/api/v1/bindings"
 
@@ -11,7 +13,7 @@ URL = "/api/v1/bindings"
 @pytest.fixture
 def llama(db, model_doc):
     """llama2-7b-chat 1.0.0, registered and current."""
-    return Model.register(model_doc()).version.activate()
+    return activate(register(Model, model_doc()).version)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from bindings_app.models import BindingStatusChange, ProviderBinding
 
 from .conftest import URL
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +191,7 @@ def test_unknown_binding_is_a_404_in_the_error_shape(api, db):
 def test_filters_select_bindings(api, make_binding, model_doc):
     from models_app.models import Model
 
-    other = Model.register(model_doc(name="mistral-7b")).version
+    other = register(Model, model_doc(name="mistral-7b")).version
     openai = make_binding(cost_per_1k_input_tokens=0.2, cost_per_1k_output_tokens=0.4)
     bedrock = make_binding(provider="bedrock", region="eu-west-1", environment="staging", status="pending")
     anthropic = make_binding(version=other, provider="anthropic", cost_per_1k_input_tokens=3, cost_per_1k_output_tokens=15)

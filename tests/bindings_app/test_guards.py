@@ -9,6 +9,9 @@ from bindings_app.models import ProviderBinding
 from models_app.models import Model
 
 from .conftest import URL
+from kernel.reads.lookups import lookup
+from kernel.writes.register import register
+from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +27,7 @@ def test_archiving_a_version_with_an_active_binding_is_a_409_naming_it(api, make
     error = response.json()["errors"][0]
     assert error["code"] == "in_use"
     assert error["details"]["dependents"] == [f"binding {binding.pk} (openai/production/us-east-1) of 1.0.0"]
-    assert Model.lookup("llama2-7b-chat", "1.0.0").status == "active"
+    assert lookup(Model, "llama2-7b-chat", "1.0.0").status == "active"
 
 
 def test_deleting_a_model_with_a_degraded_or_pending_binding_is_a_409(api, make_binding):
@@ -54,7 +57,7 @@ def test_once_disabled_the_version_can_be_archived_and_the_binding_not_enabled_a
 
 
 def test_a_binding_cannot_be_created_on_an_archived_version(api, llama, model_doc, binding_body):
-    Model.get_alive("llama2-7b-chat").register_version(model_doc(version="2.0.0"))
+    register_version(Model.get_alive("llama2-7b-chat"), model_doc(version="2.0.0"))
     api.post(f"{VERSION}/archive")
 
     response = api.post(URL, binding_body(version="1.0.0"), format="json")
@@ -67,8 +70,8 @@ def test_the_set_form_of_the_binding_guards_protects_what_the_per_object_form_do
     from models_app.models import Model, ModelVersion
     from kernel.rules import dependencies
 
-    idle = Model.register(model_doc(version="1.1.0")).version
-    other = Model.register(model_doc(name="other", version="1.0.0")).version
+    idle = register(Model, model_doc(version="1.1.0")).version
+    other = register(Model, model_doc(name="other", version="1.0.0")).version
     make_binding(idle)
     make_binding(other).disable()  # a disabled binding holds nothing back
 

@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from bindings_app.validation import parse_outcomes
 from models_app.models import Model
+from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -133,7 +134,7 @@ def test_ranking_weights_are_settings(api, make_binding):
 
 
 def test_no_version_routes_to_the_current_one_and_a_version_can_be_named(api, make_binding, model_doc, llama):
-    newer = Model.get_alive("llama2-7b-chat").register_version(model_doc(version="2.0.0")).version
+    newer = register_version(Model.get_alive("llama2-7b-chat"), model_doc(version="2.0.0")).version
     on_current = make_binding()
     on_newer = make_binding(version=newer)
 

@@ -11,6 +11,7 @@ from kernel.models.aliases import Alias
 from kernel.models.changelog import ChangeLogEntry
 
 from .conftest import URL
+from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +63,7 @@ def test_status_at_rejects_a_bad_moment_an_unknown_parameter_and_an_unknown_bind
 
 
 def test_route_by_alias_routes_to_the_aliased_version(api, llama, model_doc, make_binding):
-    newer = Model.get_alive("llama2-7b-chat").register_version(model_doc(version="2.0.0")).version
+    newer = register_version(Model.get_alive("llama2-7b-chat"), model_doc(version="2.0.0")).version
     make_binding(provider="openai")
     make_binding(version=newer, provider="anthropic")
     Alias.move(llama.model, "champion", "2.0.0")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 
 from models_app.models import Model
+from kernel.reads.lookups import lookup
+from kernel.writes.lifecycle import activate, deprecate
+from kernel.writes.register import register
+from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -13,13 +17,13 @@ URL = "/api/v1/versions"
 
 @pytest.fixture
 def catalogue(model_doc, make_binding):
-    llama = Model.lookup("llama2-7b-chat", "1.0.0")
+    llama = lookup(Model, "llama2-7b-chat", "1.0.0")
     make_binding(region="ap-south-1")
-    mistral = Model.register(model_doc(name="mistral-7b", eval_score=0.82, cost_per_1k_tokens=0.2, region="eu-west-1",
-                                       capabilities=["completion"])).version.activate()
-    mistral_next = Model.get_alive("mistral-7b").register_version(model_doc(name="mistral-7b", version="1.1.0", eval_score=0.9, cost_per_1k_tokens=0.6)).version
-    falcon = Model.register(model_doc(name="falcon-7b", eval_score=0.6, cost_per_1k_tokens=0.1)).version
-    falcon.deprecate()
+    mistral = activate(register(Model, model_doc(name="mistral-7b", eval_score=0.82, cost_per_1k_tokens=0.2, region="eu-west-1",
+                                       capabilities=["completion"])).version)
+    mistral_next = register_version(Model.get_alive("mistral-7b"), model_doc(name="mistral-7b", version="1.1.0", eval_score=0.9, cost_per_1k_tokens=0.6)).version
+    falcon = register(Model, model_doc(name="falcon-7b", eval_score=0.6, cost_per_1k_tokens=0.1)).version
+    deprecate(falcon)
     return {"llama": llama, "mistral": mistral, "mistral_next": mistral_next, "falcon": falcon}
 
 

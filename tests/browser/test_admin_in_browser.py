@@ -11,20 +11,23 @@ from models_app.models import Model
 from pipelines_app.models import Pipeline
 from policies_app.models import Policy
 from tests.conftest import example
+from kernel.writes.delete import soft_delete
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def llama(db):
-    registration = Model.register(example("models_app", "llama2-7b-chat"))
-    Model.register({**example("models_app", "llama2-7b-chat"), "version": "1.1.0"})
-    registration.version.activate()
+    registration = register(Model, example("models_app", "llama2-7b-chat"))
+    register(Model, {**example("models_app", "llama2-7b-chat"), "version": "1.1.0"})
+    activate(registration.version)
     return registration.version.model
 
 
 def test_the_model_list_shows_latest_and_current_versions_and_hides_deleted_models(staff_page, llama):
-    Model.register({**example("models_app", "llama2-7b-chat"), "name": "retired"}).version.model.soft_delete()
+    soft_delete(register(Model, {**example("models_app", "llama2-7b-chat"), "name": "retired"}).version.model)
 
     staff_page.goto("/admin/models_app/model/")
 
@@ -109,7 +112,7 @@ def test_an_api_key_created_in_the_admin_is_shown_once_and_works(staff_page):
 
 
 def test_the_pipeline_version_page_draws_its_dag(staff_page, llama):
-    Pipeline.register(copy.deepcopy(example("pipelines_app", "text-generation-pipeline")))
+    register(Pipeline, copy.deepcopy(example("pipelines_app", "text-generation-pipeline")))
     staff_page.goto("/admin/pipelines_app/pipelineversion/")
     staff_page.click("text=text-generation-pipeline@1.0.0")
 
@@ -122,8 +125,8 @@ def test_the_pipeline_version_page_draws_its_dag(staff_page, llama):
 
 
 def test_the_policy_evaluate_form_answers(staff_page):
-    Policy.register(example("policies_app", "user-rate-limits"))
-    Policy.register(example("policies_app", "model-access"))
+    register(Policy, example("policies_app", "user-rate-limits"))
+    register(Policy, example("policies_app", "model-access"))
     staff_page.goto("/admin/policies_app/policy/evaluate/")
     staff_page.fill("#id_entity", "user:alice")
     staff_page.fill("#id_resource", "api:inference")

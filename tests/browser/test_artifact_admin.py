@@ -7,12 +7,13 @@ import hashlib
 import pytest
 
 from models_app.models import Model
+from kernel.writes.register import register
 
 
 @pytest.mark.django_db(transaction=True)
 def test_curator_uploads_a_file_and_sees_its_digests_and_integrity(staff_page, live_server, llama_doc, settings, tmp_path):
     settings.ARTIFACT_ROOT = str(tmp_path)
-    version = Model.register(llama_doc).version
+    version = register(Model, llama_doc).version
     staff_page.goto(f"{live_server.url}/admin/models_app/modelversion/{version.pk}/change/")
     assert "No stored files." in staff_page.inner_text("#stored-files")
 

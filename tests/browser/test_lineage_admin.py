@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from models_app.models import Model, ModelVersion
+from kernel.writes.register import register as do_register
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +22,7 @@ def register(name, version, metrics, derived_from=None):
     doc.update(name=name, version=version, metrics=metrics)
     if derived_from:
         doc["derived_from"] = dict(zip(("model", "version", "relation"), derived_from))
-    return Model.register(doc).version
+    return do_register(Model, doc).version
 
 
 def test_version_page_shows_the_lineage_picture_and_delta_table(staff_page, live_server):

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from kernel.models import ApiKey
 from tests.conftest import example
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -58,9 +59,9 @@ def staff_api(db) -> APIClient:
     from pipelines_app.models import Pipeline
     from policies_app.models import Policy
 
-    Model.register(example("models_app", "llama2-7b-chat"))
-    Pipeline.register(example("pipelines_app", "text-generation-pipeline"))
-    Policy.register(example("policies_app", "model-access"))
+    register(Model, example("models_app", "llama2-7b-chat"))
+    register(Pipeline, example("pipelines_app", "text-generation-pipeline"))
+    register(Policy, example("policies_app", "model-access"))
     staff = get_user_model().objects.create_superuser(username="params", email="", password="unused-pass-123")
     _, key = ApiKey.objects.issue(staff)
     client = APIClient()

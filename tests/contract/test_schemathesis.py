@@ -16,6 +16,8 @@ import pytest
 
 from kernel.models import ApiKey
 from tests.conftest import example
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_DIR = Path(os.environ.get("SCHEMATHESIS_REPORT_DIR", ROOT / ".schemathesis-report"))
@@ -57,10 +59,10 @@ def test_the_api_keeps_its_openapi_contract(live_server, django_user_model):
     from policies_app.models import Policy
 
     # make run's data, so operations on existing names reach the core logic rather than 404.
-    Model.register(example("models_app", "llama2-7b-chat")).version.activate()
-    Pipeline.register(example("pipelines_app", "text-generation-pipeline"))
+    activate(register(Model, example("models_app", "llama2-7b-chat")).version)
+    register(Pipeline, example("pipelines_app", "text-generation-pipeline"))
     for name in ("user-rate-limits", "model-access"):
-        Policy.register(example("policies_app", name))
+        register(Policy, example("policies_app", name))
     staff = django_user_model.objects.create_superuser(username="schemathesis", email="", password="unused-pass-123")
     _, key = ApiKey.objects.issue(staff)
 

@@ -16,6 +16,7 @@ from django.db import connection
 
 from models_app.models import Model, ModelVersion
 from kernel.models import StatsSnapshot
+from kernel.writes.register import register
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +48,7 @@ def wait_for(condition, seconds: float = 120) -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_beat_schedules_retention_and_stats_refresh_on_a_real_worker(model_doc, settings, tmp_path):
     for version in ("1.0.0", "1.1.0", "1.2.0", "1.3.0"):
-        Model.register(model_doc(name="scheduled", version=version, retention_keep=1, family="llama"))
+        register(Model, model_doc(name="scheduled", version=version, retention_keep=1, family="llama"))
     assert not StatsSnapshot.objects.exists()
     broker = settings.REDIS_URL
     env = {
@@ -89,7 +90,7 @@ def test_a_retention_run_killed_midway_and_run_again_ends_as_one_run(model_doc, 
 
     for index in range(6):
         for version in ("1.0.0", "1.1.0", "1.2.0"):
-            Model.register(model_doc(name=f"m{index}", version=version))
+            register(Model, model_doc(name=f"m{index}", version=version))
     blocker = Model.objects.get(name="m3")
     env = {**os.environ, "DATABASE_URL": database_url(), "RETENTION_BATCH_MODELS": "1", "SECRET_KEY": "integration", "DEBUG": "false"}
     env.pop("CELERY_BROKER_URL", None)

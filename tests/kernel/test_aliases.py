@@ -9,6 +9,8 @@ import pytest
 
 from models_app.models import Model
 from kernel.models.changelog import ChangeLogEntry
+from kernel.reads.lookups import lookup
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/models/llama2-7b-chat"
@@ -17,7 +19,7 @@ URL = "/api/v1/models/llama2-7b-chat"
 @pytest.fixture
 def three_versions(model_doc):
     for version in ("1.0.0", "1.1.0", "1.2.0"):
-        Model.register(model_doc(version=version))
+        register(Model, model_doc(version=version))
 
 
 def put(api, alias, version, **headers):
@@ -79,7 +81,7 @@ def test_archiving_an_aliased_version_is_a_409_naming_the_alias(api, three_versi
 
     assert response.status_code == 409
     assert "@production" in response.json()["errors"][0]["message"]
-    assert Model.lookup("llama2-7b-chat", "1.0.0").status == "active"
+    assert lookup(Model, "llama2-7b-chat", "1.0.0").status == "active"
 
 
 def test_point_in_time_answers_follow_several_moves(api, three_versions):

@@ -7,6 +7,12 @@ import pytest
 
 from models_app.models import Model
 from kernel.exceptions import Conflict
+from kernel.reads.lookups import lookup
+from kernel.writes.delete import restore, soft_delete
+from kernel.writes.lifecycle import activate, archive, deprecate
+from kernel.writes.register import register
+from kernel.writes.update import update_document
+from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -20,14 +26,14 @@ def announced(monkeypatch):
 
 def test_each_write_announces_one_change_after_commit(announced, model_doc, django_capture_on_commit_callbacks):
     writes = [
-        lambda: Model.register(model_doc(version="1.0.0")),
-        lambda: Model.objects.get().register_version(model_doc(version="1.1.0")),
-        lambda: Model.lookup("llama2-7b-chat", "1.0.0").activate(),
-        lambda: Model.lookup("llama2-7b-chat", "1.0.0").update_document({"description": "x"}, partial=True),
-        lambda: Model.lookup("llama2-7b-chat", "1.0.0").deprecate(),
-        lambda: Model.lookup("llama2-7b-chat", "1.1.0").archive(),
-        lambda: Model.objects.get().soft_delete(),
-        lambda: Model.objects.get().restore(),
+        lambda: register(Model, model_doc(version="1.0.0")),
+        lambda: register_version(Model.objects.get(), model_doc(version="1.1.0")),
+        lambda: activate(lookup(Model, "llama2-7b-chat", "1.0.0")),
+        lambda: update_document(lookup(Model, "llama2-7b-chat", "1.0.0"), {"description": "x"}, partial=True),
+        lambda: deprecate(lookup(Model, "llama2-7b-chat", "1.0.0")),
+        lambda: archive(lookup(Model, "llama2-7b-chat", "1.1.0")),
+        lambda: soft_delete(Model.objects.get()),
+        lambda: restore(Model.objects.get()),
     ]
     for index, write in enumerate(writes, start=1):
         with django_capture_on_commit_callbacks(execute=True):
@@ -36,12 +42,12 @@ def test_each_write_announces_one_change_after_commit(announced, model_doc, djan
 
 
 def test_a_rejected_write_announces_nothing(announced, model_doc, django_capture_on_commit_callbacks):
-    Model.register(model_doc(version="1.0.0"))
+    register(Model, model_doc(version="1.0.0"))
     announced.clear()
 
     conflicting = model_doc(version="1.0.0")
     conflicting["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry, not a conflict
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(Conflict):
-        Model.register(conflicting)
+        register(Model, conflicting)
 
     assert callbacks == [] and announced == []

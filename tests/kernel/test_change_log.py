@@ -14,6 +14,11 @@ from models_app.models import Model
 from kernel.models.changelog import ChangeLogEntry, acting_as, record, spec_checksum
 from kernel.exceptions import Conflict
 from kernel.rules.validation import DocumentInvalid
+from kernel.reads.lookups import lookup
+from kernel.writes.delete import restore, soft_delete
+from kernel.writes.lifecycle import activate, archive, deprecate
+from kernel.writes.register import register, register_version
+from kernel.writes.update import update_document
 
 pytestmark = pytest.mark.django_db
 
@@ -23,16 +28,16 @@ def actions() -> list[str]:
 
 
 def test_each_model_method_appends_one_entry_with_what_changed(model_doc):
-    registration = Model.register(model_doc(version="1.0.0"))
+    registration = register(Model, model_doc(version="1.0.0"))
     model = registration.version.model
-    model.register_version(model_doc(version="1.1.0"))
-    Model.lookup(model.name, "1.0.0").activate()
-    Model.lookup(model.name, "1.1.0").activate()
-    Model.lookup(model.name, "1.0.0").update_document({"description": "old"}, partial=True)
-    Model.lookup(model.name, "1.1.0").deprecate()
-    Model.lookup(model.name, "1.0.0").archive()
-    model.soft_delete()
-    model.restore()
+    register_version(model, model_doc(version="1.1.0"))
+    activate(lookup(Model, model.name, "1.0.0"))
+    activate(lookup(Model, model.name, "1.1.0"))
+    update_document(lookup(Model, model.name, "1.0.0"), {"description": "old"}, partial=True)
+    deprecate(lookup(Model, model.name, "1.1.0"))
+    archive(lookup(Model, model.name, "1.0.0"))
+    soft_delete(model)
+    restore(model)
 
     assert actions() == [
         "model.version_registered", "model.version_registered", "model.version_activated", "model.version_activated",
@@ -51,24 +56,24 @@ def test_each_model_method_appends_one_entry_with_what_changed(model_doc):
 
 
 def test_a_rejected_write_leaves_no_entry(model_doc):
-    Model.register(model_doc(version="1.0.0"))
+    register(Model, model_doc(version="1.0.0"))
     before = ChangeLogEntry.objects.count()
 
     again = model_doc(version="1.0.0")
     again["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry (200, no entry)
     with pytest.raises(Conflict):
-        Model.register(again)
+        register(Model, again)
     with pytest.raises(DocumentInvalid):
-        Model.register(model_doc(version="2.0.0", runtime={"type": "nope"}))
+        register(Model, model_doc(version="2.0.0", runtime={"type": "nope"}))
     with pytest.raises(Conflict):
-        Model.lookup("llama2-7b-chat", "1.0.0").update_document({"runtime": {"type": "tgi"}}, partial=True)
+        update_document(lookup(Model, "llama2-7b-chat", "1.0.0"), {"runtime": {"type": "tgi"}}, partial=True)
 
     assert ChangeLogEntry.objects.count() == before
 
 
 def test_an_entry_is_rolled_back_with_its_change(model_doc):
     with pytest.raises(RuntimeError), transaction.atomic():
-        Model.register(model_doc(version="1.0.0"))
+        register(Model, model_doc(version="1.0.0"))
         raise RuntimeError("the surrounding transaction fails after the write")
 
     assert not Model.objects.exists() and not ChangeLogEntry.objects.exists()
@@ -83,8 +88,8 @@ def test_the_actor_is_the_api_key_prefix_and_the_request_id_is_kept(api, model_d
 
 
 def test_the_actor_of_an_admin_change_is_the_user(client, model_doc):
-    Model.register(model_doc())
-    version = Model.lookup("llama2-7b-chat")
+    register(Model, model_doc())
+    version = lookup(Model, "llama2-7b-chat")
     client.force_login(get_user_model().objects.create_superuser("curator", password="curator-pass-1"))
 
     response = client.post("/admin/models_app/modelversion/", {"action": "activate", "_selected_action": [str(version.pk)]})
@@ -105,7 +110,7 @@ def test_commands_and_jobs_name_themselves():
 
 @pytest.mark.postgres
 def test_postgresql_refuses_to_update_or_delete_an_entry(model_doc):
-    Model.register(model_doc())
+    register(Model, model_doc())
     entry = ChangeLogEntry.objects.get()
 
     for statement in ("UPDATE registry_changelog SET actor = 'someone-else'", "DELETE FROM registry_changelog"):
@@ -116,7 +121,7 @@ def test_postgresql_refuses_to_update_or_delete_an_entry(model_doc):
 
 
 def test_the_application_offers_no_edit_of_an_entry(client, model_doc):
-    Model.register(model_doc())
+    register(Model, model_doc())
     entry = ChangeLogEntry.objects.get()
     with pytest.raises(ValueError):
         entry.save()
@@ -134,9 +139,9 @@ def test_the_application_offers_no_edit_of_an_entry(client, model_doc):
 @pytest.fixture
 def three_models(model_doc):
     for name in ("alpha", "beta", "gamma"):
-        Model.register(model_doc(name=name))
+        register(Model, model_doc(name=name))
     with acting_as("job:nightly"):
-        Model.lookup("beta", "1.0.0").activate()
+        activate(lookup(Model, "beta", "1.0.0"))
 
 
 def test_changes_filter_by_kind_name_action_and_actor(api, three_models):
@@ -193,7 +198,7 @@ def test_the_change_log_needs_credentials(anon):
 
 def test_changes_page_is_read_in_a_bounded_number_of_queries(api, model_doc, django_assert_max_num_queries):
     for index in range(30):
-        Model.register(model_doc(name=f"m{index}"))
+        register(Model, model_doc(name=f"m{index}"))
     api.get("/api/v1/changes", {"limit": 1})  # the key's first use (lookup, last_used_at) is not the page's cost
     with django_assert_max_num_queries(2):  # the credential token (the verified-key cache), then the page
         response = api.get("/api/v1/changes", {"limit": 100})
@@ -201,7 +206,7 @@ def test_changes_page_is_read_in_a_bounded_number_of_queries(api, model_doc, dja
 
 
 def test_an_objects_history_lists_its_entries_and_survives_deletion(api, three_models):
-    Model.objects.get(name="beta").soft_delete()
+    soft_delete(Model.objects.get(name="beta"))
 
     response = api.get("/api/v1/models/beta/history")
 
@@ -213,10 +218,10 @@ def test_an_objects_history_lists_its_entries_and_survives_deletion(api, three_m
 
 
 def test_the_admin_page_of_a_definition_and_of_a_version_shows_its_history(client, model_doc):
-    Model.register(model_doc(version="1.0.0"))
-    version = Model.lookup("llama2-7b-chat", "1.0.0")
+    register(Model, model_doc(version="1.0.0"))
+    version = lookup(Model, "llama2-7b-chat", "1.0.0")
     with acting_as("job:nightly"):
-        version.activate()
+        activate(version)
     client.force_login(get_user_model().objects.create_superuser("curator", password="curator-pass-1"))
 
     for url in (f"/admin/models_app/model/{version.model.pk}/change/", f"/admin/models_app/modelversion/{version.pk}/change/"):

@@ -15,6 +15,9 @@ from models_app.models import Model, ModelVersion
 from pipelines_app.models import Pipeline
 from policies_app.models import Policy
 from tests.conftest import assert_latest_flags_follow_pointers, example
+from kernel.writes.delete import soft_delete
+from kernel.writes.lifecycle import activate, deprecate
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +122,7 @@ def test_validate_a_missing_file_is_an_error(tmp_path):
 
 def test_apply_retention_command_dry_run_and_real(model_doc):
     for version in ("1.0.0", "1.1.0", "1.2.0"):
-        Model.register(model_doc(name="a", version=version))
+        register(Model, model_doc(name="a", version=version))
 
     code, out, _ = run("apply_retention", "--model", "a", "--keep", "1", "--dry-run")
     assert code == 0 and "would archive 2" in out
@@ -137,7 +140,7 @@ def test_apply_retention_command_rejects_unknown_model_and_bad_keep():
 
 
 def test_refresh_stats_command_stores_the_snapshot(model_doc, anon, api):
-    Model.register(model_doc(name="a", family="llama"))
+    register(Model, model_doc(name="a", family="llama"))
     code, out, _ = run("refresh_stats", "--json")
     assert code == 0 and json.loads(out)["models"]["by_family"] == {"llama": 1}
 
@@ -151,15 +154,15 @@ def populated(model_doc, user):
     from tests.pipelines_app.conftest import pipeline, step
 
     for version in ("1.0.0", "1.1.0", "1.2.0", "2.0.0-rc.1"):
-        Model.register(model_doc(name="llama", version=version, family="llama", tags=["x"]), user=user)
-    Model.register(model_doc(name="mistral", version="0.1.0"))
+        register(Model, model_doc(name="llama", version=version, family="llama", tags=["x"]), user=user)
+    register(Model, model_doc(name="mistral", version="0.1.0"))
     llama = Model.objects.get(name="llama")
-    llama.versions.get(version="1.1.0").activate()
-    llama.versions.get(version="1.2.0").deprecate()
+    activate(llama.versions.get(version="1.1.0"))
+    deprecate(llama.versions.get(version="1.2.0"))
     Model.objects.apply_retention(keep=1)
-    Model.objects.get(name="mistral").soft_delete()
-    Pipeline.register(pipeline(step("gen", type="inference", model="llama@1.1.0"))).version.activate()
-    Policy.register(example("policies_app", "user-rate-limits"))
+    soft_delete(Model.objects.get(name="mistral"))
+    activate(register(Pipeline, pipeline(step("gen", type="inference", model="llama@1.1.0"))).version)
+    register(Policy, example("policies_app", "user-rate-limits"))
 
 
 def test_export_of_an_import_equals_the_original_export(populated, tmp_path):
@@ -252,8 +255,8 @@ def populated_with_everything(populated, model_doc, settings, tmp_path, api):
     settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path / "artifacts")
     llama = Model.objects.get(name="llama")
     base = llama.versions.get(version="1.1.0")
-    Model.register({**model_doc(name="llama", version="1.3.0", family="llama"), "metrics": {"accuracy": 0.8}})
-    Model.register({**model_doc(name="llama", version="1.4.0", family="llama"), "metrics": {"accuracy": 0.9},
+    register(Model, {**model_doc(name="llama", version="1.3.0", family="llama"), "metrics": {"accuracy": 0.8}})
+    register(Model, {**model_doc(name="llama", version="1.4.0", family="llama"), "metrics": {"accuracy": 0.9},
                     "derived_from": {"model": "llama", "version": "1.3.0", "relation": "finetune"},
                     "contributors": [{"address": "0x52908400098527886e0f7030069857d2e4169ee7", "role": "data", "weight": 1}]})
     binding = ProviderBinding.deploy(base, provider="openai", provider_model_id="gpt-4o", endpoint_url="https://api.example.com/v1",

@@ -30,6 +30,11 @@ from kernel.models.aliases import Alias
 from kernel.models.webhooks import WebhookSubscription
 from kernel.models.changelog import ChangeLogEntry, acting_as
 from tests.conftest import example
+from kernel.reads.lookups import lookup
+from kernel.writes.delete import soft_delete
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register, register_version
+from kernel.writes.register import register as do_register, register_version as do_register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -89,14 +94,14 @@ def version_world(operation_id: str, index: int) -> World:
     """The default world plus 1.2.0: neither current nor aliased, so it may be deleted, archived or sealed."""
     world = make_world(operation_id, index)
     with acting_as("test:setup"):
-        DEFINITIONS[world.kind].get_alive(world.name).register_version(world.doc("1.2.0"))
+        do_register_version(DEFINITIONS[world.kind].get_alive(world.name), world.doc("1.2.0"))
     return world
 
 
 def deleted_world(operation_id: str, index: int) -> World:
     world = make_world(operation_id, index)
     with acting_as("test:setup"):
-        DEFINITIONS[world.kind].objects.get(name=world.name).soft_delete()
+        soft_delete(DEFINITIONS[world.kind].objects.get(name=world.name))
     return world
 
 
@@ -106,7 +111,7 @@ def retention_world(operation_id: str, index: int) -> World:
     with acting_as("test:setup"):
         model = Model.get_alive(world.name)
         for version in ("1.2.0", "1.3.0"):
-            model.register_version(world.doc(version))
+            register_version(model, world.doc(version))
     return world
 
 
@@ -115,7 +120,7 @@ def binding_world(operation_id: str, index: int, *, status: str = "active") -> W
 
     world = make_world("model_binding", index)
     with acting_as("test:setup"):
-        binding = ProviderBinding.deploy(Model.lookup(world.name, "1.0.0"), **BINDING, region="us-east-1")
+        binding = ProviderBinding.deploy(lookup(Model, world.name, "1.0.0"), **BINDING, region="us-east-1")
         if status == "disabled":
             binding.disable()
     return World("binding", world.name, {}, params={"id": str(binding.pk)})
@@ -210,8 +215,8 @@ def make_world(operation_id: str, index: int) -> World:
     app, name = DOCUMENTS[kind]
     world = World(kind, f"{kind}-{index}", example(app, name))
     with acting_as("test:setup"):
-        DEFINITIONS[kind].register(world.doc("1.0.0")).version.activate()
-        DEFINITIONS[kind].register(world.doc("1.1.0"))
+        activate(do_register(DEFINITIONS[kind], world.doc("1.0.0")).version)
+        do_register(DEFINITIONS[kind], world.doc("1.1.0"))
         definition = DEFINITIONS[kind].objects.get(name=world.name)
         Alias.move(definition, "production", "1.0.0")
         Alias.move(definition, "production", "1.1.0")
@@ -247,7 +252,7 @@ def test_each_write_leaves_one_entry_and_a_rejected_one_leaves_none(api, user, s
     settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path)
     # The example model the pipelines run.
     with acting_as("test:setup"):
-        Model.register(example("models_app", "llama2-7b-chat"))
+        register(Model, example("models_app", "llama2-7b-chat"))
     checked = []
     for index, (operation_id, method, path) in enumerate(write_operations()):
         if operation_id in READ_ONLY | TELEMETRY or generic_key(operation_id) in READ_ONLY:

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 
 from models_app.models import ModelVersion
 from policies_app.models import PolicyVersion
-from kernel.models.definitions import MUTABLE_DEFAULTS
+from kernel.documents.shape import MUTABLE_DEFAULTS
 from kernel.rules.validation import MAX_ISSUES
 from tests.policies_app.conftest import EVALUATE, URL as POLICIES, rbac
 

@@ -12,6 +12,7 @@ from models_app.validation import model_validator
 from pipelines_app.validation import pipeline_validator
 from policies_app.validation import policy_validator
 from tests.conftest import example
+from kernel.writes.register import register
 
 ODD_VALUES = [None, True, 0, -1, 1.5, "", "x", [], [{}], [[]], {}, {"a": {"b": 1}}, [1, "a", None]]
 
@@ -42,7 +43,7 @@ def replacements(document: dict):
 def test_validators_report_errors_for_any_value_in_any_field(validator, document):
     from models_app.models import Model
 
-    Model.register(example("models_app", "llama2-7b-chat"))  # the pipeline example's step names it
+    register(Model, example("models_app", "llama2-7b-chat"))  # the pipeline example's step names it
     assert validator.check(document).valid, "the example itself must be valid"
     for path, doc in replacements(document):
         report = validator.check(doc)  # must not raise

@@ -71,7 +71,7 @@ def test_which_integers_read_back_exactly():
 def test_same_json_compares_json_values():
     assert same_json({"a": [1, 2.0, 3.1e23]}, {"a": [1.0, 2, 310000000000000000000000]})
     assert not same_json(True, 1) and not same_json(0, False) and not same_json(None, 0) and not same_json("1", 1)
-    from kernel.models.definitions import Lifecycle
+    from kernel.choices import Lifecycle
 
     assert same_json({"status": "active"}, {"status": Lifecycle.ACTIVE})  # a choice equals its stored value
     assert not same_json({"a": 1}, {"a": 1, "b": None}) and not same_json([1, 2], [2, 1]) and not same_json([1], {"0": 1})

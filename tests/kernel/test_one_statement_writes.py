@@ -21,6 +21,8 @@ from pipelines_app.models import Pipeline, PipelineVersion
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.webhooks import OutboxItem, WebhookSubscription
 from tests.conftest import example
+from kernel.rules.check import check_document
+from kernel.writes.register import register
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -121,10 +123,10 @@ def test_a_stored_family_that_is_not_ascii_is_handed_back(api, model_doc, monkey
     hold it to the slug pattern) is lowercased by the ORM path."""
     assert api.post("/api/v1/models", model_doc(version="1.0.0"), format="json").status_code == 201
     Model.objects.update(family="Ünï-Family")
-    from kernel.fastpaths.one_statement import register_in_one_statement
+    from kernel.fastpaths import one_statement
 
-    document, _ = Model.check_document(without_family(model_doc(version="1.1.0")))
-    assert register_in_one_statement(Model, document, [], None, create=True) is None  # handed back, nothing written
+    document, _ = check_document(Model, without_family(model_doc(version="1.1.0")))
+    assert one_statement.register(Model, document, [], None, create=True) is None  # handed back, nothing written
     assert not ModelVersion.objects.filter(version="1.1.0").exists()
     steps = [("post", "/api/v1/models", without_family(model_doc(version="1.1.0")))]
     fast, orm = both_ways(api, steps, monkeypatch)
@@ -184,7 +186,7 @@ def test_a_registration_in_a_callers_transaction_rolls_back_with_it(api, model_d
     """Outside a request (the admin, a job) the statement joins the caller's transaction."""
     with pytest.raises(Rollback):
         with transaction.atomic():
-            Model.register(model_doc(version="1.0.0"))
+            register(Model, model_doc(version="1.0.0"))
             assert ModelVersion.objects.filter(is_latest=True).count() == 1
             raise Rollback
     assert not Model.objects.exists() and not ChangeLogEntry.objects.exists()

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from models_app.models import Model
 from kernel.models import ApiKey
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def client_for(*codenames: str, read_only: bool = False, superuser: bool = False
 
 @pytest.fixture
 def registered(llama_doc):
-    Model.register(llama_doc)
+    register(Model, llama_doc)
     return llama_doc
 
 

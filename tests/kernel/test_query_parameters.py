@@ -9,13 +9,14 @@ from drf_spectacular.generators import SchemaGenerator
 
 from models_app.models import Model
 from tests.conftest import example
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def llama(db):
-    model = Model.register(example("models_app", "llama2-7b-chat")).version.model
+    model = register(Model, example("models_app", "llama2-7b-chat")).version.model
     return model
 
 

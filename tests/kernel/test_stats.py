@@ -9,6 +9,8 @@ from models_app.models import Model
 from policies_app.models import Policy
 from kernel import stats
 from tests.conftest import _client_for, example
+from kernel.writes.lifecycle import archive
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -20,9 +22,9 @@ def staff_api(db):
 
 def test_the_snapshot_summarises_every_app(model_doc):
     for version in ("1.0.0", "1.1.0"):
-        Model.register(model_doc(name="a", version=version, family="llama"))
-    Model.register(model_doc(name="b", family="mistral")).version.archive()
-    Policy.register(example("policies_app", "user-rate-limits"))
+        register(Model, model_doc(name="a", version=version, family="llama"))
+    archive(register(Model, model_doc(name="b", family="mistral")).version)
+    register(Policy, example("policies_app", "user-rate-limits"))
 
     data = stats.refresh().data
 
@@ -36,7 +38,7 @@ def test_the_snapshot_summarises_every_app(model_doc):
 
 def test_the_refresh_takes_a_few_queries_whatever_the_registry_holds(model_doc, django_assert_max_num_queries):
     for index in range(30):
-        Model.register(model_doc(name=f"m{index}", family=f"f{index % 3}"))
+        register(Model, model_doc(name=f"m{index}", family=f"f{index % 3}"))
 
     # Bindings add two aggregate queries and stored artifacts one; retention's outlook its candidate count (three
     # counts on SQLite), its purge count and one query per guard, and on PostgreSQL its transaction with JIT off
@@ -46,11 +48,11 @@ def test_the_refresh_takes_a_few_queries_whatever_the_registry_holds(model_doc, 
 
 
 def test_stats_endpoint_serves_the_stored_snapshot_until_refreshed(api, staff_api, model_doc):
-    Model.register(model_doc(name="a"))
+    register(Model, model_doc(name="a"))
     first = api.get("/api/v1/stats").json()
     assert first["models"]["total"] == 1 and "refreshed_at" in first
 
-    Model.register(model_doc(name="b"))
+    register(Model, model_doc(name="b"))
     assert api.get("/api/v1/stats").json()["models"]["total"] == 1
 
     denied = api.get("/api/v1/stats?refresh=true")
@@ -72,7 +74,7 @@ def test_stats_need_credentials(anon):
 
 def test_metrics_gauges_come_from_the_snapshot(anon, model_doc):
     for version in ("1.0.0", "1.1.0", "1.2.0"):
-        Model.register(model_doc(name="a", version=version, family="llama"))
+        register(Model, model_doc(name="a", version=version, family="llama"))
     Model.objects.apply_retention(keep=1)
     stats.refresh()
 
@@ -90,7 +92,7 @@ def test_the_snapshot_and_metrics_count_bindings_by_provider_and_status_and_stor
 
     settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path)
     settings.BINDING_SLO_MIN_SAMPLES = 2
-    version = Model.register(model_doc(name="a")).version
+    version = register(Model, model_doc(name="a")).version
     placement = dict(provider_model_id="m", endpoint_url="https://api.example.com/v1", cost_per_1k_input_tokens=1, cost_per_1k_output_tokens=1)
     openai = ProviderBinding.deploy(version, provider="openai", region="us-east-1", environment="production", **placement)
     ProviderBinding.deploy(version, provider="openai", region="eu-west-1", environment="production", **placement).disable()
@@ -116,7 +118,7 @@ def test_the_snapshot_and_metrics_count_bindings_by_provider_and_status_and_stor
 def test_with_too_few_samples_the_average_success_rate_is_no_data(model_doc):
     from bindings_app.models import ProviderBinding
 
-    version = Model.register(model_doc(name="a")).version
+    version = register(Model, model_doc(name="a")).version
     ProviderBinding.deploy(version, provider="openai", provider_model_id="m", endpoint_url="https://api.example.com/v1", region="us-east-1",
                            environment="production")
 
@@ -128,6 +130,6 @@ def test_a_declared_size_written_as_a_whole_float_is_counted(model_doc):
     snapshot counts it (a bigint cast of the text '119.0' failed: GET /stats?refresh=true answered 500)."""
     doc = model_doc(name="floaty")
     doc["artifact"] = {**doc["artifact"], "size_bytes": 119.0}
-    Model.register(doc)
+    register(Model, doc)
 
     assert stats.refresh().data["models"]["artifact_bytes_by_tier"] == {"hot": 119}

@@ -27,6 +27,10 @@ from django.utils import timezone
 from models_app.models import Model
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.webhooks import DeliveryStatus, OutboxItem, WebhookDelivery, deliver_due, relay_outbox
+from kernel.reads.lookups import lookup
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register
+from kernel.writes.update import update_document
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,8 +92,8 @@ def subscribe(staff_api, url: str, events=("model.*",)) -> dict:
 @pytest.mark.django_db
 def test_changes_are_delivered_signed_and_in_order(staff_api, receiver, model_doc):
     subscription = subscribe(staff_api, receiver.url)
-    Model.register(model_doc(version="1.0.0"))
-    Model.lookup("llama2-7b-chat", "1.0.0").activate()
+    register(Model, model_doc(version="1.0.0"))
+    activate(lookup(Model, "llama2-7b-chat", "1.0.0"))
 
     relay_outbox()
     deliver_due()
@@ -164,7 +168,7 @@ def test_failures_back_off_then_dead_letter_then_redeliver(staff_api, receiver, 
     settings.WEBHOOK_MAX_ATTEMPTS = 3
     subscription = subscribe(staff_api, receiver.url)
     receiver.status = 500
-    Model.register(model_doc())
+    register(Model, model_doc())
     relay_outbox()
 
     attempts = []
@@ -259,10 +263,10 @@ def test_changes_made_while_the_broker_is_down_are_all_delivered_in_order(staff_
         broker.wait()
 
         for index in range(10):  # 100 changes: 10 registrations and 90 updates
-            Model.register(model_doc(name=f"m{index}"))
+            register(Model, model_doc(name=f"m{index}"))
         for round_ in range(9):
             for index in range(10):
-                Model.lookup(f"m{index}", "1.0.0").update_document({"description": f"round {round_}"}, partial=True)
+                update_document(lookup(Model, f"m{index}", "1.0.0"), {"description": f"round {round_}"}, partial=True)
         expected = list(ChangeLogEntry.objects.filter(kind="model").values_list("id", "name"))
         assert len(expected) == 100
 

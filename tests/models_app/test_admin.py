@@ -9,6 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from models_app.models import Model, ModelVersion
+from kernel.writes.lifecycle import activate, deprecate
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -49,14 +51,14 @@ def test_admin_registration_shows_every_error_beside_its_field(curator, llama_do
 
 
 def test_admin_registration_of_an_existing_version_shows_the_conflict(curator, llama_doc):
-    Model.register(llama_doc)
+    register(Model, llama_doc)
     llama_doc["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry, not a conflict
     response = curator.post("/admin/models_app/model/register/", form_data(llama_doc))
     assert "already has version 1.0.0" in str(response.context["form"].errors["version"])
 
 
 def test_model_page_lists_versions_inline_and_the_version_page_shows_the_spec(curator, llama_doc):
-    version = Model.register(llama_doc).version
+    version = register(Model, llama_doc).version
 
     model_page = curator.get(f"/admin/models_app/model/{version.model.pk}/change/")
     version_page = curator.get(f"/admin/models_app/modelversion/{version.pk}/change/")
@@ -66,7 +68,7 @@ def test_model_page_lists_versions_inline_and_the_version_page_shows_the_spec(cu
 
 
 def test_changelists_filter_by_family_status_and_tag(curator, llama_doc):
-    Model.register(llama_doc)
+    register(Model, llama_doc)
     for url in (
         "/admin/models_app/model/?family=llama",
         "/admin/models_app/modelversion/?status__exact=active&tag=english&model__family=llama",
@@ -79,8 +81,8 @@ def test_changelists_filter_by_family_status_and_tag(curator, llama_doc):
 
 
 def test_lifecycle_actions_on_selected_versions(curator, llama_doc, model_doc):
-    Model.register(llama_doc)
-    Model.register(model_doc(version="1.1.0"))
+    register(Model, llama_doc)
+    register(Model, model_doc(version="1.1.0"))
     ids = [str(pk) for pk in ModelVersion.objects.values_list("pk", flat=True)]
 
     curator.post("/admin/models_app/modelversion/", {"action": "activate", "_selected_action": ids[:1]})
@@ -91,7 +93,7 @@ def test_lifecycle_actions_on_selected_versions(curator, llama_doc, model_doc):
 
 
 def test_editing_tags_in_the_admin_runs_the_same_validation(curator, llama_doc):
-    version = Model.register(llama_doc).version
+    version = register(Model, llama_doc).version
     url = f"/admin/models_app/modelversion/{version.pk}/change/"
 
     bad = curator.post(url, {"description": "d", "tags": '["Not A Slug"]', "metadata": "{}"})
@@ -104,7 +106,7 @@ def test_editing_tags_in_the_admin_runs_the_same_validation(curator, llama_doc):
 
 
 def test_editing_the_family_in_the_admin_is_validated(curator, llama_doc):
-    model = Model.register(llama_doc).version.model
+    model = register(Model, llama_doc).version.model
     url = f"/admin/models_app/model/{model.pk}/change/"
     base = {"versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"}
 
@@ -119,7 +121,7 @@ def test_editing_the_family_in_the_admin_is_validated(curator, llama_doc):
 def test_the_model_changelist_query_count_does_not_grow_with_the_models(curator, model_doc, django_assert_max_num_queries):
     for i in range(30):
         for version in ("1.0.0", "1.1.0"):
-            Model.register(model_doc(name=f"model-{i:02d}", version=version))
+            register(Model, model_doc(name=f"model-{i:02d}", version=version))
 
     with django_assert_max_num_queries(8):  # session, user, counts, the page with its version counts, filters
         response = curator.get("/admin/models_app/model/")
@@ -130,8 +132,8 @@ def test_the_model_changelist_query_count_does_not_grow_with_the_models(curator,
 def test_the_model_changelist_shows_each_models_latest_and_current_version(curator, model_doc):
     import re
 
-    Model.register(model_doc(name="pointed", version="1.0.0")).version.activate()
-    Model.register(model_doc(name="pointed", version="1.1.0")).version.deprecate()
+    activate(register(Model, model_doc(name="pointed", version="1.0.0")).version)
+    deprecate(register(Model, model_doc(name="pointed", version="1.1.0")).version)
 
     html = curator.get("/admin/models_app/model/").content.decode()
 

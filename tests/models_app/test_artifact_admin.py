@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from models_app.artifacts import ArtifactFile
 from models_app.models import Model
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def curator(client, settings, tmp_path):
 
 
 def test_staff_upload_through_the_admin_stores_the_file_and_the_page_lists_it(curator, llama_doc):
-    version = Model.register(llama_doc).version
+    version = register(Model, llama_doc).version
     upload_url = f"/admin/models_app/modelversion/{version.pk}/artifacts/upload/"
 
     response = curator.post(upload_url, {"files": [SimpleUploadedFile("model.bin", b"weights"), SimpleUploadedFile("config.json", b"{}")]})
@@ -40,7 +41,7 @@ def test_staff_upload_through_the_admin_stores_the_file_and_the_page_lists_it(cu
 def test_admin_upload_of_a_mismatching_declared_file_shows_the_error_and_keeps_nothing(curator, model_doc, tmp_path):
     doc = model_doc()
     doc["artifact"]["files"] = {"model.bin": {"size_bytes": 3}}
-    version = Model.register(doc).version
+    version = register(Model, doc).version
 
     response = curator.post(f"/admin/models_app/modelversion/{version.pk}/artifacts/upload/", {"files": [SimpleUploadedFile("model.bin", b"weights")]})
 

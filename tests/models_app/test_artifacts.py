@@ -18,6 +18,9 @@ from models_app.artifacts import ArtifactFile
 from models_app.models import Model, ModelVersion
 from models_app.tasks import verify_artifacts
 from tests.s3_server import CREDENTIALS, REGION, free_port, s3_bucket, s3_client, s3_endpoint  # noqa: F401  (fixtures)
+from kernel.writes.lifecycle import archive
+from kernel.writes.register import register, register_version
+from kernel.writes.register import register_version as do_register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -86,14 +89,14 @@ def use_s3(settings, endpoint: str, bucket: str) -> None:
 
 @pytest.fixture
 def version(llama_doc) -> ModelVersion:
-    return Model.register(llama_doc).version
+    return register(Model, llama_doc).version
 
 
 def declaring(model_doc, version="1.0.0", **files) -> ModelVersion:
     """Register a version whose document declares ``files`` ({filename: {"size_bytes", "checksum"}})."""
     doc = model_doc(version=version)
     doc["artifact"]["files"] = files
-    return Model.register(doc).version
+    return register(Model, doc).version
 
 
 def put(api, filename: str, data: bytes, base: str = BASE):
@@ -254,7 +257,7 @@ def test_an_undeclared_file_may_be_replaced_until_the_version_is_sealed(api, bac
 
 
 def test_uploading_to_an_archived_version_is_409(api, backend, version):
-    version.archive()
+    archive(version)
 
     response = put(api, "model.bin", WEIGHTS)
 
@@ -286,7 +289,7 @@ def test_integrity_recheck_catches_a_file_changed_behind_the_registrys_back(api,
 
 
 def test_purge_removes_the_versions_files_and_leaves_other_versions_intact(api, backend, version, model_doc):
-    Model.objects.get().register_version(model_doc(version="1.1.0"))
+    do_register_version(Model.objects.get(), model_doc(version="1.1.0"))
     put(api, "model.bin", WEIGHTS)
     put(api, "model.bin", WEIGHTS, base=BASE.replace("1.0.0", "1.1.0"))  # the same bytes in another version
 
@@ -330,9 +333,9 @@ def test_refused_requests_answer_in_the_error_shape(api, readonly_api, anon, set
 
 def test_version_lists_fetch_stored_files_in_one_query(api, model_doc, django_assert_max_num_queries, settings, tmp_path):
     settings.ARTIFACT_ROOT = str(tmp_path)
-    model = Model.register(model_doc()).version.model
+    model = register(Model, model_doc()).version.model
     for n in range(1, 6):
-        model.register_version(model_doc(version=f"1.{n}.0"))
+        register_version(model, model_doc(version=f"1.{n}.0"))
         put(api, "m.bin", b"m", base=f"/api/v1/models/llama2-7b-chat/versions/1.{n}.0/artifacts")
 
     with django_assert_max_num_queries(6):

@@ -15,13 +15,16 @@ from pipelines_app.models import Pipeline
 from kernel.rules import dependencies
 from tests.conftest import _client_for
 from tests.pipelines_app.conftest import pipeline, step
+from kernel.writes.delete import soft_delete
+from kernel.writes.lifecycle import activate, archive, deprecate
+from kernel.writes.register import register as do_register
 
 pytestmark = pytest.mark.django_db
 
 
 def register(model_doc, name: str, versions, **fields) -> Model:
     for version in versions:
-        model = Model.register(model_doc(name=name, version=version, **fields)).version.model
+        model = do_register(Model, model_doc(name=name, version=version, **fields)).version.model
     return model
 
 
@@ -66,7 +69,7 @@ def test_retention_is_set_based_its_query_count_does_not_grow_with_the_registry(
 
 def test_retention_never_archives_the_current_version_and_says_why_it_kept_it(model_doc):
     model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
-    model.versions.get(version="1.0.0").activate()
+    activate(model.versions.get(version="1.0.0"))
 
     report = Model.objects.apply_retention(keep=1)
 
@@ -76,7 +79,7 @@ def test_retention_never_archives_the_current_version_and_says_why_it_kept_it(mo
 
 def test_retention_never_archives_a_version_an_active_pipeline_pins(model_doc):
     register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
-    Pipeline.register(pipeline(step("gen", type="inference", model="a@1.1.0")))
+    do_register(Pipeline, pipeline(step("gen", type="inference", model="a@1.1.0")))
 
     report = Model.objects.apply_retention(keep=1)
 
@@ -86,7 +89,7 @@ def test_retention_never_archives_a_version_an_active_pipeline_pins(model_doc):
 
 def test_a_deprecated_pipeline_protects_nothing_from_retention(model_doc):
     register(model_doc, "a", ["1.0.0", "1.1.0"])
-    Pipeline.register(pipeline(step("gen", type="inference", model="a@1.0.0"))).version.deprecate()
+    deprecate(do_register(Pipeline, pipeline(step("gen", type="inference", model="a@1.0.0"))).version)
 
     Model.objects.apply_retention(keep=1)
 
@@ -96,7 +99,7 @@ def test_a_deprecated_pipeline_protects_nothing_from_retention(model_doc):
 def test_the_set_form_of_the_pipeline_guard_protects_what_the_per_object_form_does(model_doc):
     register(model_doc, "a", ["1.0.0", "1.1.0", "2.0.0-rc.1"])
     register(model_doc, "b", ["1.0.0", "1.1.0"])
-    Pipeline.register(pipeline(step("x", type="inference", model="a@2.0.0-rc.1"), step("y", "x", type="inference", model="b")))
+    do_register(Pipeline, pipeline(step("x", type="inference", model="a@2.0.0-rc.1"), step("y", "x", type="inference", model="b")))
 
     protected = dependencies.protected_ids(ModelVersion.objects.all())
 
@@ -155,7 +158,7 @@ def test_a_second_run_changes_nothing(model_doc):
 def test_a_manual_archive_moves_the_version_to_the_cold_tier(model_doc):
     model = register(model_doc, "a", ["1.0.0", "1.1.0"])
 
-    version = model.versions.get(version="1.0.0").archive()
+    version = archive(model.versions.get(version="1.0.0"))
 
     version.refresh_from_db()
     assert (version.status, version.storage_tier) == ("archived", "cold") and version.archived_at is not None
@@ -168,7 +171,7 @@ def age(version: ModelVersion, days: int) -> None:
 def test_purge_turns_long_archived_versions_into_tombstones_that_keep_number_and_checksum(model_doc, settings, api):
     settings.RETENTION_PURGE_AFTER_DAYS = 30
     model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
-    old, recent = model.versions.get(version="1.0.0").archive(), model.versions.get(version="1.1.0").archive()
+    old, recent = archive(model.versions.get(version="1.0.0")), archive(model.versions.get(version="1.1.0"))
     age(old, 31)
     age(recent, 29)
     checksum = old.spec["artifact"]["checksum"]
@@ -188,7 +191,7 @@ def test_purge_turns_long_archived_versions_into_tombstones_that_keep_number_and
 
 def test_a_purge_that_cannot_delete_the_artifacts_leaves_the_version_archived_and_reports_it(model_doc, monkeypatch):
     model = register(model_doc, "a", ["1.0.0", "1.1.0"])
-    age(model.versions.get(version="1.0.0").archive(), 400)
+    age(archive(model.versions.get(version="1.0.0")), 400)
 
     def storage_down(self):
         raise OSError("storage unreachable")
@@ -209,7 +212,7 @@ def test_a_purge_that_cannot_delete_the_artifacts_leaves_the_version_archived_an
 
 def test_retention_leaves_deleted_models_alone(model_doc):
     model = register(model_doc, "a", ["1.0.0", "1.1.0"])
-    model.soft_delete()
+    soft_delete(model)
 
     assert Model.objects.apply_retention(keep=1).counts["archived"] == 0
     assert statuses("a") == {"1.0.0": "active", "1.1.0": "active"}
@@ -287,8 +290,8 @@ def test_apply_endpoint_rejects_bad_requests_with_the_path(staff_api, model_doc,
 def test_retention_stats_show_tiers_and_what_the_next_run_would_do(api, staff_api, model_doc, settings):
     settings.RETENTION_KEEP = 1
     model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
-    model.versions.get(version="1.0.0").activate()
-    age(model.versions.get(version="1.1.0").archive(), 400)
+    activate(model.versions.get(version="1.0.0"))
+    age(archive(model.versions.get(version="1.1.0")), 400)
 
     body = api.get("/api/v1/retention/stats").json()
 
@@ -313,8 +316,8 @@ def test_the_outlook_agrees_with_a_dry_run(model_doc):
 
     for name in ("a", "b", "c"):
         register(model_doc, name, ["1.0.0", "1.1.0", "1.2.0", "1.3.0"])
-    Model.objects.get(name="a").versions.get(version="1.0.0").activate()
-    Pipeline.register(pipeline(step("gen", type="inference", model="b@1.1.0")))
+    activate(Model.objects.get(name="a").versions.get(version="1.0.0"))
+    do_register(Pipeline, pipeline(step("gen", type="inference", model="b@1.1.0")))
     Alias.move(Model.objects.get(name="c"), "champion", "1.0.0")
 
     outlook = Model.objects.retention_outlook(keep=1)
@@ -437,7 +440,7 @@ def test_each_archived_version_gets_a_change_log_entry_with_its_status_before(mo
     from kernel.models.changelog import ChangeLogEntry
 
     model = register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
-    model.versions.get(version="1.0.0").deprecate()
+    deprecate(model.versions.get(version="1.0.0"))
     versions = dict(model.versions.values_list("version", "pk"))
     before = ChangeLogEntry.objects.count()
 
@@ -536,9 +539,9 @@ def test_the_lateral_probe_finds_the_window_querys_candidates(model_doc, keep, s
     register(model_doc, "b", ["0.1.0", "0.2.0", "0.3.0", "0.10.0"], retention_keep=1)
     register(model_doc, "c", ["1.0.0"])
     b = Model.objects.get(name="b")
-    b.versions.get(version="0.1.0").activate()
-    b.versions.get(version="0.3.0").archive()
-    Model.objects.get(name="c").versions.get().deprecate()
+    activate(b.versions.get(version="0.1.0"))
+    archive(b.versions.get(version="0.3.0"))
+    deprecate(Model.objects.get(name="c").versions.get())
 
     retention = Retention(Model.objects.all(), keep=keep, dry_run=True, report_limit=0)
     sql, params = retention._candidates(Model.objects.alive().with_retention_keep(keep))

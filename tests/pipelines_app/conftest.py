@@ -6,6 +6,7 @@ import pytest
 
 from models_app.models import Model
 from tests.conftest import example
+from kernel.writes.register import register
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def pipeline_doc() -> dict:
 @pytest.fixture
 def llama(db, llama_doc) -> Model:
     """llama2-7b-chat 1.0.0 registered, so the example pipeline's inference step resolves."""
-    return Model.register(llama_doc).version.model
+    return register(Model, llama_doc).version.model
 
 
 def step(step_id: str, *depends_on: str, **fields) -> dict:

@@ -6,6 +6,7 @@ import pytest
 
 from models_app.models import Model
 from tests.pipelines_app.conftest import pipeline, step
+from kernel.writes.register import register as do_register
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ PIPELINES = "/api/v1/pipelines"
 
 @pytest.fixture
 def two_llama_versions(llama, model_doc):
-    Model.register(model_doc(version="1.1.0"))
+    do_register(Model, model_doc(version="1.1.0"))
     return llama
 
 
@@ -75,7 +76,7 @@ def test_a_deleted_pipeline_protects_nothing(api, pipeline_doc, llama):
 
 
 def test_a_model_that_shares_a_prefix_with_a_referenced_one_is_not_protected(api, pipeline_doc, llama, model_doc):
-    Model.register(model_doc(name="llama2-7b"))
+    do_register(Model, model_doc(name="llama2-7b"))
     api.post(PIPELINES, pipeline_doc, format="json")
 
     assert api.delete(f"{MODELS}/llama2-7b").status_code == 204
@@ -83,7 +84,7 @@ def test_a_model_that_shares_a_prefix_with_a_referenced_one_is_not_protected(api
 
 def test_retention_keeps_a_version_a_pipeline_pins(api, llama, model_doc):
     for version in ("1.1.0", "1.2.0", "1.3.0"):
-        Model.register(model_doc(version=version))
+        do_register(Model, model_doc(version=version))
     register(api, step("gen", type="inference", model="llama2-7b-chat@1.0.0"))
 
     archived = llama.apply_retention(keep=1)

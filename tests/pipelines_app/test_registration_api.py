@@ -8,6 +8,7 @@ from django.core.management import call_command
 from models_app.models import Model
 from pipelines_app.models import Pipeline, PipelineVersion
 from tests.pipelines_app.conftest import pipeline, step
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +85,7 @@ def test_versions_lifecycle_and_immutability_work_as_for_models(api):
 
 
 def test_list_filters_by_model_tag_status_and_search(api, llama, pipeline_doc, model_doc):
-    Model.register(model_doc(name="mistral-7b"))
+    register(Model, model_doc(name="mistral-7b"))
     api.post(URL, pipeline_doc, format="json")
     api.post(URL, pipeline(step("judge", type="evaluation", model="mistral-7b@1.0.0"), name="eval-suite", tags=["nightly"], description="Scores answers"), format="json")
     api.post(URL, pipeline(step("clean"), name="cleanup"), format="json")
@@ -132,7 +133,7 @@ def test_a_read_only_key_can_read_and_validate_but_not_register(readonly_api, an
 
 
 def test_the_stored_version_knows_which_models_it_references(api, llama, model_doc):
-    Model.register(model_doc(version="1.2.0+build.7"))
+    register(Model, model_doc(version="1.2.0+build.7"))
     doc = pipeline(
         step("a", type="inference", model="llama2-7b-chat"),
         step("b", "a", type="evaluation", model="llama2-7b-chat@1.2.0"),

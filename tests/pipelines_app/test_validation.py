@@ -6,6 +6,9 @@ import pytest
 
 from models_app.models import Model
 from tests.pipelines_app.conftest import pipeline, step
+from kernel.writes.delete import soft_delete
+from kernel.writes.lifecycle import archive
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -51,14 +54,14 @@ def test_a_pipeline_referencing_an_unregistered_model_names_the_step(api, pipeli
 
 
 def test_a_deleted_model_counts_as_unregistered(api, pipeline_doc, llama):
-    llama.soft_delete()
+    soft_delete(llama)
 
     assert issues(validate(api, pipeline_doc)) == [("/steps/2/model", "model_not_registered")]
 
 
 def test_pinned_versions_must_exist_and_not_be_archived(api, pipeline_doc, llama, model_doc):
-    Model.register(model_doc(version="1.1.0"))
-    llama.versions.get(version="1.1.0").archive()
+    register(Model, model_doc(version="1.1.0"))
+    archive(llama.versions.get(version="1.1.0"))
     pipeline_doc["steps"][2]["model"] = "llama2-7b-chat@1.1.0"
     pipeline_doc["steps"].append(step("judge", "postprocess", type="evaluation", model="llama2-7b-chat@9.9.9"))
     pipeline_doc["steps"].append(step("again", "judge", type="evaluation", model="llama2-7b-chat@1.0.0+other-build"))

@@ -8,6 +8,7 @@ from django.test import Client
 
 from policies_app.models import Policy
 from tests.policies_app.conftest import rbac
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def curator() -> Client:
 
 
 def test_the_version_page_shows_the_rules_as_a_table(curator, rate_limit_doc):
-    version = Policy.register(rate_limit_doc).version
+    version = register(Policy, rate_limit_doc).version
 
     page = curator.get(f"/admin/policies_app/policyversion/{version.pk}/change/").content.decode()
 
@@ -32,8 +33,8 @@ def test_the_version_page_shows_the_rules_as_a_table(curator, rate_limit_doc):
 
 
 def test_the_evaluate_page_shows_the_decision_and_its_explanation(curator, rate_limit_doc):
-    Policy.register(rate_limit_doc)
-    Policy.register({"name": "engineers", "version": "1.0.0", "type": "rbac", "priority": 10,
+    register(Policy, rate_limit_doc)
+    register(Policy, {"name": "engineers", "version": "1.0.0", "type": "rbac", "priority": 10,
                      "rules": [rbac("role:ml-engineer", "api:*", "allow", ["read"])]})
 
     page = curator.post(EVALUATE_PAGE, {"entity": "user:alice", "resource": "api:inference", "action": "read",
@@ -57,7 +58,7 @@ def test_the_evaluate_page_is_for_staff_only(client):
 
 
 def test_the_policy_list_links_to_the_evaluate_page(curator, rate_limit_doc):
-    Policy.register(rate_limit_doc)
+    register(Policy, rate_limit_doc)
 
     page = curator.get("/admin/policies_app/policy/").content.decode()
 

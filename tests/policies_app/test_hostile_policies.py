@@ -7,6 +7,7 @@ import pytest
 
 from policies_app.models import Policy, PolicyVersion
 from tests.policies_app.conftest import EVALUATE, rbac
+from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ HUGE = 10**400
 
 def test_a_stored_rule_that_cannot_compile_does_not_fail_every_evaluation(api, rate_limit_doc):
     """Defence in depth: a row written before validation knew better (or around it) is skipped, not fatal."""
-    Policy.register(rate_limit_doc)
+    register(Policy, rate_limit_doc)
     PolicyVersion.objects.update(spec={**PolicyVersion.objects.get().spec, "rules": [
         {"entity": "user:*", "resource": "api:inference", "requests": HUGE, "window_seconds": 1}]})
 

@@ -10,6 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from policies_app.evaluation import PolicyEvaluator, bump_generation, evaluator
 from policies_app.models import Policy, PolicyVersion
 from tests.policies_app.conftest import URL, evaluate, rbac
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,8 +58,8 @@ def test_a_change_committed_by_another_evaluator_is_seen_here(api, register):
     assert there.evaluate("user:alice", "api:inference", "read").allowed is True
 
     # "There" registers and activates a deny through the model methods the API calls; "here" never touched it.
-    Policy.get_alive("access").register_version({"version": "2.0.0", "type": "rbac", "rules": [rbac("user:alice", "api:inference", "deny")]})
-    PolicyVersion.objects.get(version="2.0.0").activate()
+    register_version(Policy.get_alive("access"), {"version": "2.0.0", "type": "rbac", "rules": [rbac("user:alice", "api:inference", "deny")]})
+    activate(PolicyVersion.objects.get(version="2.0.0"))
 
     assert here.evaluate("user:alice", "api:inference", "read").allowed is False
 

@@ -11,6 +11,8 @@ from kernel.models.changelog import acting_as
 from kernel.models.definitions import Definition
 from kernel.exceptions import Conflict
 from kernel.rules.validation import DocumentInvalid
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register
 
 
 def definition_model_of(app_config) -> type[Definition] | None:
@@ -39,7 +41,7 @@ class Command(BaseCommand):
             for path in sorted(folder.glob("*.json")):
                 document = json.loads(path.read_text())
                 try:
-                    registration = definition_model.register(document)
+                    registration = register(definition_model, document)
                 except Conflict:
                     self.stdout.write(f"  {definition_model.kind} {document['name']}@{document['version']}: already registered")
                     continue
@@ -47,5 +49,5 @@ class Command(BaseCommand):
                     raise CommandError(f"{path}: {exc}") from None
                 version = registration.version
                 if not version.definition.versions.current().exists():
-                    version.activate()
+                    activate(version)
                 self.stdout.write(f"  {definition_model.kind} {document['name']}@{document['version']}: registered")

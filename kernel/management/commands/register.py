@@ -8,6 +8,8 @@ from kernel.models import changelog
 from kernel.documents.files import check_files, definition_models
 from kernel.exceptions import RegistryError
 from kernel.rules.validation import DocumentInvalid
+from kernel.writes import lifecycle
+from kernel.writes.register import register
 
 
 class Command(BaseCommand):
@@ -33,9 +35,9 @@ class Command(BaseCommand):
             try:
                 if item.errors:
                     raise DocumentInvalid(item.errors)
-                registration = models[item.kind].register(item.document)
+                registration = register(models[item.kind], item.document)
                 if activate:
-                    registration.version.activate()
+                    lifecycle.activate(registration.version)
             except DocumentInvalid as exc:
                 failed += 1
                 for error in exc.errors:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from models_app.models import Model
 from kernel.exceptions import Conflict
 from kernel.rules.validation import DocumentInvalid
+from kernel.writes.register import register
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "lineage"
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         for path in sorted(FOLDER.glob("*.json")):
             document = json.loads(path.read_text())
             try:
-                Model.register(document)
+                register(Model, document)
             except Conflict:
                 self.stdout.write(f"  model {document['name']}@{document['version']}: already registered")
                 continue

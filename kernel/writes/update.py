@@ -1,0 +1,133 @@
+"""Updating a version's mutable fields (PUT and PATCH): description, tags, metadata, the definition-wide fields
+and the ``definition`` block. The spec stays as registered: changing it is a 409 naming the fields."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.db import transaction
+
+from kernel.choices import Lifecycle
+from kernel.documents.shape import (
+    DEFINITION_FIELDS,
+    DEFINITION_KEY,
+    IDENTITY_FIELDS,
+    MUTABLE_DEFAULTS,
+    MUTABLE_VERSION_FIELDS,
+    READ_ONLY_FIELDS,
+    check_definition_block,
+    effective_tags_of,
+    ignore_read_only,
+)
+from kernel.exceptions import Conflict
+from kernel.models import changelog
+from kernel.models.definitions import DefinitionVersion
+from kernel.rules.check import check_document
+from kernel.rules.validation import DocumentInvalid, Issue, pointer, same_json
+from kernel.writes import Registration
+from registry_project.logs import log_write
+
+
+def update_document(version: DefinitionVersion, changes: Any, *, partial: bool) -> Registration:
+    """Apply a PUT (``partial=False``) or PATCH of the mutable fields; the spec stays as registered.
+    Returns the updated version with warnings (server-managed fields that were sent and ignored)."""
+    definition_model = type(version.definition)
+    changes, warnings = ignore_read_only(changes) if not _changes_lifecycle(version, changes) else (changes, [])
+    with transaction.atomic():
+        definition = definition_model.objects.select_for_update().get(pk=version.definition.pk)
+        version = type(version).objects.get(pk=version.pk)
+        setattr(version, version.parent_field, definition)
+        proposed = proposed_document(version, changes, partial=partial)
+        before = version.document()
+        for name in MUTABLE_VERSION_FIELDS:
+            setattr(version, name, proposed[name])
+        version.save(update_fields=[*MUTABLE_VERSION_FIELDS, "updated_at"])
+        parent_before = [getattr(definition, name) for name in definition.parent_fields]
+        tags_before = definition.tags
+        for name in definition.parent_fields:
+            definition.set_document_field(name, proposed.get(name))
+        for name in DEFINITION_FIELDS:
+            setattr(definition, name, proposed[DEFINITION_KEY][name])
+        definition.save(update_fields=[*definition.parent_fields, *DEFINITION_FIELDS, "updated_at"])
+        if parent_before != [getattr(definition, name) for name in definition.parent_fields]:
+            definition.refresh_search_fields()
+        if definition.tags != tags_before:
+            definition.refresh_effective_tags()
+            version.effective_tags = effective_tags_of(version.tags, definition.tags)
+        version.record(f"{definition.kind}.version_updated", changelog.diff(before, version.document()))
+        definition.announce_change()
+        log_write("version_updated", definition, version.version)
+    return Registration(version=version, warnings=warnings)
+
+
+def _changes_lifecycle(version: DefinitionVersion, changes: Any) -> bool:
+    """Whether ``changes`` asks for a different status: that is meant, so it is refused, not ignored."""
+    if not isinstance(changes, dict):
+        return False
+    return (
+        ("status" in changes and changes["status"] != version.status)
+        or ("is_current" in changes and changes["is_current"] != version.is_current)
+        or ("active" in changes and changes["active"] != (version.status == Lifecycle.ACTIVE))
+    )
+
+
+def proposed_document(version: DefinitionVersion, changes: Any, *, partial: bool) -> dict:
+    """The document ``version`` would have after ``changes``; raises if a change touches the spec (Conflict) or
+    makes the document invalid (DocumentInvalid). Saves nothing."""
+    if not isinstance(changes, dict):
+        raise DocumentInvalid([Issue("", "invalid_type", "Expected a JSON object.")])
+    definition = version.definition
+    current = version.document()
+    _check_immutable(version, current, changes)
+    proposed = dict(current)
+    for name in (*MUTABLE_VERSION_FIELDS, *definition.parent_fields):
+        if name in changes:
+            proposed[name] = changes[name]
+        elif not partial:
+            proposed[name] = copy.deepcopy(MUTABLE_DEFAULTS.get(name))
+    for name in definition.parent_fields:
+        if proposed.get(name) in (None, ""):
+            proposed.pop(name, None)  # unset: leave it out rather than validate an empty value
+    block = changes.get(DEFINITION_KEY, {} if partial else {name: MUTABLE_DEFAULTS[name] for name in DEFINITION_FIELDS})
+    errors = check_definition_block(block)
+    if not errors:
+        # PATCH {"definition": {"tags": [...]}} changes the definition's tags and keeps its description.
+        proposed[DEFINITION_KEY] = {**current[DEFINITION_KEY], **block}
+    _, report = check_document(type(definition), proposed)
+    if errors or report.errors:
+        raise DocumentInvalid([*report.errors, *errors])
+    return proposed
+
+
+def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -> None:
+    definition = version.definition
+    errors = []
+    mutable = {*MUTABLE_VERSION_FIELDS, *definition.parent_fields, DEFINITION_KEY}
+    changed_spec = []
+    for key, value in changes.items():
+        if key in mutable:
+            continue
+        if key == "name" and value != current["name"]:
+            errors.append(Issue("/name", "read_only", "A definition cannot be renamed."))
+        elif key == "version" and value != current["version"]:
+            changed_spec.append("version")
+        elif key in READ_ONLY_FIELDS:
+            lifecycle = {"status": version.status, "is_current": version.is_current, "active": version.status == Lifecycle.ACTIVE}
+            if key in lifecycle and value != lifecycle[key]:
+                message = f"{key} changes through the lifecycle actions (activate, deprecate, archive)."
+                errors.append(Issue(pointer(key), "read_only", message))
+        elif key in definition.validator.top_level_fields and key not in IDENTITY_FIELDS:
+            if not same_json(current.get(key), value):
+                changed_spec.append(key)
+        elif key not in IDENTITY_FIELDS:
+            errors.append(Issue(pointer(key), "unknown_field", f"Unknown field: {key}."))
+    if errors:
+        raise DocumentInvalid(errors)
+    if changed_spec:
+        raise Conflict(
+            f"The spec of {version} is immutable (changed: {', '.join(changed_spec)}); register a new version "
+            "with the change instead.",
+            code="spec_immutable",
+            details={"fields": changed_spec},
+        )
