@@ -30,7 +30,6 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
-from kernel.writes.register import register
 
 STEPS, EDGES, MODEL_STEPS = 50, 200, 8
 ROUNDS, WARMUP = 1000, 50
@@ -68,6 +67,7 @@ def measure(label: str, fn) -> tuple[str, float, float]:
 
 def main() -> None:
     from models_app.models import Model
+    from kernel.writes.register import register
     from pipelines_app.dag import StepGraph
     from pipelines_app.validation import pipeline_validator
 

@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.http_load import TABLE_HEADER, gunicorn, run_load  # noqa: E402
 from bench.models_api import recreate_database  # noqa: E402
-from kernel.writes.register import register
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench_policies")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -82,6 +81,7 @@ def seed() -> str:
     from django.contrib.auth import get_user_model
 
     from policies_app.models import Policy
+    from kernel.writes.register import register
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()

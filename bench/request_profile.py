@@ -26,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
-from kernel.writes.lifecycle import activate
-from kernel.writes.register import register
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,6 +68,8 @@ def setup():
     from rest_framework.views import APIView
 
     from models_app.models import Model
+    from kernel.writes.lifecycle import activate
+    from kernel.writes.register import register
     from kernel.models import ApiKey
 
     call_command("migrate", verbosity=0)
