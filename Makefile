@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite install install-dev bench bench-side-by-side bench-scale bench-all schema clean
+.PHONY: run test test-sqlite install install-dev docs bench bench-side-by-side bench-scale bench-all schema clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,15 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/acti
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
+$(VENV)/.installed-docs: requirements-docs.txt | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -r requirements-docs.txt
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # .env (local development only): DEBUG=true and a generated SECRET_KEY, read by settings, so every manage.py
-# command in the README works without flags. Delete it to get a new key; production has none.
+# command in the README and docs/ works without flags. Delete it to get a new key; production has none.
 .env:
 	@$(PYTHON) -c 'import secrets; print("# Written by make run for local development; never use in production.\nDEBUG=true\nSECRET_KEY=" + secrets.token_urlsafe(50))' > $@
 	@echo "Wrote .env (DEBUG=true, a generated SECRET_KEY) for local development."
@@ -47,6 +51,12 @@ test: install-dev
 # The embedded default that `make run` uses: the same suite on SQLite, tests that need PostgreSQL/Redis skipped.
 test-sqlite: install-dev
 	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# The documentation site from docs/ (mkdocs-material) into site/; --strict turns every warning (a broken link or
+# anchor, a page missing from the nav) into a failure. NO_MKDOCS_2_WARNING silences mkdocs-material's banner
+# announcing its end of life (May 2027; Zensical, its successor, reads the same mkdocs.yml).
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 schema: install
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
@@ -76,4 +86,4 @@ bench-scale: install-dev
 bench-all: bench bench-side-by-side bench-scale
 
 clean:
-	rm -rf $(VENV) db.sqlite3
+	rm -rf $(VENV) db.sqlite3 site

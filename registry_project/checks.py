@@ -14,6 +14,6 @@ def broker_configured(app_configs, **kwargs):
         return []
     return [Warning(
         "DEBUG is off and CELERY_BROKER_URL is not set: tasks run inline, inside the requests that queue them.",
-        hint="Set CELERY_BROKER_URL (e.g. redis://redis:6379/1) and run a Celery worker; see README, 'Running in production'.",
+        hint="Set CELERY_BROKER_URL (e.g. redis://redis:6379/1) and run a Celery worker; see docs/production.md.",
         id="registry.W001",
     )]

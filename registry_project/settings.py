@@ -170,7 +170,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimu
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Lifecycle jobs (README "Worker and beat"). Intervals in seconds; one beat process only.
+# Lifecycle jobs (docs/operations.md, "Worker and beat"). Intervals in seconds; one beat process only.
 RETENTION_KEEP = env_int("RETENTION_KEEP", 3, minimum=1)
 if RETENTION_KEEP > 10:
     raise ImproperlyConfigured(f"RETENTION_KEEP={RETENTION_KEEP} must be between 1 and 10.")
@@ -186,7 +186,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "apply-retention": {"task": "models_app.tasks.apply_retention", "schedule": float(RETENTION_INTERVAL_SECONDS)},
     "refresh-stats": {"task": "kernel.tasks.refresh_stats", "schedule": float(STATS_REFRESH_SECONDS)},
 }
-# Beat's own record of last runs (a file, not the database: see README on why not django-celery-beat).
+# Beat's own record of last runs (a file, not the database: docs/operations.md says why not django-celery-beat).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
 # Webhooks (kernel/models/webhooks.py): the beat job relays the change log's outbox and sends what is due.
 WEBHOOK_RELAY_INTERVAL_SECONDS = env_int("WEBHOOK_RELAY_INTERVAL_SECONDS", 5, minimum=1)
@@ -424,8 +424,8 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    # HTTPS only, with HSTS: safe production defaults, each switchable from the environment (README, "Running in
-    # production"). Load-balancer probes and Prometheus scrape over plain HTTP inside the network.
+    # HTTPS only, with HSTS: safe production defaults, each switchable from the environment (docs/production.md,
+    # "TLS proxy"). Load-balancer probes and Prometheus scrape over plain HTTP inside the network.
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics\Z"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

@@ -17,8 +17,9 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # The test client speaks plain HTTP; production redirects it to HTTPS (tests/kernel/test_deploy_check.py).
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-# The suite's clients (the schemathesis run, the README run, the concurrency tests) send far more than a minute's
-# budget on one key; tests/kernel/test_rate_limits.py sets its own low limits and checks the defaults.
+# The suite's clients (the schemathesis run, the documented examples' run, the concurrency tests) send far
+# more than a minute's budget on one key; tests/kernel/test_rate_limits.py sets its own low limits and checks the
+# defaults.
 os.environ.setdefault("API_RATE_LIMIT", "1000000/min burst 1000000")
 os.environ.setdefault("API_CHECK_RATE_LIMIT", "1000000/min burst 1000000")
 

@@ -1,5 +1,7 @@
-"""The README runs top to bottom: its curl examples and manage.py commands, against a server started the way
-``make run`` starts it (a fresh SQLite database, the examples loaded, the admin's key), in README order."""
+"""The documentation runs top to bottom: the curl examples and manage.py commands of README.md and of every page
+of the documentation site (mkdocs.yml's nav, in nav order, after the README), against a server started the way
+``make run`` starts it (a fresh SQLite database, the examples loaded, the admin's key). Later examples rely on
+earlier ones (a version registered before it is activated), so the order is that of the reading."""
 
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.readme import curl_examples, manage_py_commands
+from tests.contract.readme import curl_examples, documented_files, examples, manage_py_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
 # Interactive, or the server itself: not run here.
 NOT_RUN = ("createsuperuser", "changepassword", "runserver")
 
@@ -75,10 +78,19 @@ def test_the_readme_has_curl_examples_for_every_kind():
         assert path in urls
 
 
-def test_readme_curl_examples_answer_as_documented(make_run_server):
+def test_every_page_of_the_docs_is_in_the_nav_so_its_examples_run():
+    """A page left out of mkdocs.yml's nav would have its examples silently skipped (mkdocs --strict refuses it
+    too, through validation.nav.omitted_files)."""
+    listed = set(documented_files(ROOT))
+    pages = {str(path.relative_to(ROOT)) for path in DOCS.rglob("*.md")}
+    assert pages - listed == set()
+    assert len(examples(ROOT, curl_examples)) > len(curl_examples(README))
+
+
+def test_documented_curl_examples_answer_as_documented(make_run_server):
     variables = {"HOST": make_run_server["HOST"], "KEY": make_run_server["KEY"]}
     failures = []
-    for command in curl_examples(README):
+    for command in examples(ROOT, curl_examples):
         argv = command.argv(variables)
         done = subprocess.run(
             [*argv, "-sS", "-o", "/dev/stdout", "-w", "\n%{http_code}"], cwd=ROOT, capture_output=True, text=True, timeout=60
@@ -88,19 +100,19 @@ def test_readme_curl_examples_answer_as_documented(make_run_server):
         ok = status == command.expected_status if command.expected_status else 200 <= status < 300
         if not ok:
             expected = command.expected_status or "2xx"
-            failures.append(f"README line {command.line}: expected {expected}, got {status}: {command.text}\n    {body[:300]}")
+            failures.append(f"{command.where}: expected {expected}, got {status}: {command.text}\n    {body[:300]}")
     assert not failures, "\n".join(failures)
 
 
-def test_readme_manage_py_commands_work_after_make_run(make_run_server):
+def test_documented_manage_py_commands_work_after_make_run(make_run_server):
     env = make_run_server["env"]
     ran = 0
-    for command in manage_py_commands(README):
+    for command in examples(ROOT, manage_py_commands):
         argv = command.argv({})
         if any(word in argv for word in NOT_RUN):
             continue
         done = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"README line {command.line}: {command.text}\n{done.stderr}"
+        assert done.returncode == 0, f"{command.where}: {command.text}\n{done.stderr}"
         ran += 1
     assert ran >= 2
 

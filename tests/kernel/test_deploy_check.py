@@ -1,4 +1,4 @@
-"""`manage.py check --deploy --fail-level WARNING` passes with the production environment the README documents,
+"""`manage.py check --deploy --fail-level WARNING` passes with the production environment docs/production.md documents,
 and a missing broker is said at startup."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The compose file cannot be run here (no docker compose): check it parses and starts what the README says."""
+"""The compose file cannot be run here (no docker compose): check it parses and starts what docs/operations.md says."""
 
 from pathlib import Path
 

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def verify(secret: str, headers: dict, body: bytes) -> bool:
-    """What a receiver does (the README's snippet): HMAC-SHA256 over id.timestamp.body with the secret's bytes."""
+    """What a receiver does (the snippet in docs/api/changes-aliases-webhooks.md): HMAC-SHA256 over id.timestamp.body with the secret's bytes."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
