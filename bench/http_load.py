@@ -141,7 +141,7 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1, extra: 
                     break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError("gunicorn exited before serving")
+                    raise RuntimeError("gunicorn exited before serving") from None
                 time.sleep(0.2)
         else:
             raise RuntimeError("gunicorn did not start in 30 s")

@@ -90,7 +90,7 @@ def mlflow_server():
                     break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError("mlflow server exited before serving")
+                    raise RuntimeError("mlflow server exited before serving") from None
                 time.sleep(0.5)
         else:
             raise RuntimeError("mlflow server did not start in 180 s")

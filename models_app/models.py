@@ -207,5 +207,5 @@ class RetentionTotals(models.Model):
 
 
 
-from models_app.attestations import Attestation  # noqa: E402  (ORM models kept beside their logic)
-from models_app.lineage import Contribution  # noqa: E402
+from models_app.attestations import Attestation  # noqa: E402,F401  (ORM models kept beside their logic)
+from models_app.lineage import Contribution  # noqa: E402,F401

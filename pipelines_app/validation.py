@@ -145,7 +145,7 @@ def models_are_registered(document: dict, report: Report) -> None:
             registered.add(name)
         else:
             statuses[pinned_reference(name, ParsedVersion(major, minor, patch, prerelease, ""))] = status
-    for path, reference, name, parsed in references:
+    for path, _reference, name, parsed in references:
         if name not in registered:
             report.error(path, "model_not_registered", f"No model named '{name}' is registered.")
         elif parsed is not None:

@@ -46,7 +46,7 @@ class PolicyAdmin(DefinitionAdmin):
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
         return [
-            path("evaluate/", self.admin_site.admin_view(self.evaluate_view), name="%s_%s_evaluate" % info),
+            path("evaluate/", self.admin_site.admin_view(self.evaluate_view), name="{}_{}_evaluate".format(*info)),
             *super().get_urls(),
         ]
 

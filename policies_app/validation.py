@@ -86,7 +86,7 @@ def no_contradicting_rules(document: dict, report: Report) -> None:
             key += (period, unit)
         actions = frozenset(_actions(rule)) if policy_type == "rbac" else frozenset()
         representatives = seen.setdefault(key, {})
-        where = lambda earlier: f"rule {earlier} ({who} {subject.text}, resource {resource.text})"  # noqa: E731
+        where = lambda earlier: f"rule {earlier} ({who} {subject.text}, resource {resource.text})"  # noqa: E731,B023  (called within this iteration)
         contradicted = repeated = None
         for (their_outcome, their_actions), earlier in representatives.items():
             if policy_type == "rbac" and not ("*" in actions or "*" in their_actions or actions & their_actions):

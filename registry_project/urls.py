@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from kernel import metrics
 from kernel.api import health
 from kernel.api.stats import StatsView
 from rest_framework.routers import SimpleRouter
@@ -11,9 +12,6 @@ from kernel.api.webhooks import WebhookViewSet
 
 webhooks_router = SimpleRouter(trailing_slash=False)
 webhooks_router.register("webhooks", WebhookViewSet, basename="webhook")
-from kernel.api import health
-from kernel import metrics
-
 api_v1 = [
     path("", include("models_app.api.urls")),
     path("", include("pipelines_app.api.urls")),

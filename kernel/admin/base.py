@@ -219,7 +219,7 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
         return [
-            path("register/", self.admin_site.admin_view(self.register_view), name="%s_%s_register" % info),
+            path("register/", self.admin_site.admin_view(self.register_view), name="{}_{}_register".format(*info)),
             *super().get_urls(),
         ]
 

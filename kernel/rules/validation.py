@@ -24,9 +24,9 @@ from jsonschema import _keywords as schema_keywords
 from jsonschema.exceptions import ValidationError as SchemaError
 from prometheus_client import Counter
 
-logger = logging.getLogger(__name__)
-
 from kernel.rules.semver import InvalidVersion, parse_version
+
+logger = logging.getLogger(__name__)
 
 # Names that would shadow fixed API paths (/api/v1/<kind>/validate, /id/<uuid>, /evaluate).
 RESERVED_NAMES = frozenset({"validate", "id", "evaluate"})

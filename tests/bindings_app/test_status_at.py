@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bindings_app.models import ProviderBinding
+
 from models_app.models import Model
 from kernel.models.aliases import Alias
 from kernel.models.changelog import ChangeLogEntry

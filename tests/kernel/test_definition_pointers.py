@@ -85,7 +85,7 @@ def test_when_every_version_is_archived_latest_is_the_highest_archived_one(model
 def test_pointers_agree_with_ranking_after_a_random_history(model_doc):
     rng = random.Random(14)
     versions = []
-    for step in range(60):
+    for _step in range(60):
         action = rng.choice(["register", "register", "activate", "deprecate", "archive"])
         if action == "register" or not versions:
             text = f"{rng.randint(0, 3)}.{rng.randint(0, 3)}.{rng.randint(0, 3)}" + rng.choice(["", "", "-rc.1", "-alpha"])

@@ -17,7 +17,7 @@ from django.core.management.base import CommandError
 from models_app.artifacts import ArtifactFile
 from models_app.models import Model, ModelVersion
 from models_app.tasks import verify_artifacts
-from tests.s3_server import CREDENTIALS, REGION, free_port, s3_bucket, s3_client, s3_endpoint  # noqa: F401  (fixtures)
+from tests.s3_server import CREDENTIALS, REGION, free_port, s3_bucket, s3_client, s3_endpoint  # noqa: F401,F811  (fixtures)
 from kernel.writes.lifecycle import archive
 from kernel.writes.register import register, register_version
 from kernel.writes.register import register_version as do_register_version
