@@ -35,12 +35,12 @@ from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters, reject_unknown_parameters
 from kernel.reads.lookups import lookup, version_by_id
 from kernel.rules.check import check_document
+from kernel.rules.names import NAME
 from kernel.writes.delete import restore_named, soft_delete
 from kernel.writes import lifecycle
 from kernel.writes.register import register, register_version_of
 from kernel.writes.update import update_document
 
-NAME_REGEX = r"[a-z0-9][a-z0-9._-]{0,127}"
 VERSION_REGEX = r"[^/]+"
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -68,7 +68,7 @@ VERSION_PATH_PARAM = OpenApiParameter(
     "version", VERSION_REF_SCHEMA, OpenApiParameter.PATH, description="A version number, `latest`, `current` or `@alias`."
 )
 NAME_PATH_PARAM = OpenApiParameter(
-    "name", {"type": "string", "pattern": rf"^{NAME_REGEX}\Z"}, OpenApiParameter.PATH, description="The definition's name."
+    "name", {"type": "string", "pattern": rf"^{NAME}\Z"}, OpenApiParameter.PATH, description="The definition's name."
 )
 
 
@@ -133,7 +133,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     metadata_class = DocumentMetadata
     filter_backends = [StrictFilterBackend]
     lookup_field = "name"
-    lookup_value_regex = NAME_REGEX
+    lookup_value_regex = NAME
     read_only_actions: ClassVar[tuple[str, ...]] = ("validate",)
     # The document reads: their statement also reads the credential token (ConfirmsCredentialsLate, respond).
     late_confirmed_actions: ClassVar[tuple[str, ...]] = ("retrieve", "version_detail", "by_id")

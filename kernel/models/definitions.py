@@ -114,6 +114,8 @@ class Definition(models.Model):
         abstract = True
         ordering = ("name",)
         constraints = [
+            # kernel.rules.names.NAME, with the length left to the column (written before that rule, so kept as the
+            # migrations made it); tests/kernel/test_name_rule.py holds the database to the Python rule.
             models.CheckConstraint(condition=Q(name__regex=r"^[a-z0-9][a-z0-9._-]*$"), name="%(app_label)s_%(class)s_name_slug"),
         ]
 
