@@ -220,8 +220,9 @@ def split_document(version_model, document: dict) -> tuple[dict, dict]:
 
 def effective_tags_of(version_tags: Any, definition_tags: Any) -> list:
     """A version's ``effective_tags``: its own tags, then its definition's that it does not carry itself. The
-    PL/pgSQL registration computes the same (``kernel.migration_operations``); the one-statement equivalence tests
-    hold the two equal."""
+    PL/pgSQL registration computes the same (``kernel.migration_operations``, frozen in a migration);
+    ``tests/kernel/test_rules_in_sql.py`` holds its expression to this function over many cases, and the
+    one-statement equivalence tests hold the two paths equal."""
     own = list(version_tags) if isinstance(version_tags, list) else []
     return own + [t for t in (definition_tags if isinstance(definition_tags, list) else []) if t not in own]
 
