@@ -24,7 +24,6 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.db.models import BooleanField, F, Func, QuerySet, TextField, UUIDField, Value
 from django.http import HttpResponse
-from rest_framework.utils.mediatypes import _MediaType
 
 from kernel.documents.shape import (
     DEFINITION_FIELDS, DEFINITION_KEY, ID_FIELD, IDENTITY_FIELDS, MUTABLE_VERSION_FIELDS, registrable_extras,
@@ -32,6 +31,7 @@ from kernel.documents.shape import (
 )
 from kernel.documents.sql import Composite, OrderedJSONObject
 from kernel.fastpaths.prepared import fixed_statement_cursor
+from registry_project.private_apis import media_type_params
 
 
 def built_by_database(request) -> bool:
@@ -40,7 +40,7 @@ def built_by_database(request) -> bool:
     serializer and DRF's renderer."""
     if connection.vendor != "postgresql" or settings.TIME_ZONE != "UTC":
         return False
-    return "indent" not in _MediaType(getattr(request, "accepted_media_type", "") or "").params
+    return "indent" not in media_type_params(getattr(request, "accepted_media_type", "") or "")
 
 
 class DocumentText(Composite):
