@@ -120,7 +120,7 @@ def backfill_latest_version_fields(app_label: str, definition_model: str, versio
 
 # The registration function's source, frozen here: a migration created it from this text, so a change to it is a
 # new function (a new ``_vN`` name, named in the kind's ``write_functions``) in a new migration, never an edit.
-_REGISTRATION_FUNCTION_V1 = """
+REGISTRATION_FUNCTION_V1 = """
 CREATE OR REPLACE FUNCTION {function}(
     p_name text, p_create boolean, p_definition jsonb, p_parent jsonb, p_version jsonb, p_search jsonb
 ) RETURNS TABLE (r_outcome text, r_created boolean, r_definition jsonb, r_latest jsonb, r_is_latest boolean, r_at timestamptz)
@@ -237,7 +237,7 @@ def registration_function(function: str, definitions: str, versions: str, parent
     version and repoint the definition, under the same lock and constraints as the ORM path, which it hands
     back to (having written nothing) for every case it does not handle."""
     return RunSQLOnPostgreSQL(
-        _REGISTRATION_FUNCTION_V1.format(function=function, definitions=definitions, versions=versions, parent=parent),
+        REGISTRATION_FUNCTION_V1.format(function=function, definitions=definitions, versions=versions, parent=parent),
         f"DROP FUNCTION IF EXISTS {function}(text, boolean, jsonb, jsonb, jsonb, jsonb)",
     )
 

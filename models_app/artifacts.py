@@ -30,6 +30,18 @@ from kernel.models import changelog
 from kernel.exceptions import Conflict, RegistryError
 from kernel.rules.validation import pointer
 
+# A stored file as the API describes it (the document's stored_artifacts, the artifact endpoints).
+FILE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "filename": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
+        "blake3": {"type": "string"}, "storage_tier": {"type": "string", "enum": ["filesystem", "s3"]},
+        "sealed": {"type": "boolean"}, "integrity": {"type": "string", "enum": ["ok", "mismatch", "missing"]},
+        "verified_at": {"type": "string", "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 logger = logging.getLogger(__name__)
 
 # A flat file name: no directories, no leading dot, nothing a shell or a URL has to escape.

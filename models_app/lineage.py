@@ -263,12 +263,12 @@ def record_lineage(version: ModelVersion, document: dict) -> None:
 # -- reading -----------------------------------------------------------------------------------------------------
 
 
-def with_derived_from(version: ModelVersion, document: dict) -> dict:
-    """The document with ``derived_from`` rendered from the link (today's model name)."""
-    if version.derived_from_id is not None:
-        parent = version.derived_from
-        document["derived_from"] = {"model": parent.model.name, "version": parent.version, "relation": version.relation}
-    return document
+def derived_from_link(version: ModelVersion) -> dict | None:
+    """The document's ``derived_from``, rendered from the link (today's model name); None without a link."""
+    if version.derived_from_id is None:
+        return None
+    parent = version.derived_from
+    return {"model": parent.model.name, "version": parent.version, "relation": version.relation}
 
 
 WALK_COLUMNS = ("id", "version", "status", "relation", "derived_from_id", "lineage_depth", "model_name", "data", "attested")

@@ -9,8 +9,11 @@ from models_app import lineage
 from models_app.choices import StorageTier
 from models_app.querysets import ModelQuerySet, ModelVersionQuerySet
 from models_app.artifacts import ArtifactFile, delete_stored  # noqa: F401  (ArtifactFile: registers the model)
+from models_app.artifacts import FILE_SCHEMA
 from models_app.validation import CHECKSUM_PLACEHOLDER, model_validator
 from kernel.choices import Lifecycle
+from kernel.documents.shape import DocumentField, api_timestamp
+from kernel.documents.sql import APITimestamp, OrderedJSONObject
 from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
 from kernel.rules.latest import NEWEST_FIRST
 
@@ -83,6 +86,39 @@ class ModelVersion(DefinitionVersion):
     # same transaction), so reading a document costs no query beyond the version's own.
     stored_artifacts = models.JSONField(default=list, blank=True, editable=False)
 
+    document_extras = (
+        # The lineage link, rendered with today's model name; registrable (the model's JSON Schema describes it).
+        DocumentField(
+            "derived_from", value=lineage.derived_from_link, server_managed=False,
+            # JSON typed: left out only when NULL (no link), as derived_from_link answers None.
+            sql=Case(
+                When(derived_from__isnull=True, then=None),
+                default=OrderedJSONObject(
+                    {"model": "derived_from__model__name", "version": "derived_from__version", "relation": "relation"}
+                ),
+                output_field=models.JSONField(),
+            ),
+        ),
+        # The digests the registry computed, beside the declared artifact.checksum, and where the version's bytes
+        # live (hot, cold or purged). Sent back, they are ignored.
+        DocumentField(
+            "stored_artifacts", value=lambda version: version.stored_artifacts, sql="stored_artifacts",
+            schema={"type": "array", "items": FILE_SCHEMA, "readOnly": True}, required=False,
+        ),
+        DocumentField(
+            "storage_tier", value=lambda version: version.storage_tier, sql="storage_tier", required=False,
+            schema={"type": "string", "enum": ["hot", "cold", "purged"], "readOnly": True},
+        ),
+        DocumentField(
+            "archived_at", value=lambda version: api_timestamp(version.archived_at), sql=APITimestamp("archived_at"),
+            schema={"type": ["string", "null"], "format": "date-time", "readOnly": True}, required=False,
+        ),
+        DocumentField(
+            "purged_at", value=lambda version: api_timestamp(version.purged_at), sql=APITimestamp("purged_at"),
+            schema={"type": ["string", "null"], "format": "date-time", "readOnly": True}, required=False,
+        ),
+    )
+
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
@@ -118,17 +154,6 @@ class ModelVersion(DefinitionVersion):
     def split_document(cls, document: dict) -> tuple[dict, dict]:
         spec, mutable = super().split_document(document)
         return lineage.normalised_spec(spec), mutable
-
-    def document(self) -> dict:
-        return lineage.with_derived_from(self, super().document())
-
-    @classmethod
-    def document_sql_extras(cls) -> dict:
-        from kernel.fastpaths.page_documents import OrderedJSONObject
-
-        link = OrderedJSONObject({"model": "derived_from__model__name", "version": "derived_from__version", "relation": "relation"})
-        # JSON typed: left out only when NULL (no link), as with_derived_from leaves it out.
-        return {"derived_from": Case(When(derived_from__isnull=True, then=None), default=link, output_field=models.JSONField())}
 
     def on_registered(self, document: dict) -> None:
         lineage.record_lineage(self, document)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models.constants import OnConflict
+from rest_framework.utils.mediatypes import _MediaType
 
 
 def insert_unless_conflict(instance: models.Model, using: str = "default") -> bool:
@@ -29,3 +30,11 @@ def insert_unless_conflict(instance: models.Model, using: str = "default") -> bo
         setattr(instance, returned.attname, value)
     instance._state.adding, instance._state.db = False, using
     return True
+
+
+def media_type_params(media_type: str) -> dict[str, str]:
+    """The parameters of a media type as DRF reads them (``application/json; indent=4`` -> ``{"indent": "4"}``).
+
+    Relies on ``rest_framework.utils.mediatypes._MediaType`` (DRF 3.x), the parser DRF's content negotiation and
+    JSON renderer use, so the answer is what the renderer would act on."""
+    return _MediaType(media_type).params

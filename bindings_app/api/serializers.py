@@ -12,6 +12,7 @@ from kernel.models.aliases import ALIAS_PATTERN
 from kernel.api.views import SEMVER_REGEX
 from kernel.exceptions import DefinitionNotFound
 from kernel.reads.lookups import lookup
+from kernel.rules.names import NAME
 
 _price = dict(max_digits=12, decimal_places=6, min_value=0, coerce_to_string=False)
 
@@ -110,7 +111,7 @@ class ReportResultSerializer(serializers.Serializer):
 
 
 class RouteQuerySerializer(serializers.Serializer):
-    model = serializers.RegexField(r"\A[a-z0-9][a-z0-9._-]{0,127}\Z")
+    model = serializers.RegexField(rf"\A{NAME}\Z")
     version = serializers.RegexField(rf"\A(latest|current|{SEMVER_REGEX})\Z", max_length=128, required=False)
     alias = serializers.RegexField(rf"\A{ALIAS_PATTERN}\Z", required=False)
     region = serializers.RegexField(rf"\A{REGION_PATTERN}\Z", required=False)

@@ -2,7 +2,8 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from bindings_app.api.views import GatewayVersionViewSet, ProviderBindingViewSet, RouteView
-from kernel.api.views import NAME_REGEX, VERSION_REGEX
+from kernel.api.views import VERSION_REGEX
+from kernel.rules.names import NAME
 
 app_name = "bindings-api"
 
@@ -13,7 +14,7 @@ urlpatterns = [
     *router.urls,
     path("route", RouteView.as_view(), name="route"),
     re_path(
-        rf"^models/(?P<name>{NAME_REGEX})/versions/(?P<version>{VERSION_REGEX})/bindings\Z",
+        rf"^models/(?P<name>{NAME})/versions/(?P<version>{VERSION_REGEX})/bindings\Z",
         ProviderBindingViewSet.as_view({"get": "of_version"}),
         name="version-bindings",
     ),

@@ -18,7 +18,7 @@ from bindings_app.validation import outcome_validator, parse_outcomes
 from models_app.models import Model, ModelVersion
 from kernel.api.errors import QueryParameterInvalid
 from kernel.api.schema import inline_defs
-from models_app.api.artifacts import ModelDocumentSerializer
+from kernel.api.serializers import DocumentSerializer
 from kernel.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
 from kernel.exceptions import DefinitionNotFound
 from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters
@@ -189,7 +189,7 @@ class GatewayVersionViewSet(StrictQueryParameters, mixins.ListModelMixin, viewse
     is_current), newest first within each model."""
 
     queryset = ModelVersion.objects.of_alive().with_parent().with_aliases().order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
-    serializer_class = ModelDocumentSerializer
+    serializer_class = DocumentSerializer
     filterset_class = GatewayVersionFilterSet
     filter_backends = [StrictFilterBackend]
     query_parameters = {"list": CHECKED_BY_HANDLER}

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from kernel.api.errors import QueryParameterInvalid
-from kernel.api.pagination import _bounded_int
+from kernel.api.pagination import bounded_int
 from kernel.api.schema import filter_bounds
 from kernel.models.changelog import ChangeLogEntry
 from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictQueryParameters, UTCDateTimeFilter, reject_unknown_parameters
@@ -98,8 +98,8 @@ def changes_response(request, queryset, *, with_object: bool = True) -> Response
     filterset = ChangeLogFilterSet(request.query_params, queryset=queryset)
     if not filterset.is_valid():
         raise QueryParameterInvalid(filterset.errors)
-    after_id = _bounded_int(request, "after_id", 0, 0, MAX_ID)
-    limit = _bounded_int(request, "limit", CHANGES_PAGE_DEFAULT, 1, CHANGES_PAGE_MAX)
+    after_id = bounded_int(request, "after_id", 0, 0, MAX_ID)
+    limit = bounded_int(request, "limit", CHANGES_PAGE_DEFAULT, 1, CHANGES_PAGE_MAX)
     rows = list(filterset.qs.filter(id__gt=after_id).order_by("id")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]

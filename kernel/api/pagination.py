@@ -20,7 +20,9 @@ PAGE_PARAMETERS = [
 ]
 
 
-def _bounded_int(request, name: str, default: int, low: int, high: int) -> int:
+def bounded_int(request, name: str, default: int, low: int, high: int) -> int:
+    """The whole-number query parameter ``name`` (``default`` when absent or empty), or a 400 naming it when it is
+    not a whole number between ``low`` and ``high``: the paginators' and the change log's ``limit``/``offset``."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -179,10 +181,10 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         return envelope
 
     def get_limit(self, request) -> int:
-        return _bounded_int(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+        return bounded_int(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
 
     def get_offset(self, request) -> int:
-        return _bounded_int(request, self.offset_query_param, 0, 0, MAX_OFFSET)
+        return bounded_int(request, self.offset_query_param, 0, 0, MAX_OFFSET)
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

@@ -25,7 +25,9 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-def _reject_constant(name: str):
+def reject_json_constant(name: str):
+    """``json.loads``'s ``parse_constant``: NaN, Infinity and -Infinity are not JSON, so a body or file holding
+    one is refused (the request parser and the import of document files alike)."""
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -63,7 +65,7 @@ class StrictJSONParser(BaseParser):
         except UnicodeDecodeError as exc:
             raise exceptions.ParseError(f"The body is not valid UTF-8 (byte {exc.start}).") from None
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=reject_json_constant)
         except json.JSONDecodeError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
         except RecursionError:

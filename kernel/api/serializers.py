@@ -2,79 +2,35 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from kernel.models.aliases import Alias
-from kernel.choices import Lifecycle
+from kernel.documents.shape import ID_FIELD, LIFECYCLE_FIELDS, WARNINGS_KEY, api_document
 from kernel.models.definitions import DefinitionVersion
-
-_datetime = serializers.DateTimeField()
 
 
 class DocumentSerializer(serializers.BaseSerializer):
-    """The flat API document: a version's spec merged with its definition's identity, plus lifecycle state."""
+    """The flat API document: a version's spec merged with its definition's identity, plus lifecycle state, as
+    ``kernel.documents.shape`` declares it for the version's kind (``api_document``)."""
 
     def to_representation(self, version: DefinitionVersion) -> dict:
-        return {
-            "id": str(version.id),
-            **version.document(),
-            "status": version.status,
-            "active": version.status == Lifecycle.ACTIVE,
-            "is_current": version.is_current,
-            "aliases": alias_names(version),
-            "created_at": _datetime.to_representation(version.created_at),
-            "updated_at": _datetime.to_representation(version.updated_at),
-        }
+        return api_document(version)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # A page of a list is written by PostgreSQL from database_extras (page_documents): a subclass that adds
-        # fields must say how the database writes them too.
-        if "to_representation" in vars(cls) and "database_extras" not in vars(cls):
-            raise TypeError(f"{cls.__name__} overrides to_representation without database_extras")
-
-    @classmethod
-    def database_extras(cls) -> dict:
-        """The fields a kind adds after ``updated_at``, as PostgreSQL builds them for a page of a list
-        (``kernel.fastpaths.page_documents``): name -> field path or expression, in order."""
-        return {}
+        # A page of a list is written by PostgreSQL from the same declarations (page_documents): a field added here
+        # would be missing from it.
+        if "to_representation" in vars(cls):
+            message = "declare the field in the version model's document_extras"
+            raise TypeError(f"{cls.__name__} overrides to_representation: {message}")
 
 
-def alias_names(version: DefinitionVersion) -> list[str]:
-    """The aliases pointing at ``version``: read with it (``VersionQuerySet.with_aliases``), attached for a page
-    (``attach_aliases``), or else queried."""
-    if hasattr(version, "alias_csv"):
-        return sorted(version.alias_csv.split(",")) if version.alias_csv else []
-    if not hasattr(version, "_aliases"):
-        attach_aliases([version])
-    return version._aliases
-
-
-def attach_aliases(versions) -> None:
-    """Read the aliases of a page of versions (of one kind) in one query."""
-    versions = list(versions)
-    if not versions:
-        return
-    model = type(versions[0])
-    kind = model._meta.get_field(model.parent_field).related_model.kind
-    found = Alias.names_by_version(kind, [v.pk for v in versions])
-    for version in versions:
-        version._aliases = found.get(version.pk, [])
-
-
-READ_ONLY_PROPERTIES = {
-    "id": {"type": "string", "format": "uuid", "readOnly": True},
-    "status": {"type": "string", "enum": ["active", "deprecated", "archived"], "readOnly": True},
-    "active": {"type": "boolean", "readOnly": True, "description": "status is active (the platform's own field)."},
-    "is_current": {"type": "boolean", "readOnly": True},
-    "aliases": {"type": "array", "items": {"type": "string"}, "readOnly": True, "description": "Aliases pointing at this version."},
-    "created_at": {"type": "string", "format": "date-time", "readOnly": True},
-    "updated_at": {"type": "string", "format": "date-time", "readOnly": True},
-}
+# The OpenAPI properties of the server-managed fields every document carries (a kind's own come from its
+# document_extras: DefinitionViewSet.document_schemas).
+READ_ONLY_PROPERTIES = {field.name: field.schema for field in (ID_FIELD, *LIFECYCLE_FIELDS)}
 
 # Server-managed fields a client may send back with a document as GET returned it: accepted and ignored (with a
 # warning), so a request schema must allow them. No readOnly flag: generated clients would drop them.
 SENT_BACK_PROPERTIES = {
     name: {"description": f"Server-managed ({name}); ignored when sent, with a read_only_ignored warning."}
-    for name in ("id", "status", "active", "is_current", "aliases", "created_at", "updated_at", "warnings")
+    for name in (*READ_ONLY_PROPERTIES, WARNINGS_KEY)
 }
 
 ISSUE_SCHEMA = {

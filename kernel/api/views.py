@@ -22,7 +22,7 @@ from kernel.api.schema import JSON_VALUE_SCHEMA, inline_defs
 from kernel.api.serializers import (
     ISSUE_SCHEMA, READ_ONLY_PROPERTIES, SENT_BACK_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer,
 )
-from kernel.documents.shape import DEFINITION_KEY, DEFINITION_SCHEMA
+from kernel.documents.shape import DEFINITION_KEY, DEFINITION_SCHEMA, required_in_answers, server_managed_extras
 from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.writes import Registration
 from kernel.api.changes import changes_page_schema, changes_parameters, changes_response
@@ -35,12 +35,12 @@ from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters, reject_unknown_parameters
 from kernel.reads.lookups import lookup, version_by_id
 from kernel.rules.check import check_document
+from kernel.rules.names import NAME
 from kernel.writes.delete import restore_named, soft_delete
 from kernel.writes import lifecycle
 from kernel.writes.register import register, register_version_of
 from kernel.writes.update import update_document
 
-NAME_REGEX = r"[a-z0-9][a-z0-9._-]{0,127}"
 VERSION_REGEX = r"[^/]+"
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
@@ -68,7 +68,7 @@ VERSION_PATH_PARAM = OpenApiParameter(
     "version", VERSION_REF_SCHEMA, OpenApiParameter.PATH, description="A version number, `latest`, `current` or `@alias`."
 )
 NAME_PATH_PARAM = OpenApiParameter(
-    "name", {"type": "string", "pattern": rf"^{NAME_REGEX}\Z"}, OpenApiParameter.PATH, description="The definition's name."
+    "name", {"type": "string", "pattern": rf"^{NAME}\Z"}, OpenApiParameter.PATH, description="The definition's name."
 )
 
 
@@ -133,7 +133,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     metadata_class = DocumentMetadata
     filter_backends = [StrictFilterBackend]
     lookup_field = "name"
-    lookup_value_regex = NAME_REGEX
+    lookup_value_regex = NAME
     read_only_actions: ClassVar[tuple[str, ...]] = ("validate",)
     # The document reads: their statement also reads the credential token (ConfirmsCredentialsLate, respond).
     late_confirmed_actions: ClassVar[tuple[str, ...]] = ("retrieve", "version_detail", "by_id")
@@ -207,9 +207,9 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         if page_documents.built_by_database(self.request):
             keys = self.paginator.paginate_keys(versions, self.request)
             if keys is None:  # a page past the bounded count
-                texts = [text for _, text in self.paginate_queryset(page_documents.document_texts(versions, self.serializer_class))]
+                texts = [text for _, text in self.paginate_queryset(page_documents.document_texts(versions))]
             else:
-                by_key = page_documents.documents_by_key(self.version_model, self.serializer_class, keys)
+                by_key = page_documents.documents_by_key(self.version_model, keys)
                 # A version deleted between the two statements is left out, as a page read a moment later would
                 # leave it out (one that changed shows its new state; the count and the page were never one read).
                 texts = [by_key[key] for key in keys if key in by_key]
@@ -406,15 +406,16 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         body = inline_defs(self.definition_model.validator.schema)
         properties = {**body["properties"], "version": {**body["properties"]["version"], "pattern": SEMVER_PATTERN}}
         properties[DEFINITION_KEY] = DEFINITION_SCHEMA
-        # A kind's serializer may add read-only fields of its own (models: storage tier, stored artifacts).
-        extra = getattr(self.serializer_class, "read_only_properties", {})
+        # A kind may declare server-managed fields of its own (models: storage tier, stored artifacts).
+        version_model = self.definition_model._meta.get_field("versions").related_model
+        extra = {field.name: field.schema for field in server_managed_extras(version_model)}
         sent_back = {**SENT_BACK_PROPERTIES, **{name: {"description": f"Server-managed ({name}); ignored when sent."} for name in extra}}
         json_value = schema.component("JsonValue", JSON_VALUE_SCHEMA)
         sent_back = {name: {**json_value, **described} for name, described in sent_back.items()}
         request = {**body, "properties": {**properties, **sent_back}}
         response = {**body, "properties": {**properties, **READ_ONLY_PROPERTIES, **extra}}
         response.pop("required", None)
-        response["required"] = ["id", "name", "version", DEFINITION_KEY, "status", "active", "is_current", "created_at", "updated_at"]
+        response["required"] = required_in_answers(version_model)
         registered = {**response, "properties": {**response["properties"], "warnings": {"type": "array", "items": ISSUE_SCHEMA}}}
         changes = {
             "type": "object",

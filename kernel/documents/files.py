@@ -14,7 +14,7 @@ from django.apps import apps
 from django.conf import settings
 from rest_framework import exceptions
 
-from kernel.api.parsers import _reject_constant, check_json_value
+from kernel.api.parsers import check_json_value, reject_json_constant
 from kernel.models.definitions import Definition
 from kernel.rules.validation import Issue
 
@@ -70,7 +70,7 @@ def load(path: Path) -> list[Any]:
         if path.suffix.lower() in (".yaml", ".yml"):
             data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
         else:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=reject_json_constant)
     except yaml.YAMLError as exc:
         raise DocumentFileError(f"malformed YAML: {exc}".replace("\n", " ")) from None
     except (ValueError, RecursionError) as exc:

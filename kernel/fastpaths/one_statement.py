@@ -38,7 +38,7 @@ from registry_project.logs import log_write
 from kernel.rules.semver import ParsedVersion, parse_version
 from kernel.rules.validation import Issue
 
-from kernel.documents.shape import DEFINITION_KEY, effective_tags_of
+from kernel.documents.shape import DEFINITION_KEY, effective_tags_of, set_alias_names
 from kernel.writes import Registration
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def register(definition_model: type[Definition], document: dict, warnings: list[
     version.is_latest = is_latest
     version.effective_tags = effective_tags_of(version.tags, definition.tags)
     version._state.adding, version._state.db = False, "default"
-    version._aliases = []  # a version has no alias before it exists
+    set_alias_names(version, [])  # a version has no alias before it exists
     if definition.latest_version_id == version.pk:
         definition.latest_version = version
     _recorded(item_params, entry_id, at, version, created_changes if created else entry_changes)

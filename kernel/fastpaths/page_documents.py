@@ -5,10 +5,9 @@ definition), a dozen field converters and the serializer's field-by-field work: 
 docs/benchmarks.md, "Issue 14"); decoding the stored spec and encoding it again would be most of what is left.
 Here PostgreSQL writes each document as JSON text: its fields with ``json_build_object`` (``json``, not ``jsonb``:
 it keeps the keys in the order given) and the stored spec's members spliced in between, and Python joins the
-texts into the page. The result is the serializer's document, key for key and in the same order:
-
-    {"id", "name", "version", "definition", <the definition's own fields>, <spec>, "description", "tags",
-     "metadata", "status", "active", "is_current", "aliases", "created_at", "updated_at", <the kind's extras>}
+texts into the page. The result is the serializer's document, key for key and in the same order, both taken
+from the one declaration of the document's shape (``kernel.documents.shape``: its field lists, each field's SQL
+expression, and a kind's ``document_extras``).
 
 Only the whitespace differs (PostgreSQL writes ``{"a" : 1, "b": 2}``). Values are the stored JSON as the
 serializer reads it back. ``tests/kernel/test_page_documents.py`` holds the two equal, for every kind.
@@ -19,85 +18,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.aggregates import JSONBAgg
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import BooleanField, Expression, ExpressionWrapper, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, UUIDField, Value
-from django.db.models.functions import Coalesce, Collate
+from django.db.models import BooleanField, F, Func, QuerySet, TextField, UUIDField, Value
 from django.http import HttpResponse
-from rest_framework.utils.mediatypes import _MediaType
 
-from kernel.models.aliases import Alias
-from kernel.choices import Lifecycle
-from kernel.documents.shape import DEFINITION_FIELDS, DEFINITION_KEY, MUTABLE_VERSION_FIELDS
+from kernel.documents.shape import (
+    DEFINITION_FIELDS, DEFINITION_KEY, ID_FIELD, IDENTITY_FIELDS, MUTABLE_VERSION_FIELDS, registrable_extras,
+    trailing_fields,
+)
+from kernel.documents.sql import Composite, OrderedJSONObject
 from kernel.fastpaths.prepared import fixed_statement_cursor
-
-class _Composite(Expression):
-    """An expression over a list of sub-expressions (``parts``), compiled by the subclass's ``as_sql``."""
-
-    parts: list
-
-    def get_source_expressions(self):
-        return self.parts
-
-    def set_source_expressions(self, exprs):
-        self.parts = list(exprs)
-
-    def resolve_expression(self, *args, **kwargs):
-        clone = self.copy()
-        clone.parts = [p.resolve_expression(*args, **kwargs) for p in self.parts]
-        return clone
-
-
-class OrderedJSONObject(_Composite):
-    """``json_build_object(key, value, ...)``: a JSON object with the keys in the order given."""
-
-    output_field = TextField()  # only ever spliced into DocumentText, never decoded
-
-    def __init__(self, fields: dict[str, Any]):
-        super().__init__()
-        self.keys = list(fields)
-        self.parts = [v if hasattr(v, "resolve_expression") else F(v) for v in fields.values()]
-
-    def as_sql(self, compiler, connection):
-        parts, params = [], []
-        for key, value in zip(self.keys, self.parts):
-            sql, value_params = compiler.compile(value)
-            parts.append(f"%s::text, {sql}")
-            params += [key, *value_params]
-        return f"json_build_object({', '.join(parts)})", params
-
-
-class APITimestamp(Func):
-    """A timestamp as the API writes it (DRF's ``DateTimeField``): ISO 8601 in UTC with ``Z``, microseconds only
-    when there are any. NULL stays NULL. For a column: the template repeats the expression, not its parameters."""
-
-    template = (
-        "(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-        " || CASE WHEN date_trunc('second', %(expressions)s) = %(expressions)s THEN ''"
-        " ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || 'Z')"
-    )
-    output_field = TextField()
-
-
-def lifecycle_fields(kind: str) -> dict[str, Any]:
-    """The serializer's fields after the document's, as DocumentSerializer writes them."""
-    aliases = (
-        Alias.objects.filter(kind=kind, version_id=OuterRef("pk")).order_by().values("kind")
-        # Byte order, as Python's sorted(): a collation would place '-', '.' and '_' elsewhere.
-        .annotate(names=JSONBAgg("alias", order_by=Collate(F("alias"), "C"))).values("names")
-    )
-    return {
-        "status": "status",
-        "active": ExpressionWrapper(Q(status=Lifecycle.ACTIVE), output_field=BooleanField()),
-        "is_current": "is_current",
-        "aliases": Coalesce(Subquery(aliases), Func(template="'[]'::jsonb"), output_field=TextField()),
-        "created_at": APITimestamp("created_at"),
-        "updated_at": APITimestamp("updated_at"),
-    }
+from registry_project.private_apis import media_type_params
 
 
 def built_by_database(request) -> bool:
@@ -106,13 +40,13 @@ def built_by_database(request) -> bool:
     serializer and DRF's renderer."""
     if connection.vendor != "postgresql" or settings.TIME_ZONE != "UTC":
         return False
-    return "indent" not in _MediaType(getattr(request, "accepted_media_type", "") or "").params
+    return "indent" not in media_type_params(getattr(request, "accepted_media_type", "") or "")
 
 
-class DocumentText(_Composite):
+class DocumentText(Composite):
     """One version's whole document as JSON text, spliced in the order ``DefinitionVersion.document`` and the
     serializer merge it: the head object, the definition's own fields that are set, the spec's members, the mutable
-    fields' object, the kind's own document fields that are set (``document_sql_extras``), then the tail object."""
+    fields' object, the kind's own registrable fields that are set, then the tail object."""
 
     output_field = TextField()
 
@@ -163,21 +97,24 @@ class DocumentText(_Composite):
         return "(" + " || ".join(sql) + ")", params
 
 
-def document_texts(queryset: QuerySet, serializer_class) -> QuerySet:
-    """``queryset`` (versions of one kind) as (primary key, the version's document as JSON text) rows."""
+def document_texts(queryset: QuerySet) -> QuerySet:
+    """``queryset`` (versions of one kind) as (primary key, the version's document as JSON text) rows: the fields
+    and their order as ``kernel.documents.shape`` declares them, each written by its ``DocumentField.expression``."""
     model = queryset.model
     parent = model.parent_field
     definition_model = model._meta.get_field(parent).related_model
+    name, version = IDENTITY_FIELDS
     head = OrderedJSONObject({
-        "id": Func(F("pk"), template="%(expressions)s::text", output_field=TextField()),
-        "name": f"{parent}__name",
-        "version": "version",
+        ID_FIELD.name: ID_FIELD.expression(model),
+        name: f"{parent}__name",
+        version: "version",
         DEFINITION_KEY: OrderedJSONObject({name: f"{parent}__{name}" for name in DEFINITION_FIELDS}),
     })
     parents = {name: F(f"{parent}__{name}") for name in definition_model.parent_fields}
     mutable = OrderedJSONObject({name: name for name in MUTABLE_VERSION_FIELDS})
-    tail = OrderedJSONObject({**lifecycle_fields(definition_model.kind), **serializer_class.database_extras()})
-    document = DocumentText(head, parents, F("spec"), mutable, model.document_sql_extras(), tail)
+    extras = {field.name: field.expression(model) for field in registrable_extras(model)}
+    tail = OrderedJSONObject({field.name: field.expression(model) for field in trailing_fields(model)})
+    document = DocumentText(head, parents, F("spec"), mutable, extras, tail)
     return queryset.values_list("pk", document)
 
 
@@ -189,22 +126,21 @@ class _IsAnyOf(Func):
     output_field = BooleanField()
 
 
-_compiled: dict[tuple, tuple[str, list, int]] = {}
+_compiled: dict[type, tuple[str, list, int]] = {}
 
 
-def documents_by_key(model, serializer_class, keys: list) -> dict:
+def documents_by_key(model, keys: list) -> dict:
     """{primary key: document text} for the versions ``keys`` name: one statement compiled once per process (the
     expression tree above costs more Python to compile than the page costs to read) and, on the connection that
     prepares the hot path's statements, planned once per connection."""
-    cache_key = (model, serializer_class)
-    compiled = _compiled.get(cache_key)
+    compiled = _compiled.get(model)
     if compiled is None:
         marker = uuid.uuid4()
         matches = _IsAnyOf(F("pk"), Value([marker], output_field=ArrayField(UUIDField())))
         # Alive again: a version or definition deleted since the keys were read is left out.
-        sql, params = document_texts(model.objects.of_alive().filter(matches).order_by(), serializer_class).query.sql_with_params()
+        sql, params = document_texts(model.objects.of_alive().filter(matches).order_by()).query.sql_with_params()
         slot = next(i for i, param in enumerate(params) if isinstance(param, list) and marker in param)
-        compiled = _compiled[cache_key] = (sql, list(params), slot)
+        compiled = _compiled[model] = (sql, list(params), slot)
     sql, params, slot = compiled
     params = list(params)
     params[slot] = list(keys)

@@ -65,6 +65,12 @@ def event_matches(patterns: list[str], action: str) -> bool:
     return False
 
 
+# event_matches in SQL, for a pattern ``p.pattern`` and an entry's ``e.action`` (the outbox's set form below);
+# tests/kernel/test_rules_in_sql.py holds the two equal over many patterns and actions. starts_with, not LIKE: a
+# pattern's '%' or '_' is a character like any other, as in Python.
+EVENT_MATCH_SQL = "(p.pattern = e.action OR (right(p.pattern, 1) = '*' AND starts_with(e.action, left(p.pattern, -1))))"
+
+
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """The Standard Webhooks ``v1`` signature: base64 HMAC-SHA256 of ``id.timestamp.body`` keyed by the
     secret's base64 part."""
@@ -191,8 +197,7 @@ def _outbox_sql() -> str:
         f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT e.id FROM {{entries}} e WHERE EXISTS ("
         f"SELECT 1 FROM {WebhookSubscription._meta.db_table} s,"
         " jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.events) = 'array' THEN s.events ELSE '[]' END) p(pattern)"
-        " WHERE s.active AND (p.pattern = e.action"
-        " OR (right(p.pattern, 1) = '*' AND starts_with(e.action, left(p.pattern, -1)))))"
+        f" WHERE s.active AND {EVENT_MATCH_SQL})"
     )
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
-from jsonschema import _keywords as schema_keywords
 from jsonschema.exceptions import ValidationError as SchemaError
 from prometheus_client import Counter
 
@@ -303,7 +302,7 @@ def _bounded_unique_items(validator, unique, instance, schema):
     # failed, so its uniqueness is not worth seconds of a worker's time.
     if validator.is_type(instance, "array") and len(instance) > schema.get("maxItems", 256):
         return
-    yield from schema_keywords.uniqueItems(validator, unique, instance, schema)
+    yield from Draft202012Validator.VALIDATORS["uniqueItems"](validator, unique, instance, schema)
 
 
 RegistrySchemaValidator = validators.extend(

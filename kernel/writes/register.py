@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from kernel.fastpaths import one_statement
 from registry_project.private_apis import insert_unless_conflict
-from kernel.documents.shape import DEFINITION_FIELDS, DEFINITION_KEY
+from kernel.documents.shape import DEFINITION_FIELDS, DEFINITION_KEY, set_alias_names
 from kernel.exceptions import Conflict, DefinitionNotFound
 from kernel.models import changelog
 from kernel.models.definitions import Definition
@@ -168,7 +168,7 @@ def _add_version(definition: Definition, document: dict, warnings: list[Issue], 
             version.save(force_insert=True)
     except IntegrityError:
         raise _version_taken(definition, parsed.text) from None
-    version._aliases = []  # no alias can name a version before it exists: its document needs no alias query
+    set_alias_names(version, [])  # no alias can name a version before it exists: its document needs no alias query
     version.on_registered(document)
     if version.is_latest:
         definition.latest_version = version

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.db import transaction
 
-from kernel.choices import Lifecycle
 from kernel.documents.shape import (
     DEFINITION_FIELDS,
     DEFINITION_KEY,
@@ -19,6 +18,7 @@ from kernel.documents.shape import (
     check_definition_block,
     effective_tags_of,
     ignore_read_only,
+    lifecycle_state,
 )
 from kernel.exceptions import Conflict
 from kernel.models import changelog
@@ -65,11 +65,7 @@ def _changes_lifecycle(version: DefinitionVersion, changes: Any) -> bool:
     """Whether ``changes`` asks for a different status: that is meant, so it is refused, not ignored."""
     if not isinstance(changes, dict):
         return False
-    return (
-        ("status" in changes and changes["status"] != version.status)
-        or ("is_current" in changes and changes["is_current"] != version.is_current)
-        or ("active" in changes and changes["active"] != (version.status == Lifecycle.ACTIVE))
-    )
+    return any(name in changes and changes[name] != value for name, value in lifecycle_state(version).items())
 
 
 def proposed_document(version: DefinitionVersion, changes: Any, *, partial: bool) -> dict:
@@ -113,7 +109,7 @@ def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -
         elif key == "version" and value != current["version"]:
             changed_spec.append("version")
         elif key in READ_ONLY_FIELDS:
-            lifecycle = {"status": version.status, "is_current": version.is_current, "active": version.status == Lifecycle.ACTIVE}
+            lifecycle = lifecycle_state(version)
             if key in lifecycle and value != lifecycle[key]:
                 message = f"{key} changes through the lifecycle actions (activate, deprecate, archive)."
                 errors.append(Issue(pointer(key), "read_only", message))

@@ -23,11 +23,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from models_app import artifacts
-from models_app.artifacts import ArtifactFile, ArtifactTooLarge, Incoming, LengthRequired
+from models_app.artifacts import FILE_SCHEMA, ArtifactFile, ArtifactTooLarge, Incoming, LengthRequired
 from models_app.models import Model, ModelVersion
 from models_app.storage import is_s3
-from kernel.fastpaths.page_documents import APITimestamp
-from kernel.api.serializers import DocumentSerializer, _datetime
 from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.api.filtersets import StrictQueryParameters
 from kernel.reads.lookups import lookup
@@ -44,15 +42,6 @@ FILENAME_PARAM = OpenApiParameter(
     "filename", {"type": "string", "pattern": r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z"}, OpenApiParameter.PATH,
     description="A flat file name, e.g. `model.safetensors`: letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'.",
 )
-FILE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "filename": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
-        "blake3": {"type": "string"}, "storage_tier": {"type": "string", "enum": ["filesystem", "s3"]},
-        "sealed": {"type": "boolean"}, "integrity": {"type": "string", "enum": ["ok", "mismatch", "missing"]},
-        "verified_at": {"type": "string", "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"},
-    },
-}
 LIST_SCHEMA = {
     "type": "object",
     "properties": {
@@ -75,37 +64,6 @@ UPLOAD_BODY = {"application/octet-stream": BINARY, "multipart/form-data": {
     "type": "object", "required": ["file"], "properties": {"file": FILE_PART}, "additionalProperties": IGNORED_FIELDS,
     "description": "Exactly one file part (its file name is ignored: the URL names the file).",
 }}
-
-
-class ModelDocumentSerializer(DocumentSerializer):
-    """The model document plus ``stored_artifacts``: the digests the registry computed, beside the declared
-    ``artifact.checksum``; and where the version's bytes live (``storage_tier``: hot, cold or purged, with
-    ``archived_at`` and ``purged_at``). Read-only: sent back, they are ignored."""
-
-    # Described in the OpenAPI documents beside the shared read-only fields (DefinitionViewSet.document_schemas).
-    read_only_properties = {
-        "stored_artifacts": {"type": "array", "items": FILE_SCHEMA, "readOnly": True},
-        "storage_tier": {"type": "string", "enum": ["hot", "cold", "purged"], "readOnly": True},
-        "archived_at": {"type": ["string", "null"], "format": "date-time", "readOnly": True},
-        "purged_at": {"type": ["string", "null"], "format": "date-time", "readOnly": True},
-    }
-
-    def to_representation(self, version: ModelVersion) -> dict:
-        body = super().to_representation(version)
-        body["stored_artifacts"] = version.stored_artifacts
-        body["storage_tier"] = version.storage_tier
-        body["archived_at"] = _datetime.to_representation(version.archived_at) if version.archived_at else None
-        body["purged_at"] = _datetime.to_representation(version.purged_at) if version.purged_at else None
-        return body
-
-    @classmethod
-    def database_extras(cls) -> dict:
-        return {
-            "stored_artifacts": "stored_artifacts",
-            "storage_tier": "storage_tier",
-            "archived_at": APITimestamp("archived_at"),
-            "purged_at": APITimestamp("purged_at"),
-        }
 
 
 class BoundedUploadHandler(TemporaryFileUploadHandler):

@@ -5,7 +5,8 @@ from models_app.api.lineage_views import AttestationViewSet, ContributorViewSet
 from models_app.api.retention import RetentionViewSet
 from models_app.api.artifacts import ArtifactFileView, ArtifactListView, SealView
 from models_app.api.views import ModelViewSet
-from kernel.api.views import NAME_REGEX, VERSION_REGEX
+from kernel.api.views import VERSION_REGEX
+from kernel.rules.names import NAME
 
 app_name = "models-api"
 
@@ -14,7 +15,7 @@ router.register("models", ModelViewSet, basename="model")
 router.register("contributors", ContributorViewSet, basename="contributor")
 router.register("attestations", AttestationViewSet, basename="attestation")
 router.register("retention", RetentionViewSet, basename="retention")
-_version = rf"^models/(?P<name>{NAME_REGEX})/versions/(?P<version>{VERSION_REGEX})"
+_version = rf"^models/(?P<name>{NAME})/versions/(?P<version>{VERSION_REGEX})"
 urlpatterns = [
     *router.urls,
     re_path(rf"{_version}/artifacts\Z", ArtifactListView.as_view(), name="model-artifacts"),

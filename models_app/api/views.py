@@ -4,7 +4,6 @@ from rest_framework.response import Response
 
 from models_app import lineage
 from models_app.api.lineage_views import ATTESTATION_RESPONSE, LINEAGE_RESPONSE, attestation_of, lineage_direction
-from models_app.api.artifacts import ModelDocumentSerializer
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.models import Model
 from kernel.api.views import VERSION_REGEX, DefinitionViewSet
@@ -18,7 +17,6 @@ class ModelViewSet(DefinitionViewSet):
 
     definition_model = Model
     filterset_class = ModelVersionFilterSet
-    serializer_class = ModelDocumentSerializer
     query_parameters = {**DefinitionViewSet.query_parameters, "lineage": ("direction",)}
 
     @extend_schema(
