@@ -28,12 +28,12 @@ from django.db import connection
 from django.db.models import BooleanField, Expression, ExpressionWrapper, F, Func, OuterRef, Q, QuerySet, Subquery, TextField, UUIDField, Value
 from django.db.models.functions import Coalesce, Collate
 from django.http import HttpResponse
-from rest_framework.utils.mediatypes import _MediaType
 
 from kernel.models.aliases import Alias
 from kernel.choices import Lifecycle
 from kernel.documents.shape import DEFINITION_FIELDS, DEFINITION_KEY, MUTABLE_VERSION_FIELDS
 from kernel.fastpaths.prepared import fixed_statement_cursor
+from registry_project.private_apis.for_drf import media_type_params
 
 class _Composite(Expression):
     """An expression over a list of sub-expressions (``parts``), compiled by the subclass's ``as_sql``."""
@@ -106,7 +106,7 @@ def built_by_database(request) -> bool:
     serializer and DRF's renderer."""
     if connection.vendor != "postgresql" or settings.TIME_ZONE != "UTC":
         return False
-    return "indent" not in _MediaType(getattr(request, "accepted_media_type", "") or "").params
+    return "indent" not in media_type_params(getattr(request, "accepted_media_type", "") or "")
 
 
 class DocumentText(_Composite):

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
-from jsonschema import _keywords as schema_keywords
 from jsonschema.exceptions import ValidationError as SchemaError
 from prometheus_client import Counter
 
 logger = logging.getLogger(__name__)
 
 from kernel.rules.semver import InvalidVersion, parse_version
+from registry_project.private_apis.for_jsonschema import unique_items
 
 # Names that would shadow fixed API paths (/api/v1/<kind>/validate, /id/<uuid>, /evaluate).
 RESERVED_NAMES = frozenset({"validate", "id", "evaluate"})
@@ -303,7 +303,7 @@ def _bounded_unique_items(validator, unique, instance, schema):
     # failed, so its uniqueness is not worth seconds of a worker's time.
     if validator.is_type(instance, "array") and len(instance) > schema.get("maxItems", 256):
         return
-    yield from schema_keywords.uniqueItems(validator, unique, instance, schema)
+    yield from unique_items(validator, unique, instance, schema)
 
 
 RegistrySchemaValidator = validators.extend(
