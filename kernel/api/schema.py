@@ -113,7 +113,8 @@ class RegistryAutoSchema(AutoSchemaHooks):
 
     def paginated_beyond_list(self) -> bool:
         # Paginated actions besides ``list`` (GET .../versions): spectacular adds limit/offset and the page wrapper.
-        return self.method == "GET" and getattr(self.view, "action", None) in getattr(self.view, "paginated_actions", ())
+        action = getattr(self.view, "action", None)
+        return self.method == "GET" and action in getattr(self.view, "paginated_actions", ())
 
     def get_operation_id(self) -> str:
         action = getattr(self.view, "action", None)

@@ -93,7 +93,9 @@ class PreparedQuery:
         compiled = compile_rows(queryset, alias)
         slots = []
         for name, value in placeholder_values.items():
-            found = [(i, name, _adapter(p, value)) for i, p in enumerate(compiled.params) if _adapter(p, value) is not None]
+            found = [
+                (i, name, _adapter(p, value)) for i, p in enumerate(compiled.params) if _adapter(p, value) is not None
+            ]
             if not found:
                 raise ValueError(f"The placeholder {name!r} does not reach the compiled SQL's parameters unchanged.")
             slots.extend(found)

@@ -155,7 +155,9 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
     def _multipart(self, request, filename: str | None) -> list[Incoming]:
         http_request = django_request(request)
         try:
-            _, files = MultiPartParser(request.META, http_request, [BoundedUploadHandler(http_request)], http_request.encoding).parse()
+            handlers = [BoundedUploadHandler(http_request)]
+            parser = MultiPartParser(request.META, http_request, handlers, http_request.encoding)
+            _, files = parser.parse()
         except RequestDataTooBig as exc:
             raise ArtifactTooLarge(str(exc), path=None) from None
         except (MultiPartParserError, SuspiciousOperation, ValueError) as exc:
