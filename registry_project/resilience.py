@@ -17,7 +17,7 @@ import pybreaker
 from django.conf import settings
 from django.core.cache.backends.redis import RedisCache
 
-from registry_project.private_apis.for_django import redis_client
+from registry_project.private_apis.for_django import redis_client, redis_servers
 
 logger = logging.getLogger("registry.resilience")
 
@@ -81,7 +81,7 @@ class ResilientRedisCache(RedisCache):
         params["OPTIONS"] = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "retry_on_timeout": False,
                              **params.get("OPTIONS", {})}
         super().__init__(server, params)
-        self.breaker = breaker("redis_cache", f"Redis cache at {self._servers[0].split('@')[-1]}")
+        self.breaker = breaker("redis_cache", f"Redis cache at {redis_servers(self)[0].split('@')[-1]}")
 
     def _guarded(self, default: Any, method, *args, **kwargs):
         try:

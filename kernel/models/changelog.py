@@ -34,7 +34,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from registry_project.request_context import current_request_id
-from registry_project.private_apis.for_django import mark_saved
+from registry_project.private_apis.for_django import being_added, mark_saved
 from kernel.rules.validation import same_json
 
 # Who acts, for entries recorded outside a request: a job or command names itself (``job:retention``,
@@ -112,7 +112,7 @@ class ChangeLogEntry(models.Model):
         return f"#{self.id} {self.action} {target} by {self.actor}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
+        if self.pk is not None and not being_added(self):
             raise ValueError("Change-log entries are append-only.")
         super().save(*args, **kwargs)
 

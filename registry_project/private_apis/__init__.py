@@ -8,10 +8,10 @@ so it is known before anyone upgrades. Each wrapper's docstring names the privat
 versions it was read against.
 
 - ``for_django``: ``QuerySet._insert`` with ``OnConflict`` (``insert_unless_conflict``); ``Model._state``
-  (``mark_saved``); the SQL compiler's ``select``/``klass_info``/``annotation_col_map``/``get_converters`` and
-  ``get_related_populators`` (``compile_rows``, ``CompiledRows``); the PostgreSQL backend's ``create_cursor``
-  time-zone step (``server_binding_cursor``); ``RedisCache._cache`` (``redis_client``); ``OutputWrapper._out``
-  (``output_stream``).
+  (``mark_saved``, ``being_added``); the SQL compiler's ``select``/``klass_info``/``annotation_col_map``/
+  ``get_converters`` and ``get_related_populators`` (``compile_rows``, ``CompiledRows``); the PostgreSQL
+  backend's ``create_cursor`` time-zone step (``server_binding_cursor``); ``RedisCache._cache`` (``redis_client``)
+  and ``RedisCache._servers`` (``redis_servers``); ``OutputWrapper._out`` (``output_stream``).
 - ``for_drf``: ``Request._not_authenticated`` (``leave_unauthenticated``); ``Request._request``
   (``django_request``); ``rest_framework.utils.mediatypes._MediaType`` (``media_type_params``).
 - ``for_spectacular``: ``AutoSchema._get_request_body``, ``_is_list_view``, ``_get_filter_parameters``,
@@ -20,5 +20,5 @@ versions it was read against.
 - ``for_gunicorn``: ``gunicorn.util.write_error`` replaced (``replace_error_writer``);
   ``Logger._compute_access_log_enabled`` (``LoggerHooks``). Imports no Django module itself.
 
-Nothing is imported here, so that ``for_gunicorn`` can be loaded without Django.
+Nothing is imported here, so that loading ``for_gunicorn`` loads no Django module of this package's.
 """

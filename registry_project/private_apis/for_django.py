@@ -41,6 +41,13 @@ def mark_saved(instance: models.Model, using: str = "default") -> None:
     instance._state.adding, instance._state.db = False, using
 
 
+def being_added(instance: models.Model) -> bool:
+    """Whether ``instance`` is not yet a saved row (built in Python, never saved nor loaded).
+
+    Relies on ``Model._state.adding`` (as ``mark_saved``)."""
+    return instance._state.adding
+
+
 @dataclass(frozen=True)
 class CompiledRows:
     """A compiled SELECT and how to turn one of its rows into the model instance ``ModelIterable`` would build."""
@@ -115,6 +122,14 @@ def server_binding_cursor(wrapper, cursor_class: type) -> Any:
     if wrapper.timezone != tzloader.timezone:
         register_tzloader(wrapper.timezone, cursor)
     return cursor
+
+
+def redis_servers(cache) -> list[str]:
+    """The server URLs a ``RedisCache`` was configured with (LOCATION, split on ``;`` and ``,``), the first being
+    the one it writes to.
+
+    Relies on ``RedisCache._servers`` (set in ``RedisCache.__init__``; Django 5.2.19 and 6.0)."""
+    return cache._servers
 
 
 def redis_client(cache, *, write: bool = True):
