@@ -20,5 +20,5 @@ versions it was read against.
 - ``for_gunicorn``: ``gunicorn.util.write_error`` replaced (``replace_error_writer``);
   ``Logger._compute_access_log_enabled`` (``LoggerHooks``). Imports no Django module itself.
 
-Nothing is imported here, so that loading ``for_gunicorn`` loads no Django module of this package's.
+Nothing is imported here: each caller imports the one module it needs (gunicorn loads only ``for_gunicorn``).
 """
