@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite install install-dev docs bench bench-side-by-side bench-scale bench-all schema clean
+.PHONY: run test test-sqlite test-django-next install install-dev docs lint format bench bench-side-by-side bench-scale bench-all schema clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,35 @@ test-sqlite: install-dev
 docs: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
+# The PostgreSQL suite on the next Django release (the pinned LTS is what `make test` runs): a second venv with
+# every requirement as pinned but Django, so an upgrade's breakage is known before anyone upgrades. Django 6 needs
+# Python 3.12+: the first of PYTHON_NEXT, python3.12 or pyenv's 3.12 that runs; without one the target says so and
+# exits 0 (nothing was tested). .ci/run reports its result and never fails on it.
+DJANGO_NEXT ?= 6.0.10
+VENV_NEXT := .venv-next
+PYTHON_NEXT_CANDIDATES := python3.12 $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.12*/bin/python3.12)
+PYTHON_NEXT ?= $(firstword $(foreach p,$(PYTHON_NEXT_CANDIDATES),\
+	$(shell $(p) -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && echo $(p))))
+NEXT_STAMP := $(VENV_NEXT)/.installed-$(DJANGO_NEXT)
+ifeq ($(strip $(PYTHON_NEXT)),)
+test-django-next:
+	@echo "test-django-next: skipped: no Python 3.12 here (python3.12, pyenv's 3.12.*): Django $(DJANGO_NEXT) not tested"
+else
+test-django-next:
+	@if [ ! -f $(NEXT_STAMP) ] || [ requirements.txt -nt $(NEXT_STAMP) ] || [ requirements-dev.txt -nt $(NEXT_STAMP) ]; \
+	then \
+		echo "test-django-next: installing the requirements with Django==$(DJANGO_NEXT) into $(VENV_NEXT)"; \
+		rm -rf $(VENV_NEXT) && $(PYTHON_NEXT) -m venv $(VENV_NEXT) && \
+		$(VENV_NEXT)/bin/python -m pip install --quiet --upgrade pip && \
+		sed 's/^Django==.*/Django==$(DJANGO_NEXT)/' requirements.txt > $(VENV_NEXT)/requirements.txt && \
+		cp requirements-dev.txt $(VENV_NEXT)/requirements-dev.txt && \
+		$(VENV_NEXT)/bin/python -m pip install --quiet -r $(VENV_NEXT)/requirements-dev.txt && \
+		touch $(NEXT_STAMP); \
+	fi
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(VENV_NEXT)/bin/python -m pytest $(PYTEST_ARGS)
+endif
+
 schema: install
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
@@ -86,4 +115,4 @@ bench-scale: install-dev
 bench-all: bench bench-side-by-side bench-scale
 
 clean:
-	rm -rf $(VENV) db.sqlite3 site
+	rm -rf $(VENV) $(VENV_NEXT) db.sqlite3 site

@@ -16,8 +16,9 @@ import json
 import socket
 
 from gunicorn import util
-from gunicorn.glogging import Logger
 from gunicorn.workers.sync import SyncWorker
+
+from registry_project.private_apis.for_gunicorn import LoggerHooks, replace_error_writer
 
 _CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed", 431: "headers_too_large",
           500: "server_error", 501: "not_implemented"}
@@ -39,9 +40,9 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     util.write_nonblock(sock, head + body)
 
 
-# The base worker's handle_error calls ``util.write_error``; this module is imported only by a gunicorn process
-# that names the worker class below, so the replacement reaches no other code.
-util.write_error = write_json_error
+# This module is imported only by a gunicorn process that names the worker class below, so the replacement reaches
+# no other code.
+replace_error_writer(write_json_error)
 
 
 class JsonErrorSyncWorker(SyncWorker):
@@ -66,10 +67,10 @@ def _cork(client, on: bool) -> None:
         pass
 
 
-class RegistryLogger(Logger):
+class RegistryLogger(LoggerHooks):
     """gunicorn's logger without its access lines. The registry logs each request itself (JSON, with the request
     id and the caller); gunicorn, given a ``logconfig_dict``, would still build its access line's atoms for
     every request and hand them to a logger that drops them."""
 
-    def _compute_access_log_enabled(self):
+    def wants_access_lines(self) -> bool:
         return bool(self.cfg.accesslog)

@@ -17,6 +17,8 @@ import pybreaker
 from django.conf import settings
 from django.core.cache.backends.redis import RedisCache
 
+from registry_project.private_apis.for_django import redis_client, redis_servers
+
 logger = logging.getLogger("registry.resilience")
 
 
@@ -79,7 +81,7 @@ class ResilientRedisCache(RedisCache):
         params["OPTIONS"] = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "retry_on_timeout": False,
                              **params.get("OPTIONS", {})}
         super().__init__(server, params)
-        self.breaker = breaker("redis_cache", f"Redis cache at {self._servers[0].split('@')[-1]}")
+        self.breaker = breaker("redis_cache", f"Redis cache at {redis_servers(self)[0].split('@')[-1]}")
 
     def _guarded(self, default: Any, method, *args, **kwargs):
         try:
@@ -132,7 +134,7 @@ class ResilientRedisCache(RedisCache):
         unavailable Redis answers 0 (limits fail open)."""
         script = getattr(self, "_take_token", None)
         if script is None:
-            script = self._take_token = self._cache.get_client(write=True).register_script(TAKE_TOKEN)
+            script = self._take_token = redis_client(self, write=True).register_script(TAKE_TOKEN)
         answer = self._guarded(None, script, keys=[self.make_and_validate_key(key)], args=[rate, burst, ttl])
         if answer is None or int(answer[0]) == 1:
             return 0.0

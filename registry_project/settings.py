@@ -142,8 +142,8 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that polls the socket instead of sending SELECT 1 (registry_project/db).
     DATABASES["default"]["ENGINE"] = "registry_project.db"
-if not IS_POSTGRES:
-    INSTALLED_APPS.remove("django.contrib.postgres")
+# django.contrib.postgres stays installed on SQLite too: its hooks do nothing there, and from Django 6.0 a
+# SearchVectorField without it is a system check error (postgres.E005), which would stop `make run`.
 
 # Cache: Redis when REDIS_URL is set (shared by every replica), process-local memory otherwise.
 REDIS_URL = env.str("REDIS_URL", default="")

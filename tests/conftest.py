@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from kernel.models import ApiKey
@@ -31,6 +32,20 @@ def assert_latest_flags_follow_pointers() -> None:
         flagged = sorted(version_model.objects.filter(is_latest=True).values_list(parent, "pk"))
         pointed = sorted(definition_model.objects.exclude(latest_version=None).values_list("pk", "latest_version_id"))
         assert flagged == pointed, definition_model.kind
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hasher():
+    """MD5 first for every password the suite hashes: Django's default PBKDF2 (1,000,000 iterations) cost each
+    created user a good part of a second. The defaults stay listed after it, so a PBKDF2 hash still verifies.
+    Only this process (and its live_server thread) hashes this way: the servers tests start (gunicorn, the README's
+    runserver) keep their own settings, and none of them checks a password the suite hashed (they take API keys,
+    which djangorestframework-api-key hashes with SHA-512 either way)."""
+    from django.conf import settings
+
+    fast_first = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+    with override_settings(PASSWORD_HASHERS=fast_first):
+        yield
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from kernel.credentials import current_token, verified_keys
 from kernel.models import ApiKey
+from registry_project.private_apis.for_drf import leave_unauthenticated
 
 KEYWORD = "Api-Key"
 
@@ -131,7 +132,7 @@ def confirm_credentials(view, request, token: str | None = None) -> None:
         try:
             request.user, request.auth = ApiKeyAuthentication.verified(key, token)
         except exceptions.AuthenticationFailed:
-            request._not_authenticated()  # as DRF leaves a request whose credentials were refused
+            leave_unauthenticated(request)
             raise
         view.check_permissions(request)
     view.check_throttles(request)

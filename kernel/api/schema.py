@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 import re
 
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+
+from registry_project.private_apis.for_spectacular import AutoSchemaHooks
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -85,7 +86,7 @@ JSON_VALUE_SCHEMA = {
 
 NO_NUL_PATTERN = "^[^\\u0000]*\\Z"
 
-class RegistryAutoSchema(AutoSchema):
+class RegistryAutoSchema(AutoSchemaHooks):
     def component(self, name: str, schema: dict) -> dict:
         """Register a raw schema as a named component once and return a reference to it.
 
@@ -104,18 +105,16 @@ class RegistryAutoSchema(AutoSchema):
                 return {"application/json": body}
         return super().get_request_serializer()
 
-    def _get_request_body(self, direction="request"):
-        body = super()._get_request_body(direction)
+    def adjust_request_body(self, body):
         describe = getattr(self.view, "openapi_request", None)
         if body is not None and describe is not None and describe(self) is not None:
             body["required"] = True  # every JSON body the views describe is required: an empty body is a 400
         return body
 
-    def _is_list_view(self, serializer=None) -> bool:
+    def paginated_beyond_list(self) -> bool:
         # Paginated actions besides ``list`` (GET .../versions): spectacular adds limit/offset and the page wrapper.
-        if self.method == "GET" and getattr(self.view, "action", None) in getattr(self.view, "paginated_actions", ()):
-            return True
-        return super()._is_list_view(serializer)
+        action = getattr(self.view, "action", None)
+        return self.method == "GET" and action in getattr(self.view, "paginated_actions", ())
 
     def get_operation_id(self) -> str:
         action = getattr(self.view, "action", None)
@@ -127,9 +126,8 @@ class RegistryAutoSchema(AutoSchema):
         suffix = f"_{self.method.lower()}" if len(served_by_action) > 1 and action not in ("list", "create", "retrieve", "update", "partial_update", "destroy") else ""
         return f"{basename}_{action}{suffix}"
 
-    def _get_filter_parameters(self):
+    def adjust_filter_parameters(self, parameters):
         filterset = getattr(self.view, "filterset_class", None)
-        parameters = super()._get_filter_parameters()
         if filterset is None:
             return parameters
         return [
@@ -138,9 +136,9 @@ class RegistryAutoSchema(AutoSchema):
             for p in parameters
         ]
 
-    def _get_parameters(self):
+    def adjust_parameters(self, given):
         parameters = []
-        for parameter in super()._get_parameters():
+        for parameter in given:
             schema = parameter.get("schema", {})
             # An empty query value is a 400 everywhere under /api/ (registry_project/middleware.py).
             if parameter["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
@@ -166,8 +164,7 @@ class RegistryAutoSchema(AutoSchema):
                 return responses
         return super().get_response_serializers()
 
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
+    def adjust_response_bodies(self, responses):
         error_ref = self.component("Error", ERROR_SCHEMA)
         for code in self.error_statuses():
             responses.setdefault(

@@ -35,6 +35,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 
 from kernel.models import changelog
 from registry_project.logs import log_write
+from registry_project.private_apis.for_django import mark_saved
 from kernel.rules.semver import ParsedVersion, parse_version
 from kernel.rules.validation import Issue
 
@@ -152,7 +153,7 @@ def register(definition_model: type[Definition], document: dict, warnings: list[
     setattr(version, version_model.parent_field, definition)
     version.is_latest = is_latest
     version.effective_tags = effective_tags_of(version.tags, definition.tags)
-    version._state.adding, version._state.db = False, "default"
+    mark_saved(version)
     set_alias_names(version, [])  # a version has no alias before it exists
     if definition.latest_version_id == version.pk:
         definition.latest_version = version
@@ -264,7 +265,7 @@ def _load(instance, row: dict) -> None:
             continue  # left out of the row (a version's search vector): deferred, as a query would leave it
         value = row[field.column]
         setattr(instance, field.attname, value if field.get_internal_type() == "JSONField" else field.to_python(value))
-    instance._state.adding, instance._state.db = False, "default"
+    mark_saved(instance)
 
 
 def _lower_than_latest(parsed: ParsedVersion, latest: dict | None) -> list[Issue]:

@@ -31,7 +31,7 @@ from kernel.documents.shape import (
 )
 from kernel.documents.sql import Composite, OrderedJSONObject
 from kernel.fastpaths.prepared import fixed_statement_cursor
-from registry_project.private_apis import media_type_params
+from registry_project.private_apis.for_drf import media_type_params
 
 
 def built_by_database(request) -> bool:

@@ -21,7 +21,8 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import Model, QuerySet
-from django.db.models.query import get_related_populators
+
+from registry_project.private_apis.for_django import CompiledRows, compile_rows
 
 # Values that stand out among the parameters (NUL characters, an integer no other literal uses): where they land in
 # the compiled parameters is where the request's values go.
@@ -38,10 +39,6 @@ def fixed_statement_cursor(connection):
 
 class Placeholder:
     TEXT, INTEGER, UUID = "text", "integer", "uuid"
-
-
-class _Compiled:
-    __slots__ = ("sql", "params", "slots", "model", "init_list", "start", "end", "populators", "annotations", "converters")
 
 
 def _same(value: Any) -> Any:
@@ -71,7 +68,7 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., QuerySet], **placeholders: str):
         self.build = build
         self.placeholders = placeholders
-        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._compiled: dict[tuple[str, str], tuple[CompiledRows, list]] = {}
         self._lock = threading.Lock()
 
     def _placeholder_values(self) -> dict[str, Any]:
@@ -87,55 +84,38 @@ class PreparedQuery:
                 raise ValueError(kind)
         return values
 
-    def _compile(self, alias: str) -> _Compiled:
+    def _compile(self, alias: str) -> tuple[CompiledRows, list]:
+        """The compiled query (``registry_project.private_apis.for_django.compile_rows``: the compiler's internals
+        as ``ModelIterable`` uses them) and where each placeholder landed in its parameters."""
         placeholder_values = self._placeholder_values()
         queryset = self.build(**placeholder_values)
         queryset = (queryset if queryset.ordered else queryset.order_by("pk"))[:1]
-        compiler = queryset.query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
+        compiled = compile_rows(queryset, alias)
         slots = []
         for name, value in placeholder_values.items():
-            found = [(i, name, _adapter(p, value)) for i, p in enumerate(params) if _adapter(p, value) is not None]
+            found = [
+                (i, name, _adapter(p, value)) for i, p in enumerate(compiled.params) if _adapter(p, value) is not None
+            ]
             if not found:
                 raise ValueError(f"The placeholder {name!r} does not reach the compiled SQL's parameters unchanged.")
             slots.extend(found)
-        compiled = _Compiled()
-        compiled.sql, compiled.params, compiled.slots = sql, list(params), slots
-        select, klass_info = compiler.select, compiler.klass_info
-        compiled.model = klass_info["model"]
-        fields = klass_info["select_fields"]
-        compiled.start, compiled.end = fields[0], fields[-1] + 1
-        compiled.init_list = [column[0].target.attname for column in select[compiled.start:compiled.end]]
-        compiled.populators = get_related_populators(klass_info, select, alias)
-        compiled.annotations = dict(compiler.annotation_col_map)
-        compiled.converters = list(compiler.get_converters([column[0] for column in select[:compiler.col_count]]).items())
-        return compiled
+        return compiled, slots
 
     def first(self, using: str = "default", **values) -> Model | None:
         connection = connections[using]
         key = (using, connection.vendor)
-        compiled = self._compiled.get(key)
-        if compiled is None:
+        found = self._compiled.get(key)
+        if found is None:
             with self._lock:
-                compiled = self._compiled.get(key) or self._compile(using)
-                self._compiled[key] = compiled
+                found = self._compiled.get(key) or self._compile(using)
+                self._compiled[key] = found
+        compiled, slots = found
         params = list(compiled.params)
-        for index, name, adapt in compiled.slots:
+        for index, name, adapt in slots:
             params[index] = adapt(values[name])
         with fixed_statement_cursor(connection) as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
         if row is None:
             return None
-        row = list(row)
-        for position, (converters, expression) in compiled.converters:
-            value = row[position]
-            for converter in converters:
-                value = converter(value, expression, connection)
-            row[position] = value
-        obj = compiled.model.from_db(using, compiled.init_list, row[compiled.start:compiled.end])
-        for populator in compiled.populators:
-            populator.populate(row, obj)
-        for attribute, position in compiled.annotations.items():
-            setattr(obj, attribute, row[position])
-        return obj
+        return compiled.instance(list(row), using, connection)

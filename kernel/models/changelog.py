@@ -34,6 +34,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from registry_project.request_context import current_request_id
+from registry_project.private_apis.for_django import being_added, mark_saved
 from kernel.rules.validation import same_json
 
 # Who acts, for entries recorded outside a request: a job or command names itself (``job:retention``,
@@ -111,7 +112,7 @@ class ChangeLogEntry(models.Model):
         return f"#{self.id} {self.action} {target} by {self.actor}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
+        if self.pk is not None and not being_added(self):
             raise ValueError("Change-log entries are append-only.")
         super().save(*args, **kwargs)
 
@@ -193,7 +194,7 @@ def _insert_with_set_forms(rows: list[ChangeLogEntry]) -> None:
         ids = sorted(row[0] for row in cursor.fetchall())  # one statement's ids, in VALUES order
     for row, pk in zip(rows, ids):
         row.pk = pk
-        row._state.adding = False
+        mark_saved(row)
 
 
 def _listener_items(entries: str) -> list[str]:

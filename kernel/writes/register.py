@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from kernel.fastpaths import one_statement
-from registry_project.private_apis import insert_unless_conflict
+from registry_project.private_apis.for_django import insert_unless_conflict
 from kernel.documents.shape import DEFINITION_FIELDS, DEFINITION_KEY, set_alias_names
 from kernel.exceptions import Conflict, DefinitionNotFound
 from kernel.models import changelog

@@ -29,6 +29,7 @@ from models_app.storage import is_s3
 from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.api.filtersets import StrictQueryParameters
 from kernel.reads.lookups import lookup
+from registry_project.private_apis.for_drf import django_request
 
 CHUNK = artifacts.CHUNK
 # One byte range (several ranges in one request are answered with the whole file, as RFC 9110 allows).
@@ -107,12 +108,14 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
                 f"{filename} ({length:,} bytes) is larger than the {settings.ARTIFACT_MAX_FILE_BYTES:,}-byte limit per file "
                 "(ARTIFACT_MAX_FILE_BYTES).", path="Content-Length",
             )
-        return [Incoming(filename, request._request, length)]
+        return [Incoming(filename, django_request(request), length)]
 
     def _multipart(self, request, filename: str | None) -> list[Incoming]:
-        django_request = request._request
+        http_request = django_request(request)
         try:
-            _, files = MultiPartParser(request.META, django_request, [BoundedUploadHandler(django_request)], django_request.encoding).parse()
+            handlers = [BoundedUploadHandler(http_request)]
+            parser = MultiPartParser(request.META, http_request, handlers, http_request.encoding)
+            _, files = parser.parse()
         except RequestDataTooBig as exc:
             raise ArtifactTooLarge(str(exc), path=None) from None
         except (MultiPartParserError, SuspiciousOperation, ValueError) as exc:
@@ -136,7 +139,7 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
             stored = artifacts.store_files(version, files, user=request.user)
         finally:
             for f in files:
-                if f.stream is not request._request:
+                if f.stream is not django_request(request):
                     f.stream.close()
         body = stored[0].as_dict() if filename is not None else {"files": [f.as_dict() for f in stored]}
         return Response(body, status=201)

@@ -25,10 +25,10 @@ import socket
 from contextlib import contextmanager
 
 from django.db.backends.postgresql import base, operations
-from django.db.backends.postgresql.psycopg_any import register_tzloader
 import psycopg
 from psycopg import pq
-from psycopg.pq import Format
+
+from registry_project.private_apis.for_django import server_binding_cursor
 
 # Transaction states in which a health check may run: idle, or inside a transaction block that psycopg opened
 # (no autocommit) and that is waiting for its next statement. Any other state is a connection not fit to use.
@@ -95,12 +95,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def create_cursor(self, name=None):
         if name or not self._preparing:
             return super().create_cursor(name)
-        cursor = _PreparingCursor(self.connection)
-        # As Django's own cursors: the connection's time zone unless it disagrees with this database's.
-        tzloader = self.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT)
-        if self.timezone != tzloader.timezone:
-            register_tzloader(self.timezone, cursor)
-        return cursor
+        return server_binding_cursor(self, _PreparingCursor)  # set up as Django's own create_cursor sets up its cursors
 
     def is_usable(self) -> bool:
         connection = self.connection

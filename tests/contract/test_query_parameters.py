@@ -6,6 +6,7 @@ endpoint added later is held to the same rule without this test changing."""
 from __future__ import annotations
 
 import re
+from functools import cache
 
 import pytest
 import yaml
@@ -29,15 +30,20 @@ PATH_VALUES = {
 ID_VALUES = {"bindings": "1", "webhooks": "1"}
 
 
-def operations():
+@cache
+def operations() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(method, path, declared query names) of every operation the served schema lists; fetched once per run (each
+    fetch generates the whole schema, seconds on the 2-core machine; tests/contract/test_openapi_schema.py shows
+    that a second generation in one process gives the same schema)."""
     from django.test import Client
 
     schema = yaml.safe_load(Client().get("/api/schema/").content)
-    for path, item in sorted(schema["paths"].items()):
-        for method in METHODS:
-            if method in item:
-                declared = [p["name"] for p in item[method].get("parameters", []) if p.get("in") == "query"]
-                yield method, path, declared
+    return tuple(
+        (method, path, tuple(p["name"] for p in item[method].get("parameters", []) if p.get("in") == "query"))
+        for path, item in sorted(schema["paths"].items())
+        for method in METHODS
+        if method in item
+    )
 
 
 def concrete(path: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Callable
 
 import pytest
@@ -191,15 +192,18 @@ DOCUMENTS = {
 }
 
 
-def write_operations() -> list[tuple[str, str, str]]:
-    """(operation id, method, path) of every write operation the API documents."""
+@cache
+def write_operations() -> tuple[tuple[str, str, str], ...]:
+    """(operation id, method, path) of every write operation the API documents; generated once per run, for both
+    tests here (a generation takes seconds on the 2-core machine, and tests/contract/test_openapi_schema.py shows
+    that a second one in the same process gives the same schema)."""
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    return sorted(
+    return tuple(sorted(
         (operation["operationId"], method, path)
         for path, item in schema["paths"].items()
         for method, operation in item.items()
         if method in WRITE_METHODS
-    )
+    ))
 
 
 def generic_key(operation_id: str) -> str:

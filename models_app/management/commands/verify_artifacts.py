@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from models_app.artifacts import ArtifactFile
 from kernel.models.changelog import acting_as
+from registry_project.private_apis.for_django import output_stream
 
 
 class Command(BaseCommand):
@@ -22,7 +23,8 @@ class Command(BaseCommand):
         if model:
             files = files.of_model(model)
         total = files.count()
-        with tqdm(total=total, unit="file", disable=no_progress, file=self.stderr._out) as bar, acting_as("command:verify_artifacts"):
+        progress = tqdm(total=total, unit="file", disable=no_progress, file=output_stream(self.stderr))
+        with progress as bar, acting_as("command:verify_artifacts"):
             summary = files.verify(progress=lambda artifact: bar.update(1))
         for failure in summary["failures"]:
             self.stdout.write(f"{failure['integrity'].upper()}: {failure['file']}")
