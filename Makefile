@@ -87,6 +87,15 @@ test-django-next:
 		$(VENV_NEXT)/bin/python -m pytest $(PYTEST_ARGS)
 endif
 
+# The linter and the formatter (ruff, configured in ruff.toml): `make lint` checks both, as .ci/run does;
+# `make format` rewrites the tree (imports sorted, code formatted).
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
 schema: install
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
