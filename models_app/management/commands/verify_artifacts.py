@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from models_app.artifacts import ArtifactFile
+from models_app.artifacts.verify import verify_files
+from models_app.models import ArtifactFile
 from kernel.models.changelog import acting_as
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
             files = files.of_model(model)
         total = files.count()
         with tqdm(total=total, unit="file", disable=no_progress, file=self.stderr._out) as bar, acting_as("command:verify_artifacts"):
-            summary = files.verify(progress=lambda artifact: bar.update(1))
+            summary = verify_files(files, progress=lambda artifact: bar.update(1))
         for failure in summary["failures"]:
             self.stdout.write(f"{failure['integrity'].upper()}: {failure['file']}")
         self.stdout.write(
