@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from models_app.lineage_picture import delta_table, lineage_svg
 from models_app.admin_artifacts import ArtifactAdminMixin
+from models_app.lineage.picture import delta_table, lineage_svg
 from models_app.models import Model, ModelVersion
 from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 

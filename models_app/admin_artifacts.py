@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from models_app import artifacts
+from models_app.artifacts.upload import Incoming, store_files
 from kernel.exceptions import RegistryError
 
 
@@ -82,8 +82,8 @@ class ArtifactAdminMixin:
         if request.method == "POST" and form.is_valid():
             uploads = form.cleaned_data["files"]
             try:
-                stored = artifacts.store_files(
-                    version, [artifacts.Incoming(u.name, u, u.size) for u in uploads], user=request.user
+                stored = store_files(
+                    version, [Incoming(u.name, u, u.size) for u in uploads], user=request.user
                 )
             except RegistryError as exc:
                 form.add_error("files", exc.message)

@@ -15,9 +15,7 @@ def section():
 def lineage_section():
     """Lineage links (derived_from, relation, deltas, depth) travel on the version rows above; contributions,
     attestations (each envelope exactly as signed) and artifact file rows (the metadata, not the bytes) here."""
-    from models_app.artifacts import ArtifactFile
-    from models_app.attestations import Attestation
-    from models_app.lineage import Contribution
+    from models_app.models import ArtifactFile, Attestation, Contribution
     from kernel.backup_rows import RowsSection, SectionGroup
 
     return SectionGroup({

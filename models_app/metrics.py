@@ -12,7 +12,7 @@ class ArtifactCollector:
         yield GaugeMetricFamily("registry_artifact_files", "", labels=["integrity"])
 
     def collect(self):
-        from models_app.artifacts import ArtifactFile, Integrity
+        from models_app.models.artifact_files import ArtifactFile, Integrity
 
         files = GaugeMetricFamily(
             "registry_artifact_files", "Stored artifact files by the outcome of their last integrity check.", labels=["integrity"]

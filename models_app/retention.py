@@ -49,6 +49,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from models_app.choices import StorageTier
+from models_app.models import ModelVersion, RetentionTotals
 from kernel.models import changelog
 from kernel.choices import Lifecycle
 from kernel.rules.dependencies import dependents_of, protected_ids
@@ -162,8 +163,6 @@ def tombstone_spec(spec: dict) -> dict:
 
 class Retention:
     def __init__(self, models, *, keep: int | None, dry_run: bool, report_limit: int | None, progress: Callable[[int], None] | None = None):
-        from models_app.models import ModelVersion
-
         self.models = models.alive()
         self.versions = ModelVersion.objects
         self.keep = keep
@@ -292,8 +291,6 @@ class Retention:
         archived only as read (same status and tier, not current; on a row changed since the snapshot,
         PostgreSQL rechecks these on its newest version): under the batch's model locks nothing else moves them,
         and if something did, the next run would take them."""
-        from models_app.models import RetentionTotals
-
         candidates, params = self._candidates(models)
         guarded_array = _uuid_array(guarded)
         kept = "(c.is_current OR c.pk = ANY(%s::uuid[]))"
@@ -371,8 +368,6 @@ class Retention:
                 .update(status=Lifecycle.ARCHIVED, storage_tier=StorageTier.COLD, archived_at=self.now, updated_at=self.now)
             )
         changelog.record_many(entries)
-        from models_app.models import RetentionTotals
-
         RetentionTotals.add(archived=archived)
 
     # -- purging ---------------------------------------------------------------------------------------------
@@ -407,8 +402,6 @@ class Retention:
             self._tombstone(gone)
 
     def _tombstone(self, versions: list) -> None:
-        from models_app.models import RetentionTotals
-
         if not versions:
             return
         with transaction.atomic():
@@ -440,8 +433,6 @@ class Retention:
             RetentionTotals.add(purged=len(rows))
 
     def _finish(self) -> None:
-        from models_app.models import RetentionTotals
-
         with transaction.atomic():
             if self.report.counts["purge_failed"]:
                 RetentionTotals.add(purge_failures=self.report.counts["purge_failed"])

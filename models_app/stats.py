@@ -13,8 +13,7 @@ SECTION = "models"
 
 
 def registry_stats() -> dict:
-    from models_app.artifacts import ArtifactFile
-    from models_app.models import Model, ModelVersion, RetentionTotals
+    from models_app.models import ArtifactFile, Model, ModelVersion, RetentionTotals
 
     versions = ModelVersion.objects.of_alive().order_by()
     by_status, by_tier, artifact_bytes = {}, {}, {}

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from django.conf import settings
 
-from models_app import lineage
+from models_app.artifacts.upload import FILENAME_RE
+from models_app.lineage.rules import RULES as LINEAGE_RULES
+from models_app.models.model import CHECKSUM_PLACEHOLDER
 from kernel.rules.validation import DocumentValidator, Report, pointer
 
 GIB = 1024**3
 # vLLM's own default, used when a document leaves gpu_memory_utilization out (tensor_parallel_size defaults to 1).
 VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
-CHECKSUM_PLACEHOLDER = "sha256:..."
 
 
 def _number(value) -> float | None:
@@ -33,8 +34,6 @@ def artifact_size_within_limit(document: dict, report: Report) -> None:
 
 
 def declared_file_names_valid(document: dict, report: Report) -> None:
-    from models_app.artifacts import FILENAME_RE
-
     artifact = document.get("artifact")
     files = artifact.get("files") if isinstance(artifact, dict) else None
     if not isinstance(files, dict):
@@ -91,5 +90,5 @@ def checksum_is_known(document: dict, report: Report) -> None:
 model_validator = DocumentValidator(
     "model",
     Path(__file__).parent / "schemas" / "model.json",
-    rules=[artifact_size_within_limit, runtime_fits_requirements, checksum_is_known, declared_file_names_valid, *lineage.RULES],
+    rules=[artifact_size_within_limit, runtime_fits_requirements, checksum_is_known, declared_file_names_valid, *LINEAGE_RULES],
 )

@@ -198,7 +198,7 @@ CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "kernel.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_RELAY_INTERVAL_SECONDS),
 }
-# Re-read every stored artifact and recompute its BLAKE3 (models_app/artifacts.py): weekly, Sunday 03:00 UTC.
+# Re-read every stored artifact and recompute its BLAKE3 (models_app/artifacts/verify.py): weekly, Sunday 03:00 UTC.
 CELERY_BEAT_SCHEDULE["verify-artifacts"] = {
     "task": "models_app.tasks.verify_artifacts",
     "schedule": crontab(minute=0, hour=3, day_of_week="sunday"),
@@ -270,7 +270,7 @@ API_MAX_PAGE_SIZE = 100
 # cost (docs/benchmarks.md, "Scale").
 API_LIST_COUNT_LIMIT = env_int("API_LIST_COUNT_LIMIT", 1_000, minimum=1)
 
-# Lineage and attestations (models_app/lineage.py, models_app/attestations.py).
+# Lineage and attestations (models_app/lineage/, models_app/attestations/).
 # A metric is better when higher unless named here (a model may override either way: metric_directions).
 METRICS_LOWER_IS_BETTER = env.list(
     "METRICS_LOWER_IS_BETTER",
@@ -320,7 +320,7 @@ if not sum(ROUTE_WEIGHTS.values()) > 0:
 ROUTE_NO_DATA_SCORE = env_float("ROUTE_NO_DATA_SCORE", 0.5)
 if ROUTE_NO_DATA_SCORE > 1:
     raise ImproperlyConfigured("ROUTE_NO_DATA_SCORE must be between 0 and 1.")
-# Artifact storage (models_app/storage.py): the filesystem under ARTIFACT_ROOT, or an S3-compatible store with
+# Artifact storage (models_app/artifacts/storage.py): the filesystem under ARTIFACT_ROOT, or an S3-compatible store with
 # ARTIFACT_STORAGE=s3. Credentials come from the environment only, never from the database.
 ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="filesystem").strip().lower()
 if ARTIFACT_STORAGE not in ("filesystem", "s3"):

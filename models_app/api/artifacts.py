@@ -22,16 +22,17 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from models_app import artifacts
-from models_app.artifacts import FILE_SCHEMA, ArtifactFile, ArtifactTooLarge, Incoming, LengthRequired
-from models_app.models import Model, ModelVersion
-from models_app.storage import is_s3
+from models_app.artifacts.storage import download_url, is_s3, open_stored
+from models_app.artifacts.upload import (
+    CHUNK, ArtifactTooLarge, Incoming, LengthRequired, ensure_uploadable, seal, store_files,
+)
+from models_app.models import ArtifactFile, Model, ModelVersion
+from models_app.models.artifact_files import FILE_SCHEMA
 from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.api.filtersets import StrictQueryParameters
 from kernel.reads.lookups import lookup
 from registry_project.private_apis.for_drf import django_request
 
-CHUNK = artifacts.CHUNK
 # One byte range (several ranges in one request are answered with the whole file, as RFC 9110 allows).
 RANGE_RE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
 
@@ -133,10 +134,10 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
     def upload(self, request, filename: str | None) -> Response:
         version = self.get_version()
         if filename is not None:
-            artifacts.ensure_uploadable(version, [filename])  # refuse before reading any byte
+            ensure_uploadable(version, [filename])  # refuse before reading any byte
         files = self.incoming(request, filename)
         try:
-            stored = artifacts.store_files(version, files, user=request.user)
+            stored = store_files(version, files, user=request.user)
         finally:
             for f in files:
                 if f.stream is not django_request(request):
@@ -189,10 +190,10 @@ class ArtifactFileView(VersionArtifactsView):
         """The file's bytes (Range supported), or on S3 a redirect to a short-lived presigned URL."""
         artifact = self.get_file()
         if is_s3():
-            response = HttpResponseRedirect(artifact.download_url())
+            response = HttpResponseRedirect(download_url(artifact))
             return with_digests(response, artifact)
         try:
-            stream = artifact.open()
+            stream = open_stored(artifact)
         except FileNotFoundError:
             raise DefinitionNotFound(f"{artifact} is missing from storage; an operator has been told by the integrity check.", code="missing_from_storage", path="filename") from None
         span = byte_range(request.headers.get("Range"), artifact.size)
@@ -222,7 +223,7 @@ class SealView(VersionArtifactsView):
     def post(self, request, name: str, version: str):
         """Seal the version's artifact set: no file may be added or replaced afterwards (409)."""
         found = self.get_version()
-        artifacts.seal(found)
+        seal(found)
         return Response({
             "name": found.model.name, "version": found.version, "sealed": True,
             "files": [f.as_dict() for f in found.artifact_files.all()],

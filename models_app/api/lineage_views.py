@@ -10,7 +10,12 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from models_app import attestations, lineage
+from models_app.attestations.keys import verification_keys
+from models_app.attestations.verify import ENVELOPE_SCHEMA
+from models_app.attestations.verify import verify as verify_envelope
+from models_app.lineage.impact import contributions_of, impact_entry, impact_totals
+from models_app.lineage.rules import ADDRESS_FORMAT, address_for_lookup
+from models_app.models import Attestation
 from kernel.api.errors import QueryParameterInvalid
 from kernel.api.pagination import PAGE_PARAMETERS
 from kernel.exceptions import DefinitionNotFound
@@ -28,7 +33,7 @@ def lineage_direction(request) -> str:
 
 
 def attestation_of(version) -> dict:
-    found = attestations.Attestation.objects.filter(version=version).first()
+    found = Attestation.objects.filter(version=version).first()
     if found is None:
         raise DefinitionNotFound(
             f"{version} has no attestation: one is issued when a version derived from another improves at least one "
@@ -45,7 +50,7 @@ class ContributorViewSet(StrictQueryParameters, viewsets.GenericViewSet):
 
     @extend_schema(
         parameters=[OpenApiParameter(
-            "address", {"type": "string", "pattern": rf"^{lineage.ADDRESS_FORMAT.pattern}\Z"}, OpenApiParameter.PATH,
+            "address", {"type": "string", "pattern": rf"^{ADDRESS_FORMAT.pattern}\Z"}, OpenApiParameter.PATH,
             description="An Ethereum address, any letter case.",
         ), *PAGE_PARAMETERS],
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{address, totals: {versions, models: [{model, versions, metrics}]}, count, next, previous, results: [{id, model, version, role, weight, relation, deltas, shares}]}`")},
@@ -54,12 +59,12 @@ class ContributorViewSet(StrictQueryParameters, viewsets.GenericViewSet):
     def impact(self, request, address: str):
         """Every version the address contributed to (newest first, paginated), each with its deltas and the
         contributor's weighted share of each improvement, and totals per model and metric over all of them."""
-        checksummed = lineage.address_for_lookup(address)
+        checksummed = address_for_lookup(address)
         if checksummed is None:
             raise QueryParameterInvalid({"address": ["An Ethereum address is '0x' followed by 40 hex digits."]})
-        page = self.paginate_queryset(lineage.contributions_of(checksummed))
-        response = self.get_paginated_response([lineage.impact_entry(c) for c in page])
-        response.data = {"address": checksummed, "totals": lineage.impact_totals(checksummed), **response.data}
+        page = self.paginate_queryset(contributions_of(checksummed))
+        response = self.get_paginated_response([impact_entry(c) for c in page])
+        response.data = {"address": checksummed, "totals": impact_totals(checksummed), **response.data}
         return response
 
 
@@ -72,15 +77,15 @@ class AttestationViewSet(StrictQueryParameters, viewsets.GenericViewSet):
     @action(detail=False, methods=["get"])
     def keys(self, request):
         """Public keys with their ids: the active signing key and retired ones (their attestations stay verifiable)."""
-        return Response({"keys": [key.as_dict() for key in attestations.verification_keys().values()]})
+        return Response({"keys": [key.as_dict() for key in verification_keys().values()]})
 
     def openapi_request(self, schema):
         if self.action == "verify":
-            return schema.component("DsseEnvelope", attestations.ENVELOPE_SCHEMA)
+            return schema.component("DsseEnvelope", ENVELOPE_SCHEMA)
         return None
 
     @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{valid, reason, keyid, statement}`")})
     @action(detail=False, methods=["post"])
     def verify(self, request):
         """Verify a DSSE envelope (the `envelope` of an attestation) against the registry's keys."""
-        return Response(attestations.verify(request.data).as_dict())
+        return Response(verify_envelope(request.data).as_dict())

@@ -2,7 +2,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from models_app import lineage
+from models_app.lineage import walk
 from models_app.api.lineage_views import ATTESTATION_RESPONSE, LINEAGE_RESPONSE, attestation_of, lineage_direction
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.models import Model
@@ -27,7 +27,7 @@ class ModelViewSet(DefinitionViewSet):
     def lineage(self, request, name: str, version: str):
         """The lineage of a version, each step with its metric deltas against its parent and its contributors."""
         direction = lineage_direction(request)
-        return Response(lineage.lineage(lookup(self.definition_model, name, version), direction))
+        return Response(walk.lineage(lookup(self.definition_model, name, version), direction))
 
     @extend_schema(parameters=[VERSION_PATH], responses={200: ATTESTATION_RESPONSE})
     @action(detail=True, methods=["get"], url_path=rf"versions/(?P<version>{VERSION_REGEX})/attestation")

@@ -246,7 +246,7 @@ def populated_with_everything(populated, model_doc, settings, tmp_path, api):
     """``populated`` plus what the other apps keep: a binding with status moves, an alias, a derived version with
     contributors and its signed attestation, and a stored artifact file."""
     from bindings_app.models import ProviderBinding
-    from models_app.attestations import generate_key
+    from models_app.attestations.keys import generate_key
     from kernel.models.aliases import Alias
 
     settings.ATTESTATION_SIGNING_KEY_FILE = str(tmp_path / "key.pem")
@@ -268,9 +268,7 @@ def populated_with_everything(populated, model_doc, settings, tmp_path, api):
 
 def test_export_of_an_import_equals_the_original_export_with_bindings_lineage_aliases_history_and_files(populated_with_everything, tmp_path):
     from bindings_app.models import BindingStatusChange, ProviderBinding
-    from models_app.artifacts import ArtifactFile
-    from models_app.attestations import Attestation
-    from models_app.lineage import Contribution
+    from models_app.models import ArtifactFile, Attestation, Contribution
     from pipelines_app.models import PipelineVersion
     from policies_app.models import PolicyVersion
     from kernel.models.aliases import Alias

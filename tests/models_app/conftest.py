@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from models_app.attestations import generate_key
+from models_app.attestations.keys import generate_key
 
 # EIP-55 test vectors (checksummed) and their lowercase forms.
 ALICE = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

@@ -9,8 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from models_app.artifacts import ArtifactFile
-from models_app.models import Model
+from models_app.models import ArtifactFile, Model
 from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db

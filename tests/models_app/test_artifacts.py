@@ -14,8 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from models_app.artifacts import ArtifactFile
-from models_app.models import Model, ModelVersion
+from models_app.models import ArtifactFile, Model, ModelVersion
 from models_app.tasks import verify_artifacts
 from tests.s3_server import CREDENTIALS, REGION, free_port, s3_bucket, s3_client, s3_endpoint  # noqa: F401,F811  (fixtures)
 from kernel.writes.lifecycle import archive
@@ -349,22 +348,22 @@ def test_version_lists_fetch_stored_files_in_one_query(api, model_doc, django_as
 
 def test_an_unannounced_short_body_keeps_nothing(settings, tmp_path, version):
     """A client that hangs up early: fewer bytes than Content-Length arrive."""
-    from models_app import artifacts
+    from models_app.artifacts import upload
 
     settings.ARTIFACT_ROOT = str(tmp_path)
-    with pytest.raises(artifacts.ArtifactMismatch, match="ended after 3 of the 10 bytes"):
-        artifacts.store_files(version, [artifacts.Incoming("model.bin", io.BytesIO(b"abc"), 10)])
+    with pytest.raises(upload.ArtifactMismatch, match="ended after 3 of the 10 bytes"):
+        upload.store_files(version, [upload.Incoming("model.bin", io.BytesIO(b"abc"), 10)])
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
     assert not ArtifactFile.objects.exists()
 
 
 def test_the_size_limit_also_holds_while_streaming_a_body_of_unannounced_length(backend, version, settings):
     """Multipart parts and chunked bodies have no trustworthy length up front: the reader stops at the limit."""
-    from models_app import artifacts
+    from models_app.artifacts import upload
 
     settings.ARTIFACT_MAX_FILE_BYTES = 100
-    with pytest.raises(artifacts.ArtifactTooLarge):
-        artifacts.store_files(version, [artifacts.Incoming("model.bin", io.BytesIO(b"y" * 101))])
+    with pytest.raises(upload.ArtifactTooLarge):
+        upload.store_files(version, [upload.Incoming("model.bin", io.BytesIO(b"y" * 101))])
     assert backend.keys() == []
     assert not ArtifactFile.objects.exists()
 

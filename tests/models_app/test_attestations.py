@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management import call_command
 
-from models_app.attestations import Attestation, generate_key
-from models_app.models import ModelVersion
+from models_app.attestations.keys import generate_key
+from models_app.models import Attestation, ModelVersion
 from tests.models_app.conftest import ALICE
 
 pytestmark = pytest.mark.django_db

@@ -210,7 +210,7 @@ def test_versions_list_renders_derived_from_without_a_query_per_version(api, reg
 
 
 def test_export_record_carries_the_link_deltas_contributors_and_envelope(chain):
-    from models_app.lineage import export_record
+    from models_app.lineage.walk import export_record
 
     record = export_record(ModelVersion.objects.get(version="1.1.0"))
 
@@ -225,7 +225,7 @@ def test_export_record_carries_the_link_deltas_contributors_and_envelope(chain):
 def test_lineage_on_postgresql_is_one_recursive_query(api, chain, django_assert_max_num_queries):
     assert connection.vendor == "postgresql"
     version = ModelVersion.objects.get(version="1.2.0")
-    from models_app.lineage import walk
+    from models_app.lineage.walk import walk
 
     with django_assert_max_num_queries(1):
         rows, truncated = walk(version)

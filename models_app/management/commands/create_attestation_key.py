@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from models_app import attestations
+from models_app.attestations.keys import generate_key
 
 
 class Command(BaseCommand):
@@ -23,4 +23,4 @@ class Command(BaseCommand):
             if if_missing:
                 return
             raise CommandError(f"{target} exists; to rotate, write the new key elsewhere and list the old one in ATTESTATION_RETIRED_KEY_FILES.")
-        self.stdout.write(f"Attestation signing key {attestations.generate_key(target)} written to {target}")
+        self.stdout.write(f"Attestation signing key {generate_key(target)} written to {target}")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from models_app.artifacts import ArtifactFile
+from models_app.artifacts.verify import verify_files
+from models_app.models import ArtifactFile
 from kernel.models.changelog import acting_as
 from registry_project.private_apis.for_django import output_stream
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         total = files.count()
         progress = tqdm(total=total, unit="file", disable=no_progress, file=output_stream(self.stderr))
         with progress as bar, acting_as("command:verify_artifacts"):
-            summary = files.verify(progress=lambda artifact: bar.update(1))
+            summary = verify_files(files, progress=lambda artifact: bar.update(1))
         for failure in summary["failures"]:
             self.stdout.write(f"{failure['integrity'].upper()}: {failure['file']}")
         self.stdout.write(

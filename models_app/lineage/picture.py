@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from models_app import lineage
+from models_app.lineage.walk import lineage
 
 BOX_WIDTH, BOX_HEIGHT = 230, 34
 ROW_GAP, COLUMN_GAP, MARGIN = 46, 20, 10
@@ -39,10 +39,10 @@ def key_delta(deltas: dict) -> str:
 
 
 def lineage_svg(version) -> SafeString:
-    chain = lineage.lineage(version, "ancestors")["steps"]
+    chain = lineage(version, "ancestors")["steps"]
     hidden = max(0, len(chain) - 1 - SHOWN_ANCESTORS)
     chain = chain[hidden:]
-    children = lineage.lineage(version, "descendants")["steps"]
+    children = lineage(version, "descendants")["steps"]
     children = [s for s in children if s["depth"] == version.lineage_depth + 1][:SHOWN_CHILDREN]
 
     nodes, edges = [], []  # (step, x, y, is_this) / (x1, y1, x2, y2, relation, delta)

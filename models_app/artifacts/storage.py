@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import IO
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, Storage
@@ -37,6 +38,16 @@ def artifact_storage() -> Storage:
     if is_s3():
         return _s3_storage()
     return FileSystemStorage(location=settings.ARTIFACT_ROOT, file_permissions_mode=0o640, directory_permissions_mode=0o750)
+
+
+def open_stored(artifact) -> IO[bytes]:
+    """The stored bytes of an ``ArtifactFile``, to read."""
+    return artifact_storage().open(artifact.storage_key, "rb")
+
+
+def download_url(artifact) -> str:
+    """A short-lived presigned URL (S3) for clients to fetch an ``ArtifactFile``'s bytes directly."""
+    return artifact_storage().url(artifact.storage_key)
 
 
 def _s3_storage() -> Storage:

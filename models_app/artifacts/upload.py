@@ -1,5 +1,5 @@
-"""Stored artifact files of a model version: streamed upload with SHA-256 and BLAKE3 computed in the same pass,
-declared-digest checks that keep nothing on a mismatch, sealing, integrity re-checks and purge.
+"""Uploading a model version's artifact files: streamed upload with SHA-256 and BLAKE3 computed in the same pass,
+declared-digest checks that keep nothing on a mismatch, and sealing.
 
 Each upload writes to a key of its own (``<model>/<version>/<upload id>/<filename>``), so a rejected or failed
 upload only ever has its own object to delete, a replaced file's old object is deleted once the new row has
@@ -12,35 +12,21 @@ import hashlib
 import logging
 import posixpath
 import re
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 import blake3
 from django.conf import settings
 from django.core.files import File
-from django.db import models, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
-from prometheus_client import Counter
 
-from models_app.storage import artifact_storage, storage_tier
+from models_app.artifacts.storage import artifact_storage, storage_tier
+from models_app.models import ArtifactFile, ModelVersion
 from kernel.models import changelog
 from kernel.exceptions import Conflict, RegistryError
 from kernel.rules.validation import pointer
-
-# A stored file as the API describes it (the document's stored_artifacts, the artifact endpoints).
-FILE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "filename": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
-        "blake3": {"type": "string"}, "storage_tier": {"type": "string", "enum": ["filesystem", "s3"]},
-        "sealed": {"type": "boolean"}, "integrity": {"type": "string", "enum": ["ok", "mismatch", "missing"]},
-        "verified_at": {"type": "string", "format": "date-time"},
-        "created_at": {"type": "string", "format": "date-time"},
-    },
-}
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +34,6 @@ logger = logging.getLogger(__name__)
 FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 CHUNK = 1024 * 1024
 MAX_FILES_PER_VERSION = 1000
-
-INTEGRITY_FAILURES = Counter(
-    "registry_artifact_integrity_failures_total",
-    "Stored artifact files found changed (mismatch) or gone (missing) by an integrity re-check.",
-    ["problem"],
-)
 
 
 class ArtifactTooLarge(RegistryError):
@@ -70,12 +50,6 @@ class ArtifactMismatch(RegistryError):
     """The bytes received are not what the version's document declares (or not all that was announced)."""
 
     code = "artifact_mismatch"
-
-
-class Integrity(models.TextChoices):
-    OK = "ok", "OK"
-    MISMATCH = "mismatch", "Changed behind the registry's back"
-    MISSING = "missing", "Missing from storage"
 
 
 def check_filename(filename: str) -> str:
@@ -191,143 +165,11 @@ class Received:
     sealed: bool
 
 
-class ArtifactFileQuerySet(models.QuerySet):
-    def of_model(self, name: str) -> ArtifactFileQuerySet:
-        return self.filter(version__model__name=name)
-
-    def failing(self) -> ArtifactFileQuerySet:
-        return self.exclude(integrity=Integrity.OK)
-
-    def verify(self, *, progress: Callable[[ArtifactFile], None] | None = None) -> dict[str, Any]:
-        """Re-read every file here, recompute its BLAKE3 and size, and mark it ok, mismatch or missing. Returns
-        counts and the files that fail, e.g. ``{"checked": 3, "ok": 2, "mismatch": 1, "missing": 0,
-        "failures": [...]}``."""
-        summary: dict[str, Any] = {"checked": 0, **{state.value: 0 for state in Integrity}, "failures": []}
-        for artifact in self.select_related("version__model").order_by("pk").iterator(chunk_size=200):
-            state = artifact.verify()
-            summary["checked"] += 1
-            summary[state] += 1
-            if state != Integrity.OK:
-                summary["failures"].append({"file": str(artifact), "integrity": state})
-            if progress:
-                progress(artifact)
-        return summary
-
-
-class ArtifactFile(models.Model):
-    """One file stored for a model version, with the digests computed while it streamed in."""
-
-    version = models.ForeignKey("models_app.ModelVersion", on_delete=models.CASCADE, related_name="artifact_files")
-    filename = models.CharField(max_length=255)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    blake3 = models.CharField(max_length=64)
-    storage_key = models.CharField(max_length=1024, unique=True, help_text="The object's name in the artifact storage.")
-    storage_tier = models.CharField(max_length=16)
-    sealed = models.BooleanField(default=False, help_text="A sealed file cannot be overwritten.")
-    integrity = models.CharField(max_length=16, choices=Integrity.choices, default=Integrity.OK)
-    verified_at = models.DateTimeField(help_text="When the stored bytes last matched (or failed to match) the digests.")
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = ArtifactFileQuerySet.as_manager()
-
-    class Meta:
-        ordering = ("filename",)
-        constraints = [
-            models.UniqueConstraint(fields=["version", "filename"], name="%(app_label)s_%(class)s_one_per_name"),
-            models.CheckConstraint(
-                condition=Q(sha256__regex=r"^[0-9a-f]{64}\Z") & Q(blake3__regex=r"^[0-9a-f]{64}\Z"),
-                name="%(app_label)s_%(class)s_hex_digests",
-            ),
-            models.CheckConstraint(condition=Q(integrity__in=Integrity.values), name="%(app_label)s_%(class)s_integrity_valid"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.version}/{self.filename}"
-
-    @staticmethod
-    def new_key(version, filename: str) -> str:
-        return f"{version.model.name}/{version.version}/{uuid.uuid4().hex}/{filename}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "size": self.size,
-            "sha256": self.sha256,
-            "blake3": self.blake3,
-            "storage_tier": self.storage_tier,
-            "sealed": self.sealed,
-            "integrity": self.integrity,
-            "verified_at": self.verified_at.isoformat().replace("+00:00", "Z"),
-            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
-        }
-
-    def open(self) -> IO[bytes]:
-        return artifact_storage().open(self.storage_key, "rb")
-
-    def download_url(self) -> str:
-        """A short-lived presigned URL (S3) for clients to fetch the bytes directly."""
-        return artifact_storage().url(self.storage_key)
-
-    def verify(self) -> str:
-        """Re-read the stored bytes, recompute size and BLAKE3, and record the outcome. A file newly found
-        failing is counted (``registry_artifact_integrity_failures_total``) and written to the change log."""
-        try:
-            with self.open() as stream:
-                reader = HashingReader(stream, limit=max(self.size, 1) * 2 + CHUNK, filename=self.filename)
-                while reader.read(CHUNK):
-                    pass
-            state = Integrity.OK if (reader.size, reader.blake3.hexdigest()) == (self.size, self.blake3) else Integrity.MISMATCH
-        except ArtifactTooLarge:
-            state = Integrity.MISMATCH
-        except (FileNotFoundError, OSError) as exc:
-            state = Integrity.MISSING if _is_missing(exc) else None
-            if state is None:
-                raise
-        except Exception as exc:
-            if not _is_missing(exc):
-                raise
-            state = Integrity.MISSING
-        with transaction.atomic():
-            before = type(self).objects.select_for_update().filter(pk=self.pk).values_list("integrity", flat=True).first()
-            if before is None:
-                return state  # purged meanwhile
-            type(self).objects.filter(pk=self.pk).update(integrity=state, verified_at=timezone.now())
-            refresh_summary(self.version_id)
-            if state != before:
-                version = self.version
-                changelog.record(
-                    "model.artifact_integrity_changed", kind="model", name=version.model.name, version=version.version,
-                    object_id=version.pk, changes={"file": self.filename, "integrity": [before, state]},
-                )
-        if state != Integrity.OK and state != before:
-            INTEGRITY_FAILURES.labels(state).inc()
-            logger.error("artifact %s failed its integrity re-check: %s", self, state)
-        self.integrity = state
-        return state
-
-
-def _is_missing(exc: BaseException) -> bool:
-    if isinstance(exc, FileNotFoundError):
-        return True
-    response = getattr(exc, "response", None)  # botocore's ClientError
-    if isinstance(response, dict):
-        code = str(response.get("Error", {}).get("Code", ""))
-        return code in ("404", "NoSuchKey", "NotFound")
-    return False
-
-
 # -- the version's side ------------------------------------------------------------------------------------------
 
 
 def refresh_summary(version_id) -> None:
     """Rewrite the version's ``stored_artifacts`` from its rows; call inside the transaction that changed them."""
-    from models_app.models import ModelVersion
-
     files = [f.as_dict() for f in ArtifactFile.objects.filter(version_id=version_id).order_by("filename")]
     ModelVersion.objects.filter(pk=version_id).update(stored_artifacts=files)
 
@@ -403,8 +245,6 @@ def store_files(version, files: Iterable[Incoming], *, user=None) -> list[Artifa
     """Store every file or none: each is streamed and checked; if any fails, the objects already written for
     this request are deleted and the error is raised. Rows are written in one transaction under the version's
     row lock, which re-checks archiving and sealing against concurrent requests."""
-    from models_app.models import ModelVersion
-
     storage = artifact_storage()
     received: list[Received] = []
     try:
@@ -448,8 +288,6 @@ def store_files(version, files: Iterable[Incoming], *, user=None) -> list[Artifa
 
 
 def seal(version) -> None:
-    from models_app.models import ModelVersion
-
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
         if locked.artifacts_sealed_at is not None:
@@ -460,21 +298,3 @@ def seal(version) -> None:
         refresh_summary(locked.pk)
         changelog.record("model.artifacts_sealed", kind="model", name=locked.model.name, version=locked.version, object_id=locked.pk)
     version.artifacts_sealed_at = locked.artifacts_sealed_at
-
-
-def delete_stored(version) -> None:
-    """Delete each stored object, then its row: a failure raises with the rest still listed, and a retry goes on
-    where this stopped (deleting an object that is already gone succeeds)."""
-    storage = artifact_storage()
-    model_name = version.model.name
-    try:
-        for artifact in version.artifact_files.order_by("pk"):
-            storage.delete(artifact.storage_key)
-            with transaction.atomic():
-                artifact.delete()
-                changelog.record(
-                    "model.artifact_deleted", kind="model", name=model_name, version=version.version, object_id=version.pk,
-                    changes={"file": artifact.filename, "sha256": artifact.sha256},
-                )
-    finally:
-        refresh_summary(version.pk)

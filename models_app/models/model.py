@@ -1,30 +1,36 @@
+"""Model and ModelVersion: fields, constraints, the document's extra fields and the hooks the kernel calls.
+
+Nothing here imports the app's behaviour (``models_app.lineage``, ``artifacts``, ``attestations``, ``retention``,
+``validation``) at module level: those import the models. A hook that needs one imports it inside the method.
+"""
+
 from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
+from django.utils.functional import classproperty
 
-from models_app import lineage
 from models_app.choices import StorageTier
-from models_app.querysets import ModelQuerySet, ModelVersionQuerySet
-from models_app.artifacts import ArtifactFile, delete_stored  # noqa: F401  (ArtifactFile: registers the model)
-from models_app.artifacts import FILE_SCHEMA
-from models_app.validation import CHECKSUM_PLACEHOLDER, model_validator
+from models_app.models.artifact_files import FILE_SCHEMA
+from models_app.models.querysets import ModelQuerySet, ModelVersionQuerySet
 from kernel.choices import Lifecycle
 from kernel.documents.shape import DocumentField, api_timestamp
 from kernel.documents.sql import APITimestamp, OrderedJSONObject
 from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
 from kernel.rules.latest import NEWEST_FIRST
+from kernel.rules.validation import DocumentValidator
 
 MAX_RETENTION_KEEP = 10
+# The specification's examples carry this placeholder checksum; it names no content (models_app.validation warns).
+CHECKSUM_PLACEHOLDER = "sha256:..."
 
 
 class Model(Definition):
     """A registered AI model: identity, family and retention setting shared by all its versions."""
 
     kind = "model"
-    validator = model_validator
     parent_fields = ("family", "retention_keep", "metric_directions")
     write_functions = {"register": "models_app_model_register_v1", "activate": "models_app_model_activate_v1"}  # migration 0012
 
@@ -44,6 +50,14 @@ class Model(Definition):
 
     objects = ModelQuerySet.as_manager()
 
+    @classproperty
+    def validator(cls) -> DocumentValidator:
+        # The model document's rules look versions up (lineage's derived_from), so they import the models; read
+        # on first use, the models import no rule. (Model.validator, as Definition declares it.)
+        from models_app.validation import model_validator
+
+        return model_validator
+
     class Meta(Definition.Meta):
         constraints = [
             *Definition.Meta.constraints,
@@ -62,13 +76,33 @@ class Model(Definition):
         return list(self.versions.filter(pk__in=ids).newest_first())
 
 
+def lineage_constraints() -> list[models.BaseConstraint]:
+    """ModelVersion's lineage invariants (see models_app.lineage), listed in its Meta."""
+    return [
+        models.CheckConstraint(condition=~Q(derived_from=F("id")), name="%(app_label)s_%(class)s_not_derived_from_itself"),
+        models.CheckConstraint(
+            condition=Q(derived_from__isnull=True, relation="", lineage_depth=0)
+            | (Q(derived_from__isnull=False, lineage_depth__gt=0) & ~Q(relation="")),
+            name="%(app_label)s_%(class)s_lineage_complete",
+        ),
+    ]
+
+
+def derived_from_link(version: ModelVersion) -> dict | None:
+    """The document's ``derived_from``, rendered from the link (today's model name); None without a link."""
+    if version.derived_from_id is None:
+        return None
+    parent = version.derived_from
+    return {"model": parent.model.name, "version": parent.version, "relation": version.relation}
+
+
 class ModelVersion(DefinitionVersion):
     parent_field = "model"
 
     # No index of its own: the unique (model, major, minor, patch, prerelease) index leads with it and serves every
     # lookup by model; a second one only made each write (retention archives rows by the million) cost more.
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="versions", db_index=False)
-    # Lineage (models_app/lineage.py): the version this one improves on, held by its immutable id so that a
+    # Lineage (models_app/lineage/): the version this one improves on, held by its immutable id so that a
     # rename never breaks the link; set once at registration, like the spec.
     derived_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="derivatives", editable=False)
     relation = models.CharField(max_length=16, blank=True, default="", editable=False)
@@ -89,7 +123,7 @@ class ModelVersion(DefinitionVersion):
     document_extras = (
         # The lineage link, rendered with today's model name; registrable (the model's JSON Schema describes it).
         DocumentField(
-            "derived_from", value=lineage.derived_from_link, server_managed=False,
+            "derived_from", value=derived_from_link, server_managed=False,
             # JSON typed: left out only when NULL (no link), as derived_from_link answers None.
             sql=Case(
                 When(derived_from__isnull=True, then=None),
@@ -125,7 +159,7 @@ class ModelVersion(DefinitionVersion):
         ordering = NEWEST_FIRST
         constraints = [
             *DefinitionVersion.constraints_for("model"),
-            *lineage.constraints(),
+            *lineage_constraints(),
             models.CheckConstraint(
                 condition=Q(purged_at__isnull=True) | Q(status=Lifecycle.ARCHIVED, storage_tier=StorageTier.PURGED),
                 name="%(app_label)s_%(class)s_purged_is_archived",
@@ -150,13 +184,20 @@ class ModelVersion(DefinitionVersion):
             ),
         ]
 
+    # The hooks below call behaviour that imports these models; each imports it when called, so that importing
+    # the models pulls in none of it.
+
     @classmethod
     def split_document(cls, document: dict) -> tuple[dict, dict]:
+        from models_app.lineage.record import normalised_spec
+
         spec, mutable = super().split_document(document)
-        return lineage.normalised_spec(spec), mutable
+        return normalised_spec(spec), mutable
 
     def on_registered(self, document: dict) -> None:
-        lineage.record_lineage(self, document)
+        from models_app.lineage.record import record_lineage
+
+        record_lineage(self, document)
 
     @classmethod
     def registers_in_one_statement(cls, document: dict) -> bool:
@@ -179,6 +220,8 @@ class ModelVersion(DefinitionVersion):
     def delete_stored_artifacts(self) -> None:
         """Delete every file stored for this version (retention's purge calls this before it makes the row a
         tombstone). Raises on any failure, leaving the caller to keep the row archived and report it."""
+        from models_app.artifacts.purge import delete_stored
+
         delete_stored(self)
 
     def is_same_registration(self, document: dict) -> bool:
@@ -194,43 +237,3 @@ class ModelVersion(DefinitionVersion):
             return True
         algorithm, _, digest = checksum.partition(":")
         return algorithm == "sha256" and self.artifact_files.filter(sha256=digest).exists()
-
-
-
-class RetentionTotals(models.Model):
-    """Running totals of what retention did, one row, updated with ``F()`` in each batch's transaction: the
-    ``registry_retention_*_total`` counters and ``/api/v1/retention/stats`` read them, whichever process ran."""
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    archived = models.BigIntegerField(default=0)
-    purged = models.BigIntegerField(default=0)
-    purge_failures = models.BigIntegerField(default=0)
-    runs = models.BigIntegerField(default=0)
-    last_run_at = models.DateTimeField(null=True, blank=True)
-    last_run = models.JSONField(default=dict, blank=True, help_text="Counts of the last completed run.")
-
-    class Meta:
-        verbose_name_plural = "retention totals"
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="%(app_label)s_%(class)s_single_row")]
-
-    @classmethod
-    def add(cls, **increments: int) -> None:
-        """Add to the totals in the caller's transaction (a row lock, never a read-modify-write in Python)."""
-        changes = {name: F(name) + value for name, value in increments.items() if value}
-        if changes and not cls.objects.filter(pk=1).update(**changes):
-            cls.objects.get_or_create(pk=1)
-            cls.objects.filter(pk=1).update(**changes)
-
-    @classmethod
-    def finish_run(cls, summary: dict) -> None:
-        cls.objects.get_or_create(pk=1)
-        cls.objects.filter(pk=1).update(runs=F("runs") + 1, last_run_at=timezone.now(), last_run=summary)
-
-    @classmethod
-    def current(cls) -> RetentionTotals:
-        return cls.objects.filter(pk=1).first() or cls()
-
-
-
-from models_app.attestations import Attestation  # noqa: E402,F401  (ORM models kept beside their logic)
-from models_app.lineage import Contribution  # noqa: E402,F401
