@@ -44,9 +44,16 @@ logconfig_dict = {
             "log_format": os.environ.get("LOG_FORMAT", "console" if _debug else "json").strip().lower(),
         }
     },
-    "handlers": {"error_console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stderr"}},
+    "handlers": {
+        "error_console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stderr"}
+    },
     "loggers": {
-        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False, "qualname": "gunicorn.error"},
+        "gunicorn.error": {
+            "level": "INFO",
+            "handlers": ["error_console"],
+            "propagate": False,
+            "qualname": "gunicorn.error",
+        },
         "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False, "qualname": "gunicorn.access"},
     },
     "root": {"level": "INFO", "handlers": []},

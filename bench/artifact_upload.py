@@ -32,7 +32,14 @@ BLOCK = os.urandom(MIB)
 
 
 def manage(env: dict, *args: str) -> str:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def seed(env: dict) -> str:
@@ -49,7 +56,10 @@ def seed(env: dict) -> str:
 
 def worker_pid(port: int) -> int:
     """The gunicorn worker: of the processes serving this port, the one whose parent is among them."""
-    pids = [int(p) for p in subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True).stdout.split()]
+    pids = [
+        int(p)
+        for p in subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True).stdout.split()
+    ]
     for pid in pids:
         status = Path(f"/proc/{pid}/status").read_text()
         ppid = int(status.split("PPid:")[1].split()[0])
@@ -76,7 +86,16 @@ def body(size: int):
 def upload(port: int, key: str, path: str, size: int) -> tuple[int, float, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
     started = time.perf_counter()
-    conn.request("PUT", path, body=body(size), headers={"Authorization": f"Api-Key {key}", "Content-Length": str(size), "Content-Type": "application/octet-stream"})
+    conn.request(
+        "PUT",
+        path,
+        body=body(size),
+        headers={
+            "Authorization": f"Api-Key {key}",
+            "Content-Length": str(size),
+            "Content-Type": "application/octet-stream",
+        },
+    )
     response = conn.getresponse()
     text = response.read().decode()
     conn.close()
@@ -87,34 +106,62 @@ def run(label: str, env: dict, key: str, version: str) -> list[str]:
     rows = []
     with gunicorn(env, workers=1, extra=("--timeout", "900")) as port:
         worker = worker_pid(port)
-        status, _, text = upload(port, key, f"/api/v1/models/llama2-7b-chat/versions/{version}/artifacts/warmup.bin", MIB)
+        status, _, text = upload(
+            port, key, f"/api/v1/models/llama2-7b-chat/versions/{version}/artifacts/warmup.bin", MIB
+        )
         assert status == 201, text
         rows.append(f"| {label} | warm-up 1 MiB | {peak_rss_mib(worker):.1f} | | |")
         for size in SIZES:
-            status, seconds, text = upload(port, key, f"/api/v1/models/llama2-7b-chat/versions/{version}/artifacts/f{size}.bin", size)
+            status, seconds, text = upload(
+                port, key, f"/api/v1/models/llama2-7b-chat/versions/{version}/artifacts/f{size}.bin", size
+            )
             assert status == 201, text
-            rows.append(f"| {label} | {size // MIB} MiB | {peak_rss_mib(worker):.1f} | {seconds:.1f} | {size / MIB / seconds:.0f} |")
+            rows.append(
+                f"| {label} | {size // MIB} MiB | {peak_rss_mib(worker):.1f} | {seconds:.1f} | {size / MIB / seconds:.0f} |"
+            )
     return rows
 
 
 def main() -> None:
     recreate_database()
     with tempfile.TemporaryDirectory(prefix="artifact-bench-") as root:
-        env = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1",
-               "ARTIFACT_ROOT": root, "ARTIFACT_MAX_FILE_BYTES": str(2 * 1024 * MIB)}
+        env = {
+            "DATABASE_URL": DATABASE_URL,
+            "DEBUG": "false",
+            "SECRET_KEY": "bench",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "ARTIFACT_ROOT": root,
+            "ARTIFACT_MAX_FILE_BYTES": str(2 * 1024 * MIB),
+        }
         key = seed(env)
         rows = run("filesystem", env, key, "1.0.0")
         if os.environ.get("BENCH_S3"):
             port = free_port()
-            moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            moto = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 time.sleep(3)
                 import boto3
 
-                s3 = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1", "aws_access_key_id": "b", "aws_secret_access_key": "b"}
+                s3 = {
+                    "endpoint_url": f"http://127.0.0.1:{port}",
+                    "region_name": "us-east-1",
+                    "aws_access_key_id": "b",
+                    "aws_secret_access_key": "b",
+                }
                 boto3.client("s3", **s3).create_bucket(Bucket="bench")
-                s3_env = {**env, "ARTIFACT_STORAGE": "s3", "ARTIFACT_S3_BUCKET": "bench", "ARTIFACT_S3_ENDPOINT_URL": s3["endpoint_url"],
-                          "ARTIFACT_S3_REGION": "us-east-1", "ARTIFACT_S3_ACCESS_KEY_ID": "b", "ARTIFACT_S3_SECRET_ACCESS_KEY": "b"}
+                s3_env = {
+                    **env,
+                    "ARTIFACT_STORAGE": "s3",
+                    "ARTIFACT_S3_BUCKET": "bench",
+                    "ARTIFACT_S3_ENDPOINT_URL": s3["endpoint_url"],
+                    "ARTIFACT_S3_REGION": "us-east-1",
+                    "ARTIFACT_S3_ACCESS_KEY_ID": "b",
+                    "ARTIFACT_S3_SECRET_ACCESS_KEY": "b",
+                }
                 rows += run("s3 (moto)", s3_env, key, "2.0.0")
             finally:
                 moto.terminate()

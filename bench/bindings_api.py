@@ -29,7 +29,14 @@ REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
 
 
 def manage(*args: str) -> str:
-    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **ENV},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 
@@ -76,21 +83,85 @@ def main() -> None:
         route = "/api/v1/route?model=llama2-7b-chat&environment=production&region=us-east-1"
 
         def batch(size: int):
-            body = [{"success": i % 20 != 0, "latency_ms": 150 + i % 300, "input_tokens": 300, "output_tokens": 90} for i in range(size)]
+            body = [
+                {"success": i % 20 != 0, "latency_ms": 150 + i % 300, "input_tokens": 300, "output_tokens": 90}
+                for i in range(size)
+            ]
             return lambda w, s: ("POST", f"/api/v1/bindings/{ids[(w * 3 + s) % len(ids)]}/report", body)
 
         rows = []
         with gunicorn(ENV, workers=2) as port:
             # The same server's simplest authenticated read, as a yardstick for how loaded the machine is.
-            rows.append(run_load("reference: get model by name, 1 client", "127.0.0.1", port, headers,
-                                 lambda w, s: ("GET", "/api/v1/models/llama2-7b-chat", None), concurrency=1, requests_per_worker=500, warmup=50))
-            rows.append(run_load("route, 1 client (GET /api/v1/route)", "127.0.0.1", port, headers,
-                                 lambda w, s: ("GET", route, None), concurrency=1, requests_per_worker=500, warmup=50))
-            rows.append(run_load("route, 4 clients", "127.0.0.1", port, headers,
-                                 lambda w, s: ("GET", route, None), concurrency=4, requests_per_worker=200, warmup=20))
-            rows.append(run_load("report 1 outcome, 1 client", "127.0.0.1", port, headers, batch(1), concurrency=1, requests_per_worker=200))
-            rows.append(run_load("report batch of 100, 4 clients", "127.0.0.1", port, headers, batch(100), concurrency=4, requests_per_worker=50))
-            rows.append(run_load("report batch of 1,000, 4 clients", "127.0.0.1", port, headers, batch(1000), concurrency=4, requests_per_worker=10, warmup=2))
+            rows.append(
+                run_load(
+                    "reference: get model by name, 1 client",
+                    "127.0.0.1",
+                    port,
+                    headers,
+                    lambda w, s: ("GET", "/api/v1/models/llama2-7b-chat", None),
+                    concurrency=1,
+                    requests_per_worker=500,
+                    warmup=50,
+                )
+            )
+            rows.append(
+                run_load(
+                    "route, 1 client (GET /api/v1/route)",
+                    "127.0.0.1",
+                    port,
+                    headers,
+                    lambda w, s: ("GET", route, None),
+                    concurrency=1,
+                    requests_per_worker=500,
+                    warmup=50,
+                )
+            )
+            rows.append(
+                run_load(
+                    "route, 4 clients",
+                    "127.0.0.1",
+                    port,
+                    headers,
+                    lambda w, s: ("GET", route, None),
+                    concurrency=4,
+                    requests_per_worker=200,
+                    warmup=20,
+                )
+            )
+            rows.append(
+                run_load(
+                    "report 1 outcome, 1 client",
+                    "127.0.0.1",
+                    port,
+                    headers,
+                    batch(1),
+                    concurrency=1,
+                    requests_per_worker=200,
+                )
+            )
+            rows.append(
+                run_load(
+                    "report batch of 100, 4 clients",
+                    "127.0.0.1",
+                    port,
+                    headers,
+                    batch(100),
+                    concurrency=4,
+                    requests_per_worker=50,
+                )
+            )
+            rows.append(
+                run_load(
+                    "report batch of 1,000, 4 clients",
+                    "127.0.0.1",
+                    port,
+                    headers,
+                    batch(1000),
+                    concurrency=4,
+                    requests_per_worker=10,
+                    warmup=2,
+                )
+            )
         print(TABLE_HEADER)
         for row in rows:
             print(row.row())

@@ -122,16 +122,29 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1, extra: 
     """Serve the registry with gunicorn on a free loopback port; yields the port."""
     port = free_port()
     cmd = [
-        sys.executable, "-m", "gunicorn", "registry_project.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-        "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "registry_project.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
         # gunicorn.conf.py leaves gunicorn's access log off (the registry writes its own); an --access-logfile of
         # /dev/null would still format a line per request, a cost production does not pay.
         *(["--access-logfile", "-"] if os.environ.get("BENCH_ACCESS_LOG") else []),
         *extra,
     ]
     # Benchmarks measure the registry, not the rate limiter or the HTTPS redirect (plain HTTP on loopback).
-    unthrottled = {"API_RATE_LIMIT": "100000000/min", "API_CHECK_RATE_LIMIT": "100000000/min", "SECURE_SSL_REDIRECT": "false"}
+    unthrottled = {
+        "API_RATE_LIMIT": "100000000/min",
+        "API_CHECK_RATE_LIMIT": "100000000/min",
+        "SECURE_SSL_REDIRECT": "false",
+    }
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **unthrottled, **env}, start_new_session=True)
     try:
         deadline = time.time() + 30

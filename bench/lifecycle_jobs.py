@@ -58,7 +58,9 @@ def manage_measured(*args: str) -> tuple[float, int, str]:
     env.pop("CELERY_BROKER_URL", None)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.monotonic()
-        process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], env=env, stdout=out, stderr=err, text=True)
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), *args], env=env, stdout=out, stderr=err, text=True
+        )
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.monotonic() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -104,8 +106,10 @@ def generate() -> float:
             "FROM pipelines_app_pipeline p"
         )
         # The definitions' pointers, as the application keeps them (the latest is the row flagged is_latest).
-        for definition, version, parent in [("models_app_model", "models_app_modelversion", "model_id"),
-                                            ("pipelines_app_pipeline", "pipelines_app_pipelineversion", "pipeline_id")]:
+        for definition, version, parent in [
+            ("models_app_model", "models_app_modelversion", "model_id"),
+            ("pipelines_app_pipeline", "pipelines_app_pipelineversion", "pipeline_id"),
+        ]:
             conn.execute(
                 f"UPDATE {definition} d SET latest_version_id = v.id FROM {version} v WHERE v.{parent} = d.id AND v.is_latest"
             )
@@ -139,7 +143,9 @@ def main() -> None:
             print("not vacuumed (BENCH_NO_VACUUM)")
         else:
             print(f"VACUUM ANALYZE in {vacuum():.1f} s")
-        print(f"load average before the jobs: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+        print(
+            f"load average before the jobs: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
+        )
         jobs = [
             ("apply_retention (first run)", ["apply_retention"]),
             # Right after the run: 690,000 dead row versions, stale statistics (the worst case; autovacuum=off here).
@@ -161,9 +167,13 @@ def main() -> None:
         folder.cleanup()
         print("\n| job | wall s | peak RSS MB | load (1 min) after | output |\n|---|---|---|---|---|")
         for label, seconds, rss, out, load in rows:
-            print(f"| {label} | {seconds:.1f} | {rss} | {load:.2f} | {out.strip().splitlines()[0] if out.strip() else ''} |")
+            print(
+                f"| {label} | {seconds:.1f} | {rss} | {load:.2f} | {out.strip().splitlines()[0] if out.strip() else ''} |"
+            )
         with psycopg.connect(URL) as conn:
-            tiers = conn.execute("SELECT status, storage_tier, count(*) FROM models_app_modelversion GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+            tiers = conn.execute(
+                "SELECT status, storage_tier, count(*) FROM models_app_modelversion GROUP BY 1, 2 ORDER BY 1, 2"
+            ).fetchall()
         print("\nversions after retention:", tiers)
     finally:
         if not os.environ.get("KEEP_BENCH_DB"):

@@ -26,15 +26,27 @@ from bench.models_api import recreate_database  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench_lineage")
 KEY_FILE = Path(tempfile.mkdtemp()) / "attestation.pem"
-ENV = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1",
-       "ATTESTATION_SIGNING_KEY_FILE": str(KEY_FILE)}
+ENV = {
+    "DATABASE_URL": DATABASE_URL,
+    "DEBUG": "false",
+    "SECRET_KEY": "bench",
+    "ALLOWED_HOSTS": "127.0.0.1",
+    "ATTESTATION_SIGNING_KEY_FILE": str(KEY_FILE),
+}
 EXAMPLE = json.loads((ROOT / "models_app" / "examples" / "llama2-7b-chat.json").read_text())
 DEPTH = 1000
 ALICE = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
 
 def manage(*args: str) -> str:
-    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **ENV},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 
@@ -75,12 +87,39 @@ def main() -> None:
     rows = []
     # One client at a time: the latency a caller sees (the load generator shares the server's 2 cores).
     with gunicorn(ENV, workers=2) as port:
-        rows.append(run_load(f"ancestors, depth {DEPTH} (GET .../1.{DEPTH}.0/lineage)", "127.0.0.1", port, headers,
-                             lambda w, s: ("GET", f"/api/v1/models/deep/versions/1.{DEPTH}.0/lineage", None), concurrency=1, requests_per_worker=60))
-        rows.append(run_load("descendants of the baseline (GET .../1.0.0/lineage?direction=descendants)", "127.0.0.1", port, headers,
-                             lambda w, s: ("GET", "/api/v1/models/deep/versions/1.0.0/lineage?direction=descendants", None), concurrency=1, requests_per_worker=60))
-        rows.append(run_load(f"impact, {DEPTH} contributions (GET /api/v1/contributors/{{address}}/impact)", "127.0.0.1", port, headers,
-                             lambda w, s: ("GET", f"/api/v1/contributors/{ALICE.lower()}/impact", None), concurrency=1, requests_per_worker=60))
+        rows.append(
+            run_load(
+                f"ancestors, depth {DEPTH} (GET .../1.{DEPTH}.0/lineage)",
+                "127.0.0.1",
+                port,
+                headers,
+                lambda w, s: ("GET", f"/api/v1/models/deep/versions/1.{DEPTH}.0/lineage", None),
+                concurrency=1,
+                requests_per_worker=60,
+            )
+        )
+        rows.append(
+            run_load(
+                "descendants of the baseline (GET .../1.0.0/lineage?direction=descendants)",
+                "127.0.0.1",
+                port,
+                headers,
+                lambda w, s: ("GET", "/api/v1/models/deep/versions/1.0.0/lineage?direction=descendants", None),
+                concurrency=1,
+                requests_per_worker=60,
+            )
+        )
+        rows.append(
+            run_load(
+                f"impact, {DEPTH} contributions (GET /api/v1/contributors/{{address}}/impact)",
+                "127.0.0.1",
+                port,
+                headers,
+                lambda w, s: ("GET", f"/api/v1/contributors/{ALICE.lower()}/impact", None),
+                concurrency=1,
+                requests_per_worker=60,
+            )
+        )
     print(TABLE_HEADER)
     for row in rows:
         print(row.row())

@@ -27,7 +27,14 @@ EXAMPLE = json.loads((ROOT / "models_app" / "examples" / "llama2-7b-chat.json").
 
 
 def manage(*args: str) -> str:
-    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **ENV},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 
@@ -68,11 +75,39 @@ def main() -> None:
 
     rows = []
     with gunicorn(ENV, workers=2) as port:
-        rows.append(run_load("register (POST /api/v1/models)", "127.0.0.1", port, headers, register, concurrency=4, requests_per_worker=250))
-        rows.append(run_load("get by name (GET /api/v1/models/{name})", "127.0.0.1", port, headers,
-                             lambda w, s: ("GET", f"/api/v1/models/seed-{abs(s) % 200:04d}", None), concurrency=4, requests_per_worker=500))
-        rows.append(run_load("list 100 (GET /api/v1/models?limit=100)", "127.0.0.1", port, headers,
-                             lambda w, s: ("GET", "/api/v1/models?limit=100", None), concurrency=4, requests_per_worker=100))
+        rows.append(
+            run_load(
+                "register (POST /api/v1/models)",
+                "127.0.0.1",
+                port,
+                headers,
+                register,
+                concurrency=4,
+                requests_per_worker=250,
+            )
+        )
+        rows.append(
+            run_load(
+                "get by name (GET /api/v1/models/{name})",
+                "127.0.0.1",
+                port,
+                headers,
+                lambda w, s: ("GET", f"/api/v1/models/seed-{abs(s) % 200:04d}", None),
+                concurrency=4,
+                requests_per_worker=500,
+            )
+        )
+        rows.append(
+            run_load(
+                "list 100 (GET /api/v1/models?limit=100)",
+                "127.0.0.1",
+                port,
+                headers,
+                lambda w, s: ("GET", "/api/v1/models?limit=100", None),
+                concurrency=4,
+                requests_per_worker=100,
+            )
+        )
     print(TABLE_HEADER)
     for row in rows:
         print(row.row())

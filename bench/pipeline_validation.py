@@ -45,8 +45,14 @@ def generated_pipeline(with_models: bool, seed: int = 7) -> dict:
         depends_on[i].append(f"step-{j:02d}")
     steps = []
     for i in range(STEPS):
-        step = {"id": f"step-{i:02d}", "type": "custom", "config": {"n": i}, "depends_on": depends_on[i],
-                "timeout_seconds": 1 + i % 7, "retry_count": i % 3}
+        step = {
+            "id": f"step-{i:02d}",
+            "type": "custom",
+            "config": {"n": i},
+            "depends_on": depends_on[i],
+            "timeout_seconds": 1 + i % 7,
+            "retry_count": i % 3,
+        }
         if with_models and i % (STEPS // MODEL_STEPS) == 0:
             step.update(type="inference", model=MODEL["name"] if i % 2 else f"{MODEL['name']}@{MODEL['version']}")
         steps.append(step)
@@ -66,8 +72,8 @@ def measure(label: str, fn) -> tuple[str, float, float]:
 
 
 def main() -> None:
-    from models_app.models import Model
     from kernel.writes.register import register
+    from models_app.models import Model
     from pipelines_app.dag import StepGraph
     from pipelines_app.validation import pipeline_validator
 
@@ -82,20 +88,39 @@ def main() -> None:
         assert len(graph) == STEPS and graph.edge_count == EDGES
 
         rows = [
-            measure("validate, 8 model references (schema + rules + 1 query)", lambda: pipeline_validator.check(with_models)),
-            measure("validate, no model references (schema + rules, no I/O)", lambda: pipeline_validator.check(without_models)),
+            measure(
+                "validate, 8 model references (schema + rules + 1 query)", lambda: pipeline_validator.check(with_models)
+            ),
+            measure(
+                "validate, no model references (schema + rules, no I/O)",
+                lambda: pipeline_validator.check(without_models),
+            ),
             measure("JSON Schema only", lambda: list(pipeline_validator.schema_issues(with_models))),
-            measure("execution order (build graph + levels + batches + critical path)",
-                    lambda: StepGraph.from_steps(with_models["steps"]).execution_order(with_models["max_parallel"])),
-            measure("validate + execution order, no model references",
-                    lambda: (pipeline_validator.check(without_models), StepGraph.from_steps(without_models["steps"]).execution_order(4))),
-            measure("validate + execution order, 8 model references",
-                    lambda: (pipeline_validator.check(with_models), StepGraph.from_steps(with_models["steps"]).execution_order(4))),
+            measure(
+                "execution order (build graph + levels + batches + critical path)",
+                lambda: StepGraph.from_steps(with_models["steps"]).execution_order(with_models["max_parallel"]),
+            ),
+            measure(
+                "validate + execution order, no model references",
+                lambda: (
+                    pipeline_validator.check(without_models),
+                    StepGraph.from_steps(without_models["steps"]).execution_order(4),
+                ),
+            ),
+            measure(
+                "validate + execution order, 8 model references",
+                lambda: (
+                    pipeline_validator.check(with_models),
+                    StepGraph.from_steps(with_models["steps"]).execution_order(4),
+                ),
+            ),
         ]
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
-    print(f"{STEPS} steps, {EDGES} edges, {ROUNDS} rounds; database: {connection.vendor}; Python {sys.version.split()[0]}\n")
+    print(
+        f"{STEPS} steps, {EDGES} edges, {ROUNDS} rounds; database: {connection.vendor}; Python {sys.version.split()[0]}\n"
+    )
     print("| operation (one document) | median ms | p99 ms |")
     print("|---|---:|---:|")
     for label, median, p99 in rows:

@@ -29,7 +29,13 @@ from bench.models_api import recreate_database  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench_policies")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13")
-ENV = {"DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
+ENV = {
+    "DATABASE_URL": DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "DEBUG": "false",
+    "SECRET_KEY": "bench",
+    "ALLOWED_HOSTS": "127.0.0.1",
+}
 POLICIES, RULES = 1000, 10
 TYPES = ("rbac", "rate_limit", "quota")
 
@@ -40,32 +46,59 @@ def policy_document(i: int) -> dict:
     rules = []
     for j in range(RULES):
         if j < 6:
-            resource = f"model:m{i}-{j}"            # exact
+            resource = f"model:m{i}-{j}"  # exact
         elif j < 8:
-            resource = f"model:fam{i % 100}-{j}*"   # prefix wildcard
+            resource = f"model:fam{i % 100}-{j}*"  # prefix wildcard
         elif j == 8:
-            resource = f"api:svc{i % 20}"           # exact, shared by many policies
+            resource = f"api:svc{i % 20}"  # exact, shared by many policies
         else:
             resource = "*" if i % 10 == 0 else f"dataset:d{i}-*"
         who = (f"user:u{i % 200}", f"role:r{i % 50}", "user:*", "*")[j % 4]
         if policy_type == "rbac":
-            rule = {"subject": who, "resource": resource, "actions": [("read", "write", "deploy", "*")[j % 4]],
-                    "effect": "deny" if (i + j) % 7 == 0 else "allow"}
+            rule = {
+                "subject": who,
+                "resource": resource,
+                "actions": [("read", "write", "deploy", "*")[j % 4]],
+                "effect": "deny" if (i + j) % 7 == 0 else "allow",
+            }
         elif policy_type == "rate_limit":
-            rule = {"entity": who, "resource": resource, "requests": 10 + i + j, "window_seconds": 60, "burst": 20 + i + j}
+            rule = {
+                "entity": who,
+                "resource": resource,
+                "requests": 10 + i + j,
+                "window_seconds": 60,
+                "burst": 20 + i + j,
+            }
         else:
             rule = {"entity": who, "resource": resource, "limit": 1000 * (j + 1), "period": "day", "unit": "tokens"}
         rules.append(rule)
-    return {"name": f"policy-{i:04d}", "version": "1.0.0", "type": policy_type, "priority": i % 1000,
-            "enforcement": "soft" if i % 9 == 0 else "hard", "rules": rules}
+    return {
+        "name": f"policy-{i:04d}",
+        "version": "1.0.0",
+        "type": policy_type,
+        "priority": i % 1000,
+        "enforcement": "soft" if i % 9 == 0 else "hard",
+        "rules": rules,
+    }
 
 
 def random_request(rng: random.Random) -> dict:
     i = rng.randrange(POLICIES)
-    resource = rng.choice((f"model:m{i}-{rng.randrange(6)}", f"model:fam{i % 100}-{rng.choice((6, 7))}-x", f"api:svc{i % 20}",
-                           f"dataset:d{i}-train", "api:inference"))
-    return {"entity": f"user:u{rng.randrange(400)}", "resource": resource, "action": rng.choice(("read", "write", "deploy")),
-            "roles": [f"role:r{rng.randrange(60)}"]}
+    resource = rng.choice(
+        (
+            f"model:m{i}-{rng.randrange(6)}",
+            f"model:fam{i % 100}-{rng.choice((6, 7))}-x",
+            f"api:svc{i % 20}",
+            f"dataset:d{i}-train",
+            "api:inference",
+        )
+    )
+    return {
+        "entity": f"user:u{rng.randrange(400)}",
+        "resource": resource,
+        "action": rng.choice(("read", "write", "deploy")),
+        "roles": [f"role:r{rng.randrange(60)}"],
+    }
 
 
 def setup_django() -> None:
@@ -77,11 +110,11 @@ def setup_django() -> None:
 
 
 def seed() -> str:
-    from django.core.management import call_command
     from django.contrib.auth import get_user_model
+    from django.core.management import call_command
 
-    from policies_app.models import Policy
     from kernel.writes.register import register
+    from policies_app.models import Policy
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
@@ -104,7 +137,9 @@ def in_process(rng: random.Random) -> list[str]:
     started = time.perf_counter()
     index = evaluator.rule_index()
     compile_ms = (time.perf_counter() - started) * 1000
-    lines = [f"compile {index.policies} policies / {index.rules} rules: {compile_ms:.0f} ms (once per change, per process)"]
+    lines = [
+        f"compile {index.policies} policies / {index.rules} rules: {compile_ms:.0f} ms (once per change, per process)"
+    ]
 
     for body in requests[:500]:  # warm up: the cache connection, the interpreter's caches
         Policy.evaluate(body["entity"], body["resource"], body["action"], body["roles"])
@@ -121,8 +156,10 @@ def in_process(rng: random.Random) -> list[str]:
     for body in requests:
         matched += len(Policy.evaluate(body["entity"], body["resource"], body["action"], body["roles"]).matched)
     elapsed = time.perf_counter() - started
-    lines.append(f"Policy.evaluate: {len(requests) / elapsed:,.0f} evaluations/s ({elapsed / len(requests) * 1e6:.0f} us each, "
-                 f"{matched / len(requests):.1f} matched rules on average)")
+    lines.append(
+        f"Policy.evaluate: {len(requests) / elapsed:,.0f} evaluations/s ({elapsed / len(requests) * 1e6:.0f} us each, "
+        f"{matched / len(requests):.1f} matched rules on average)"
+    )
 
     started = time.perf_counter()
     for body in requests:
@@ -145,12 +182,30 @@ def main() -> None:
     bodies = [random_request(rng) for _ in range(4096)]
     rows = []
     with gunicorn(ENV, workers=2) as port:
-        rows.append(run_load("evaluate (POST /api/v1/policies/evaluate)", "127.0.0.1", port, headers,
-                             lambda w, s: ("POST", "/api/v1/policies/evaluate", bodies[(w * 1000 + s) % len(bodies)]),
-                             concurrency=4, requests_per_worker=1000, warmup=20))
-        rows.append(run_load("evaluate, 1 client", "127.0.0.1", port, headers,
-                             lambda w, s: ("POST", "/api/v1/policies/evaluate", bodies[s % len(bodies)]),
-                             concurrency=1, requests_per_worker=1000, warmup=20))
+        rows.append(
+            run_load(
+                "evaluate (POST /api/v1/policies/evaluate)",
+                "127.0.0.1",
+                port,
+                headers,
+                lambda w, s: ("POST", "/api/v1/policies/evaluate", bodies[(w * 1000 + s) % len(bodies)]),
+                concurrency=4,
+                requests_per_worker=1000,
+                warmup=20,
+            )
+        )
+        rows.append(
+            run_load(
+                "evaluate, 1 client",
+                "127.0.0.1",
+                port,
+                headers,
+                lambda w, s: ("POST", "/api/v1/policies/evaluate", bodies[s % len(bodies)]),
+                concurrency=1,
+                requests_per_worker=1000,
+                warmup=20,
+            )
+        )
     print(TABLE_HEADER)
     for row in rows:
         print(row.row())

@@ -67,10 +67,10 @@ def setup():
     from rest_framework.response import Response
     from rest_framework.views import APIView
 
-    from models_app.models import Model
+    from kernel.models import ApiKey
     from kernel.writes.lifecycle import activate
     from kernel.writes.register import register
-    from kernel.models import ApiKey
+    from models_app.models import Model
 
     call_command("migrate", verbosity=0)
     user_model = get_user_model()
@@ -97,7 +97,9 @@ def setup():
     settings.ROOT_URLCONF = __name__
 
     user = user_model.objects.create_user("bench", password="bench-password-1")
-    user.user_permissions.set(Permission.objects.exclude(content_type__app_label__in=("auth", "admin", "contenttypes", "sessions")))
+    user.user_permissions.set(
+        Permission.objects.exclude(content_type__app_label__in=("auth", "admin", "contenttypes", "sessions"))
+    )
     _, key = ApiKey.objects.issue(user)
     for i in range(MODELS):
         for patch in range(3):
@@ -123,13 +125,29 @@ def operations(user, key):
         ("minimal Django view (one row by pk)", lambda n: ("GET", f"/minimal/django/{user.pk}", None)),
         ("minimal DRF view (one row by pk)", lambda n: ("GET", f"/minimal/drf/{user.pk}", None)),
         ("read_latest GET /models/{name}", lambda n: ("GET", f"/api/v1/models/seed-{n % MODELS:04d}", None)),
-        ("read_current GET .../versions/current", lambda n: ("GET", f"/api/v1/models/seed-{n % MODELS:04d}/versions/current", None)),
-        ("read_version GET .../versions/1.0.1", lambda n: ("GET", f"/api/v1/models/seed-{n % MODELS:04d}/versions/1.0.1", None)),
+        (
+            "read_current GET .../versions/current",
+            lambda n: ("GET", f"/api/v1/models/seed-{n % MODELS:04d}/versions/current", None),
+        ),
+        (
+            "read_version GET .../versions/1.0.1",
+            lambda n: ("GET", f"/api/v1/models/seed-{n % MODELS:04d}/versions/1.0.1", None),
+        ),
         ("read_by_id GET /models/id/{uuid}", lambda n: ("GET", f"/api/v1/models/id/{ids[n % MODELS]}", None)),
         ("register_model POST /models", lambda n: ("POST", "/api/v1/models", doc(f"new-{n:05d}", "1.0.0"))),
-        ("register_version POST .../versions", lambda n: ("POST", f"/api/v1/models/seed-{n % MODELS:04d}/versions", doc(f"seed-{n % MODELS:04d}", f"2.{n}.0"))),
+        (
+            "register_version POST .../versions",
+            lambda n: (
+                "POST",
+                f"/api/v1/models/seed-{n % MODELS:04d}/versions",
+                doc(f"seed-{n % MODELS:04d}", f"2.{n}.0"),
+            ),
+        ),
         ("list GET /models?limit=100", lambda n: ("GET", "/api/v1/models?limit=100", None)),
-        ("activate POST .../versions/{v}/activate", lambda n: ("POST", f"/api/v1/models/seed-{n % MODELS:04d}/versions/1.0.{n % 2}/activate", None)),
+        (
+            "activate POST .../versions/{v}/activate",
+            lambda n: ("POST", f"/api/v1/models/seed-{n % MODELS:04d}/versions/1.0.{n % 2}/activate", None),
+        ),
     ]
 
 
@@ -137,7 +155,9 @@ def send(client, key: str, method: str, path: str, body):
     headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"}
     if method == "GET":
         return client.get(path, **headers)
-    return client.post(path, data=json.dumps(body) if body is not None else None, content_type="application/json", **headers)
+    return client.post(
+        path, data=json.dumps(body) if body is not None else None, content_type="application/json", **headers
+    )
 
 
 # Round trips that CaptureQueriesContext does not see: psycopg's own BEGIN / COMMIT / ROLLBACK, and the
@@ -207,7 +227,9 @@ def measure(client, key, label, maker, top: bool, sql: bool = False):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--top", default="", help="print the profile of operations whose label starts with this")
-    parser.add_argument("--sql", default="", help="print the SQL of one request of operations whose label starts with this")
+    parser.add_argument(
+        "--sql", default="", help="print the SQL of one request of operations whose label starts with this"
+    )
     args = parser.parse_args()
     recreate_database()
     user, key = setup()
@@ -217,13 +239,25 @@ def main() -> None:
     client = Client()
     rows = []
     for label, maker in operations(user, key):
-        rows.append((label, *measure(
-            client, key, label, maker, bool(args.top) and label.startswith(args.top), bool(args.sql) and label.startswith(args.sql)
-        )))
+        rows.append(
+            (
+                label,
+                *measure(
+                    client,
+                    key,
+                    label,
+                    maker,
+                    bool(args.top) and label.startswith(args.top),
+                    bool(args.sql) and label.startswith(args.sql),
+                ),
+            )
+        )
     reference = rows[1][1]
     print(f"\n{'request':44} | calls | x DRF minimal | SQL | round trips | wall ms (noisy)")
     for label, calls, queries, trips, wall in rows:
-        print(f"{label:44} | {calls:>5.0f} | {calls / reference:>13.1f} | {queries:>3.0f} | {trips:>11.0f} | {wall:6.2f}")
+        print(
+            f"{label:44} | {calls:>5.0f} | {calls / reference:>13.1f} | {queries:>3.0f} | {trips:>11.0f} | {wall:6.2f}"
+        )
     print(f"load average: {os.getloadavg()}")
 
 

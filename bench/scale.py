@@ -38,16 +38,31 @@ REQUESTS = int(os.environ.get("SCALE_REQUESTS", "300"))
 ENV = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
 EXAMPLE = json.loads((ROOT / "models_app" / "examples" / "llama2-7b-chat.json").read_text())
 SPEC = {k: v for k, v in EXAMPLE.items() if k not in ("name", "version", "family", "description", "tags", "metadata")}
-BULK_INDEXES = ("_tags_gin", "_capabilities_gin", "_search_vector_gin", "_search_text_trgm")  # rebuilt once after a large load
+BULK_INDEXES = (
+    "_tags_gin",
+    "_capabilities_gin",
+    "_search_vector_gin",
+    "_search_text_trgm",
+)  # rebuilt once after a large load
 
 
 def manage(*args: str) -> str:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **ENV},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def recreate() -> None:
     parsed = urlparse(DATABASE_URL)
-    with psycopg.connect(f"postgresql://{parsed.username or 'postgres'}@{parsed.hostname}:{parsed.port or 5432}/postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        f"postgresql://{parsed.username or 'postgres'}@{parsed.hostname}:{parsed.port or 5432}/postgres",
+        autocommit=True,
+    ) as conn:
         name = parsed.path.lstrip("/")
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -61,7 +76,9 @@ def load(first: int, last: int) -> float:
     with psycopg.connect(DATABASE_URL) as conn:
         dropped = []
         if last - first > 10_000:  # build the GIN indexes once after the load, not row by row
-            for name, definition in conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'models_app_modelversion'"):
+            for name, definition in conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'models_app_modelversion'"
+            ):
                 if name.endswith(BULK_INDEXES):
                     dropped.append(definition)
                     conn.execute(f"DROP INDEX {name}")
@@ -125,11 +142,20 @@ def measure(port: int, key: str, models: int) -> dict[str, tuple[float, float, i
         "read current (GET .../versions/current)": lambda: ("GET", f"/api/v1/models/{name()}/versions/current", None),
         "list tag= (200 models match), 100/page": lambda: ("GET", "/api/v1/models?tag=bench-run&limit=100", None),
         "list tag= (10% of models match), 100/page": lambda: ("GET", "/api/v1/models?tag=team-3&limit=100", None),
-        "search= substring (100 models match), 100/page": lambda: ("GET", "/api/v1/models?search=scale-0001&limit=100", None),
-        "list capability=chat&family=fam3, 100/page": lambda: ("GET", "/api/v1/models?capability=chat&family=fam3&limit=100", None),
+        "search= substring (100 models match), 100/page": lambda: (
+            "GET",
+            "/api/v1/models?search=scale-0001&limit=100",
+            None,
+        ),
+        "list capability=chat&family=fam3, 100/page": lambda: (
+            "GET",
+            "/api/v1/models?capability=chat&family=fam3&limit=100",
+            None,
+        ),
         "list, no filter, 100/page": lambda: ("GET", "/api/v1/models?limit=100", None),
         "register a version (POST .../versions)": lambda: (
-            "POST", f"/api/v1/models/{name()}/versions",
+            "POST",
+            f"/api/v1/models/{name()}/versions",
             {**copy.deepcopy(SPEC), "version": f"11.0.{next(counter)}", "description": "registered by the scale bench"},
         ),
     }
@@ -192,8 +218,12 @@ def main() -> None:
     recreate()
     manage("migrate", "--verbosity", "0")
     # A superuser: registering needs models_app.add_modelversion, which a plain user's key does not carry (403).
-    manage("shell", "-c", "from django.contrib.auth import get_user_model; "
-                          "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')")
+    manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
+    )
     key = manage("create_api_key", "bench").strip().splitlines()[-1]
     sizes = {}
     loaded = load(1, SMALL)
@@ -205,8 +235,10 @@ def main() -> None:
     with gunicorn(ENV, workers=2) as port:
         sizes[LARGE] = measure(port, key, LARGE)
     load_avg = os.getloadavg()
-    print(f"\nscale bench: 1 client, new connection per request, {REQUESTS} requests per read/register kind, "
-          f"{REQUESTS // 3} per list kind; load average at the end {load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f}\n")
+    print(
+        f"\nscale bench: 1 client, new connection per request, {REQUESTS} requests per read/register kind, "
+        f"{REQUESTS // 3} per list kind; load average at the end {load_avg[0]:.1f} / {load_avg[1]:.1f} / {load_avg[2]:.1f}\n"
+    )
     print(f"| request | {SMALL:,} models p50 / p95 ms | {LARGE:,} models p50 / p95 ms | ratio of p50 |")
     print("|---|---:|---:|---:|")
     for label in sizes[SMALL]:

@@ -33,7 +33,9 @@ sys.path.insert(0, str(ROOT))
 from bench.http_load import free_port, gunicorn  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_performance_bench")
-MLFLOW_DATABASE_URL = os.environ.get("MLFLOW_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/reg_perf_mlflow")
+MLFLOW_DATABASE_URL = os.environ.get(
+    "MLFLOW_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/reg_perf_mlflow"
+)
 MLFLOW_VENV = Path(os.environ.get("MLFLOW_VENV", "/work/mlflow-venv"))
 HARNESS = Path(os.environ.get("BENCH_HARNESS", "/work/shared/bench"))
 RUNS = int(os.environ.get("BENCH_RUNS", "2"))
@@ -41,7 +43,9 @@ CONCURRENCY = os.environ.get("BENCH_CONCURRENCY", "1,8")
 # Models registered in each registry before the measured runs (BENCH_BACKGROUND_MODELS=10000: "lists at 10,000
 # models"), one version each, at 8 clients. The measured runs' searches then pick their 200 models out of those.
 BACKGROUND_MODELS = int(os.environ.get("BENCH_BACKGROUND_MODELS", "0"))
-WORKLOAD = os.environ.get("BENCH_WORKLOAD", "--models 200 --versions-per-model 5 --reads 2000 --searches 200 --alias-sets 500").split()
+WORKLOAD = os.environ.get(
+    "BENCH_WORKLOAD", "--models 200 --versions-per-model 5 --reads 2000 --searches 200 --alias-sets 500"
+).split()
 OUT = ROOT / "bench" / "results"
 ENV = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
 
@@ -58,7 +62,17 @@ PHASES = [
 def psql(url: str, sql: str, database: str | None = None) -> None:
     parsed = urlparse(url.replace("+psycopg2", ""))
     subprocess.run(
-        ["psql", "-h", parsed.hostname or "127.0.0.1", "-U", parsed.username or "postgres", "-d", database or parsed.path.lstrip("/"), "-qc", sql],
+        [
+            "psql",
+            "-h",
+            parsed.hostname or "127.0.0.1",
+            "-U",
+            parsed.username or "postgres",
+            "-d",
+            database or parsed.path.lstrip("/"),
+            "-qc",
+            sql,
+        ],
         check=True,
     )
 
@@ -70,7 +84,14 @@ def recreate(url: str) -> None:
 
 
 def manage(*args: str) -> str:
-    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **ENV}, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **ENV},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout
 
 
@@ -78,9 +99,21 @@ def manage(*args: str) -> str:
 def mlflow_server():
     port = free_port()
     proc = subprocess.Popen(
-        [str(MLFLOW_VENV / "bin" / "mlflow"), "server", "--backend-store-uri", MLFLOW_DATABASE_URL,
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(MLFLOW_VENV / "bin" / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            MLFLOW_DATABASE_URL,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.time() + 180
@@ -104,13 +137,31 @@ def mlflow_server():
             proc.wait(timeout=10)
 
 
-def run_harness(adapter: str, port: int, label: str, key: str, extra: list[str] | None = None, concurrency: str = CONCURRENCY) -> Path:
+def run_harness(
+    adapter: str, port: int, label: str, key: str, extra: list[str] | None = None, concurrency: str = CONCURRENCY
+) -> Path:
     out = OUT / f"{label}.json"
     subprocess.run(
-        [str(MLFLOW_VENV / "bin" / "python"), str(HARNESS / "registry_load.py"), "workload", "--adapter", adapter,
-         "--base-url", f"http://127.0.0.1:{port}", "--concurrency", concurrency, "--no-keepalive",
-         "--label", label, "--out", str(out), *(extra or WORKLOAD)],
-        check=False, env={**os.environ, "REGISTRY_API_KEY": key}, stdout=subprocess.DEVNULL,
+        [
+            str(MLFLOW_VENV / "bin" / "python"),
+            str(HARNESS / "registry_load.py"),
+            "workload",
+            "--adapter",
+            adapter,
+            "--base-url",
+            f"http://127.0.0.1:{port}",
+            "--concurrency",
+            concurrency,
+            "--no-keepalive",
+            "--label",
+            label,
+            "--out",
+            str(out),
+            *(extra or WORKLOAD),
+        ],
+        check=False,
+        env={**os.environ, "REGISTRY_API_KEY": key},
+        stdout=subprocess.DEVNULL,
     )
     return out
 
@@ -125,16 +176,20 @@ def medians(files: list[Path]) -> dict:
             "ops": statistics.median(r["ops_per_s"] for r in rs),
             "p50": statistics.median(r["p50_ms"] for r in rs),
             "errors": sum(r["errors"] + r["check_failures"] for r in rs),
-            "kinds": {k: statistics.median(r["by_kind"][k]["p50_ms"] for r in rs if k in r.get("by_kind", {}))
-                      for k in {k for r in rs for k in r.get("by_kind", {})}},
+            "kinds": {
+                k: statistics.median(r["by_kind"][k]["p50_ms"] for r in rs if k in r.get("by_kind", {}))
+                for k in {k for r in rs for k in r.get("by_kind", {})}
+            },
         }
         for key, rs in by_key.items()
     }
 
 
 def table(ours: dict, mlflow: dict, levels: list[int]) -> str:
-    lines = ["| operation | " + " | ".join(f"ours c={c} | MLflow c={c} | ratio c={c}" for c in levels) + " |",
-             "|---|" + "---:|" * (3 * len(levels))]
+    lines = [
+        "| operation | " + " | ".join(f"ours c={c} | MLflow c={c} | ratio c={c}" for c in levels) + " |",
+        "|---|" + "---:|" * (3 * len(levels)),
+    ]
     for phase, label in PHASES:
         cells = []
         for c in levels:
@@ -142,7 +197,11 @@ def table(ours: dict, mlflow: dict, levels: list[int]) -> str:
             if not o or not m:
                 cells += ["-", "-", "-"]
                 continue
-            cells += [f"{o['ops']:.0f}/s, p50 {o['p50']:.1f} ms", f"{m['ops']:.0f}/s, p50 {m['p50']:.1f} ms", f"{o['ops'] / m['ops']:.2f}x"]
+            cells += [
+                f"{o['ops']:.0f}/s, p50 {o['p50']:.1f} ms",
+                f"{m['ops']:.0f}/s, p50 {m['p50']:.1f} ms",
+                f"{o['ops'] / m['ops']:.2f}x",
+            ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     errors = {k: v["errors"] for d in (ours, mlflow) for k, v in d.items() if v["errors"]}
     if errors:
@@ -150,7 +209,9 @@ def table(ours: dict, mlflow: dict, levels: list[int]) -> str:
     for name, data in (("ours", ours), ("MLflow", mlflow)):
         for c in levels:
             kinds = data.get((c, "W3_read_version"), {}).get("kinds", {})
-            lines.append(f"\n{name} c={c} read p50 by kind: " + ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(kinds.items())))
+            lines.append(
+                f"\n{name} c={c} read p50 by kind: " + ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(kinds.items()))
+            )
     return "\n".join(lines)
 
 
@@ -159,14 +220,40 @@ def main() -> None:
     recreate(DATABASE_URL)
     recreate(MLFLOW_DATABASE_URL)
     manage("migrate", "--verbosity", "0")
-    manage("shell", "-c", "from django.contrib.auth import get_user_model; get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')")
+    manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
+    )
     key = manage("create_api_key", "bench").strip().splitlines()[-1]
     with gunicorn(ENV, workers=2) as ours_port, mlflow_server() as mlflow_port:
         if BACKGROUND_MODELS:
-            background = ["--models", str(BACKGROUND_MODELS), "--versions-per-model", "1", "--reads", "10", "--searches", "2", "--alias-sets", "2"]
+            background = [
+                "--models",
+                str(BACKGROUND_MODELS),
+                "--versions-per-model",
+                "1",
+                "--reads",
+                "10",
+                "--searches",
+                "2",
+                "--alias-sets",
+                "2",
+            ]
             run_harness("ours", ours_port, "background_ours", key, background, concurrency="8")
             run_harness("mlflow", mlflow_port, "background_mlflow", key, background, concurrency="8")
-        warm = ["--models", "20", "--versions-per-model", "3", "--reads", "100", "--searches", "10", "--alias-sets", "20"]
+        warm = [
+            "--models",
+            "20",
+            "--versions-per-model",
+            "3",
+            "--reads",
+            "100",
+            "--searches",
+            "10",
+            "--alias-sets",
+            "20",
+        ]
         run_harness("ours", ours_port, "warmup_ours", key, warm)
         run_harness("mlflow", mlflow_port, "warmup_mlflow", key, warm)
         psql(DATABASE_URL, "ANALYZE")
@@ -177,7 +264,9 @@ def main() -> None:
             mlflow_files.append(run_harness("mlflow", mlflow_port, f"mlflow_r{run}", key))
     load = os.getloadavg()
     levels = [int(c) for c in CONCURRENCY.split(",")]
-    print(f"side by side, {RUNS} alternating runs each, medians, {BACKGROUND_MODELS} background models; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    print(
+        f"side by side, {RUNS} alternating runs each, medians, {BACKGROUND_MODELS} background models; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    )
     print(table(medians(ours_files), medians(mlflow_files), levels))
 
 

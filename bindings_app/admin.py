@@ -11,11 +11,11 @@ from django.utils.html import format_html
 
 from bindings_app.models import SETTINGS_FIELDS, BindingSample, BindingStatusChange, ProviderBinding
 from bindings_app.querysets import WindowFigures
-from models_app.admin import ModelVersionAdmin
 from kernel.admin.base import attach_issues
 from kernel.choices import Lifecycle
 from kernel.exceptions import RegistryError
 from kernel.rules.validation import DocumentInvalid
+from models_app.admin import ModelVersionAdmin
 
 STATUS_COLOURS = {"active": "#2e7d32", "pending": "#6d6d6d", "degraded": "#e65100", "disabled": "#b71c1c"}
 
@@ -32,7 +32,11 @@ class ProviderBindingForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         version = cleaned.get("model_version")
-        if version is not None and version.status == Lifecycle.ARCHIVED and version.pk != self.instance.model_version_id:
+        if (
+            version is not None
+            and version.status == Lifecycle.ARCHIVED
+            and version.pk != self.instance.model_version_id
+        ):
             self.add_error("model_version", f"{version} is archived; a binding cannot point at an archived version.")
         # The unique placement is checked by the form's constraint validation (and by the database).
         if not self.errors:
@@ -61,7 +65,12 @@ def health_html(binding: ProviderBinding, figures: WindowFigures) -> str:
     else:
         p95 = figures.p95_ms
         slo = f" / SLO {binding.slo_latency_p95_ms} ms" if binding.slo_latency_p95_ms else ""
-        detail = format_html("success {} %, p95 {} ms{}", f"{figures.success_rate * 100:.1f}", f"{p95:.0f}" if p95 is not None else "?", slo)
+        detail = format_html(
+            "success {} %, p95 {} ms{}",
+            f"{figures.success_rate * 100:.1f}",
+            f"{p95:.0f}" if p95 is not None else "?",
+            slo,
+        )
     last = binding.last_report_at.strftime("%Y-%m-%d %H:%M:%S") if binding.last_report_at else "never"
     return format_html('<span class="binding-health">{} · {} · last report {}</span>', status, detail, last)
 
@@ -76,15 +85,61 @@ class ProviderBindingAdmin(admin.ModelAdmin):
     actions = ("enable", "disable")
     inlines = [BindingStatusChangeInline]
     readonly_fields = (
-        "status", "status_reason", "status_changed_at", "health_now", "request_count", "success_count",
-        "input_tokens", "output_tokens", "last_report_at", "created_at", "updated_at",
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "health_now",
+        "request_count",
+        "success_count",
+        "input_tokens",
+        "output_tokens",
+        "last_report_at",
+        "created_at",
+        "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("model_version", "provider", "provider_model_id", "endpoint_url", "region", "environment", "weight")}),
+        (
+            None,
+            {
+                "fields": (
+                    "model_version",
+                    "provider",
+                    "provider_model_id",
+                    "endpoint_url",
+                    "region",
+                    "environment",
+                    "weight",
+                )
+            },
+        ),
         ("Config (secrets by reference only)", {"fields": ("config",)}),
-        ("Cost and SLO", {"fields": ("cost_per_1k_input_tokens", "cost_per_1k_output_tokens", "slo_latency_p95_ms", "slo_success_rate")}),
-        ("Health", {"fields": ("status", "status_reason", "status_changed_at", "health_now", "request_count", "success_count",
-                               "input_tokens", "output_tokens", "last_report_at")}),
+        (
+            "Cost and SLO",
+            {
+                "fields": (
+                    "cost_per_1k_input_tokens",
+                    "cost_per_1k_output_tokens",
+                    "slo_latency_p95_ms",
+                    "slo_success_rate",
+                )
+            },
+        ),
+        (
+            "Health",
+            {
+                "fields": (
+                    "status",
+                    "status_reason",
+                    "status_changed_at",
+                    "health_now",
+                    "request_count",
+                    "success_count",
+                    "input_tokens",
+                    "output_tokens",
+                    "last_report_at",
+                )
+            },
+        ),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     raw_id_fields = ("model_version",)
@@ -120,7 +175,11 @@ class ProviderBindingAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # The form has run the same checks; the model methods lock, record and keep the invariants.
         values = {name: form.cleaned_data[name] for name in SETTINGS_FIELDS}
-        saved = obj.change_settings(values) if change else ProviderBinding.deploy(form.cleaned_data["model_version"], **values)
+        saved = (
+            obj.change_settings(values)
+            if change
+            else ProviderBinding.deploy(form.cleaned_data["model_version"], **values)
+        )
         obj.pk = saved.pk
 
     def _move(self, request, queryset, move: str):
@@ -145,7 +204,16 @@ class ProviderBindingAdmin(admin.ModelAdmin):
 
 class ProviderBindingInline(admin.TabularInline):
     model = ProviderBinding
-    fields = ("provider", "environment", "region", "status", "status_reason", "weight", "request_count", "last_report_at")
+    fields = (
+        "provider",
+        "environment",
+        "region",
+        "status",
+        "status_reason",
+        "weight",
+        "request_count",
+        "last_report_at",
+    )
     readonly_fields = fields
     extra = 0
     show_change_link = True

@@ -6,7 +6,12 @@ class BindingsAppConfig(AppConfig):
     verbose_name = "Provider bindings"
 
     def ready(self) -> None:
-        from bindings_app.guards import bindings_of_model, bindings_of_model_version, model_versions_with_bindings, models_with_bindings
+        from bindings_app.guards import (
+            bindings_of_model,
+            bindings_of_model_version,
+            model_versions_with_bindings,
+            models_with_bindings,
+        )
         from kernel.rules.dependencies import register_guard
 
         # The model app asks these before archiving a version or deleting a model; it never imports us.

@@ -8,7 +8,11 @@ def section():
     from bindings_app.models import BindingStatusChange, ProviderBinding
     from kernel.backup_rows import RowsSection, SectionGroup
 
-    return SectionGroup({
-        "binding": RowsSection(ProviderBinding, key=("id",), keep_ids=True),
-        "status_change": RowsSection(BindingStatusChange, key=("binding", "at", "to_status"), order=("binding", "at", "to_status", "reason")),
-    })
+    return SectionGroup(
+        {
+            "binding": RowsSection(ProviderBinding, key=("id",), keep_ids=True),
+            "status_change": RowsSection(
+                BindingStatusChange, key=("binding", "at", "to_status"), order=("binding", "at", "to_status", "reason")
+            ),
+        }
+    )

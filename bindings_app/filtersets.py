@@ -8,10 +8,10 @@ from drf_spectacular.utils import extend_schema_field
 
 from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.models import REGION_PATTERN, ProviderBinding
-from models_app.filtersets import ModelVersionFilterSet
 from kernel.api.errors import QueryParameterInvalid
 from kernel.api.views import SEMVER_PATTERN
 from kernel.rules.semver import InvalidVersion, parse_version
+from models_app.filtersets import ModelVersionFilterSet
 
 MAX_PRICE = 10**6
 REGION_SCHEMA = {"type": "string", "pattern": rf"^{REGION_PATTERN}\Z"}
@@ -31,11 +31,15 @@ class BindingFilterSet(django_filters.FilterSet):
     environment = django_filters.ChoiceFilter(choices=Environment.choices)
     region = django_filters.CharFilter(method="filter_region", max_length=64)
     min_success_rate = django_filters.NumberFilter(
-        method="filter_min_success_rate", min_value=0, max_value=1,
+        method="filter_min_success_rate",
+        min_value=0,
+        max_value=1,
         help_text="Lifetime success rate at least this (0-1); bindings with fewer than BINDING_SLO_MIN_SAMPLES reports never match.",
     )
     max_cost = django_filters.NumberFilter(
-        method="filter_max_cost", min_value=0, max_value=MAX_PRICE,
+        method="filter_max_cost",
+        min_value=0,
+        max_value=MAX_PRICE,
         help_text="Blended price per 1k tokens (mean of input and output prices) at most this.",
     )
 

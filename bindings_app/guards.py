@@ -6,7 +6,10 @@ from __future__ import annotations
 
 
 def _labels(bindings) -> list[str]:
-    return [f"{binding} of {binding.model_version.version}" for binding in bindings.select_related("model_version").order_by("id")]
+    return [
+        f"{binding} of {binding.model_version.version}"
+        for binding in bindings.select_related("model_version").order_by("id")
+    ]
 
 
 def bindings_of_model(model) -> list[str]:
@@ -26,10 +29,20 @@ def bindings_of_model_version(model_version) -> list[str]:
 def models_with_bindings(models):
     from bindings_app.models import ProviderBinding
 
-    return ProviderBinding.objects.in_service().filter(model_version__model__in=models.values("pk")).values_list("model_version__model_id", flat=True).distinct()
+    return (
+        ProviderBinding.objects.in_service()
+        .filter(model_version__model__in=models.values("pk"))
+        .values_list("model_version__model_id", flat=True)
+        .distinct()
+    )
 
 
 def model_versions_with_bindings(model_versions):
     from bindings_app.models import ProviderBinding
 
-    return ProviderBinding.objects.in_service().filter(model_version__in=model_versions.values("pk")).values_list("model_version_id", flat=True).distinct()
+    return (
+        ProviderBinding.objects.in_service()
+        .filter(model_version__in=model_versions.values("pk"))
+        .values_list("model_version_id", flat=True)
+        .distinct()
+    )

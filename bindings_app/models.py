@@ -22,9 +22,9 @@ from bindings_app import latency
 from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.querysets import BindingQuerySet, BindingSampleQuerySet, WindowFigures, slice_start, window_start
 from bindings_app.validation import Outcome, check_config
-from kernel.models import changelog
 from kernel.choices import Lifecycle
 from kernel.exceptions import Conflict
+from kernel.models import changelog
 from kernel.rules.validation import DocumentInvalid, Issue, same_json
 
 REGION_PATTERN = r"[a-z0-9][a-z0-9-]{0,63}"
@@ -34,8 +34,17 @@ MAX_LATENCY_SLO_MS = 3_600_000
 
 # Fields a curator sets; everything else (status, counters) moves through the binding's methods.
 SETTINGS_FIELDS = (
-    "provider", "provider_model_id", "endpoint_url", "region", "environment", "weight", "config",
-    "cost_per_1k_input_tokens", "cost_per_1k_output_tokens", "slo_latency_p95_ms", "slo_success_rate",
+    "provider",
+    "provider_model_id",
+    "endpoint_url",
+    "region",
+    "environment",
+    "weight",
+    "config",
+    "cost_per_1k_input_tokens",
+    "cost_per_1k_output_tokens",
+    "slo_latency_p95_ms",
+    "slo_success_rate",
 )
 
 
@@ -46,7 +55,9 @@ def percent(rate: float) -> str:
 class ProviderBinding(models.Model):
     model_version = models.ForeignKey("models_app.ModelVersion", on_delete=models.PROTECT, related_name="bindings")
     provider = models.CharField(max_length=32, choices=Provider.choices)
-    provider_model_id = models.CharField(max_length=255, help_text="The provider's name for the model, e.g. gpt-4o-2024-08-06.")
+    provider_model_id = models.CharField(
+        max_length=255, help_text="The provider's name for the model, e.g. gpt-4o-2024-08-06."
+    )
     endpoint_url = models.URLField(max_length=2048, validators=[URLValidator(schemes=["http", "https"])])
     region = models.CharField(max_length=64, validators=[region_validator])
     environment = models.CharField(max_length=16, choices=Environment.choices)
@@ -54,12 +65,19 @@ class ProviderBinding(models.Model):
     status_reason = models.CharField(max_length=500, blank=True, default="")
     status_changed_at = models.DateTimeField(null=True, blank=True)
     weight = models.PositiveIntegerField(
-        default=100, validators=[MaxValueValidator(MAX_WEIGHT)],
+        default=100,
+        validators=[MaxValueValidator(MAX_WEIGHT)],
         help_text="Routing preference, 0-1000 (100 is neutral; 0 never routes).",
     )
-    config = models.JSONField(default=dict, blank=True, help_text="Provider settings; secrets only by reference (…_secret: 'vault:…').")
-    cost_per_1k_input_tokens = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0), validators=[MinValueValidator(0)])
-    cost_per_1k_output_tokens = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0), validators=[MinValueValidator(0)])
+    config = models.JSONField(
+        default=dict, blank=True, help_text="Provider settings; secrets only by reference (…_secret: 'vault:…')."
+    )
+    cost_per_1k_input_tokens = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal(0), validators=[MinValueValidator(0)]
+    )
+    cost_per_1k_output_tokens = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal(0), validators=[MinValueValidator(0)]
+    )
     slo_latency_p95_ms = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_LATENCY_SLO_MS)]
     )
@@ -79,15 +97,22 @@ class ProviderBinding(models.Model):
         ordering = ("id",)
         constraints = [
             models.UniqueConstraint(
-                fields=["model_version", "provider", "region", "environment"], name="%(app_label)s_%(class)s_unique_placement"
+                fields=["model_version", "provider", "region", "environment"],
+                name="%(app_label)s_%(class)s_unique_placement",
             ),
             models.CheckConstraint(
                 condition=Q(cost_per_1k_input_tokens__gte=0) & Q(cost_per_1k_output_tokens__gte=0),
                 name="%(app_label)s_%(class)s_costs_not_negative",
             ),
-            models.CheckConstraint(condition=Q(endpoint_url__regex=r"^https?://"), name="%(app_label)s_%(class)s_endpoint_http"),
-            models.CheckConstraint(condition=Q(status__in=BindingStatus.values), name="%(app_label)s_%(class)s_status_valid"),
-            models.CheckConstraint(condition=Q(environment__in=Environment.values), name="%(app_label)s_%(class)s_environment_valid"),
+            models.CheckConstraint(
+                condition=Q(endpoint_url__regex=r"^https?://"), name="%(app_label)s_%(class)s_endpoint_http"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=BindingStatus.values), name="%(app_label)s_%(class)s_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(environment__in=Environment.values), name="%(app_label)s_%(class)s_environment_valid"
+            ),
             models.CheckConstraint(condition=Q(weight__lte=MAX_WEIGHT), name="%(app_label)s_%(class)s_weight_range"),
             models.CheckConstraint(
                 condition=Q(slo_success_rate__isnull=True) | (Q(slo_success_rate__gte=0) & Q(slo_success_rate__lte=1)),
@@ -122,16 +147,24 @@ class ProviderBinding(models.Model):
 
     def _changelog(self, action: str, changes: dict) -> None:
         version = self.model_version
-        changelog.record(action, kind="binding", name=version.model.name, version=version.version, object_id=self.pk, changes=changes)
+        changelog.record(
+            action, kind="binding", name=version.model.name, version=version.version, object_id=self.pk, changes=changes
+        )
 
     def _record_deployment(self, before: str | None) -> None:
         """Creating an active binding or enabling one is the registry's record of deploying a version to an
         environment: the platform's ``model.deployed`` event for other services. It is that write's one
         change-log entry (about the binding, so its history and status answers stay whole), in place of
         ``binding.created`` / ``binding.enabled``, with the status move and where the version now serves."""
-        self._changelog("model.deployed", {
-            "status": [before, self.status], "provider": self.provider, "environment": self.environment, "region": self.region,
-        })
+        self._changelog(
+            "model.deployed",
+            {
+                "status": [before, self.status],
+                "provider": self.provider,
+                "environment": self.environment,
+                "region": self.region,
+            },
+        )
 
     # -- creation and settings --------------------------------------------------------------------------------
 
@@ -151,7 +184,11 @@ class ProviderBinding(models.Model):
         Model.objects.select_for_update().get(pk=model_version.model_id)
         version = type(model_version).objects.select_related("model").get(pk=model_version.pk)
         if version.status == Lifecycle.ARCHIVED:
-            raise Conflict(f"{version} is archived; a binding cannot point at an archived version.", code="archived", path="/version")
+            raise Conflict(
+                f"{version} is archived; a binding cannot point at an archived version.",
+                code="archived",
+                path="/version",
+            )
         if version.model.deleted_at is not None:
             raise Conflict(f"The model {version.model.name} is deleted.", code="deleted", path="/model")
         return version
@@ -162,12 +199,22 @@ class ProviderBinding(models.Model):
         cls.check_settings(values)
         status = values.pop("status", BindingStatus.ACTIVE)
         if status not in (BindingStatus.PENDING, BindingStatus.ACTIVE):
-            raise DocumentInvalid([Issue("/status", "invalid_choice", "A new binding is 'pending' or 'active'; disable it afterwards if need be.")])
+            raise DocumentInvalid(
+                [
+                    Issue(
+                        "/status",
+                        "invalid_choice",
+                        "A new binding is 'pending' or 'active'; disable it afterwards if need be.",
+                    )
+                ]
+            )
         with transaction.atomic():
             version = cls._lock_version(model_version)
             try:
                 with transaction.atomic():
-                    binding = cls.objects.create(model_version=version, status=status, status_changed_at=timezone.now(), **values)
+                    binding = cls.objects.create(
+                        model_version=version, status=status, status_changed_at=timezone.now(), **values
+                    )
             except IntegrityError:
                 placement = {k: values.get(k) for k in ("provider", "region", "environment")}
                 if not cls.objects.filter(model_version=version, **placement).exists():
@@ -191,8 +238,11 @@ class ProviderBinding(models.Model):
             binding = type(self).objects.select_for_update().with_version().get(pk=self.pk)
             proposed = {name: values.get(name, getattr(binding, name)) for name in SETTINGS_FIELDS}
             self.check_settings(proposed)
-            changed = {name: [str(getattr(binding, name)), str(value)] for name, value in values.items()
-                       if name != "config" and getattr(binding, name) != value}
+            changed = {
+                name: [str(getattr(binding, name)), str(value)]
+                for name, value in values.items()
+                if name != "config" and getattr(binding, name) != value
+            }
             if "config" in values and not same_json(values["config"], binding.config):
                 changed["config"] = ["changed"]
             for name, value in values.items():
@@ -202,9 +252,17 @@ class ProviderBinding(models.Model):
                     binding.save()
             except IntegrityError:
                 placement = {k: getattr(binding, k) for k in ("provider", "region", "environment")}
-                if not type(self).objects.filter(model_version=binding.model_version, **placement).exclude(pk=binding.pk).exists():
+                if (
+                    not type(self)
+                    .objects.filter(model_version=binding.model_version, **placement)
+                    .exclude(pk=binding.pk)
+                    .exists()
+                ):
                     raise
-                raise Conflict(f"{binding.model_version} already has a binding at that provider, region and environment.", code="binding_exists") from None
+                raise Conflict(
+                    f"{binding.model_version} already has a binding at that provider, region and environment.",
+                    code="binding_exists",
+                ) from None
             if changed:
                 binding._changelog("binding.updated", changed)
         return binding
@@ -232,14 +290,17 @@ class ProviderBinding(models.Model):
         _, status = entries.state_at("status", moment)
         return True, status
 
-
     def _move(self, status: str, reason: str, action: str | None) -> None:
         """Set the status (the caller holds the row lock) and record the move with its reason (``action`` None:
         the caller records it)."""
         old, now = self.status, timezone.now()
         self.status, self.status_reason, self.status_changed_at = status, reason[:500], now
-        type(self).objects.filter(pk=self.pk).update(status=status, status_reason=self.status_reason, status_changed_at=now, updated_at=now)
-        BindingStatusChange.objects.create(binding=self, from_status=old, to_status=status, reason=self.status_reason, at=now)
+        type(self).objects.filter(pk=self.pk).update(
+            status=status, status_reason=self.status_reason, status_changed_at=now, updated_at=now
+        )
+        BindingStatusChange.objects.create(
+            binding=self, from_status=old, to_status=status, reason=self.status_reason, at=now
+        )
         if action is not None:
             self._changelog(action, {"status": [old, status], "reason": self.status_reason})
 
@@ -308,7 +369,8 @@ class ProviderBinding(models.Model):
                 input_tokens=F("input_tokens") + sum(o.input_tokens for o in outcomes),
                 output_tokens=F("output_tokens") + sum(o.output_tokens for o in outcomes),
                 last_report_at=Greatest(F("last_report_at"), max(o.at for o in outcomes))
-                if binding.last_report_at is not None else max(o.at for o in outcomes),
+                if binding.last_report_at is not None
+                else max(o.at for o in outcomes),
             )
             BindingSample.objects.add(binding.pk, samples)
             BindingSample.objects.filter(binding=binding).older_than_window(now).delete()
@@ -324,10 +386,13 @@ class BindingSampleManager(models.Manager.from_queryset(BindingSampleQuerySet)):
         if not counts:
             return
         table = connection.ops.quote_name(self.model._meta.db_table)
-        rows = [(binding_id, connection.ops.adapt_datetimefield_value(s), b, ok, n) for (s, b, ok), n in sorted(counts.items())]
+        rows = [
+            (binding_id, connection.ops.adapt_datetimefield_value(s), b, ok, n)
+            for (s, b, ok), n in sorted(counts.items())
+        ]
         with connection.cursor() as cursor:
             for start in range(0, len(rows), 200):
-                chunk = rows[start:start + 200]
+                chunk = rows[start : start + 200]
                 cursor.execute(
                     f"INSERT INTO {table} (binding_id, slice_start, bucket, success, count) VALUES "
                     + ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
@@ -350,7 +415,9 @@ class BindingSample(models.Model):
     class Meta:
         constraints = [
             # Also the index the window query (binding, slice_start >= ...) uses.
-            models.UniqueConstraint(fields=["binding", "slice_start", "bucket", "success"], name="%(app_label)s_%(class)s_unique_cell"),
+            models.UniqueConstraint(
+                fields=["binding", "slice_start", "bucket", "success"], name="%(app_label)s_%(class)s_unique_cell"
+            ),
             models.CheckConstraint(condition=Q(count__gte=0), name="%(app_label)s_%(class)s_count_not_negative"),
         ]
 

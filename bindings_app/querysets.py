@@ -24,7 +24,7 @@ def window_start(now: dt.datetime) -> dt.datetime:
 def slice_start(moment: dt.datetime) -> dt.datetime:
     seconds = settings.BINDING_SLICE_SECONDS
     epoch = int(moment.timestamp())
-    return dt.datetime.fromtimestamp(epoch - epoch % seconds, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(epoch - epoch % seconds, tz=dt.UTC)
 
 
 @dataclass
@@ -95,7 +95,9 @@ class BindingQuerySet(models.QuerySet):
     def with_success_rate_at_least(self, rate: float) -> BindingQuerySet:
         """Lifetime success rate (success_count / request_count) at least ``rate``, counting only bindings with
         at least ``BINDING_SLO_MIN_SAMPLES`` reports: a binding with no data never passes a minimum."""
-        return self.filter(request_count__gte=settings.BINDING_SLO_MIN_SAMPLES, success_count__gte=F("request_count") * rate)
+        return self.filter(
+            request_count__gte=settings.BINDING_SLO_MIN_SAMPLES, success_count__gte=F("request_count") * rate
+        )
 
     def costing_at_most(self, price) -> BindingQuerySet:
         """Blended price per 1k tokens (the mean of the input and output prices) at most ``price``. Prices have six
@@ -104,7 +106,6 @@ class BindingQuerySet(models.QuerySet):
         price = Decimal(price).quantize(Decimal("0.000001"), rounding=ROUND_FLOOR)
         limit = 2 * price + Decimal("0.0000005")
         return self.filter(cost_per_1k_input_tokens__lte=limit - F("cost_per_1k_output_tokens"))
-
 
 
 class BindingSampleQuerySet(models.QuerySet):

@@ -75,7 +75,9 @@ def _ranked_reason(binding, figures: WindowFigures) -> str:
         parts = [f"success {figures.success_rate * 100:.1f} %"]
         parts.append(f"p95 {figures.p95_ms:.0f} ms" if figures.p95_ms is not None else "p95 unknown")
     else:
-        parts = [f"no data ({figures.samples} of {settings.BINDING_SLO_MIN_SAMPLES} samples over {figures.minutes} min)"]
+        parts = [
+            f"no data ({figures.samples} of {settings.BINDING_SLO_MIN_SAMPLES} samples over {figures.minutes} min)"
+        ]
     parts.append(f"{_money(binding.blended_cost)}/1k")
     return "ranked: " + ", ".join(parts)
 

@@ -15,7 +15,9 @@ SECTION = "bindings"
 def registry_stats() -> dict:
     from bindings_app.models import ProviderBinding
 
-    bindings = ProviderBinding.objects.filter(model_version__deleted_at__isnull=True, model_version__model__deleted_at__isnull=True)
+    bindings = ProviderBinding.objects.filter(
+        model_version__deleted_at__isnull=True, model_version__model__deleted_at__isnull=True
+    )
     by_provider_status: dict[str, dict[str, int]] = {}
     total = 0
     for row in bindings.order_by().values("provider", "status").annotate(n=Count("pk")):
@@ -33,7 +35,8 @@ def registry_stats() -> dict:
 
 def registry_metrics(section: dict):
     bindings = GaugeMetricFamily(
-        "registry_bindings_total", "Provider bindings of live model versions, by provider and status (from the stats snapshot).",
+        "registry_bindings_total",
+        "Provider bindings of live model versions, by provider and status (from the stats snapshot).",
         labels=["provider", "status"],
     )
     for provider, statuses in sorted(section.get("by_provider_status", {}).items()):
@@ -41,7 +44,9 @@ def registry_metrics(section: dict):
             bindings.add_metric([provider, status], n)
     families = [bindings]
     if section.get("average_success_rate") is not None:
-        rate = GaugeMetricFamily("registry_bindings_success_rate", "Average lifetime success rate of bindings with enough samples.")
+        rate = GaugeMetricFamily(
+            "registry_bindings_success_rate", "Average lifetime success rate of bindings with enough samples."
+        )
         rate.add_metric([], section["average_success_rate"])
         families.append(rate)
     return families

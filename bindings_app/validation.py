@@ -60,12 +60,22 @@ def secrets_in(config: Any, base: tuple = ("config",)) -> list[Issue]:
                 child_path = (*path, key)
                 if key.endswith(SECRET_REFERENCE_SUFFIX):
                     if not (isinstance(child, str) and SECRET_REFERENCE.fullmatch(child)):
-                        issues.append(Issue(pointer(*child_path), "secret_reference_required",
-                                            f"'{key}' names a secret; give its reference (e.g. 'vault:kv/path#key' or 'env:VAR'), never the secret itself."))
+                        issues.append(
+                            Issue(
+                                pointer(*child_path),
+                                "secret_reference_required",
+                                f"'{key}' names a secret; give its reference (e.g. 'vault:kv/path#key' or 'env:VAR'), never the secret itself.",
+                            )
+                        )
                     continue
                 if CREDENTIAL_KEY.fullmatch(_normalised(key)):
-                    issues.append(Issue(pointer(*child_path), "secret_in_config",
-                                        f"'{key}' would store a credential; secrets are never stored. Name it instead: '{key.rstrip('_')}_secret': 'vault:...'."))
+                    issues.append(
+                        Issue(
+                            pointer(*child_path),
+                            "secret_in_config",
+                            f"'{key}' would store a credential; secrets are never stored. Name it instead: '{key.rstrip('_')}_secret': 'vault:...'.",
+                        )
+                    )
                     continue
                 stack.append((child, child_path))
         elif isinstance(value, list):
@@ -73,8 +83,13 @@ def secrets_in(config: Any, base: tuple = ("config",)) -> list[Issue]:
         elif isinstance(value, str):
             for pattern, what in CREDENTIAL_VALUES:
                 if pattern.fullmatch(value):
-                    issues.append(Issue(pointer(*path), "secret_in_config",
-                                        f"This value looks like {what}; secrets are never stored. Store a reference in a '..._secret' key."))
+                    issues.append(
+                        Issue(
+                            pointer(*path),
+                            "secret_in_config",
+                            f"This value looks like {what}; secrets are never stored. Store a reference in a '..._secret' key.",
+                        )
+                    )
                     break
     return sorted(issues, key=lambda issue: issue.path)
 
@@ -101,6 +116,7 @@ def check_config(provider: str, config: Any) -> list[Issue]:
 
 # -- reports ------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Outcome:
     success: bool
@@ -124,7 +140,9 @@ def parse_outcomes(data: Any, *, now: dt.datetime | None = None) -> list[Outcome
         if not data:
             raise DocumentInvalid([Issue("", "too_few_items", "A batch holds at least one outcome.")])
         if len(data) > limit:
-            raise DocumentInvalid([Issue("", "too_many_items", f"A batch holds at most {limit} outcomes; got {len(data)}.")])
+            raise DocumentInvalid(
+                [Issue("", "too_many_items", f"A batch holds at most {limit} outcomes; got {len(data)}.")]
+            )
         items, prefix = data, lambda index: (index,)
     else:
         raise DocumentInvalid([Issue("", "invalid_type", "Expected an outcome object or a list of them.")])
@@ -145,12 +163,22 @@ def parse_outcomes(data: Any, *, now: dt.datetime | None = None) -> list[Outcome
             except ValueError:  # well formed but no date (month 13, hour 25)
                 at = None
             if at is None or at.tzinfo is None:
-                report.error(f"{base}/at", "invalid_format", "Expected an ISO 8601 time with a zone, e.g. 2026-11-23T10:00:00Z.")
+                report.error(
+                    f"{base}/at", "invalid_format", "Expected an ISO 8601 time with a zone, e.g. 2026-11-23T10:00:00Z."
+                )
                 continue
             if at > latest_allowed:
-                report.error(f"{base}/at", "in_the_future", f"{item['at']} is in the future (more than {settings.BINDING_REPORT_MAX_CLOCK_SKEW_SECONDS} s ahead).")
+                report.error(
+                    f"{base}/at",
+                    "in_the_future",
+                    f"{item['at']} is in the future (more than {settings.BINDING_REPORT_MAX_CLOCK_SKEW_SECONDS} s ahead).",
+                )
                 continue
-        outcomes.append(Outcome(item["success"], item.get("latency_ms"), item.get("input_tokens", 0), item.get("output_tokens", 0), at))
+        outcomes.append(
+            Outcome(
+                item["success"], item.get("latency_ms"), item.get("input_tokens", 0), item.get("output_tokens", 0), at
+            )
+        )
     if report.errors:
         raise DocumentInvalid(report.errors)
     return outcomes

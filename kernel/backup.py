@@ -119,7 +119,9 @@ def dumps(record: dict) -> str:
 def export_registry(out: IO[str], progress: Callable[[int], None] = lambda n: None) -> dict[str, int]:
     """Write every section's records; returns counts per section."""
     chosen = sections()
-    out.write(dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "sections": [m.SECTION for m in chosen]}) + "\n")
+    out.write(
+        dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "sections": [m.SECTION for m in chosen]}) + "\n"
+    )
     counts = {}
     for module in chosen:
         n = 0
@@ -160,7 +162,9 @@ def _parse(number: int, line: str) -> dict:
     return record
 
 
-def import_registry(lines: Iterable[str], *, on_conflict: str = "fail", progress: Callable[[int], None] = lambda n: None) -> ImportContext:
+def import_registry(
+    lines: Iterable[str], *, on_conflict: str = "fail", progress: Callable[[int], None] = lambda n: None
+) -> ImportContext:
     """Import an export in one transaction: all of it, or (on a refused conflict or a bad record) nothing."""
     if on_conflict not in CONFLICT_POLICIES:
         raise ValueError(on_conflict)
@@ -232,7 +236,9 @@ class RowCodec:
     """Every concrete field of ``model`` to and from a JSON record, except the integer primary key (not stable
     across databases) and ``references`` (foreign key name -> the record key holding the referenced row's name)."""
 
-    def __init__(self, model: type[models.Model], references: dict[str, str] | None = None, derived: tuple[str, ...] = ()):
+    def __init__(
+        self, model: type[models.Model], references: dict[str, str] | None = None, derived: tuple[str, ...] = ()
+    ):
         self.model = model
         self.references = references or {}
         self.derived = derived  # state the registry recomputes after an import; not carried in the file
@@ -307,7 +313,9 @@ class DefinitionSection:
         # The latest/current pointers, the is_latest flags, the effective tags and the search vector are derived from
         # the rows: recomputed after an import.
         self.definitions = RowCodec(definition_model, derived=("latest_version", "current_version"))
-        self.versions = RowCodec(self.version_model, {self.parent: "definition"}, derived=("search_vector", "is_latest", "effective_tags"))
+        self.versions = RowCodec(
+            self.version_model, {self.parent: "definition"}, derived=("search_vector", "is_latest", "effective_tags")
+        )
 
     def export_records(self) -> Iterator[dict]:
         for definition in self.definition_model.objects.order_by("name").iterator(chunk_size=CHUNK):
@@ -342,13 +350,11 @@ class DefinitionSection:
         from django.db.models import OuterRef, Subquery
 
         from kernel.documents.shape import effective_tags_of
-
         from kernel.models.definitions import backfill_latest_flags
-
         from kernel.rules.latest import latest_order
 
         for start in range(0, len(definition_ids), CHUNK):
-            batch = definition_ids[start:start + CHUNK]
+            batch = definition_ids[start : start + CHUNK]
             versions = self.version_model.objects.filter(**{self.parent: OuterRef("pk")}).present()
             self.definition_model.objects.filter(pk__in=batch).update(
                 latest_version=Subquery(versions.order_by(*latest_order()).values("pk")[:1]),
@@ -356,9 +362,12 @@ class DefinitionSection:
             )
             backfill_latest_flags(self.definition_model, self.version_model, batch)
             tagged = []
-            for version in self.version_model.objects.filter(**{f"{self.parent}__in": batch}).select_related(self.parent).only(
-                "pk", "tags", f"{self.parent}__tags"
-            ).iterator(chunk_size=CHUNK):
+            for version in (
+                self.version_model.objects.filter(**{f"{self.parent}__in": batch})
+                .select_related(self.parent)
+                .only("pk", "tags", f"{self.parent}__tags")
+                .iterator(chunk_size=CHUNK)
+            ):
                 version.effective_tags = effective_tags_of(version.tags, version.definition.tags)
                 tagged.append(version)
             self.version_model.objects.bulk_update(tagged, ["effective_tags"], batch_size=CHUNK)
@@ -373,7 +382,11 @@ class DefinitionSection:
         if not records:
             return 0
         names = [r.get("name") for r in records]
-        existing = set(self.definition_model.objects.filter(name__in=[n for n in names if isinstance(n, str)]).values_list("name", flat=True))
+        existing = set(
+            self.definition_model.objects.filter(name__in=[n for n in names if isinstance(n, str)]).values_list(
+                "name", flat=True
+            )
+        )
         rows = []
         for record in records:
             if record.get("name") in existing:
@@ -389,7 +402,10 @@ class DefinitionSection:
         if not records:
             return 0
         existing = set(
-            str(pk) for pk in self.version_model.objects.filter(pk__in=[_uuid(r) for r in records if _uuid(r)]).values_list("pk", flat=True)
+            str(pk)
+            for pk in self.version_model.objects.filter(pk__in=[_uuid(r) for r in records if _uuid(r)]).values_list(
+                "pk", flat=True
+            )
         )
         rows = []
         for record in records:

@@ -33,8 +33,15 @@ class KeepIdCodec(RowCodec):
 
 
 class RowsSection:
-    def __init__(self, model: type[models.Model], *, key: tuple[str, ...], order: tuple[str, ...] | None = None,
-                 keep_ids: bool = False, queryset=None):
+    def __init__(
+        self,
+        model: type[models.Model],
+        *,
+        key: tuple[str, ...],
+        order: tuple[str, ...] | None = None,
+        keep_ids: bool = False,
+        queryset=None,
+    ):
         self.model = model
         self.key = key
         self.order = order or key
@@ -60,12 +67,16 @@ class RowsSection:
                 first = self.key[0]
                 attname = self.model._meta.get_field(first).attname
                 wanted = [r.get(first) for r in chunk if r.get(first) is not None]
-                existing = {
-                    tuple(str(v) for v in values)
-                    for values in self.model.objects.filter(**{f"{attname}__in": wanted}).values_list(
-                        *(self.model._meta.get_field(name).attname for name in self.key)
-                    )
-                } if wanted else set()
+                existing = (
+                    {
+                        tuple(str(v) for v in values)
+                        for values in self.model.objects.filter(**{f"{attname}__in": wanted}).values_list(
+                            *(self.model._meta.get_field(name).attname for name in self.key)
+                        )
+                    }
+                    if wanted
+                    else set()
+                )
                 rows = []
                 for record in chunk:
                     if self._key_of(record) in existing:

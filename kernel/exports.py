@@ -6,11 +6,13 @@ SECTION, ORDER = "registry", 90
 
 
 def section():
-    from kernel.models.aliases import Alias
     from kernel.backup_rows import RowsSection, SectionGroup
+    from kernel.models.aliases import Alias
     from kernel.models.changelog import ChangeLogEntry
 
-    return SectionGroup({
-        "alias": RowsSection(Alias, key=("kind", "definition_name", "alias")),
-        "change": RowsSection(ChangeLogEntry, key=("id",), keep_ids=True),
-    })
+    return SectionGroup(
+        {
+            "alias": RowsSection(Alias, key=("kind", "definition_name", "alias")),
+            "change": RowsSection(ChangeLogEntry, key=("id",), keep_ids=True),
+        }
+    )

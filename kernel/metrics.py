@@ -39,16 +39,22 @@ class RegistryCollector:
             logger.warning("registry gauges skipped: no statistics snapshot", exc_info=True)
             return
         versions = GaugeMetricFamily(
-            "registry_versions", "Registered versions of live definitions, by kind and lifecycle status.", labels=["kind", "status"]
+            "registry_versions",
+            "Registered versions of live definitions, by kind and lifecycle status.",
+            labels=["kind", "status"],
         )
-        definitions = GaugeMetricFamily("registry_definitions", "Live (not deleted) definitions, by kind.", labels=["kind"])
+        definitions = GaugeMetricFamily(
+            "registry_definitions", "Live (not deleted) definitions, by kind.", labels=["kind"]
+        )
         for section in snapshot.data.values():
             if not isinstance(section, dict) or "kind" not in section:
                 continue
             for status, n in sorted(section.get("versions_by_status", {}).items()):
                 versions.add_metric([section["kind"], status], n)
             definitions.add_metric([section["kind"]], section.get("total", 0))
-        refreshed = GaugeMetricFamily("registry_stats_refreshed_timestamp_seconds", "When the statistics snapshot was taken.")
+        refreshed = GaugeMetricFamily(
+            "registry_stats_refreshed_timestamp_seconds", "When the statistics snapshot was taken."
+        )
         refreshed.add_metric([], snapshot.refreshed_at.timestamp())
         yield versions
         yield definitions

@@ -61,7 +61,9 @@ def backfill_search_fields(version_model, parent_field: str, search_fields: tupl
                 batch = []
         model.objects.bulk_update(batch, ["search_text"])
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(f"UPDATE {model._meta.db_table} SET search_vector = to_tsvector('simple', search_text)")
+            schema_editor.execute(
+                f"UPDATE {model._meta.db_table} SET search_vector = to_tsvector('simple', search_text)"
+            )
 
     return forwards
 
@@ -107,7 +109,11 @@ def backfill_latest_version_fields(app_label: str, definition_model: str, versio
         backfill_latest_flags(definitions, versions)
         parent_field = definitions._meta.get_field("versions").field.name
         batch = []
-        for version in versions.objects.select_related(parent_field).only("pk", "tags", f"{parent_field}__tags").iterator(chunk_size=2000):
+        for version in (
+            versions.objects.select_related(parent_field)
+            .only("pk", "tags", f"{parent_field}__tags")
+            .iterator(chunk_size=2000)
+        ):
             version.effective_tags = effective_tags_of(version.tags, getattr(version, parent_field).tags)
             batch.append(version)
             if len(batch) >= 2000:

@@ -6,7 +6,6 @@ from celery import shared_task
 from django.conf import settings
 
 from kernel import stats
-
 from kernel.models import webhooks
 
 

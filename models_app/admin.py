@@ -1,9 +1,9 @@
 from django.contrib import admin
 
+from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 from models_app.admin_artifacts import ArtifactAdminMixin
 from models_app.lineage.picture import delta_table, lineage_svg
 from models_app.models import Model, ModelVersion
-from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 
 
 class ModelVersionInline(VersionInline):
@@ -12,7 +12,16 @@ class ModelVersionInline(VersionInline):
 
 @admin.register(Model)
 class ModelAdmin(DefinitionAdmin):
-    list_display = ("name", "family", "latest_version_number", "current_version_number", "latest_status", "version_count", "updated_at", "deleted_at")
+    list_display = (
+        "name",
+        "family",
+        "latest_version_number",
+        "current_version_number",
+        "latest_status",
+        "version_count",
+        "updated_at",
+        "deleted_at",
+    )
     list_filter = ("family", *DefinitionAdmin.list_filter)
     search_fields = ("name", "family")
     readonly_fields = (*DefinitionAdmin.readonly_fields,)

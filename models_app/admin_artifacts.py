@@ -12,8 +12,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from models_app.artifacts.upload import Incoming, store_files
 from kernel.exceptions import RegistryError
+from models_app.artifacts.upload import Incoming, store_files
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -42,12 +42,19 @@ class ArtifactAdminMixin:
 
     def get_urls(self):
         return [
-            path("<path:object_id>/artifacts/upload/", self.admin_site.admin_view(self.artifact_upload_view), name="models_app_modelversion_artifact_upload"),
+            path(
+                "<path:object_id>/artifacts/upload/",
+                self.admin_site.admin_view(self.artifact_upload_view),
+                name="models_app_modelversion_artifact_upload",
+            ),
             *super().get_urls(),
         ]
 
     def api_file_url(self, version, filename: str) -> str:
-        return reverse("models-api:model-artifact", kwargs={"name": version.model.name, "version": version.version, "filename": filename})
+        return reverse(
+            "models-api:model-artifact",
+            kwargs={"name": version.model.name, "version": version.version, "filename": filename},
+        )
 
     def stored_files(self, version):
         files = list(version.artifact_files.all())
@@ -56,8 +63,16 @@ class ArtifactAdminMixin:
             '<tr class="artifact-file"><td><a href="{}">{}</a></td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>'
             '<td class="integrity">{}</td><td>{}</td><td>{}</td></tr>',
             (
-                (self.api_file_url(version, f.filename), f.filename, f"{f.size:,}", f.sha256, f.blake3, f.get_integrity_display(),
-                 f.verified_at.strftime("%Y-%m-%d %H:%M UTC"), "sealed" if f.sealed else "")
+                (
+                    self.api_file_url(version, f.filename),
+                    f.filename,
+                    f"{f.size:,}",
+                    f.sha256,
+                    f.blake3,
+                    f.get_integrity_display(),
+                    f.verified_at.strftime("%Y-%m-%d %H:%M UTC"),
+                    "sealed" if f.sealed else "",
+                )
                 for f in files
             ),
         )
@@ -65,7 +80,7 @@ class ArtifactAdminMixin:
         sealed = "The artifact set is sealed." if version.artifacts_sealed_at else ""
         return format_html(
             '<table id="stored-files"><thead><tr><th>file</th><th>bytes</th><th>sha256</th><th>blake3</th><th>integrity</th>'
-            "<th>verified</th><th></th></tr></thead><tbody>{}</tbody></table><p>{} {} <a class=\"button\" href=\"{}\">Upload files</a></p>",
+            '<th>verified</th><th></th></tr></thead><tbody>{}</tbody></table><p>{} {} <a class="button" href="{}">Upload files</a></p>',
             rows or mark_safe('<tr><td colspan="7">No stored files.</td></tr>'),
             sealed,
             f"{len(files)} file(s)." if files else "",
@@ -82,9 +97,7 @@ class ArtifactAdminMixin:
         if request.method == "POST" and form.is_valid():
             uploads = form.cleaned_data["files"]
             try:
-                stored = store_files(
-                    version, [Incoming(u.name, u, u.size) for u in uploads], user=request.user
-                )
+                stored = store_files(version, [Incoming(u.name, u, u.size) for u in uploads], user=request.user)
             except RegistryError as exc:
                 form.add_error("files", exc.message)
             else:

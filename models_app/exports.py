@@ -6,8 +6,8 @@ SECTION, ORDER = "models", 10
 
 
 def section():
-    from models_app.models import Model
     from kernel.backup import DefinitionSection
+    from models_app.models import Model
 
     return DefinitionSection(Model)
 
@@ -15,14 +15,16 @@ def section():
 def lineage_section():
     """Lineage links (derived_from, relation, deltas, depth) travel on the version rows above; contributions,
     attestations (each envelope exactly as signed) and artifact file rows (the metadata, not the bytes) here."""
-    from models_app.models import ArtifactFile, Attestation, Contribution
     from kernel.backup_rows import RowsSection, SectionGroup
+    from models_app.models import ArtifactFile, Attestation, Contribution
 
-    return SectionGroup({
-        "contribution": RowsSection(Contribution, key=("version", "address")),
-        "attestation": RowsSection(Attestation, key=("version",)),
-        "artifact_file": RowsSection(ArtifactFile, key=("storage_key",)),
-    })
+    return SectionGroup(
+        {
+            "contribution": RowsSection(Contribution, key=("version", "address")),
+            "attestation": RowsSection(Attestation, key=("version",)),
+            "artifact_file": RowsSection(ArtifactFile, key=("storage_key",)),
+        }
+    )
 
 
 # More sections of this app (see ``kernel.backup.sections``): after the versions they refer to.

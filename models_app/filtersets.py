@@ -1,7 +1,7 @@
 import django_filters
 
-from models_app.models import ModelVersion
 from kernel.api.filtersets import VersionFilterSet
+from models_app.models import ModelVersion
 
 
 class ModelVersionFilterSet(VersionFilterSet):

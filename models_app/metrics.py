@@ -15,7 +15,9 @@ class ArtifactCollector:
         from models_app.models.artifact_files import ArtifactFile, Integrity
 
         files = GaugeMetricFamily(
-            "registry_artifact_files", "Stored artifact files by the outcome of their last integrity check.", labels=["integrity"]
+            "registry_artifact_files",
+            "Stored artifact files by the outcome of their last integrity check.",
+            labels=["integrity"],
         )
         try:
             counts = dict(ArtifactFile.objects.values_list("integrity").annotate(n=Count("pk")).order_by())

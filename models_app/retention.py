@@ -48,11 +48,11 @@ from django.db.models import F
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from kernel.choices import Lifecycle
+from kernel.models import changelog
+from kernel.rules.dependencies import dependents_of, protected_ids
 from models_app.choices import StorageTier
 from models_app.models import ModelVersion, RetentionTotals
-from kernel.models import changelog
-from kernel.choices import Lifecycle
-from kernel.rules.dependencies import dependents_of, protected_ids
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,9 @@ class RetentionReport:
     protected: list[dict] = field(default_factory=list)
     purged: list[dict] = field(default_factory=list)
     purge_failed: list[dict] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: {"archived": 0, "protected": 0, "purged": 0, "purge_failed": 0, "models": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"archived": 0, "protected": 0, "purged": 0, "purge_failed": 0, "models": 0}
+    )
 
     def add(self, kind: str, item: dict) -> bool:
         """Count an item; keep it in the list while there is room. True when kept (the caller may enrich it)."""
@@ -98,7 +100,9 @@ class RetentionReport:
             "protected": self.protected,
             "purged": self.purged,
             "purge_failed": self.purge_failed,
-            "truncated": any(self.counts[k] > len(getattr(self, k)) for k in ("archived", "protected", "purged", "purge_failed")),
+            "truncated": any(
+                self.counts[k] > len(getattr(self, k)) for k in ("archived", "protected", "purged", "purge_failed")
+            ),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -162,7 +166,15 @@ def tombstone_spec(spec: dict) -> dict:
 
 
 class Retention:
-    def __init__(self, models, *, keep: int | None, dry_run: bool, report_limit: int | None, progress: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        models,
+        *,
+        keep: int | None,
+        dry_run: bool,
+        report_limit: int | None,
+        progress: Callable[[int], None] | None = None,
+    ):
         self.models = models.alive()
         self.versions = ModelVersion.objects
         self.keep = keep
@@ -267,8 +279,10 @@ class Retention:
             due = self.models.with_retention_keep(self.keep).filter(pk__in=_among(list(names)))
             self._archive_in_one_statement(due, guarded, names)
         else:
-            candidates = scope.ranked_beyond_retention(self.keep).order_by().values(
-                "pk", "model_id", "version", "is_current", "status", "storage_tier", "major", "minor", "patch"
+            candidates = (
+                scope.ranked_beyond_retention(self.keep)
+                .order_by()
+                .values("pk", "model_id", "version", "is_current", "status", "storage_tier", "major", "minor", "patch")
             )
             self._archive_row_by_row(candidates, guarded, names)
 
@@ -297,7 +311,9 @@ class Retention:
         newest_first = "model_id, major DESC, minor DESC, patch DESC"
         items = [f"candidates AS ({candidates})"]
         if self.dry_run:
-            items.append(f"archived AS (SELECT c.pk AS id, c.model_id, c.version, c.major, c.minor, c.patch FROM candidates c WHERE NOT {kept})")
+            items.append(
+                f"archived AS (SELECT c.pk AS id, c.model_id, c.version, c.major, c.minor, c.patch FROM candidates c WHERE NOT {kept})"
+            )
             params.append(guarded_array)
         else:
             items.append(
@@ -313,7 +329,8 @@ class Retention:
                 " jsonb_build_object('status', jsonb_build_array(a.status_before, %s::text),"
                 " 'storage_tier', jsonb_build_array(a.tier_before, %s::text)) AS changes"
                 f" FROM archived a ORDER BY a.{newest_first.replace(', ', ', a.')}",
-                action="model.version_archived", kind="model",
+                action="model.version_archived",
+                kind="model",
             )
             items += log
             params += log_params + [Lifecycle.ARCHIVED, StorageTier.COLD]
@@ -354,8 +371,15 @@ class Retention:
                 self.report.archived.append(_item(row, name))
             entries.append(
                 changelog.Change(
-                    "model.version_archived", "model", name, row["version"], str(row["pk"]),
-                    {"status": [row["status"], Lifecycle.ARCHIVED], "storage_tier": [row["storage_tier"], StorageTier.COLD]},
+                    "model.version_archived",
+                    "model",
+                    name,
+                    row["version"],
+                    str(row["pk"]),
+                    {
+                        "status": [row["status"], Lifecycle.ARCHIVED],
+                        "storage_tier": [row["storage_tier"], StorageTier.COLD],
+                    },
                 )
             )
         if self.dry_run or not archive:
@@ -365,7 +389,9 @@ class Retention:
             archived += (
                 self.versions.filter(pk__in=archive[start : start + UPDATE_CHUNK], is_current=False)
                 .exclude(status=Lifecycle.ARCHIVED)
-                .update(status=Lifecycle.ARCHIVED, storage_tier=StorageTier.COLD, archived_at=self.now, updated_at=self.now)
+                .update(
+                    status=Lifecycle.ARCHIVED, storage_tier=StorageTier.COLD, archived_at=self.now, updated_at=self.now
+                )
             )
         changelog.record_many(entries)
         RetentionTotals.add(archived=archived)
@@ -375,7 +401,11 @@ class Retention:
     def _purge_due(self):
         cutoff = self.now - timedelta(days=settings.RETENTION_PURGE_AFTER_DAYS)
         return self.versions.filter(
-            model__in=self.models, status=Lifecycle.ARCHIVED, purged_at__isnull=True, archived_at__isnull=False, archived_at__lte=cutoff
+            model__in=self.models,
+            status=Lifecycle.ARCHIVED,
+            purged_at__isnull=True,
+            archived_at__isnull=False,
+            archived_at__lte=cutoff,
         )
 
     def _purge(self) -> None:
@@ -388,7 +418,9 @@ class Retention:
             last = batch[-1].pk
             if self.dry_run:
                 for version in batch:
-                    self.report.add("purged", {"id": str(version.pk), "name": version.model.name, "version": version.version})
+                    self.report.add(
+                        "purged", {"id": str(version.pk), "name": version.model.name, "version": version.version}
+                    )
                 continue
             gone = []
             for version in batch:
@@ -396,7 +428,15 @@ class Retention:
                     version.delete_stored_artifacts()
                 except Exception as exc:  # any storage failure: keep the row archived, report it, go on
                     logger.warning("retention: could not delete the artifacts of %s", version, exc_info=True)
-                    self.report.add("purge_failed", {"id": str(version.pk), "name": version.model.name, "version": version.version, "error": str(exc)[:500]})
+                    self.report.add(
+                        "purge_failed",
+                        {
+                            "id": str(version.pk),
+                            "name": version.model.name,
+                            "version": version.version,
+                            "error": str(exc)[:500],
+                        },
+                    )
                 else:
                     gone.append(version)
             self._tombstone(gone)
@@ -424,7 +464,11 @@ class Retention:
                 self.report.add("purged", {"id": str(row.pk), "name": version.model.name, "version": row.version})
                 entries.append(
                     changelog.Change(
-                        "model.version_purged", "model", version.model.name, row.version, str(row.pk),
+                        "model.version_purged",
+                        "model",
+                        version.model.name,
+                        row.version,
+                        str(row.pk),
                         {"storage_tier": [StorageTier.COLD, StorageTier.PURGED]},
                     )
                 )

@@ -61,21 +61,33 @@ def registry_stats() -> dict:
 
 
 def registry_metrics(section: dict):
-    models = GaugeMetricFamily("registry_models_total", "Live models, by family (from the stats snapshot).", labels=["family"])
+    models = GaugeMetricFamily(
+        "registry_models_total", "Live models, by family (from the stats snapshot).", labels=["family"]
+    )
     for family, n in sorted(section.get("by_family", {}).items()):
         models.add_metric([family], n)
-    versions = GaugeMetricFamily("registry_model_versions_total", "Versions of live models, by lifecycle status.", labels=["status"])
+    versions = GaugeMetricFamily(
+        "registry_model_versions_total", "Versions of live models, by lifecycle status.", labels=["status"]
+    )
     for status, n in sorted(section.get("versions_by_status", {}).items()):
         versions.add_metric([status], n)
-    tiers = GaugeMetricFamily("registry_model_versions_by_tier", "Versions of live models, by storage tier.", labels=["tier"])
+    tiers = GaugeMetricFamily(
+        "registry_model_versions_by_tier", "Versions of live models, by storage tier.", labels=["tier"]
+    )
     for tier, n in sorted(section.get("versions_by_tier", {}).items()):
         tiers.add_metric([tier], n)
-    stored = GaugeMetricFamily("registry_artifact_bytes", "Bytes of stored artifact files of live models, by storage tier.", labels=["tier"])
+    stored = GaugeMetricFamily(
+        "registry_artifact_bytes", "Bytes of stored artifact files of live models, by storage tier.", labels=["tier"]
+    )
     for tier, n in sorted(section.get("stored_artifact_bytes_by_tier", {}).items()):
         stored.add_metric([tier], n)
     retention = section.get("retention", {})
-    archived = CounterMetricFamily("registry_retention_archived", "Versions archived by retention since the registry began.")
+    archived = CounterMetricFamily(
+        "registry_retention_archived", "Versions archived by retention since the registry began."
+    )
     archived.add_metric([], retention.get("archived_total", 0))
-    purged = CounterMetricFamily("registry_retention_purged", "Archived versions purged (artifacts deleted) by retention.")
+    purged = CounterMetricFamily(
+        "registry_retention_purged", "Archived versions purged (artifacts deleted) by retention."
+    )
     purged.add_metric([], retention.get("purged_total", 0))
     return [models, versions, tiers, stored, archived, purged]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from kernel.models.changelog import acting_as
 from models_app.artifacts.verify import verify_files
 from models_app.models import ArtifactFile, Model
-from kernel.models.changelog import acting_as
 
 
 # Idempotent (a second run finds nothing left to do), so it is acknowledged late and redelivered if the worker

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from kernel.rules.validation import DocumentValidator, Report, pointer
 from models_app.artifacts.upload import FILENAME_RE
 from models_app.lineage.rules import RULES as LINEAGE_RULES
 from models_app.models.model import CHECKSUM_PLACEHOLDER
-from kernel.rules.validation import DocumentValidator, Report, pointer
 
 GIB = 1024**3
 # vLLM's own default, used when a document leaves gpu_memory_utilization out (tensor_parallel_size defaults to 1).
@@ -90,5 +90,11 @@ def checksum_is_known(document: dict, report: Report) -> None:
 model_validator = DocumentValidator(
     "model",
     Path(__file__).parent / "schemas" / "model.json",
-    rules=[artifact_size_within_limit, runtime_fits_requirements, checksum_is_known, declared_file_names_valid, *LINEAGE_RULES],
+    rules=[
+        artifact_size_within_limit,
+        runtime_fits_requirements,
+        checksum_is_known,
+        declared_file_names_valid,
+        *LINEAGE_RULES,
+    ],
 )

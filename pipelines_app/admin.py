@@ -4,9 +4,9 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 from pipelines_app.dag import CycleError
 from pipelines_app.models import Pipeline, PipelineVersion
-from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
 
 # Layout of the DAG picture: one column per stage (DAG level), one row per step within it.
 BOX_WIDTH, BOX_HEIGHT = 150, 36
@@ -40,8 +40,14 @@ def dag_svg(version: PipelineVersion) -> SafeString:
         '<line class="dependency" data-from="{}" data-to="{}" x1="{}" y1="{}" x2="{}" y2="{}" '
         'stroke="#666" stroke-width="1.5" marker-end="url(#dag-arrow)"/>',
         (
-            (dependency, step.id, position[dependency][0] + BOX_WIDTH, position[dependency][1] + BOX_HEIGHT // 2,
-             position[step.id][0] - 2, position[step.id][1] + BOX_HEIGHT // 2)
+            (
+                dependency,
+                step.id,
+                position[dependency][0] + BOX_WIDTH,
+                position[dependency][1] + BOX_HEIGHT // 2,
+                position[step.id][0] - 2,
+                position[step.id][1] + BOX_HEIGHT // 2,
+            )
             for step in graph.steps.values()
             for dependency in step.depends_on
         ),
@@ -53,8 +59,18 @@ def dag_svg(version: PipelineVersion) -> SafeString:
         '<rect x="{}" y="{}" width="{}" height="{}" rx="5" fill="#eef4f9" stroke="#417690"/>'
         '<text x="{}" y="{}" font-size="12" text-anchor="middle" dominant-baseline="middle">{}</text></g>',
         (
-            (step_id, step_id, types.get(step_id, ""), x, y, BOX_WIDTH, BOX_HEIGHT, x + BOX_WIDTH // 2,
-             y + BOX_HEIGHT // 2, step_id if len(step_id) <= LABEL_CHARS else step_id[: LABEL_CHARS - 1] + "…")
+            (
+                step_id,
+                step_id,
+                types.get(step_id, ""),
+                x,
+                y,
+                BOX_WIDTH,
+                BOX_HEIGHT,
+                x + BOX_WIDTH // 2,
+                y + BOX_HEIGHT // 2,
+                step_id if len(step_id) <= LABEL_CHARS else step_id[: LABEL_CHARS - 1] + "…",
+            )
             for step_id, (x, y) in position.items()
         ),
     )
@@ -63,7 +79,12 @@ def dag_svg(version: PipelineVersion) -> SafeString:
         'role="img" aria-label="Pipeline steps and their dependencies">'
         '<defs><marker id="dag-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#666"/></marker></defs>{}{}</svg>',
-        width, height, width, height, arrows, boxes,
+        width,
+        height,
+        width,
+        height,
+        arrows,
+        boxes,
     )
 
 
@@ -95,11 +116,14 @@ class PipelineVersionAdmin(DefinitionVersionAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (number, ", ".join(stage), ", ".join(sorted(
-                    {dependency for step_id in stage for dependency in steps[step_id].depends_on}
-                )) or "-", ", ".join(
-                    f"{step_id}: {steps[step_id].worst_case_seconds} s" for step_id in stage
-                ), "yes" if on_critical_path & set(stage) else "")
+                (
+                    number,
+                    ", ".join(stage),
+                    ", ".join(sorted({dependency for step_id in stage for dependency in steps[step_id].depends_on}))
+                    or "-",
+                    ", ".join(f"{step_id}: {steps[step_id].worst_case_seconds} s" for step_id in stage),
+                    "yes" if on_critical_path & set(stage) else "",
+                )
                 for number, stage in enumerate(order["stages"], start=1)
             ),
         )
@@ -108,11 +132,12 @@ class PipelineVersionAdmin(DefinitionVersionAdmin):
             "<th>waits for</th><th>worst case</th><th>critical path</th></tr></thead><tbody>{}</tbody></table>"
             "<p>Critical path: {} &mdash; {} s worst case (timeouts &times; (1 + retries)). "
             "max_parallel: {}.</p>",
-            rows, " → ".join(order["critical_path"]["steps"]), order["critical_path"]["duration_seconds"],
+            rows,
+            " → ".join(order["critical_path"]["steps"]),
+            order["critical_path"]["duration_seconds"],
             order["max_parallel"] or "unlimited",
         )
 
     @admin.display(description="models")
     def models_used(self, obj: PipelineVersion):
         return ", ".join(obj.model_refs) or "-"
-

@@ -6,10 +6,13 @@ class PipelinesAppConfig(AppConfig):
     verbose_name = "Pipeline registry"
 
     def ready(self) -> None:
-        from pipelines_app.guards import (
-            model_versions_protected, pipelines_using_alias, pipelines_using_model, pipelines_using_model_version,
-        )
         from kernel.rules.dependencies import register_guard
+        from pipelines_app.guards import (
+            model_versions_protected,
+            pipelines_using_alias,
+            pipelines_using_model,
+            pipelines_using_model_version,
+        )
 
         # The model app asks these before archiving a version or deleting a model; it never imports us.
         register_guard("models_app.Model", pipelines_using_model)

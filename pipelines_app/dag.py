@@ -69,7 +69,8 @@ class StepGraph:
             if step_id in first_index:
                 if report is not None:
                     report.error(
-                        pointer("steps", index, "id"), "duplicate_step_id",
+                        pointer("steps", index, "id"),
+                        "duplicate_step_id",
                         f"Step id '{step_id}' is already used by step {first_index[step_id]}; ids must be unique.",
                     )
                 continue
@@ -90,7 +91,10 @@ class StepGraph:
                 elif dependency == step_id:
                     problem = "self_dependency", f"Step '{step_id}' depends on itself."
                 elif dependency not in first_index:
-                    problem = "unknown_dependency", f"Step '{step_id}' depends on '{dependency}', which is not a step of this pipeline."
+                    problem = (
+                        "unknown_dependency",
+                        f"Step '{step_id}' depends on '{dependency}', which is not a step of this pipeline.",
+                    )
                 else:
                     known[dependency] = None
                 if problem and report is not None:
@@ -160,7 +164,11 @@ class StepGraph:
         ``critical_path``: the chain whose worst case (timeout x (1 + retries), summed) is longest."""
         levels = self.levels()
         width = max_parallel if isinstance(max_parallel, int) and max_parallel >= 1 else None
-        stages = [level[i : i + width] for level in levels for i in range(0, len(level), width)] if width else [list(level) for level in levels]
+        stages = (
+            [level[i : i + width] for level in levels for i in range(0, len(level), width)]
+            if width
+            else [list(level) for level in levels]
+        )
         path, seconds = self.critical_path(levels, lambda step: step.worst_case_seconds)
         return {
             "stages": stages,
@@ -212,7 +220,9 @@ class StepGraph:
         return groups
 
 
-def _strongly_connected(successors: dict[str, list[str]], nodes: list[str], within: set[str] | None = None) -> list[set[str]]:
+def _strongly_connected(
+    successors: dict[str, list[str]], nodes: list[str], within: set[str] | None = None
+) -> list[set[str]]:
     """Tarjan's algorithm, iterative (no recursion limit), over ``nodes`` and the edges among ``within``."""
     inside = within if within is not None else set(nodes)
     index_of: dict[str, int] = {}
@@ -261,7 +271,9 @@ def _strongly_connected(successors: dict[str, list[str]], nodes: list[str], with
     return result
 
 
-def _cycles_through(start: str, component: set[str], successors: dict[str, list[str]], found: list[list[str]], limit: int) -> bool:
+def _cycles_through(
+    start: str, component: set[str], successors: dict[str, list[str]], found: list[list[str]], limit: int
+) -> bool:
     """Johnson's circuit search from ``start`` inside ``component``; appends to ``found``. False once ``limit``
     is reached."""
     blocked = {start}

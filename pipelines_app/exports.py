@@ -4,7 +4,7 @@ SECTION, ORDER = "pipelines", 20
 
 
 def section():
-    from pipelines_app.models import Pipeline
     from kernel.backup import DefinitionSection
+    from pipelines_app.models import Pipeline
 
     return DefinitionSection(Pipeline)

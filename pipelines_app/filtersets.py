@@ -1,11 +1,13 @@
 import django_filters
 
-from pipelines_app.models import PipelineVersion
 from kernel.api.filtersets import VersionFilterSet
+from pipelines_app.models import PipelineVersion
 
 
 class PipelineVersionFilterSet(VersionFilterSet):
-    model = django_filters.CharFilter(method="filter_model", max_length=128, help_text="Pipelines with a step that runs this model.")
+    model = django_filters.CharFilter(
+        method="filter_model", max_length=128, help_text="Pipelines with a step that runs this model."
+    )
 
     class Meta:
         model = PipelineVersion

@@ -21,12 +21,14 @@ from django.db.models import Case, CharField, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Cast, Concat
 
 from kernel.choices import Lifecycle
-
 from kernel.rules.latest import latest_order
 
 
 def _labels(versions) -> list[str]:
-    return [f"pipeline {version}" for version in versions.with_parent().order_by("pipeline__name", *versions.model._meta.ordering)]
+    return [
+        f"pipeline {version}"
+        for version in versions.with_parent().order_by("pipeline__name", *versions.model._meta.ordering)
+    ]
 
 
 def pipelines_using_model(model) -> list[str]:
@@ -73,9 +75,18 @@ def model_versions_protected(versions) -> set:
     if pinned:
         # The canonical pin text (see pinned_reference): name@MAJOR.MINOR.PATCH[-pre], without build metadata.
         text = lambda name: Cast(name, output_field=CharField())  # noqa: E731
-        prerelease = Case(When(prerelease="", then=Value("")), default=Concat(Value("-"), "prerelease"), output_field=CharField())
+        prerelease = Case(
+            When(prerelease="", then=Value("")), default=Concat(Value("-"), "prerelease"), output_field=CharField()
+        )
         reference = Concat(
-            "model__name", Value("@"), text("major"), Value("."), text("minor"), Value("."), text("patch"), prerelease,
+            "model__name",
+            Value("@"),
+            text("major"),
+            Value("."),
+            text("minor"),
+            Value("."),
+            text("patch"),
+            prerelease,
             output_field=CharField(),
         )
         # Only the pinned models' versions get their reference built: a retention batch holds thousands of
@@ -85,9 +96,15 @@ def model_versions_protected(versions) -> set:
         protected.update(pinning.values_list("pk", flat=True))
     if unpinned:
         newest_live = (
-            ModelVersion.objects.filter(model=OuterRef("model")).exclude(status=Lifecycle.ARCHIVED).order_by(*latest_order()).values("pk")[:1]
+            ModelVersion.objects.filter(model=OuterRef("model"))
+            .exclude(status=Lifecycle.ARCHIVED)
+            .order_by(*latest_order())
+            .values("pk")[:1]
         )
         protected.update(
-            versions.filter(model__name__in=unpinned).annotate(_newest=Subquery(newest_live)).filter(pk=F("_newest")).values_list("pk", flat=True)
+            versions.filter(model__name__in=unpinned)
+            .annotate(_newest=Subquery(newest_live))
+            .filter(pk=F("_newest"))
+            .values_list("pk", flat=True)
         )
     return protected

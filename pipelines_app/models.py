@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from django.db import models
 
-from pipelines_app.dag import StepGraph
-from pipelines_app.querysets import PipelineVersionQuerySet
-from pipelines_app.validation import pinned_reference, pipeline_validator, split_model_reference
 from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
 from kernel.rules.latest import NEWEST_FIRST
 from kernel.rules.semver import InvalidVersion, parse_version
+from pipelines_app.dag import StepGraph
+from pipelines_app.querysets import PipelineVersionQuerySet
+from pipelines_app.validation import pinned_reference, pipeline_validator, split_model_reference
 
 
 class Pipeline(Definition):
@@ -15,7 +15,10 @@ class Pipeline(Definition):
 
     kind = "pipeline"
     validator = pipeline_validator
-    write_functions = {"register": "pipelines_app_pipeline_register_v1", "activate": "pipelines_app_pipeline_activate_v1"}  # migration 0007
+    write_functions = {
+        "register": "pipelines_app_pipeline_register_v1",
+        "activate": "pipelines_app_pipeline_activate_v1",
+    }  # migration 0007
 
     latest_version = version_pointer("PipelineVersion", "latest")
     current_version = version_pointer("PipelineVersion", "current")

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from kernel.choices import Lifecycle
-
 from kernel.models.definitions import VersionQuerySet
 
 
@@ -18,4 +17,3 @@ class PipelineVersionQuerySet(VersionQuerySet):
     def in_service(self) -> PipelineVersionQuerySet:
         """The versions that protect what they reference: active versions of pipelines not deleted."""
         return self.filter(status=Lifecycle.ACTIVE).of_alive()
-

@@ -9,10 +9,10 @@ from typing import Any
 from django.apps import apps
 from django.db.models import CharField, IntegerField, Value
 
-from pipelines_app.dag import CycleError, StepGraph
 from kernel.choices import Lifecycle
 from kernel.rules.semver import InvalidVersion, ParsedVersion, parse_version
 from kernel.rules.validation import DocumentValidator, Report, at_most, objects_in, pointer
+from pipelines_app.dag import CycleError, StepGraph
 
 MODEL_STEP_TYPES = frozenset({"inference", "evaluation"})
 
@@ -45,7 +45,8 @@ def step_timeouts_within_pipeline(document: dict, report: Report) -> None:
         timeout = _positive_int(step.get("timeout_seconds"))
         if timeout is not None and timeout > limit:
             report.error(
-                pointer("steps", index, "timeout_seconds"), "timeout_exceeds_pipeline",
+                pointer("steps", index, "timeout_seconds"),
+                "timeout_exceeds_pipeline",
                 f"Step '{step.get('id')}' may run {timeout} s, longer than the pipeline's timeout_seconds={limit}.",
             )
 
@@ -60,16 +61,19 @@ def steps_form_a_dag(document: dict, report: Report) -> None:
         first, last = graph.steps[cycle[0]], cycle[-1]
         raw = document["steps"][first.index].get("depends_on")
         report.error(
-            pointer("steps", first.index, "depends_on", raw.index(last)), "cycle",
+            pointer("steps", first.index, "depends_on", raw.index(last)),
+            "cycle",
             f"Steps form a cycle: {' -> '.join([*cycle, cycle[0]])}.",
         )
     if truncated:
         report.error("/steps", "cycle", f"More cycles exist than the {len(cycles)} listed; break these first.")
     for group in graph.components()[1:]:
         report.warn(
-            pointer("steps", graph.steps[group[0]].index), "disconnected_steps",
+            pointer("steps", graph.steps[group[0]].index),
+            "disconnected_steps",
             f"Steps {', '.join(group)} are not connected to the rest of the pipeline; they form a separate group."
-            if len(group) > 1 else f"Step {group[0]} is not connected to the rest of the pipeline.",
+            if len(group) > 1
+            else f"Step {group[0]} is not connected to the rest of the pipeline.",
         )
     try:
         levels = graph.levels()
@@ -83,7 +87,8 @@ def steps_form_a_dag(document: dict, report: Report) -> None:
     path, seconds = graph.critical_path(levels, lambda step: step.timeout_seconds or 0)
     if seconds > limit:
         report.warn(
-            "/timeout_seconds", "critical_path_exceeds_timeout",
+            "/timeout_seconds",
+            "critical_path_exceeds_timeout",
             f"The critical path {' -> '.join(path)} may take {seconds} s by its step timeouts, more than the "
             f"pipeline's timeout_seconds={limit}.",
         )
@@ -99,7 +104,11 @@ def models_are_registered(document: dict, report: Report) -> None:
         path = pointer("steps", index, "model")
         if model is None:
             if step.get("type") in MODEL_STEP_TYPES:
-                report.error(path, "model_required", f"{with_article(step['type']).capitalize()} step names the model it runs: 'model': '<name>' or '<name>@<version>'.")
+                report.error(
+                    path,
+                    "model_required",
+                    f"{with_article(step['type']).capitalize()} step names the model it runs: 'model': '<name>' or '<name>@<version>'.",
+                )
             continue
         if not isinstance(model, str) or not model:
             continue  # the schema reports it
@@ -127,15 +136,18 @@ def models_are_registered(document: dict, report: Report) -> None:
     ModelVersion = apps.get_model("models_app", "ModelVersion")
     no_int, no_text = Value(None, output_field=IntegerField()), Value("", output_field=CharField())
     # .order_by() drops the models' default ordering: SQLite refuses ORDER BY inside a UNION's parts.
-    found = Model.objects.alive().filter(name__in={name for _, _, name, _ in references}).order_by().values_list(
-        "name", no_int, no_int, no_int, no_text, no_text
+    found = (
+        Model.objects.alive()
+        .filter(name__in={name for _, _, name, _ in references})
+        .order_by()
+        .values_list("name", no_int, no_int, no_int, no_text, no_text)
     )
     pinned_names = {name for _, _, name, parsed in references if parsed is not None}
     if pinned_names:
         found = found.union(
-            ModelVersion.objects.filter(model__name__in=pinned_names, model__deleted_at__isnull=True).order_by().values_list(
-                "model__name", "major", "minor", "patch", "prerelease", "status"
-            ),
+            ModelVersion.objects.filter(model__name__in=pinned_names, model__deleted_at__isnull=True)
+            .order_by()
+            .values_list("model__name", "major", "minor", "patch", "prerelease", "status"),
             all=True,
         )
     registered: set[str] = set()
@@ -153,7 +165,11 @@ def models_are_registered(document: dict, report: Report) -> None:
             if status is None:
                 report.error(path, "model_version_not_found", f"Model '{name}' has no version {parsed.text}.")
             elif status == Lifecycle.ARCHIVED:
-                report.error(path, "model_version_archived", f"Version {parsed.text} of model '{name}' is archived; pin a live version.")
+                report.error(
+                    path,
+                    "model_version_archived",
+                    f"Version {parsed.text} of model '{name}' is archived; pin a live version.",
+                )
 
 
 def aliases_exist(aliased: list[tuple[str, str, str]], report: Report) -> None:
@@ -161,8 +177,9 @@ def aliases_exist(aliased: list[tuple[str, str, str]], report: Report) -> None:
     from kernel.models.aliases import Alias
 
     found = set(
-        Alias.objects.filter(kind="model", definition_name__in={n for _, n, _ in aliased}, alias__in={a for _, _, a in aliased})
-        .values_list("definition_name", "alias")
+        Alias.objects.filter(
+            kind="model", definition_name__in={n for _, n, _ in aliased}, alias__in={a for _, _, a in aliased}
+        ).values_list("definition_name", "alias")
     )
     for path, name, alias in aliased:
         if (name, alias) not in found:
@@ -172,5 +189,10 @@ def aliases_exist(aliased: list[tuple[str, str, str]], report: Report) -> None:
 pipeline_validator = DocumentValidator(
     "pipeline",
     Path(__file__).parent / "schemas" / "pipeline.json",
-    rules=[at_most("steps", "MAX_PIPELINE_STEPS", code="too_many_steps", kind="pipeline"), steps_form_a_dag, step_timeouts_within_pipeline, models_are_registered],
+    rules=[
+        at_most("steps", "MAX_PIPELINE_STEPS", code="too_many_steps", kind="pipeline"),
+        steps_form_a_dag,
+        step_timeouts_within_pipeline,
+        models_are_registered,
+    ],
 )

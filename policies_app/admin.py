@@ -9,10 +9,10 @@ from django.shortcuts import render
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline, attach_issues
 from policies_app.choices import Action
 from policies_app.models import Policy, PolicyVersion
 from policies_app.validation import evaluation_request_issues
-from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline, attach_issues
 
 RULE_COLUMNS = {
     "rate_limit": ("entity", "resource", "requests", "window_seconds", "burst"),
@@ -73,7 +73,16 @@ class PolicyAdmin(DefinitionAdmin):
 
 @admin.register(PolicyVersion)
 class PolicyVersionAdmin(DefinitionVersionAdmin):
-    list_display = ("__str__", "policy_type", "enforcement", "priority", "rule_count", "status", "is_current", "created_at")
+    list_display = (
+        "__str__",
+        "policy_type",
+        "enforcement",
+        "priority",
+        "rule_count",
+        "status",
+        "is_current",
+        "created_at",
+    )
     readonly_fields = (*DefinitionVersionAdmin.readonly_fields, "rules_table")
     fieldsets = (
         (None, {"fields": ("definition_link", "version", "status", "is_current", "id")}),
@@ -118,5 +127,9 @@ class PolicyVersionAdmin(DefinitionVersionAdmin):
         )
         return format_html(
             '<p>{} policy, {} enforcement, priority {}.</p><table class="policy-rules"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
-            obj.spec.get("type"), obj.spec.get("enforcement"), obj.spec.get("priority"), header, rows,
+            obj.spec.get("type"),
+            obj.spec.get("enforcement"),
+            obj.spec.get("priority"),
+            header,
+            rows,
         )

@@ -33,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 
-from policies_app.patterns import EXACT, PREFIX, KIND_WIDE, Pattern
+from policies_app.patterns import EXACT, KIND_WIDE, PREFIX, Pattern
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,9 @@ class RuleIndex:
         from policies_app.models import PolicyVersion
 
         index = cls(generation=generation)
-        for policy, version, spec in PolicyVersion.objects.in_force().values_list("policy__name", "version", "spec").iterator():
+        for policy, version, spec in (
+            PolicyVersion.objects.in_force().values_list("policy__name", "version", "spec").iterator()
+        ):
             index.policies += 1
             for position, rule in enumerate(spec.get("rules", [])):
                 try:
@@ -196,7 +198,13 @@ def _limit(rule: CompiledRule | None, fields: tuple[str, ...]) -> dict | None:
     values = {name: rule.rule.get(name) for name in fields}
     if "burst" in values and values["burst"] is None:
         values["burst"] = values["requests"]
-    return {**values, "policy": rule.policy, "version": rule.version, "rule": rule.index, "enforcement": rule.enforcement}
+    return {
+        **values,
+        "policy": rule.policy,
+        "version": rule.version,
+        "rule": rule.index,
+        "enforcement": rule.enforcement,
+    }
 
 
 def _binding(rules: list[CompiledRule]) -> CompiledRule | None:
@@ -241,7 +249,11 @@ class Decision:
         else:
             default = settings.POLICY_DEFAULT_EFFECT
             allowed = default == "allow"
-            decided_by = {"policy": None, "default": default, "reason": f"no hard rbac rule matches; POLICY_DEFAULT_EFFECT is {default}"}
+            decided_by = {
+                "policy": None,
+                "default": default,
+                "reason": f"no hard rbac rule matches; POLICY_DEFAULT_EFFECT is {default}",
+            }
         enforcement, soft_decision = "hard", None
         # A soft rule that outranks the binding decision and disagrees with it is what "only reports" reports.
         if rbac and not rbac[0].hard and (rbac[0].rule["effect"] == "allow") != allowed:

@@ -4,7 +4,7 @@ SECTION, ORDER = "policies", 30
 
 
 def section():
-    from policies_app.models import Policy
     from kernel.backup import DefinitionSection
+    from policies_app.models import Policy
 
     return DefinitionSection(Policy)

@@ -1,8 +1,8 @@
 import django_filters
 
+from kernel.api.filtersets import VersionFilterSet
 from policies_app.choices import Enforcement, PolicyType
 from policies_app.models import PolicyVersion
-from kernel.api.filtersets import VersionFilterSet
 
 
 class PolicyVersionFilterSet(VersionFilterSet):

@@ -4,11 +4,11 @@ from collections.abc import Iterable
 
 from django.db import models
 
+from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
+from kernel.rules.latest import NEWEST_FIRST
 from policies_app import evaluation
 from policies_app.querysets import PolicyVersionQuerySet
 from policies_app.validation import policy_validator
-from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
-from kernel.rules.latest import NEWEST_FIRST
 
 DEFAULTS = {"enforcement": "hard", "priority": 0}
 

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 from kernel.choices import Lifecycle
-
 from kernel.models.definitions import VersionQuerySet
-
 from kernel.rules.latest import latest_order
 
 

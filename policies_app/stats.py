@@ -18,7 +18,9 @@ def registry_stats() -> dict:
 
 
 def registry_metrics(section: dict):
-    total = GaugeMetricFamily("registry_policies_total", "Live policies, by type (from the stats snapshot).", labels=["type"])
+    total = GaugeMetricFamily(
+        "registry_policies_total", "Live policies, by type (from the stats snapshot).", labels=["type"]
+    )
     for policy_type, n in sorted(section.get("by_type", {}).items()):
         total.add_metric([policy_type], n)
     return [total]

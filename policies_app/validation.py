@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from kernel.rules.validation import DocumentValidator, Issue, Report, at_most, objects_in, pointer
-
 from policies_app.patterns import InvalidPattern, Pattern
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -49,7 +47,11 @@ def _outcome(policy_type: str, rule: dict):
     """What a rule decides, or None when the schema already rejected it; two rules for the same entity and
     resource contradict when this differs."""
     if policy_type == "rate_limit":
-        outcome = _int(rule.get("requests")), _int(rule.get("window_seconds")), _int(rule.get("burst", rule.get("requests")))
+        outcome = (
+            _int(rule.get("requests")),
+            _int(rule.get("window_seconds")),
+            _int(rule.get("burst", rule.get("requests"))),
+        )
         return None if None in outcome else outcome
     if policy_type == "quota":
         limit = rule.get("limit")
@@ -96,7 +98,11 @@ def no_contradicting_rules(document: dict, report: Report) -> None:
             elif policy_type != "rbac" or their_actions == actions:
                 repeated = earlier if repeated is None else min(repeated, earlier)
         if contradicted is not None:
-            report.error(pointer("rules", index), "contradicting_rules", f"This rule contradicts {where(contradicted)}; merge them or make one more specific.")
+            report.error(
+                pointer("rules", index),
+                "contradicting_rules",
+                f"This rule contradicts {where(contradicted)}; merge them or make one more specific.",
+            )
         elif repeated is not None:
             report.warn(pointer("rules", index), "duplicate_rule", f"This rule repeats {where(repeated)}.")
         representatives.setdefault((outcome, actions), index)
@@ -105,7 +111,11 @@ def no_contradicting_rules(document: dict, report: Report) -> None:
 policy_validator = DocumentValidator(
     "policy",
     SCHEMAS / "policy.json",
-    rules=[at_most("rules", "MAX_POLICY_RULES", code="too_many_items", kind="policy"), burst_at_least_requests, no_contradicting_rules],
+    rules=[
+        at_most("rules", "MAX_POLICY_RULES", code="too_many_items", kind="policy"),
+        burst_at_least_requests,
+        no_contradicting_rules,
+    ],
 )
 
 # An evaluate request is not a registry document: only its JSON Schema applies (and it is not counted in the

@@ -20,8 +20,15 @@ from gunicorn.workers.sync import SyncWorker
 
 from registry_project.private_apis.for_gunicorn import LoggerHooks, replace_error_writer
 
-_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed", 431: "headers_too_large",
-          500: "server_error", 501: "not_implemented"}
+_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    414: "uri_too_long",
+    417: "expectation_failed",
+    431: "headers_too_large",
+    500: "server_error",
+    501: "not_implemented",
+}
 
 
 def error_document(status_int: int, message: str) -> dict:

@@ -4,10 +4,10 @@ import re
 import uuid
 from urllib.parse import unquote
 
-from registry_project import request_context
 from django.http import JsonResponse
 
 from kernel.api.errors import error_body, json_error
+from registry_project import request_context
 
 # A caller's X-Request-ID is kept only when it is a plain token: it ends up in logs and the change log.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -58,8 +58,19 @@ class RejectEmptyQueryValuesMiddleware:
         if request.path.startswith("/api/") and request.META.get("QUERY_STRING"):
             empty = sorted({name for name, value in request.GET.items() if value == ""})
             if empty:
-                return JsonResponse(error_body(400, [
-                    {"code": "invalid", "message": "An empty value; leave the parameter out instead.", "path": None, "parameter": name[:64]}
-                    for name in empty[:10]
-                ]), status=400)
+                return JsonResponse(
+                    error_body(
+                        400,
+                        [
+                            {
+                                "code": "invalid",
+                                "message": "An empty value; leave the parameter out instead.",
+                                "path": None,
+                                "parameter": name[:64],
+                            }
+                            for name in empty[:10]
+                        ],
+                    ),
+                    status=400,
+                )
         return self.get_response(request)

@@ -32,7 +32,9 @@ class _LogTransitions(pybreaker.CircuitBreakerListener):
         if new.name == pybreaker.STATE_OPEN and old.name == pybreaker.STATE_CLOSED:
             logger.warning(
                 "%s unavailable; carrying on without it and retrying every %s s",
-                self.what, breaker.reset_timeout, extra={"event": f"{breaker.name}_unavailable"},
+                self.what,
+                breaker.reset_timeout,
+                extra={"event": f"{breaker.name}_unavailable"},
             )
         elif new.name == pybreaker.STATE_CLOSED and old.name != pybreaker.STATE_CLOSED:
             logger.warning("%s available again", self.what, extra={"event": f"{breaker.name}_available"})
@@ -78,8 +80,12 @@ class ResilientRedisCache(RedisCache):
     def __init__(self, server, params):
         params = dict(params)
         timeout = settings.REDIS_CACHE_TIMEOUT_MS / 1000
-        params["OPTIONS"] = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "retry_on_timeout": False,
-                             **params.get("OPTIONS", {})}
+        params["OPTIONS"] = {
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+            "retry_on_timeout": False,
+            **params.get("OPTIONS", {}),
+        }
         super().__init__(server, params)
         self.breaker = breaker("redis_cache", f"Redis cache at {redis_servers(self)[0].split('@')[-1]}")
 

@@ -206,11 +206,13 @@ CELERY_BEAT_SCHEDULE["verify-artifacts"] = {
 # Publishing never waits long on a stalled broker: short socket timeouts, no publish retries, and a circuit
 # breaker around apply_async (registry_project/celery.py).
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_TIMEOUT_MS", 500, minimum=1) / 1000
-CELERY_BROKER_TRANSPORT_OPTIONS.update({
-    "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
-    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
-    "max_retries": 0,
-})
+CELERY_BROKER_TRANSPORT_OPTIONS.update(
+    {
+        "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "max_retries": 0,
+    }
+)
 CELERY_TASK_PUBLISH_RETRY = False
 
 # Admin login brute-force protection (django-axes): AXES_FAILURE_LIMIT wrong passwords for one username from one
@@ -274,7 +276,18 @@ API_LIST_COUNT_LIMIT = env_int("API_LIST_COUNT_LIMIT", 1_000, minimum=1)
 # A metric is better when higher unless named here (a model may override either way: metric_directions).
 METRICS_LOWER_IS_BETTER = env.list(
     "METRICS_LOWER_IS_BETTER",
-    default=["latency_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "loss", "perplexity", "error_rate", "wer", "cer", "cost_per_1k_tokens"],
+    default=[
+        "latency_ms",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "loss",
+        "perplexity",
+        "error_rate",
+        "wer",
+        "cer",
+        "cost_per_1k_tokens",
+    ],
 )
 LINEAGE_MAX_DEPTH = env_int("LINEAGE_MAX_DEPTH", 1000, minimum=1)  # ancestors a version may have
 LINEAGE_MAX_NODES = env_int("LINEAGE_MAX_NODES", 1000, minimum=1)  # descendants one lineage answer lists
@@ -285,6 +298,7 @@ ATTESTATION_SIGNING_KEY_FILE = env.str(
 )
 # Retired keys (PEM files, public or private) whose old attestations must stay verifiable after a rotation.
 ATTESTATION_RETIRED_KEY_FILES = env.list("ATTESTATION_RETIRED_KEY_FILES", default=[])
+
 
 def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
     raw = env.str(name, default=None)
@@ -315,7 +329,9 @@ ROUTE_WEIGHTS = {
     "cost": env_float("ROUTE_WEIGHT_COST", 0.2),
 }
 if not sum(ROUTE_WEIGHTS.values()) > 0:
-    raise ImproperlyConfigured("At least one of ROUTE_WEIGHT_SUCCESS, ROUTE_WEIGHT_LATENCY, ROUTE_WEIGHT_COST must be above 0.")
+    raise ImproperlyConfigured(
+        "At least one of ROUTE_WEIGHT_SUCCESS, ROUTE_WEIGHT_LATENCY, ROUTE_WEIGHT_COST must be above 0."
+    )
 # The score a binding with "no data" gets for success and latency: neither best nor worst.
 ROUTE_NO_DATA_SCORE = env_float("ROUTE_NO_DATA_SCORE", 0.5)
 if ROUTE_NO_DATA_SCORE > 1:
@@ -340,6 +356,7 @@ ARTIFACT_S3 = {
 }
 if ARTIFACT_STORAGE == "s3" and not ARTIFACT_S3["bucket_name"]:
     raise ImproperlyConfigured("ARTIFACT_STORAGE=s3 needs ARTIFACT_S3_BUCKET.")
+
 
 def env_rate(name: str, default: str) -> tuple[int, int]:
     """``"100/min burst 150"`` -> (100 requests per minute, bursts of 150)."""

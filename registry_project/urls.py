@@ -1,13 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
 from kernel import metrics
 from kernel.api import health
-from kernel.api.stats import StatsView
-from rest_framework.routers import SimpleRouter
-
 from kernel.api.changes import ChangeLogView
+from kernel.api.stats import StatsView
 from kernel.api.webhooks import WebhookViewSet
 
 webhooks_router = SimpleRouter(trailing_slash=False)

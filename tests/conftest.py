@@ -70,7 +70,9 @@ def model_doc(llama_doc):
 def user(db):
     """A service user holding every registry permission (keys act as their user; RegistryAccess)."""
     user = get_user_model().objects.create_user(username="svc", password="unused-password-123")
-    user.user_permissions.set(Permission.objects.exclude(content_type__app_label__in=("auth", "admin", "contenttypes", "sessions")))
+    user.user_permissions.set(
+        Permission.objects.exclude(content_type__app_label__in=("auth", "admin", "contenttypes", "sessions"))
+    )
     return user
 
 

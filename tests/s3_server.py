@@ -30,7 +30,9 @@ def s3_endpoint():
     env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -48,7 +50,9 @@ def s3_endpoint():
 
 
 def s3_client(endpoint: str):
-    return boto3.client("s3", endpoint_url=endpoint, region_name=REGION, config=Config(s3={"addressing_style": "path"}), **CREDENTIALS)
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=REGION, config=Config(s3={"addressing_style": "path"}), **CREDENTIALS
+    )
 
 
 @pytest.fixture

@@ -66,9 +66,23 @@ def gunicorn(*, workers: int = 1, env: dict | None = None, log: Path | None = No
         **(env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "registry_project.wsgi:application"],
-        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "registry_project.wsgi:application",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=log_file,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -91,7 +105,8 @@ def private_redis():
     port = free_port()
     process = subprocess.Popen(
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while True:

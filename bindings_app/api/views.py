@@ -15,14 +15,14 @@ from bindings_app.filtersets import BindingFilterSet, GatewayVersionFilterSet
 from bindings_app.models import BindingSample, ProviderBinding
 from bindings_app.routing import RouteCriteria
 from bindings_app.validation import outcome_validator, parse_outcomes
-from models_app.models import Model, ModelVersion
 from kernel.api.errors import QueryParameterInvalid
+from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters
 from kernel.api.schema import inline_defs
 from kernel.api.serializers import DocumentSerializer
 from kernel.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
 from kernel.exceptions import DefinitionNotFound
-from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters
 from kernel.reads.lookups import lookup
+from models_app.models import Model, ModelVersion
 
 # The body POST .../report accepts is the schema parse_outcomes validates with (bindings_app/schemas/outcome.json).
 OUTCOME = inline_defs(outcome_validator.schema)
@@ -42,15 +42,32 @@ class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
     def paginated(self, queryset):
         page = self.paginate_queryset(queryset)
         figures = BindingSample.objects.figures([binding.pk for binding in page])
-        return self.get_paginated_response(self.get_serializer(page, many=True, context={**self.get_serializer_context(), "figures": figures}).data)
+        return self.get_paginated_response(
+            self.get_serializer(page, many=True, context={**self.get_serializer_context(), "figures": figures}).data
+        )
 
-    @extend_schema(parameters=[AT_PARAM], responses={200: PolymorphicProxySerializer(
-        component_name="BindingOrStatusAt", resource_type_field_name=None,
-        serializers=[ProviderBindingSerializer, inline_serializer("BindingStatusAt", {
-            "id": serializers.IntegerField(), "at": serializers.DateTimeField(),
-            "status": serializers.CharField(allow_null=True, help_text="None: the binding did not exist then."),
-        })],
-    )})
+    @extend_schema(
+        parameters=[AT_PARAM],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="BindingOrStatusAt",
+                resource_type_field_name=None,
+                serializers=[
+                    ProviderBindingSerializer,
+                    inline_serializer(
+                        "BindingStatusAt",
+                        {
+                            "id": serializers.IntegerField(),
+                            "at": serializers.DateTimeField(),
+                            "status": serializers.CharField(
+                                allow_null=True, help_text="None: the binding did not exist then."
+                            ),
+                        },
+                    ),
+                ],
+            )
+        },
+    )
     def retrieve(self, request, pk=None):
         """One binding; with `?at=`, only its status at that moment (from the change log), also for a binding
         deleted since."""
@@ -88,7 +105,14 @@ class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
         return Response(self.get_serializer(self.get_object().disable()).data)
 
     @extend_schema(
-        request={"application/json": {"oneOf": [OUTCOME, {"type": "array", "items": OUTCOME, "minItems": 1, "maxItems": settings.BINDING_MAX_REPORT_BATCH}]}},
+        request={
+            "application/json": {
+                "oneOf": [
+                    OUTCOME,
+                    {"type": "array", "items": OUTCOME, "minItems": 1, "maxItems": settings.BINDING_MAX_REPORT_BATCH},
+                ]
+            }
+        },
         responses={200: ReportResultSerializer},
     )
     @action(detail=True, methods=["post"])
@@ -100,25 +124,30 @@ class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
         figures = binding.report(outcomes)
         binding = ProviderBinding.objects.with_version().get(pk=binding.pk)
         context = {**self.get_serializer_context(), "figures": {binding.pk: figures}}
-        return Response({"accepted": len(outcomes), "binding": ProviderBindingSerializer(binding, context=context).data})
+        return Response(
+            {"accepted": len(outcomes), "binding": ProviderBindingSerializer(binding, context=context).data}
+        )
 
 
-RouteCandidate = inline_serializer("RouteCandidate", {
-    "id": serializers.IntegerField(),
-    "rank": serializers.IntegerField(allow_null=True),
-    "score": serializers.FloatField(allow_null=True),
-    "reasons": serializers.ListField(child=serializers.CharField()),
-    "provider": serializers.CharField(),
-    "provider_model_id": serializers.CharField(),
-    "endpoint_url": serializers.CharField(),
-    "region": serializers.CharField(),
-    "environment": serializers.CharField(),
-    "status": serializers.CharField(),
-    "weight": serializers.IntegerField(),
-    "cost_per_1k_tokens": serializers.FloatField(),
-    "success_rate": serializers.FloatField(allow_null=True),
-    "latency_p95_ms": serializers.FloatField(allow_null=True),
-}).__class__
+RouteCandidate = inline_serializer(
+    "RouteCandidate",
+    {
+        "id": serializers.IntegerField(),
+        "rank": serializers.IntegerField(allow_null=True),
+        "score": serializers.FloatField(allow_null=True),
+        "reasons": serializers.ListField(child=serializers.CharField()),
+        "provider": serializers.CharField(),
+        "provider_model_id": serializers.CharField(),
+        "endpoint_url": serializers.CharField(),
+        "region": serializers.CharField(),
+        "environment": serializers.CharField(),
+        "status": serializers.CharField(),
+        "weight": serializers.IntegerField(),
+        "cost_per_1k_tokens": serializers.FloatField(),
+        "success_rate": serializers.FloatField(allow_null=True),
+        "latency_p95_ms": serializers.FloatField(allow_null=True),
+    },
+).__class__
 
 
 class RouteView(StrictQueryParameters, APIView):
@@ -130,11 +159,19 @@ class RouteView(StrictQueryParameters, APIView):
 
     @extend_schema(
         parameters=[RouteQuerySerializer],
-        responses={200: inline_serializer("Route", {
-            "model": serializers.CharField(), "version": serializers.CharField(), "sort": serializers.CharField(),
-            # chosen is null when every candidate is excluded
-            "chosen": RouteCandidate(allow_null=True), "candidates": RouteCandidate(many=True),
-        })},
+        responses={
+            200: inline_serializer(
+                "Route",
+                {
+                    "model": serializers.CharField(),
+                    "version": serializers.CharField(),
+                    "sort": serializers.CharField(),
+                    # chosen is null when every candidate is excluded
+                    "chosen": RouteCandidate(allow_null=True),
+                    "candidates": RouteCandidate(many=True),
+                },
+            )
+        },
     )
     def get(self, request):
         """Every binding of the version (default: the model's current one) ranked with its score and reasons;
@@ -151,44 +188,56 @@ class RouteView(StrictQueryParameters, APIView):
             exc.path = {"name": "model", "version": "alias" if "alias" in data else "version"}.get(exc.path, exc.path)
             raise
         criteria = RouteCriteria(
-            region=data.get("region"), environment=data.get("environment"), capability=data.get("capability"),
-            sort=data["sort"], max_cost=data.get("max_cost"),
+            region=data.get("region"),
+            environment=data.get("environment"),
+            capability=data.get("capability"),
+            sort=data["sort"],
+            max_cost=data.get("max_cost"),
         )
         candidates = ProviderBinding.objects.route(model_version, criteria)
         rows = []
         for position, candidate in enumerate(candidates, start=1):
             binding, figures = candidate.binding, candidate.figures
-            rows.append({
-                "id": binding.pk,
-                "rank": None if candidate.excluded else position,
-                "score": candidate.score,
-                "reasons": candidate.reasons,
-                "provider": binding.provider,
-                "provider_model_id": binding.provider_model_id,
-                "endpoint_url": binding.endpoint_url,
-                "region": binding.region,
-                "environment": binding.environment,
-                "status": binding.status,
-                "weight": binding.weight,
-                "cost_per_1k_tokens": float(binding.blended_cost),
-                "success_rate": figures.as_dict()["success_rate"],
-                "latency_p95_ms": figures.as_dict()["latency_p95_ms"],
-            })
+            rows.append(
+                {
+                    "id": binding.pk,
+                    "rank": None if candidate.excluded else position,
+                    "score": candidate.score,
+                    "reasons": candidate.reasons,
+                    "provider": binding.provider,
+                    "provider_model_id": binding.provider_model_id,
+                    "endpoint_url": binding.endpoint_url,
+                    "region": binding.region,
+                    "environment": binding.environment,
+                    "status": binding.status,
+                    "weight": binding.weight,
+                    "cost_per_1k_tokens": float(binding.blended_cost),
+                    "success_rate": figures.as_dict()["success_rate"],
+                    "latency_p95_ms": figures.as_dict()["latency_p95_ms"],
+                }
+            )
         chosen = rows[0] if rows and rows[0]["rank"] == 1 else None
-        return Response({
-            "model": model_version.model.name,
-            "version": model_version.version,
-            "sort": criteria.sort,
-            "chosen": chosen,
-            "candidates": rows,
-        })
+        return Response(
+            {
+                "model": model_version.model.name,
+                "version": model_version.version,
+                "sort": criteria.sort,
+                "chosen": chosen,
+                "candidates": rows,
+            }
+        )
 
 
 class GatewayVersionViewSet(StrictQueryParameters, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Model versions across all models, for the gateway (region, min_eval_score, max_cost, capability, status,
     is_current), newest first within each model."""
 
-    queryset = ModelVersion.objects.of_alive().with_parent().with_aliases().order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
+    queryset = (
+        ModelVersion.objects.of_alive()
+        .with_parent()
+        .with_aliases()
+        .order_by("model__name", "-major", "-minor", "-patch", "-prerelease_key")
+    )
     serializer_class = DocumentSerializer
     filterset_class = GatewayVersionFilterSet
     filter_backends = [StrictFilterBackend]

@@ -7,108 +7,283 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('models_app', '0001_initial'),
+        ("models_app", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProviderBinding',
+            name="ProviderBinding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(choices=[('openai', 'OpenAI'), ('azure_openai', 'Azure OpenAI'), ('vertex_ai', 'Vertex AI'), ('bedrock', 'Amazon Bedrock'), ('anthropic', 'Anthropic'), ('self_hosted', 'Self-hosted')], max_length=32)),
-                ('provider_model_id', models.CharField(help_text="The provider's name for the model, e.g. gpt-4o-2024-08-06.", max_length=255)),
-                ('endpoint_url', models.URLField(max_length=2048, validators=[django.core.validators.URLValidator(schemes=['http', 'https'])])),
-                ('region', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('\\A[a-z0-9][a-z0-9-]{0,63}\\Z', "A region is a lowercase slug such as 'eu-west-1'.")])),
-                ('environment', models.CharField(choices=[('development', 'Development'), ('staging', 'Staging'), ('production', 'Production')], max_length=16)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('active', 'Active'), ('degraded', 'Degraded'), ('disabled', 'Disabled')], db_index=True, default='active', max_length=16)),
-                ('status_reason', models.CharField(blank=True, default='', max_length=500)),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('weight', models.PositiveIntegerField(default=100, help_text='Routing preference, 0-1000 (100 is neutral; 0 never routes).', validators=[django.core.validators.MaxValueValidator(1000)])),
-                ('config', models.JSONField(blank=True, default=dict, help_text="Provider settings; secrets only by reference (…_secret: 'vault:…').")),
-                ('cost_per_1k_input_tokens', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=12, validators=[django.core.validators.MinValueValidator(0)])),
-                ('cost_per_1k_output_tokens', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=12, validators=[django.core.validators.MinValueValidator(0)])),
-                ('slo_latency_p95_ms', models.PositiveIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(3600000)])),
-                ('slo_success_rate', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)])),
-                ('request_count', models.BigIntegerField(default=0, editable=False)),
-                ('success_count', models.BigIntegerField(default=0, editable=False)),
-                ('input_tokens', models.BigIntegerField(default=0, editable=False)),
-                ('output_tokens', models.BigIntegerField(default=0, editable=False)),
-                ('last_report_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bindings', to='models_app.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "provider",
+                    models.CharField(
+                        choices=[
+                            ("openai", "OpenAI"),
+                            ("azure_openai", "Azure OpenAI"),
+                            ("vertex_ai", "Vertex AI"),
+                            ("bedrock", "Amazon Bedrock"),
+                            ("anthropic", "Anthropic"),
+                            ("self_hosted", "Self-hosted"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "provider_model_id",
+                    models.CharField(
+                        help_text="The provider's name for the model, e.g. gpt-4o-2024-08-06.", max_length=255
+                    ),
+                ),
+                (
+                    "endpoint_url",
+                    models.URLField(
+                        max_length=2048, validators=[django.core.validators.URLValidator(schemes=["http", "https"])]
+                    ),
+                ),
+                (
+                    "region",
+                    models.CharField(
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "\\A[a-z0-9][a-z0-9-]{0,63}\\Z", "A region is a lowercase slug such as 'eu-west-1'."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[("development", "Development"), ("staging", "Staging"), ("production", "Production")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("active", "Active"),
+                            ("degraded", "Degraded"),
+                            ("disabled", "Disabled"),
+                        ],
+                        db_index=True,
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("status_reason", models.CharField(blank=True, default="", max_length=500)),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "weight",
+                    models.PositiveIntegerField(
+                        default=100,
+                        help_text="Routing preference, 0-1000 (100 is neutral; 0 never routes).",
+                        validators=[django.core.validators.MaxValueValidator(1000)],
+                    ),
+                ),
+                (
+                    "config",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Provider settings; secrets only by reference (…_secret: 'vault:…').",
+                    ),
+                ),
+                (
+                    "cost_per_1k_input_tokens",
+                    models.DecimalField(
+                        decimal_places=6,
+                        default=Decimal("0"),
+                        max_digits=12,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                    ),
+                ),
+                (
+                    "cost_per_1k_output_tokens",
+                    models.DecimalField(
+                        decimal_places=6,
+                        default=Decimal("0"),
+                        max_digits=12,
+                        validators=[django.core.validators.MinValueValidator(0)],
+                    ),
+                ),
+                (
+                    "slo_latency_p95_ms",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(3600000),
+                        ],
+                    ),
+                ),
+                (
+                    "slo_success_rate",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(1),
+                        ],
+                    ),
+                ),
+                ("request_count", models.BigIntegerField(default=0, editable=False)),
+                ("success_count", models.BigIntegerField(default=0, editable=False)),
+                ("input_tokens", models.BigIntegerField(default=0, editable=False)),
+                ("output_tokens", models.BigIntegerField(default=0, editable=False)),
+                ("last_report_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="bindings",
+                        to="models_app.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('id',),
+                "ordering": ("id",),
             },
         ),
         migrations.CreateModel(
-            name='BindingStatusChange',
+            name="BindingStatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(choices=[('pending', 'Pending'), ('active', 'Active'), ('degraded', 'Degraded'), ('disabled', 'Disabled')], max_length=16)),
-                ('to_status', models.CharField(choices=[('pending', 'Pending'), ('active', 'Active'), ('degraded', 'Degraded'), ('disabled', 'Disabled')], max_length=16)),
-                ('reason', models.CharField(max_length=500)),
-                ('at', models.DateTimeField(db_index=True)),
-                ('binding', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='bindings_app.providerbinding')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "from_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("active", "Active"),
+                            ("degraded", "Degraded"),
+                            ("disabled", "Disabled"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("active", "Active"),
+                            ("degraded", "Degraded"),
+                            ("disabled", "Disabled"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(max_length=500)),
+                ("at", models.DateTimeField(db_index=True)),
+                (
+                    "binding",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_changes",
+                        to="bindings_app.providerbinding",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-at', '-id'),
+                "ordering": ("-at", "-id"),
             },
         ),
         migrations.CreateModel(
-            name='BindingSample',
+            name="BindingSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slice_start', models.DateTimeField()),
-                ('bucket', models.SmallIntegerField(help_text='Latency bucket; -1 for reports without a latency.')),
-                ('success', models.BooleanField()),
-                ('count', models.BigIntegerField()),
-                ('binding', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='samples', to='bindings_app.providerbinding')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slice_start", models.DateTimeField()),
+                ("bucket", models.SmallIntegerField(help_text="Latency bucket; -1 for reports without a latency.")),
+                ("success", models.BooleanField()),
+                ("count", models.BigIntegerField()),
+                (
+                    "binding",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="samples",
+                        to="bindings_app.providerbinding",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='providerbinding',
-            constraint=models.UniqueConstraint(fields=('model_version', 'provider', 'region', 'environment'), name='bindings_app_providerbinding_unique_placement'),
+            model_name="providerbinding",
+            constraint=models.UniqueConstraint(
+                fields=("model_version", "provider", "region", "environment"),
+                name="bindings_app_providerbinding_unique_placement",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='providerbinding',
-            constraint=models.CheckConstraint(condition=models.Q(('cost_per_1k_input_tokens__gte', 0), ('cost_per_1k_output_tokens__gte', 0)), name='bindings_app_providerbinding_costs_not_negative'),
+            model_name="providerbinding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("cost_per_1k_input_tokens__gte", 0), ("cost_per_1k_output_tokens__gte", 0)),
+                name="bindings_app_providerbinding_costs_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='providerbinding',
-            constraint=models.CheckConstraint(condition=models.Q(('endpoint_url__regex', '^https?://')), name='bindings_app_providerbinding_endpoint_http'),
+            model_name="providerbinding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("endpoint_url__regex", "^https?://")),
+                name="bindings_app_providerbinding_endpoint_http",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='providerbinding',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'active', 'degraded', 'disabled'])), name='bindings_app_providerbinding_status_valid'),
+            model_name="providerbinding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "active", "degraded", "disabled"])),
+                name="bindings_app_providerbinding_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='providerbinding',
-            constraint=models.CheckConstraint(condition=models.Q(('environment__in', ['development', 'staging', 'production'])), name='bindings_app_providerbinding_environment_valid'),
+            model_name="providerbinding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("environment__in", ["development", "staging", "production"])),
+                name="bindings_app_providerbinding_environment_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='providerbinding',
-            constraint=models.CheckConstraint(condition=models.Q(('weight__lte', 1000)), name='bindings_app_providerbinding_weight_range'),
+            model_name="providerbinding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("weight__lte", 1000)), name="bindings_app_providerbinding_weight_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='providerbinding',
-            constraint=models.CheckConstraint(condition=models.Q(('slo_success_rate__isnull', True), models.Q(('slo_success_rate__gte', 0), ('slo_success_rate__lte', 1)), _connector='OR'), name='bindings_app_providerbinding_slo_success_rate_range'),
+            model_name="providerbinding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("slo_success_rate__isnull", True),
+                    models.Q(("slo_success_rate__gte", 0), ("slo_success_rate__lte", 1)),
+                    _connector="OR",
+                ),
+                name="bindings_app_providerbinding_slo_success_rate_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='providerbinding',
-            constraint=models.CheckConstraint(condition=models.Q(('request_count__gte', models.F('success_count')), ('success_count__gte', 0)), name='bindings_app_providerbinding_counters_consistent'),
+            model_name="providerbinding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("request_count__gte", models.F("success_count")), ("success_count__gte", 0)),
+                name="bindings_app_providerbinding_counters_consistent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bindingsample',
-            constraint=models.UniqueConstraint(fields=('binding', 'slice_start', 'bucket', 'success'), name='bindings_app_bindingsample_unique_cell'),
+            model_name="bindingsample",
+            constraint=models.UniqueConstraint(
+                fields=("binding", "slice_start", "bucket", "success"), name="bindings_app_bindingsample_unique_cell"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='bindingsample',
-            constraint=models.CheckConstraint(condition=models.Q(('count__gte', 0)), name='bindings_app_bindingsample_count_not_negative'),
+            model_name="bindingsample",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("count__gte", 0)), name="bindings_app_bindingsample_count_not_negative"
+            ),
         ),
     ]

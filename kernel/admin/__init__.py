@@ -4,8 +4,8 @@ from django.utils import timezone
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from kernel.models.changelog import ChangeLogEntry
 from kernel.models import ApiKey
+from kernel.models.changelog import ChangeLogEntry
 from kernel.models.webhooks import WebhookDelivery, WebhookSubscription
 
 # The library registers an admin for its own APIKey model, whose keys belong to no user and so are refused by
@@ -93,7 +93,10 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
             super().save_model(request, obj, form, change)
-            obj.record("webhook.updated" if change else "webhook.created", {k: [None, form.cleaned_data.get(k)] for k in form.changed_data})
+            obj.record(
+                "webhook.updated" if change else "webhook.created",
+                {k: [None, form.cleaned_data.get(k)] for k in form.changed_data},
+            )
 
     @admin.action(description="Send a test event")
     def send_test_event(self, request, queryset):

@@ -16,20 +16,22 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from kernel.api.schema import inline_defs
-from kernel.models.changelog import ChangeLogEntry
 from kernel.documents.shape import MUTABLE_VERSION_FIELDS
-from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.exceptions import RegistryError
-from kernel.rules.validation import DocumentInvalid, Issue
+from kernel.models.changelog import ChangeLogEntry
+from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.rules.check import check_document
-from kernel.writes.delete import restore, soft_delete
+from kernel.rules.validation import DocumentInvalid, Issue
 from kernel.writes import lifecycle
+from kernel.writes.delete import restore, soft_delete
 from kernel.writes.register import register
 from kernel.writes.update import proposed_document, update_document
 
 
 def pretty_json(value) -> str:
-    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', json.dumps(value, indent=2, sort_keys=False))
+    return format_html(
+        '<pre style="white-space: pre-wrap; margin: 0">{}</pre>', json.dumps(value, indent=2, sort_keys=False)
+    )
 
 
 def attach_issues(form: forms.Form, issues: list[Issue]) -> None:
@@ -66,15 +68,21 @@ class DocumentForm(forms.Form):
                 # A number input, not a JSON textarea; bounds come from the same schema the API checks.
                 field_class = forms.IntegerField if "integer" in types else forms.FloatField
                 self.fields[name] = field_class(
-                    required=name in required, help_text=help_text,
-                    min_value=prop.get("minimum"), max_value=prop.get("maximum"),
+                    required=name in required,
+                    help_text=help_text,
+                    min_value=prop.get("minimum"),
+                    max_value=prop.get("maximum"),
                 )
             elif is_text:
                 widget = forms.Textarea(attrs={"rows": 3}) if name == "description" else None
-                self.fields[name] = forms.CharField(required=name in required, help_text=help_text, widget=widget, strip=True)
+                self.fields[name] = forms.CharField(
+                    required=name in required, help_text=help_text, widget=widget, strip=True
+                )
             else:
                 self.fields[name] = forms.JSONField(
-                    required=name in required, help_text=help_text or "JSON", widget=forms.Textarea(attrs={"rows": 4, "cols": 80})
+                    required=name in required,
+                    help_text=help_text or "JSON",
+                    widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
                 )
 
     def document(self) -> dict:
@@ -97,8 +105,19 @@ def history_table(entries) -> str:
     if not rows:
         return "No recorded changes."
     body = format_html_join(
-        "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-        ((e.id, e.at.strftime("%Y-%m-%d %H:%M:%S UTC"), e.actor, e.action, e.version, json.dumps(e.changes, sort_keys=True)) for e in rows),
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+        (
+            (
+                e.id,
+                e.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                e.actor,
+                e.action,
+                e.version,
+                json.dumps(e.changes, sort_keys=True),
+            )
+            for e in rows
+        ),
     )
     return format_html(
         '<table class="change-history"><thead><tr><th>#</th><th>when</th><th>who</th><th>action</th><th>version</th>'
@@ -155,7 +174,11 @@ class DeletedFilter(admin.SimpleListFilter):
     def choices(self, changelist):
         for lookup, title in self.lookup_choices:
             selected = self.value() == lookup or (self.value() is None and lookup == "no")
-            yield {"selected": selected, "query_string": changelist.get_query_string({self.parameter_name: lookup}), "display": title}
+            yield {
+                "selected": selected,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
 
     def queryset(self, request, queryset):
         value = self.value() or "no"
@@ -169,7 +192,15 @@ class DeletedFilter(admin.SimpleListFilter):
 class DefinitionAdmin(ChangeHistoryAdmin):
     """Subclasses set ``inlines = [<VersionInline>]``; registration and soft delete are built in."""
 
-    list_display = ("name", "latest_version_number", "current_version_number", "latest_status", "version_count", "updated_at", "deleted_at")
+    list_display = (
+        "name",
+        "latest_version_number",
+        "current_version_number",
+        "latest_status",
+        "version_count",
+        "updated_at",
+        "deleted_at",
+    )
     list_filter = (DeletedFilter,)
     search_fields = ("name",)
     readonly_fields = ("name", "owner", "created_at", "updated_at", "deleted_at")
@@ -193,11 +224,15 @@ class DefinitionAdmin(ChangeHistoryAdmin):
         # One COUNT, and the latest/current versions' numbers through the definition's pointers (two joins), in
         # the changelist query: no query per row. (The display methods are not named after the pointer fields,
         # or list_display would show the field and fetch each row's version.)
-        return super().get_queryset(request).annotate(
-            version_total=Count("versions"),
-            latest_version_text=F("latest_version__version"),
-            latest_status_text=F("latest_version__status"),
-            current_version_text=F("current_version__version"),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                version_total=Count("versions"),
+                latest_version_text=F("latest_version__version"),
+                latest_status_text=F("latest_version__status"),
+                current_version_text=F("current_version__version"),
+            )
         )
 
     @admin.display(description="versions", ordering="version_total")
@@ -243,7 +278,9 @@ class DefinitionAdmin(ChangeHistoryAdmin):
                 version = registration.version
                 self.message_user(request, f"Registered {version}.", messages.SUCCESS)
                 meta = version._meta
-                return HttpResponseRedirect(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[version.pk]))
+                return HttpResponseRedirect(
+                    reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[version.pk])
+                )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -305,7 +342,11 @@ class VersionForm(forms.ModelForm):
 
     def changes(self) -> dict:
         data = self.cleaned_data
-        return {"description": data.get("description") or "", "tags": data.get("tags") or [], "metadata": data.get("metadata") or {}}
+        return {
+            "description": data.get("description") or "",
+            "tags": data.get("tags") or [],
+            "metadata": data.get("metadata") or {},
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -320,7 +361,17 @@ class DefinitionVersionAdmin(ChangeHistoryAdmin):
     list_filter = ("status", "is_current", TagListFilter)
     search_fields = ("version", "description")
     list_select_related = True
-    readonly_fields = ("definition_link", "version", "status", "is_current", "spec_json", "created_by", "created_at", "updated_at", "id")
+    readonly_fields = (
+        "definition_link",
+        "version",
+        "status",
+        "is_current",
+        "spec_json",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "id",
+    )
     fieldsets = (
         (None, {"fields": ("definition_link", "version", "status", "is_current", "id")}),
         ("Spec (immutable)", {"fields": ("spec_json",)}),
@@ -345,7 +396,11 @@ class DefinitionVersionAdmin(ChangeHistoryAdmin):
     def definition_link(self, obj: DefinitionVersion):
         definition = obj.definition
         meta = definition._meta
-        return format_html('<a href="{}">{}</a>', reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[definition.pk]), definition.name)
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[definition.pk]),
+            definition.name,
+        )
 
     @admin.display(description="spec")
     def spec_json(self, obj: DefinitionVersion):

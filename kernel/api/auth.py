@@ -163,7 +163,9 @@ class RegistryAccess(BasePermission):
             return True
         if isinstance(request.auth, ApiKey):
             if request.auth.read_only:
-                raise exceptions.PermissionDenied("This API key is read-only; use a read-write key to change the registry.")
+                raise exceptions.PermissionDenied(
+                    "This API key is read-only; use a read-write key to change the registry."
+                )
         elif not user.is_staff:
             raise exceptions.PermissionDenied("Only staff users may change the registry from a browser session.")
         permission = self.required_permission(request, view)
@@ -173,7 +175,9 @@ class RegistryAccess(BasePermission):
 
     @staticmethod
     def required_permission(request, view) -> str | None:
-        verb = getattr(view, "permission_verbs", {}).get(getattr(view, "action", None)) or METHOD_VERBS.get(request.method)
+        verb = getattr(view, "permission_verbs", {}).get(getattr(view, "action", None)) or METHOD_VERBS.get(
+            request.method
+        )
         if verb is None:
             return None
         if hasattr(view, "permission_model"):

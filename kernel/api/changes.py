@@ -10,10 +10,15 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from kernel.api.errors import QueryParameterInvalid
+from kernel.api.filtersets import (
+    CHECKED_BY_HANDLER,
+    StrictQueryParameters,
+    UTCDateTimeFilter,
+    reject_unknown_parameters,
+)
 from kernel.api.pagination import bounded_int
 from kernel.api.schema import filter_bounds
 from kernel.models.changelog import ChangeLogEntry
-from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictQueryParameters, UTCDateTimeFilter, reject_unknown_parameters
 
 MAX_ID = 2**63 - 1
 CHANGES_PAGE_DEFAULT = 50
@@ -23,8 +28,12 @@ CHANGES_PAGE_MAX = 500
 class ChangeLogFilterSet(django_filters.FilterSet):
     kind = django_filters.CharFilter(max_length=32)
     name = django_filters.CharFilter(max_length=128)
-    action = django_filters.CharFilter(method="filter_action", max_length=64, help_text="An action, or a prefix ending in `*` (`model.*`).")
-    actor = django_filters.CharFilter(max_length=150, help_text="user:<name>, api-key:<prefix>, job:<name>, command:<name> or system.")
+    action = django_filters.CharFilter(
+        method="filter_action", max_length=64, help_text="An action, or a prefix ending in `*` (`model.*`)."
+    )
+    actor = django_filters.CharFilter(
+        max_length=150, help_text="user:<name>, api-key:<prefix>, job:<name>, command:<name> or system."
+    )
     since = UTCDateTimeFilter(field_name="at", lookup_expr="gte", help_text="Entries at or after this time (ISO 8601).")
     until = UTCDateTimeFilter(field_name="at", lookup_expr="lt", help_text="Entries before this time (ISO 8601).")
 
@@ -46,17 +55,28 @@ def changes_parameters(*, with_object: bool) -> list[OpenApiParameter]:
     filters = {n: f for n, f in ChangeLogFilterSet.base_filters.items() if with_object or n not in OBJECT_FILTERS}
     params = [
         OpenApiParameter(
-            n, {"type": "string", "format": "date-time"} if n in ("since", "until") else {"type": "string", **filter_bounds(f)},
-            OpenApiParameter.QUERY, description=f.extra.get("help_text", ""),
+            n,
+            {"type": "string", "format": "date-time"}
+            if n in ("since", "until")
+            else {"type": "string", **filter_bounds(f)},
+            OpenApiParameter.QUERY,
+            description=f.extra.get("help_text", ""),
         )
         for n, f in filters.items()
     ]
     return [
         *params,
-        OpenApiParameter("after_id", {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0}, OpenApiParameter.QUERY,
-                         description="Cursor: entries with a larger id (from `next_after_id`)."),
-        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": CHANGES_PAGE_MAX, "default": CHANGES_PAGE_DEFAULT},
-                         OpenApiParameter.QUERY),
+        OpenApiParameter(
+            "after_id",
+            {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
+            OpenApiParameter.QUERY,
+            description="Cursor: entries with a larger id (from `next_after_id`).",
+        ),
+        OpenApiParameter(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": CHANGES_PAGE_MAX, "default": CHANGES_PAGE_DEFAULT},
+            OpenApiParameter.QUERY,
+        ),
     ]
 
 
@@ -73,7 +93,10 @@ CHANGE_ENTRY_SCHEMA = {
         "name": {"type": "string"},
         "version": {"type": "string"},
         "object_id": {"type": "string"},
-        "changes": {"type": "object", "description": "{field: [before, after]}; a registration names its spec's sha256."},
+        "changes": {
+            "type": "object",
+            "description": "{field: [before, after]}; a registration names its spec's sha256.",
+        },
     },
 }
 
@@ -85,7 +108,11 @@ def changes_page_schema(schema) -> dict:
         "required": ["results", "next", "next_after_id"],
         "properties": {
             "results": {"type": "array", "items": entry},
-            "next": {"type": ["string", "null"], "format": "uri", "description": "The next page, or null at the end (so far)."},
+            "next": {
+                "type": ["string", "null"],
+                "format": "uri",
+                "description": "The next page, or null at the end (so far).",
+            },
             "next_after_id": {"type": "integer", "description": "The cursor to poll from next (the last id returned)."},
         },
     }
@@ -93,7 +120,10 @@ def changes_page_schema(schema) -> dict:
 
 def changes_response(request, queryset, *, with_object: bool = True) -> Response:
     """One page of ``queryset`` filtered by the request's parameters; an unknown parameter is a 400."""
-    allowed = {*(n for n in ChangeLogFilterSet.base_filters if with_object or n not in OBJECT_FILTERS), *PAGING_PARAMETERS}
+    allowed = {
+        *(n for n in ChangeLogFilterSet.base_filters if with_object or n not in OBJECT_FILTERS),
+        *PAGING_PARAMETERS,
+    }
     reject_unknown_parameters(request, allowed)
     filterset = ChangeLogFilterSet(request.query_params, queryset=queryset)
     if not filterset.is_valid():

@@ -40,7 +40,9 @@ def error_body(status_code: int, errors: list[dict]) -> dict:
 
 def json_error(status_code: int, code: str, message: str, **extra) -> JsonResponse:
     """For plain Django views and middleware that answer before DRF runs."""
-    return JsonResponse(error_body(status_code, [{"code": code, "message": message, "path": None, **extra}]), status=status_code)
+    return JsonResponse(
+        error_body(status_code, [{"code": code, "message": message, "path": None, **extra}]), status=status_code
+    )
 
 
 def _flatten(detail, parts: tuple = ()) -> list[tuple[tuple, exceptions.ErrorDetail]]:
@@ -107,7 +109,9 @@ def exception_handler(exc, context) -> Response | None:
         errors = _validation_errors(exc)
     else:
         codes = exc.get_codes()
-        errors = [{"code": codes if isinstance(codes, str) else exc.default_code, "message": str(exc.detail), "path": None}]
+        errors = [
+            {"code": codes if isinstance(codes, str) else exc.default_code, "message": str(exc.detail), "path": None}
+        ]
     return _respond(exc.status_code, errors, headers)
 
 

@@ -15,8 +15,15 @@ from django.http import HttpRequest, HttpResponse
 
 from kernel.api.errors import json_error
 
-_CODES = {400: "bad_request", 403: "permission_denied", 404: "not_found", 405: "method_not_allowed",
-          413: "too_large", 414: "uri_too_long", 415: "unsupported_media_type"}
+_CODES = {
+    400: "bad_request",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+}
 
 
 class ApiErrorShapeMiddleware:
@@ -28,11 +35,17 @@ class ApiErrorShapeMiddleware:
             return self.get_response(request)
         url_length = len(request.path) + len(request.META.get("QUERY_STRING", ""))
         if url_length > settings.MAX_URL_LENGTH:
-            return json_error(414, "uri_too_long", f"The URL is {url_length} characters long; at most {settings.MAX_URL_LENGTH} are accepted.")
+            return json_error(
+                414,
+                "uri_too_long",
+                f"The URL is {url_length} characters long; at most {settings.MAX_URL_LENGTH} are accepted.",
+            )
         response = self.get_response(request)
         if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
             return response
-        shaped = json_error(response.status_code, _CODES.get(response.status_code, "error"), self.explain(request, response))
+        shaped = json_error(
+            response.status_code, _CODES.get(response.status_code, "error"), self.explain(request, response)
+        )
         # The answer's own headers still hold (Content-Range on a 416, Allow on a 405, Retry-After, WWW-Authenticate).
         for header, value in response.items():
             if header.lower() not in ("content-type", "content-length"):

@@ -24,7 +24,7 @@ class UTCDateTimeField(IsoDateTimeField):
     def to_python(self, value):
         parsed = super().to_python(value)
         try:
-            return parsed.astimezone(dt.timezone.utc) if parsed is not None else None
+            return parsed.astimezone(dt.UTC) if parsed is not None else None
         except (OverflowError, ValueError):
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
 
@@ -64,9 +64,12 @@ def reject_unknown_parameters(request, known) -> None:
     unknown = sorted(set(request.query_params) - set(known))
     if unknown:
         takes = f"this endpoint takes: {', '.join(sorted(known))}." if known else "this endpoint takes none."
-        raise QueryParameterInvalid({
-            name[:64]: [ErrorDetail(f"Unknown query parameter; {takes}", code="unknown_parameter")] for name in unknown[:10]
-        })
+        raise QueryParameterInvalid(
+            {
+                name[:64]: [ErrorDetail(f"Unknown query parameter; {takes}", code="unknown_parameter")]
+                for name in unknown[:10]
+            }
+        )
 
 
 # A `query_parameters` entry for an action whose GET handler checks its parameters itself, against its filter set

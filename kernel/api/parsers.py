@@ -43,7 +43,9 @@ def check_json_value(data) -> None:
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, child in items:
                 if isinstance(key, str) and "\x00" in key:
-                    raise exceptions.ParseError(f"NUL characters are not allowed (in a key at {pointer(*path) or '/'}).")
+                    raise exceptions.ParseError(
+                        f"NUL characters are not allowed (in a key at {pointer(*path) or '/'})."
+                    )
                 stack.append((child, (*path, key), depth + 1))
         elif isinstance(value, str):
             if "\x00" in value:
@@ -67,7 +69,9 @@ class StrictJSONParser(BaseParser):
         try:
             data = json.loads(text, parse_constant=reject_json_constant)
         except json.JSONDecodeError as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+            raise exceptions.ParseError(
+                f"Malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+            ) from None
         except RecursionError:
             raise exceptions.ParseError(f"JSON is nested deeper than {settings.MAX_JSON_DEPTH} levels.") from None
         except ValueError as exc:

@@ -34,7 +34,7 @@ ERROR_SCHEMA = {
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input (a body, a path or query parameter, an empty query value): every problem, each with a JSON "
-         "Pointer path or parameter name.",
+    "Pointer path or parameter name.",
     401: "Missing or invalid credentials (`Authorization: Api-Key <key>`).",
     403: "The credentials may not do this (for example a read-only key writing).",
     404: "No such definition or version.",
@@ -86,6 +86,7 @@ JSON_VALUE_SCHEMA = {
 
 NO_NUL_PATTERN = "^[^\\u0000]*\\Z"
 
+
 class RegistryAutoSchema(AutoSchemaHooks):
     def component(self, name: str, schema: dict) -> dict:
         """Register a raw schema as a named component once and return a reference to it.
@@ -93,7 +94,9 @@ class RegistryAutoSchema(AutoSchemaHooks):
         A copy is registered: drf-spectacular's enum hook rewrites component schemas in place (an enum becomes a
         ``$ref`` to ``<Name>Enum``), which would leave a module-level dict such as ``ERROR_SCHEMA`` pointing at an
         enum component that the next schema generated in the same process never defines."""
-        component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA, object=name, schema=copy.deepcopy(schema))
+        component = ResolvedComponent(
+            name=name, type=ResolvedComponent.SCHEMA, object=name, schema=copy.deepcopy(schema)
+        )
         self.registry.register_on_missing(component)
         return component.ref
 
@@ -123,7 +126,12 @@ class RegistryAutoSchema(AutoSchemaHooks):
             return super().get_operation_id()
         # An action serving several methods (GET/POST .../versions) gets the method as a suffix.
         served_by_action = [m for m, name in (getattr(self.view, "action_map", {}) or {}).items() if name == action]
-        suffix = f"_{self.method.lower()}" if len(served_by_action) > 1 and action not in ("list", "create", "retrieve", "update", "partial_update", "destroy") else ""
+        suffix = (
+            f"_{self.method.lower()}"
+            if len(served_by_action) > 1
+            and action not in ("list", "create", "retrieve", "update", "partial_update", "destroy")
+            else ""
+        )
         return f"{basename}_{action}{suffix}"
 
     def adjust_filter_parameters(self, parameters):
@@ -132,7 +140,8 @@ class RegistryAutoSchema(AutoSchemaHooks):
             return parameters
         return [
             {**p, "schema": {**p["schema"], **filter_bounds(filterset.base_filters[p["name"]])}}
-            if p["name"] in filterset.base_filters and "$ref" not in p.get("schema", {}) else p
+            if p["name"] in filterset.base_filters and "$ref" not in p.get("schema", {})
+            else p
             for p in parameters
         ]
 
@@ -144,7 +153,11 @@ class RegistryAutoSchema(AutoSchemaHooks):
             if parameter["in"] == "query" and schema.get("type") == "string" and "enum" not in schema:
                 schema = {"minLength": 1, **schema}
             # A NUL character anywhere in the path or query string is a 400 (registry_project/middleware.py).
-            if parameter["in"] in ("query", "path") and schema.get("type") == "string" and not ({"enum", "pattern", "format"} & schema.keys()):
+            if (
+                parameter["in"] in ("query", "path")
+                and schema.get("type") == "string"
+                and not ({"enum", "pattern", "format"} & schema.keys())
+            ):
                 schema = {**schema, "pattern": NO_NUL_PATTERN}
             # The server matches whole values (fullmatch, \Z); a pattern ending in `$` (how drf-spectacular writes
             # a serializer's or a URL's \Z) would let a trailing newline through for clients that use Python's re.
@@ -178,7 +191,9 @@ class RegistryAutoSchema(AutoSchemaHooks):
         statuses = [400, 401, 403, 414]
         method = self.method.upper()
         # A view may name more, per action (or per method for a plain APIView): a 404 for a name in the query/body.
-        statuses += getattr(self.view, "extra_error_statuses", {}).get(getattr(self.view, "action", None) or method.lower(), ())
+        statuses += getattr(self.view, "extra_error_statuses", {}).get(
+            getattr(self.view, "action", None) or method.lower(), ()
+        )
         if method in ("POST", "PUT", "PATCH"):
             statuses += [413, 415]
         if "{" in self.path:
@@ -191,8 +206,12 @@ class RegistryAutoSchema(AutoSchemaHooks):
 
 
 # Path parameters a created resource's answer names, by the response field that holds them.
-LINKED_PATH_PARAMETERS = {"name": "$response.body#/name", "version": "$response.body#/version",
-                          "id": "$response.body#/id", "alias": "$response.body#/alias"}
+LINKED_PATH_PARAMETERS = {
+    "name": "$response.body#/name",
+    "version": "$response.body#/version",
+    "id": "$response.body#/id",
+    "alias": "$response.body#/alias",
+}
 # Operations a link must not lead to: a version's attestation exists only for derived versions; a restore is the
 # way back after a DELETE (a client, or a fuzzer's use-after-free check, would read a restored resource as one
 # that a DELETE failed to remove).
@@ -232,14 +251,17 @@ def add_links(result, generator, request, public):
                     continue
                 links = {}
                 for target_path, target_item in paths.items():
-                    if not (target_path == root or target_path.startswith(root + "/")) or target_path.endswith(UNLINKED_TARGETS):
+                    if not (target_path == root or target_path.startswith(root + "/")) or target_path.endswith(
+                        UNLINKED_TARGETS
+                    ):
                         continue
                     for target_method, target in target_item.items():
                         if target_path == path and target_method == method:
                             continue
                         parameters = {
                             name: LINKED_PATH_PARAMETERS[name]
-                            for name in re.findall(r"\{(\w+)\}", target_path) if name in named
+                            for name in re.findall(r"\{(\w+)\}", target_path)
+                            if name in named
                         }
                         links[target["operationId"]] = {"operationId": target["operationId"], "parameters": parameters}
                 if links:

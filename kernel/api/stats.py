@@ -23,7 +23,9 @@ STATS_SCHEMA = {
     "additionalProperties": {"type": "object", "description": "One section per app: models, pipelines, policies, ..."},
 }
 
-REFRESH_PARAMETER = OpenApiParameter("refresh", bool, OpenApiParameter.QUERY, required=False, description="Recompute first (staff only).")
+REFRESH_PARAMETER = OpenApiParameter(
+    "refresh", bool, OpenApiParameter.QUERY, required=False, description="Recompute first (staff only)."
+)
 
 
 class StatsView(StrictQueryParameters, APIView):
@@ -39,8 +41,9 @@ class StatsView(StrictQueryParameters, APIView):
     )
     def get(self, request):
         snapshot = snapshot_for(request)
-        return Response({"refreshed_at": snapshot.refreshed_at.isoformat(), "duration_ms": snapshot.duration_ms, **snapshot.data})
-
+        return Response(
+            {"refreshed_at": snapshot.refreshed_at.isoformat(), "duration_ms": snapshot.duration_ms, **snapshot.data}
+        )
 
 
 def snapshot_for(request):
@@ -50,6 +53,8 @@ def snapshot_for(request):
         raise QueryParameterInvalid({"refresh": [exceptions.ErrorDetail("Expected true or false.", code="invalid")]})
     if BOOLEANS[raw]:
         if not request.user.is_staff:
-            raise exceptions.PermissionDenied("Only staff may ask for a fresh snapshot; the stored one is refreshed on a schedule.")
+            raise exceptions.PermissionDenied(
+                "Only staff may ask for a fresh snapshot; the stored one is refreshed on a schedule."
+            )
         return stats.refresh()
     return stats.current()

@@ -6,38 +6,46 @@ from __future__ import annotations
 import uuid
 from typing import ClassVar
 
+from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from django.utils.http import parse_etags
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
 from kernel.api.auth import ConfirmsCredentialsLate, RegistryAccess, StaffOnly, confirm_credentials
+from kernel.api.changes import changes_page_schema, changes_parameters, changes_response
 from kernel.api.errors import QueryParameterInvalid
-from kernel.fastpaths import page_documents
+from kernel.api.filtersets import (
+    CHECKED_BY_HANDLER,
+    StrictFilterBackend,
+    StrictQueryParameters,
+    UTCDateTimeField,
+    reject_unknown_parameters,
+)
 from kernel.api.metadata import DocumentMetadata
 from kernel.api.schema import JSON_VALUE_SCHEMA, inline_defs
 from kernel.api.serializers import (
-    ISSUE_SCHEMA, READ_ONLY_PROPERTIES, SENT_BACK_PROPERTIES, VALIDATION_REPORT_SCHEMA, DocumentSerializer,
+    ISSUE_SCHEMA,
+    READ_ONLY_PROPERTIES,
+    SENT_BACK_PROPERTIES,
+    VALIDATION_REPORT_SCHEMA,
+    DocumentSerializer,
 )
 from kernel.documents.shape import DEFINITION_KEY, DEFINITION_SCHEMA, required_in_answers, server_managed_extras
-from kernel.models.definitions import Definition, DefinitionVersion
-from kernel.writes import Registration
-from kernel.api.changes import changes_page_schema, changes_parameters, changes_response
+from kernel.exceptions import DefinitionNotFound, RegistryError
+from kernel.fastpaths import page_documents
 from kernel.models import aliases
 from kernel.models.aliases import Alias
 from kernel.models.changelog import ChangeLogEntry
-from kernel.api.filtersets import UTCDateTimeField
-from kernel.rules.validation import DocumentInvalid, Issue
-from kernel.exceptions import DefinitionNotFound, RegistryError
-from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters, reject_unknown_parameters
+from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.reads.lookups import lookup, version_by_id
 from kernel.rules.check import check_document
 from kernel.rules.names import NAME
+from kernel.rules.validation import DocumentInvalid, Issue
+from kernel.writes import Registration, lifecycle
 from kernel.writes.delete import restore_named, soft_delete
-from kernel.writes import lifecycle
 from kernel.writes.register import register, register_version_of
 from kernel.writes.update import update_document
 
@@ -61,11 +69,17 @@ SEMVER_PATTERN = rf"^{SEMVER_REGEX}\Z"
 VERSION_REF_PATTERN = rf"^(latest|current|@[a-z][a-z0-9._-]{{0,63}}|{SEMVER_REGEX})\Z"
 VERSION_REF_SCHEMA = {"type": "string", "pattern": VERSION_REF_PATTERN, "maxLength": 128}
 VERSION_PARAM = OpenApiParameter(
-    "version", VERSION_REF_SCHEMA, OpenApiParameter.QUERY, required=False,
+    "version",
+    VERSION_REF_SCHEMA,
+    OpenApiParameter.QUERY,
+    required=False,
     description="A version number, `latest` (highest release, the default), `current` (the activated one) or `@alias`.",
 )
 VERSION_PATH_PARAM = OpenApiParameter(
-    "version", VERSION_REF_SCHEMA, OpenApiParameter.PATH, description="A version number, `latest`, `current` or `@alias`."
+    "version",
+    VERSION_REF_SCHEMA,
+    OpenApiParameter.PATH,
+    description="A version number, `latest`, `current` or `@alias`.",
 )
 NAME_PATH_PARAM = OpenApiParameter(
     "name", {"type": "string", "pattern": rf"^{NAME}\Z"}, OpenApiParameter.PATH, description="The definition's name."
@@ -74,23 +88,37 @@ NAME_PATH_PARAM = OpenApiParameter(
 
 def _has_body(request) -> bool:
     try:
-        return int(request.META.get("CONTENT_LENGTH") or 0) > 0 or "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "")
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0 or "chunked" in request.META.get(
+            "HTTP_TRANSFER_ENCODING", ""
+        )
     except ValueError:
         return True  # a malformed length is the parser's to reject
+
+
 MAX_ALIASES_LISTED = 1000
 ALIAS_REGEX = r"[^/]+"  # checked by the model, so a bad name gets the one error shape rather than a bare 404
 ALIAS_PARAM = OpenApiParameter(
-    "alias", {"type": "string", "pattern": rf"^{aliases.ALIAS_PATTERN}\Z", "not": {"enum": sorted(aliases.RESERVED_ALIASES)}},
-    OpenApiParameter.PATH, description="An alias: a lowercase slug starting with a letter (not `latest` or `current`).",
+    "alias",
+    {"type": "string", "pattern": rf"^{aliases.ALIAS_PATTERN}\Z", "not": {"enum": sorted(aliases.RESERVED_ALIASES)}},
+    OpenApiParameter.PATH,
+    description="An alias: a lowercase slug starting with a letter (not `latest` or `current`).",
 )
-AT_PARAM = OpenApiParameter("at", OpenApiTypes.DATETIME, OpenApiParameter.QUERY, required=False,
-                            description="Answer for this moment in the past (ISO 8601), from the change log.")
+AT_PARAM = OpenApiParameter(
+    "at",
+    OpenApiTypes.DATETIME,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Answer for this moment in the past (ISO 8601), from the change log.",
+)
 ALIAS_SCHEMA = {
     "type": "object",
     "required": ["alias", "name", "version"],
     "properties": {
-        "alias": {"type": "string"}, "name": {"type": "string"}, "version": {"type": "string"},
-        "version_id": {"type": "string", "format": "uuid"}, "updated_at": {"type": "string", "format": "date-time"},
+        "alias": {"type": "string"},
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "version_id": {"type": "string", "format": "uuid"},
+        "updated_at": {"type": "string", "format": "date-time"},
         "at": {"type": "string", "format": "date-time", "description": "Only in a point-in-time answer."},
     },
 }
@@ -113,6 +141,7 @@ def moment_param(request):
 # Fields of an alias document (GET) that PUT accepts back and ignores.
 ALIAS_ECHOED_FIELDS = ("alias", "name", "version_id", "updated_at")
 
+
 class BodyRequiredMixin:
     """For viewsets whose OpenAPI schema marks a JSON body required (``openapi_request``): a POST/PUT/PATCH of
     one of ``body_required_actions`` without a body is a 400, never read as an empty document or empty options."""
@@ -123,7 +152,11 @@ class BodyRequiredMixin:
         super().initial(request, *args, **kwargs)
         if request.method.lower() not in getattr(self, "action_map", {}):
             return  # a method this endpoint does not take: the 405 comes first
-        if request.method in ("POST", "PUT", "PATCH") and self.action in self.body_required_actions and not _has_body(request):
+        if (
+            request.method in ("POST", "PUT", "PATCH")
+            and self.action in self.body_required_actions
+            and not _has_body(request)
+        ):
             raise ParseError("A JSON body is required.")
 
 
@@ -141,10 +174,15 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     precondition_actions: ClassVar[tuple[str, ...]] = ("alias", "alias_rollback")
     paginated_actions: ClassVar[tuple[str, ...]] = ("versions",)
     query_parameters: ClassVar[dict[str, object]] = {
-        "list": CHECKED_BY_HANDLER, "versions": CHECKED_BY_HANDLER, "history": CHECKED_BY_HANDLER,
+        "list": CHECKED_BY_HANDLER,
+        "versions": CHECKED_BY_HANDLER,
+        "history": CHECKED_BY_HANDLER,
         "alias_history": CHECKED_BY_HANDLER,
-        "retrieve": ("version",), "update": ("version",), "partial_update": ("version",),
-        "version_detail": ("at",), "alias": ("at",),
+        "retrieve": ("version",),
+        "update": ("version",),
+        "partial_update": ("version",),
+        "version_detail": ("at",),
+        "alias": ("at",),
     }
 
     body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
@@ -274,7 +312,9 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             return self.registered(register_version_of(self.definition_model, name, request.data, user=request.user))
         definition = self.get_definition()
         # The list's filters apply to the versions too (?status=active, ?tag=...).
-        return self.page_of(self.filter_queryset(definition.versions.present().newest_first().with_aliases().with_parent()))
+        return self.page_of(
+            self.filter_queryset(definition.versions.present().newest_first().with_aliases().with_parent())
+        )
 
     @extend_schema(parameters=[VERSION_PATH_PARAM, AT_PARAM])
     @action(detail=True, methods=["get"], url_path=rf"versions/(?P<version>{VERSION_REGEX})")
@@ -294,7 +334,9 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             # A number (or `latest`) names one version at every moment: `at` changes nothing for it.
             return self.respond(lookup(self.definition_model, name, version))
         if then is None:
-            raise DefinitionNotFound(f"{definition}: {version} named no version at {moment.isoformat()}.", code="not_at_that_time")
+            raise DefinitionNotFound(
+                f"{definition}: {version} named no version at {moment.isoformat()}.", code="not_at_that_time"
+            )
         return self.respond(definition.resolve_version(then))
 
     @extend_schema(parameters=[VERSION_PATH_PARAM], request=None)
@@ -319,7 +361,11 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         ],
         request=None,
     )
-    @action(detail=True, methods=["post"], url_path=rf"versions/(?P<version>{VERSION_REGEX})/(?P<move>activate|deprecate|archive)")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=rf"versions/(?P<version>{VERSION_REGEX})/(?P<move>activate|deprecate|archive)",
+    )
     def lifecycle(self, request, name: str, version: str, move: str):
         """activate (make current), deprecate, or archive a version. Deprecating or archiving the current
         version clears it."""
@@ -335,10 +381,19 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         return Response({"results": [row.as_dict() for row in rows]})
 
     @extend_schema(methods=["GET"], parameters=[ALIAS_PARAM, AT_PARAM])
-    @extend_schema(methods=["PUT", "DELETE"], parameters=[ALIAS_PARAM, OpenApiParameter(
-        "If-Match", {"type": "string", "minLength": 1}, OpenApiParameter.HEADER, required=False,
-        description="The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, 400 if empty.",
-    )])
+    @extend_schema(
+        methods=["PUT", "DELETE"],
+        parameters=[
+            ALIAS_PARAM,
+            OpenApiParameter(
+                "If-Match",
+                {"type": "string", "minLength": 1},
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, 400 if empty.",
+            ),
+        ],
+    )
     @action(detail=True, methods=["get", "put", "delete"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})")
     def alias(self, request, name: str, alias: str):
         """GET: where the alias points (with `?at=`, where it pointed then). PUT `{"version": "1.2.0"}`: move it
@@ -347,14 +402,20 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         if_match = request.headers.get("If-Match")
         if if_match is not None and not if_match.strip():
             # RFC 9110: If-Match is "*" or a list of entity tags; an empty one names no state to compare with.
-            raise RegistryError("If-Match is empty: send the version (or ETag) the alias points at now, or *.", code="invalid_header", path="If-Match")
+            raise RegistryError(
+                "If-Match is empty: send the version (or ETag) the alias points at now, or *.",
+                code="invalid_header",
+                path="If-Match",
+            )
         if request.method != "GET":
             reject_unknown_parameters(request, [])  # `at` reads the past; it cannot move or remove an alias then
         if request.method == "PUT":
             body = request.data
             version = body.get("version") if isinstance(body, dict) else None
             if not isinstance(version, str) or not version or len(version) > 130:
-                raise DocumentInvalid([Issue("/version", "required", "Send {\"version\": \"<number, latest, current or @alias>\"}.")])
+                raise DocumentInvalid(
+                    [Issue("/version", "required", 'Send {"version": "<number, latest, current or @alias>"}.')]
+                )
             unknown = sorted(set(body) - {"version", *ALIAS_ECHOED_FIELDS})
             if unknown:
                 raise DocumentInvalid([Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown])
@@ -367,8 +428,17 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             aliases.check_alias_name(alias)
             then = aliases.alias_at(definition, alias, moment)
             if then is None:
-                raise DefinitionNotFound(f"{definition}@{alias} pointed at no version at {moment.isoformat()}.", code="not_at_that_time")
-            return Response({"alias": alias, "name": definition.name, "version": then, "at": moment.isoformat().replace("+00:00", "Z")})
+                raise DefinitionNotFound(
+                    f"{definition}@{alias} pointed at no version at {moment.isoformat()}.", code="not_at_that_time"
+                )
+            return Response(
+                {
+                    "alias": alias,
+                    "name": definition.name,
+                    "version": then,
+                    "at": moment.isoformat().replace("+00:00", "Z"),
+                }
+            )
         return self._alias_response(Alias.get(definition, alias))
 
     @extend_schema(parameters=[ALIAS_PARAM, *changes_parameters(with_object=False)])
@@ -397,7 +467,9 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         a deleted definition keeps its history."""
         if not self.definition_model.objects.filter(name=name).exists():
             raise DefinitionNotFound(f"No {self.definition_model.kind} named '{name}'.", path="name")
-        return changes_response(request, ChangeLogEntry.objects.of_object(self.definition_model.kind, name), with_object=False)
+        return changes_response(
+            request, ChangeLogEntry.objects.of_object(self.definition_model.kind, name), with_object=False
+        )
 
     # -- OpenAPI bodies, from the kind's JSON Schema ------------------------------------------------------------
 
@@ -409,14 +481,20 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         # A kind may declare server-managed fields of its own (models: storage tier, stored artifacts).
         version_model = self.definition_model._meta.get_field("versions").related_model
         extra = {field.name: field.schema for field in server_managed_extras(version_model)}
-        sent_back = {**SENT_BACK_PROPERTIES, **{name: {"description": f"Server-managed ({name}); ignored when sent."} for name in extra}}
+        sent_back = {
+            **SENT_BACK_PROPERTIES,
+            **{name: {"description": f"Server-managed ({name}); ignored when sent."} for name in extra},
+        }
         json_value = schema.component("JsonValue", JSON_VALUE_SCHEMA)
         sent_back = {name: {**json_value, **described} for name, described in sent_back.items()}
         request = {**body, "properties": {**properties, **sent_back}}
         response = {**body, "properties": {**properties, **READ_ONLY_PROPERTIES, **extra}}
         response.pop("required", None)
         response["required"] = required_in_answers(version_model)
-        registered = {**response, "properties": {**response["properties"], "warnings": {"type": "array", "items": ISSUE_SCHEMA}}}
+        registered = {
+            **response,
+            "properties": {**response["properties"], "warnings": {"type": "array", "items": ISSUE_SCHEMA}},
+        }
         changes = {
             "type": "object",
             "additionalProperties": False,
@@ -446,9 +524,18 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             return request_doc
         if self.action == "alias" and schema.method == "PUT":
             # The alias as GET returned it may be sent back: its other fields are ignored; any other field is a 400.
-            echoed = {name: {"type": "string", "description": "As GET returned it; ignored."} for name in ALIAS_ECHOED_FIELDS}
-            return {"type": "object", "required": ["version"], "additionalProperties": False,
-                    "properties": {"version": {**VERSION_REF_SCHEMA, "description": "A number, latest, current or @alias."}, **echoed}}
+            echoed = {
+                name: {"type": "string", "description": "As GET returned it; ignored."} for name in ALIAS_ECHOED_FIELDS
+            }
+            return {
+                "type": "object",
+                "required": ["version"],
+                "additionalProperties": False,
+                "properties": {
+                    "version": {**VERSION_REF_SCHEMA, "description": "A number, latest, current or @alias."},
+                    **echoed,
+                },
+            }
         if self.action == "versions" and schema.method == "POST":
             return docs["next_version"]
         if self.action == "validate":
@@ -491,5 +578,10 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
                 return {204: None}
             return {200: schema.component("Alias", ALIAS_SCHEMA)}
         if self.action == "alias_list":
-            return {200: {"type": "object", "properties": {"results": {"type": "array", "items": schema.component("Alias", ALIAS_SCHEMA)}}}}
+            return {
+                200: {
+                    "type": "object",
+                    "properties": {"results": {"type": "array", "items": schema.component("Alias", ALIAS_SCHEMA)}},
+                }
+            }
         return None

@@ -12,19 +12,33 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from kernel.exceptions import DefinitionNotFound
 from kernel.api.filtersets import StrictQueryParameters
+from kernel.exceptions import DefinitionNotFound
 from kernel.models.webhooks import (
-    EVENT_PATTERN, MAX_EVENT_PATTERNS, URL_MAX_LENGTH, URL_PATTERN, DeliveryStatus, WebhookDelivery, WebhookSubscription,
+    EVENT_PATTERN,
+    MAX_EVENT_PATTERNS,
+    URL_MAX_LENGTH,
+    URL_PATTERN,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 
 MAX_DELIVERIES_LISTED = 100
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
-URL_SCHEMA = {"type": "string", "maxLength": URL_MAX_LENGTH, "pattern": rf"^(?:{URL_PATTERN.pattern})\Z",
-              "description": "An http or https URL: a host name or an IP literal, an optional port, no spaces."}
-EVENTS_SCHEMA = {"type": "array", "minItems": 1, "maxItems": MAX_EVENT_PATTERNS,
-                 "items": {"type": "string", "maxLength": 64, "pattern": rf"^{EVENT_PATTERN.pattern}\Z"}}
+URL_SCHEMA = {
+    "type": "string",
+    "maxLength": URL_MAX_LENGTH,
+    "pattern": rf"^(?:{URL_PATTERN.pattern})\Z",
+    "description": "An http or https URL: a host name or an IP literal, an optional port, no spaces.",
+}
+EVENTS_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_EVENT_PATTERNS,
+    "items": {"type": "string", "maxLength": 64, "pattern": rf"^{EVENT_PATTERN.pattern}\Z"},
+}
 SUBSCRIPTION_PROPERTIES = {
     "id": {"type": "integer"},
     "url": URL_SCHEMA,
@@ -35,13 +49,20 @@ SUBSCRIPTION_PROPERTIES = {
     "updated_at": {"type": "string", "format": "date-time"},
 }
 SUBSCRIPTION_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": list(SUBSCRIPTION_PROPERTIES),
+    "type": "object",
+    "additionalProperties": False,
+    "required": list(SUBSCRIPTION_PROPERTIES),
     "properties": SUBSCRIPTION_PROPERTIES,
 }
-SECRET_SCHEMA = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/=]+\\Z",
-                 "description": "The signing secret (Standard Webhooks), shown only here."}
+SECRET_SCHEMA = {
+    "type": "string",
+    "pattern": "^whsec_[A-Za-z0-9+/=]+\\Z",
+    "description": "The signing secret (Standard Webhooks), shown only here.",
+}
 SUBSCRIPTION_CREATED_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": [*SUBSCRIPTION_PROPERTIES, "secret"],
+    "type": "object",
+    "additionalProperties": False,
+    "required": [*SUBSCRIPTION_PROPERTIES, "secret"],
     "properties": {**SUBSCRIPTION_PROPERTIES, "secret": SECRET_SCHEMA},
 }
 REQUEST_PROPERTIES = {
@@ -51,25 +72,34 @@ REQUEST_PROPERTIES = {
     "description": {"type": "string", "maxLength": 200},
 }
 # A client may send back what it was given; the registry generates the secret itself and shows it once.
-SECRET_IGNORED = {"type": "string", "maxLength": 100, "description": "Ignored: the registry generates the secret and shows it once."}
+SECRET_IGNORED = {
+    "type": "string",
+    "maxLength": 100,
+    "description": "Ignored: the registry generates the secret and shows it once.",
+}
 DELIVERY_SCHEMA = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "required": ["id", "event", "entry_id", "status", "attempts", "next_attempt_at", "last_error"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "event": {"type": ["string", "null"]},
         "entry_id": {"type": ["integer", "null"]},
         "status": {"type": "string", "enum": [choice.value for choice in DeliveryStatus]},
-        "attempts": {"type": "array", "items": {
-            "type": "object", "additionalProperties": False,
-            "required": ["at", "status_code", "duration_ms", "error"],
-            "properties": {
-                "at": {"type": "string", "format": "date-time"},
-                "status_code": {"type": ["integer", "null"], "minimum": 0},
-                "duration_ms": {"type": "integer", "minimum": 0},
-                "error": {"type": "string"},
+        "attempts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["at", "status_code", "duration_ms", "error"],
+                "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "status_code": {"type": ["integer", "null"], "minimum": 0},
+                    "duration_ms": {"type": "integer", "minimum": 0},
+                    "error": {"type": "string"},
+                },
             },
-        }},
+        },
         "next_attempt_at": {"type": "string", "format": "date-time"},
         "last_error": {"type": "string"},
     },
@@ -109,14 +139,28 @@ class StrictBooleanField(serializers.BooleanField):
 class SubscriptionSerializer(serializers.ModelSerializer):
     active = StrictBooleanField(required=False)
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
-    url = StrictCharField(max_length=URL_MAX_LENGTH, trim_whitespace=False, validators=[RegexValidator(
-        rf"^(?:{URL_PATTERN.pattern})\Z", "Enter an http or https URL (a host name or an IP literal, no spaces).",
-    )])
+    url = StrictCharField(
+        max_length=URL_MAX_LENGTH,
+        trim_whitespace=False,
+        validators=[
+            RegexValidator(
+                rf"^(?:{URL_PATTERN.pattern})\Z",
+                "Enter an http or https URL (a host name or an IP literal, no spaces).",
+            )
+        ],
+    )
     events = serializers.ListField(
-        child=StrictCharField(max_length=64, validators=[RegexValidator(
-            rf"^{EVENT_PATTERN.pattern}\Z", "Not an event pattern; use 'model.version_activated', 'model.*' or '*'.",
-        )]),
-        min_length=1, max_length=MAX_EVENT_PATTERNS,
+        child=StrictCharField(
+            max_length=64,
+            validators=[
+                RegexValidator(
+                    rf"^{EVENT_PATTERN.pattern}\Z",
+                    "Not an event pattern; use 'model.version_activated', 'model.*' or '*'.",
+                )
+            ],
+        ),
+        min_length=1,
+        max_length=MAX_EVENT_PATTERNS,
     )
 
     class Meta:
@@ -131,13 +175,17 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
             secret = data.get("secret")
             if "secret" in data and not (isinstance(secret, str) and len(secret) <= SECRET_IGNORED["maxLength"]):
-                raise serializers.ValidationError({"secret": ["Ignored, but must be a string of at most 100 characters."]})
+                raise serializers.ValidationError(
+                    {"secret": ["Ignored, but must be a string of at most 100 characters."]}
+                )
         return super().to_internal_value(data)
 
     def validate_events(self, value: list[str]) -> list[str]:
         bad = [pattern for pattern in value if not EVENT_PATTERN.fullmatch(pattern)]
         if bad:
-            raise serializers.ValidationError(f"Not an event pattern: {bad[0][:64]!r}; use 'model.version_activated', 'model.*' or '*'.")
+            raise serializers.ValidationError(
+                f"Not an event pattern: {bad[0][:64]!r}; use 'model.version_activated', 'model.*' or '*'."
+            )
         return value
 
 
@@ -154,36 +202,74 @@ class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.Retrie
     def openapi_request(self, schema):
         """The bodies create and PATCH accept, closed as the serializer is (any other field is a 400)."""
         if self.action == "create":
-            return schema.component("WebhookSubscriptionRequest", {
-                "type": "object", "required": ["url", "events"], "additionalProperties": False,
-                "properties": {**REQUEST_PROPERTIES, "secret": dict(SECRET_IGNORED)},
-            })
+            return schema.component(
+                "WebhookSubscriptionRequest",
+                {
+                    "type": "object",
+                    "required": ["url", "events"],
+                    "additionalProperties": False,
+                    "properties": {**REQUEST_PROPERTIES, "secret": dict(SECRET_IGNORED)},
+                },
+            )
         if self.action == "partial_update":
-            return schema.component("PatchedWebhookSubscriptionRequest", {
-                "type": "object", "additionalProperties": False,
-                "properties": {**REQUEST_PROPERTIES, "secret": dict(SECRET_IGNORED)},
-            })
+            return schema.component(
+                "PatchedWebhookSubscriptionRequest",
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {**REQUEST_PROPERTIES, "secret": dict(SECRET_IGNORED)},
+                },
+            )
         return None
 
     def openapi_responses(self, schema):
         subscription = schema.component("WebhookSubscription", SUBSCRIPTION_SCHEMA)
-        delivery_ref = {"type": "object", "additionalProperties": False, "required": ["delivery"],
-                        "properties": {"delivery": {"type": "string", "format": "uuid"}}}
+        delivery_ref = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["delivery"],
+            "properties": {"delivery": {"type": "string", "format": "uuid"}},
+        }
         return {
             "list": {200: subscription},  # the paginator wraps this in {count, next, previous, results}
             "retrieve": {200: subscription},
             "partial_update": {200: subscription},
             "create": {201: schema.component("WebhookSubscriptionCreated", SUBSCRIPTION_CREATED_SCHEMA)},
             "destroy": {204: None},
-            "rotate_secret": {200: {"type": "object", "additionalProperties": False, "required": ["id", "secret"],
-                                    "properties": {"id": {"type": "integer"}, "secret": SECRET_SCHEMA}}},
+            "rotate_secret": {
+                200: {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["id", "secret"],
+                    "properties": {"id": {"type": "integer"}, "secret": SECRET_SCHEMA},
+                }
+            },
             "test": {202: delivery_ref},
-            "deliveries": {200: {"type": "object", "additionalProperties": False, "required": ["results"],
-                                 "properties": {"results": {"type": "array", "maxItems": MAX_DELIVERIES_LISTED,
-                                                            "items": schema.component("WebhookDelivery", DELIVERY_SCHEMA)}}}},
-            "redeliver": {202: {"type": "object", "additionalProperties": False, "required": ["delivery", "status"],
-                                "properties": {"delivery": {"type": "string", "format": "uuid"},
-                                               "status": {"type": "string", "enum": ["pending"]}}}},
+            "deliveries": {
+                200: {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["results"],
+                    "properties": {
+                        "results": {
+                            "type": "array",
+                            "maxItems": MAX_DELIVERIES_LISTED,
+                            "items": schema.component("WebhookDelivery", DELIVERY_SCHEMA),
+                        }
+                    },
+                }
+            },
+            "redeliver": {
+                202: {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["delivery", "status"],
+                    "properties": {
+                        "delivery": {"type": "string", "format": "uuid"},
+                        "status": {"type": "string", "enum": ["pending"]},
+                    },
+                }
+            },
         }.get(self.action)
 
     def create(self, request):
@@ -191,7 +277,9 @@ class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.Retrie
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
             subscription = serializer.save()
-            subscription.record("webhook.created", {"url": [None, subscription.url], "events": [None, subscription.events]})
+            subscription.record(
+                "webhook.created", {"url": [None, subscription.url], "events": [None, subscription.events]}
+            )
         return Response({**serializer.data, "secret": subscription.secret}, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
@@ -202,7 +290,10 @@ class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.Retrie
         with transaction.atomic():
             serializer.save()
             after = serializer.data
-            subscription.record("webhook.updated", {k: [before[k], after[k]] for k in ("url", "events", "active", "description") if before[k] != after[k]})
+            subscription.record(
+                "webhook.updated",
+                {k: [before[k], after[k]] for k in ("url", "events", "active", "description") if before[k] != after[k]},
+            )
         return Response(serializer.data)
 
     def destroy(self, request, pk=None):
@@ -231,10 +322,17 @@ class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["get"])
     def deliveries(self, request, pk=None):
         """The newest deliveries with their attempts (status, duration, error)."""
-        rows = self.get_object().deliveries.order_by("-order", "-created_at").prefetch_related("attempt_log")[:MAX_DELIVERIES_LISTED]
+        rows = (
+            self.get_object()
+            .deliveries.order_by("-order", "-created_at")
+            .prefetch_related("attempt_log")[:MAX_DELIVERIES_LISTED]
+        )
         return Response({"results": [delivery_dict(d) for d in rows]})
 
-    @extend_schema(request=None, parameters=[OpenApiParameter("delivery", str, OpenApiParameter.PATH, pattern=rf"^{UUID_PATTERN}\Z")])
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("delivery", str, OpenApiParameter.PATH, pattern=rf"^{UUID_PATTERN}\Z")],
+    )
     @action(detail=True, methods=["post"], url_path=rf"deliveries/(?P<delivery>{UUID_PATTERN})/redeliver")
     def redeliver(self, request, pk=None, delivery=None):
         """Send a delivery again (a dead letter, or one already delivered)."""

@@ -102,46 +102,67 @@ def alias_names_sql(version_model) -> Any:
     """``alias_names`` in SQL: a JSON array of the version's aliases in byte order."""
     kind = version_model._meta.get_field(version_model.parent_field).related_model.kind
     aliases = (
-        Alias.objects.filter(kind=kind, version_id=OuterRef("pk")).order_by().values("kind")
+        Alias.objects.filter(kind=kind, version_id=OuterRef("pk"))
+        .order_by()
+        .values("kind")
         # Byte order, as Python's sorted(): a collation would place '-', '.' and '_' elsewhere.
-        .annotate(names=JSONBAgg("alias", order_by=Collate(F("alias"), "C"))).values("names")
+        .annotate(names=JSONBAgg("alias", order_by=Collate(F("alias"), "C")))
+        .values("names")
     )
     return Coalesce(Subquery(aliases), Func(template="'[]'::jsonb"), output_field=TextField())
 
 
 ID_FIELD = DocumentField(
-    "id", value=lambda version: str(version.id),
+    "id",
+    value=lambda version: str(version.id),
     sql=Func(F("pk"), template="%(expressions)s::text", output_field=TextField()),
     schema={"type": "string", "format": "uuid", "readOnly": True},
 )
 # The server-managed fields every document ends with, in document order.
 LIFECYCLE_FIELDS: tuple[DocumentField, ...] = (
     DocumentField(
-        "status", value=lambda version: version.status, sql="status", lifecycle=True,
+        "status",
+        value=lambda version: version.status,
+        sql="status",
+        lifecycle=True,
         schema={"type": "string", "enum": ["active", "deprecated", "archived"], "readOnly": True},
     ),
     DocumentField(
-        "active", value=lambda version: version.status == Lifecycle.ACTIVE, lifecycle=True,
+        "active",
+        value=lambda version: version.status == Lifecycle.ACTIVE,
+        lifecycle=True,
         sql=ExpressionWrapper(Q(status=Lifecycle.ACTIVE), output_field=BooleanField()),
         schema={"type": "boolean", "readOnly": True, "description": "status is active (the platform's own field)."},
     ),
     DocumentField(
-        "is_current", value=lambda version: version.is_current, sql="is_current", lifecycle=True,
+        "is_current",
+        value=lambda version: version.is_current,
+        sql="is_current",
+        lifecycle=True,
         schema={"type": "boolean", "readOnly": True},
     ),
     DocumentField(
-        "aliases", value=alias_names, sql=alias_names_sql, required=False,
+        "aliases",
+        value=alias_names,
+        sql=alias_names_sql,
+        required=False,
         schema={
-            "type": "array", "items": {"type": "string"}, "readOnly": True,
+            "type": "array",
+            "items": {"type": "string"},
+            "readOnly": True,
             "description": "Aliases pointing at this version.",
         },
     ),
     DocumentField(
-        "created_at", value=lambda version: api_timestamp(version.created_at), sql=APITimestamp("created_at"),
+        "created_at",
+        value=lambda version: api_timestamp(version.created_at),
+        sql=APITimestamp("created_at"),
         schema={"type": "string", "format": "date-time", "readOnly": True},
     ),
     DocumentField(
-        "updated_at", value=lambda version: api_timestamp(version.updated_at), sql=APITimestamp("updated_at"),
+        "updated_at",
+        value=lambda version: api_timestamp(version.updated_at),
+        sql=APITimestamp("updated_at"),
         schema={"type": "string", "format": "date-time", "readOnly": True},
     ),
 )
@@ -160,8 +181,18 @@ MUTABLE_DEFAULTS: dict[str, Any] = {"description": "", "tags": [], "metadata": {
 # WARNINGS_KEY and every kind's server-managed document_extras; DefinitionVersion refuses a kind whose
 # server-managed field is missing here.
 READ_ONLY_FIELDS = (
-    "id", "status", "is_current", "active", "aliases", "created_at", "updated_at", WARNINGS_KEY,
-    "stored_artifacts", "storage_tier", "archived_at", "purged_at",
+    "id",
+    "status",
+    "is_current",
+    "active",
+    "aliases",
+    "created_at",
+    "updated_at",
+    WARNINGS_KEY,
+    "stored_artifacts",
+    "storage_tier",
+    "archived_at",
+    "purged_at",
 )
 # The definition's own tags and description (as MLflow keeps registered-model tags apart from version tags),
 # nested under one key so the document shape is the same for every kind: {"definition": {"tags", "description"}}.

@@ -33,14 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DataError, IntegrityError, connection, transaction
 
+from kernel.documents.shape import DEFINITION_KEY, effective_tags_of, set_alias_names
 from kernel.models import changelog
-from registry_project.logs import log_write
-from registry_project.private_apis.for_django import mark_saved
 from kernel.rules.semver import ParsedVersion, parse_version
 from kernel.rules.validation import Issue
-
-from kernel.documents.shape import DEFINITION_KEY, effective_tags_of, set_alias_names
 from kernel.writes import Registration
+from registry_project.logs import log_write
+from registry_project.private_apis.for_django import mark_saved
 
 if TYPE_CHECKING:
     from kernel.models.definitions import Definition, DefinitionVersion
@@ -77,8 +76,10 @@ def _has_function(definition_model: type[Definition], write: str) -> bool:
     if connection.vendor != "postgresql" or write not in (definition_model.write_functions or {}):
         return False
     version_model = definition_model.versions.rel.related_model
-    for (model, base), names in zip(((definition_model, Definition), (version_model, DefinitionVersion)), _STANDS_IN_FOR[write].values()):
-        overriding = model.__mro__[:model.__mro__.index(base)]
+    for (model, base), names in zip(
+        ((definition_model, Definition), (version_model, DefinitionVersion)), _STANDS_IN_FOR[write].values()
+    ):
+        overriding = model.__mro__[: model.__mro__.index(base)]
         if any(name in vars(klass) for klass in overriding for name in names):
             return False
     return True
@@ -90,18 +91,20 @@ def _search_parts(version, document: dict) -> list | None:
     the function fills in from the stored definition. None when the document gives them all."""
     prefix = f"{version.parent_field}__"
     values = version.search_values()
-    if all(path[len(prefix):] in document for path, _ in values if path.startswith(prefix)):
+    if all(path[len(prefix) :] in document for path, _ in values if path.startswith(prefix)):
         return None
     parts: list = [version.definition.name.lower()]
     for path, text in values:
-        if path.startswith(prefix) and path[len(prefix):] not in document:
-            parts.append({"parent": path[len(prefix):]})
+        if path.startswith(prefix) and path[len(prefix) :] not in document:
+            parts.append({"parent": path[len(prefix) :]})
         else:
             parts.append(text.lower())
     return parts
 
 
-def register(definition_model: type[Definition], document: dict, warnings: list[Issue], user, *, create: bool) -> Registration | None:
+def register(
+    definition_model: type[Definition], document: dict, warnings: list[Issue], user, *, create: bool
+) -> Registration | None:
     """``kernel.writes.register`` in one statement: the registration, or None ("not mine") when this is not
     PostgreSQL, the kind has no function, the document has work the function does not do (see the module
     docstring), or the function handed it back having written nothing, for the ORM path to answer.
@@ -111,15 +114,20 @@ def register(definition_model: type[Definition], document: dict, warnings: list[
     version_model = definition_model.versions.rel.related_model
     version_model = definition_model.versions.rel.related_model
     parsed = parse_version(document["version"])
-    definition = definition_model(name=document["name"], owner=user if getattr(user, "is_authenticated", False) else None)
+    definition = definition_model(
+        name=document["name"], owner=user if getattr(user, "is_authenticated", False) else None
+    )
     given = [name for name in definition_model.parent_fields if name in document]
     before = {name: getattr(definition, name) for name in definition_model.parent_fields}
     for name in given:
         definition.set_document_field(name, document[name])
     spec, mutable = version_model.split_document(document)
     version = version_model(
-        **{version_model.parent_field: definition}, **parsed.as_fields(), spec=spec,
-        created_by=user if getattr(user, "is_authenticated", False) else None, **mutable,
+        **{version_model.parent_field: definition},
+        **parsed.as_fields(),
+        spec=spec,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        **mutable,
     )
     version.search_text = version.search_document()
     search_parts = _search_parts(version, document)
@@ -132,15 +140,26 @@ def register(definition_model: type[Definition], document: dict, warnings: list[
         "created": True,
     }
     sql, item_params = _write_statement(
-        definition_model, "register", "%s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb", action="version_registered",
+        definition_model,
+        "register",
+        "%s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb",
+        action="version_registered",
         entry="SELECT %s AS name, %s AS version, %s AS object_id, CASE WHEN r_created THEN %s::jsonb ELSE %s::jsonb END AS changes",
         columns="r_created, r_definition, r_latest, r_is_latest",
     )
     params = [
-        definition.name, create, _row_json(definition) if create else None, json.dumps(parent), _row_json(version),
+        definition.name,
+        create,
+        _row_json(definition) if create else None,
+        json.dumps(parent),
+        _row_json(version),
         None if search_parts is None else json.dumps(search_parts),
         *item_params,
-        definition.name, version.version, str(version.pk), json.dumps(created_changes), json.dumps(entry_changes),
+        definition.name,
+        version.version,
+        str(version.pk),
+        json.dumps(created_changes),
+        json.dumps(entry_changes),
     ]
     found = _execute(sql, params)
     if found is None:
@@ -173,7 +192,10 @@ def activate(version: DefinitionVersion) -> DefinitionVersion | None:
     if not _has_function(definition_model, "activate"):
         return None
     sql, item_params = _write_statement(
-        definition_model, "activate", "%s, %s", action="version_activated",
+        definition_model,
+        "activate",
+        "%s, %s",
+        action="version_activated",
         entry="SELECT r_definition ->> 'name' AS name, r_version ->> 'version' AS version, %s AS object_id, r_changes AS changes",
         columns="r_version, r_definition, r_aliases, r_changes",
     )
@@ -192,7 +214,9 @@ def activate(version: DefinitionVersion) -> DefinitionVersion | None:
     return activated
 
 
-def _write_statement(definition_model, write: str, arguments: str, *, action: str, entry: str, columns: str) -> tuple[str, list]:
+def _write_statement(
+    definition_model, write: str, arguments: str, *, action: str, entry: str, columns: str
+) -> tuple[str, list]:
     """(SQL, the change log's parameters) of a one-statement write: the kind's function for ``write`` called with
     ``arguments`` as the CTE ``done``; the change-log entry ``entry`` (a SELECT list of name, version, object_id
     and changes over ``done``) appended with the listeners' set forms unless the function handed the write back;
@@ -200,7 +224,10 @@ def _write_statement(definition_model, write: str, arguments: str, *, action: st
     change log's, then the entry's."""
     kind = definition_model.kind
     items, item_params = changelog.appending(
-        f"{entry}, r_at AS at FROM done WHERE r_outcome <> '{FALLBACK}'", action=f"{kind}.{action}", kind=kind, stamped=True
+        f"{entry}, r_at AS at FROM done WHERE r_outcome <> '{FALLBACK}'",
+        action=f"{kind}.{action}",
+        kind=kind,
+        stamped=True,
     )
     sql = (
         f"WITH done AS MATERIALIZED (SELECT * FROM {definition_model.write_functions[write]}({arguments})), {', '.join(items)} "
@@ -230,10 +257,20 @@ def _recorded(item_params: list, entry_id: int, at, version, changes: dict) -> N
     actor, request_id, action, kind = item_params
     definition = version.definition
     changelog.entries_recorded(
-        [changelog.ChangeLogEntry(
-            pk=entry_id, at=at, actor=actor, request_id=request_id, action=action, kind=kind,
-            name=definition.name, version=version.version, object_id=str(version.pk), changes=changes,
-        )],
+        [
+            changelog.ChangeLogEntry(
+                pk=entry_id,
+                at=at,
+                actor=actor,
+                request_id=request_id,
+                action=action,
+                kind=kind,
+                name=definition.name,
+                version=version.version,
+                object_id=str(version.pk),
+                changes=changes,
+            )
+        ],
         set_forms_ran=True,
     )
     transaction.on_commit(type(definition).changed)
@@ -274,5 +311,11 @@ def _lower_than_latest(parsed: ParsedVersion, latest: dict | None) -> list[Issue
         return []
     latest_parsed = ParsedVersion(latest["major"], latest["minor"], latest["patch"], latest["prerelease"], "")
     if parsed.sort_tuple() < latest_parsed.sort_tuple():
-        return [Issue("/version", "lower_than_latest", f"{parsed.text} is lower than the latest release {latest['version']}; registered as a hotfix.")]
+        return [
+            Issue(
+                "/version",
+                "lower_than_latest",
+                f"{parsed.text} is lower than the latest release {latest['version']}; registered as a hotfix.",
+            )
+        ]
     return []

@@ -26,7 +26,12 @@ from django.db.models import BooleanField, F, Func, QuerySet, TextField, UUIDFie
 from django.http import HttpResponse
 
 from kernel.documents.shape import (
-    DEFINITION_FIELDS, DEFINITION_KEY, ID_FIELD, IDENTITY_FIELDS, MUTABLE_VERSION_FIELDS, registrable_extras,
+    DEFINITION_FIELDS,
+    DEFINITION_KEY,
+    ID_FIELD,
+    IDENTITY_FIELDS,
+    MUTABLE_VERSION_FIELDS,
+    registrable_extras,
     trailing_fields,
 )
 from kernel.documents.sql import Composite, OrderedJSONObject
@@ -68,7 +73,7 @@ class DocumentText(Composite):
 
     def as_sql(self, compiler, connection):
         head, *rest = self.parts
-        parents, rest = rest[:len(self.parent_names)], rest[len(self.parent_names):]
+        parents, rest = rest[: len(self.parent_names)], rest[len(self.parent_names) :]
         spec, mutable, *rest = rest
         extras, tail = rest[:-1], rest[-1]
         (head_sql, head_params), (spec_sql, spec_params) = compiler.compile(head), compiler.compile(spec)
@@ -82,7 +87,9 @@ class DocumentText(Composite):
         # must not appear twice: the other parts' keys win, as in the serializer's merge.
         reserved = [*head.keys, *self.parent_names, *mutable.keys, *self.extra_names, *tail.keys]
         spec_sql, spec_params = f"(({spec_sql}) - %s::text[])", [*spec_params, reserved]
-        sql.append(f"CASE WHEN {spec_sql} = '{{}}'::jsonb THEN '' ELSE ', ' || left(substr({spec_sql}::text, 2), -1) END")
+        sql.append(
+            f"CASE WHEN {spec_sql} = '{{}}'::jsonb THEN '' ELSE ', ' || left(substr({spec_sql}::text, 2), -1) END"
+        )
         params += [*spec_params, *spec_params]
         mutable_sql, mutable_params = compiler.compile(mutable)
         sql.append(f"', ' || left(substr(({mutable_sql})::text, 2), -1)")
@@ -104,12 +111,14 @@ def document_texts(queryset: QuerySet) -> QuerySet:
     parent = model.parent_field
     definition_model = model._meta.get_field(parent).related_model
     name, version = IDENTITY_FIELDS
-    head = OrderedJSONObject({
-        ID_FIELD.name: ID_FIELD.expression(model),
-        name: f"{parent}__name",
-        version: "version",
-        DEFINITION_KEY: OrderedJSONObject({name: f"{parent}__{name}" for name in DEFINITION_FIELDS}),
-    })
+    head = OrderedJSONObject(
+        {
+            ID_FIELD.name: ID_FIELD.expression(model),
+            name: f"{parent}__name",
+            version: "version",
+            DEFINITION_KEY: OrderedJSONObject({name: f"{parent}__{name}" for name in DEFINITION_FIELDS}),
+        }
+    )
     parents = {name: F(f"{parent}__{name}") for name in definition_model.parent_fields}
     mutable = OrderedJSONObject({name: name for name in MUTABLE_VERSION_FIELDS})
     extras = {field.name: field.expression(model) for field in registrable_extras(model)}
@@ -154,7 +163,11 @@ def rendered_page(envelope: dict, documents: list[str]) -> HttpResponse:
     (UTF-8, compact); the documents themselves are PostgreSQL's JSON text."""
     members = []
     for key, value in envelope.items():
-        text = "[" + ",".join(documents) + "]" if key == "results" else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = (
+            "[" + ",".join(documents) + "]"
+            if key == "results"
+            else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        )
         members.append(f"{json.dumps(key)}:{text}")
     body = "{" + ",".join(members) + "}"
     # As DRF's JSONRenderer: U+2028 and U+2029 escaped (valid JSON, not valid JavaScript).

@@ -12,7 +12,9 @@ from tqdm import tqdm
 
 @contextmanager
 def progress_bar(total: int | None, description: str, unit: str = "it") -> Iterator:
-    bar = tqdm(total=total, desc=description, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), dynamic_ncols=True)
+    bar = tqdm(
+        total=total, desc=description, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), dynamic_ncols=True
+    )
     try:
         yield bar.update
     finally:

@@ -5,20 +5,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0001_initial'),
+        ("registry_project", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apikey',
-            name='rate_limit_burst',
-            field=models.PositiveIntegerField(blank=True, help_text='Burst for the override; empty: the rate.', null=True, validators=[django.core.validators.MaxValueValidator(1000000)]),
+            model_name="apikey",
+            name="rate_limit_burst",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Burst for the override; empty: the rate.",
+                null=True,
+                validators=[django.core.validators.MaxValueValidator(1000000)],
+            ),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='rate_limit_per_minute',
-            field=models.PositiveIntegerField(blank=True, help_text='Overrides API_RATE_LIMIT for this key (requests per minute); empty: the default.', null=True, validators=[django.core.validators.MaxValueValidator(1000000)]),
+            model_name="apikey",
+            name="rate_limit_per_minute",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Overrides API_RATE_LIMIT for this key (requests per minute); empty: the default.",
+                null=True,
+                validators=[django.core.validators.MaxValueValidator(1000000)],
+            ),
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0001_initial'),
+        ("registry_project", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apikey',
-            name='last_used_at',
-            field=models.DateTimeField(blank=True, editable=False, help_text='Updated at most once a minute.', null=True),
+            model_name="apikey",
+            name="last_used_at",
+            field=models.DateTimeField(
+                blank=True, editable=False, help_text="Updated at most once a minute.", null=True
+            ),
         ),
     ]

@@ -32,32 +32,45 @@ def drop_append_only(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0001_initial'),
+        ("registry_project", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ChangeLogEntry',
+            name="ChangeLogEntry",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.CharField(help_text='user:<name>, api-key:<prefix>, job:<name>, command:<name> or system', max_length=150)),
-                ('request_id', models.CharField(blank=True, default='', max_length=128)),
-                ('action', models.CharField(help_text='<kind>.<verb>, e.g. model.version_activated, alias.moved', max_length=64)),
-                ('kind', models.CharField(max_length=32)),
-                ('name', models.CharField(blank=True, default='', max_length=128)),
-                ('version', models.CharField(blank=True, default='', max_length=128)),
-                ('object_id', models.CharField(blank=True, default='', max_length=64)),
-                ('changes', models.JSONField(blank=True, default=dict)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.CharField(
+                        help_text="user:<name>, api-key:<prefix>, job:<name>, command:<name> or system", max_length=150
+                    ),
+                ),
+                ("request_id", models.CharField(blank=True, default="", max_length=128)),
+                (
+                    "action",
+                    models.CharField(
+                        help_text="<kind>.<verb>, e.g. model.version_activated, alias.moved", max_length=64
+                    ),
+                ),
+                ("kind", models.CharField(max_length=32)),
+                ("name", models.CharField(blank=True, default="", max_length=128)),
+                ("version", models.CharField(blank=True, default="", max_length=128)),
+                ("object_id", models.CharField(blank=True, default="", max_length=64)),
+                ("changes", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'verbose_name': 'change-log entry',
-                'verbose_name_plural': 'change log',
-                'db_table': 'registry_changelog',
-                'ordering': ('id',),
-                'indexes': [models.Index(fields=['kind', 'name', 'id'], name='registry_changelog_object'), models.Index(fields=['action', 'id'], name='registry_changelog_action'), models.Index(fields=['actor', 'id'], name='registry_changelog_actor')],
+                "verbose_name": "change-log entry",
+                "verbose_name_plural": "change log",
+                "db_table": "registry_changelog",
+                "ordering": ("id",),
+                "indexes": [
+                    models.Index(fields=["kind", "name", "id"], name="registry_changelog_object"),
+                    models.Index(fields=["action", "id"], name="registry_changelog_action"),
+                    models.Index(fields=["actor", "id"], name="registry_changelog_actor"),
+                ],
             },
         ),
         migrations.RunPython(make_append_only, drop_append_only),

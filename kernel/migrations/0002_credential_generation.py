@@ -8,7 +8,10 @@ FUNCTION = "registry_project_change_credential_token"
 
 
 def watched_tables(apps) -> list[str]:
-    return [apps.get_model("registry_project", "ApiKey")._meta.db_table, apps.get_model(settings.AUTH_USER_MODEL)._meta.db_table]
+    return [
+        apps.get_model("registry_project", "ApiKey")._meta.db_table,
+        apps.get_model(settings.AUTH_USER_MODEL)._meta.db_table,
+    ]
 
 
 def install_triggers(apps, schema_editor):
@@ -51,21 +54,20 @@ def remove_triggers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('registry_project', '0001_initial'),
+        ("registry_project", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CredentialGeneration',
+            name="CredentialGeneration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(max_length=64)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("token", models.CharField(max_length=64)),
             ],
             options={
-                'verbose_name': 'credential generation',
+                "verbose_name": "credential generation",
             },
         ),
         migrations.RunPython(install_triggers, remove_triggers),

@@ -4,22 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0001_initial'),
+        ("registry_project", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StatsSnapshot',
+            name="StatsSnapshot",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, editable=False, primary_key=True, serialize=False)),
-                ('data', models.JSONField(default=dict)),
-                ('refreshed_at', models.DateTimeField()),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
+                ("id", models.PositiveSmallIntegerField(default=1, editable=False, primary_key=True, serialize=False)),
+                ("data", models.JSONField(default=dict)),
+                ("refreshed_at", models.DateTimeField()),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='registry_project_statssnapshot_single_row')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("id", 1)), name="registry_project_statssnapshot_single_row"
+                    )
+                ],
             },
         ),
     ]

@@ -4,28 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0002_change_log'),
+        ("registry_project", "0002_change_log"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Alias',
+            name="Alias",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=32)),
-                ('definition_name', models.CharField(max_length=128)),
-                ('alias', models.CharField(max_length=64)),
-                ('version', models.CharField(help_text="The target's canonical version text.", max_length=128)),
-                ('version_id', models.UUIDField(help_text="The target version's id.")),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(max_length=32)),
+                ("definition_name", models.CharField(max_length=128)),
+                ("alias", models.CharField(max_length=64)),
+                ("version", models.CharField(help_text="The target's canonical version text.", max_length=128)),
+                ("version_id", models.UUIDField(help_text="The target version's id.")),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'db_table': 'registry_alias',
-                'ordering': ('kind', 'definition_name', 'alias'),
-                'indexes': [models.Index(fields=['version_id'], name='registry_alias_target')],
-                'constraints': [models.UniqueConstraint(fields=('kind', 'definition_name', 'alias'), name='registry_alias_unique_name'), models.CheckConstraint(condition=models.Q(('alias__regex', '^[a-z][a-z0-9._-]*\\Z')), name='registry_alias_slug')],
+                "db_table": "registry_alias",
+                "ordering": ("kind", "definition_name", "alias"),
+                "indexes": [models.Index(fields=["version_id"], name="registry_alias_target")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("kind", "definition_name", "alias"), name="registry_alias_unique_name"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("alias__regex", "^[a-z][a-z0-9._-]*\\Z")), name="registry_alias_slug"
+                    ),
+                ],
             },
         ),
     ]

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0002_stats_snapshot'),
-        ('registry_project', '0004_webhooks'),
+        ("registry_project", "0002_stats_snapshot"),
+        ("registry_project", "0004_webhooks"),
     ]
 
-    operations = [
-    ]
+    operations = []

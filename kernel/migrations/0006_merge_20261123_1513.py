@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0002_apikey_last_used_at'),
-        ('registry_project', '0005_merge_0002_stats_snapshot_0004_webhooks'),
+        ("registry_project", "0002_apikey_last_used_at"),
+        ("registry_project", "0005_merge_0002_stats_snapshot_0004_webhooks"),
     ]
 
-    operations = [
-    ]
+    operations = []

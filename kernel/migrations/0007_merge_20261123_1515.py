@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0002_credential_generation'),
-        ('registry_project', '0006_merge_20261123_1513'),
+        ("registry_project", "0002_credential_generation"),
+        ("registry_project", "0006_merge_20261123_1513"),
     ]
 
-    operations = [
-    ]
+    operations = []

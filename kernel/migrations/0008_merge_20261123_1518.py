@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0002_api_key_rate_limits'),
-        ('registry_project', '0007_merge_20261123_1515'),
+        ("registry_project", "0002_api_key_rate_limits"),
+        ("registry_project", "0007_merge_20261123_1515"),
     ]
 
-    operations = [
-    ]
+    operations = []

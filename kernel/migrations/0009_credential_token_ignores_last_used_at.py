@@ -60,7 +60,6 @@ def watch_every_update(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("registry_project", "0008_merge_20261123_1518"),
     ]

@@ -5,15 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry_project', '0010_credential_token_watches_permissions'),
+        ("registry_project", "0010_credential_token_watches_permissions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='webhooksubscription',
-            name='url',
-            field=models.CharField(max_length=2000, validators=[django.core.validators.RegexValidator('^(?:[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]{2,45}\\])(?::[0-9]{1,5})?(?:[/?#][!-~]*)?)\\Z', 'Enter an http or https URL (a host name or an IP literal, no spaces).')]),
+            model_name="webhooksubscription",
+            name="url",
+            field=models.CharField(
+                max_length=2000,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^(?:[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\\[[0-9A-Fa-f:.]{2,45}\\])(?::[0-9]{1,5})?(?:[/?#][!-~]*)?)\\Z",
+                        "Enter an http or https URL (a host name or an IP literal, no spaces).",
+                    )
+                ],
+            ),
         ),
     ]

@@ -15,9 +15,9 @@ import re
 from django.db import models, transaction
 from django.db.models import Q
 
+from kernel.exceptions import Conflict, DefinitionNotFound, RegistryError
 from kernel.models import changelog
 from kernel.rules.dependencies import ensure_unused
-from kernel.exceptions import Conflict, DefinitionNotFound, RegistryError
 
 ALIAS_PATTERN = r"[a-z][a-z0-9._-]{0,63}"
 _alias_re = re.compile(ALIAS_PATTERN)
@@ -35,7 +35,8 @@ def check_alias_name(alias: str) -> None:
     if not _alias_re.fullmatch(alias) or alias in RESERVED_ALIASES:
         raise DefinitionNotFound(
             f"'{alias[:70]}' is not an alias name: a lowercase slug starting with a letter (not latest or current).",
-            code="invalid_alias", path="alias",
+            code="invalid_alias",
+            path="alias",
         )
 
 
@@ -93,7 +94,11 @@ class Alias(models.Model):
             target = locked.resolve_version(ref)
             if target.status == "archived":
                 raise Conflict(f"{target} is archived; an alias cannot point at it.", code="archived", path="/version")
-            row = cls.objects.select_for_update().filter(kind=locked.kind, definition_name=locked.name, alias=alias).first()
+            row = (
+                cls.objects.select_for_update()
+                .filter(kind=locked.kind, definition_name=locked.name, alias=alias)
+                .first()
+            )
             cls._check_precondition(row, if_match)
             before = row.version if row else None
             if row is None:
@@ -101,7 +106,11 @@ class Alias(models.Model):
             row.version, row.version_id = target.version, target.pk
             row.save()
             changelog.record(
-                "alias.moved", kind=locked.kind, name=locked.name, version=target.version, object_id=target.pk,
+                "alias.moved",
+                kind=locked.kind,
+                name=locked.name,
+                version=target.version,
+                object_id=target.pk,
                 changes={"alias": alias, "version": [before, target.version]},
             )
             locked.announce_change()
@@ -116,7 +125,11 @@ class Alias(models.Model):
             ensure_unused(row, "delete")  # a pipeline step naming name@alias would no longer resolve
             row.delete()
             changelog.record(
-                "alias.deleted", kind=locked.kind, name=locked.name, version=row.version, object_id=row.version_id,
+                "alias.deleted",
+                kind=locked.kind,
+                name=locked.name,
+                version=row.version,
+                object_id=row.version_id,
                 changes={"alias": alias, "version": [row.version, None]},
             )
             locked.announce_change()
@@ -143,7 +156,9 @@ class Alias(models.Model):
         wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
         if row is None or row.version not in wanted:
             now = row.version if row else "nothing"
-            raise PreconditionFailed(f"The alias points at {now}, not {if_match[:140]}; someone moved it first.", path="If-Match")
+            raise PreconditionFailed(
+                f"The alias points at {now}, not {if_match[:140]}; someone moved it first.", path="If-Match"
+            )
 
     # -- reads --------------------------------------------------------------------------------------------------
 
@@ -151,19 +166,26 @@ class Alias(models.Model):
     def names_by_version(cls, kind: str, version_ids) -> dict:
         """{version id: [alias, ...]} for the given versions, in one query."""
         found: dict = {}
-        for version_id, alias in cls.objects.filter(kind=kind, version_id__in=list(version_ids)).order_by("alias").values_list("version_id", "alias"):
+        for version_id, alias in (
+            cls.objects.filter(kind=kind, version_id__in=list(version_ids))
+            .order_by("alias")
+            .values_list("version_id", "alias")
+        ):
             found.setdefault(version_id, []).append(alias)
         return found
 
     @classmethod
     def ensure_unaliased(cls, version) -> None:
         """Archiving is refused while an alias points at the version (the alias would serve a retired spec)."""
-        aliases = sorted(cls.objects.filter(kind=version.definition.kind, version_id=version.pk).values_list("alias", flat=True))
+        aliases = sorted(
+            cls.objects.filter(kind=version.definition.kind, version_id=version.pk).values_list("alias", flat=True)
+        )
         if aliases:
             raise Conflict(
                 f"Cannot archive {version}: alias{'es' if len(aliases) > 1 else ''} {', '.join('@' + a for a in aliases)} "
                 "point at it; move or delete them first.",
-                code="aliased", details={"aliases": aliases},
+                code="aliased",
+                details={"aliases": aliases},
             )
 
 
@@ -209,5 +231,7 @@ def alias_at(definition, alias: str, moment) -> str | None:
 
 def current_at(definition, moment) -> str | None:
     """The definition's current version at ``moment``, from the lifecycle entries' ``current`` changes."""
-    _, version = changelog.ChangeLogEntry.objects.of_object(definition.kind, definition.name).state_at("current", moment)
+    _, version = changelog.ChangeLogEntry.objects.of_object(definition.kind, definition.name).state_at(
+        "current", moment
+    )
     return version

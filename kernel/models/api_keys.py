@@ -16,22 +16,33 @@ class ApiKeyManager(APIKeyManager):
     def get_usable_keys(self):
         return super().get_usable_keys().select_related("user")
 
-    def issue(self, user, *, name: str = "", read_only: bool = False, expires_in_days: int | None = None) -> tuple[ApiKey, str]:
+    def issue(
+        self, user, *, name: str = "", read_only: bool = False, expires_in_days: int | None = None
+    ) -> tuple[ApiKey, str]:
         """Create a key for ``user``; returns the row and the plain key, which is never stored and shown only once."""
         expiry = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-        return self.create_key(user=user, name=name or f"{user.get_username()} key", read_only=read_only, expiry_date=expiry)
+        return self.create_key(
+            user=user, name=name or f"{user.get_username()} key", read_only=read_only, expiry_date=expiry
+        )
 
 
 class ApiKey(AbstractAPIKey):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     read_only = models.BooleanField(default=False, help_text="A read-only key may only call GET/HEAD/OPTIONS.")
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Updated at most once a minute.")
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Updated at most once a minute."
+    )
     rate_limit_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MaxValueValidator(1_000_000)],
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(1_000_000)],
         help_text="Overrides API_RATE_LIMIT for this key (requests per minute); empty: the default.",
     )
     rate_limit_burst = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MaxValueValidator(1_000_000)], help_text="Burst for the override; empty: the rate."
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(1_000_000)],
+        help_text="Burst for the override; empty: the rate.",
     )
 
     objects = ApiKeyManager()
@@ -79,5 +90,3 @@ class CredentialGeneration(models.Model):
 
     class Meta:
         verbose_name = "credential generation"
-
-

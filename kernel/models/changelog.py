@@ -33,9 +33,9 @@ from typing import Any
 from django.db import connection, models
 from django.utils import timezone
 
-from registry_project.request_context import current_request_id
-from registry_project.private_apis.for_django import being_added, mark_saved
 from kernel.rules.validation import same_json
+from registry_project.private_apis.for_django import being_added, mark_saved
+from registry_project.request_context import current_request_id
 
 # Who acts, for entries recorded outside a request: a job or command names itself (``job:retention``,
 # ``command:import_registry``). Inside a request the actor comes from the authenticated user / API key.
@@ -83,7 +83,9 @@ class ChangeLogQuerySet(models.QuerySet):
 class ChangeLogEntry(models.Model):
     id = models.BigAutoField(primary_key=True)  # monotonic: the cursor of /api/v1/changes and of the outbox
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.CharField(max_length=ACTOR_MAX, help_text="user:<name>, api-key:<prefix>, job:<name>, command:<name> or system")
+    actor = models.CharField(
+        max_length=ACTOR_MAX, help_text="user:<name>, api-key:<prefix>, job:<name>, command:<name> or system"
+    )
     request_id = models.CharField(max_length=REQUEST_ID_MAX, blank=True, default="")
     action = models.CharField(max_length=64, help_text="<kind>.<verb>, e.g. model.version_activated, alias.moved")
     kind = models.CharField(max_length=32)
@@ -145,7 +147,9 @@ def diff(before: dict, after: dict) -> dict[str, list]:
     return {key: [before.get(key), after.get(key)] for key in after if not same_json(before.get(key), after.get(key))}
 
 
-def record(action: str, *, kind: str, name: str = "", version: str = "", object_id: Any = "", changes: dict | None = None) -> None:
+def record(
+    action: str, *, kind: str, name: str = "", version: str = "", object_id: Any = "", changes: dict | None = None
+) -> None:
     """Append one entry in the caller's transaction."""
     record_many([Change(action, kind, name, version, str(object_id or ""), changes or {})])
 
@@ -157,8 +161,15 @@ def record_many(entries: Iterable[Change]) -> None:
     now, actor, request_id = timezone.now(), current_actor(), _request_id()
     rows = [
         ChangeLogEntry(
-            at=now, actor=actor, request_id=request_id, action=entry.action, kind=entry.kind, name=entry.name,
-            version=entry.version, object_id=str(entry.object_id or ""), changes=entry.changes,
+            at=now,
+            actor=actor,
+            request_id=request_id,
+            action=entry.action,
+            kind=entry.kind,
+            name=entry.name,
+            version=entry.version,
+            object_id=str(entry.object_id or ""),
+            changes=entry.changes,
         )
         for entry in entries
     ]
@@ -166,7 +177,7 @@ def record_many(entries: Iterable[Change]) -> None:
         return
     if connection.vendor == "postgresql":
         for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-            _insert_with_set_forms(rows[start:start + _ROWS_PER_STATEMENT])
+            _insert_with_set_forms(rows[start : start + _ROWS_PER_STATEMENT])
         entries_recorded(rows, set_forms_ran=True)
         return
     ChangeLogEntry.objects.bulk_create(rows)
@@ -199,7 +210,10 @@ def _insert_with_set_forms(rows: list[ChangeLogEntry]) -> None:
 
 def _listener_items(entries: str) -> list[str]:
     set_forms = [set_form for _, set_form in _listeners if set_form is not None]
-    return [f"changelog_listener_{index} AS ({set_form().format(entries=entries)})" for index, set_form in enumerate(set_forms)]
+    return [
+        f"changelog_listener_{index} AS ({set_form().format(entries=entries)})"
+        for index, set_form in enumerate(set_forms)
+    ]
 
 
 def appending(source: str, *, action: str, kind: str, stamped: bool = False) -> tuple[list[str], list]:

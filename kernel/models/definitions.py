@@ -52,7 +52,12 @@ def version_pointer(version_model: str, role: str) -> models.ForeignKey:
     "latest")``.
     """
     return models.ForeignKey(
-        version_model, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name=f"{role}_of",
+        version_model,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name=f"{role}_of",
         help_text=f"Denormalised: the {role} version, kept under this row's lock.",
     )
 
@@ -105,7 +110,9 @@ class Definition(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-delete marker; nothing is removed.")
-    tags = models.JSONField(default=list, blank=True, help_text="The definition's own tags; each version has its own too.")
+    tags = models.JSONField(
+        default=list, blank=True, help_text="The definition's own tags; each version has its own too."
+    )
     description = models.TextField(blank=True, default="", help_text="What this definition is, whatever the version.")
 
     objects = DefinitionQuerySet.as_manager()
@@ -116,7 +123,9 @@ class Definition(models.Model):
         constraints = [
             # kernel.rules.names.NAME, with the length left to the column (written before that rule, so kept as the
             # migrations made it); tests/kernel/test_name_rule.py holds the database to the Python rule.
-            models.CheckConstraint(condition=Q(name__regex=r"^[a-z0-9][a-z0-9._-]*$"), name="%(app_label)s_%(class)s_name_slug"),
+            models.CheckConstraint(
+                condition=Q(name__regex=r"^[a-z0-9][a-z0-9._-]*$"), name="%(app_label)s_%(class)s_name_slug"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -138,7 +147,9 @@ class Definition(models.Model):
         present = self.versions.present()
         self.latest_version_id = present.order_by(*latest_order()).values_list("pk", flat=True).first()
         self.current_version_id = present.filter(is_current=True).values_list("pk", flat=True).first()
-        type(self).objects.filter(pk=self.pk).update(latest_version=self.latest_version_id, current_version=self.current_version_id)
+        type(self).objects.filter(pk=self.pk).update(
+            latest_version=self.latest_version_id, current_version=self.current_version_id
+        )
         self.flag_latest(self.latest_version_id)
 
     def flag_latest(self, latest_id) -> None:
@@ -221,6 +232,7 @@ class Definition(models.Model):
         """Append a change-log entry about this definition, in the caller's transaction."""
         changelog.record(action, kind=self.kind, name=self.name, object_id=self.pk, changes=changes)
 
+
 class AliasNames(Aggregate):
     """The aliases of a version as one comma-separated text (alias names are slugs, without commas): STRING_AGG on
     PostgreSQL, GROUP_CONCAT on SQLite."""
@@ -284,8 +296,11 @@ class VersionQuerySet(models.QuerySet):
         """Each version's aliases, read in the same query (a correlated subquery) for the documents' ``aliases``."""
         kind = self.model._meta.get_field(self.model.parent_field).related_model.kind
         names = (
-            Alias.objects.filter(kind=kind, version_id=OuterRef("pk")).order_by().values("kind")
-            .annotate(names=AliasNames("alias")).values("names")
+            Alias.objects.filter(kind=kind, version_id=OuterRef("pk"))
+            .order_by()
+            .values("kind")
+            .annotate(names=AliasNames("alias"))
+            .values("names")
         )
         return self.annotate(alias_csv=Subquery(names, output_field=CharField()))
 
@@ -324,7 +339,11 @@ class VersionQuerySet(models.QuerySet):
         one correlated subquery per definition, resolved by the database."""
         parent_field = self.model.parent_field
         parent_model = self.model._meta.get_field(parent_field).related_model
-        first = self.model.objects.filter(**{parent_field: OuterRef("pk")}, deleted_at__isnull=True, **among).order_by(*ordering).values("pk")[:1]
+        first = (
+            self.model.objects.filter(**{parent_field: OuterRef("pk")}, deleted_at__isnull=True, **among)
+            .order_by(*ordering)
+            .values("pk")[:1]
+        )
         return self.filter(pk__in=parent_model.objects.alive().annotate(first_id=Subquery(first)).values("first_id"))
 
     def latest_per_definition(self) -> VersionQuerySet:
@@ -372,7 +391,9 @@ class DefinitionVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
-    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-deleted on its own; its number stays taken.")
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Soft-deleted on its own; its number stays taken."
+    )
     # What free-text search looks in (see search_document), stored so that GIN indexes can answer a search:
     # trigram on the text for substrings, and the tsvector for words (PostgreSQL; left empty on SQLite).
     search_text = models.TextField(blank=True, default="", editable=False)
@@ -418,7 +439,9 @@ class DefinitionVersion(models.Model):
 
     def set_search_fields(self) -> None:
         self.search_text = self.search_document()
-        self.search_vector = SearchVector(Value(self.search_text), config="simple") if connection.vendor == "postgresql" else None
+        self.search_vector = (
+            SearchVector(Value(self.search_text), config="simple") if connection.vendor == "postgresql" else None
+        )
 
     @property
     def parsed(self) -> ParsedVersion:
@@ -531,4 +554,6 @@ class DefinitionVersion(models.Model):
     def record(self, action: str, changes: dict) -> None:
         """Append a change-log entry about this version, in the caller's transaction."""
         definition = self.definition
-        changelog.record(action, kind=definition.kind, name=definition.name, version=self.version, object_id=self.pk, changes=changes)
+        changelog.record(
+            action, kind=definition.kind, name=definition.name, version=self.version, object_id=self.pk, changes=changes
+        )

@@ -80,9 +80,15 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookSubscription(models.Model):
-    url = models.CharField(max_length=URL_MAX_LENGTH, validators=[RegexValidator(
-        rf"^(?:{URL_PATTERN.pattern})\Z", "Enter an http or https URL (a host name or an IP literal, no spaces).",
-    )])
+    url = models.CharField(
+        max_length=URL_MAX_LENGTH,
+        validators=[
+            RegexValidator(
+                rf"^(?:{URL_PATTERN.pattern})\Z",
+                "Enter an http or https URL (a host name or an IP literal, no spaces).",
+            )
+        ],
+    )
     events = models.JSONField(default=list, help_text='Event types; "*" for all, "model.*" for a prefix.')
     secret = models.CharField(max_length=100, default=new_secret)
     # Rotation: deliveries are signed with both secrets until the receiver has switched and this is cleared.
@@ -135,9 +141,13 @@ class DeliveryStatus(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # the webhook-id (stable across retries)
+    id = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, editable=False
+    )  # the webhook-id (stable across retries)
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
-    entry = models.ForeignKey(changelog.ChangeLogEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey(
+        changelog.ChangeLogEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     object_key = models.CharField(max_length=200, help_text="kind:name; an object's deliveries go out in order.")
     order = models.BigIntegerField(default=0, help_text="The change-log id (0 for a test event): the send order.")
     payload = models.JSONField()
@@ -156,7 +166,9 @@ class WebhookDelivery(models.Model):
 
     def redeliver(self) -> None:
         """Send again (a dead letter, or one already delivered), from now."""
-        WebhookDelivery.objects.filter(pk=self.pk).update(status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), attempts=0)
+        WebhookDelivery.objects.filter(pk=self.pk).update(
+            status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), attempts=0
+        )
 
     def body(self) -> bytes:
         return json.dumps(self.payload, separators=(",", ":"), sort_keys=True).encode()
@@ -217,14 +229,19 @@ def relay_outbox(batch: int = 500) -> int:
                 cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RELAY_LOCK_KEY])
                 if not cursor.fetchone()[0]:
                     return 0
-        items = list(OutboxItem.objects.select_for_update(skip_locked=True).select_related("entry").order_by("entry_id")[:batch])
+        items = list(
+            OutboxItem.objects.select_for_update(skip_locked=True).select_related("entry").order_by("entry_id")[:batch]
+        )
         if not items:
             return 0
         subscriptions = list(WebhookSubscription.objects.filter(active=True))
         deliveries = [
             WebhookDelivery(
-                subscription=subscription, entry=item.entry, object_key=f"{item.entry.kind}:{item.entry.name}",
-                order=item.entry.pk, payload=payload_of(item.entry),
+                subscription=subscription,
+                entry=item.entry,
+                object_key=f"{item.entry.kind}:{item.entry.name}",
+                order=item.entry.pk,
+                payload=payload_of(item.entry),
             )
             for item in items
             for subscription in subscriptions
@@ -236,7 +253,9 @@ def relay_outbox(batch: int = 500) -> int:
 
 
 def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(settings.WEBHOOK_BACKOFF_CAP_SECONDS, settings.WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** (attempts - 1)))
+    return timedelta(
+        seconds=min(settings.WEBHOOK_BACKOFF_CAP_SECONDS, settings.WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    )
 
 
 def _claim(limit: int) -> list[WebhookDelivery]:
@@ -244,7 +263,10 @@ def _claim(limit: int) -> list[WebhookDelivery]:
     workers off them while the HTTP call runs outside any transaction."""
     now = timezone.now()
     earlier = WebhookDelivery.objects.filter(
-        subscription=OuterRef("subscription"), object_key=OuterRef("object_key"), status=DeliveryStatus.PENDING, order__lt=OuterRef("order")
+        subscription=OuterRef("subscription"),
+        object_key=OuterRef("object_key"),
+        status=DeliveryStatus.PENDING,
+        order__lt=OuterRef("order"),
     )
     with transaction.atomic():
         due = list(
@@ -253,7 +275,9 @@ def _claim(limit: int) -> list[WebhookDelivery]:
             .select_for_update(skip_locked=True)
             .order_by("order", "created_at")[:limit]
         )
-        WebhookDelivery.objects.filter(pk__in=[d.pk for d in due]).update(next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 4))
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in due]).update(
+            next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 4)
+        )
     return due
 
 
@@ -274,7 +298,13 @@ def send(delivery: WebhookDelivery) -> None:
     started = time.monotonic()
     status_code, error = None, ""
     try:
-        response = requests.post(subscription.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
+        response = requests.post(
+            subscription.url,
+            data=body,
+            headers=headers,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"

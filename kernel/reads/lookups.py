@@ -72,7 +72,9 @@ def _prepared(definition_model: type[Definition], lookup: str) -> PreparedQuery:
         )
     elif lookup == "number":
         query = PreparedQuery(
-            lambda name, **identity: documents.filter(**{f"{parent}__name": name}, **alive).present().filter(**identity),
+            lambda name, **identity: (
+                documents.filter(**{f"{parent}__name": name}, **alive).present().filter(**identity)
+            ),
             name=Placeholder.TEXT,
             major=Placeholder.INTEGER,
             minor=Placeholder.INTEGER,

@@ -13,8 +13,8 @@ row (correct, only slow), so adding a guard never needs the set form first.
 
 from __future__ import annotations
 
-from collections import defaultdict
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 

@@ -30,9 +30,7 @@ logger = logging.getLogger(__name__)
 # Names that would shadow fixed API paths (/api/v1/<kind>/validate, /id/<uuid>, /evaluate).
 RESERVED_NAMES = frozenset({"validate", "id", "evaluate"})
 
-VALIDATIONS = Counter(
-    "registry_validations_total", "Documents validated, by kind and outcome.", ["kind", "outcome"]
-)
+VALIDATIONS = Counter("registry_validations_total", "Documents validated, by kind and outcome.", ["kind", "outcome"])
 
 # JSON Schema keyword -> our machine code.
 _CODES = {
@@ -172,16 +170,28 @@ def unstorable_values(value: Any) -> Iterator[Issue]:
         if isinstance(item, dict):
             for key, child in item.items():
                 if isinstance(key, str) and _SURROGATE.search(key):
-                    yield Issue(pointer(*path), "invalid_string", "A key here is not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.")
+                    yield Issue(
+                        pointer(*path),
+                        "invalid_string",
+                        "A key here is not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.",
+                    )
                     continue
                 stack.append((child, (*path, key)))
         elif isinstance(item, list):
             stack.extend((child, (*path, index)) for index, child in enumerate(item))
         elif isinstance(item, str):
             if _SURROGATE.search(item):
-                yield Issue(pointer(*path), "invalid_string", "Not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.")
+                yield Issue(
+                    pointer(*path),
+                    "invalid_string",
+                    "Not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.",
+                )
         elif isinstance(item, int) and not isinstance(item, bool) and not reads_back_exactly(item):
-            yield Issue(pointer(*path), "out_of_range", f"Integers are limited to +/-{MAX_SAFE_INTEGER} (2^53 - 1) so every client reads them back exactly; beyond that, only a double's shortest form is kept (1e16 or 3.1e23, not 10000000000000001).")
+            yield Issue(
+                pointer(*path),
+                "out_of_range",
+                f"Integers are limited to +/-{MAX_SAFE_INTEGER} (2^53 - 1) so every client reads them back exactly; beyond that, only a double's shortest form is kept (1e16 or 3.1e23, not 10000000000000001).",
+            )
 
 
 class DocumentInvalid(Exception):
@@ -244,7 +254,9 @@ def issue_from_schema_error(error: SchemaError) -> Issue:
             f" Allowed here: {', '.join(sorted(allowed))}." if allowed else ""
         )
     elif keyword == "enum":
-        message = f"{_short(error.instance)} is not allowed; expected one of: {', '.join(map(str, error.validator_value))}."
+        message = (
+            f"{_short(error.instance)} is not allowed; expected one of: {', '.join(map(str, error.validator_value))}."
+        )
     elif keyword == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
@@ -330,7 +342,9 @@ class SchemaValidator:
         return RegistrySchemaValidator(self.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
     def schema_issues(self, document: Any) -> Iterator[Issue]:
-        errors = sorted(self._compiled.iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
+        errors = sorted(
+            self._compiled.iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), str(e.validator))
+        )
         seen = set()
         for error in errors:
             issue = issue_from_schema_error(error)
@@ -375,7 +389,9 @@ class SchemaValidator:
                 # on a schema-valid document the same crash is a bug and must surface.
                 if structurally_valid:
                     raise
-                logger.warning("%s rule %s skipped on a schema-invalid document", self.kind, rule.__name__, exc_info=True)
+                logger.warning(
+                    "%s rule %s skipped on a schema-invalid document", self.kind, rule.__name__, exc_info=True
+                )
         report.errors, report.warnings = capped(report.errors), capped(report.warnings, "warnings")
         VALIDATIONS.labels(self.kind, "valid" if report.valid else "invalid").inc()
         return report
@@ -405,6 +421,7 @@ class SchemaValidator:
             for name, limit in self._list_limits.items()
             if isinstance(document.get(name), list) and len(document[name]) > limit
         ]
+
 
 class DocumentValidator(SchemaValidator):
     """A versioned definition's validator: the schema and rules, plus a semver ``version`` and an unreserved

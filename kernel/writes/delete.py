@@ -40,7 +40,8 @@ def _delete_version(target: DefinitionVersion) -> None:
             return
         if version.is_current:
             raise Conflict(
-                f"{version} is the current version; activate another one (or deprecate this one) first.", code="is_current"
+                f"{version} is the current version; activate another one (or deprecate this one) first.",
+                code="is_current",
             )
         ensure_unused(version, "delete")
         version.deleted_at = timezone.now()

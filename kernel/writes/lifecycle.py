@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.db import connection, transaction
 from django.utils import timezone
 
-from kernel.fastpaths import one_statement
 from kernel.choices import Lifecycle
 from kernel.exceptions import Conflict
+from kernel.fastpaths import one_statement
 from kernel.models import changelog
 from kernel.models.aliases import Alias
 from kernel.models.definitions import DefinitionVersion
@@ -118,7 +118,9 @@ def _clear_current(version: DefinitionVersion) -> str | None:
     return cleared[0][0] if cleared else None
 
 
-def _set_lifecycle(version: DefinitionVersion, verb: str, status: str, *, is_current: bool, previous_current: str | None = None) -> None:
+def _set_lifecycle(
+    version: DefinitionVersion, verb: str, status: str, *, is_current: bool, previous_current: str | None = None
+) -> None:
     """Save a lifecycle move with its change-log entry; the caller holds the definition's lock. ``current``
     records which version was current before and after, so point-in-time answers need only the log."""
     changes = changelog.diff(

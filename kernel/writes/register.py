@@ -12,10 +12,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from kernel.fastpaths import one_statement
-from registry_project.private_apis.for_django import insert_unless_conflict
 from kernel.documents.shape import DEFINITION_FIELDS, DEFINITION_KEY, set_alias_names
 from kernel.exceptions import Conflict, DefinitionNotFound
+from kernel.fastpaths import one_statement
 from kernel.models import changelog
 from kernel.models.definitions import Definition
 from kernel.rules.check import check_document
@@ -24,6 +23,7 @@ from kernel.rules.semver import parse_version
 from kernel.rules.validation import DocumentInvalid, Issue, pointer, same_json
 from kernel.writes import Registration
 from registry_project.logs import log_write
+from registry_project.private_apis.for_django import insert_unless_conflict
 
 
 def register(definition_model: type[Definition], document: Any, *, user=None) -> Registration:
@@ -101,7 +101,9 @@ def _version_taken(definition: Definition, text: str) -> Conflict:
     )
 
 
-def _add_version(definition: Definition, document: dict, warnings: list[Issue], user, *, created: bool = False) -> Registration:
+def _add_version(
+    definition: Definition, document: dict, warnings: list[Issue], user, *, created: bool = False
+) -> Registration:
     """Create the version row and its change-log entry. The caller holds the lock on the definition's row."""
     parsed = parse_version(document["version"])
     version_model = definition.versions.model
@@ -112,7 +114,11 @@ def _add_version(definition: Definition, document: dict, warnings: list[Issue], 
     # A definition this transaction has just inserted has no versions (no other transaction can reference a row
     # it cannot see yet): its first registration skips the read.
     identity = parsed.identity()
-    known = [] if created else list(definition.versions.filter(Q(**identity) | Q(pk=definition.latest_version_id)).order_by())
+    known = (
+        []
+        if created
+        else list(definition.versions.filter(Q(**identity) | Q(pk=definition.latest_version_id)).order_by())
+    )
     existing = next((v for v in known if (v.major, v.minor, v.patch, v.prerelease) == tuple(identity.values())), None)
     if existing is not None and existing.deleted_at is not None:
         raise Conflict(
@@ -122,7 +128,9 @@ def _add_version(definition: Definition, document: dict, warnings: list[Issue], 
         )
     if existing is not None and existing.is_same_registration(document):
         spec, _ = version_model.split_document(document)
-        ignored = sorted(k for k in spec.keys() | existing.spec.keys() if not same_json(spec.get(k), existing.spec.get(k)))
+        ignored = sorted(
+            k for k in spec.keys() | existing.spec.keys() if not same_json(spec.get(k), existing.spec.get(k))
+        )
         note = f"{existing} was registered before with the same content; this is that version" + (
             f" (these fields differ and were not applied: {', '.join(ignored)})." if ignored else "."
         )
@@ -196,6 +204,8 @@ def _apply_parent_fields(definition: Definition, document: dict) -> list[Issue]:
             message = f"{name} of {definition} changed from {old!r} to {new!r}."
             warnings.append(Issue(pointer(name), "definition_field_changed", message))
         definition.set_document_field(name, new)
-    if definition.latest_version_id is not None and before != [getattr(definition, name) for name in definition.parent_fields]:
+    if definition.latest_version_id is not None and before != [
+        getattr(definition, name) for name in definition.parent_fields
+    ]:
         definition.refresh_search_fields()  # a definition without versions yet has nothing to refresh
     return warnings

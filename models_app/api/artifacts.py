@@ -22,15 +22,21 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kernel.api.filtersets import StrictQueryParameters
+from kernel.exceptions import DefinitionNotFound, RegistryError
+from kernel.reads.lookups import lookup
 from models_app.artifacts.storage import download_url, is_s3, open_stored
 from models_app.artifacts.upload import (
-    CHUNK, ArtifactTooLarge, Incoming, LengthRequired, ensure_uploadable, seal, store_files,
+    CHUNK,
+    ArtifactTooLarge,
+    Incoming,
+    LengthRequired,
+    ensure_uploadable,
+    seal,
+    store_files,
 )
 from models_app.models import ArtifactFile, Model, ModelVersion
 from models_app.models.artifact_files import FILE_SCHEMA
-from kernel.exceptions import DefinitionNotFound, RegistryError
-from kernel.api.filtersets import StrictQueryParameters
-from kernel.reads.lookups import lookup
 from registry_project.private_apis.for_drf import django_request
 
 # One byte range (several ranges in one request are answered with the whole file, as RFC 9110 allows).
@@ -41,13 +47,17 @@ PATH_PARAMS = [
     OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`."),
 ]
 FILENAME_PARAM = OpenApiParameter(
-    "filename", {"type": "string", "pattern": r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z"}, OpenApiParameter.PATH,
+    "filename",
+    {"type": "string", "pattern": r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,254}\Z"},
+    OpenApiParameter.PATH,
     description="A flat file name, e.g. `model.safetensors`: letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'.",
 )
 LIST_SCHEMA = {
     "type": "object",
     "properties": {
-        "name": {"type": "string"}, "version": {"type": "string"}, "sealed": {"type": "boolean"},
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "sealed": {"type": "boolean"},
         "files": {"type": "array", "items": FILE_SCHEMA},
     },
 }
@@ -55,17 +65,31 @@ BINARY = {"type": "string", "format": "binary"}
 # A multipart file part: any bytes. The part's name is free (`file` here); a part is a file when its
 # Content-Disposition carries a file name, and for PUT .../artifacts that file name names the stored file. Parts
 # without a file name are plain form fields, which are ignored.
-FILE_PART = {"format": "binary", "description": "The file's bytes, in a part whose Content-Disposition carries a file name."}
+FILE_PART = {
+    "format": "binary",
+    "description": "The file's bytes, in a part whose Content-Disposition carries a file name.",
+}
 IGNORED_FIELDS = {"type": "string", "description": "Plain form fields (parts without a file name) are ignored."}
-MULTIPART_BODY = {"multipart/form-data": {
-    "type": "object", "required": ["file"], "properties": {"file": FILE_PART}, "additionalProperties": IGNORED_FIELDS,
-    "description": "One or more file parts; each part's file name (letters, digits, '.', '_', '-') names the stored file.",
-}}
+MULTIPART_BODY = {
+    "multipart/form-data": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": FILE_PART},
+        "additionalProperties": IGNORED_FIELDS,
+        "description": "One or more file parts; each part's file name (letters, digits, '.', '_', '-') names the stored file.",
+    }
+}
 # One file: the raw body, or one multipart part. Several files (PUT .../artifacts): multipart only.
-UPLOAD_BODY = {"application/octet-stream": BINARY, "multipart/form-data": {
-    "type": "object", "required": ["file"], "properties": {"file": FILE_PART}, "additionalProperties": IGNORED_FIELDS,
-    "description": "Exactly one file part (its file name is ignored: the URL names the file).",
-}}
+UPLOAD_BODY = {
+    "application/octet-stream": BINARY,
+    "multipart/form-data": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": FILE_PART},
+        "additionalProperties": IGNORED_FIELDS,
+        "description": "Exactly one file part (its file name is ignored: the URL names the file).",
+    },
+}
 
 
 class BoundedUploadHandler(TemporaryFileUploadHandler):
@@ -74,7 +98,10 @@ class BoundedUploadHandler(TemporaryFileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int):
         limit = settings.ARTIFACT_MAX_FILE_BYTES
         if start + len(raw_data) > limit:
-            raise ArtifactTooLarge(f"{self.file_name} is larger than the {limit:,}-byte limit per file (ARTIFACT_MAX_FILE_BYTES).", path="filename")
+            raise ArtifactTooLarge(
+                f"{self.file_name} is larger than the {limit:,}-byte limit per file (ARTIFACT_MAX_FILE_BYTES).",
+                path="filename",
+            )
         return super().receive_data_chunk(raw_data, start)
 
 
@@ -93,7 +120,8 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
         if filename is None:
             raise RegistryError(
                 "Upload several files as multipart/form-data, or one file as the raw body of PUT .../artifacts/{filename}.",
-                code="multipart_required", path="Content-Type",
+                code="multipart_required",
+                path="Content-Type",
             )
         raw = request.META.get("CONTENT_LENGTH")
         if not raw:
@@ -101,13 +129,16 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
         try:
             length = int(raw)
         except ValueError:
-            raise RegistryError(f"Content-Length {raw!r} is not a number.", code="invalid", path="Content-Length") from None
+            raise RegistryError(
+                f"Content-Length {raw!r} is not a number.", code="invalid", path="Content-Length"
+            ) from None
         if length < 0:
             raise RegistryError("Content-Length must not be negative.", code="invalid", path="Content-Length")
         if length > settings.ARTIFACT_MAX_FILE_BYTES:
             raise ArtifactTooLarge(
                 f"{filename} ({length:,} bytes) is larger than the {settings.ARTIFACT_MAX_FILE_BYTES:,}-byte limit per file "
-                "(ARTIFACT_MAX_FILE_BYTES).", path="Content-Length",
+                "(ARTIFACT_MAX_FILE_BYTES).",
+                path="Content-Length",
             )
         return [Incoming(filename, django_request(request), length)]
 
@@ -124,7 +155,11 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
         uploads = [f for field in files for f in files.getlist(field)]
         if filename is not None:
             if len(uploads) != 1:
-                raise RegistryError(f"PUT .../artifacts/{filename} takes exactly one file; got {len(uploads)}.", code="one_file", path="filename")
+                raise RegistryError(
+                    f"PUT .../artifacts/{filename} takes exactly one file; got {len(uploads)}.",
+                    code="one_file",
+                    path="filename",
+                )
             return [Incoming(filename, uploads[0], uploads[0].size)]
         names = [u.name for u in uploads]
         if len(set(names)) != len(names):
@@ -151,12 +186,21 @@ class ArtifactListView(VersionArtifactsView):
     def get(self, request, name: str, version: str):
         """The version's stored files with size, SHA-256, BLAKE3, storage tier, seal and integrity status."""
         found = self.get_version()
-        return Response({
-            "name": found.model.name, "version": found.version, "sealed": found.artifacts_sealed_at is not None,
-            "files": [f.as_dict() for f in found.artifact_files.all()],
-        })
+        return Response(
+            {
+                "name": found.model.name,
+                "version": found.version,
+                "sealed": found.artifacts_sealed_at is not None,
+                "files": [f.as_dict() for f in found.artifact_files.all()],
+            }
+        )
 
-    @extend_schema(parameters=PATH_PARAMS, request=MULTIPART_BODY, responses={201: {"type": "object", "properties": {"files": {"type": "array", "items": FILE_SCHEMA}}}}, operation_id="model_artifacts_upload")
+    @extend_schema(
+        parameters=PATH_PARAMS,
+        request=MULTIPART_BODY,
+        responses={201: {"type": "object", "properties": {"files": {"type": "array", "items": FILE_SCHEMA}}}},
+        operation_id="model_artifacts_upload",
+    )
     def put(self, request, name: str, version: str):
         """Upload several files as multipart/form-data (each part's file name names the file): all are stored, or
         none."""
@@ -173,7 +217,9 @@ class ArtifactFileView(VersionArtifactsView):
         return artifact
 
     @extend_schema(
-        parameters=[*PATH_PARAMS, FILENAME_PARAM], request=UPLOAD_BODY, responses={201: FILE_SCHEMA},
+        parameters=[*PATH_PARAMS, FILENAME_PARAM],
+        request=UPLOAD_BODY,
+        responses={201: FILE_SCHEMA},
         operation_id="model_artifact_upload",
     )
     def put(self, request, name: str, version: str, filename: str):
@@ -182,8 +228,23 @@ class ArtifactFileView(VersionArtifactsView):
         return self.upload(request, filename)
 
     @extend_schema(
-        parameters=[*PATH_PARAMS, FILENAME_PARAM, OpenApiParameter("Range", str, OpenApiParameter.HEADER, required=False, description="One byte range, e.g. `bytes=0-1023`.")],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, (206, "application/octet-stream"): OpenApiTypes.BINARY, 302: OpenApiResponse(description="A presigned URL (S3 storage)."), 416: OpenApiResponse(description="The range lies outside the file.")},
+        parameters=[
+            *PATH_PARAMS,
+            FILENAME_PARAM,
+            OpenApiParameter(
+                "Range",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="One byte range, e.g. `bytes=0-1023`.",
+            ),
+        ],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (206, "application/octet-stream"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="A presigned URL (S3 storage)."),
+            416: OpenApiResponse(description="The range lies outside the file."),
+        },
         operation_id="model_artifact_download",
     )
     def get(self, request, name: str, version: str, filename: str):
@@ -195,7 +256,11 @@ class ArtifactFileView(VersionArtifactsView):
         try:
             stream = open_stored(artifact)
         except FileNotFoundError:
-            raise DefinitionNotFound(f"{artifact} is missing from storage; an operator has been told by the integrity check.", code="missing_from_storage", path="filename") from None
+            raise DefinitionNotFound(
+                f"{artifact} is missing from storage; an operator has been told by the integrity check.",
+                code="missing_from_storage",
+                path="filename",
+            ) from None
         span = byte_range(request.headers.get("Range"), artifact.size)
         if span == "unsatisfiable":
             stream.close()
@@ -203,7 +268,9 @@ class ArtifactFileView(VersionArtifactsView):
             response["Content-Range"] = f"bytes */{artifact.size}"
             return with_digests(response, artifact)
         start, end = span or (0, artifact.size - 1)
-        response = StreamingHttpResponse(read_span(stream, start, end), status=206 if span else 200, content_type="application/octet-stream")
+        response = StreamingHttpResponse(
+            read_span(stream, start, end), status=206 if span else 200, content_type="application/octet-stream"
+        )
         response["Content-Length"] = str(max(end - start + 1, 0))
         if span:
             response["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"
@@ -219,15 +286,21 @@ class ArtifactFileView(VersionArtifactsView):
 
 
 class SealView(VersionArtifactsView):
-    @extend_schema(parameters=PATH_PARAMS, request=None, responses={200: LIST_SCHEMA}, operation_id="model_artifacts_seal")
+    @extend_schema(
+        parameters=PATH_PARAMS, request=None, responses={200: LIST_SCHEMA}, operation_id="model_artifacts_seal"
+    )
     def post(self, request, name: str, version: str):
         """Seal the version's artifact set: no file may be added or replaced afterwards (409)."""
         found = self.get_version()
         seal(found)
-        return Response({
-            "name": found.model.name, "version": found.version, "sealed": True,
-            "files": [f.as_dict() for f in found.artifact_files.all()],
-        })
+        return Response(
+            {
+                "name": found.model.name,
+                "version": found.version,
+                "sealed": True,
+                "files": [f.as_dict() for f in found.artifact_files.all()],
+            }
+        )
 
 
 def with_digests(response: HttpResponse, artifact: ArtifactFile) -> HttpResponse:

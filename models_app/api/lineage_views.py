@@ -6,23 +6,28 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
-
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from kernel.api.errors import QueryParameterInvalid
+from kernel.api.filtersets import StrictQueryParameters
+from kernel.api.pagination import PAGE_PARAMETERS
+from kernel.exceptions import DefinitionNotFound
 from models_app.attestations.keys import verification_keys
 from models_app.attestations.verify import ENVELOPE_SCHEMA
 from models_app.attestations.verify import verify as verify_envelope
 from models_app.lineage.impact import contributions_of, impact_entry, impact_totals
 from models_app.lineage.rules import ADDRESS_FORMAT, address_for_lookup
 from models_app.models import Attestation
-from kernel.api.errors import QueryParameterInvalid
-from kernel.api.pagination import PAGE_PARAMETERS
-from kernel.exceptions import DefinitionNotFound
-from kernel.api.filtersets import StrictQueryParameters
 
-LINEAGE_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description="`{id, model, version, direction, count, truncated, steps: [{id, model, version, depth, relation, derived_from, metrics, deltas, improved, contributors, attested}]}`")
-ATTESTATION_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT, description="`{key_id, issued_at, envelope: {payloadType, payload, signatures: [{keyid, sig}]}}`")
+LINEAGE_RESPONSE = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="`{id, model, version, direction, count, truncated, steps: [{id, model, version, depth, relation, derived_from, metrics, deltas, improved, contributors, attested}]}`",
+)
+ATTESTATION_RESPONSE = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="`{key_id, issued_at, envelope: {payloadType, payload, signatures: [{keyid, sig}]}}`",
+)
 
 
 def lineage_direction(request) -> str:
@@ -49,11 +54,21 @@ class ContributorViewSet(StrictQueryParameters, viewsets.GenericViewSet):
     query_parameters = {"impact": ("limit", "offset")}
 
     @extend_schema(
-        parameters=[OpenApiParameter(
-            "address", {"type": "string", "pattern": rf"^{ADDRESS_FORMAT.pattern}\Z"}, OpenApiParameter.PATH,
-            description="An Ethereum address, any letter case.",
-        ), *PAGE_PARAMETERS],
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{address, totals: {versions, models: [{model, versions, metrics}]}, count, next, previous, results: [{id, model, version, role, weight, relation, deltas, shares}]}`")},
+        parameters=[
+            OpenApiParameter(
+                "address",
+                {"type": "string", "pattern": rf"^{ADDRESS_FORMAT.pattern}\Z"},
+                OpenApiParameter.PATH,
+                description="An Ethereum address, any letter case.",
+            ),
+            *PAGE_PARAMETERS,
+        ],
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`{address, totals: {versions, models: [{model, versions, metrics}]}, count, next, previous, results: [{id, model, version, role, weight, relation, deltas, shares}]}`",
+            )
+        },
     )
     @action(detail=False, methods=["get"], url_path=r"(?P<address>[^/]+)/impact")
     def impact(self, request, address: str):
@@ -73,7 +88,13 @@ class AttestationViewSet(StrictQueryParameters, viewsets.GenericViewSet):
 
     read_only_actions = ("verify",)
 
-    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{keys: [{keyid, algorithm, public_key (PEM), active}]}`")})
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="`{keys: [{keyid, algorithm, public_key (PEM), active}]}`"
+            )
+        }
+    )
     @action(detail=False, methods=["get"])
     def keys(self, request):
         """Public keys with their ids: the active signing key and retired ones (their attestations stay verifiable)."""
@@ -84,7 +105,9 @@ class AttestationViewSet(StrictQueryParameters, viewsets.GenericViewSet):
             return schema.component("DsseEnvelope", ENVELOPE_SCHEMA)
         return None
 
-    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{valid, reason, keyid, statement}`")})
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{valid, reason, keyid, statement}`")}
+    )
     @action(detail=False, methods=["post"])
     def verify(self, request):
         """Verify a DSSE envelope (the `envelope` of an attestation) against the registry's keys."""

@@ -9,21 +9,27 @@ from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from models_app.models import Model, RetentionTotals
 from kernel import stats
-from kernel.api.schema import inline_defs
-from kernel.api.views import BodyRequiredMixin
-from kernel.api.stats import REFRESH_PARAMETER, snapshot_for
-from kernel.exceptions import DefinitionNotFound
 from kernel.api.filtersets import StrictQueryParameters
+from kernel.api.schema import inline_defs
+from kernel.api.stats import REFRESH_PARAMETER, snapshot_for
+from kernel.api.views import BodyRequiredMixin
+from kernel.exceptions import DefinitionNotFound
 from kernel.rules.validation import DocumentInvalid, DocumentValidator
+from models_app.models import Model, RetentionTotals
 
-retention_request_validator = DocumentValidator("retention request", Path(__file__).resolve().parent.parent / "schemas" / "retention_request.json")
+retention_request_validator = DocumentValidator(
+    "retention request", Path(__file__).resolve().parent.parent / "schemas" / "retention_request.json"
+)
 
 _version_item = {
     "type": "object",
     "required": ["id", "name", "version"],
-    "properties": {"id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "version": {"type": "string"}},
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+    },
 }
 _counts = {"type": "object", "additionalProperties": {"type": "integer"}}
 REPORT_SCHEMA = {
@@ -34,11 +40,22 @@ REPORT_SCHEMA = {
         "keep": {"type": ["integer", "null"]},
         "counts": {**_counts, "description": "archived, protected, purged, purge_failed, models: complete counts."},
         "archived": {"type": "array", "items": _version_item},
-        "protected": {"type": "array", "items": {**_version_item, "properties": {
-            **_version_item["properties"], "reasons": {"type": "array", "items": {"type": "string"}}}},
-            "description": "Versions past `keep` that were kept, with why (current version, the pipelines or bindings using them)."},
+        "protected": {
+            "type": "array",
+            "items": {
+                **_version_item,
+                "properties": {
+                    **_version_item["properties"],
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "description": "Versions past `keep` that were kept, with why (current version, the pipelines or bindings using them).",
+        },
         "purged": {"type": "array", "items": _version_item},
-        "purge_failed": {"type": "array", "items": {**_version_item, "properties": {**_version_item["properties"], "error": {"type": "string"}}}},
+        "purge_failed": {
+            "type": "array",
+            "items": {**_version_item, "properties": {**_version_item["properties"], "error": {"type": "string"}}},
+        },
         "truncated": {"type": "boolean", "description": "The lists hold at most 100 items each; counts are complete."},
     },
 }
@@ -47,8 +64,15 @@ OUTLOOK_SCHEMA = {
     "required": ["versions_by_tier", "next_run", "next_run_as_of", "totals"],
     "properties": {
         "versions_by_tier": _counts,
-        "next_run": {**_counts, "description": "What a run would do (as of `next_run_as_of`): would_archive, would_keep_current, would_keep_protected, would_purge."},
-        "next_run_as_of": {"type": "string", "format": "date-time", "description": "When the statistics snapshot that holds `next_run` was refreshed."},
+        "next_run": {
+            **_counts,
+            "description": "What a run would do (as of `next_run_as_of`): would_archive, would_keep_current, would_keep_protected, would_purge.",
+        },
+        "next_run_as_of": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When the statistics snapshot that holds `next_run` was refreshed.",
+        },
         "totals": {"type": "object", "description": "What retention has done so far, and its last run."},
     },
 }
@@ -103,19 +127,21 @@ class RetentionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Generi
             snapshot = stats.refresh()
             next_run = snapshot.data["models"]["retention"]["next_run"]
         totals = RetentionTotals.current()
-        return Response({
-            "versions_by_tier": count_by(ModelVersion.objects.of_alive(), "storage_tier"),
-            "next_run": next_run,
-            "next_run_as_of": snapshot.refreshed_at.isoformat(),
-            "totals": {
-                "archived": totals.archived,
-                "purged": totals.purged,
-                "purge_failures": totals.purge_failures,
-                "runs": totals.runs,
-                "last_run_at": totals.last_run_at.isoformat() if totals.last_run_at else None,
-                "last_run": totals.last_run,
-            },
-        })
+        return Response(
+            {
+                "versions_by_tier": count_by(ModelVersion.objects.of_alive(), "storage_tier"),
+                "next_run": next_run,
+                "next_run_as_of": snapshot.refreshed_at.isoformat(),
+                "totals": {
+                    "archived": totals.archived,
+                    "purged": totals.purged,
+                    "purge_failures": totals.purge_failures,
+                    "runs": totals.runs,
+                    "last_run_at": totals.last_run_at.isoformat() if totals.last_run_at else None,
+                    "last_run": totals.last_run,
+                },
+            }
+        )
 
     def openapi_request(self, schema):
         if self.action == "apply":
@@ -126,4 +152,3 @@ class RetentionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Generi
         if self.action == "apply":
             return {200: schema.component("RetentionReport", REPORT_SCHEMA)}
         return {200: schema.component("RetentionStats", OUTLOOK_SCHEMA)}
-

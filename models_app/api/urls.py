@@ -1,12 +1,12 @@
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from models_app.api.lineage_views import AttestationViewSet, ContributorViewSet
-from models_app.api.retention import RetentionViewSet
-from models_app.api.artifacts import ArtifactFileView, ArtifactListView, SealView
-from models_app.api.views import ModelViewSet
 from kernel.api.views import VERSION_REGEX
 from kernel.rules.names import NAME
+from models_app.api.artifacts import ArtifactFileView, ArtifactListView, SealView
+from models_app.api.lineage_views import AttestationViewSet, ContributorViewSet
+from models_app.api.retention import RetentionViewSet
+from models_app.api.views import ModelViewSet
 
 app_name = "models-api"
 

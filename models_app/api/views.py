@@ -2,14 +2,16 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from models_app.lineage import walk
-from models_app.api.lineage_views import ATTESTATION_RESPONSE, LINEAGE_RESPONSE, attestation_of, lineage_direction
-from models_app.filtersets import ModelVersionFilterSet
-from models_app.models import Model
 from kernel.api.views import VERSION_REGEX, DefinitionViewSet
 from kernel.reads.lookups import lookup
+from models_app.api.lineage_views import ATTESTATION_RESPONSE, LINEAGE_RESPONSE, attestation_of, lineage_direction
+from models_app.filtersets import ModelVersionFilterSet
+from models_app.lineage import walk
+from models_app.models import Model
 
-VERSION_PATH = OpenApiParameter("version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`.")
+VERSION_PATH = OpenApiParameter(
+    "version", str, OpenApiParameter.PATH, description="A version number, `latest` or `current`."
+)
 
 
 class ModelViewSet(DefinitionViewSet):
@@ -20,7 +22,15 @@ class ModelViewSet(DefinitionViewSet):
     query_parameters = {**DefinitionViewSet.query_parameters, "lineage": ("direction",)}
 
     @extend_schema(
-        parameters=[VERSION_PATH, OpenApiParameter("direction", str, enum=["ancestors", "descendants"], description="`ancestors` (default): the chain from the baseline to this version; `descendants`: the tree below it.")],
+        parameters=[
+            VERSION_PATH,
+            OpenApiParameter(
+                "direction",
+                str,
+                enum=["ancestors", "descendants"],
+                description="`ancestors` (default): the chain from the baseline to this version; `descendants`: the tree below it.",
+            ),
+        ],
         responses={200: LINEAGE_RESPONSE},
     )
     @action(detail=True, methods=["get"], url_path=rf"versions/(?P<version>{VERSION_REGEX})/lineage")

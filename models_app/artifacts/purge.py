@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from kernel.models import changelog
 from models_app.artifacts.storage import artifact_storage
 from models_app.artifacts.upload import refresh_summary
-from kernel.models import changelog
 
 
 def delete_stored(version) -> None:
@@ -20,7 +20,11 @@ def delete_stored(version) -> None:
             with transaction.atomic():
                 artifact.delete()
                 changelog.record(
-                    "model.artifact_deleted", kind="model", name=model_name, version=version.version, object_id=version.pk,
+                    "model.artifact_deleted",
+                    kind="model",
+                    name=model_name,
+                    version=version.version,
+                    object_id=version.pk,
                     changes={"file": artifact.filename, "sha256": artifact.sha256},
                 )
     finally:

@@ -37,7 +37,9 @@ def storage_tier() -> str:
 def artifact_storage() -> Storage:
     if is_s3():
         return _s3_storage()
-    return FileSystemStorage(location=settings.ARTIFACT_ROOT, file_permissions_mode=0o640, directory_permissions_mode=0o750)
+    return FileSystemStorage(
+        location=settings.ARTIFACT_ROOT, file_permissions_mode=0o640, directory_permissions_mode=0o750
+    )
 
 
 def open_stored(artifact) -> IO[bytes]:

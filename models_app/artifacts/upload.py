@@ -22,11 +22,11 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from kernel.exceptions import Conflict, RegistryError
+from kernel.models import changelog
+from kernel.rules.validation import pointer
 from models_app.artifacts.storage import artifact_storage, storage_tier
 from models_app.models import ArtifactFile, ModelVersion
-from kernel.models import changelog
-from kernel.exceptions import Conflict, RegistryError
-from kernel.rules.validation import pointer
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,9 @@ def ensure_uploadable(version, filenames: Iterable[str]) -> None:
     if sealed:
         raise Conflict(
             f"{', '.join(sealed)} of {version} is sealed and cannot be overwritten; register a new version instead.",
-            code="sealed", path="filename", details={"files": sealed},
+            code="sealed",
+            path="filename",
+            details={"files": sealed},
         )
 
 
@@ -205,8 +207,13 @@ def receive(version, incoming: Incoming) -> Received:
             raise ArtifactMismatch(
                 f"{incoming.filename}: the body ended after {reader.size:,} of the {incoming.length:,} bytes announced "
                 "(Content-Length); nothing was kept.",
-                code="incomplete_body", path="filename",
-                details={"filename": incoming.filename, "expected": {"size": incoming.length}, "actual": {"size": reader.size}},
+                code="incomplete_body",
+                path="filename",
+                details={
+                    "filename": incoming.filename,
+                    "expected": {"size": incoming.length},
+                    "actual": {"size": reader.size},
+                },
             )
         declared = declared_files(version.spec).get(incoming.filename)
         if declared is not None:
@@ -267,16 +274,33 @@ def store_files(version, files: Iterable[Incoming], *, user=None) -> list[Artifa
                 if previous is not None:
                     replaced.append(previous.storage_key)
                     previous.delete()
-                stored.append(ArtifactFile.objects.create(
-                    version=locked, filename=item.filename, size=item.size, sha256=item.sha256, blake3=item.blake3,
-                    storage_key=item.key, storage_tier=storage_tier(), sealed=item.sealed, verified_at=now,
-                    uploaded_by=user if getattr(user, "is_authenticated", False) else None,
-                ))
+                stored.append(
+                    ArtifactFile.objects.create(
+                        version=locked,
+                        filename=item.filename,
+                        size=item.size,
+                        sha256=item.sha256,
+                        blake3=item.blake3,
+                        storage_key=item.key,
+                        storage_tier=storage_tier(),
+                        sealed=item.sealed,
+                        verified_at=now,
+                        uploaded_by=user if getattr(user, "is_authenticated", False) else None,
+                    )
+                )
                 changelog.record(
-                    "model.artifact_stored", kind="model", name=locked.model.name, version=locked.version,
+                    "model.artifact_stored",
+                    kind="model",
+                    name=locked.model.name,
+                    version=locked.version,
                     object_id=locked.pk,
-                    changes={"file": item.filename, "size": item.size, "sha256": item.sha256, "blake3": item.blake3,
-                             "replaced": previous is not None},
+                    changes={
+                        "file": item.filename,
+                        "size": item.size,
+                        "sha256": item.sha256,
+                        "blake3": item.blake3,
+                        "replaced": previous is not None,
+                    },
                 )
             refresh_summary(locked.pk)
             transaction.on_commit(lambda: [_delete_quietly(storage, key) for key in replaced])
@@ -296,5 +320,7 @@ def seal(version) -> None:
         locked.save(update_fields=["artifacts_sealed_at", "updated_at"])
         locked.artifact_files.update(sealed=True)
         refresh_summary(locked.pk)
-        changelog.record("model.artifacts_sealed", kind="model", name=locked.model.name, version=locked.version, object_id=locked.pk)
+        changelog.record(
+            "model.artifacts_sealed", kind="model", name=locked.model.name, version=locked.version, object_id=locked.pk
+        )
     version.artifacts_sealed_at = locked.artifacts_sealed_at

@@ -11,11 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 from prometheus_client import Counter
 
+from kernel.models import changelog
 from models_app.artifacts.storage import open_stored
 from models_app.artifacts.upload import CHUNK, ArtifactTooLarge, HashingReader, refresh_summary
 from models_app.models import ArtifactFile
 from models_app.models.artifact_files import ArtifactFileQuerySet, Integrity
-from kernel.models import changelog
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +74,12 @@ def verify_file(artifact: ArtifactFile) -> str:
         if state != before:
             version = artifact.version
             changelog.record(
-                "model.artifact_integrity_changed", kind="model", name=version.model.name, version=version.version,
-                object_id=version.pk, changes={"file": artifact.filename, "integrity": [before, state]},
+                "model.artifact_integrity_changed",
+                kind="model",
+                name=version.model.name,
+                version=version.version,
+                object_id=version.pk,
+                changes={"file": artifact.filename, "integrity": [before, state]},
             )
     if state != Integrity.OK and state != before:
         INTEGRITY_FAILURES.labels(state).inc()

@@ -37,7 +37,9 @@ def signing_key() -> Ed25519PrivateKey | None:
         return None
     key = _load(path)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ImproperlyConfigured(f"ATTESTATION_SIGNING_KEY_FILE={path} holds a public key; signing needs the private key.")
+        raise ImproperlyConfigured(
+            f"ATTESTATION_SIGNING_KEY_FILE={path} holds a public key; signing needs the private key."
+        )
     return key
 
 

@@ -12,10 +12,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.utils import timezone
 
+from kernel.models import changelog
 from models_app.attestations.keys import key_id, signing_key
 from models_app.lineage.deltas import improvements
 from models_app.models import Attestation, ModelVersion
-from kernel.models import changelog
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,12 @@ def sign(statement: dict, key: Ed25519PrivateKey) -> dict:
 
 
 def _version_ref(version: ModelVersion) -> dict:
-    return {"id": str(version.pk), "model": version.model.name, "version": version.version, "metrics": version.spec.get("metrics", {})}
+    return {
+        "id": str(version.pk),
+        "model": version.model.name,
+        "version": version.version,
+        "metrics": version.spec.get("metrics", {}),
+    }
 
 
 def subject_of(version: ModelVersion) -> dict:
@@ -84,7 +89,9 @@ def issue(version: ModelVersion) -> Attestation | None:
         return None
     issued_at = timezone.now()
     envelope = sign(statement_for(version, issued_at), key)
-    attestation = Attestation.objects.create(version=version, key_id=key_id(key.public_key()), envelope=envelope, issued_at=issued_at)
+    attestation = Attestation.objects.create(
+        version=version, key_id=key_id(key.public_key()), envelope=envelope, issued_at=issued_at
+    )
     changelog.record(
         "model.attestation_issued",
         kind="model",

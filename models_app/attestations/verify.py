@@ -11,9 +11,9 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from django.conf import settings
 
+from kernel.rules.validation import DocumentInvalid, Issue
 from models_app.attestations.keys import verification_keys
 from models_app.attestations.sign import PAYLOAD_TYPE, pae
-from kernel.rules.validation import DocumentInvalid, Issue
 
 MAX_SIGNATURES = 16
 BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z"
@@ -82,8 +82,14 @@ def verify(envelope: Any) -> Verification:
     payload = _b64(envelope["payload"], "/payload", 2 * settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     decoded = []
     for index, entry in enumerate(signatures):
-        if not isinstance(entry, dict) or not isinstance(entry.get("keyid", ""), str) or len(entry.get("keyid", "")) > 128:
-            raise DocumentInvalid([Issue(f"/signatures/{index}", "invalid_type", "A signature is {\"keyid\": string, \"sig\": base64}.")])
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("keyid", ""), str)
+            or len(entry.get("keyid", "")) > 128
+        ):
+            raise DocumentInvalid(
+                [Issue(f"/signatures/{index}", "invalid_type", 'A signature is {"keyid": string, "sig": base64}.')]
+            )
         decoded.append((entry.get("keyid", ""), _b64(entry.get("sig"), f"/signatures/{index}/sig", 256)))
     keys = verification_keys()
     message = pae(payload_type, payload)

@@ -35,8 +35,15 @@ def impact_entry(contribution: Contribution) -> dict:
 def impact_totals(address: str) -> dict:
     """Totals over every contribution of ``address`` (not only one page): per model, the versions contributed
     to and, per metric, how many improved and the sum of the weighted shares. One query, light columns."""
-    rows: Iterable = Contribution.objects.filter(address=address).values_list("version__model__name", "weight", "version__deltas")
-    per_model: dict[str, dict] = defaultdict(lambda: {"versions": 0, "metrics": defaultdict(lambda: {"improvements": 0, "weighted_absolute": 0.0, "weighted_relative": 0.0})})
+    rows: Iterable = Contribution.objects.filter(address=address).values_list(
+        "version__model__name", "weight", "version__deltas"
+    )
+    per_model: dict[str, dict] = defaultdict(
+        lambda: {
+            "versions": 0,
+            "metrics": defaultdict(lambda: {"improvements": 0, "weighted_absolute": 0.0, "weighted_relative": 0.0}),
+        }
+    )
     versions = 0
     for model_name, weight, deltas in rows:
         versions += 1
@@ -50,7 +57,11 @@ def impact_totals(address: str) -> dict:
     return {
         "versions": versions,
         "models": [
-            {"model": name, "versions": entry["versions"], "metrics": {k: dict(v) for k, v in sorted(entry["metrics"].items())}}
+            {
+                "model": name,
+                "versions": entry["versions"],
+                "metrics": {k: dict(v) for k, v in sorted(entry["metrics"].items())},
+            }
             for name, entry in sorted(per_model.items())
         ],
     }

@@ -56,7 +56,16 @@ def lineage_svg(version) -> SafeString:
         parent = (step["derived_from"] or {}).get("id")
         if parent in position:
             px, py = position[parent]
-            edges.append((px + BOX_WIDTH // 2, py + BOX_HEIGHT, x + BOX_WIDTH // 2, y - 2, step["relation"] or "", key_delta(step["deltas"])))
+            edges.append(
+                (
+                    px + BOX_WIDTH // 2,
+                    py + BOX_HEIGHT,
+                    x + BOX_WIDTH // 2,
+                    y - 2,
+                    step["relation"] or "",
+                    key_delta(step["deltas"]),
+                )
+            )
 
     # Room on the right for the last edge's label, drawn beside the child it points to.
     width = MARGIN * 2 + max(1, len(children)) * (BOX_WIDTH + COLUMN_GAP) + LABEL_ROOM
@@ -65,7 +74,10 @@ def lineage_svg(version) -> SafeString:
         "",
         '<g class="derivation" data-relation="{}"><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#666" stroke-width="1.5" '
         'marker-end="url(#lineage-arrow)"/><text x="{}" y="{}" font-size="11" fill="#333">{} · {}</text></g>',
-        ((relation, x1, y1, x2, y2, x2 + 8, (y1 + y2) // 2 + 4, relation, delta) for x1, y1, x2, y2, relation, delta in edges),
+        (
+            (relation, x1, y1, x2, y2, x2 + 8, (y1 + y2) // 2 + 4, relation, delta)
+            for x1, y1, x2, y2, relation, delta in edges
+        ),
     )
     node_svg = format_html_join(
         "",
@@ -73,8 +85,21 @@ def lineage_svg(version) -> SafeString:
         '<rect x="{}" y="{}" width="{}" height="{}" rx="5" fill="{}" stroke="#417690" stroke-width="{}"/>'
         '<text x="{}" y="{}" font-size="12" text-anchor="middle" dominant-baseline="middle">{}</text></g>',
         (
-            (" this" if this else "", f"{step['model']}@{step['version']}", step["model"], step["version"], x, y, BOX_WIDTH, BOX_HEIGHT,
-             "#ffe9b3" if this else "#eef4f9", 3 if this else 1, x + BOX_WIDTH // 2, y + BOX_HEIGHT // 2, _label(step))
+            (
+                " this" if this else "",
+                f"{step['model']}@{step['version']}",
+                step["model"],
+                step["version"],
+                x,
+                y,
+                BOX_WIDTH,
+                BOX_HEIGHT,
+                "#ffe9b3" if this else "#eef4f9",
+                3 if this else 1,
+                x + BOX_WIDTH // 2,
+                y + BOX_HEIGHT // 2,
+                _label(step),
+            )
             for step, x, y, this in nodes
         ),
     )
@@ -84,7 +109,13 @@ def lineage_svg(version) -> SafeString:
         'aria-label="Lineage from the baseline to this version and its derivatives">'
         '<defs><marker id="lineage-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#666"/></marker></defs>{}{}</svg>',
-        note, width, height, width, height, edge_svg, node_svg,
+        note,
+        width,
+        height,
+        width,
+        height,
+        edge_svg,
+        node_svg,
     )
 
 
@@ -97,9 +128,16 @@ def delta_table(version) -> SafeString:
         "",
         '<tr class="delta" data-metric="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
         (
-            (name, name, d["parent"], d["value"], _signed(d["absolute"]),
-             f"{d['relative'] * 100:+.2f}%" if d["relative"] is not None else "—", f"{d['direction']} is better",
-             "improved" if d["improved"] else "worse" if d["absolute"] else "unchanged")
+            (
+                name,
+                name,
+                d["parent"],
+                d["value"],
+                _signed(d["absolute"]),
+                f"{d['relative'] * 100:+.2f}%" if d["relative"] is not None else "—",
+                f"{d['direction']} is better",
+                "improved" if d["improved"] else "worse" if d["absolute"] else "unchanged",
+            )
             for name, d in sorted(version.deltas.items())
         ),
     )
@@ -107,5 +145,8 @@ def delta_table(version) -> SafeString:
     return format_html(
         '<p>{} of {}@{}</p><table class="lineage-deltas"><thead><tr><th>metric</th><th>parent</th><th>this version</th>'
         "<th>change</th><th>relative</th><th>direction</th><th>verdict</th></tr></thead><tbody>{}</tbody></table>",
-        version.relation, parent.model.name, parent.version, rows,
+        version.relation,
+        parent.model.name,
+        parent.version,
+        rows,
     )

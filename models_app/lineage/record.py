@@ -3,11 +3,11 @@ version gets when it is registered (``ModelVersion.split_document`` and ``ModelV
 
 from __future__ import annotations
 
+from kernel.rules.validation import DocumentInvalid
 from models_app.attestations import sign
 from models_app.lineage.deltas import compute_deltas, improvements
 from models_app.lineage.rules import checksum_address, resolve_parent
 from models_app.models import Contribution, ModelVersion
-from kernel.rules.validation import DocumentInvalid
 
 
 def normalised_spec(spec: dict) -> dict:
@@ -43,7 +43,9 @@ def record_lineage(version: ModelVersion, document: dict) -> None:
     version.derived_from = parent
     version.relation = ref["relation"]
     version.lineage_depth = parent.lineage_depth + 1
-    version.deltas = compute_deltas(parent.spec.get("metrics") or {}, version.spec.get("metrics") or {}, version.model.metric_directions)
+    version.deltas = compute_deltas(
+        parent.spec.get("metrics") or {}, version.spec.get("metrics") or {}, version.model.metric_directions
+    )
     version.save(update_fields=["derived_from", "relation", "lineage_depth", "deltas"])
     if improvements(version.deltas):
         sign.issue(version)

@@ -9,9 +9,9 @@ from typing import Any
 from django.conf import settings
 from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex_address, to_checksum_address
 
-from models_app.models import Model, ModelVersion
 from kernel.rules.semver import InvalidVersion, parse_version
 from kernel.rules.validation import Issue, Report, objects_in, pointer
+from models_app.models import Model, ModelVersion
 
 # "0x" and 40 hex digits; eth-utils then checks the EIP-55 checksum of a mixed-case address (all-lowercase and
 # all-uppercase carry no checksum, as EIP-55 says).
@@ -50,7 +50,11 @@ def metric_names_are_slugs(document: dict, report: Report) -> None:
         if isinstance(values, dict):
             for name in values:
                 if not METRIC_NAME.fullmatch(name):
-                    report.error(pointer(field, name), "invalid_format", "A metric name is a lowercase slug of at most 64 characters, e.g. 'accuracy'.")
+                    report.error(
+                        pointer(field, name),
+                        "invalid_format",
+                        "A metric name is a lowercase slug of at most 64 characters, e.g. 'accuracy'.",
+                    )
 
 
 def contributors_are_valid(document: dict, report: Report) -> None:
@@ -66,7 +70,11 @@ def contributors_are_valid(document: dict, report: Report) -> None:
                     "An Ethereum address is '0x' and 40 hex digits; a mixed-case address must carry a valid EIP-55 checksum.",
                 )
         elif address in seen:
-            report.error(pointer("contributors", index, "address"), "duplicate_contributor", f"{address} is already listed at /contributors/{seen[address]}.")
+            report.error(
+                pointer("contributors", index, "address"),
+                "duplicate_contributor",
+                f"{address} is already listed at /contributors/{seen[address]}.",
+            )
         else:
             seen[address] = index
     weights = [(index, item.get("weight")) for index, item in items]
@@ -74,11 +82,17 @@ def contributors_are_valid(document: dict, report: Report) -> None:
     if given and len(given) != len(weights):
         for index, weight in weights:
             if weight is None:
-                report.error(pointer("contributors", index, "weight"), "required", "Give every contributor a weight, or none (equal shares).")
+                report.error(
+                    pointer("contributors", index, "weight"),
+                    "required",
+                    "Give every contributor a weight, or none (equal shares).",
+                )
     elif given:
         total = sum(w for _, w in given)
         if abs(total - 1) > WEIGHT_TOLERANCE:
-            report.error("/contributors", "weights_sum", f"Contributor weights must add up to 1; they add up to {total:g}.")
+            report.error(
+                "/contributors", "weights_sum", f"Contributor weights must add up to 1; they add up to {total:g}."
+            )
 
 
 def derived_from_is_registered(document: dict, report: Report) -> None:
@@ -87,7 +101,11 @@ def derived_from_is_registered(document: dict, report: Report) -> None:
         return
     if _names_itself(document, ref):
         path = f"{ref['model']}@{ref['version']} -> {ref['model']}@{ref['version']}"
-        report.error("/derived_from", "lineage_cycle", f"A version cannot derive from itself ({path}); name the version it improves on.")
+        report.error(
+            "/derived_from",
+            "lineage_cycle",
+            f"A version cannot derive from itself ({path}); name the version it improves on.",
+        )
         return
     parent, issue = resolve_parent(ref)
     if issue is not None:

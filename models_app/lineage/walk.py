@@ -12,8 +12,17 @@ from django.db import connection
 from models_app.lineage.deltas import improvements
 from models_app.models import Attestation, Model, ModelVersion
 
-
-WALK_COLUMNS = ("id", "version", "status", "relation", "derived_from_id", "lineage_depth", "model_name", "data", "attested")
+WALK_COLUMNS = (
+    "id",
+    "version",
+    "status",
+    "relation",
+    "derived_from_id",
+    "lineage_depth",
+    "model_name",
+    "data",
+    "attested",
+)
 
 
 def _walk_sql(direction: str) -> str:
@@ -29,10 +38,16 @@ def _walk_sql(direction: str) -> str:
         data = "json_build_object('metrics', v.spec -> 'metrics', 'contributors', v.spec -> 'contributors', 'deltas', v.deltas)::text"
     else:
         ids = "v.id, v.derived_from_id"
-        data = ("json_object('metrics', json_extract(v.spec, '$.metrics'), 'contributors', json_extract(v.spec, '$.contributors'), "
-                "'deltas', json(v.deltas))")
+        data = (
+            "json_object('metrics', json_extract(v.spec, '$.metrics'), 'contributors', json_extract(v.spec, '$.contributors'), "
+            "'deltas', json(v.deltas))"
+        )
     join = "v.id = walk.parent_id" if direction == "ancestors" else "v.derived_from_id = walk.id"
-    order = "walk.hops DESC" if direction == "ancestors" else "walk.hops, m.name, v.major, v.minor, v.patch, v.prerelease_key"
+    order = (
+        "walk.hops DESC"
+        if direction == "ancestors"
+        else "walk.hops, m.name, v.major, v.minor, v.patch, v.prerelease_key"
+    )
     return f"""
         WITH RECURSIVE walk(id, parent_id, hops) AS (
             SELECT id, derived_from_id, 0 FROM {versions} WHERE id = %s
@@ -70,7 +85,11 @@ def walk(version: ModelVersion, direction: str = "ancestors") -> tuple[list[dict
         seen.add(row["id"])
         row["derived_from_id"] = ident(row["derived_from_id"]) if row["derived_from_id"] is not None else None
         data = json.loads(row.pop("data"))
-        row["metrics"], row["contributors"], row["deltas"] = data["metrics"] or {}, data["contributors"] or [], data["deltas"] or {}
+        row["metrics"], row["contributors"], row["deltas"] = (
+            data["metrics"] or {},
+            data["contributors"] or [],
+            data["deltas"] or {},
+        )
         rows.append(row)
     if direction == "ancestors":
         return rows, len(fetched) >= limit
@@ -126,7 +145,8 @@ def export_record(version: ModelVersion) -> dict:
     return {
         "derived_from": (
             {"id": str(parent.pk), "model": parent.model.name, "version": parent.version, "relation": version.relation}
-            if parent is not None else None
+            if parent is not None
+            else None
         ),
         "lineage_depth": version.lineage_depth,
         "deltas": version.deltas,

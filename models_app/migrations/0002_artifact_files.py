@@ -6,44 +6,96 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0001_initial'),
+        ("models_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='artifacts_sealed_at',
-            field=models.DateTimeField(blank=True, help_text='Once set, no stored file of this version may be added or replaced.', null=True),
+            model_name="modelversion",
+            name="artifacts_sealed_at",
+            field=models.DateTimeField(
+                blank=True, help_text="Once set, no stored file of this version may be added or replaced.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='stored_artifacts',
+            model_name="modelversion",
+            name="stored_artifacts",
             field=models.JSONField(blank=True, default=list, editable=False),
         ),
         migrations.CreateModel(
-            name='ArtifactFile',
+            name="ArtifactFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('filename', models.CharField(max_length=255)),
-                ('size', models.PositiveBigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('blake3', models.CharField(max_length=64)),
-                ('storage_key', models.CharField(help_text="The object's name in the artifact storage.", max_length=1024, unique=True)),
-                ('storage_tier', models.CharField(max_length=16)),
-                ('sealed', models.BooleanField(default=False, help_text='A sealed file cannot be overwritten.')),
-                ('integrity', models.CharField(choices=[('ok', 'OK'), ('mismatch', "Changed behind the registry's back"), ('missing', 'Missing from storage')], default='ok', max_length=16)),
-                ('verified_at', models.DateTimeField(help_text='When the stored bytes last matched (or failed to match) the digests.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='artifact_files', to='models_app.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("filename", models.CharField(max_length=255)),
+                ("size", models.PositiveBigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("blake3", models.CharField(max_length=64)),
+                (
+                    "storage_key",
+                    models.CharField(
+                        help_text="The object's name in the artifact storage.", max_length=1024, unique=True
+                    ),
+                ),
+                ("storage_tier", models.CharField(max_length=16)),
+                ("sealed", models.BooleanField(default=False, help_text="A sealed file cannot be overwritten.")),
+                (
+                    "integrity",
+                    models.CharField(
+                        choices=[
+                            ("ok", "OK"),
+                            ("mismatch", "Changed behind the registry's back"),
+                            ("missing", "Missing from storage"),
+                        ],
+                        default="ok",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "verified_at",
+                    models.DateTimeField(
+                        help_text="When the stored bytes last matched (or failed to match) the digests."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="artifact_files",
+                        to="models_app.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('filename',),
-                'constraints': [models.UniqueConstraint(fields=('version', 'filename'), name='models_app_artifactfile_one_per_name'), models.CheckConstraint(condition=models.Q(('sha256__regex', '^[0-9a-f]{64}\\Z'), ('blake3__regex', '^[0-9a-f]{64}\\Z')), name='models_app_artifactfile_hex_digests'), models.CheckConstraint(condition=models.Q(('integrity__in', ['ok', 'mismatch', 'missing'])), name='models_app_artifactfile_integrity_valid')],
+                "ordering": ("filename",),
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("version", "filename"), name="models_app_artifactfile_one_per_name"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("sha256__regex", "^[0-9a-f]{64}\\Z"), ("blake3__regex", "^[0-9a-f]{64}\\Z")
+                        ),
+                        name="models_app_artifactfile_hex_digests",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("integrity__in", ["ok", "mismatch", "missing"])),
+                        name="models_app_artifactfile_integrity_valid",
+                    ),
+                ],
             },
         ),
     ]

@@ -11,21 +11,36 @@ def point_at_versions(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0001_initial'),
+        ("models_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='model',
-            name='current_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the current version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='current_of', to='models_app.modelversion'),
+            model_name="model",
+            name="current_version",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Denormalised: the current version, kept under this row's lock.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="current_of",
+                to="models_app.modelversion",
+            ),
         ),
         migrations.AddField(
-            model_name='model',
-            name='latest_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the latest version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='latest_of', to='models_app.modelversion'),
+            model_name="model",
+            name="latest_version",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Denormalised: the latest version, kept under this row's lock.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="latest_of",
+                to="models_app.modelversion",
+            ),
         ),
         migrations.RunPython(point_at_versions, migrations.RunPython.noop),
     ]

@@ -7,75 +7,119 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0001_initial'),
+        ("models_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Attestation',
+            name="Attestation",
             fields=[
-                ('version', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='attestation', serialize=False, to='models_app.modelversion')),
-                ('key_id', models.CharField(help_text='SHA-256 of the signing public key.', max_length=64)),
-                ('envelope', models.JSONField(help_text='DSSE envelope: payloadType, payload (base64 statement), signatures.')),
-                ('issued_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "version",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        primary_key=True,
+                        related_name="attestation",
+                        serialize=False,
+                        to="models_app.modelversion",
+                    ),
+                ),
+                ("key_id", models.CharField(help_text="SHA-256 of the signing public key.", max_length=64)),
+                (
+                    "envelope",
+                    models.JSONField(help_text="DSSE envelope: payloadType, payload (base64 statement), signatures."),
+                ),
+                ("issued_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Contribution',
+            name="Contribution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(db_index=True, help_text='EIP-55 checksum form.', max_length=42)),
-                ('role', models.CharField(max_length=16)),
-                ('weight', models.FloatField(help_text="Share of the version's credit; a version's weights sum to 1.")),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("address", models.CharField(db_index=True, help_text="EIP-55 checksum form.", max_length=42)),
+                ("role", models.CharField(max_length=16)),
+                ("weight", models.FloatField(help_text="Share of the version's credit; a version's weights sum to 1.")),
             ],
         ),
         migrations.AddField(
-            model_name='model',
-            name='metric_directions',
-            field=models.JSONField(blank=True, help_text="Per-metric 'higher'/'lower' is better, overriding METRICS_LOWER_IS_BETTER.", null=True),
+            model_name="model",
+            name="metric_directions",
+            field=models.JSONField(
+                blank=True,
+                help_text="Per-metric 'higher'/'lower' is better, overriding METRICS_LOWER_IS_BETTER.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='deltas',
-            field=models.JSONField(blank=True, default=dict, editable=False, help_text='Metric deltas against derived_from.'),
+            model_name="modelversion",
+            name="deltas",
+            field=models.JSONField(
+                blank=True, default=dict, editable=False, help_text="Metric deltas against derived_from."
+            ),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='derived_from',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='derivatives', to='models_app.modelversion'),
+            model_name="modelversion",
+            name="derived_from",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="derivatives",
+                to="models_app.modelversion",
+            ),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='lineage_depth',
-            field=models.PositiveIntegerField(default=0, editable=False, help_text='Ancestors up to the baseline.'),
+            model_name="modelversion",
+            name="lineage_depth",
+            field=models.PositiveIntegerField(default=0, editable=False, help_text="Ancestors up to the baseline."),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='relation',
-            field=models.CharField(blank=True, default='', editable=False, max_length=16),
+            model_name="modelversion",
+            name="relation",
+            field=models.CharField(blank=True, default="", editable=False, max_length=16),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.CheckConstraint(condition=models.Q(('derived_from', models.F('id')), _negated=True), name='models_app_modelversion_not_derived_from_itself'),
+            model_name="modelversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("derived_from", models.F("id")), _negated=True),
+                name="models_app_modelversion_not_derived_from_itself",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('derived_from__isnull', True), ('lineage_depth', 0), ('relation', '')), models.Q(('derived_from__isnull', False), ('lineage_depth__gt', 0), models.Q(('relation', ''), _negated=True)), _connector='OR'), name='models_app_modelversion_lineage_complete'),
+            model_name="modelversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("derived_from__isnull", True), ("lineage_depth", 0), ("relation", "")),
+                    models.Q(
+                        ("derived_from__isnull", False),
+                        ("lineage_depth__gt", 0),
+                        models.Q(("relation", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="models_app_modelversion_lineage_complete",
+            ),
         ),
         migrations.AddField(
-            model_name='contribution',
-            name='version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contributions', to='models_app.modelversion'),
+            model_name="contribution",
+            name="version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="contributions", to="models_app.modelversion"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contribution',
-            constraint=models.UniqueConstraint(fields=('version', 'address'), name='models_app_contribution_once_per_version'),
+            model_name="contribution",
+            constraint=models.UniqueConstraint(
+                fields=("version", "address"), name="models_app_contribution_once_per_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contribution',
-            constraint=models.CheckConstraint(condition=models.Q(('weight__gt', 0), ('weight__lte', 1)), name='models_app_contribution_weight_range'),
+            model_name="contribution",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("weight__gt", 0), ("weight__lte", 1)), name="models_app_contribution_weight_range"
+            ),
         ),
     ]

@@ -5,15 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0001_initial'),
+        ("models_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='model',
-            name='name',
-            field=models.CharField(max_length=128, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9._-]{0,127}\\Z', "A name is a lowercase slug: a-z, 0-9, '.', '_' or '-', starting with a letter or digit.")]),
+            model_name="model",
+            name="name",
+            field=models.CharField(
+                max_length=128,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[a-z0-9][a-z0-9._-]{0,127}\\Z",
+                        "A name is a lowercase slug: a-z, 0-9, '.', '_' or '-', starting with a letter or digit.",
+                    )
+                ],
+            ),
         ),
     ]

@@ -10,69 +10,101 @@ def backfill(apps, schema_editor):
     maximum of 10 are clamped to it."""
     ModelVersion = apps.get_model("models_app", "ModelVersion")
     Model = apps.get_model("models_app", "Model")
-    ModelVersion.objects.filter(status="archived", archived_at__isnull=True).update(archived_at=models.F("updated_at"), storage_tier="cold")
+    ModelVersion.objects.filter(status="archived", archived_at__isnull=True).update(
+        archived_at=models.F("updated_at"), storage_tier="cold"
+    )
     Model.objects.filter(retention_keep__gt=10).update(retention_keep=10)
     Model.objects.filter(retention_keep=0).update(retention_keep=1)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0001_initial'),
+        ("models_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RetentionTotals',
+            name="RetentionTotals",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, editable=False, primary_key=True, serialize=False)),
-                ('archived', models.BigIntegerField(default=0)),
-                ('purged', models.BigIntegerField(default=0)),
-                ('purge_failures', models.BigIntegerField(default=0)),
-                ('runs', models.BigIntegerField(default=0)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_run', models.JSONField(blank=True, default=dict, help_text='Counts of the last completed run.')),
+                ("id", models.PositiveSmallIntegerField(default=1, editable=False, primary_key=True, serialize=False)),
+                ("archived", models.BigIntegerField(default=0)),
+                ("purged", models.BigIntegerField(default=0)),
+                ("purge_failures", models.BigIntegerField(default=0)),
+                ("runs", models.BigIntegerField(default=0)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_run", models.JSONField(blank=True, default=dict, help_text="Counts of the last completed run.")),
             ],
             options={
-                'verbose_name_plural': 'retention totals',
+                "verbose_name_plural": "retention totals",
             },
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='archived_at',
-            field=models.DateTimeField(blank=True, help_text='When the version was archived (moved to cold).', null=True),
+            model_name="modelversion",
+            name="archived_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the version was archived (moved to cold).", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='purged_at',
-            field=models.DateTimeField(blank=True, help_text='When retention deleted its artifacts; the row is then a tombstone.', null=True),
+            model_name="modelversion",
+            name="purged_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When retention deleted its artifacts; the row is then a tombstone.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='storage_tier',
-            field=models.CharField(choices=[('hot', 'Hot'), ('cold', 'Cold'), ('purged', 'Purged')], default='hot', max_length=8),
+            model_name="modelversion",
+            name="storage_tier",
+            field=models.CharField(
+                choices=[("hot", "Hot"), ("cold", "Cold"), ("purged", "Purged")], default="hot", max_length=8
+            ),
         ),
         migrations.AlterField(
-            model_name='model',
-            name='retention_keep',
-            field=models.PositiveIntegerField(blank=True, help_text='Retention keeps this many newest unarchived releases (1-10); empty uses the RETENTION_KEEP setting.', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)]),
+            model_name="model",
+            name="retention_keep",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Retention keeps this many newest unarchived releases (1-10); empty uses the RETENTION_KEEP setting.",
+                null=True,
+                validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)],
+            ),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
         migrations.AddIndex(
-            model_name='modelversion',
-            index=models.Index(condition=models.Q(('archived_at__isnull', False), ('purged_at__isnull', True)), fields=['archived_at'], name='models_app_version_purge_due'),
+            model_name="modelversion",
+            index=models.Index(
+                condition=models.Q(("archived_at__isnull", False), ("purged_at__isnull", True)),
+                fields=["archived_at"],
+                name="models_app_version_purge_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='model',
-            constraint=models.CheckConstraint(condition=models.Q(('retention_keep__isnull', True), models.Q(('retention_keep__gte', 1), ('retention_keep__lte', 10)), _connector='OR'), name='models_app_model_retention_keep_range'),
+            model_name="model",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("retention_keep__isnull", True),
+                    models.Q(("retention_keep__gte", 1), ("retention_keep__lte", 10)),
+                    _connector="OR",
+                ),
+                name="models_app_model_retention_keep_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.CheckConstraint(condition=models.Q(('purged_at__isnull', True), models.Q(('status', 'archived'), ('storage_tier', 'purged')), _connector='OR'), name='models_app_modelversion_purged_is_archived'),
+            model_name="modelversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("purged_at__isnull", True),
+                    models.Q(("status", "archived"), ("storage_tier", "purged")),
+                    _connector="OR",
+                ),
+                name="models_app_modelversion_purged_is_archived",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='retentiontotals',
-            constraint=models.CheckConstraint(condition=models.Q(('id', 1)), name='models_app_retentiontotals_single_row'),
+            model_name="retentiontotals",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("id", 1)), name="models_app_retentiontotals_single_row"
+            ),
         ),
     ]

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0002_lineage_contributors_attestations'),
-        ('models_app', '0002_retention_tiers'),
+        ("models_app", "0002_lineage_contributors_attestations"),
+        ("models_app", "0002_retention_tiers"),
     ]
 
-    operations = [
-    ]
+    operations = []

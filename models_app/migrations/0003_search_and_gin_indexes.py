@@ -11,24 +11,25 @@ SEARCH_FIELDS = ("model__family", "description")
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0002_definition_pointers'),
+        ("models_app", "0002_definition_pointers"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='search_text',
-            field=models.TextField(blank=True, default='', editable=False),
+            model_name="modelversion",
+            name="search_text",
+            field=models.TextField(blank=True, default="", editable=False),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='search_vector',
+            model_name="modelversion",
+            name="search_vector",
             field=django.contrib.postgres.search.SearchVectorField(blank=True, editable=False, null=True),
         ),
         TrigramExtension(),
-        migrations.RunPython(backfill_search_fields("models_app.ModelVersion", "model", SEARCH_FIELDS), migrations.RunPython.noop),
+        migrations.RunPython(
+            backfill_search_fields("models_app.ModelVersion", "model", SEARCH_FIELDS), migrations.RunPython.noop
+        ),
         *version_search_indexes("models_app_modelversion"),
         # The capability= filter: JSONB containment on spec -> 'capabilities'.
         RunSQLOnPostgreSQL(

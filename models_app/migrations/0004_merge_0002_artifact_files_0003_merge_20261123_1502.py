@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0002_artifact_files'),
-        ('models_app', '0003_merge_20261123_1502'),
+        ("models_app", "0002_artifact_files"),
+        ("models_app", "0003_merge_20261123_1502"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0002_definition_tags_version_deleted_at'),
-        ('models_app', '0004_merge_0002_artifact_files_0003_merge_20261123_1502'),
+        ("models_app", "0002_definition_tags_version_deleted_at"),
+        ("models_app", "0004_merge_0002_artifact_files_0003_merge_20261123_1502"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0003_search_and_gin_indexes'),
-        ('models_app', '0005_merge_20261123_1513'),
+        ("models_app", "0003_search_and_gin_indexes"),
+        ("models_app", "0005_merge_20261123_1513"),
     ]
 
-    operations = [
-    ]
+    operations = []

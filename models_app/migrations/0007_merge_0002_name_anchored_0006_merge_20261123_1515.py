@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0002_name_anchored'),
-        ('models_app', '0006_merge_20261123_1515'),
+        ("models_app", "0002_name_anchored"),
+        ("models_app", "0006_merge_20261123_1515"),
     ]
 
-    operations = [
-    ]
+    operations = []

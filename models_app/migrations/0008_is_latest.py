@@ -7,29 +7,32 @@ from kernel.migration_operations import RunSQLOnPostgreSQL, backfill_latest_vers
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0007_merge_0002_name_anchored_0006_merge_20261123_1515'),
+        ("models_app", "0007_merge_0002_name_anchored_0006_merge_20261123_1515"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='effective_tags',
+            model_name="modelversion",
+            name="effective_tags",
             field=models.JSONField(blank=True, default=list, editable=False),
         ),
         migrations.AddField(
-            model_name='modelversion',
-            name='is_latest',
+            model_name="modelversion",
+            name="is_latest",
             field=models.BooleanField(default=False, editable=False),
         ),
-        migrations.RunPython(backfill_latest_version_fields('models_app', 'Model', 'ModelVersion'), migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_latest', True)), fields=('model',), name='models_app_modelversion_one_latest'),
+        migrations.RunPython(
+            backfill_latest_version_fields("models_app", "Model", "ModelVersion"), migrations.RunPython.noop
         ),
-        *latest_version_indexes('models_app_modelversion'),
+        migrations.AddConstraint(
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_latest", True)), fields=("model",), name="models_app_modelversion_one_latest"
+            ),
+        ),
+        *latest_version_indexes("models_app_modelversion"),
         # The capability= filter: only the lists filter on it over the whole table, so only latest versions are indexed.
         RunSQLOnPostgreSQL(
             "DROP INDEX IF EXISTS models_app_modelversion_capabilities_gin; "

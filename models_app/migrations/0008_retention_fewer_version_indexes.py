@@ -21,7 +21,9 @@ def drop_status_prefix_index(apps, schema_editor):
 
 def create_status_prefix_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {LIKE_INDEX} ON models_app_modelversion (status varchar_pattern_ops)")
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {LIKE_INDEX} ON models_app_modelversion (status varchar_pattern_ops)"
+        )
 
 
 class Migration(migrations.Migration):
@@ -34,7 +36,10 @@ class Migration(migrations.Migration):
             model_name="modelversion",
             name="model",
             field=models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="versions", to="models_app.model"
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="versions",
+                to="models_app.model",
             ),
         ),
         # Not in Django's model state (it comes with db_index on a CharField, on PostgreSQL only), hence SQL.

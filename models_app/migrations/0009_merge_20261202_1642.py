@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0008_is_latest'),
-        ('models_app', '0008_retention_fewer_version_indexes'),
+        ("models_app", "0008_is_latest"),
+        ("models_app", "0008_retention_fewer_version_indexes"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -11,6 +11,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        registration_function("models_app_model_register_v1", "models_app_model", "models_app_modelversion", "model_id"),
+        registration_function(
+            "models_app_model_register_v1", "models_app_model", "models_app_modelversion", "model_id"
+        ),
         activation_function("models_app_model_activate_v1", "models_app_model", "models_app_modelversion", "model_id"),
     ]

@@ -4,10 +4,10 @@ fields, read vocabulary and the hooks the kernel calls. The behaviour (``models_
 
 # In the order the single models.py registered them (the app registry lists models in this order).
 from models_app.models.artifact_files import ArtifactFile
-from models_app.models.model import MAX_RETENTION_KEEP, Model, ModelVersion
-from models_app.models.retention_totals import RetentionTotals
 from models_app.models.attestations import Attestation
 from models_app.models.contributions import Contribution
+from models_app.models.model import MAX_RETENTION_KEEP, Model, ModelVersion
+from models_app.models.retention_totals import RetentionTotals
 
 __all__ = [
     "MAX_RETENTION_KEEP",

@@ -14,9 +14,13 @@ from django.db.models import Q
 FILE_SCHEMA = {
     "type": "object",
     "properties": {
-        "filename": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"},
-        "blake3": {"type": "string"}, "storage_tier": {"type": "string", "enum": ["filesystem", "s3"]},
-        "sealed": {"type": "boolean"}, "integrity": {"type": "string", "enum": ["ok", "mismatch", "missing"]},
+        "filename": {"type": "string"},
+        "size": {"type": "integer"},
+        "sha256": {"type": "string"},
+        "blake3": {"type": "string"},
+        "storage_tier": {"type": "string", "enum": ["filesystem", "s3"]},
+        "sealed": {"type": "boolean"},
+        "integrity": {"type": "string", "enum": ["ok", "mismatch", "missing"]},
         "verified_at": {"type": "string", "format": "date-time"},
         "created_at": {"type": "string", "format": "date-time"},
     },
@@ -66,7 +70,9 @@ class ArtifactFile(models.Model):
                 condition=Q(sha256__regex=r"^[0-9a-f]{64}\Z") & Q(blake3__regex=r"^[0-9a-f]{64}\Z"),
                 name="%(app_label)s_%(class)s_hex_digests",
             ),
-            models.CheckConstraint(condition=Q(integrity__in=Integrity.values), name="%(app_label)s_%(class)s_integrity_valid"),
+            models.CheckConstraint(
+                condition=Q(integrity__in=Integrity.values), name="%(app_label)s_%(class)s_integrity_valid"
+            ),
         ]
 
     def __str__(self) -> str:

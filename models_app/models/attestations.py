@@ -10,7 +10,9 @@ from django.utils import timezone
 class Attestation(models.Model):
     """The envelope issued for an improving version, kept exactly as signed."""
 
-    version = models.OneToOneField("models_app.ModelVersion", on_delete=models.PROTECT, related_name="attestation", primary_key=True)
+    version = models.OneToOneField(
+        "models_app.ModelVersion", on_delete=models.PROTECT, related_name="attestation", primary_key=True
+    )
     key_id = models.CharField(max_length=64, help_text="SHA-256 of the signing public key.")
     envelope = models.JSONField(help_text="DSSE envelope: payloadType, payload (base64 statement), signatures.")
     issued_at = models.DateTimeField(default=timezone.now)

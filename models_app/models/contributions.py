@@ -18,7 +18,9 @@ class Contribution(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["version", "address"], name="%(app_label)s_%(class)s_once_per_version"),
-            models.CheckConstraint(condition=Q(weight__gt=0, weight__lte=1), name="%(app_label)s_%(class)s_weight_range"),
+            models.CheckConstraint(
+                condition=Q(weight__gt=0, weight__lte=1), name="%(app_label)s_%(class)s_weight_range"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -12,15 +12,15 @@ from django.db.models import Case, F, Q, When
 from django.utils import timezone
 from django.utils.functional import classproperty
 
-from models_app.choices import StorageTier
-from models_app.models.artifact_files import FILE_SCHEMA
-from models_app.models.querysets import ModelQuerySet, ModelVersionQuerySet
 from kernel.choices import Lifecycle
 from kernel.documents.shape import DocumentField, api_timestamp
 from kernel.documents.sql import APITimestamp, OrderedJSONObject
 from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
 from kernel.rules.latest import NEWEST_FIRST
 from kernel.rules.validation import DocumentValidator
+from models_app.choices import StorageTier
+from models_app.models.artifact_files import FILE_SCHEMA
+from models_app.models.querysets import ModelQuerySet, ModelVersionQuerySet
 
 MAX_RETENTION_KEEP = 10
 # The specification's examples carry this placeholder checksum; it names no content (models_app.validation warns).
@@ -32,7 +32,10 @@ class Model(Definition):
 
     kind = "model"
     parent_fields = ("family", "retention_keep", "metric_directions")
-    write_functions = {"register": "models_app_model_register_v1", "activate": "models_app_model_activate_v1"}  # migration 0012
+    write_functions = {
+        "register": "models_app_model_register_v1",
+        "activate": "models_app_model_activate_v1",
+    }  # migration 0012
 
     family = models.CharField(max_length=64, blank=True, default="", db_index=True)
     retention_keep = models.PositiveIntegerField(
@@ -62,7 +65,8 @@ class Model(Definition):
         constraints = [
             *Definition.Meta.constraints,
             models.CheckConstraint(
-                condition=Q(retention_keep__isnull=True) | Q(retention_keep__gte=1, retention_keep__lte=MAX_RETENTION_KEEP),
+                condition=Q(retention_keep__isnull=True)
+                | Q(retention_keep__gte=1, retention_keep__lte=MAX_RETENTION_KEEP),
                 name="%(app_label)s_%(class)s_retention_keep_range",
             ),
         ]
@@ -71,7 +75,11 @@ class Model(Definition):
         """Archive this model's releases beyond the newest ``keep`` (default: ``retention_keep``, else the
         ``RETENTION_KEEP`` setting), never the current version nor one a guard protects. Returns the versions
         archived (or that would be). The set-based ``Model.objects.apply_retention`` does the work."""
-        report = type(self).objects.filter(pk=self.pk).apply_retention(keep=keep, dry_run=dry_run, purge=False, report_limit=None)
+        report = (
+            type(self)
+            .objects.filter(pk=self.pk)
+            .apply_retention(keep=keep, dry_run=dry_run, purge=False, report_limit=None)
+        )
         ids = [item["id"] for item in report.archived]
         return list(self.versions.filter(pk__in=ids).newest_first())
 
@@ -79,7 +87,9 @@ class Model(Definition):
 def lineage_constraints() -> list[models.BaseConstraint]:
     """ModelVersion's lineage invariants (see models_app.lineage), listed in its Meta."""
     return [
-        models.CheckConstraint(condition=~Q(derived_from=F("id")), name="%(app_label)s_%(class)s_not_derived_from_itself"),
+        models.CheckConstraint(
+            condition=~Q(derived_from=F("id")), name="%(app_label)s_%(class)s_not_derived_from_itself"
+        ),
         models.CheckConstraint(
             condition=Q(derived_from__isnull=True, relation="", lineage_depth=0)
             | (Q(derived_from__isnull=False, lineage_depth__gt=0) & ~Q(relation="")),
@@ -104,12 +114,16 @@ class ModelVersion(DefinitionVersion):
     model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="versions", db_index=False)
     # Lineage (models_app/lineage/): the version this one improves on, held by its immutable id so that a
     # rename never breaks the link; set once at registration, like the spec.
-    derived_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="derivatives", editable=False)
+    derived_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="derivatives", editable=False
+    )
     relation = models.CharField(max_length=16, blank=True, default="", editable=False)
     deltas = models.JSONField(default=dict, blank=True, editable=False, help_text="Metric deltas against derived_from.")
     lineage_depth = models.PositiveIntegerField(default=0, editable=False, help_text="Ancestors up to the baseline.")
     storage_tier = models.CharField(max_length=8, choices=StorageTier.choices, default=StorageTier.HOT)
-    archived_at = models.DateTimeField(null=True, blank=True, help_text="When the version was archived (moved to cold).")
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the version was archived (moved to cold)."
+    )
     purged_at = models.DateTimeField(
         null=True, blank=True, help_text="When retention deleted its artifacts; the row is then a tombstone."
     )
@@ -123,7 +137,9 @@ class ModelVersion(DefinitionVersion):
     document_extras = (
         # The lineage link, rendered with today's model name; registrable (the model's JSON Schema describes it).
         DocumentField(
-            "derived_from", value=derived_from_link, server_managed=False,
+            "derived_from",
+            value=derived_from_link,
+            server_managed=False,
             # JSON typed: left out only when NULL (no link), as derived_from_link answers None.
             sql=Case(
                 When(derived_from__isnull=True, then=None),
@@ -136,20 +152,32 @@ class ModelVersion(DefinitionVersion):
         # The digests the registry computed, beside the declared artifact.checksum, and where the version's bytes
         # live (hot, cold or purged). Sent back, they are ignored.
         DocumentField(
-            "stored_artifacts", value=lambda version: version.stored_artifacts, sql="stored_artifacts",
-            schema={"type": "array", "items": FILE_SCHEMA, "readOnly": True}, required=False,
+            "stored_artifacts",
+            value=lambda version: version.stored_artifacts,
+            sql="stored_artifacts",
+            schema={"type": "array", "items": FILE_SCHEMA, "readOnly": True},
+            required=False,
         ),
         DocumentField(
-            "storage_tier", value=lambda version: version.storage_tier, sql="storage_tier", required=False,
+            "storage_tier",
+            value=lambda version: version.storage_tier,
+            sql="storage_tier",
+            required=False,
             schema={"type": "string", "enum": ["hot", "cold", "purged"], "readOnly": True},
         ),
         DocumentField(
-            "archived_at", value=lambda version: api_timestamp(version.archived_at), sql=APITimestamp("archived_at"),
-            schema={"type": ["string", "null"], "format": "date-time", "readOnly": True}, required=False,
+            "archived_at",
+            value=lambda version: api_timestamp(version.archived_at),
+            sql=APITimestamp("archived_at"),
+            schema={"type": ["string", "null"], "format": "date-time", "readOnly": True},
+            required=False,
         ),
         DocumentField(
-            "purged_at", value=lambda version: api_timestamp(version.purged_at), sql=APITimestamp("purged_at"),
-            schema={"type": ["string", "null"], "format": "date-time", "readOnly": True}, required=False,
+            "purged_at",
+            value=lambda version: api_timestamp(version.purged_at),
+            sql=APITimestamp("purged_at"),
+            schema={"type": ["string", "null"], "format": "date-time", "readOnly": True},
+            required=False,
         ),
     )
 

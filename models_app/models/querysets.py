@@ -7,7 +7,6 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value, 
 from django.db.models.functions import Coalesce, RowNumber
 
 from kernel.choices import Lifecycle
-
 from kernel.models.definitions import DefinitionQuerySet, VersionQuerySet
 
 if TYPE_CHECKING:
@@ -16,7 +15,13 @@ if TYPE_CHECKING:
 
 class ModelQuerySet(DefinitionQuerySet):
     def apply_retention(
-        self, *, keep: int | None = None, dry_run: bool = False, purge: bool = True, report_limit: int | None = 100, progress=None
+        self,
+        *,
+        keep: int | None = None,
+        dry_run: bool = False,
+        purge: bool = True,
+        report_limit: int | None = 100,
+        progress=None,
     ) -> RetentionReport:
         """Retention over these models (every live one for ``Model.objects``), set-based: archive releases beyond
         the newest ``keep`` (default: each model's ``retention_keep``, else ``RETENTION_KEEP``), never the current
@@ -24,7 +29,9 @@ class ModelQuerySet(DefinitionQuerySet):
         Idempotent and safe to run twice at once. See ``models_app.retention``."""
         from models_app.retention import Retention
 
-        return Retention(self, keep=keep, dry_run=dry_run, report_limit=report_limit, progress=progress).run(purge=purge)
+        return Retention(self, keep=keep, dry_run=dry_run, report_limit=report_limit, progress=progress).run(
+            purge=purge
+        )
 
     def retention_outlook(self, *, keep: int | None = None) -> dict:
         """What the next run would do, in counts (a dry run without the lists)."""
@@ -40,8 +47,12 @@ class ModelQuerySet(DefinitionQuerySet):
         from models_app.models import ModelVersion
 
         live = (
-            ModelVersion.objects.filter(model=OuterRef("pk")).live_releases()
-            .order_by().values("model").annotate(n=Count("*")).values("n")
+            ModelVersion.objects.filter(model=OuterRef("pk"))
+            .live_releases()
+            .order_by()
+            .values("model")
+            .annotate(n=Count("*"))
+            .values("n")
         )
         return self.annotate(
             _keep=Value(keep) if keep is not None else Coalesce(F("retention_keep"), Value(settings.RETENTION_KEEP)),
@@ -78,11 +89,17 @@ class ModelVersionQuerySet(VersionQuerySet):
     def ranked_beyond_retention(self, keep: int | None = None) -> ModelVersionQuerySet:
         """``beyond_retention`` as the window query itself (cheaper to read rows from; it cannot be filtered or
         annotated further)."""
-        limit = Value(keep) if keep is not None else Coalesce(F("model__retention_keep"), Value(settings.RETENTION_KEEP))
+        limit = (
+            Value(keep) if keep is not None else Coalesce(F("model__retention_keep"), Value(settings.RETENTION_KEEP))
+        )
         return (
             self.live_releases()
             .annotate(
-                _rank=Window(RowNumber(), partition_by=[F("model_id")], order_by=[F("major").desc(), F("minor").desc(), F("patch").desc()]),
+                _rank=Window(
+                    RowNumber(),
+                    partition_by=[F("model_id")],
+                    order_by=[F("major").desc(), F("minor").desc(), F("patch").desc()],
+                ),
                 _keep=limit,
             )
             .filter(_rank__gt=F("_keep"))

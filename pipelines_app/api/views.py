@@ -2,10 +2,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from pipelines_app.filtersets import PipelineVersionFilterSet
-from pipelines_app.models import Pipeline
 from kernel.api.views import VERSION_PARAM, DefinitionViewSet
 from kernel.reads.lookups import lookup
+from pipelines_app.filtersets import PipelineVersionFilterSet
+from pipelines_app.models import Pipeline
 
 _STEP_IDS = {"type": "array", "items": {"type": "string"}}
 
@@ -16,12 +16,14 @@ EXECUTION_ORDER_SCHEMA = {
         "name": {"type": "string"},
         "version": {"type": "string"},
         "stages": {
-            "type": "array", "items": _STEP_IDS,
+            "type": "array",
+            "items": _STEP_IDS,
             "description": "Run order: the steps of each inner list run together. Each is a DAG level, or a slice "
-                           "of one no wider than max_parallel; with no level wider than that, stages equal levels.",
+            "of one no wider than max_parallel; with no level wider than that, stages equal levels.",
         },
         "levels": {
-            "type": "array", "items": _STEP_IDS,
+            "type": "array",
+            "items": _STEP_IDS,
             "description": "The DAG's levels: steps whose dependencies are all in earlier levels, ids sorted.",
         },
         "order": {"allOf": [_STEP_IDS], "description": "One topological order: the levels in turn, ties by step id."},
@@ -34,7 +36,7 @@ EXECUTION_ORDER_SCHEMA = {
                 "duration_seconds": {
                     "type": "integer",
                     "description": "Worst case: each step's timeout_seconds x (1 + retry_count), summed; a step "
-                                   "without a timeout counts as 0.",
+                    "without a timeout counts as 0.",
                 },
             },
         },

@@ -7,25 +7,42 @@ from kernel.models.definitions import backfill_pointers
 
 
 def point_at_versions(apps, schema_editor):
-    backfill_pointers(apps.get_model("pipelines_app", "Pipeline"), apps.get_model("pipelines_app", "PipelineVersion"), "pipeline")
+    backfill_pointers(
+        apps.get_model("pipelines_app", "Pipeline"), apps.get_model("pipelines_app", "PipelineVersion"), "pipeline"
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipelines_app', '0001_initial'),
+        ("pipelines_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pipeline',
-            name='current_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the current version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='current_of', to='pipelines_app.pipelineversion'),
+            model_name="pipeline",
+            name="current_version",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Denormalised: the current version, kept under this row's lock.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="current_of",
+                to="pipelines_app.pipelineversion",
+            ),
         ),
         migrations.AddField(
-            model_name='pipeline',
-            name='latest_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the latest version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='latest_of', to='pipelines_app.pipelineversion'),
+            model_name="pipeline",
+            name="latest_version",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Denormalised: the latest version, kept under this row's lock.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="latest_of",
+                to="pipelines_app.pipelineversion",
+            ),
         ),
         migrations.RunPython(point_at_versions, migrations.RunPython.noop),
     ]

@@ -4,25 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipelines_app', '0001_initial'),
+        ("pipelines_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pipeline',
-            name='description',
-            field=models.TextField(blank=True, default='', help_text='What this definition is, whatever the version.'),
+            model_name="pipeline",
+            name="description",
+            field=models.TextField(blank=True, default="", help_text="What this definition is, whatever the version."),
         ),
         migrations.AddField(
-            model_name='pipeline',
-            name='tags',
-            field=models.JSONField(blank=True, default=list, help_text="The definition's own tags; each version has its own too."),
+            model_name="pipeline",
+            name="tags",
+            field=models.JSONField(
+                blank=True, default=list, help_text="The definition's own tags; each version has its own too."
+            ),
         ),
         migrations.AddField(
-            model_name='pipelineversion',
-            name='deleted_at',
-            field=models.DateTimeField(blank=True, help_text='Soft-deleted on its own; its number stays taken.', null=True),
+            model_name="pipelineversion",
+            name="deleted_at",
+            field=models.DateTimeField(
+                blank=True, help_text="Soft-deleted on its own; its number stays taken.", null=True
+            ),
         ),
     ]

@@ -11,23 +11,25 @@ SEARCH_FIELDS = ("description",)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipelines_app', '0002_definition_pointers'),
+        ("pipelines_app", "0002_definition_pointers"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pipelineversion',
-            name='search_text',
-            field=models.TextField(blank=True, default='', editable=False),
+            model_name="pipelineversion",
+            name="search_text",
+            field=models.TextField(blank=True, default="", editable=False),
         ),
         migrations.AddField(
-            model_name='pipelineversion',
-            name='search_vector',
+            model_name="pipelineversion",
+            name="search_vector",
             field=django.contrib.postgres.search.SearchVectorField(blank=True, editable=False, null=True),
         ),
         TrigramExtension(),
-        migrations.RunPython(backfill_search_fields("pipelines_app.PipelineVersion", "pipeline", SEARCH_FIELDS), migrations.RunPython.noop),
+        migrations.RunPython(
+            backfill_search_fields("pipelines_app.PipelineVersion", "pipeline", SEARCH_FIELDS),
+            migrations.RunPython.noop,
+        ),
         *version_search_indexes("pipelines_app_pipelineversion"),
     ]

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipelines_app', '0002_definition_tags_version_deleted_at'),
-        ('pipelines_app', '0003_search_and_gin_indexes'),
+        ("pipelines_app", "0002_definition_tags_version_deleted_at"),
+        ("pipelines_app", "0003_search_and_gin_indexes"),
     ]
 
-    operations = [
-    ]
+    operations = []

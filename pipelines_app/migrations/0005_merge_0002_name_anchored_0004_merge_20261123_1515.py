@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipelines_app', '0002_name_anchored'),
-        ('pipelines_app', '0004_merge_20261123_1515'),
+        ("pipelines_app", "0002_name_anchored"),
+        ("pipelines_app", "0004_merge_20261123_1515"),
     ]
 
-    operations = [
-    ]
+    operations = []

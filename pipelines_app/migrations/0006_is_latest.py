@@ -7,27 +7,32 @@ from kernel.migration_operations import backfill_latest_version_fields, latest_v
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pipelines_app', '0005_merge_0002_name_anchored_0004_merge_20261123_1515'),
+        ("pipelines_app", "0005_merge_0002_name_anchored_0004_merge_20261123_1515"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pipelineversion',
-            name='effective_tags',
+            model_name="pipelineversion",
+            name="effective_tags",
             field=models.JSONField(blank=True, default=list, editable=False),
         ),
         migrations.AddField(
-            model_name='pipelineversion',
-            name='is_latest',
+            model_name="pipelineversion",
+            name="is_latest",
             field=models.BooleanField(default=False, editable=False),
         ),
-        migrations.RunPython(backfill_latest_version_fields('pipelines_app', 'Pipeline', 'PipelineVersion'), migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name='pipelineversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_latest', True)), fields=('pipeline',), name='pipelines_app_pipelineversion_one_latest'),
+        migrations.RunPython(
+            backfill_latest_version_fields("pipelines_app", "Pipeline", "PipelineVersion"), migrations.RunPython.noop
         ),
-        *latest_version_indexes('pipelines_app_pipelineversion'),
+        migrations.AddConstraint(
+            model_name="pipelineversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_latest", True)),
+                fields=("pipeline",),
+                name="pipelines_app_pipelineversion_one_latest",
+            ),
+        ),
+        *latest_version_indexes("pipelines_app_pipelineversion"),
     ]

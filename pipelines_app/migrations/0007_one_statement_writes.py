@@ -11,6 +11,16 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        registration_function("pipelines_app_pipeline_register_v1", "pipelines_app_pipeline", "pipelines_app_pipelineversion", "pipeline_id"),
-        activation_function("pipelines_app_pipeline_activate_v1", "pipelines_app_pipeline", "pipelines_app_pipelineversion", "pipeline_id"),
+        registration_function(
+            "pipelines_app_pipeline_register_v1",
+            "pipelines_app_pipeline",
+            "pipelines_app_pipelineversion",
+            "pipeline_id",
+        ),
+        activation_function(
+            "pipelines_app_pipeline_activate_v1",
+            "pipelines_app_pipeline",
+            "pipelines_app_pipelineversion",
+            "pipeline_id",
+        ),
     ]

@@ -1,12 +1,12 @@
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from policies_app.filtersets import PolicyVersionFilterSet
-from policies_app.models import Policy
-from policies_app.validation import evaluation_request_issues, evaluation_request_validator
 from kernel.api.schema import inline_defs
 from kernel.api.views import DefinitionViewSet
 from kernel.rules.validation import DocumentInvalid
+from policies_app.filtersets import PolicyVersionFilterSet
+from policies_app.models import Policy
+from policies_app.validation import evaluation_request_issues, evaluation_request_validator
 
 _explained_rule = {
     "type": "object",
@@ -18,7 +18,10 @@ _explained_rule = {
         "rule": {"type": "integer", "description": "Index of the rule in the policy's rules."},
         "enforcement": {"type": "string", "enum": ["hard", "soft"]},
         "priority": {"type": "integer"},
-        "specificity": {"type": "integer", "description": "4 x entity/subject rank + resource rank; ranks: exact 3, prefix 2, kind:* 1, * 0."},
+        "specificity": {
+            "type": "integer",
+            "description": "4 x entity/subject rank + resource rank; ranks: exact 3, prefix 2, kind:* 1, * 0.",
+        },
     },
     "additionalProperties": True,
 }
@@ -32,15 +35,52 @@ DECISION_SCHEMA = {
     "type": "object",
     "required": ["allowed", "enforcement", "rate_limit", "quota", "matched", "decided_by", "soft_decision"],
     "properties": {
-        "allowed": {"type": "boolean", "description": "The binding decision: hard rbac rules, else POLICY_DEFAULT_EFFECT."},
-        "enforcement": {"type": "string", "enum": ["hard", "soft"],
-                        "description": "soft: a report-only rule outranks the binding decision and disagrees (see soft_decision)."},
-        "rate_limit": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-            "requests": {"type": "integer"}, "window_seconds": {"type": "integer"}, "burst": {"type": "integer"}, **_limit_source}}]},
-        "quota": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-            "limit": {"type": "number"}, "period": {"type": "string"}, "unit": {"type": "string"}, **_limit_source}}]},
-        "matched": {"type": "array", "items": _explained_rule, "description": "Every matching rule, in resolution order."},
-        "decided_by": {"type": "object", "description": "The rbac rule behind `allowed` with a `reason`, or the default."},
+        "allowed": {
+            "type": "boolean",
+            "description": "The binding decision: hard rbac rules, else POLICY_DEFAULT_EFFECT.",
+        },
+        "enforcement": {
+            "type": "string",
+            "enum": ["hard", "soft"],
+            "description": "soft: a report-only rule outranks the binding decision and disagrees (see soft_decision).",
+        },
+        "rate_limit": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "requests": {"type": "integer"},
+                        "window_seconds": {"type": "integer"},
+                        "burst": {"type": "integer"},
+                        **_limit_source,
+                    },
+                },
+            ]
+        },
+        "quota": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "limit": {"type": "number"},
+                        "period": {"type": "string"},
+                        "unit": {"type": "string"},
+                        **_limit_source,
+                    },
+                },
+            ]
+        },
+        "matched": {
+            "type": "array",
+            "items": _explained_rule,
+            "description": "Every matching rule, in resolution order.",
+        },
+        "decided_by": {
+            "type": "object",
+            "description": "The rbac rule behind `allowed` with a `reason`, or the default.",
+        },
         "soft_decision": {"oneOf": [{"type": "null"}, _explained_rule]},
     },
 }

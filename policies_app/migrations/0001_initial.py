@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,65 +17,134 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Policy',
+            name="Policy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=128, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9._-]{0,127}$', "A name is a lowercase slug: a-z, 0-9, '.', '_' or '-', starting with a letter or digit.")])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('deleted_at', models.DateTimeField(blank=True, help_text='Soft-delete marker; nothing is removed.', null=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=128,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9._-]{0,127}$",
+                                "A name is a lowercase slug: a-z, 0-9, '.', '_' or '-', starting with a letter or digit.",
+                            )
+                        ],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "deleted_at",
+                    models.DateTimeField(blank=True, help_text="Soft-delete marker; nothing is removed.", null=True),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'policies',
-                'ordering': ('name',),
-                'abstract': False,
+                "verbose_name_plural": "policies",
+                "ordering": ("name",),
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='PolicyVersion',
+            name="PolicyVersion",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('version', models.CharField(help_text='Canonical semver text, e.g. 1.2.0-rc.1+build.5', max_length=128)),
-                ('major', models.PositiveIntegerField()),
-                ('minor', models.PositiveIntegerField()),
-                ('patch', models.PositiveIntegerField()),
-                ('prerelease', models.CharField(blank=True, default='', max_length=128)),
-                ('prerelease_key', kernel.rules.semver.SortKeyField(editable=False, help_text='Byte-ordered semver precedence key.', max_length=255)),
-                ('build', models.CharField(blank=True, default='', max_length=128)),
-                ('spec', models.JSONField(help_text='The immutable part of the document.')),
-                ('description', models.TextField(blank=True, default='')),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('deprecated', 'Deprecated'), ('archived', 'Archived')], db_index=True, default='active', max_length=16)),
-                ('is_current', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='policies_app.policy')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "version",
+                    models.CharField(help_text="Canonical semver text, e.g. 1.2.0-rc.1+build.5", max_length=128),
+                ),
+                ("major", models.PositiveIntegerField()),
+                ("minor", models.PositiveIntegerField()),
+                ("patch", models.PositiveIntegerField()),
+                ("prerelease", models.CharField(blank=True, default="", max_length=128)),
+                (
+                    "prerelease_key",
+                    kernel.rules.semver.SortKeyField(
+                        editable=False, help_text="Byte-ordered semver precedence key.", max_length=255
+                    ),
+                ),
+                ("build", models.CharField(blank=True, default="", max_length=128)),
+                ("spec", models.JSONField(help_text="The immutable part of the document.")),
+                ("description", models.TextField(blank=True, default="")),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("deprecated", "Deprecated"), ("archived", "Archived")],
+                        db_index=True,
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("is_current", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="versions", to="policies_app.policy"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-major', '-minor', '-patch', '-prerelease_key'),
+                "ordering": ("-major", "-minor", "-patch", "-prerelease_key"),
             },
         ),
         migrations.AddConstraint(
-            model_name='policy',
-            constraint=models.CheckConstraint(condition=models.Q(('name__regex', '^[a-z0-9][a-z0-9._-]*$')), name='policies_app_policy_name_slug'),
+            model_name="policy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name__regex", "^[a-z0-9][a-z0-9._-]*$")), name="policies_app_policy_name_slug"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='policyversion',
-            constraint=models.UniqueConstraint(fields=('policy', 'major', 'minor', 'patch', 'prerelease'), name='policies_app_policyversion_unique_version'),
+            model_name="policyversion",
+            constraint=models.UniqueConstraint(
+                fields=("policy", "major", "minor", "patch", "prerelease"),
+                name="policies_app_policyversion_unique_version",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='policyversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('policy',), name='policies_app_policyversion_one_current'),
+            model_name="policyversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)),
+                fields=("policy",),
+                name="policies_app_policyversion_one_current",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='policyversion',
-            constraint=models.CheckConstraint(condition=models.Q(('is_current', False), ('status', 'active'), _connector='OR'), name='policies_app_policyversion_current_is_active'),
+            model_name="policyversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("is_current", False), ("status", "active"), _connector="OR"),
+                name="policies_app_policyversion_current_is_active",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='policyversion',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['active', 'deprecated', 'archived'])), name='policies_app_policyversion_status_valid'),
+            model_name="policyversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["active", "deprecated", "archived"])),
+                name="policies_app_policyversion_status_valid",
+            ),
         ),
     ]

@@ -7,25 +7,42 @@ from kernel.models.definitions import backfill_pointers
 
 
 def point_at_versions(apps, schema_editor):
-    backfill_pointers(apps.get_model("policies_app", "Policy"), apps.get_model("policies_app", "PolicyVersion"), "policy")
+    backfill_pointers(
+        apps.get_model("policies_app", "Policy"), apps.get_model("policies_app", "PolicyVersion"), "policy"
+    )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policies_app', '0001_initial'),
+        ("policies_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='policy',
-            name='current_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the current version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='current_of', to='policies_app.policyversion'),
+            model_name="policy",
+            name="current_version",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Denormalised: the current version, kept under this row's lock.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="current_of",
+                to="policies_app.policyversion",
+            ),
         ),
         migrations.AddField(
-            model_name='policy',
-            name='latest_version',
-            field=models.ForeignKey(blank=True, editable=False, help_text="Denormalised: the latest version, kept under this row's lock.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='latest_of', to='policies_app.policyversion'),
+            model_name="policy",
+            name="latest_version",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                help_text="Denormalised: the latest version, kept under this row's lock.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="latest_of",
+                to="policies_app.policyversion",
+            ),
         ),
         migrations.RunPython(point_at_versions, migrations.RunPython.noop),
     ]

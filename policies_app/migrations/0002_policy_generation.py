@@ -9,25 +9,37 @@ def create_generation_row(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policies_app', '0001_initial'),
+        ("policies_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='policy',
-            name='name',
-            field=models.CharField(max_length=128, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9._-]{0,127}\\Z', "A name is a lowercase slug: a-z, 0-9, '.', '_' or '-', starting with a letter or digit.")]),
+            model_name="policy",
+            name="name",
+            field=models.CharField(
+                max_length=128,
+                unique=True,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[a-z0-9][a-z0-9._-]{0,127}\\Z",
+                        "A name is a lowercase slug: a-z, 0-9, '.', '_' or '-', starting with a letter or digit.",
+                    )
+                ],
+            ),
         ),
         migrations.CreateModel(
-            name='PolicyGeneration',
+            name="PolicyGeneration",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
-                ('value', models.BigIntegerField(default=0)),
+                ("id", models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
+                ("value", models.BigIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='policies_app_policygeneration_single_row')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("id", 1)), name="policies_app_policygeneration_single_row"
+                    )
+                ],
             },
         ),
         migrations.RunPython(create_generation_row, migrations.RunPython.noop),

@@ -11,23 +11,24 @@ SEARCH_FIELDS = ("description",)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policies_app', '0002_definition_pointers'),
+        ("policies_app", "0002_definition_pointers"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='policyversion',
-            name='search_text',
-            field=models.TextField(blank=True, default='', editable=False),
+            model_name="policyversion",
+            name="search_text",
+            field=models.TextField(blank=True, default="", editable=False),
         ),
         migrations.AddField(
-            model_name='policyversion',
-            name='search_vector',
+            model_name="policyversion",
+            name="search_vector",
             field=django.contrib.postgres.search.SearchVectorField(blank=True, editable=False, null=True),
         ),
         TrigramExtension(),
-        migrations.RunPython(backfill_search_fields("policies_app.PolicyVersion", "policy", SEARCH_FIELDS), migrations.RunPython.noop),
+        migrations.RunPython(
+            backfill_search_fields("policies_app.PolicyVersion", "policy", SEARCH_FIELDS), migrations.RunPython.noop
+        ),
         *version_search_indexes("policies_app_policyversion"),
     ]

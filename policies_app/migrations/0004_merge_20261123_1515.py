@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policies_app', '0002_definition_tags_version_deleted_at'),
-        ('policies_app', '0003_search_and_gin_indexes'),
+        ("policies_app", "0002_definition_tags_version_deleted_at"),
+        ("policies_app", "0003_search_and_gin_indexes"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policies_app', '0002_policy_generation'),
-        ('policies_app', '0004_merge_20261123_1515'),
+        ("policies_app", "0002_policy_generation"),
+        ("policies_app", "0004_merge_20261123_1515"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -7,27 +7,32 @@ from kernel.migration_operations import backfill_latest_version_fields, latest_v
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policies_app', '0005_merge_0002_policy_generation_0004_merge_20261123_1515'),
+        ("policies_app", "0005_merge_0002_policy_generation_0004_merge_20261123_1515"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='policyversion',
-            name='effective_tags',
+            model_name="policyversion",
+            name="effective_tags",
             field=models.JSONField(blank=True, default=list, editable=False),
         ),
         migrations.AddField(
-            model_name='policyversion',
-            name='is_latest',
+            model_name="policyversion",
+            name="is_latest",
             field=models.BooleanField(default=False, editable=False),
         ),
-        migrations.RunPython(backfill_latest_version_fields('policies_app', 'Policy', 'PolicyVersion'), migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name='policyversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_latest', True)), fields=('policy',), name='policies_app_policyversion_one_latest'),
+        migrations.RunPython(
+            backfill_latest_version_fields("policies_app", "Policy", "PolicyVersion"), migrations.RunPython.noop
         ),
-        *latest_version_indexes('policies_app_policyversion'),
+        migrations.AddConstraint(
+            model_name="policyversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_latest", True)),
+                fields=("policy",),
+                name="policies_app_policyversion_one_latest",
+            ),
+        ),
+        *latest_version_indexes("policies_app_policyversion"),
     ]

@@ -24,8 +24,8 @@ import select
 import socket
 from contextlib import contextmanager
 
-from django.db.backends.postgresql import base, operations
 import psycopg
+from django.db.backends.postgresql import base, operations
 from psycopg import pq
 
 from registry_project.private_apis.for_django import server_binding_cursor

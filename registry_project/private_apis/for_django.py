@@ -68,7 +68,7 @@ class CompiledRows:
             for converter in converters:
                 value = converter(value, expression, connection)
             row[position] = value
-        obj = self.model.from_db(using, self.init_list, row[self.start:self.end])
+        obj = self.model.from_db(using, self.init_list, row[self.start : self.end])
         for populator in self.populators:
             populator.populate(row, obj)
         for attribute, position in self.annotations.items():
@@ -101,7 +101,7 @@ def compile_rows(queryset: models.QuerySet, using: str) -> CompiledRows:
         end=end,
         populators=get_related_populators(klass_info, select, using),
         annotations=dict(compiler.annotation_col_map),
-        converters=list(compiler.get_converters([column[0] for column in select[:compiler.col_count]]).items()),
+        converters=list(compiler.get_converters([column[0] for column in select[: compiler.col_count]]).items()),
     )
 
 

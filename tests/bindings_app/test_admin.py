@@ -17,7 +17,9 @@ LIST = "/admin/bindings_app/providerbinding/"
 @pytest.fixture
 def curator() -> Client:
     client = Client()
-    client.force_login(get_user_model().objects.create_superuser("curator", "curator@example.com", "curator-password-1"))
+    client.force_login(
+        get_user_model().objects.create_superuser("curator", "curator@example.com", "curator-password-1")
+    )
     return client
 
 
@@ -55,11 +57,21 @@ def test_enable_and_disable_actions(curator, make_binding):
 
 
 def test_the_add_form_refuses_a_credential_beside_the_config_field(curator, llama):
-    response = curator.post(f"{LIST}add/", {
-        "model_version": str(llama.pk), "provider": "openai", "provider_model_id": "gpt-4o",
-        "endpoint_url": "https://api.openai.com/v1", "region": "us-east-1", "environment": "production", "weight": 100,
-        "config": '{"api_key": "sk-abcdefghijklmnopqrstuvwx"}', "cost_per_1k_input_tokens": "0.5", "cost_per_1k_output_tokens": "1",
-    })
+    response = curator.post(
+        f"{LIST}add/",
+        {
+            "model_version": str(llama.pk),
+            "provider": "openai",
+            "provider_model_id": "gpt-4o",
+            "endpoint_url": "https://api.openai.com/v1",
+            "region": "us-east-1",
+            "environment": "production",
+            "weight": 100,
+            "config": '{"api_key": "sk-abcdefghijklmnopqrstuvwx"}',
+            "cost_per_1k_input_tokens": "0.5",
+            "cost_per_1k_output_tokens": "1",
+        },
+    )
 
     assert response.status_code == 200
     assert "secrets are never stored" in response.content.decode()
@@ -67,11 +79,21 @@ def test_the_add_form_refuses_a_credential_beside_the_config_field(curator, llam
 
 
 def test_the_add_form_creates_a_binding(curator, llama):
-    response = curator.post(f"{LIST}add/", {
-        "model_version": str(llama.pk), "provider": "openai", "provider_model_id": "gpt-4o",
-        "endpoint_url": "https://api.openai.com/v1", "region": "us-east-1", "environment": "production", "weight": 100,
-        "config": '{"api_key_secret": "vault:kv/openai#key"}', "cost_per_1k_input_tokens": "0.5", "cost_per_1k_output_tokens": "1",
-    })
+    response = curator.post(
+        f"{LIST}add/",
+        {
+            "model_version": str(llama.pk),
+            "provider": "openai",
+            "provider_model_id": "gpt-4o",
+            "endpoint_url": "https://api.openai.com/v1",
+            "region": "us-east-1",
+            "environment": "production",
+            "weight": 100,
+            "config": '{"api_key_secret": "vault:kv/openai#key"}',
+            "cost_per_1k_input_tokens": "0.5",
+            "cost_per_1k_output_tokens": "1",
+        },
+    )
 
     assert response.status_code == 302, response.content.decode()[-2000:]
     assert ProviderBinding.objects.get().status == "active"

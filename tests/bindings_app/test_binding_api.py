@@ -6,9 +6,9 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from bindings_app.models import BindingStatusChange, ProviderBinding
+from kernel.writes.register import register
 
 from .conftest import URL
-from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,9 @@ def test_create_returns_the_binding_with_no_data_yet(api, llama, binding_body):
 
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert body["model"] == "llama2-7b-chat" and body["version"] == "1.0.0" and body["model_version_id"] == str(llama.pk)
+    assert (
+        body["model"] == "llama2-7b-chat" and body["version"] == "1.0.0" and body["model_version_id"] == str(llama.pk)
+    )
     assert body["status"] == "active" and body["request_count"] == 0
     assert body["cost_per_1k_input_tokens"] == 0.5
     assert body["success_rate"] is None
@@ -51,8 +53,12 @@ def test_database_enforces_unique_placement_and_non_negative_costs(make_binding)
     binding = make_binding()
     with pytest.raises(IntegrityError), transaction.atomic():
         ProviderBinding.objects.create(
-            model_version=binding.model_version, provider="openai", provider_model_id="x", endpoint_url="https://x.example",
-            region="us-east-1", environment="production",
+            model_version=binding.model_version,
+            provider="openai",
+            provider_model_id="x",
+            endpoint_url="https://x.example",
+            region="us-east-1",
+            environment="production",
         )
     with pytest.raises(IntegrityError), transaction.atomic():
         ProviderBinding.objects.filter(pk=binding.pk).update(cost_per_1k_output_tokens=-1)
@@ -118,7 +124,9 @@ def test_secret_references_and_token_limits_are_fine(api, llama, binding_body):
 
 
 def test_config_follows_the_providers_schema(api, llama, binding_body):
-    response = api.post(URL, binding_body(provider="azure_openai", config={"deployment_name": "gpt4o", "shards": 3}), format="json")
+    response = api.post(
+        URL, binding_body(provider="azure_openai", config={"deployment_name": "gpt4o", "shards": 3}), format="json"
+    )
 
     assert response.status_code == 400
     assert set(paths(response)) == {"/config/api_version", "/config/shards"}
@@ -133,7 +141,11 @@ def test_patch_changes_settings_but_not_status_or_version(api, make_binding):
     version_change = api.patch(url, {"version": "2.0.0"}, format="json")
     secret = api.patch(url, {"config": {"token": "abc"}}, format="json")
 
-    assert changed.status_code == 200 and changed.json()["weight"] == 250 and changed.json()["cost_per_1k_output_tokens"] == 2.25
+    assert (
+        changed.status_code == 200
+        and changed.json()["weight"] == 250
+        and changed.json()["cost_per_1k_output_tokens"] == 2.25
+    )
     assert status_change.status_code == 400 and paths(status_change) == ["/status"]
     assert version_change.status_code == 400 and paths(version_change) == ["/version"]
     assert secret.status_code == 400 and paths(secret) == ["/config/token"]
@@ -157,7 +169,11 @@ def test_enable_and_disable_move_the_status_and_record_why(api, make_binding):
     enabled = api.post(f"{URL}/{binding.pk}/enable")
 
     assert disabled.json()["status"] == "disabled" and enabled.json()["status"] == "active"
-    moves = list(BindingStatusChange.objects.filter(binding=binding).order_by("at", "id").values_list("from_status", "to_status", "reason"))
+    moves = list(
+        BindingStatusChange.objects.filter(binding=binding)
+        .order_by("at", "id")
+        .values_list("from_status", "to_status", "reason")
+    )
     assert moves == [("pending", "disabled", "disabled"), ("disabled", "active", "enabled")]
 
 
@@ -194,7 +210,9 @@ def test_filters_select_bindings(api, make_binding, model_doc):
     other = register(Model, model_doc(name="mistral-7b")).version
     openai = make_binding(cost_per_1k_input_tokens=0.2, cost_per_1k_output_tokens=0.4)
     bedrock = make_binding(provider="bedrock", region="eu-west-1", environment="staging", status="pending")
-    anthropic = make_binding(version=other, provider="anthropic", cost_per_1k_input_tokens=3, cost_per_1k_output_tokens=15)
+    anthropic = make_binding(
+        version=other, provider="anthropic", cost_per_1k_input_tokens=3, cost_per_1k_output_tokens=15
+    )
     ProviderBinding.objects.filter(pk=openai.pk).update(request_count=100, success_count=99)
     ProviderBinding.objects.filter(pk=anthropic.pk).update(request_count=100, success_count=90)
 
@@ -222,9 +240,16 @@ def test_filters_select_bindings(api, make_binding, model_doc):
 
 @pytest.mark.parametrize(
     "query, parameter",
-    [("status=gone", "status"), ("provider=x", "provider"), ("min_success_rate=2", "min_success_rate"),
-     ("max_cost=-1", "max_cost"), ("max_cost=abc", "max_cost"), ("version=1.x", "version"), ("region=EU", "region"),
-     ("limit=1000", "limit")],
+    [
+        ("status=gone", "status"),
+        ("provider=x", "provider"),
+        ("min_success_rate=2", "min_success_rate"),
+        ("max_cost=-1", "max_cost"),
+        ("max_cost=abc", "max_cost"),
+        ("version=1.x", "version"),
+        ("region=EU", "region"),
+        ("limit=1000", "limit"),
+    ],
 )
 def test_bad_filters_are_a_400_naming_the_parameter(api, db, query, parameter):
     response = api.get(f"{URL}?{query}")
@@ -264,5 +289,9 @@ def test_load_examples_binds_llama2_in_production_and_staging_once(db):
     call_command("load_examples", stdout=StringIO())
     call_command("load_examples", stdout=StringIO())
 
-    placements = set(ProviderBinding.objects.filter(model_version__model__name="llama2-7b-chat").values_list("provider", "environment", "status"))
+    placements = set(
+        ProviderBinding.objects.filter(model_version__model__name="llama2-7b-chat").values_list(
+            "provider", "environment", "status"
+        )
+    )
     assert placements == {("openai", "production", "active"), ("self_hosted", "staging", "active")}

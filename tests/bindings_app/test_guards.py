@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 
 from bindings_app.models import ProviderBinding
+from kernel.reads.lookups import lookup
+from kernel.writes.register import register, register_version
 from models_app.models import Model
 
 from .conftest import URL
-from kernel.reads.lookups import lookup
-from kernel.writes.register import register
-from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -67,8 +66,8 @@ def test_a_binding_cannot_be_created_on_an_archived_version(api, llama, model_do
 
 
 def test_the_set_form_of_the_binding_guards_protects_what_the_per_object_form_does(llama, make_binding, model_doc):
-    from models_app.models import Model, ModelVersion
     from kernel.rules import dependencies
+    from models_app.models import Model, ModelVersion
 
     idle = register(Model, model_doc(version="1.1.0")).version
     other = register(Model, model_doc(name="other", version="1.0.0")).version

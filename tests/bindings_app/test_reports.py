@@ -20,7 +20,10 @@ pytestmark = pytest.mark.django_db
 
 
 def outcomes(n: int, *, success: bool = True, latency_ms: float = 200, **extra) -> list[dict]:
-    return [{"success": success, "latency_ms": latency_ms, "input_tokens": 300, "output_tokens": 90, **extra} for _ in range(n)]
+    return [
+        {"success": success, "latency_ms": latency_ms, "input_tokens": 300, "output_tokens": 90, **extra}
+        for _ in range(n)
+    ]
 
 
 def report(api, binding, body):
@@ -98,7 +101,9 @@ def test_missing_the_success_slo_degrades_and_meeting_it_again_recovers(api, mak
     assert still["binding"]["status"] == "degraded"
     assert recovered["binding"]["status"] == "active"
     assert recovered["binding"]["status_reason"].startswith("within SLO over 15 min: success 91.7 %")
-    moves = list(BindingStatusChange.objects.filter(binding=binding).order_by("at", "id").values_list("to_status", flat=True))
+    moves = list(
+        BindingStatusChange.objects.filter(binding=binding).order_by("at", "id").values_list("to_status", flat=True)
+    )
     assert moves == ["degraded", "active"]
 
 

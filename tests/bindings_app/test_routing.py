@@ -6,8 +6,8 @@ import pytest
 from django.test import override_settings
 
 from bindings_app.validation import parse_outcomes
-from models_app.models import Model
 from kernel.writes.register import register_version
+from models_app.models import Model
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,9 @@ def route(api, query: str) -> dict:
 
 
 def test_candidates_are_ranked_best_first_with_scores_and_reasons(api, make_binding):
-    slow = make_binding(provider="openai", cost_per_1k_input_tokens=0.5, cost_per_1k_output_tokens=0.5, slo_latency_p95_ms=None)
+    slow = make_binding(
+        provider="openai", cost_per_1k_input_tokens=0.5, cost_per_1k_output_tokens=0.5, slo_latency_p95_ms=None
+    )
     fast = make_binding(provider="anthropic", cost_per_1k_input_tokens=0.5, cost_per_1k_output_tokens=0.5)
     feed(slow, latency_ms=800)
     feed(fast, latency_ms=400)
@@ -48,13 +50,24 @@ def test_excluded_candidates_say_why_and_come_after_the_ranked(api, make_binding
     feed(degraded, latency_ms=2300)
     elsewhere = make_binding(provider="vertex_ai", region="eu-west-1", config={"project_id": "ml-prod"})
     staging = make_binding(provider="self_hosted", environment="staging")
-    pricey = make_binding(provider="azure_openai", config={"deployment_name": "d", "api_version": "2024-06-01"},
-                          cost_per_1k_input_tokens=5, cost_per_1k_output_tokens=15)
+    pricey = make_binding(
+        provider="azure_openai",
+        config={"deployment_name": "d", "api_version": "2024-06-01"},
+        cost_per_1k_input_tokens=5,
+        cost_per_1k_output_tokens=15,
+    )
 
     body = route(api, "model=llama2-7b-chat&region=us-east-1&environment=production&max_cost=2")
 
     by_id = {c["id"]: c for c in body["candidates"]}
-    assert [c["id"] for c in body["candidates"]] == [ok.pk, disabled.pk, degraded.pk, elsewhere.pk, staging.pk, pricey.pk]
+    assert [c["id"] for c in body["candidates"]] == [
+        ok.pk,
+        disabled.pk,
+        degraded.pk,
+        elsewhere.pk,
+        staging.pk,
+        pricey.pk,
+    ]
     assert body["chosen"]["id"] == ok.pk
     assert by_id[disabled.pk]["reasons"] == ["excluded: disabled"]
     assert by_id[degraded.pk]["reasons"][0].startswith("excluded: degraded (p95 ")
@@ -146,13 +159,20 @@ def test_no_version_routes_to_the_current_one_and_a_version_can_be_named(api, ma
 
 @pytest.mark.parametrize(
     "query, status, parameter",
-    [("", 400, "model"), ("model=Bad Name", 400, "model"), ("model=llama2-7b-chat&sort=random", 400, "sort"),
-     ("model=llama2-7b-chat&max_cost=-1", 400, "max_cost"), ("model=llama2-7b-chat&environment=prod", 400, "environment"),
-     ("model=llama2-7b-chat&version=1.0.0&alias=prod", 400, "alias"), ("model=nope", 404, "model"),
-     ("model=llama2-7b-chat&alias=nope", 404, "alias"),
-     ("model=llama2-7b-chat&max_cost=", 400, "max_cost"), ("model=llama2-7b-chat&max_cost=.", 400, "max_cost"),
-     ("model=llama2-7b-chat&version=one", 400, "version"),
-     ("model=llama2-7b-chat&version=7.0.0", 404, "version")],
+    [
+        ("", 400, "model"),
+        ("model=Bad Name", 400, "model"),
+        ("model=llama2-7b-chat&sort=random", 400, "sort"),
+        ("model=llama2-7b-chat&max_cost=-1", 400, "max_cost"),
+        ("model=llama2-7b-chat&environment=prod", 400, "environment"),
+        ("model=llama2-7b-chat&version=1.0.0&alias=prod", 400, "alias"),
+        ("model=nope", 404, "model"),
+        ("model=llama2-7b-chat&alias=nope", 404, "alias"),
+        ("model=llama2-7b-chat&max_cost=", 400, "max_cost"),
+        ("model=llama2-7b-chat&max_cost=.", 400, "max_cost"),
+        ("model=llama2-7b-chat&version=one", 400, "version"),
+        ("model=llama2-7b-chat&version=7.0.0", 404, "version"),
+    ],
 )
 def test_bad_route_questions_name_the_parameter(api, llama, query, status, parameter):
     response = api.get(f"{ROUTE}?{query}")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-
-from models_app.models import Model
 from kernel.models.aliases import Alias
 from kernel.models.changelog import ChangeLogEntry
+from kernel.writes.register import register_version
+from models_app.models import Model
 
 from .conftest import URL
-from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +28,10 @@ def test_status_at_answers_each_moment_across_several_moves(api, make_binding, s
     binding = make_binding(slo_success_rate=0.9)
     created = last_entry_time()
     settings.BINDING_SLO_MIN_SAMPLES = 5
-    assert api.post(f"{URL}/{binding.pk}/report", [{"success": False, "latency_ms": 10}] * 10, format="json").status_code == 200
+    assert (
+        api.post(f"{URL}/{binding.pk}/report", [{"success": False, "latency_ms": 10}] * 10, format="json").status_code
+        == 200
+    )
     degraded = last_entry_time()
     assert api.post(f"{URL}/{binding.pk}/disable").status_code == 200
     disabled = last_entry_time()
@@ -40,13 +42,29 @@ def test_status_at_answers_each_moment_across_several_moves(api, make_binding, s
     assert api.delete(f"{URL}/{binding.pk}").status_code == 204
     deleted = last_entry_time()
 
-    answers = {moment: status_at(api, binding.pk, moment).json()["status"] for moment in (before, created, degraded, disabled, enabled, deleted)}
+    answers = {
+        moment: status_at(api, binding.pk, moment).json()["status"]
+        for moment in (before, created, degraded, disabled, enabled, deleted)
+    }
 
-    assert answers == {before: None, created: "active", degraded: "degraded", disabled: "disabled", enabled: "active", deleted: None}
-    moves = ChangeLogEntry.objects.filter(kind="binding", object_id=str(binding.pk)).values_list("action", "changes__status")
+    assert answers == {
+        before: None,
+        created: "active",
+        degraded: "degraded",
+        disabled: "disabled",
+        enabled: "active",
+        deleted: None,
+    }
+    moves = ChangeLogEntry.objects.filter(kind="binding", object_id=str(binding.pk)).values_list(
+        "action", "changes__status"
+    )
     assert list(moves) == [
-        ("model.deployed", [None, "active"]), ("binding.degraded", ["active", "degraded"]), ("binding.disabled", ["degraded", "disabled"]),
-        ("model.deployed", ["disabled", "active"]), ("binding.disabled", ["active", "disabled"]), ("binding.deleted", ["disabled", None]),
+        ("model.deployed", [None, "active"]),
+        ("binding.degraded", ["active", "degraded"]),
+        ("binding.disabled", ["degraded", "disabled"]),
+        ("model.deployed", ["disabled", "active"]),
+        ("binding.disabled", ["active", "disabled"]),
+        ("binding.deleted", ["disabled", None]),
     ]
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from models_app.models import Model
 from kernel.reads.lookups import lookup
 from kernel.writes.lifecycle import activate, deprecate
-from kernel.writes.register import register
-from kernel.writes.register import register_version
+from kernel.writes.register import register, register_version
+from models_app.models import Model
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +18,22 @@ URL = "/api/v1/versions"
 def catalogue(model_doc, make_binding):
     llama = lookup(Model, "llama2-7b-chat", "1.0.0")
     make_binding(region="ap-south-1")
-    mistral = activate(register(Model, model_doc(name="mistral-7b", eval_score=0.82, cost_per_1k_tokens=0.2, region="eu-west-1",
-                                       capabilities=["completion"])).version)
-    mistral_next = register_version(Model.get_alive("mistral-7b"), model_doc(name="mistral-7b", version="1.1.0", eval_score=0.9, cost_per_1k_tokens=0.6)).version
+    mistral = activate(
+        register(
+            Model,
+            model_doc(
+                name="mistral-7b",
+                eval_score=0.82,
+                cost_per_1k_tokens=0.2,
+                region="eu-west-1",
+                capabilities=["completion"],
+            ),
+        ).version
+    )
+    mistral_next = register_version(
+        Model.get_alive("mistral-7b"),
+        model_doc(name="mistral-7b", version="1.1.0", eval_score=0.9, cost_per_1k_tokens=0.6),
+    ).version
     falcon = register(Model, model_doc(name="falcon-7b", eval_score=0.6, cost_per_1k_tokens=0.1)).version
     deprecate(falcon)
     return {"llama": llama, "mistral": mistral, "mistral_next": mistral_next, "falcon": falcon}
@@ -48,8 +60,15 @@ def test_filters(api, catalogue):
     assert names(api, "is_current=true&min_eval_score=0.5&max_cost=1") == ["mistral-7b@1.0.0"]
 
 
-@pytest.mark.parametrize("query, parameter", [("min_eval_score=2", "min_eval_score"), ("max_cost=x", "max_cost"),
-                                              ("status=gone", "status"), ("region=Not A Region", "region")])
+@pytest.mark.parametrize(
+    "query, parameter",
+    [
+        ("min_eval_score=2", "min_eval_score"),
+        ("max_cost=x", "max_cost"),
+        ("status=gone", "status"),
+        ("region=Not A Region", "region"),
+    ],
+)
 def test_bad_filters_are_a_400_naming_the_parameter(api, db, query, parameter):
     response = api.get(f"{URL}?{query}")
 

@@ -7,13 +7,13 @@ import json
 
 import pytest
 
+from kernel.writes.delete import soft_delete
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register
 from models_app.models import Model
 from pipelines_app.models import Pipeline
 from policies_app.models import Policy
 from tests.conftest import example
-from kernel.writes.delete import soft_delete
-from kernel.writes.lifecycle import activate
-from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,7 +64,10 @@ def test_registering_through_the_form_shows_each_error_beside_its_field(staff_pa
     version_row = staff_page.locator(".form-row", has=staff_page.locator("#id_version"))
     runtime_row = staff_page.locator(".form-row", has=staff_page.locator("#id_runtime"))
     artifact_row = staff_page.locator(".form-row", has=staff_page.locator("#id_artifact"))
-    assert "semver" in version_row.locator(".errorlist").inner_text().lower() or version_row.locator(".errorlist").count() == 1
+    assert (
+        "semver" in version_row.locator(".errorlist").inner_text().lower()
+        or version_row.locator(".errorlist").count() == 1
+    )
     assert "gpu_memory_utilization" in runtime_row.locator(".errorlist").inner_text()
     assert "JSON" in artifact_row.locator(".errorlist").inner_text()
     assert not Model.objects.filter(name="form-model").exists()

@@ -6,19 +6,23 @@ import hashlib
 
 import pytest
 
-from models_app.models import Model
 from kernel.writes.register import register
+from models_app.models import Model
 
 
 @pytest.mark.django_db(transaction=True)
-def test_curator_uploads_a_file_and_sees_its_digests_and_integrity(staff_page, live_server, llama_doc, settings, tmp_path):
+def test_curator_uploads_a_file_and_sees_its_digests_and_integrity(
+    staff_page, live_server, llama_doc, settings, tmp_path
+):
     settings.ARTIFACT_ROOT = str(tmp_path)
     version = register(Model, llama_doc).version
     staff_page.goto(f"{live_server.url}/admin/models_app/modelversion/{version.pk}/change/")
     assert "No stored files." in staff_page.inner_text("#stored-files")
 
     staff_page.click("text=Upload files")
-    staff_page.set_input_files("input[type=file]", files=[{"name": "model.bin", "mimeType": "application/octet-stream", "buffer": b"weights"}])
+    staff_page.set_input_files(
+        "input[type=file]", files=[{"name": "model.bin", "mimeType": "application/octet-stream", "buffer": b"weights"}]
+    )
     staff_page.click("input[type=submit][value=Upload]")
 
     staff_page.wait_for_selector("tr.artifact-file")

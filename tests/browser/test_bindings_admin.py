@@ -6,9 +6,9 @@ import pytest
 
 from bindings_app.models import ProviderBinding
 from bindings_app.validation import parse_outcomes
-from models_app.models import Model
 from kernel.writes.lifecycle import activate
 from kernel.writes.register import register
+from models_app.models import Model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,8 +16,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_bindings_list_shows_health_and_disables_then_enables(staff_page, live_server, model_doc):
     version = activate(register(Model, model_doc()).version)
     binding = ProviderBinding.deploy(
-        version, provider="openai", provider_model_id="gpt-4o", endpoint_url="https://api.openai.com/v1",
-        region="us-east-1", environment="production", slo_latency_p95_ms=1500,
+        version,
+        provider="openai",
+        provider_model_id="gpt-4o",
+        endpoint_url="https://api.openai.com/v1",
+        region="us-east-1",
+        environment="production",
+        slo_latency_p95_ms=1500,
     )
     binding.report(parse_outcomes([{"success": True, "latency_ms": 300}] * 30))
     page = staff_page

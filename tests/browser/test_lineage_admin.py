@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from models_app.models import Model, ModelVersion
 from kernel.writes.register import register as do_register
+from models_app.models import Model, ModelVersion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,10 +37,20 @@ def test_version_page_shows_the_lineage_picture_and_delta_table(staff_page, live
     svg = staff_page.locator("svg.model-lineage")
     assert svg.is_visible()
     assert svg.locator("g.version").evaluate_all("nodes => nodes.map(n => n.dataset.version)") == [
-        "chat@1.0.0", "chat@1.1.0", "chat@1.2.0", "chat@1.2.1", "chat-awq@1.0.0"]
+        "chat@1.0.0",
+        "chat@1.1.0",
+        "chat@1.2.0",
+        "chat@1.2.1",
+        "chat-awq@1.0.0",
+    ]
     assert svg.locator("g.version.this").get_attribute("data-version") == "chat@1.2.0"
     edges = svg.locator("g.derivation text").evaluate_all("texts => texts.map(t => t.textContent)")
-    assert edges == ["retrain · accuracy +0.024 ✓", "finetune · latency_ms -2 ✓", "adapter · accuracy +0.01 ✓", "quantization · accuracy -0.01 ✗"]
+    assert edges == [
+        "retrain · accuracy +0.024 ✓",
+        "finetune · latency_ms -2 ✓",
+        "adapter · accuracy +0.01 ✓",
+        "quantization · accuracy -0.01 ✗",
+    ]
     box = svg.bounding_box()
     assert box["width"] > 200 and box["height"] > 100  # drawn, not collapsed
 

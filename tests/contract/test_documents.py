@@ -15,7 +15,9 @@ URL = "/api/v1/models"
 
 # The platform specification's Quick Start request: vLLM settings without dtype, an artifact without checksum.
 QUICK_START = {
-    "name": "llama2-7b-chat", "version": "1.0.0", "family": "llama",
+    "name": "llama2-7b-chat",
+    "version": "1.0.0",
+    "family": "llama",
     "artifact": {"bucket": "mnemos-models", "path": "llama2/7b-chat/v1.0.0", "format": "safetensors"},
     "runtime": {"type": "vllm", "gpu_memory_utilization": 0.9, "max_model_len": 4096, "tensor_parallel_size": 1},
     "capabilities": ["chat", "completion"],
@@ -23,32 +25,69 @@ QUICK_START = {
 
 # DESIGN.md's examples, verbatim (the checksum placeholder included).
 DESIGN_MODEL = {
-    "name": "llama2-7b-chat", "version": "1.0.0", "family": "llama",
+    "name": "llama2-7b-chat",
+    "version": "1.0.0",
+    "family": "llama",
     "description": "Llama 2 7B Chat model",
-    "artifact": {"bucket": "mnemos-models", "path": "llama2/7b-chat/v1.0.0", "format": "safetensors",
-                 "size_bytes": 13483847680, "checksum": "sha256:..."},
-    "runtime": {"type": "vllm", "gpu_memory_utilization": 0.9, "max_model_len": 4096,
-                "tensor_parallel_size": 1, "dtype": "float16", "quantization": None},
+    "artifact": {
+        "bucket": "mnemos-models",
+        "path": "llama2/7b-chat/v1.0.0",
+        "format": "safetensors",
+        "size_bytes": 13483847680,
+        "checksum": "sha256:...",
+    },
+    "runtime": {
+        "type": "vllm",
+        "gpu_memory_utilization": 0.9,
+        "max_model_len": 4096,
+        "tensor_parallel_size": 1,
+        "dtype": "float16",
+        "quantization": None,
+    },
     "requirements": {"min_gpu_memory_gb": 16, "min_ram_gb": 32, "cuda_version": "11.8"},
-    "capabilities": ["chat", "completion"], "metadata": {"license": "llama2-license"},
+    "capabilities": ["chat", "completion"],
+    "metadata": {"license": "llama2-license"},
     "tags": ["production", "english"],
 }
 DESIGN_PIPELINE = {
-    "name": "text-generation-pipeline", "version": "1.0.0", "timeout_seconds": 600, "max_parallel": 2,
+    "name": "text-generation-pipeline",
+    "version": "1.0.0",
+    "timeout_seconds": 600,
+    "max_parallel": 2,
     "on_failure": "abort",
     "steps": [
-        {"id": "validate", "type": "validation", "config": {"max_length": 10000}, "depends_on": [],
-         "timeout_seconds": 5, "retry_count": 1, "optional": False},
+        {
+            "id": "validate",
+            "type": "validation",
+            "config": {"max_length": 10000},
+            "depends_on": [],
+            "timeout_seconds": 5,
+            "retry_count": 1,
+            "optional": False,
+        },
         {"id": "preprocess", "type": "preprocessing", "config": {}, "depends_on": ["validate"]},
-        {"id": "generate", "type": "inference", "model": "llama2-7b-chat", "config": {"temperature": 0.7},
-         "depends_on": ["preprocess"], "timeout_seconds": 300, "retry_count": 3},
+        {
+            "id": "generate",
+            "type": "inference",
+            "model": "llama2-7b-chat",
+            "config": {"temperature": 0.7},
+            "depends_on": ["preprocess"],
+            "timeout_seconds": 300,
+            "retry_count": 3,
+        },
         {"id": "postprocess", "type": "postprocessing", "config": {}, "depends_on": ["generate"]},
     ],
 }
 DESIGN_POLICY = {
-    "name": "user-rate-limits", "version": "1.0.0", "type": "rate_limit", "enforcement": "hard", "priority": 100,
-    "rules": [{"entity": "user:*", "resource": "api:inference", "requests": 100, "window_seconds": 60, "burst": 120},
-              {"entity": "user:*", "resource": "api:models", "requests": 50, "window_seconds": 60, "burst": 60}],
+    "name": "user-rate-limits",
+    "version": "1.0.0",
+    "type": "rate_limit",
+    "enforcement": "hard",
+    "priority": 100,
+    "rules": [
+        {"entity": "user:*", "resource": "api:inference", "requests": 100, "window_seconds": 60, "burst": 120},
+        {"entity": "user:*", "resource": "api:models", "requests": 50, "window_seconds": 60, "burst": 60},
+    ],
 }
 
 
@@ -64,7 +103,11 @@ def test_every_design_example_registers_as_written(api):
     pipeline = api.post("/api/v1/pipelines", DESIGN_PIPELINE, format="json")
     policy = api.post("/api/v1/policies", DESIGN_POLICY, format="json")
 
-    assert [model.status_code, pipeline.status_code, policy.status_code] == [201, 201, 201], (model.json(), pipeline.json(), policy.json())
+    assert [model.status_code, pipeline.status_code, policy.status_code] == [201, 201, 201], (
+        model.json(),
+        pipeline.json(),
+        policy.json(),
+    )
     assert "checksum_placeholder" in [w["code"] for w in model.json()["warnings"]]
 
 
@@ -95,8 +138,17 @@ def test_a_document_as_get_returned_it_can_be_put_back(api):
     assert response.json()["description"] == "Chat-tuned"
     ignored = {w["path"] for w in response.json()["warnings"] if w["code"] == "read_only_ignored"}
     assert ignored == {
-        "/id", "/status", "/active", "/is_current", "/aliases", "/stored_artifacts", "/created_at", "/updated_at",
-        "/storage_tier", "/archived_at", "/purged_at",
+        "/id",
+        "/status",
+        "/active",
+        "/is_current",
+        "/aliases",
+        "/stored_artifacts",
+        "/created_at",
+        "/updated_at",
+        "/storage_tier",
+        "/archived_at",
+        "/purged_at",
     }
 
 
@@ -136,7 +188,9 @@ def test_validate_agrees_with_registration_about_read_only_fields(api):
 
 def test_definition_tags_survive_a_version_registered_without_them(api):
     api.post(URL, DESIGN_MODEL, format="json")
-    patched = api.patch(f"{URL}/llama2-7b-chat", {"definition": {"tags": ["team-a"], "description": "Our chat model"}}, format="json")
+    patched = api.patch(
+        f"{URL}/llama2-7b-chat", {"definition": {"tags": ["team-a"], "description": "Our chat model"}}, format="json"
+    )
     assert patched.status_code == 200, patched.json()
 
     api.post(URL, {**DESIGN_MODEL, "version": "1.1.0", "tags": []}, format="json")
@@ -170,7 +224,9 @@ def test_patching_the_definition_block_keeps_the_versions_own_fields(api):
 
 def test_a_bad_definition_block_is_a_400_with_its_path_and_changes_nothing(api):
     api.post(URL, DESIGN_MODEL, format="json")
-    response = api.patch(f"{URL}/llama2-7b-chat", {"definition": {"tags": ["Not A Slug"], "colour": "red"}}, format="json")
+    response = api.patch(
+        f"{URL}/llama2-7b-chat", {"definition": {"tags": ["Not A Slug"], "colour": "red"}}, format="json"
+    )
 
     assert response.status_code == 400
     assert {e["path"] for e in response.json()["errors"]} == {"/definition/tags/0", "/definition/colour"}
@@ -253,8 +309,15 @@ def test_messages_read_as_english(api):
     from models_app.models import Model as _  # noqa: F401  (the pipeline's model must exist)
 
     api.post(URL, DESIGN_MODEL, format="json")
-    document = {"name": "p", "version": "1.0.0", "steps": [
-        {"id": "a", "type": "inference"}, {"id": "b", "type": "custom", "depends_on": ["a"]}, {"id": "orphan", "type": "custom"}]}
+    document = {
+        "name": "p",
+        "version": "1.0.0",
+        "steps": [
+            {"id": "a", "type": "inference"},
+            {"id": "b", "type": "custom", "depends_on": ["a"]},
+            {"id": "orphan", "type": "custom"},
+        ],
+    }
     report = api.post("/api/v1/pipelines/validate", document, format="json").json()
     messages = {i["code"]: i["message"] for i in report["errors"] + report["warnings"]}
     assert messages["model_required"].startswith("An inference step names")

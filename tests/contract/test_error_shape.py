@@ -36,7 +36,13 @@ def debug(request, settings):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/models/", "/api/v1/models/id/not-a-uuid", "/api/v1/models/x/versions/1.0.0/unknown", "/api/nothing", "/api/v1/"],
+    [
+        "/api/v1/models/",
+        "/api/v1/models/id/not-a-uuid",
+        "/api/v1/models/x/versions/1.0.0/unknown",
+        "/api/nothing",
+        "/api/v1/",
+    ],
 )
 def test_unmatched_paths_under_api_are_json_404s(api, debug, path):
     assert_error_shape(api.get(path), 404, "not_found")
@@ -54,7 +60,10 @@ def test_a_version_that_is_not_semver_is_a_json_404_naming_the_version(api, mode
     assert body["errors"][0]["parameter"] == "version"
 
 
-@pytest.mark.parametrize("method, path", [("put", "/api/v1/models"), ("delete", "/api/v1/models/validate"), ("get", "/api/v1/policies/evaluate")])
+@pytest.mark.parametrize(
+    "method, path",
+    [("put", "/api/v1/models"), ("delete", "/api/v1/models/validate"), ("get", "/api/v1/policies/evaluate")],
+)
 def test_methods_an_endpoint_does_not_take_are_json_405s(api, debug, method, path):
     assert_error_shape(getattr(api, method)(path), 405, "method_not_allowed")
 
@@ -77,8 +86,14 @@ def test_pages_outside_the_api_keep_their_own_format(client, settings):
 
 @pytest.mark.parametrize(
     "query, parameter",
-    [("stauts=active", "stauts"), ("is_current=maybe", "is_current"), ("status=bogus", "status"), ("limit=0", "limit"),
-     ("created_after=yesterday", "created_after"), ("ordering=size", "ordering")],
+    [
+        ("stauts=active", "stauts"),
+        ("is_current=maybe", "is_current"),
+        ("status=bogus", "status"),
+        ("limit=0", "limit"),
+        ("created_after=yesterday", "created_after"),
+        ("ordering=size", "ordering"),
+    ],
 )
 @pytest.mark.parametrize("kind", ["models", "pipelines", "policies"])
 def test_unknown_parameters_and_invalid_filter_values_are_400s_naming_the_parameter(api, kind, query, parameter):
@@ -123,9 +138,22 @@ def gunicorn_port():
     env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "gunicorn-test-secret", "DATABASE_URL": "sqlite:///:memory:"}
     env.pop("REDIS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "registry_project.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--worker-class", "registry_project.gunicorn_errors.JsonErrorSyncWorker"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "registry_project.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "registry_project.gunicorn_errors.JsonErrorSyncWorker",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(100):
@@ -143,14 +171,18 @@ def gunicorn_port():
 def test_gunicorns_own_414_and_431_have_the_error_shape(gunicorn_port):
     import json
 
-    long_line = _raw_request(gunicorn_port, b"GET /api/v1/models?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    long_line = _raw_request(
+        gunicorn_port, b"GET /api/v1/models?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
     head, _, body = long_line.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 414")
     assert b"Content-Type: application/json" in head
     assert json.loads(body)["errors"][0]["code"] == "uri_too_long"
 
     many_headers = b"".join(b"X-H%d: v\r\n" % i for i in range(200))
-    too_many = _raw_request(gunicorn_port, b"GET /api/v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n" + many_headers + b"\r\n")
+    too_many = _raw_request(
+        gunicorn_port, b"GET /api/v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n" + many_headers + b"\r\n"
+    )
     head, _, body = too_many.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] in (b"400", b"431")
     assert json.loads(body)["type"] in ("validation_error", "client_error")
@@ -162,10 +194,14 @@ def test_gunicorns_worker_sends_whole_answers(gunicorn_port):
     import json
 
     for path in (b"/health/live", b"/api/schema/"):
-        answer = _raw_request(gunicorn_port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n")
+        answer = _raw_request(
+            gunicorn_port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n"
+        )
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        length = int(
+            next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        )
         assert len(body) == length
         if path.endswith(b"live"):
             assert json.loads(body)

@@ -27,14 +27,28 @@ def test_creating_operations_link_to_what_they_created_with_parameters_from_the_
     derived versions have) or to a restore."""
     # From a fresh process, as a client fetches it: earlier tests in this process may have left drf-spectacular's
     # per-process state (operation ids) behind.
-    done = subprocess.run([sys.executable, "manage.py", "spectacular", "--format", "openapi-json"],
-                          cwd=ROOT, check=True, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--format", "openapi-json"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     paths = json.loads(done.stdout)["paths"]
     links = paths["/api/v1/models/{name}/versions"]["post"]["responses"]["201"]["links"]
-    assert links["model_version_detail"]["parameters"] == {"name": "$response.body#/name", "version": "$response.body#/version"}
+    assert links["model_version_detail"]["parameters"] == {
+        "name": "$response.body#/name",
+        "version": "$response.body#/version",
+    }
     created = paths["/api/v1/webhooks"]["post"]["responses"]["201"]["links"]
     assert created["webhook_rotate_secret"]["parameters"] == {"id": "$response.body#/id"}
-    every_link = [link for item in paths.values() for operation in item.values()
-                  for response in operation["responses"].values() for link in response.get("links", {}).values()]
+    every_link = [
+        link
+        for item in paths.values()
+        for operation in item.values()
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
     assert every_link and not any(link["operationId"].endswith(("_attestation", "_restore")) for link in every_link)
     assert not any("$request.body" in json.dumps(link) for link in every_link)

@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from kernel.models import ApiKey
-from tests.conftest import example
 from kernel.writes.register import register
+from tests.conftest import example
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +24,12 @@ METHODS = ("get", "post", "put", "patch", "delete")
 # is a 404 before its filters are read.
 NAMES = {"models": "llama2-7b-chat", "pipelines": "text-generation-pipeline", "policies": "model-access"}
 PATH_VALUES = {
-    "version": "1.0.0", "alias": "prod", "filename": "weights.bin", "move": "activate",
-    "address": "0x" + "ab" * 20, "delivery": "0" * 32,
+    "version": "1.0.0",
+    "alias": "prod",
+    "filename": "weights.bin",
+    "move": "activate",
+    "address": "0x" + "ab" * 20,
+    "delivery": "0" * 32,
 }
 ID_VALUES = {"bindings": "1", "webhooks": "1"}
 
@@ -109,10 +113,14 @@ def test_no_operation_refuses_a_query_parameter_it_declares_as_unknown(staff_api
 
 def test_the_error_says_what_the_endpoint_takes(staff_api):
     body = staff_api.get("/api/v1/models/llama2-7b-chat?verison=1.2.0").json()
-    assert body["errors"] == [{
-        "code": "unknown_parameter", "parameter": "verison",
-        "message": "Unknown query parameter; this endpoint takes: version.", "path": None,
-    }]
+    assert body["errors"] == [
+        {
+            "code": "unknown_parameter",
+            "parameter": "verison",
+            "message": "Unknown query parameter; this endpoint takes: version.",
+            "path": None,
+        }
+    ]
 
 
 def test_a_method_the_endpoint_does_not_take_is_a_405_before_its_parameters_are_read(staff_api):

@@ -34,7 +34,9 @@ def _free_port() -> int:
 
 
 def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +44,18 @@ def make_run_server():
     """What `make run` does, with what its .env holds (DEBUG=true, a generated SECRET_KEY), on a free port."""
     workdir = tempfile.mkdtemp(prefix="readme-")
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
+    }
     env.update(
-        DEBUG="true", SECRET_KEY=secrets.token_urlsafe(50), REGISTRY_IGNORE_DOTENV="1",
-        DATABASE_URL=f"sqlite:///{workdir}/db.sqlite3", ADMIN_PASSWORD="", PYTHONUNBUFFERED="1",
+        DEBUG="true",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        REGISTRY_IGNORE_DOTENV="1",
+        DATABASE_URL=f"sqlite:///{workdir}/db.sqlite3",
+        ADMIN_PASSWORD="",
+        PYTHONUNBUFFERED="1",
     )
     env.pop("ADMIN_PASSWORD")
     host = f"http://127.0.0.1:{port}"
@@ -57,7 +67,10 @@ def make_run_server():
     key = re.search(r"API key:\s+(\S+)", bootstrap.stdout).group(1)
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(200):
@@ -93,7 +106,11 @@ def test_documented_curl_examples_answer_as_documented(make_run_server):
     for command in examples(ROOT, curl_examples):
         argv = command.argv(variables)
         done = subprocess.run(
-            [*argv, "-sS", "-o", "/dev/stdout", "-w", "\n%{http_code}"], cwd=ROOT, capture_output=True, text=True, timeout=60
+            [*argv, "-sS", "-o", "/dev/stdout", "-w", "\n%{http_code}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         body, _, status = done.stdout.rpartition("\n")
         status = int(status or 0)
@@ -111,7 +128,9 @@ def test_documented_manage_py_commands_work_after_make_run(make_run_server):
         argv = command.argv({})
         if any(word in argv for word in NOT_RUN):
             continue
-        done = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, f"{command.where}: {command.text}\n{done.stderr}"
         ran += 1
     assert ran >= 2
@@ -120,7 +139,9 @@ def test_documented_manage_py_commands_work_after_make_run(make_run_server):
 def test_production_refuses_to_start_without_a_secret_key():
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     env["REGISTRY_IGNORE_DOTENV"] = "1"
-    done = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode != 0
     assert "SECRET_KEY must be set" in done.stderr
 
@@ -134,10 +155,21 @@ def test_settings_read_a_dotenv_file_and_the_environment_wins(tmp_path):
         pytest.skip("a developer's own .env is present; not overwriting it")
     dotenv.write_text("DEBUG=true\nSECRET_KEY=from-dotenv\n")
     try:
-        from_file = subprocess.run([sys.executable, "manage.py", "shell", "--no-imports", "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        from_file = subprocess.run(
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", probe],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         overridden = subprocess.run(
-            [sys.executable, "manage.py", "shell", "--no-imports", "-c", probe], cwd=ROOT, env={**env, "SECRET_KEY": "from-env"},
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", probe],
+            cwd=ROOT,
+            env={**env, "SECRET_KEY": "from-env"},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         dotenv.unlink()

@@ -52,7 +52,9 @@ def test_an_unknown_variable_names_the_file_and_line():
 
 
 def test_manage_py_commands_come_from_any_shell_block():
-    assert [c.argv({}) for c in manage_py_commands(SAMPLE)] == [[".venv/bin/python", "manage.py", "create_api_key", "admin"]]
+    assert [c.argv({}) for c in manage_py_commands(SAMPLE)] == [
+        [".venv/bin/python", "manage.py", "create_api_key", "admin"]
+    ]
 
 
 MKDOCS = """
@@ -82,26 +84,48 @@ def test_nav_pages_are_read_in_order_through_sections_and_skip_links():
 
 
 def test_the_readme_comes_first_then_the_pages_in_nav_order(tmp_path):
-    _site(tmp_path, {"README.md": "", "docs/index.md": "", "docs/api/models.md": "", "docs/api/pipelines.md": "",
-                     "docs/operations.md": ""})
+    _site(
+        tmp_path,
+        {
+            "README.md": "",
+            "docs/index.md": "",
+            "docs/api/models.md": "",
+            "docs/api/pipelines.md": "",
+            "docs/operations.md": "",
+        },
+    )
     assert documented_files(tmp_path) == [
-        "README.md", "docs/index.md", "docs/api/models.md", "docs/api/pipelines.md", "docs/operations.md",
+        "README.md",
+        "docs/index.md",
+        "docs/api/models.md",
+        "docs/api/pipelines.md",
+        "docs/operations.md",
     ]
 
 
 def test_examples_of_several_files_run_in_reading_order_and_name_their_file(tmp_path):
     bash = "```bash\n"
-    _site(tmp_path, {
-        "README.md": bash + "curl $HOST/api/v1/models\n```\n",
-        "docs/index.md": "No examples here.\n",
-        # nav order, not the alphabet: pipelines.md is read after models.md, operations.md last
-        "docs/api/pipelines.md": "# Pipelines\n\n" + bash + "# registered again -> 409\ncurl -X POST $HOST/api/v1/pipelines\n```\n",
-        "docs/api/models.md": "# Models\n\n" + bash + "curl -X POST $HOST/api/v1/models\ncurl $HOST/api/v1/models/m\n```\n",
-        "docs/operations.md": "```sh\n.venv/bin/python manage.py refresh_stats\ncurl $HOST/not/run\n```\n",
-    })
+    _site(
+        tmp_path,
+        {
+            "README.md": bash + "curl $HOST/api/v1/models\n```\n",
+            "docs/index.md": "No examples here.\n",
+            # nav order, not the alphabet: pipelines.md is read after models.md, operations.md last
+            "docs/api/pipelines.md": "# Pipelines\n\n"
+            + bash
+            + "# registered again -> 409\ncurl -X POST $HOST/api/v1/pipelines\n```\n",
+            "docs/api/models.md": "# Models\n\n"
+            + bash
+            + "curl -X POST $HOST/api/v1/models\ncurl $HOST/api/v1/models/m\n```\n",
+            "docs/operations.md": "```sh\n.venv/bin/python manage.py refresh_stats\ncurl $HOST/not/run\n```\n",
+        },
+    )
     found = examples(tmp_path, curl_examples)
     assert [c.where for c in found] == [
-        "README.md:2", "docs/api/models.md:4", "docs/api/models.md:5", "docs/api/pipelines.md:5",
+        "README.md:2",
+        "docs/api/models.md:4",
+        "docs/api/models.md:5",
+        "docs/api/pipelines.md:5",
     ]
     assert [c.expected_status for c in found] == [None, None, None, 409]
     assert [c.where for c in examples(tmp_path, manage_py_commands)] == ["docs/operations.md:2"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from kernel.models import ApiKey
-from tests.conftest import example
 from kernel.writes.lifecycle import activate
 from kernel.writes.register import register
+from tests.conftest import example
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_DIR = Path(os.environ.get("SCHEMATHESIS_REPORT_DIR", ROOT / ".schemathesis-report"))
@@ -60,12 +60,14 @@ def failure_message(output: str, limit: int = 20000) -> str:
         end = output.find("= SUMMARY =", max(start, 0))
     if end >= 0:
         end = output.rfind("\n", 0, end)  # the start of that heading's line
-    failures = output[output.rfind("\n", 0, start) + 1 if start >= 0 else 0:end if end >= 0 else len(output)]
+    failures = output[output.rfind("\n", 0, start) + 1 if start >= 0 else 0 : end if end >= 0 else len(output)]
     if len(failures) > limit:
         failures = "...\n" + failures[-limit:]
     operations = re.findall(r"^_{3,} (.+?) _{3,}$", failures, flags=re.M)
     seed = re.search(r"^Seed: .*$", output, flags=re.M)
-    summary = [f"FAILED {operation}" for operation in operations] or [output.strip().splitlines()[-1] if output.strip() else "no output"]
+    summary = [f"FAILED {operation}" for operation in operations] or [
+        output.strip().splitlines()[-1] if output.strip() else "no output"
+    ]
     return "\n".join([failures.rstrip(), "", *summary, seed.group(0) if seed else "Seed: (not printed)"])
 
 
@@ -89,14 +91,38 @@ def test_the_api_keeps_its_openapi_contract(live_server, django_user_model):
     schema_file = ROOT / ".schemathesis-schema.yaml"
     subprocess.run(
         [sys.executable, "manage.py", "spectacular", "--file", str(schema_file)],
-        cwd=ROOT, check=True, capture_output=True, timeout=300,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     REPORT_DIR.mkdir(exist_ok=True)
     done = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", str(schema_file), "--url", live_server.url, "--checks", "all",
-         "--header", f"Authorization: Api-Key {key}", *(["--max-time", str(MAX_SECONDS)] if MAX_SECONDS else []), "--no-color",
-         "--output-truncate", "true", "--report", "junit", "--report-junit-path", str(REPORT_DIR / "junit.xml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=(MAX_SECONDS or 600) * 4 + 120,
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            str(schema_file),
+            "--url",
+            live_server.url,
+            "--checks",
+            "all",
+            "--header",
+            f"Authorization: Api-Key {key}",
+            *(["--max-time", str(MAX_SECONDS)] if MAX_SECONDS else []),
+            "--no-color",
+            "--output-truncate",
+            "true",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            str(REPORT_DIR / "junit.xml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=(MAX_SECONDS or 600) * 4 + 120,
     )
     output = done.stdout + ("\n" + done.stderr if done.stderr else "")
     (REPORT_DIR / "output.txt").write_text(re.sub(re.escape(key), "<api key>", output))

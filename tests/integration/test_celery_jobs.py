@@ -14,9 +14,9 @@ import pytest
 import redis
 from django.db import connection
 
-from models_app.models import Model, ModelVersion
 from kernel.models import StatsSnapshot
 from kernel.writes.register import register
+from models_app.models import Model, ModelVersion
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,11 @@ def database_url() -> str:
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "registry_project", *args],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -62,11 +66,17 @@ def test_beat_schedules_retention_and_stats_refresh_on_a_real_worker(model_doc, 
         "SECRET_KEY": "integration",
         "DEBUG": "false",
     }
-    worker = start(["worker", "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle"], env, tmp_path / "worker.log")
+    worker = start(
+        ["worker", "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+        env,
+        tmp_path / "worker.log",
+    )
     beat = start(["beat", "--loglevel", "INFO"], env, tmp_path / "beat.log")
     try:
         archived = wait_for(lambda: ModelVersion.objects.filter(status="archived").count() == 3)
-        refreshed = wait_for(lambda: StatsSnapshot.objects.filter(data__models__versions_by_status__archived=3).exists())
+        refreshed = wait_for(
+            lambda: StatsSnapshot.objects.filter(data__models__versions_by_status__archived=3).exists()
+        )
     finally:
         for process in (beat, worker):
             os.killpg(process.pid, signal.SIGTERM)
@@ -92,7 +102,13 @@ def test_a_retention_run_killed_midway_and_run_again_ends_as_one_run(model_doc, 
         for version in ("1.0.0", "1.1.0", "1.2.0"):
             register(Model, model_doc(name=f"m{index}", version=version))
     blocker = Model.objects.get(name="m3")
-    env = {**os.environ, "DATABASE_URL": database_url(), "RETENTION_BATCH_MODELS": "1", "SECRET_KEY": "integration", "DEBUG": "false"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "RETENTION_BATCH_MODELS": "1",
+        "SECRET_KEY": "integration",
+        "DEBUG": "false",
+    }
     env.pop("CELERY_BROKER_URL", None)
     log = tmp_path / "retention.log"
 
@@ -100,11 +116,17 @@ def test_a_retention_run_killed_midway_and_run_again_ends_as_one_run(model_doc, 
         # Hold m3's row: the run commits m0..m2 batch by batch, then waits on this lock until it is killed.
         Model.objects.select_for_update().get(pk=blocker.pk)
         run = subprocess.Popen(
-            [sys.executable, "manage.py", "apply_retention", "--keep", "1"], cwd=ROOT, env=env,
-            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "manage.py", "apply_retention", "--keep", "1"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
-            reached = wait_for(lambda: ModelVersion.objects.filter(status="archived").count() == 6 or run.poll() is not None)
+            reached = wait_for(
+                lambda: ModelVersion.objects.filter(status="archived").count() == 6 or run.poll() is not None
+            )
         finally:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait(timeout=30)

@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 
-from models_app.models import Model
 from kernel.models.changelog import ChangeLogEntry
 from kernel.reads.lookups import lookup
 from kernel.writes.register import register
+from models_app.models import Model
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/models/llama2-7b-chat"
@@ -104,7 +104,7 @@ def test_point_in_time_answers_follow_several_moves(api, three_versions):
     before = moves[0] - dt.timedelta(seconds=1)
     assert [alias_at(m) for m in (before, *moves)] == [404, "1.0.0", "1.1.0", "1.2.0"]
     assert [current_at(m) for m in (before, *moves)] == [404, "1.0.0", "1.1.0", "1.2.0"]
-    now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
     assert alias_at(now) == 404 and current_at(now) == 404  # deleted, deprecated
     assert api.get(f"{URL}/aliases/production", {"at": "tuesday"}).json()["errors"][0]["parameter"] == "at"
 
@@ -131,8 +131,11 @@ def test_a_pipeline_step_may_name_a_model_alias(api, three_versions, pipeline_do
     pipeline_doc["steps"][2]["model"] = "llama2-7b-chat@nobody"
     response = api.post("/api/v1/pipelines", pipeline_doc, format="json")
     assert response.status_code == 400
-    assert response.json()["errors"][0] == {"path": "/steps/2/model", "code": "model_alias_not_found",
-                                            "message": "Model 'llama2-7b-chat' has no alias 'nobody'."}
+    assert response.json()["errors"][0] == {
+        "path": "/steps/2/model",
+        "code": "model_alias_not_found",
+        "message": "Model 'llama2-7b-chat' has no alias 'nobody'.",
+    }
 
 
 @pytest.fixture

@@ -31,7 +31,16 @@ def nothing_stored() -> bool:
 
 @pytest.mark.parametrize(
     "body",
-    ['{"name": "x",', "not json", "[1, 2", '{"a": NaN}', '{"a": Infinity}', '{"a": 1e999}', "\ufeff{}", '{"a": ' + "9" * 5000 + "}"],
+    [
+        '{"name": "x",',
+        "not json",
+        "[1, 2",
+        '{"a": NaN}',
+        '{"a": Infinity}',
+        '{"a": 1e999}',
+        "\ufeff{}",
+        '{"a": ' + "9" * 5000 + "}",
+    ],
 )
 def test_malformed_json_is_a_400_naming_the_problem(api, body):
     errors = assert_error(post_raw(api, body), 400)
@@ -115,7 +124,20 @@ def test_an_invalid_semver_is_a_400_on_version(api, model_doc):
     assert nothing_stored()
 
 
-@pytest.mark.parametrize("query", ["limit=1000000", "limit=0", "limit=-1", "limit=abc", "offset=-5", "offset=x", "status=bogus", "created_after=yesterday", "ordering=colour"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=1000000",
+        "limit=0",
+        "limit=-1",
+        "limit=abc",
+        "offset=-5",
+        "offset=x",
+        "status=bogus",
+        "created_after=yesterday",
+        "ordering=colour",
+    ],
+)
 def test_bad_query_parameters_are_a_400_naming_the_parameter(api, query):
     errors = assert_error(api.get(f"{URL}?{query}"), 400)
     assert errors[0]["parameter"] == query.split("=")[0]
@@ -156,7 +178,9 @@ def test_an_out_of_range_retention_setting_is_a_400(api, llama_doc):
     assert nothing_stored()
 
 
-@pytest.mark.parametrize("value", ["0505-10-21T22:32:09%2B16:10", "0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"])
+@pytest.mark.parametrize(
+    "value", ["0505-10-21T22:32:09%2B16:10", "0001-01-01T00:00:00%2B01:00", "9999-12-31T23:59:59-01:00"]
+)
 def test_created_range_with_extreme_offsets_is_answered_not_crashed(api, value):
     response = api.get(f"{URL}?created_after={value}")
     assert response.status_code in (200, 400)

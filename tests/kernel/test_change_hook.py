@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from models_app.models import Model
 from kernel.exceptions import Conflict
 from kernel.reads.lookups import lookup
 from kernel.writes.delete import restore, soft_delete
 from kernel.writes.lifecycle import activate, archive, deprecate
-from kernel.writes.register import register
+from kernel.writes.register import register, register_version
 from kernel.writes.update import update_document
-from kernel.writes.register import register_version
+from models_app.models import Model
 
 pytestmark = pytest.mark.django_db
 

@@ -10,15 +10,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from models_app.models import Model
-from kernel.models.changelog import ChangeLogEntry, acting_as, record, spec_checksum
 from kernel.exceptions import Conflict
-from kernel.rules.validation import DocumentInvalid
+from kernel.models.changelog import ChangeLogEntry, acting_as, record, spec_checksum
 from kernel.reads.lookups import lookup
+from kernel.rules.validation import DocumentInvalid
 from kernel.writes.delete import restore, soft_delete
 from kernel.writes.lifecycle import activate, archive, deprecate
 from kernel.writes.register import register, register_version
 from kernel.writes.update import update_document
+from models_app.models import Model
 
 pytestmark = pytest.mark.django_db
 
@@ -40,18 +40,33 @@ def test_each_model_method_appends_one_entry_with_what_changed(model_doc):
     restore(model)
 
     assert actions() == [
-        "model.version_registered", "model.version_registered", "model.version_activated", "model.version_activated",
-        "model.version_updated", "model.version_deprecated", "model.version_archived", "model.deleted", "model.restored",
+        "model.version_registered",
+        "model.version_registered",
+        "model.version_activated",
+        "model.version_activated",
+        "model.version_updated",
+        "model.version_deprecated",
+        "model.version_archived",
+        "model.deleted",
+        "model.restored",
     ]
     entries = list(ChangeLogEntry.objects.all())
     first = entries[0]
     assert (first.kind, first.name, first.version, first.actor) == ("model", "llama2-7b-chat", "1.0.0", "system")
     assert first.object_id == str(registration.version.pk)
     # A registration names its spec by checksum, never a copy of it.
-    assert first.changes == {"spec_sha256": spec_checksum(registration.version.spec), "created": True, "family": ["", "llama"]}
+    assert first.changes == {
+        "spec_sha256": spec_checksum(registration.version.spec),
+        "created": True,
+        "family": ["", "llama"],
+    }
     assert entries[3].changes == {"current": ["1.0.0", "1.1.0"], "is_current": [False, True]}
     assert entries[4].changes == {"description": ["Llama 2 7B Chat model", "old"]}
-    assert entries[5].changes == {"status": ["active", "deprecated"], "is_current": [True, False], "current": ["1.1.0", None]}
+    assert entries[5].changes == {
+        "status": ["active", "deprecated"],
+        "is_current": [True, False],
+        "current": ["1.1.0", None],
+    }
     assert entries[7].object_id == str(model.pk)
 
 
@@ -92,7 +107,9 @@ def test_the_actor_of_an_admin_change_is_the_user(client, model_doc):
     version = lookup(Model, "llama2-7b-chat")
     client.force_login(get_user_model().objects.create_superuser("curator", password="curator-pass-1"))
 
-    response = client.post("/admin/models_app/modelversion/", {"action": "activate", "_selected_action": [str(version.pk)]})
+    response = client.post(
+        "/admin/models_app/modelversion/", {"action": "activate", "_selected_action": [str(version.pk)]}
+    )
 
     assert response.status_code == 302
     assert ChangeLogEntry.objects.last().actor == "user:curator"
@@ -150,8 +167,12 @@ def test_changes_filter_by_kind_name_action_and_actor(api, three_models):
         assert response.status_code == 200, response.json()
         return [(e["name"], e["action"]) for e in response.json()["results"]]
 
-    assert names() == [("alpha", "model.version_registered"), ("beta", "model.version_registered"),
-                       ("gamma", "model.version_registered"), ("beta", "model.version_activated")]
+    assert names() == [
+        ("alpha", "model.version_registered"),
+        ("beta", "model.version_registered"),
+        ("gamma", "model.version_registered"),
+        ("beta", "model.version_activated"),
+    ]
     assert names(name="beta") == [("beta", "model.version_registered"), ("beta", "model.version_activated")]
     assert names(action="model.version_activated") == [("beta", "model.version_activated")]
     assert names(action="model.*", actor="job:nightly") == [("beta", "model.version_activated")]
@@ -182,8 +203,14 @@ def test_changes_filter_by_time(api, three_models):
 
 @pytest.mark.parametrize(
     "params, parameter",
-    [({"colour": "red"}, "colour"), ({"since": "yesterday"}, "since"), ({"after_id": "-1"}, "after_id"),
-     ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"), ({"name": "n" * 200}, "name")],
+    [
+        ({"colour": "red"}, "colour"),
+        ({"since": "yesterday"}, "since"),
+        ({"after_id": "-1"}, "after_id"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"name": "n" * 200}, "name"),
+    ],
 )
 def test_bad_changes_parameters_are_a_400_naming_them(api, params, parameter):
     response = api.get("/api/v1/changes", params)
@@ -211,7 +238,11 @@ def test_an_objects_history_lists_its_entries_and_survives_deletion(api, three_m
     response = api.get("/api/v1/models/beta/history")
 
     assert response.status_code == 200
-    assert [e["action"] for e in response.json()["results"]] == ["model.version_registered", "model.version_activated", "model.deleted"]
+    assert [e["action"] for e in response.json()["results"]] == [
+        "model.version_registered",
+        "model.version_activated",
+        "model.deleted",
+    ]
     assert api.get("/api/v1/models/beta/history", {"action": "model.deleted"}).json()["results"][0]["name"] == "beta"
     assert api.get("/api/v1/models/nobody/history").status_code == 404
     assert api.get("/api/v1/models/beta/history", {"kind": "pipeline"}).status_code == 400
@@ -224,7 +255,10 @@ def test_the_admin_page_of_a_definition_and_of_a_version_shows_its_history(clien
         activate(version)
     client.force_login(get_user_model().objects.create_superuser("curator", password="curator-pass-1"))
 
-    for url in (f"/admin/models_app/model/{version.model.pk}/change/", f"/admin/models_app/modelversion/{version.pk}/change/"):
+    for url in (
+        f"/admin/models_app/model/{version.model.pk}/change/",
+        f"/admin/models_app/modelversion/{version.pk}/change/",
+    ):
         page = client.get(url).content.decode()
         assert "Change history" in page
         assert "model.version_activated" in page and "job:nightly" in page

@@ -11,13 +11,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from kernel.writes.delete import soft_delete
+from kernel.writes.lifecycle import activate, deprecate
+from kernel.writes.register import register
 from models_app.models import Model, ModelVersion
 from pipelines_app.models import Pipeline
 from policies_app.models import Policy
 from tests.conftest import assert_latest_flags_follow_pointers, example
-from kernel.writes.delete import soft_delete
-from kernel.writes.lifecycle import activate, deprecate
-from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -215,8 +215,14 @@ def test_import_into_a_non_empty_registry_refuses_conflicts_and_imports_nothing(
         ("", "empty"),
         ('{"format": "something-else"}\n', "not a ml-registry-export"),
         ('{"format": "ml-registry-export", "format_version": 1}\n{"section": "nope"}\n', "Unknown section"),
-        ('{"format": "ml-registry-export", "format_version": 1}\n{"section": "models", "type": "version", "definition": "x", "id": "1"}\n', "no earlier record"),
-        ('{"format": "ml-registry-export", "format_version": 1}\n{"section": "models", "type": "definition"}\n', "name is missing"),
+        (
+            '{"format": "ml-registry-export", "format_version": 1}\n{"section": "models", "type": "version", "definition": "x", "id": "1"}\n',
+            "no earlier record",
+        ),
+        (
+            '{"format": "ml-registry-export", "format_version": 1}\n{"section": "models", "type": "definition"}\n',
+            "name is missing",
+        ),
         ('{"format": "ml-registry-export", "format_version": 1}\nnot json\n', "Line 2: not JSON"),
     ],
 )
@@ -246,8 +252,8 @@ def populated_with_everything(populated, model_doc, settings, tmp_path, api):
     """``populated`` plus what the other apps keep: a binding with status moves, an alias, a derived version with
     contributors and its signed attestation, and a stored artifact file."""
     from bindings_app.models import ProviderBinding
-    from models_app.attestations.keys import generate_key
     from kernel.models.aliases import Alias
+    from models_app.attestations.keys import generate_key
 
     settings.ATTESTATION_SIGNING_KEY_FILE = str(tmp_path / "key.pem")
     settings.ATTESTATION_RETIRED_KEY_FILES = []
@@ -256,34 +262,65 @@ def populated_with_everything(populated, model_doc, settings, tmp_path, api):
     llama = Model.objects.get(name="llama")
     base = llama.versions.get(version="1.1.0")
     register(Model, {**model_doc(name="llama", version="1.3.0", family="llama"), "metrics": {"accuracy": 0.8}})
-    register(Model, {**model_doc(name="llama", version="1.4.0", family="llama"), "metrics": {"accuracy": 0.9},
-                    "derived_from": {"model": "llama", "version": "1.3.0", "relation": "finetune"},
-                    "contributors": [{"address": "0x52908400098527886e0f7030069857d2e4169ee7", "role": "data", "weight": 1}]})
-    binding = ProviderBinding.deploy(base, provider="openai", provider_model_id="gpt-4o", endpoint_url="https://api.example.com/v1",
-                                     region="us-east-1", environment="production", cost_per_1k_input_tokens="0.5")
+    register(
+        Model,
+        {
+            **model_doc(name="llama", version="1.4.0", family="llama"),
+            "metrics": {"accuracy": 0.9},
+            "derived_from": {"model": "llama", "version": "1.3.0", "relation": "finetune"},
+            "contributors": [{"address": "0x52908400098527886e0f7030069857d2e4169ee7", "role": "data", "weight": 1}],
+        },
+    )
+    binding = ProviderBinding.deploy(
+        base,
+        provider="openai",
+        provider_model_id="gpt-4o",
+        endpoint_url="https://api.example.com/v1",
+        region="us-east-1",
+        environment="production",
+        cost_per_1k_input_tokens="0.5",
+    )
     binding.disable()
     Alias.move(llama, "champion", "1.1.0")
-    assert api.put("/api/v1/models/llama/versions/1.1.0/artifacts/w.bin", data=b"w" * 10, content_type="application/octet-stream").status_code in (200, 201)
+    assert api.put(
+        "/api/v1/models/llama/versions/1.1.0/artifacts/w.bin", data=b"w" * 10, content_type="application/octet-stream"
+    ).status_code in (200, 201)
 
 
-def test_export_of_an_import_equals_the_original_export_with_bindings_lineage_aliases_history_and_files(populated_with_everything, tmp_path):
+def test_export_of_an_import_equals_the_original_export_with_bindings_lineage_aliases_history_and_files(
+    populated_with_everything, tmp_path
+):
     from bindings_app.models import BindingStatusChange, ProviderBinding
+    from kernel.models.aliases import Alias
+    from kernel.models.changelog import ChangeLogEntry
     from models_app.models import ArtifactFile, Attestation, Contribution
     from pipelines_app.models import PipelineVersion
     from policies_app.models import PolicyVersion
-    from kernel.models.aliases import Alias
-    from kernel.models.changelog import ChangeLogEntry
 
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     assert run("export_registry", str(first))[0] == 0
     sections = {json.loads(line)["section"] for line in first.read_text().splitlines()[1:]}
     assert {"bindings", "lineage", "registry"} <= sections
-    counts = {m: m.objects.count() for m in (ProviderBinding, BindingStatusChange, Contribution, Attestation, ArtifactFile, Alias, ChangeLogEntry)}
+    counts = {
+        m: m.objects.count()
+        for m in (ProviderBinding, BindingStatusChange, Contribution, Attestation, ArtifactFile, Alias, ChangeLogEntry)
+    }
     assert all(counts.values()), counts
     entry_ids = list(ChangeLogEntry.objects.values_list("id", flat=True))
 
     clear_change_log()
-    for model in (BindingStatusChange, ProviderBinding, Contribution, Attestation, ArtifactFile, Alias, PipelineVersion, Pipeline, PolicyVersion, Policy):
+    for model in (
+        BindingStatusChange,
+        ProviderBinding,
+        Contribution,
+        Attestation,
+        ArtifactFile,
+        Alias,
+        PipelineVersion,
+        Pipeline,
+        PolicyVersion,
+        Policy,
+    ):
         model.objects.all().delete()
     ModelVersion.objects.filter(derived_from__isnull=False).delete()
     ModelVersion.objects.all().delete()
@@ -296,5 +333,8 @@ def test_export_of_an_import_equals_the_original_export_with_bindings_lineage_al
     assert first.read_text() == second.read_text()
     assert {m: m.objects.count() for m in counts} == counts
     assert list(ChangeLogEntry.objects.values_list("id", flat=True)) == entry_ids
-    assert ProviderBinding.status_at(ProviderBinding.objects.get().pk, ChangeLogEntry.objects.last().at) == (True, "disabled")
+    assert ProviderBinding.status_at(ProviderBinding.objects.get().pk, ChangeLogEntry.objects.last().at) == (
+        True,
+        "disabled",
+    )
     assert Attestation.objects.get().version.version == "1.4.0"

@@ -8,15 +8,15 @@ import random
 import pytest
 from django.db import IntegrityError, transaction
 
-from models_app.models import Model, ModelVersion
-from pipelines_app.models import Pipeline
-from policies_app.models import Policy
 from kernel.models.definitions import backfill_latest_flags
-from tests.conftest import assert_latest_flags_follow_pointers
 from kernel.reads.lookups import lookup
 from kernel.writes.delete import restore, soft_delete
 from kernel.writes.lifecycle import activate, archive, deprecate, move
 from kernel.writes.register import register
+from models_app.models import Model, ModelVersion
+from pipelines_app.models import Pipeline
+from policies_app.models import Policy
+from tests.conftest import assert_latest_flags_follow_pointers
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,9 @@ def test_pointers_agree_with_ranking_after_a_random_history(model_doc):
     for _step in range(60):
         action = rng.choice(["register", "register", "activate", "deprecate", "archive"])
         if action == "register" or not versions:
-            text = f"{rng.randint(0, 3)}.{rng.randint(0, 3)}.{rng.randint(0, 3)}" + rng.choice(["", "", "-rc.1", "-alpha"])
+            text = f"{rng.randint(0, 3)}.{rng.randint(0, 3)}.{rng.randint(0, 3)}" + rng.choice(
+                ["", "", "-rc.1", "-alpha"]
+            )
             if text not in versions:
                 register(Model, model_doc(version=text))
                 versions.append(text)

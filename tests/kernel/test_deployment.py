@@ -16,5 +16,7 @@ def test_compose_starts_web_worker_and_one_beat_over_postgres_and_redis():
     assert services["beat"]["deploy"]["replicas"] == 1
     for name in ("web", "worker", "beat"):
         environment = services[name]["environment"]
-        assert environment["DATABASE_URL"].startswith("postgresql://") and environment["CELERY_BROKER_URL"].startswith("redis://")
+        assert environment["DATABASE_URL"].startswith("postgresql://") and environment["CELERY_BROKER_URL"].startswith(
+            "redis://"
+        )
     assert "build" in services["web"] and (ROOT / "Dockerfile").exists()

@@ -8,7 +8,12 @@ from __future__ import annotations
 import pytest
 
 from kernel.documents.shape import (
-    ID_FIELD, LIFECYCLE_FIELDS, READ_ONLY_FIELDS, WARNINGS_KEY, DocumentField, server_managed_extras,
+    ID_FIELD,
+    LIFECYCLE_FIELDS,
+    READ_ONLY_FIELDS,
+    WARNINGS_KEY,
+    DocumentField,
+    server_managed_extras,
 )
 from kernel.models.definitions import DefinitionVersion
 from models_app.models import ModelVersion

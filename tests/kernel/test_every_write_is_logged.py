@@ -16,26 +16,28 @@ archives and one ``retention.applied`` summary (set-based, as issue #9 asks of b
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 
-from models_app.models import Model
-from pipelines_app.models import Pipeline
-from policies_app.models import Policy
 from kernel.models.aliases import Alias
-from kernel.models.webhooks import WebhookSubscription
 from kernel.models.changelog import ChangeLogEntry, acting_as
-from tests.conftest import example
+from kernel.models.webhooks import WebhookSubscription
 from kernel.reads.lookups import lookup
 from kernel.writes.delete import soft_delete
 from kernel.writes.lifecycle import activate
 from kernel.writes.register import register, register_version
-from kernel.writes.register import register as do_register, register_version as do_register_version
+from kernel.writes.register import register as do_register
+from kernel.writes.register import register_version as do_register_version
+from models_app.models import Model
+from pipelines_app.models import Pipeline
+from policies_app.models import Policy
+from tests.conftest import example
 
 pytestmark = pytest.mark.django_db
 
@@ -83,13 +85,20 @@ EXAMPLES: dict[str, Example] = {
     "*_create": Example(body=lambda w: w.doc("2.0.0"), rejected_body=INVALID_DOCUMENT),
     "*_versions_post": Example(body=lambda w: w.doc("2.0.0"), rejected_body=INVALID_DOCUMENT),
     "*_update": Example(body=lambda w: {"description": "replaced"}, rejected_body=lambda w: {"tags": "not-a-list"}),
-    "*_partial_update": Example(body=lambda w: {"description": "patched"}, rejected_body=lambda w: {"tags": "not-a-list"}),
+    "*_partial_update": Example(
+        body=lambda w: {"description": "patched"}, rejected_body=lambda w: {"tags": "not-a-list"}
+    ),
     "*_destroy": Example(rejected_params={"name": "no-such-definition"}),
-    "*_alias_put": Example(params={"alias": "staging"}, body=lambda w: {"version": "1.1.0"}, rejected_body=lambda w: {"version": "9.9.9"}),
+    "*_alias_put": Example(
+        params={"alias": "staging"}, body=lambda w: {"version": "1.1.0"}, rejected_body=lambda w: {"version": "9.9.9"}
+    ),
     "*_alias_delete": Example(params={"alias": "production"}, rejected_params={"alias": "no-such-alias"}),
     "*_alias_rollback": Example(params={"alias": "production"}, rejected_params={"alias": "no-such-alias"}),
-    "*_lifecycle": Example(params={"version": "1.1.0", "move": "deprecate"}, rejected_params={"version": "9.9.9", "move": "deprecate"}),
+    "*_lifecycle": Example(
+        params={"version": "1.1.0", "move": "deprecate"}, rejected_params={"version": "9.9.9", "move": "deprecate"}
+    ),
 }
+
 
 def version_world(operation_id: str, index: int) -> World:
     """The default world plus 1.2.0: neither current nor aliased, so it may be deleted, archived or sealed."""
@@ -128,8 +137,12 @@ def binding_world(operation_id: str, index: int, *, status: str = "active") -> W
 
 
 BINDING = {
-    "provider": "openai", "provider_model_id": "gpt-4o", "endpoint_url": "https://api.example.com/v1", "environment": "production",
-    "cost_per_1k_input_tokens": 1, "cost_per_1k_output_tokens": 1,
+    "provider": "openai",
+    "provider_model_id": "gpt-4o",
+    "endpoint_url": "https://api.example.com/v1",
+    "environment": "production",
+    "cost_per_1k_input_tokens": 1,
+    "cost_per_1k_output_tokens": 1,
 }
 
 
@@ -138,32 +151,58 @@ def binding_body(world: World, **overrides) -> dict:
 
 
 NO_BINDING = {"id": "999999999"}
-EXAMPLES.update({
-    "*_delete_version": Example(setup=version_world, params={"version": "1.2.0"}, rejected_params={"version": "1.0.0"}),  # current
-    "*_restore": Example(setup=deleted_world, rejected_params={"name": "no-such-definition"}),
-    "model_artifact_upload": Example(
-        setup=version_world, format="raw", params={"version": "1.2.0", "filename": "weights.bin"}, body=lambda w: b"weights",
-        rejected_params={"version": "9.9.9"},
-    ),
-    "model_artifacts_upload": Example(
-        setup=version_world, format="multipart", params={"version": "1.2.0"},
-        body=lambda w: {"a": SimpleUploadedFile("a.bin", b"a"), "b": SimpleUploadedFile("b.bin", b"b")},
-        rejected_params={"version": "9.9.9"}, entries=2,  # one model.artifact_stored per file, as for one-file uploads
-    ),
-    "model_artifacts_seal": Example(setup=version_world, params={"version": "1.2.0"}, rejected_params={"version": "9.9.9"}),
-    "retention_apply": Example(
-        setup=retention_world, body=lambda w: {"model": w.name, "keep": 1}, rejected_body=lambda w: {"model": w.name, "keep": 0},
-        entries=2,  # 1.2.0 archived, and the run's summary
-    ),
-    "binding_create": Example(setup=binding_world, body=binding_body,
-                              rejected_body=lambda w: binding_body(w, config={"api_key": "sk-live-0123456789abcdef"})),
-    "binding_update": Example(setup=binding_world, body=lambda w: binding_body(w, region="us-east-1", weight=50),
-                              rejected_body=lambda w: binding_body(w, region="us-east-1", endpoint_url="ftp://example.org/")),
-    "binding_partial_update": Example(setup=binding_world, body=lambda w: {"weight": 50}, rejected_body=lambda w: {"weight": -1}),
-    "binding_destroy": Example(setup=lambda op, i: binding_world(op, i, status="disabled"), rejected_params=NO_BINDING),
-    "binding_enable": Example(setup=lambda op, i: binding_world(op, i, status="disabled"), rejected_params=NO_BINDING),
-    "binding_disable": Example(setup=binding_world, rejected_params=NO_BINDING),
-})
+EXAMPLES.update(
+    {
+        "*_delete_version": Example(
+            setup=version_world, params={"version": "1.2.0"}, rejected_params={"version": "1.0.0"}
+        ),  # current
+        "*_restore": Example(setup=deleted_world, rejected_params={"name": "no-such-definition"}),
+        "model_artifact_upload": Example(
+            setup=version_world,
+            format="raw",
+            params={"version": "1.2.0", "filename": "weights.bin"},
+            body=lambda w: b"weights",
+            rejected_params={"version": "9.9.9"},
+        ),
+        "model_artifacts_upload": Example(
+            setup=version_world,
+            format="multipart",
+            params={"version": "1.2.0"},
+            body=lambda w: {"a": SimpleUploadedFile("a.bin", b"a"), "b": SimpleUploadedFile("b.bin", b"b")},
+            rejected_params={"version": "9.9.9"},
+            entries=2,  # one model.artifact_stored per file, as for one-file uploads
+        ),
+        "model_artifacts_seal": Example(
+            setup=version_world, params={"version": "1.2.0"}, rejected_params={"version": "9.9.9"}
+        ),
+        "retention_apply": Example(
+            setup=retention_world,
+            body=lambda w: {"model": w.name, "keep": 1},
+            rejected_body=lambda w: {"model": w.name, "keep": 0},
+            entries=2,  # 1.2.0 archived, and the run's summary
+        ),
+        "binding_create": Example(
+            setup=binding_world,
+            body=binding_body,
+            rejected_body=lambda w: binding_body(w, config={"api_key": "sk-live-0123456789abcdef"}),
+        ),
+        "binding_update": Example(
+            setup=binding_world,
+            body=lambda w: binding_body(w, region="us-east-1", weight=50),
+            rejected_body=lambda w: binding_body(w, region="us-east-1", endpoint_url="ftp://example.org/"),
+        ),
+        "binding_partial_update": Example(
+            setup=binding_world, body=lambda w: {"weight": 50}, rejected_body=lambda w: {"weight": -1}
+        ),
+        "binding_destroy": Example(
+            setup=lambda op, i: binding_world(op, i, status="disabled"), rejected_params=NO_BINDING
+        ),
+        "binding_enable": Example(
+            setup=lambda op, i: binding_world(op, i, status="disabled"), rejected_params=NO_BINDING
+        ),
+        "binding_disable": Example(setup=binding_world, rejected_params=NO_BINDING),
+    }
+)
 
 
 def webhook_world(operation_id: str, index: int) -> World:
@@ -174,15 +213,20 @@ def webhook_world(operation_id: str, index: int) -> World:
 
 
 WEBHOOK = dict(setup=webhook_world, rejected_params={"id": "999999999"})
-EXAMPLES.update({
-    "webhook_create": Example(setup=webhook_world, body=lambda w: {"url": "https://example.org/hook", "events": ["*"]},
-                              rejected_body=lambda w: {"url": "ftp://example.org/", "events": ["*"]}),
-    "webhook_partial_update": Example(body=lambda w: {"active": False}, **WEBHOOK),
-    "webhook_destroy": Example(**WEBHOOK),
-    "webhook_rotate_secret": Example(**WEBHOOK),
-    "webhook_test": Example(**WEBHOOK),
-    "webhook_redeliver": Example(**WEBHOOK),
-})
+EXAMPLES.update(
+    {
+        "webhook_create": Example(
+            setup=webhook_world,
+            body=lambda w: {"url": "https://example.org/hook", "events": ["*"]},
+            rejected_body=lambda w: {"url": "ftp://example.org/", "events": ["*"]},
+        ),
+        "webhook_partial_update": Example(body=lambda w: {"active": False}, **WEBHOOK),
+        "webhook_destroy": Example(**WEBHOOK),
+        "webhook_rotate_secret": Example(**WEBHOOK),
+        "webhook_test": Example(**WEBHOOK),
+        "webhook_redeliver": Example(**WEBHOOK),
+    }
+)
 
 DEFINITIONS = {"model": Model, "pipeline": Pipeline, "policy": Policy}
 DOCUMENTS = {
@@ -198,12 +242,14 @@ def write_operations() -> tuple[tuple[str, str, str], ...]:
     tests here (a generation takes seconds on the 2-core machine, and tests/contract/test_openapi_schema.py shows
     that a second one in the same process gives the same schema)."""
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    return tuple(sorted(
-        (operation["operationId"], method, path)
-        for path, item in schema["paths"].items()
-        for method, operation in item.items()
-        if method in WRITE_METHODS
-    ))
+    return tuple(
+        sorted(
+            (operation["operationId"], method, path)
+            for path, item in schema["paths"].items()
+            for method, operation in item.items()
+            if method in WRITE_METHODS
+        )
+    )
 
 
 def generic_key(operation_id: str) -> str:
@@ -244,7 +290,8 @@ def call(api, method: str, path: str, body, format: str = "json") -> Any:
 
 def test_every_write_operation_is_described_here():
     missing = [
-        op for op, _, _ in write_operations()
+        op
+        for op, _, _ in write_operations()
         if op not in READ_ONLY | TELEMETRY and generic_key(op) not in READ_ONLY and example_for(op) is None
     ]
     assert missing == [], f"add an Example (or READ_ONLY entry) for: {missing}"
@@ -266,9 +313,17 @@ def test_each_write_leaves_one_entry_and_a_rejected_one_leaves_none(api, user, s
         params = {"name": world.name, **world.params, **spec.params}
 
         mark = ChangeLogEntry.objects.order_by("-id").values_list("id", flat=True).first()
-        rejected = call(api, method, fill(path, {**params, **spec.rejected_params}), (spec.rejected_body or spec.body)(world), spec.format)
+        rejected = call(
+            api,
+            method,
+            fill(path, {**params, **spec.rejected_params}),
+            (spec.rejected_body or spec.body)(world),
+            spec.format,
+        )
         assert 400 <= rejected.status_code < 500, (operation_id, rejected.status_code)
-        assert not ChangeLogEntry.objects.filter(id__gt=mark).exists(), f"{operation_id}: a rejected write left an entry"
+        assert not ChangeLogEntry.objects.filter(id__gt=mark).exists(), (
+            f"{operation_id}: a rejected write left an entry"
+        )
 
         response = call(api, method, fill(path, params), spec.body(world), spec.format)
         assert 200 <= response.status_code < 300, (operation_id, response.status_code, getattr(response, "data", None))

@@ -9,11 +9,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from models_app.models import ModelVersion
-from policies_app.models import PolicyVersion
 from kernel.documents.shape import MUTABLE_DEFAULTS
 from kernel.rules.validation import MAX_ISSUES
-from tests.policies_app.conftest import EVALUATE, URL as POLICIES, rbac
+from models_app.models import ModelVersion
+from policies_app.models import PolicyVersion
+from tests.policies_app.conftest import EVALUATE, rbac
+from tests.policies_app.conftest import URL as POLICIES
 
 pytestmark = pytest.mark.django_db
 
@@ -29,15 +30,24 @@ def post_raw(client, url: str, text: str):
 
 
 def test_a_rate_limit_too_large_to_compile_is_refused_and_evaluate_keeps_working(api):
-    document = {"name": "huge", "version": "1.0.0", "type": "rate_limit",
-                "rules": [{"entity": "user:*", "resource": "api:inference", "requests": HUGE, "window_seconds": 60}]}
+    document = {
+        "name": "huge",
+        "version": "1.0.0",
+        "type": "rate_limit",
+        "rules": [{"entity": "user:*", "resource": "api:inference", "requests": HUGE, "window_seconds": 60}],
+    }
 
     response = api.post(POLICIES, document, format="json")
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["path"] == "/rules/0/requests"
     assert not PolicyVersion.objects.exists()
-    assert api.post(EVALUATE, {"entity": "user:a", "resource": "api:inference", "action": "read"}, format="json").status_code == 200
+    assert (
+        api.post(
+            EVALUATE, {"entity": "user:a", "resource": "api:inference", "action": "read"}, format="json"
+        ).status_code
+        == 200
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,8 +63,12 @@ def test_integers_beyond_2_53_are_refused_everywhere_with_their_path(api, llama_
     document = {
         "/api/v1/models": llama_doc,
         "/api/v1/pipelines": {"name": "p", "version": "1.0.0", "steps": [{"id": "a", "type": "custom"}]},
-        "/api/v1/policies": {"name": "q", "version": "1.0.0", "type": "rate_limit",
-                             "rules": [{"entity": "user:*", "resource": "api:x", "requests": 1, "window_seconds": 1}]},
+        "/api/v1/policies": {
+            "name": "q",
+            "version": "1.0.0",
+            "type": "rate_limit",
+            "rules": [{"entity": "user:*", "resource": "api:x", "requests": 1, "window_seconds": 1}],
+        },
     }[url]
     target = document
     for part in document_path[:-1]:
@@ -74,7 +88,9 @@ def test_integers_beyond_2_53_are_refused_everywhere_with_their_path(api, llama_
 )
 def test_rate_limit_fields_have_documented_maxima(api, field, value):
     rule = {"entity": "user:*", "resource": "api:x", "requests": 10, "window_seconds": 60, field: value}
-    report = api.post(f"{POLICIES}/validate", {"name": "q", "version": "1.0.0", "type": "rate_limit", "rules": [rule]}, format="json").json()
+    report = api.post(
+        f"{POLICIES}/validate", {"name": "q", "version": "1.0.0", "type": "rate_limit", "rules": [rule]}, format="json"
+    ).json()
     assert [(e["path"], e["code"]) for e in report["errors"]] == [(f"/rules/0/{field}", "out_of_range")]
 
 
@@ -105,7 +121,9 @@ def test_thousands_of_identical_rbac_rules_answer_a_short_report(readonly_api, s
     settings.MAX_POLICY_RULES = 5000
     rules = [rbac("user:alice", "api:inference", "allow" if i % 2 else "deny") for i in range(2000)]
 
-    response = readonly_api.post(f"{POLICIES}/validate", {"name": "q", "version": "1.0.0", "type": "rbac", "rules": rules}, format="json")
+    response = readonly_api.post(
+        f"{POLICIES}/validate", {"name": "q", "version": "1.0.0", "type": "rbac", "rules": rules}, format="json"
+    )
 
     body = response.json()
     assert response.status_code == 200 and body["valid"] is False
@@ -113,14 +131,19 @@ def test_thousands_of_identical_rbac_rules_answer_a_short_report(readonly_api, s
     assert body["errors"][-1]["code"] == "too_many_errors" and "1899 more" in body["errors"][-1]["message"]
     assert len(response.content) < 50_000
     # Each contradicting rule is reported once, against the first rule it contradicts.
-    assert body["errors"][0] == {"path": "/rules/1", "code": "contradicting_rules",
-                                 "message": "This rule contradicts rule 0 (subject user:alice, resource api:inference); merge them or make one more specific."}
+    assert body["errors"][0] == {
+        "path": "/rules/1",
+        "code": "contradicting_rules",
+        "message": "This rule contradicts rule 0 (subject user:alice, resource api:inference); merge them or make one more specific.",
+    }
 
 
 def test_a_policy_over_the_rule_limit_is_not_checked_rule_against_rule(readonly_api):
     rules = [rbac("user:alice", "api:inference", "allow" if i % 2 else "deny") for i in range(2000)]
 
-    body = readonly_api.post(f"{POLICIES}/validate", {"name": "q", "version": "1.0.0", "type": "rbac", "rules": rules}, format="json").json()
+    body = readonly_api.post(
+        f"{POLICIES}/validate", {"name": "q", "version": "1.0.0", "type": "rbac", "rules": rules}, format="json"
+    ).json()
 
     assert [e["code"] for e in body["errors"]] == ["too_many_items"]
     assert body["warnings"] == []
@@ -129,7 +152,9 @@ def test_a_policy_over_the_rule_limit_is_not_checked_rule_against_rule(readonly_
 def test_a_pipeline_of_ten_thousand_steps_answers_one_limit_error(readonly_api):
     steps = [{"id": f"s{i}", "type": "inference", "depends_on": [f"s{i + 1}"]} for i in range(10_000)]
 
-    response = readonly_api.post("/api/v1/pipelines/validate", {"name": "p", "version": "1.0.0", "steps": steps}, format="json")
+    response = readonly_api.post(
+        "/api/v1/pipelines/validate", {"name": "p", "version": "1.0.0", "steps": steps}, format="json"
+    )
 
     assert [e["code"] for e in response.json()["errors"]] == ["too_many_steps"]
 
@@ -138,7 +163,9 @@ def test_schema_errors_are_capped_too(readonly_api, settings):
     settings.MAX_PIPELINE_STEPS = 1000
     steps = [{"id": f"S{i}", "type": "custom"} for i in range(500)]  # every id breaks the pattern
 
-    body = readonly_api.post("/api/v1/pipelines/validate", {"name": "p", "version": "1.0.0", "steps": steps}, format="json").json()
+    body = readonly_api.post(
+        "/api/v1/pipelines/validate", {"name": "p", "version": "1.0.0", "steps": steps}, format="json"
+    ).json()
 
     assert len(body["errors"]) == MAX_ISSUES + 1 and body["errors"][-1]["code"] == "too_many_errors"
 
@@ -203,7 +230,11 @@ def test_a_trailing_newline_fails_every_model_pattern(api, llama_doc, change, ex
 )
 def test_a_trailing_newline_fails_every_pipeline_pattern(api, llama_doc, change, expected):
     api.post("/api/v1/models", llama_doc, format="json")  # the step's model resolves
-    document = {"name": "p", "version": "1.0.0", "steps": [{"id": "load", "type": "inference", "model": "llama2-7b-chat"}]}
+    document = {
+        "name": "p",
+        "version": "1.0.0",
+        "steps": [{"id": "load", "type": "inference", "model": "llama2-7b-chat"}],
+    }
     assert api.post("/api/v1/pipelines/validate", document, format="json").json()["valid"] is True
     change(document)
     report = api.post("/api/v1/pipelines/validate", document, format="json").json()
@@ -226,8 +257,10 @@ def test_a_lone_surrogate_is_a_400_with_its_path_on_validate_and_register_alike(
 
     assert response.status_code == 400
     assert response.json()["errors"][0] == {
-        "path": "/description", "code": "invalid_string",
-        "message": "Not valid Unicode (a lone surrogate); it cannot be stored as UTF-8."}
+        "path": "/description",
+        "code": "invalid_string",
+        "message": "Not valid Unicode (a lone surrogate); it cannot be stored as UTF-8.",
+    }
     assert not ModelVersion.objects.exists()
 
 
@@ -246,7 +279,10 @@ def test_the_validator_itself_refuses_unstorable_values_for_the_admin_and_import
     llama_doc["description"] = "\udc80"
     llama_doc["metadata"] = {"n": -BEYOND_SAFE}
     report = model_validator.check(llama_doc)
-    assert sorted((e.path, e.code) for e in report.errors) == [("/description", "invalid_string"), ("/metadata/n", "out_of_range")]
+    assert sorted((e.path, e.code) for e in report.errors) == [
+        ("/description", "invalid_string"),
+        ("/metadata/n", "out_of_range"),
+    ]
 
 
 # -- 9: the admin and shared defaults ------------------------------------------------------------------------------

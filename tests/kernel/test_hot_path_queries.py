@@ -17,8 +17,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from models_app.models import Model, ModelVersion
 from kernel.fastpaths.prepared import Placeholder, PreparedQuery
+from models_app.models import Model, ModelVersion
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/models"
@@ -37,14 +37,19 @@ def sql_of(captured) -> list[str]:
     return [q["sql"] for q in captured.captured_queries]
 
 
-@pytest.mark.parametrize("path, version", [
-    ("/llama2-7b-chat", "1.1.0"),
-    ("/llama2-7b-chat/versions/current", "1.0.0"),
-    ("/llama2-7b-chat/versions/latest", "1.1.0"),
-    ("/llama2-7b-chat/versions/1.0.0", "1.0.0"),
-    ("/llama2-7b-chat?version=1.1.0", "1.1.0"),
-])
-def test_a_document_read_is_one_query_with_the_credential_token(api, registered, path, version, django_assert_num_queries):
+@pytest.mark.parametrize(
+    "path, version",
+    [
+        ("/llama2-7b-chat", "1.1.0"),
+        ("/llama2-7b-chat/versions/current", "1.0.0"),
+        ("/llama2-7b-chat/versions/latest", "1.1.0"),
+        ("/llama2-7b-chat/versions/1.0.0", "1.0.0"),
+        ("/llama2-7b-chat?version=1.1.0", "1.1.0"),
+    ],
+)
+def test_a_document_read_is_one_query_with_the_credential_token(
+    api, registered, path, version, django_assert_num_queries
+):
     with django_assert_num_queries(1) as captured:
         response = api.get(URL + path)
     assert response.status_code == 200 and response.json()["version"] == version
@@ -66,7 +71,10 @@ def test_registering_a_version_reads_nothing_twice(api, registered, model_doc):
     if connection.vendor == "postgresql":
         # token, savepoint, the one registration statement (kernel.fastpaths.one_statement), release
         assert len(queries) == 4 and "models_app_model_register_v1(" in queries[2], queries
-        assert ModelVersion.objects.get(version="1.2.0").is_latest and not ModelVersion.objects.get(version="1.1.0").is_latest
+        assert (
+            ModelVersion.objects.get(version="1.2.0").is_latest
+            and not ModelVersion.objects.get(version="1.1.0").is_latest
+        )
         return
     # token, savepoint, lock by name, the existing/latest versions, clear the old latest row's is_latest flag (the
     # one-latest constraint is checked row by row), insert, move the pointer, change log with its outbox, release

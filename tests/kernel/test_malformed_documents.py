@@ -8,11 +8,11 @@ import itertools
 
 import pytest
 
+from kernel.writes.register import register
 from models_app.validation import model_validator
 from pipelines_app.validation import pipeline_validator
 from policies_app.validation import policy_validator
 from tests.conftest import example
-from kernel.writes.register import register
 
 ODD_VALUES = [None, True, 0, -1, 1.5, "", "x", [], [{}], [[]], {}, {"a": {"b": 1}}, [1, "a", None]]
 

@@ -15,8 +15,23 @@ from policies_app.models import Policy
 
 ACCEPTED = ["a", "0", "llama2-7b-chat", "a.b_c-d", "9lives", "x" * 128, "a" + "." * 127, "a-", "a_", "a."]
 REFUSED = [
-    "", "llama\n", "a\n", "\nllama", "Llama", "lLAMA", "x" * 129, ".hidden", "-a", "_a", "a b", "a/b", "a@b",
-    "naïve", "a\t", "ａ", "x" * 128 + "\n",
+    "",
+    "llama\n",
+    "a\n",
+    "\nllama",
+    "Llama",
+    "lLAMA",
+    "x" * 129,
+    ".hidden",
+    "-a",
+    "_a",
+    "a b",
+    "a/b",
+    "a@b",
+    "naïve",
+    "a\t",
+    "ａ",
+    "x" * 128 + "\n",
 ]
 SAMPLES = ACCEPTED + REFUSED
 KINDS = [Model, Pipeline, Policy]

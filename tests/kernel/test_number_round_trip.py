@@ -74,7 +74,9 @@ def test_same_json_compares_json_values():
     from kernel.choices import Lifecycle
 
     assert same_json({"status": "active"}, {"status": Lifecycle.ACTIVE})  # a choice equals its stored value
-    assert not same_json({"a": 1}, {"a": 1, "b": None}) and not same_json([1, 2], [2, 1]) and not same_json([1], {"0": 1})
+    assert (
+        not same_json({"a": 1}, {"a": 1, "b": None}) and not same_json([1, 2], [2, 1]) and not same_json([1], {"0": 1})
+    )
 
 
 def test_the_change_log_records_changes_as_json(api, registered):

@@ -9,20 +9,20 @@ the same, apart from ids and clock readings.
 
 from __future__ import annotations
 
-import pytest
 import threading
 import time
 
+import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from models_app.models import Model, ModelVersion
-from pipelines_app.models import Pipeline, PipelineVersion
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.webhooks import OutboxItem, WebhookSubscription
-from tests.conftest import example
 from kernel.rules.check import check_document
 from kernel.writes.register import register
+from models_app.models import Model, ModelVersion
+from pipelines_app.models import Pipeline, PipelineVersion
+from tests.conftest import example
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -131,7 +131,9 @@ def test_a_stored_family_that_is_not_ascii_is_handed_back(api, model_doc, monkey
     steps = [("post", "/api/v1/models", without_family(model_doc(version="1.1.0")))]
     fast, orm = both_ways(api, steps, monkeypatch)
     assert fast == orm
-    assert [row["search_text"] for row in fast["model_versions"] if row["version"] == "1.1.0"] == ["llama2-7b-chat\nünï-family\n" + model_doc()["description"].lower()]
+    assert [row["search_text"] for row in fast["model_versions"] if row["version"] == "1.1.0"] == [
+        "llama2-7b-chat\nünï-family\n" + model_doc()["description"].lower()
+    ]
 
 
 def test_the_cases_it_hands_back_are_answered_by_the_orm_path(api, model_doc, monkeypatch):
@@ -139,7 +141,11 @@ def test_the_cases_it_hands_back_are_answered_by_the_orm_path(api, model_doc, mo
         ("post", "/api/v1/models", model_doc(version="1.0.0")),
         ("post", "/api/v1/models", model_doc(version="1.0.0")),  # a retry: 200 with already_registered
         ("post", "/api/v1/models", model_doc(version="1.0.0", description="changed")),  # still the same digest
-        ("post", "/api/v1/models", {**model_doc(version="1.0.0"), "artifact": {**model_doc()["artifact"], "checksum": "sha256:" + "1" * 64}}),
+        (
+            "post",
+            "/api/v1/models",
+            {**model_doc(version="1.0.0"), "artifact": {**model_doc()["artifact"], "checksum": "sha256:" + "1" * 64}},
+        ),
         ("post", "/api/v1/models", model_doc(version="1.1.0", family="mistral")),  # a definition-wide field changes
         ("post", "/api/v1/models/nothing-here/versions", model_doc(name="nothing-here", version="1.0.0")),
         ("delete", "/api/v1/models/llama2-7b-chat", None),
@@ -205,7 +211,9 @@ def test_documents_it_never_sees(model_doc):
 
     assert in_one_statement(Model, model_doc())
     assert not in_one_statement(Model, {**model_doc(), "definition": {"tags": ["x"]}})
-    assert not in_one_statement(Model, {**model_doc(), "derived_from": {"model": "a", "version": "1.0.0", "relation": "finetune"}})
+    assert not in_one_statement(
+        Model, {**model_doc(), "derived_from": {"model": "a", "version": "1.0.0", "relation": "finetune"}}
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,7 +21,11 @@ def test_openapi_documents_every_error_status_of_registration(anon):
     assert {"201", "400", "401", "403", "409", "413", "415"} <= set(register)
     lifecycle = schema["paths"]["/api/v1/models/{name}/versions/{version}/{move}"]["post"]["responses"]
     assert {"200", "401", "403", "404", "409"} <= set(lifecycle)
-    assert schema["components"]["schemas"]["ModelDocument"]["properties"]["artifact"]["required"] == ["bucket", "path", "format"]
+    assert schema["components"]["schemas"]["ModelDocument"]["properties"]["artifact"]["required"] == [
+        "bucket",
+        "path",
+        "format",
+    ]
 
 
 def test_swagger_ui_is_served_without_a_cdn(anon):
@@ -35,14 +39,22 @@ def test_ready_reports_each_check(anon):
     assert body["status"] == "ok" and body["checks"]["database"]["status"] == "ok"
 
 
-def test_a_cache_outage_is_degraded_not_unready_and_hides_the_address_from_anonymous_callers(anon, admin_client, settings):
+def test_a_cache_outage_is_degraded_not_unready_and_hides_the_address_from_anonymous_callers(
+    anon, admin_client, settings
+):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    settings.CACHES = {"default": {"BACKEND": "registry_project.resilience.ResilientRedisCache", "LOCATION": settings.REDIS_URL}}
+    settings.CACHES = {
+        "default": {"BACKEND": "registry_project.resilience.ResilientRedisCache", "LOCATION": settings.REDIS_URL}
+    }
 
     response = anon.get("/health/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "degraded", "checks": {"database": response.json()["checks"]["database"], "cache": {"status": "fail"}}, "failing": ["cache"]}
+    assert response.json() == {
+        "status": "degraded",
+        "checks": {"database": response.json()["checks"]["database"], "cache": {"status": "fail"}},
+        "failing": ["cache"],
+    }
     assert "127.0.0.1" not in response.content.decode()
     assert anon.get("/health/live").status_code == 200
     assert "error" in admin_client.get("/health/ready").json()["checks"]["cache"]
@@ -74,7 +86,11 @@ def test_ready_checks_the_celery_broker_when_one_is_configured(anon, settings):
 
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     response = anon.get("/health/ready")
-    assert response.status_code == 200 and response.json()["status"] == "degraded" and response.json()["failing"] == ["broker"]
+    assert (
+        response.status_code == 200
+        and response.json()["status"] == "degraded"
+        and response.json()["failing"] == ["broker"]
+    )
 
 
 def test_metrics_expose_registry_gauges_and_validation_counters(api, anon, llama_doc):

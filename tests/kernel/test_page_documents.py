@@ -48,8 +48,12 @@ def test_a_page_of_models_is_the_document_a_read_returns(api, model_doc):
     for name, family in (("alpha", "llama"), ("beta", ""), ("gamma", "mistral")):
         for version in ("1.0.0", "1.1.0-rc.1"):
             doc = model_doc(name=name, version=version)
-            doc["description"] = "Ünïcode – ✓ \"quoted\" \\ back\nslash \u2028 \u2029 \u0001"
-            doc["metadata"] = {"z": 1, "a": [0.1, 1e-7, 9007199254740991, -2.5e-30, None, True], "nested": {"b": {}, "a": []}}
+            doc["description"] = 'Ünïcode – ✓ "quoted" \\ back\nslash \u2028 \u2029 \u0001'
+            doc["metadata"] = {
+                "z": 1,
+                "a": [0.1, 1e-7, 9007199254740991, -2.5e-30, None, True],
+                "nested": {"b": {}, "a": []},
+            }
             if family:
                 doc["family"] = family
             else:
@@ -62,19 +66,26 @@ def test_a_page_of_models_is_the_document_a_read_returns(api, model_doc):
     response = api.post("/api/v1/models", derived, format="json")
     assert response.status_code == 201, response.json()
     # The definition's own fields, set and unset: retention_keep, metric_directions, its tags and description.
-    response = api.patch("/api/v1/models/alpha", {"definition": {"tags": ["team-a"], "description": "the alpha"}}, format="json")
+    response = api.patch(
+        "/api/v1/models/alpha", {"definition": {"tags": ["team-a"], "description": "the alpha"}}, format="json"
+    )
     assert response.status_code == 200, response.json()
     Model.objects.filter(name="gamma").update(retention_keep=3, metric_directions={"accuracy": "higher"})
     # Aliases sort by bytes: '-' < '.' < '_' < letters, which a collation would not keep.
     for alias in ("prod", "a_b", "a.b", "a-b", "ab"):
-        assert api.put(f"/api/v1/models/alpha/aliases/{alias}", {"version": "1.0.0"}, format="json").status_code in (200, 201)
+        assert api.put(f"/api/v1/models/alpha/aliases/{alias}", {"version": "1.0.0"}, format="json").status_code in (
+            200,
+            201,
+        )
     api.post("/api/v1/models/alpha/versions/1.0.0/activate")
     api.post("/api/v1/models/beta/versions/1.0.0/deprecate")
     # A timestamp with no microseconds is written without them; an archived version carries archived_at.
-    whole_second = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    whole_second = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     ModelVersion.objects.filter(model__name="beta", version="1.0.0").update(created_at=whole_second)
     api.post("/api/v1/models/gamma/versions/1.0.0/archive")
-    ModelVersion.objects.filter(model__name="gamma", version="1.0.0").update(archived_at=whole_second.replace(microsecond=7))
+    ModelVersion.objects.filter(model__name="gamma", version="1.0.0").update(
+        archived_at=whole_second.replace(microsecond=7)
+    )
 
     listed = page(api, "/api/v1/models?limit=100")
     assert [dict(d)["name"] for d in listed] == ["alpha", "beta", "delta", "gamma"]
@@ -143,7 +154,9 @@ def test_an_empty_spec_or_one_holding_the_documents_own_keys_still_gives_each_ke
     # Neither can come from the API (registration splits these keys off the spec); a restored backup could.
     ModelVersion.objects.filter(model__name="empty").update(spec={})
     crowded = ModelVersion.objects.get(model__name="crowded")
-    ModelVersion.objects.filter(pk=crowded.pk).update(spec={**crowded.spec, "status": "forged", "aliases": ["x"], "stored_artifacts": 1})
+    ModelVersion.objects.filter(pk=crowded.pk).update(
+        spec={**crowded.spec, "status": "forged", "aliases": ["x"], "stored_artifacts": 1}
+    )
     listed = page(api, "/api/v1/models?limit=100")
     for document in listed:
         keys = [key for key, _ in document]
@@ -156,7 +169,10 @@ def test_an_empty_spec_or_one_holding_the_documents_own_keys_still_gives_each_ke
 def test_an_empty_page_and_u2028_are_written_as_drf_writes_them(api, model_doc):
     body = api.get("/api/v1/models?tag=none-such").content
     assert json.loads(body) == {"count": 0, "next": None, "previous": None, "results": [], "count_is_exact": True}
-    assert api.post("/api/v1/models", model_doc(name="sep", description="a\u2028b\u2029c"), format="json").status_code == 201
+    assert (
+        api.post("/api/v1/models", model_doc(name="sep", description="a\u2028b\u2029c"), format="json").status_code
+        == 201
+    )
     listed = api.get("/api/v1/models").content
     assert b"\\u2028" in listed and b"\\u2029" in listed and "\u2028".encode() not in listed
     assert json.loads(listed)["results"][0]["description"] == "a\u2028b\u2029c"

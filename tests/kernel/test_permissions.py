@@ -8,9 +8,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from models_app.models import Model
 from kernel.models import ApiKey
 from kernel.writes.register import register
+from models_app.models import Model
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,9 @@ URL = "/api/v1/models"
 
 def client_for(*codenames: str, read_only: bool = False, superuser: bool = False) -> APIClient:
     User = get_user_model()
-    user = (User.objects.create_superuser if superuser else User.objects.create_user)(f"u{User.objects.count()}", password="x-password-1")
+    user = (User.objects.create_superuser if superuser else User.objects.create_user)(
+        f"u{User.objects.count()}", password="x-password-1"
+    )
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     _, key = ApiKey.objects.issue(user, read_only=read_only)
     client = APIClient()
@@ -69,6 +71,13 @@ def test_the_permission_matrix(registered, codenames, read_only, superuser, expe
 def test_a_403_names_the_missing_permission_in_the_error_shape(registered):
     response = client_for("change_modelversion").post(URL, {**registered, "version": "2.0.0"}, format="json")
 
-    assert response.json() == {"type": "client_error", "errors": [{
-        "code": "permission_denied", "path": None,
-        "message": f"User '{get_user_model().objects.last().username}' lacks the permission models_app.add_modelversion."}]}
+    assert response.json() == {
+        "type": "client_error",
+        "errors": [
+            {
+                "code": "permission_denied",
+                "path": None,
+                "message": f"User '{get_user_model().objects.last().username}' lacks the permission models_app.add_modelversion.",
+            }
+        ],
+    }

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from kernel.writes.register import register
 from models_app.models import Model
 from tests.conftest import example
-from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -25,17 +25,20 @@ def errors_of(response, status: int = 400) -> list[dict]:
     return response.json()["errors"]
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/changes?since=",
-    "/api/v1/changes?action=&kind=model",
-    "/api/v1/models/llama2-7b-chat/history?since=",
-    "/api/v1/models/llama2-7b-chat/aliases/champion/history?actor=",
-    "/api/v1/bindings?model=",
-    "/api/v1/versions?region=",
-    "/api/v1/webhooks?limit=",
-    "/api/v1/retention/stats?since=",
-    "/api/v1/models?tag=",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/changes?since=",
+        "/api/v1/changes?action=&kind=model",
+        "/api/v1/models/llama2-7b-chat/history?since=",
+        "/api/v1/models/llama2-7b-chat/aliases/champion/history?actor=",
+        "/api/v1/bindings?model=",
+        "/api/v1/versions?region=",
+        "/api/v1/webhooks?limit=",
+        "/api/v1/retention/stats?since=",
+        "/api/v1/models?tag=",
+    ],
+)
 def test_an_empty_query_value_is_a_400_naming_it_on_every_endpoint(api, llama, path):
     name = path.split("?")[1].split("=")[0]
     errors = errors_of(api.get(path))
@@ -55,7 +58,10 @@ def test_change_log_paging_out_of_range_is_a_400_naming_the_parameter(api, llama
 
 
 def test_moving_or_removing_an_alias_takes_no_point_in_time(api, llama):
-    assert api.put("/api/v1/models/llama2-7b-chat/aliases/champion", {"version": "1.0.0"}, format="json").status_code == 200
+    assert (
+        api.put("/api/v1/models/llama2-7b-chat/aliases/champion", {"version": "1.0.0"}, format="json").status_code
+        == 200
+    )
 
     errors = errors_of(api.delete("/api/v1/models/llama2-7b-chat/aliases/champion?at=2020-01-01T00:00:00Z"))
 
@@ -63,8 +69,15 @@ def test_moving_or_removing_an_alias_takes_no_point_in_time(api, llama):
     assert api.get("/api/v1/models/llama2-7b-chat/aliases/champion").json()["version"] == "1.0.0"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/attestations/verify", "/api/v1/retention/apply", "/api/v1/attestations/keys",
-                                  "/api/v1/contributors/0x52908400098527886E0F7030069857D2E4169EE7/impact"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/attestations/verify",
+        "/api/v1/retention/apply",
+        "/api/v1/attestations/keys",
+        "/api/v1/contributors/0x52908400098527886E0F7030069857D2E4169EE7/impact",
+    ],
+)
 def test_options_answers_on_endpoints_without_a_serializer(api, path):
     response = api.options(path)
     assert response.status_code == 200, response.content[:300]
@@ -93,7 +106,12 @@ def test_every_string_query_parameter_is_documented_as_non_empty(openapi):
 
 
 def test_every_operation_documents_the_400_its_query_checks_can_give(openapi):
-    undocumented = [f"{m.upper()} {p}" for p, ops in openapi["paths"].items() for m, op in ops.items() if "400" not in op["responses"]]
+    undocumented = [
+        f"{m.upper()} {p}"
+        for p, ops in openapi["paths"].items()
+        for m, op in ops.items()
+        if "400" not in op["responses"]
+    ]
     assert undocumented == []
 
 
@@ -110,7 +128,9 @@ def test_list_responses_are_documented_as_one_page_of_items(openapi):
         if "$ref" in page:
             page = openapi["components"]["schemas"][page["$ref"].rsplit("/", 1)[1]]
         item = page["properties"]["results"]["items"]
-        assert "count" not in openapi["components"]["schemas"][item["$ref"].rsplit("/", 1)[1]].get("properties", {}), path
+        assert "count" not in openapi["components"]["schemas"][item["$ref"].rsplit("/", 1)[1]].get("properties", {}), (
+            path
+        )
 
 
 UNFILTERED_GETS = [

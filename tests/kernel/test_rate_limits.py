@@ -44,7 +44,12 @@ def test_a_key_may_carry_a_higher_limit(api, tight):
 
 def test_limits_fail_open_at_once_when_redis_is_stalled(api, tight, settings):
     with private_redis() as (port, process):
-        settings.CACHES = {"default": {"BACKEND": "registry_project.resilience.ResilientRedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0"}}
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "registry_project.resilience.ResilientRedisCache",
+                "LOCATION": f"redis://127.0.0.1:{port}/0",
+            }
+        }
         process.send_signal(signal.SIGSTOP)
         statuses = [api.get("/api/v1/models").status_code for _ in range(10)]
         assert cache.breaker.current_state == "open"

@@ -13,7 +13,8 @@ from celery import Celery
 from django.core.cache import cache
 
 from registry_project.celery import RegistryTask, broker_breaker
-from tests.policies_app.conftest import EVALUATE, URL as POLICIES, rbac
+from tests.policies_app.conftest import EVALUATE, rbac
+from tests.policies_app.conftest import URL as POLICIES
 from tests.servers import private_redis
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.django_db
 def redis_cache(settings):
     with private_redis() as (port, process):
         settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
-        settings.CACHES = {"default": {"BACKEND": "registry_project.resilience.ResilientRedisCache", "LOCATION": settings.REDIS_URL}}
+        settings.CACHES = {
+            "default": {"BACKEND": "registry_project.resilience.ResilientRedisCache", "LOCATION": settings.REDIS_URL}
+        }
         yield process
 
 
@@ -40,9 +43,18 @@ def test_with_redis_stalled_requests_are_answered_and_the_log_says_so_once(api, 
     for i in range(20):
         assert cache.get("k") is None  # a miss, after at most one short timeout
         cache.set("k", i)
-        response = api.post(POLICIES, {"name": f"p{i}", "version": "1.0.0", "type": "rbac", "rules": [rbac("user:a", "api:x", "allow")]}, format="json")
+        response = api.post(
+            POLICIES,
+            {"name": f"p{i}", "version": "1.0.0", "type": "rbac", "rules": [rbac("user:a", "api:x", "allow")]},
+            format="json",
+        )
         assert response.status_code == 201
-        assert api.post(EVALUATE, {"entity": "user:a", "resource": "api:x", "action": "read"}, format="json").json()["allowed"] is True
+        assert (
+            api.post(EVALUATE, {"entity": "user:a", "resource": "api:x", "action": "read"}, format="json").json()[
+                "allowed"
+            ]
+            is True
+        )
 
     assert cache.breaker.current_state == pybreaker.STATE_OPEN
     # Only the calls before the breaker opened went to the network; every later call answered at once.
@@ -70,8 +82,11 @@ def test_the_cache_comes_back_when_redis_does(redis_cache, caplog, settings):
 def test_publishing_a_task_to_a_dead_broker_returns_at_once_and_opens_the_breaker(caplog):
     with private_redis() as (port, process):
         app = Celery("outage-test", task_cls=RegistryTask, set_as_current=False, broker=f"redis://127.0.0.1:{port}/0")
-        app.conf.update(broker_transport_options={"socket_timeout": 0.05, "socket_connect_timeout": 0.05, "max_retries": 0},
-                        broker_connection_timeout=0.05, task_publish_retry=False)
+        app.conf.update(
+            broker_transport_options={"socket_timeout": 0.05, "socket_connect_timeout": 0.05, "max_retries": 0},
+            broker_connection_timeout=0.05,
+            task_publish_retry=False,
+        )
 
         @app.task(name="outage-test.noop")
         def noop():

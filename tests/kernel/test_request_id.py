@@ -15,7 +15,9 @@ def test_the_callers_request_id_is_returned_and_visible_while_serving(api, llama
     from kernel.api import views
 
     original = views.register
-    monkeypatch.setattr(views, "register", lambda *a, **k: (seen.append(request_context.current_request_id()), original(*a, **k))[1])
+    monkeypatch.setattr(
+        views, "register", lambda *a, **k: (seen.append(request_context.current_request_id()), original(*a, **k))[1]
+    )
 
     response = api.post("/api/v1/models", llama_doc, format="json", HTTP_X_REQUEST_ID="req-42.a")
 

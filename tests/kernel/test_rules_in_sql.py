@@ -40,9 +40,31 @@ def statement(pattern: str) -> str:
 # -- latest ----------------------------------------------------------------------------------------------------------
 
 VERSIONS = [
-    "0.9.9", "1.0.0", "1.0.1", "1.1.0", "1.10.0", "2.0.0", "10.0.0", "2147483647.0.0", "1.0.0-0", "1.0.0-1",
-    "1.0.0-2", "1.0.0-10", "1.0.0-a", "1.0.0-A", "1.0.0-a-b", "1.0.0-a.b", "1.0.0-alpha", "1.0.0-alpha.1",
-    "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0-rc.1.0", "2.0.0-rc.1",
+    "0.9.9",
+    "1.0.0",
+    "1.0.1",
+    "1.1.0",
+    "1.10.0",
+    "2.0.0",
+    "10.0.0",
+    "2147483647.0.0",
+    "1.0.0-0",
+    "1.0.0-1",
+    "1.0.0-2",
+    "1.0.0-10",
+    "1.0.0-a",
+    "1.0.0-A",
+    "1.0.0-a-b",
+    "1.0.0-a.b",
+    "1.0.0-alpha",
+    "1.0.0-alpha.1",
+    "1.0.0-alpha.beta",
+    "1.0.0-beta",
+    "1.0.0-beta.2",
+    "1.0.0-beta.11",
+    "1.0.0-rc.1",
+    "1.0.0-rc.1.0",
+    "2.0.0-rc.1",
     "1.0.0+build.5",
 ]
 
@@ -65,14 +87,15 @@ def test_the_registration_functions_comparison_agrees_with_latest_rank_for_every
             f" jsonb_to_recordset(%s::jsonb) AS l({columns})",
             [json.dumps(rows), json.dumps(rows)],
         )
-        in_sql = {(v, l): later for v, l, later in cursor.fetchall()}
+        in_sql = {(v, other): later for v, other, later in cursor.fetchall()}
     ranks = [latest_rank(SimpleNamespace(**row)) for row in rows]
-    in_python = {(v, l): ranks[v] > ranks[l] for v in range(len(rows)) for l in range(len(rows))}
+    in_python = {(v, other): ranks[v] > ranks[other] for v in range(len(rows)) for other in range(len(rows))}
     assert len(in_sql) == len(rows) ** 2 > 5000
     assert in_sql == in_python
 
 
 # -- effective tags --------------------------------------------------------------------------------------------------
+
 
 def tag_cases() -> list[tuple]:
     pool = ["a", "b", "c", "A", "team-x", "ü", "a.b", ""]
@@ -101,14 +124,44 @@ def test_the_registration_functions_effective_tags_agree_with_effective_tags_of(
 # -- webhook event patterns ------------------------------------------------------------------------------------------
 
 PATTERNS = [
-    "*", "**", "*x", "model.*", "model.version_*", "model.version_registered", "model.version_registered*", "model",
-    "model.", "mod*", "model.*.x", "pipeline.*", "MODEL.*", "", "%", "_odel.*", "model._*", "%.*", "model\\*",
-    "binding.*", "ü*",
+    "*",
+    "**",
+    "*x",
+    "model.*",
+    "model.version_*",
+    "model.version_registered",
+    "model.version_registered*",
+    "model",
+    "model.",
+    "mod*",
+    "model.*.x",
+    "pipeline.*",
+    "MODEL.*",
+    "",
+    "%",
+    "_odel.*",
+    "model._*",
+    "%.*",
+    "model\\*",
+    "binding.*",
+    "ü*",
 ]
 ACTIONS = [
-    "model.version_registered", "model.version_activated", "model.version_registeredx", "pipeline.registered",
-    "policy.version_updated", "binding.created", "model", "model.", "", "x*", "%", "Model.version_registered",
-    "model.*", "üx", "model\\x",
+    "model.version_registered",
+    "model.version_activated",
+    "model.version_registeredx",
+    "pipeline.registered",
+    "policy.version_updated",
+    "binding.created",
+    "model",
+    "model.",
+    "",
+    "x*",
+    "%",
+    "Model.version_registered",
+    "model.*",
+    "üx",
+    "model\\x",
 ]
 
 

@@ -5,15 +5,28 @@ import random
 import pytest
 import semver
 
-from models_app.validation import model_validator
 from kernel.rules.semver import InvalidVersion, parse_version
+from models_app.validation import model_validator
 
 
 def test_sort_keys_follow_semver_precedence():
     # The ordering example from semver.org item 11, plus numeric identifiers that string order gets wrong.
     ordered = [
-        "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
-        "1.0.0-rc.1", "1.0.0", "1.2.0", "1.9.0", "1.10.0", "2.0.0-rc.9", "2.0.0-rc.10", "2.0.0", "10.0.0",
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.2.0",
+        "1.9.0",
+        "1.10.0",
+        "2.0.0-rc.9",
+        "2.0.0-rc.10",
+        "2.0.0",
+        "10.0.0",
     ]
     shuffled = ordered[:]
     random.Random(7).shuffle(shuffled)
@@ -44,9 +57,16 @@ def test_validation_reports_every_error_at_once(llama_doc):
 
     paths = {e.path for e in report.errors}
     assert {
-        "/name", "/version", "/artifact/format", "/artifact/checksum", "/artifact/size_bytes",
-        "/runtime/gpu_memory_utilization", "/runtime/tensor_parallel_size", "/runtime/dtype",
-        "/requirements/cuda_version", "/eval_score",  # max_model_len is optional: vLLM derives it
+        "/name",
+        "/version",
+        "/artifact/format",
+        "/artifact/checksum",
+        "/artifact/size_bytes",
+        "/runtime/gpu_memory_utilization",
+        "/runtime/tensor_parallel_size",
+        "/runtime/dtype",
+        "/requirements/cuda_version",
+        "/eval_score",  # max_model_len is optional: vLLM derives it
     } <= paths
     assert all(e.code and e.message for e in report.errors)
     assert len(report.errors) == len({(e.path, e.code, e.message) for e in report.errors})  # no duplicates

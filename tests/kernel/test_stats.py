@@ -5,19 +5,21 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from models_app.models import Model
-from policies_app.models import Policy
 from kernel import stats
-from tests.conftest import _client_for, example
 from kernel.writes.lifecycle import archive
 from kernel.writes.register import register
+from models_app.models import Model
+from policies_app.models import Policy
+from tests.conftest import _client_for, example
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def staff_api(db):
-    return _client_for(get_user_model().objects.create_user(username="ops", password="unused-password-123", is_staff=True))
+    return _client_for(
+        get_user_model().objects.create_user(username="ops", password="unused-password-123", is_staff=True)
+    )
 
 
 def test_the_snapshot_summarises_every_app(model_doc):
@@ -87,24 +89,42 @@ def test_metrics_gauges_come_from_the_snapshot(anon, model_doc):
     assert "registry_pipelines_total 0.0" in text
 
 
-def test_the_snapshot_and_metrics_count_bindings_by_provider_and_status_and_stored_bytes_by_tier(anon, api, model_doc, settings, tmp_path):
+def test_the_snapshot_and_metrics_count_bindings_by_provider_and_status_and_stored_bytes_by_tier(
+    anon, api, model_doc, settings, tmp_path
+):
     from bindings_app.models import ProviderBinding
 
     settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path)
     settings.BINDING_SLO_MIN_SAMPLES = 2
     version = register(Model, model_doc(name="a")).version
-    placement = dict(provider_model_id="m", endpoint_url="https://api.example.com/v1", cost_per_1k_input_tokens=1, cost_per_1k_output_tokens=1)
-    openai = ProviderBinding.deploy(version, provider="openai", region="us-east-1", environment="production", **placement)
-    ProviderBinding.deploy(version, provider="openai", region="eu-west-1", environment="production", **placement).disable()
+    placement = dict(
+        provider_model_id="m",
+        endpoint_url="https://api.example.com/v1",
+        cost_per_1k_input_tokens=1,
+        cost_per_1k_output_tokens=1,
+    )
+    openai = ProviderBinding.deploy(
+        version, provider="openai", region="us-east-1", environment="production", **placement
+    )
+    ProviderBinding.deploy(
+        version, provider="openai", region="eu-west-1", environment="production", **placement
+    ).disable()
     ProviderBinding.deploy(version, provider="self_hosted", region="eu-west-1", environment="staging", **placement)
     # Only openai's has enough samples: 3 of 4 succeeded.
     ProviderBinding.objects.filter(pk=openai.pk).update(request_count=4, success_count=3)
-    upload = api.put("/api/v1/models/a/versions/1.0.0/artifacts/weights.bin", data=b"x" * 1000, content_type="application/octet-stream")
+    upload = api.put(
+        "/api/v1/models/a/versions/1.0.0/artifacts/weights.bin",
+        data=b"x" * 1000,
+        content_type="application/octet-stream",
+    )
     assert upload.status_code in (200, 201), upload.content
 
     data = stats.refresh().data
 
-    assert data["bindings"]["by_provider_status"] == {"openai": {"active": 1, "disabled": 1}, "self_hosted": {"active": 1}}
+    assert data["bindings"]["by_provider_status"] == {
+        "openai": {"active": 1, "disabled": 1},
+        "self_hosted": {"active": 1},
+    }
     assert data["bindings"]["total"] == 3
     assert data["bindings"]["average_success_rate"] == 0.75
     assert data["models"]["stored_artifact_bytes_by_tier"] == {"filesystem": 1000}
@@ -119,8 +139,14 @@ def test_with_too_few_samples_the_average_success_rate_is_no_data(model_doc):
     from bindings_app.models import ProviderBinding
 
     version = register(Model, model_doc(name="a")).version
-    ProviderBinding.deploy(version, provider="openai", provider_model_id="m", endpoint_url="https://api.example.com/v1", region="us-east-1",
-                           environment="production")
+    ProviderBinding.deploy(
+        version,
+        provider="openai",
+        provider_model_id="m",
+        endpoint_url="https://api.example.com/v1",
+        region="us-east-1",
+        environment="production",
+    )
 
     assert stats.refresh().data["bindings"]["average_success_rate"] is None
 

@@ -71,7 +71,9 @@ def test_lifecycle_moves_and_updates_are_logged_with_their_version(api, model_do
     assert api.post(f"{URL}/llama2-7b-chat/versions/1.0.0/archive").status_code == 200
     assert api.patch(f"{URL}/llama2-7b-chat?version=1.0.0", {"description": "x"}, format="json").status_code == 200
 
-    writes = [(line["event"], line["name"], line["version"]) for line in log_lines() if line["logger"] == "registry.writes"]
+    writes = [
+        (line["event"], line["name"], line["version"]) for line in log_lines() if line["logger"] == "registry.writes"
+    ]
     assert writes == [
         ("model_registered", "llama2-7b-chat", "1.0.0"),
         ("model_version_activated", "llama2-7b-chat", "1.0.0"),
@@ -137,7 +139,9 @@ def run_request(**env) -> subprocess.CompletedProcess:
     )
     base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "LOG_FORMAT")}
     base.update(DJANGO_SETTINGS_MODULE="registry_project.settings", SECRET_KEY="s" * 50, **env)
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_production_logs_are_one_json_object_per_line():
@@ -180,5 +184,10 @@ def test_gunicorn_in_production_writes_only_json_lines(tmp_path):
 
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert {line["logger"] for line in lines} >= {"gunicorn.error", "registry.access"}
-    access = [(line["request_id"], line["path"], line["status"]) for line in lines if line["event"] == "request_finished"]
-    assert sorted(a for a in access if a[0].startswith("g-")) == [("g-1", "/health/live", 200), ("g-2", "/health/live", 200)]
+    access = [
+        (line["request_id"], line["path"], line["status"]) for line in lines if line["event"] == "request_finished"
+    ]
+    assert sorted(a for a in access if a[0].startswith("g-")) == [
+        ("g-1", "/health/live", 200),
+        ("g-2", "/health/live", 200),
+    ]

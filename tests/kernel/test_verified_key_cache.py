@@ -94,7 +94,19 @@ def document_reads(api, model_doc):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("read", ["latest", "a number", "current", "by id", "a missing model (404)", "a missing version (404)", "the list", "the versions"])
+@pytest.mark.parametrize(
+    "read",
+    [
+        "latest",
+        "a number",
+        "current",
+        "by id",
+        "a missing model (404)",
+        "a missing version (404)",
+        "the list",
+        "the versions",
+    ],
+)
 def test_a_document_read_with_a_key_revoked_since_it_was_cached_is_refused(api, document_reads, read):
     # A read confirms its cached key with the token its own statement read, or with a read of the token before
     # it answers: whatever the view found (a document, a 404, a page), the revoked key gets the 401.
@@ -117,7 +129,9 @@ def test_a_conditional_read_with_a_revoked_key_is_refused_not_told_it_is_unchang
 
 
 @pytest.mark.django_db
-def test_a_read_after_an_unrelated_credential_change_is_answered_and_the_key_cached_again(api, document_reads, user, django_assert_max_num_queries):
+def test_a_read_after_an_unrelated_credential_change_is_answered_and_the_key_cached_again(
+    api, document_reads, user, django_assert_max_num_queries
+):
     assert api.get(document_reads["latest"]).status_code == 200
     ApiKey.objects.issue(user)  # another key: the token changes, this key stays valid
     assert api.get(document_reads["latest"]).status_code == 200  # verified again
@@ -152,7 +166,9 @@ def test_a_document_read_that_fails_with_a_revoked_key_is_refused_not_a_server_e
 def test_a_raised_rate_limit_applies_to_the_next_read_of_a_cached_key(api, document_reads, settings):
     settings.API_RATE_LIMIT = (1, 1)
     assert [api.get(document_reads["latest"]).status_code for _ in range(2)] == [200, 429]
-    ApiKey.objects.filter(prefix=api.api_key.split(".")[0]).update(rate_limit_per_minute=6_000_000, rate_limit_burst=1000)
+    ApiKey.objects.filter(prefix=api.api_key.split(".")[0]).update(
+        rate_limit_per_minute=6_000_000, rate_limit_burst=1000
+    )
     assert api.get(document_reads["latest"]).status_code == 200
 
 

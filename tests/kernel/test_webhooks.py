@@ -24,13 +24,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from models_app.models import Model
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.webhooks import DeliveryStatus, OutboxItem, WebhookDelivery, deliver_due, relay_outbox
 from kernel.reads.lookups import lookup
 from kernel.writes.lifecycle import activate
 from kernel.writes.register import register
 from kernel.writes.update import update_document
+from models_app.models import Model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,10 +116,25 @@ def test_only_http_targets_and_staff(staff_api):
     assert response.status_code == 400 and response.json()["errors"][0]["path"].startswith("/events")
 
 
-URLS_ALLOWED = ["http://a", "HTTPS://Example.COM:8443/hook?x=1#f", "http://127.0.0.1:1/", "http://[::1]:8080/p",
-                "https://x.test/a%20b/~!$&'()*+,;=:@"]
-URLS_REFUSED = ["file:///etc/passwd", "ftp://x.test/", "http://", "http:///path", "http://exa mple.test/",
-                "http://x.test/\n", "http://-x.test/", "javascript:alert(1)", "http://x.test/ä", " http://x.test/"]
+URLS_ALLOWED = [
+    "http://a",
+    "HTTPS://Example.COM:8443/hook?x=1#f",
+    "http://127.0.0.1:1/",
+    "http://[::1]:8080/p",
+    "https://x.test/a%20b/~!$&'()*+,;=:@",
+]
+URLS_REFUSED = [
+    "file:///etc/passwd",
+    "ftp://x.test/",
+    "http://",
+    "http:///path",
+    "http://exa mple.test/",
+    "http://x.test/\n",
+    "http://-x.test/",
+    "javascript:alert(1)",
+    "http://x.test/ä",
+    " http://x.test/",
+]
 
 
 @pytest.mark.django_db
@@ -151,9 +166,13 @@ def test_the_webhook_answers_match_their_schemas(staff_api):
     jsonschema.validate(staff_api.get(f"/api/v1/webhooks/{created['id']}").json(), api.SUBSCRIPTION_SCHEMA)
     assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", {"zzz": 1}, format="json").status_code == 400
     for wrong_type in ({"description": 0}, {"active": "yes"}, {"active": 1}, {"events": [5]}, {"url": 0}):
-        assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", wrong_type, format="json").status_code == 400, wrong_type
+        assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", wrong_type, format="json").status_code == 400, (
+            wrong_type
+        )
     # A secret sent back is ignored, but it is a string as documented (an integer past 2^53 in it would be a 400).
-    assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", {"secret": "whsec_old"}, format="json").status_code == 200
+    assert (
+        staff_api.patch(f"/api/v1/webhooks/{created['id']}", {"secret": "whsec_old"}, format="json").status_code == 200
+    )
     assert staff_api.patch(f"/api/v1/webhooks/{created['id']}", {"secret": [1]}, format="json").status_code == 400
     rotated = staff_api.post(f"/api/v1/webhooks/{created['id']}/rotate-secret").json()
     assert set(rotated) == {"id", "secret"} and re.search(api.SECRET_SCHEMA["pattern"], rotated["secret"])
@@ -215,7 +234,8 @@ def free_port() -> int:
 def start_redis(port: int) -> subprocess.Popen:
     process = subprocess.Popen(
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -253,9 +273,23 @@ def test_changes_made_while_the_broker_is_down_are_all_delivered_in_order(staff_
     }
     env.pop("REDIS_URL", None)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "registry_project", "worker", "-B", "--pool=solo", "--loglevel=WARNING",
-         "-s", str(tmp_path / "beat-schedule")],
-        cwd=ROOT, env=env, stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "registry_project",
+            "worker",
+            "-B",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "-s",
+            str(tmp_path / "beat-schedule"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(tmp_path / "worker.log", "w"),
+        stderr=subprocess.STDOUT,
     )
     try:
         subscription = subscribe(staff_api, receiver.url)
@@ -291,10 +325,21 @@ def test_changes_made_while_the_broker_is_down_are_all_delivered_in_order(staff_
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("events, active", [
-    (["*"], True), (["*"], False), (["model.*"], True), (["model.version_registered"], True), (["mod*"], True),
-    (["pipeline.*"], True), (["model.*.x"], True), (["model"], True), (["pipeline.x", "model.version_*"], True), ([], True),
-])
+@pytest.mark.parametrize(
+    "events, active",
+    [
+        (["*"], True),
+        (["*"], False),
+        (["model.*"], True),
+        (["model.version_registered"], True),
+        (["mod*"], True),
+        (["pipeline.*"], True),
+        (["model.*.x"], True),
+        (["model"], True),
+        (["pipeline.x", "model.version_*"], True),
+        ([], True),
+    ],
+)
 def test_an_entry_reaches_the_outbox_exactly_when_an_active_subscriptions_pattern_matches_it(events, active):
     # On PostgreSQL the match is SQL in the change log's own INSERT; it must agree with event_matches, which the
     # relay fans out with.

@@ -8,9 +8,9 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
-from models_app.models import Model, ModelVersion
 from kernel.writes.lifecycle import activate, deprecate
 from kernel.writes.register import register
+from models_app.models import Model, ModelVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,10 @@ def test_changelists_filter_by_family_status_and_tag(curator, llama_doc):
         response = curator.get(url)
         assert response.status_code == 200
         assert b"llama2-7b-chat" in response.content, url
-    assert b"llama2-7b-chat" not in curator.get("/admin/models_app/modelversion/?tag=nope").content.split(b"result_list")[-1]
+    assert (
+        b"llama2-7b-chat"
+        not in curator.get("/admin/models_app/modelversion/?tag=nope").content.split(b"result_list")[-1]
+    )
 
 
 def test_lifecycle_actions_on_selected_versions(curator, llama_doc, model_doc):
@@ -118,7 +121,9 @@ def test_editing_the_family_in_the_admin_is_validated(curator, llama_doc):
     assert (model.family, model.retention_keep) == ("llama2", 3)
 
 
-def test_the_model_changelist_query_count_does_not_grow_with_the_models(curator, model_doc, django_assert_max_num_queries):
+def test_the_model_changelist_query_count_does_not_grow_with_the_models(
+    curator, model_doc, django_assert_max_num_queries
+):
     for i in range(30):
         for version in ("1.0.0", "1.1.0"):
             register(Model, model_doc(name=f"model-{i:02d}", version=version))
@@ -137,5 +142,7 @@ def test_the_model_changelist_shows_each_models_latest_and_current_version(curat
 
     html = curator.get("/admin/models_app/model/").content.decode()
 
-    cells = dict(re.findall(r'<td class="field-(latest_version_number|current_version_number|latest_status)">([^<]*)</td>', html))
+    cells = dict(
+        re.findall(r'<td class="field-(latest_version_number|current_version_number|latest_status)">([^<]*)</td>', html)
+    )
     assert cells == {"latest_version_number": "1.1.0", "current_version_number": "1.0.0", "latest_status": "deprecated"}

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from models_app.models import ArtifactFile, Model
 from kernel.writes.register import register
+from models_app.models import ArtifactFile, Model
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,9 @@ def test_staff_upload_through_the_admin_stores_the_file_and_the_page_lists_it(cu
     version = register(Model, llama_doc).version
     upload_url = f"/admin/models_app/modelversion/{version.pk}/artifacts/upload/"
 
-    response = curator.post(upload_url, {"files": [SimpleUploadedFile("model.bin", b"weights"), SimpleUploadedFile("config.json", b"{}")]})
+    response = curator.post(
+        upload_url, {"files": [SimpleUploadedFile("model.bin", b"weights"), SimpleUploadedFile("config.json", b"{}")]}
+    )
 
     assert response.status_code == 302
     page = curator.get(f"/admin/models_app/modelversion/{version.pk}/change/").content.decode()
@@ -42,7 +44,10 @@ def test_admin_upload_of_a_mismatching_declared_file_shows_the_error_and_keeps_n
     doc["artifact"]["files"] = {"model.bin": {"size_bytes": 3}}
     version = register(Model, doc).version
 
-    response = curator.post(f"/admin/models_app/modelversion/{version.pk}/artifacts/upload/", {"files": [SimpleUploadedFile("model.bin", b"weights")]})
+    response = curator.post(
+        f"/admin/models_app/modelversion/{version.pk}/artifacts/upload/",
+        {"files": [SimpleUploadedFile("model.bin", b"weights")]},
+    )
 
     assert response.status_code == 200
     assert "declares size 3 but received 7" in str(response.context["form"].errors["files"])

@@ -14,12 +14,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from models_app.models import ArtifactFile, Model, ModelVersion
-from models_app.tasks import verify_artifacts
-from tests.s3_server import CREDENTIALS, REGION, free_port, s3_bucket, s3_client, s3_endpoint  # noqa: F401,F811  (fixtures)
 from kernel.writes.lifecycle import archive
 from kernel.writes.register import register, register_version
 from kernel.writes.register import register_version as do_register_version
+from models_app.models import ArtifactFile, Model, ModelVersion
+from models_app.tasks import verify_artifacts
+from tests.s3_server import CREDENTIALS, REGION, free_port, s3_bucket, s3_client, s3_endpoint  # noqa: F401,F811  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -81,8 +81,12 @@ def backend(request, settings, tmp_path) -> Backend:
 def use_s3(settings, endpoint: str, bucket: str) -> None:
     settings.ARTIFACT_STORAGE = "s3"
     settings.ARTIFACT_S3 = {
-        "bucket_name": bucket, "endpoint_url": endpoint, "region_name": REGION, "location": "",
-        "access_key": CREDENTIALS["aws_access_key_id"], "secret_key": CREDENTIALS["aws_secret_access_key"],
+        "bucket_name": bucket,
+        "endpoint_url": endpoint,
+        "region_name": REGION,
+        "location": "",
+        "access_key": CREDENTIALS["aws_access_key_id"],
+        "secret_key": CREDENTIALS["aws_secret_access_key"],
     }
 
 
@@ -113,7 +117,9 @@ def test_upload_streams_the_file_and_records_both_digests(api, backend, version)
     assert len(backend.keys()) == 1
 
     listing = api.get(BASE).json()
-    assert [(f["filename"], f["sha256"], f["integrity"]) for f in listing["files"]] == [("model.safetensors", sha256(WEIGHTS), "ok")]
+    assert [(f["filename"], f["sha256"], f["integrity"]) for f in listing["files"]] == [
+        ("model.safetensors", sha256(WEIGHTS), "ok")
+    ]
 
     status, data, _ = backend.download(api.get(f"{BASE}/model.safetensors"))
     assert status == 200 and data == WEIGHTS
@@ -201,7 +207,10 @@ def test_multipart_stores_every_file_or_none(api, backend, model_doc):
 
     response = api.put(BASE, data=good, format="multipart")
     assert response.status_code == 201, response.json()
-    assert {f["filename"]: f["sha256"] for f in response.json()["files"]} == {"a.bin": sha256(b"aaa"), "b.bin": sha256(b"bbb")}
+    assert {f["filename"]: f["sha256"] for f in response.json()["files"]} == {
+        "a.bin": sha256(b"aaa"),
+        "b.bin": sha256(b"bbb"),
+    }
     assert len(backend.keys()) == 2
 
 
@@ -240,7 +249,9 @@ def test_a_declared_file_is_sealed_by_its_first_upload(api, backend, model_doc):
     assert len(backend.keys()) == 1
 
 
-def test_an_undeclared_file_may_be_replaced_until_the_version_is_sealed(api, backend, version, django_capture_on_commit_callbacks):
+def test_an_undeclared_file_may_be_replaced_until_the_version_is_sealed(
+    api, backend, version, django_capture_on_commit_callbacks
+):
     put(api, "notes.txt", b"first")
     with django_capture_on_commit_callbacks(execute=True):
         assert put(api, "notes.txt", b"second").status_code == 201
@@ -276,7 +287,10 @@ def test_integrity_recheck_catches_a_file_changed_behind_the_registrys_back(api,
 
     out = capsys.readouterr().out
     assert "MISMATCH: llama2-7b-chat@1.0.0/model.bin" in out and "MISSING: llama2-7b-chat@1.0.0/config.json" in out
-    assert dict(ArtifactFile.objects.values_list("filename", "integrity")) == {"model.bin": "mismatch", "config.json": "missing"}
+    assert dict(ArtifactFile.objects.values_list("filename", "integrity")) == {
+        "model.bin": "mismatch",
+        "config.json": "missing",
+    }
     assert api.get(f"{BASE}/model.bin")["X-Artifact-Integrity"] == "mismatch"
     metrics = api.get("/metrics").content.decode()
     assert 'registry_artifact_files{integrity="mismatch"} 1.0' in metrics
@@ -322,15 +336,27 @@ def test_refused_requests_answer_in_the_error_shape(api, readonly_api, anon, set
     assert put(anon, "a.bin", b"a").status_code == 401
     bad_name = put(api, ".hidden", b"a")
     assert bad_name.status_code == 400 and bad_name.json()["errors"][0]["parameter"] == "filename"
-    assert api.put(BASE, data=b"abc", content_type="application/octet-stream").json()["errors"][0]["code"] == "multipart_required"
+    assert (
+        api.put(BASE, data=b"abc", content_type="application/octet-stream").json()["errors"][0]["code"]
+        == "multipart_required"
+    )
     assert api.get(f"{BASE}/nope.bin").status_code == 404
-    assert api.put("/api/v1/models/llama2-7b-chat/versions/9.9.9/artifacts/a.bin", data=b"a", content_type="application/octet-stream").status_code == 404
+    assert (
+        api.put(
+            "/api/v1/models/llama2-7b-chat/versions/9.9.9/artifacts/a.bin",
+            data=b"a",
+            content_type="application/octet-stream",
+        ).status_code
+        == 404
+    )
     garbled = api.put(BASE, data=b"--x\r\nnonsense", content_type="multipart/form-data; boundary=x")
     assert garbled.status_code in (400, 201) and garbled.status_code != 500
     assert not list(tmp_path.rglob("*.bin"))
 
 
-def test_version_lists_fetch_stored_files_in_one_query(api, model_doc, django_assert_max_num_queries, settings, tmp_path):
+def test_version_lists_fetch_stored_files_in_one_query(
+    api, model_doc, django_assert_max_num_queries, settings, tmp_path
+):
     settings.ARTIFACT_ROOT = str(tmp_path)
     model = register(Model, model_doc()).version.model
     for n in range(1, 6):

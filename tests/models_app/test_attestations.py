@@ -22,8 +22,13 @@ ATTESTATION = "/api/v1/models/chat/versions/1.1.0/attestation"
 @pytest.fixture
 def improved(register, signing_key):
     register("chat", "1.0.0", metrics={"accuracy": 0.85, "latency_ms": 50})
-    register("chat", "1.1.0", metrics={"accuracy": 0.874, "latency_ms": 55}, derived_from=("chat", "1.0.0", "finetune"),
-             contributors=[{"address": ALICE, "role": "data"}])
+    register(
+        "chat",
+        "1.1.0",
+        metrics={"accuracy": 0.874, "latency_ms": 55},
+        derived_from=("chat", "1.0.0", "finetune"),
+        contributors=[{"address": ALICE, "role": "data"}],
+    )
     return signing_key
 
 
@@ -54,7 +59,9 @@ def test_an_improving_derived_version_gets_a_signed_in_toto_statement(api, impro
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"].endswith("/model-improvement/v1")
     version = ModelVersion.objects.get(version="1.1.0")
-    assert statement["subject"] == [{"name": "model:chat@1.1.0", "digest": {"sha256": version.spec["artifact"]["checksum"][7:]}}]
+    assert statement["subject"] == [
+        {"name": "model:chat@1.1.0", "digest": {"sha256": version.spec["artifact"]["checksum"][7:]}}
+    ]
     predicate = statement["predicate"]
     assert predicate["baseline"]["version"] == "1.0.0" and predicate["improved"]["id"] == str(version.pk)
     assert predicate["improved"]["metrics"] == {"accuracy": 0.874, "latency_ms": 55}
@@ -148,7 +155,11 @@ def test_a_malformed_envelope_is_a_400_naming_the_field(api, signing_key, envelo
 
 
 def test_a_read_only_key_may_verify(readonly_api, signing_key):
-    envelope = {"payloadType": "x", "payload": "AA==", "signatures": [{"keyid": "", "sig": base64.b64encode(b"0" * 64).decode()}]}
+    envelope = {
+        "payloadType": "x",
+        "payload": "AA==",
+        "signatures": [{"keyid": "", "sig": base64.b64encode(b"0" * 64).decode()}],
+    }
     response = readonly_api.post("/api/v1/attestations/verify", envelope, format="json")
     assert response.status_code == 200 and response.json()["valid"] is False
 

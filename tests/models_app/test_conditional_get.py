@@ -21,7 +21,9 @@ def registered(api, model_doc):
     assert api.post(URL, model_doc(version="1.0.0"), format="json").status_code == 201
 
 
-@pytest.mark.parametrize("path", [f"{URL}/llama2-7b-chat", f"{URL}/llama2-7b-chat/versions/1.0.0", f"{URL}/llama2-7b-chat?version=latest"])
+@pytest.mark.parametrize(
+    "path", [f"{URL}/llama2-7b-chat", f"{URL}/llama2-7b-chat/versions/1.0.0", f"{URL}/llama2-7b-chat?version=latest"]
+)
 def test_the_same_document_answers_304_with_an_empty_body(api, registered, path):
     etag = etag_of(api, path)
     response = api.get(path, HTTP_IF_NONE_MATCH=etag)

@@ -11,8 +11,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_addresses_are_stored_in_eip55_form_whatever_case_was_sent(register):
-    register("m", "1.0.0", contributors=[{"address": ALICE.lower(), "role": "data", "weight": 0.5},
-                                         {"address": "0x" + BOB[2:].upper(), "role": "code", "weight": 0.5}])
+    register(
+        "m",
+        "1.0.0",
+        contributors=[
+            {"address": ALICE.lower(), "role": "data", "weight": 0.5},
+            {"address": "0x" + BOB[2:].upper(), "role": "code", "weight": 0.5},
+        ],
+    )
 
     assert sorted(Contribution.objects.values_list("address", flat=True)) == sorted([ALICE, BOB])
     assert [c["address"] for c in ModelVersion.objects.get().spec["contributors"]] == [ALICE, BOB]
@@ -21,12 +27,28 @@ def test_addresses_are_stored_in_eip55_form_whatever_case_was_sent(register):
 @pytest.mark.parametrize(
     "contributors, path, code",
     [
-        ([{"address": ALICE.replace("aAeb", "aaeb"), "role": "data"}], "/contributors/0/address", "invalid_address"),  # checksum typo
+        (
+            [{"address": ALICE.replace("aAeb", "aaeb"), "role": "data"}],
+            "/contributors/0/address",
+            "invalid_address",
+        ),  # checksum typo
         ([{"address": "0x1234", "role": "data"}], "/contributors/0/address", "invalid_address"),
         ([{"address": ALICE[2:] + "00", "role": "data"}], "/contributors/0/address", "invalid_address"),  # no 0x
-        ([{"address": ALICE, "role": "data", "weight": 0.6}, {"address": BOB, "role": "code", "weight": 0.6}], "/contributors", "weights_sum"),
-        ([{"address": ALICE, "role": "data", "weight": 1}, {"address": BOB, "role": "code"}], "/contributors/1/weight", "required"),
-        ([{"address": ALICE, "role": "data"}, {"address": ALICE.lower(), "role": "code"}], "/contributors/1/address", "duplicate_contributor"),
+        (
+            [{"address": ALICE, "role": "data", "weight": 0.6}, {"address": BOB, "role": "code", "weight": 0.6}],
+            "/contributors",
+            "weights_sum",
+        ),
+        (
+            [{"address": ALICE, "role": "data", "weight": 1}, {"address": BOB, "role": "code"}],
+            "/contributors/1/weight",
+            "required",
+        ),
+        (
+            [{"address": ALICE, "role": "data"}, {"address": ALICE.lower(), "role": "code"}],
+            "/contributors/1/address",
+            "duplicate_contributor",
+        ),
         ([{"address": ALICE, "role": "data", "weight": 0}], "/contributors/0/weight", "out_of_range"),
         ([{"address": ALICE, "role": "janitor"}], "/contributors/0/role", "invalid_choice"),
     ],
@@ -39,31 +61,73 @@ def test_invalid_contributors_are_rejected_with_their_path(register, contributor
 
 
 def test_weights_are_normalised_to_sum_to_one_and_default_to_equal_shares(register):
-    register("m", "1.0.0", contributors=[{"address": ALICE, "role": "data", "weight": 0.6}, {"address": BOB, "role": "code", "weight": 0.3999}])
-    register("m", "1.1.0", contributors=[{"address": ALICE, "role": "data"}, {"address": BOB, "role": "code"}, {"address": CAROL, "role": "compute"}])
+    register(
+        "m",
+        "1.0.0",
+        contributors=[
+            {"address": ALICE, "role": "data", "weight": 0.6},
+            {"address": BOB, "role": "code", "weight": 0.3999},
+        ],
+    )
+    register(
+        "m",
+        "1.1.0",
+        contributors=[
+            {"address": ALICE, "role": "data"},
+            {"address": BOB, "role": "code"},
+            {"address": CAROL, "role": "compute"},
+        ],
+    )
 
     first = ModelVersion.objects.get(version="1.0.0").spec["contributors"]
     assert sum(c["weight"] for c in first) == pytest.approx(1, abs=1e-12) and first[0]["weight"] > 0.6
-    assert [c["weight"] for c in ModelVersion.objects.get(version="1.1.0").spec["contributors"]] == [pytest.approx(1 / 3)] * 3
+    assert [c["weight"] for c in ModelVersion.objects.get(version="1.1.0").spec["contributors"]] == [
+        pytest.approx(1 / 3)
+    ] * 3
 
 
 @pytest.fixture
 def contributions(register, signing_key):
     register("chat", "1.0.0", metrics={"accuracy": 0.80, "latency_ms": 50})
-    register("chat", "1.1.0", metrics={"accuracy": 0.85, "latency_ms": 40}, derived_from=("chat", "1.0.0", "retrain"),
-             contributors=[{"address": ALICE, "role": "data", "weight": 0.6}, {"address": BOB, "role": "code", "weight": 0.4}])
-    register("chat", "1.2.0", metrics={"accuracy": 0.84, "latency_ms": 30}, derived_from=("chat", "1.1.0", "finetune"),
-             contributors=[{"address": ALICE, "role": "data"}])
+    register(
+        "chat",
+        "1.1.0",
+        metrics={"accuracy": 0.85, "latency_ms": 40},
+        derived_from=("chat", "1.0.0", "retrain"),
+        contributors=[
+            {"address": ALICE, "role": "data", "weight": 0.6},
+            {"address": BOB, "role": "code", "weight": 0.4},
+        ],
+    )
+    register(
+        "chat",
+        "1.2.0",
+        metrics={"accuracy": 0.84, "latency_ms": 30},
+        derived_from=("chat", "1.1.0", "finetune"),
+        contributors=[{"address": ALICE, "role": "data"}],
+    )
     register("vision", "1.0.0", metrics={"map": 0.5})
-    register("vision", "1.1.0", metrics={"map": 0.6}, derived_from=("vision", "1.0.0", "finetune"),
-             contributors=[{"address": ALICE, "role": "compute", "weight": 0.25}, {"address": CAROL, "role": "data", "weight": 0.75}])
+    register(
+        "vision",
+        "1.1.0",
+        metrics={"map": 0.6},
+        derived_from=("vision", "1.0.0", "finetune"),
+        contributors=[
+            {"address": ALICE, "role": "compute", "weight": 0.25},
+            {"address": CAROL, "role": "data", "weight": 0.75},
+        ],
+    )
 
 
 def test_impact_lists_each_version_with_deltas_and_weighted_shares(api, contributions):
     body = api.get(f"/api/v1/contributors/{ALICE}/impact").json()
 
     assert body["address"] == ALICE and body["count"] == 3
-    assert [(r["model"], r["version"]) for r in body["results"]] == [("vision", "1.1.0"), ("chat", "1.2.0"), ("chat", "1.1.0")]
+    assert [(r["model"], r["version"]) for r in body["results"]] == [
+        ("vision", "1.1.0"),
+        ("chat", "1.2.0"),
+        ("chat", "1.1.0"),
+    ]
     retrain = body["results"][2]
     assert retrain["role"] == "data" and retrain["weight"] == 0.6 and retrain["relation"] == "retrain"
     assert retrain["shares"]["accuracy"] == {"absolute": 0.03, "relative": pytest.approx(0.6 * 0.05 / 0.80)}
@@ -106,8 +170,13 @@ def test_impact_rejects_a_malformed_address(api, address):
 def test_impact_reads_a_page_with_a_bounded_number_of_queries(api, register, django_assert_max_num_queries):
     register("m", "1.0.0", metrics={"a": 1})
     for minor in range(1, 12):
-        register("m", f"1.{minor}.0", metrics={"a": 1 + minor}, derived_from=("m", f"1.{minor - 1}.0", "retrain"),
-                 contributors=[{"address": ALICE, "role": "code"}])
+        register(
+            "m",
+            f"1.{minor}.0",
+            metrics={"a": 1 + minor},
+            derived_from=("m", f"1.{minor - 1}.0", "retrain"),
+            contributors=[{"address": ALICE, "role": "code"}],
+        )
 
     with django_assert_max_num_queries(7):
         body = api.get(f"/api/v1/contributors/{ALICE}/impact").json()

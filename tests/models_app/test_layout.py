@@ -96,7 +96,7 @@ def test_the_apps_modules_import_each_other_without_a_cycle():
 
     def visit(name: str, trail: list[str]) -> None:
         if name in trail:
-            cycles.append(trail[trail.index(name):] + [name])
+            cycles.append(trail[trail.index(name) :] + [name])
             return
         for target in sorted(graph.get(name, ())):
             visit(target, [*trail, name])

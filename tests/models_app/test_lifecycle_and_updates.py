@@ -63,7 +63,9 @@ def test_lifecycle_moves_accept_latest(api, three_versions):
 
 
 def test_patch_changes_mutable_fields_and_keeps_the_others(api, three_versions):
-    response = api.patch(f"{URL}/{NAME}?version=1.0.0", {"description": "hotfix line", "tags": ["stable"]}, format="json")
+    response = api.patch(
+        f"{URL}/{NAME}?version=1.0.0", {"description": "hotfix line", "tags": ["stable"]}, format="json"
+    )
 
     assert response.status_code == 200, response.json()
     body = api.get(f"{URL}/{NAME}?version=1.0.0").json()

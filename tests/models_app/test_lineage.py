@@ -15,21 +15,47 @@ pytestmark = pytest.mark.django_db
 def chain(register, signing_key):
     """baseline 1.0.0 -> retrain 1.1.0 -> finetune 1.2.0 of one model."""
     register("chat", "1.0.0", metrics={"accuracy": 0.85, "f1": 0.80, "latency_ms": 50})
-    register("chat", "1.1.0", metrics={"accuracy": 0.874, "f1": 0.79, "latency_ms": 41}, derived_from=("chat", "1.0.0", "retrain"),
-             contributors=[{"address": ALICE.lower(), "role": "data", "weight": 0.6}, {"address": BOB, "role": "code", "weight": 0.4}])
-    register("chat", "1.2.0", metrics={"accuracy": 0.9, "f1": 0.83, "latency_ms": 45}, derived_from=("chat", "1.1.0", "finetune"),
-             contributors=[{"address": ALICE, "role": "data"}])
+    register(
+        "chat",
+        "1.1.0",
+        metrics={"accuracy": 0.874, "f1": 0.79, "latency_ms": 41},
+        derived_from=("chat", "1.0.0", "retrain"),
+        contributors=[
+            {"address": ALICE.lower(), "role": "data", "weight": 0.6},
+            {"address": BOB, "role": "code", "weight": 0.4},
+        ],
+    )
+    register(
+        "chat",
+        "1.2.0",
+        metrics={"accuracy": 0.9, "f1": 0.83, "latency_ms": 45},
+        derived_from=("chat", "1.1.0", "finetune"),
+        contributors=[{"address": ALICE, "role": "data"}],
+    )
 
 
 def test_registering_a_derived_version_stores_deltas_by_each_metrics_direction(chain):
     retrain = ModelVersion.objects.get(model__name="chat", version="1.1.0")
 
     assert retrain.relation == "retrain" and retrain.lineage_depth == 1
-    assert retrain.deltas["accuracy"] == {"parent": 0.85, "value": 0.874, "absolute": 0.024, "relative": 0.0282352941176,
-                                          "direction": "higher", "improved": True}
+    assert retrain.deltas["accuracy"] == {
+        "parent": 0.85,
+        "value": 0.874,
+        "absolute": 0.024,
+        "relative": 0.0282352941176,
+        "direction": "higher",
+        "improved": True,
+    }
     assert retrain.deltas["f1"]["improved"] is False
     # latency_ms is lower-is-better registry-wide (METRICS_LOWER_IS_BETTER): 50 -> 41 is an improvement
-    assert retrain.deltas["latency_ms"] == {"parent": 50, "value": 41, "absolute": -9.0, "relative": -0.18, "direction": "lower", "improved": True}
+    assert retrain.deltas["latency_ms"] == {
+        "parent": 50,
+        "value": 41,
+        "absolute": -9.0,
+        "relative": -0.18,
+        "direction": "lower",
+        "improved": True,
+    }
 
 
 def test_a_models_metric_directions_override_the_registry_default(register, settings):
@@ -51,7 +77,9 @@ def test_only_shared_metrics_get_deltas_and_a_zero_parent_has_no_relative_change
     assert version.deltas["a"]["relative"] is None and version.deltas["a"]["absolute"] == 2
 
 
-def test_lineage_returns_the_chain_from_the_baseline_with_deltas_and_contributors(api, chain, django_assert_max_num_queries):
+def test_lineage_returns_the_chain_from_the_baseline_with_deltas_and_contributors(
+    api, chain, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(6):
         response = api.get("/api/v1/models/chat/versions/1.2.0/lineage")
 
@@ -59,10 +87,17 @@ def test_lineage_returns_the_chain_from_the_baseline_with_deltas_and_contributor
     body = response.json()
     assert body["direction"] == "ancestors" and body["count"] == 3 and body["truncated"] is False
     steps = body["steps"]
-    assert [(s["version"], s["relation"], s["depth"]) for s in steps] == [("1.0.0", None, 0), ("1.1.0", "retrain", 1), ("1.2.0", "finetune", 2)]
+    assert [(s["version"], s["relation"], s["depth"]) for s in steps] == [
+        ("1.0.0", None, 0),
+        ("1.1.0", "retrain", 1),
+        ("1.2.0", "finetune", 2),
+    ]
     assert steps[0]["derived_from"] is None and steps[0]["deltas"] == {}
     assert steps[2]["derived_from"] == {"id": steps[1]["id"], "model": "chat", "version": "1.1.0"}
-    assert steps[1]["contributors"] == [{"address": ALICE, "role": "data", "weight": 0.6}, {"address": BOB, "role": "code", "weight": 0.4}]
+    assert steps[1]["contributors"] == [
+        {"address": ALICE, "role": "data", "weight": 0.6},
+        {"address": BOB, "role": "code", "weight": 0.4},
+    ]
     assert steps[2]["improved"] == ["accuracy", "f1"]
     assert steps[2]["deltas"]["latency_ms"]["improved"] is False
     assert steps[1]["attested"] is True
@@ -73,7 +108,12 @@ def test_descendants_are_the_tree_below_a_version_breadth_first(api, register, c
 
     body = api.get("/api/v1/models/chat/versions/1.0.0/lineage?direction=descendants").json()
 
-    assert [(s["version"], s["depth"]) for s in body["steps"]] == [("1.0.0", 0), ("1.1.0", 1), ("1.1.1", 2), ("1.2.0", 2)]
+    assert [(s["version"], s["depth"]) for s in body["steps"]] == [
+        ("1.0.0", 0),
+        ("1.1.0", 1),
+        ("1.1.1", 2),
+        ("1.2.0", 2),
+    ]
     by_version = {s["version"]: s for s in body["steps"]}
     assert by_version["1.1.1"]["derived_from"]["version"] == "1.1.0"
     assert by_version["1.1.1"]["relation"] == "adapter"
@@ -97,10 +137,20 @@ def test_lineage_rejects_an_unknown_direction(api, chain):
 
 
 def test_a_version_may_derive_from_another_model(api, register, chain):
-    register("chat-awq", "1.0.0", metrics={"accuracy": 0.89, "latency_ms": 22}, derived_from=("chat", "1.2.0", "quantization"))
+    register(
+        "chat-awq",
+        "1.0.0",
+        metrics={"accuracy": 0.89, "latency_ms": 22},
+        derived_from=("chat", "1.2.0", "quantization"),
+    )
 
     steps = api.get("/api/v1/models/chat-awq/versions/1.0.0/lineage").json()["steps"]
-    assert [f"{s['model']}@{s['version']}" for s in steps] == ["chat@1.0.0", "chat@1.1.0", "chat@1.2.0", "chat-awq@1.0.0"]
+    assert [f"{s['model']}@{s['version']}" for s in steps] == [
+        "chat@1.0.0",
+        "chat@1.1.0",
+        "chat@1.2.0",
+        "chat-awq@1.0.0",
+    ]
     descendants = api.get("/api/v1/models/chat/versions/1.2.0/lineage?direction=descendants").json()["steps"]
     assert [s["model"] for s in descendants] == ["chat", "chat-awq"]
 
@@ -121,7 +171,11 @@ def test_a_derived_document_can_be_sent_back_as_returned(api, chain):
 
     response = api.put("/api/v1/models/chat?version=1.2.0", {**document, "description": "edited"}, format="json")
     assert response.status_code == 200, response.json()
-    changed = api.put("/api/v1/models/chat?version=1.2.0", {**document, "derived_from": {"model": "chat", "version": "1.0.0", "relation": "finetune"}}, format="json")
+    changed = api.put(
+        "/api/v1/models/chat?version=1.2.0",
+        {**document, "derived_from": {"model": "chat", "version": "1.0.0", "relation": "finetune"}},
+        format="json",
+    )
     assert changed.status_code == 409 and changed.json()["errors"][0]["code"] == "spec_immutable"
 
 
@@ -131,11 +185,22 @@ def test_deriving_from_an_unregistered_version_is_rejected_and_stores_nothing(ap
     response = register("base", "2.0.0", metrics={"a": 2}, derived_from=("base", "9.9.9", "retrain"), expect=400)
     unknown_model = register("other", "1.0.0", derived_from=("nobody", "1.0.0", "retrain"), expect=400)
 
-    assert {"path": "/derived_from/version", "code": "not_found", "message": "Model 'base' has no version 9.9.9."} in response.json()["errors"]
+    assert {
+        "path": "/derived_from/version",
+        "code": "not_found",
+        "message": "Model 'base' has no version 9.9.9.",
+    } in response.json()["errors"]
     assert unknown_model.json()["errors"][0]["path"] == "/derived_from/model"
     assert ModelVersion.objects.count() == 1 and not Model.objects.filter(name="other").exists()
-    validated = api.post("/api/v1/models/validate", {**api.get("/api/v1/models/base").json(), "version": "2.0.0",
-                                                     "derived_from": {"model": "base", "version": "9.9.9", "relation": "merge"}}, format="json")
+    validated = api.post(
+        "/api/v1/models/validate",
+        {
+            **api.get("/api/v1/models/base").json(),
+            "version": "2.0.0",
+            "derived_from": {"model": "base", "version": "9.9.9", "relation": "merge"},
+        },
+        format="json",
+    )
     assert validated.json()["valid"] is False
 
 

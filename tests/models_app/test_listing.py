@@ -12,8 +12,16 @@ def catalogue(api, model_doc):
     docs = [
         model_doc(name="llama2-7b-chat", version="1.0.0"),
         model_doc(name="llama2-7b-chat", version="1.1.0", tags=["staging"]),
-        model_doc(name="mistral-7b", version="0.1.0", family="mistral", capabilities=["completion"], description="Mistral base"),
-        model_doc(name="phi-2", version="2.0.0", family="phi", capabilities=["code"], tags=["small"], description="Tiny coder"),
+        model_doc(
+            name="mistral-7b",
+            version="0.1.0",
+            family="mistral",
+            capabilities=["completion"],
+            description="Mistral base",
+        ),
+        model_doc(
+            name="phi-2", version="2.0.0", family="phi", capabilities=["code"], tags=["small"], description="Tiny coder"
+        ),
     ]
     for doc in docs:
         assert api.post(URL, doc, format="json").status_code == 201
@@ -27,7 +35,11 @@ def names(response) -> list[str]:
 def test_list_shows_each_models_latest_version(api, catalogue):
     body = api.get(URL).json()
     assert body["count"] == 3
-    assert {(r["name"], r["version"]) for r in body["results"]} == {("llama2-7b-chat", "1.1.0"), ("mistral-7b", "0.1.0"), ("phi-2", "2.0.0")}
+    assert {(r["name"], r["version"]) for r in body["results"]} == {
+        ("llama2-7b-chat", "1.1.0"),
+        ("mistral-7b", "0.1.0"),
+        ("phi-2", "2.0.0"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -64,11 +76,15 @@ def test_limit_and_offset_paginate(api, catalogue):
     assert {r["name"] for r in first["results"] + second["results"]} == {"llama2-7b-chat", "mistral-7b", "phi-2"}
 
 
-@pytest.mark.parametrize("query", ["", "&tag=even", "&search=model-0", "&capability=chat&family=llama", "&ordering=-created_at"])
+@pytest.mark.parametrize(
+    "query", ["", "&tag=even", "&search=model-0", "&capability=chat&family=llama", "&ordering=-created_at"]
+)
 def test_list_query_count_does_not_grow_with_the_page(api, model_doc, django_assert_max_num_queries, query):
     for i in range(60):
         api.post(URL, model_doc(name=f"model-{i:03d}", version="1.0.0"), format="json")
-        api.post(URL, model_doc(name=f"model-{i:03d}", version="1.1.0", tags=["even"] if i % 2 == 0 else []), format="json")
+        api.post(
+            URL, model_doc(name=f"model-{i:03d}", version="1.1.0", tags=["even"] if i % 2 == 0 else []), format="json"
+        )
 
     # auth + count + page (with the model joined)
     with django_assert_max_num_queries(3):
@@ -81,7 +97,9 @@ def test_tag_matches_the_latest_versions_own_tags_or_its_models(api, model_doc):
     api.post(URL, model_doc(name="a", version="1.1.0", tags=[]), format="json")  # the latest no longer carries it
     api.post(URL, model_doc(name="b", version="1.0.0", tags=[], definition={"tags": ["gpu"]}), format="json")
     api.post(URL, model_doc(name="c", version="1.0.0", tags=["gpu"]), format="json")
-    api.post(URL, model_doc(name="d", version="1.0.0", tags=["gpu"], definition={"tags": ["gpu"]}), format="json")  # once, not twice
+    api.post(
+        URL, model_doc(name="d", version="1.0.0", tags=["gpu"], definition={"tags": ["gpu"]}), format="json"
+    )  # once, not twice
 
     body = api.get(f"{URL}?tag=gpu").json()
     assert [r["name"] for r in body["results"]] == ["b", "c", "d"] and body["count"] == 3
@@ -141,8 +159,8 @@ def test_an_ordering_the_sort_cannot_restate_takes_the_ordered_read(api, model_d
     # position over the matches' columns, so the paginator reads the matches in order instead.
     from django.db.models.functions import Lower
 
-    from models_app.models import ModelVersion
     from kernel.api.pagination import _page_among_any
+    from models_app.models import ModelVersion
 
     for name, version in SHUFFLED:
         api.post(URL, model_doc(name=name, version=version), format="json")
@@ -165,14 +183,19 @@ def test_a_page_past_the_last_match_still_counts_them(api, model_doc):
     assert api.get(f"{URL}?limit=2&offset=10&tag=none").json()["count"] == 0
 
 
-def test_a_list_with_more_matches_than_the_count_limit_runs_one_more_query(api, model_doc, settings, django_assert_max_num_queries):
+def test_a_list_with_more_matches_than_the_count_limit_runs_one_more_query(
+    api, model_doc, settings, django_assert_max_num_queries
+):
     settings.API_LIST_COUNT_LIMIT = 3
     for name, version in SHUFFLED:
         api.post(URL, model_doc(name=name, version=version), format="json")
     # auth + the matches read in no order (as many as the limit and one) + the page walked in order + the documents
     with django_assert_max_num_queries(4):
         body = api.get(f"{URL}?limit=2").json()
-    assert [r["name"] for r in body["results"]] == ["m0", "m1"] and (body["count"], body["count_is_exact"]) == (3, False)
+    assert [r["name"] for r in body["results"]] == ["m0", "m1"] and (body["count"], body["count_is_exact"]) == (
+        3,
+        False,
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -205,7 +228,9 @@ def test_versions_list_query_count_is_bounded(api, model_doc, django_assert_max_
 
 def test_get_by_name_runs_two_queries(api, model_doc, django_assert_max_num_queries):
     api.post(URL, model_doc(), format="json")
-    with django_assert_max_num_queries(2):  # the credential token (the verified-key cache), then the version joined with its model and aliases
+    with django_assert_max_num_queries(
+        2
+    ):  # the credential token (the verified-key cache), then the version joined with its model and aliases
         assert api.get(f"{URL}/llama2-7b-chat").status_code == 200
 
 
@@ -219,19 +244,23 @@ def test_tag_follows_a_change_of_the_models_own_tags(api, model_doc):
     # Every version follows, not only the latest: the versions list filters the same way.
     assert [v["version"] for v in api.get(f"{URL}/a/versions?tag=team").json()["results"]] == ["1.1.0", "1.0.0"]
 
-    api.post(URL, model_doc(name="a", version="1.2.0", tags=[], definition={"tags": []}), format="json")  # a registration that clears them
+    api.post(
+        URL, model_doc(name="a", version="1.2.0", tags=[], definition={"tags": []}), format="json"
+    )  # a registration that clears them
     assert names(api.get(f"{URL}?tag=team")) == [] and names(api.get(f"{URL}?tag=own")) == []
     assert [v["version"] for v in api.get(f"{URL}/a/versions?tag=own").json()["results"]] == ["1.1.0", "1.0.0"]
 
 
-def test_an_ordering_the_sort_cannot_restate_reads_its_page_once_when_many_match(api, model_doc, settings, django_assert_num_queries):
+def test_an_ordering_the_sort_cannot_restate_reads_its_page_once_when_many_match(
+    api, model_doc, settings, django_assert_num_queries
+):
     # Past the count limit the ordered read already holds the page: no second walk of the matches.
     from django.db.models.functions import Lower
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
-    from models_app.models import ModelVersion
     from kernel.api.pagination import StrictLimitOffsetPagination
+    from models_app.models import ModelVersion
 
     settings.API_LIST_COUNT_LIMIT = 3
     for name, version in SHUFFLED:

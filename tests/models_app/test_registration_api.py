@@ -16,7 +16,18 @@ def test_register_the_design_example_returns_the_flat_document(api, llama_doc):
 
     assert response.status_code == 201, response.json()
     body = response.json()
-    for key in ("name", "version", "family", "description", "artifact", "runtime", "requirements", "capabilities", "metadata", "tags"):
+    for key in (
+        "name",
+        "version",
+        "family",
+        "description",
+        "artifact",
+        "runtime",
+        "requirements",
+        "capabilities",
+        "metadata",
+        "tags",
+    ):
         assert body[key] == llama_doc[key]
     assert body["status"] == "active" and body["is_current"] is False
     assert body["id"] and body["created_at"] and body["updated_at"]

@@ -10,14 +10,14 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from models_app.models import Model, ModelVersion, RetentionTotals
-from pipelines_app.models import Pipeline
 from kernel.rules import dependencies
-from tests.conftest import _client_for
-from tests.pipelines_app.conftest import pipeline, step
 from kernel.writes.delete import soft_delete
 from kernel.writes.lifecycle import activate, archive, deprecate
 from kernel.writes.register import register as do_register
+from models_app.models import Model, ModelVersion, RetentionTotals
+from pipelines_app.models import Pipeline
+from tests.conftest import _client_for
+from tests.pipelines_app.conftest import pipeline, step
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,9 @@ def test_retention_keeps_each_models_newest_releases_and_archives_the_rest(model
     assert ModelVersion.objects.filter(status="active").values_list("storage_tier", flat=True).distinct().get() == "hot"
 
 
-def test_retention_is_set_based_its_query_count_does_not_grow_with_the_registry(model_doc, django_assert_max_num_queries):
+def test_retention_is_set_based_its_query_count_does_not_grow_with_the_registry(
+    model_doc, django_assert_max_num_queries
+):
     for index in range(25):
         register(model_doc, f"m{index}", ["1.0.0", "1.1.0", "1.2.0"])
 
@@ -74,7 +76,14 @@ def test_retention_never_archives_the_current_version_and_says_why_it_kept_it(mo
     report = Model.objects.apply_retention(keep=1)
 
     assert statuses("a") == {"1.0.0": "active", "1.1.0": "archived", "1.2.0": "active"}
-    assert report.protected == [{"id": str(model.versions.get(version="1.0.0").pk), "name": "a", "version": "1.0.0", "reasons": ["current version"]}]
+    assert report.protected == [
+        {
+            "id": str(model.versions.get(version="1.0.0").pk),
+            "name": "a",
+            "version": "1.0.0",
+            "reasons": ["current version"],
+        }
+    ]
 
 
 def test_retention_never_archives_a_version_an_active_pipeline_pins(model_doc):
@@ -99,11 +108,16 @@ def test_a_deprecated_pipeline_protects_nothing_from_retention(model_doc):
 def test_the_set_form_of_the_pipeline_guard_protects_what_the_per_object_form_does(model_doc):
     register(model_doc, "a", ["1.0.0", "1.1.0", "2.0.0-rc.1"])
     register(model_doc, "b", ["1.0.0", "1.1.0"])
-    do_register(Pipeline, pipeline(step("x", type="inference", model="a@2.0.0-rc.1"), step("y", "x", type="inference", model="b")))
+    do_register(
+        Pipeline,
+        pipeline(step("x", type="inference", model="a@2.0.0-rc.1"), step("y", "x", type="inference", model="b")),
+    )
 
     protected = dependencies.protected_ids(ModelVersion.objects.all())
 
-    names = {f"{v.model.name}@{v.version}" for v in ModelVersion.objects.filter(pk__in=protected).select_related("model")}
+    names = {
+        f"{v.model.name}@{v.version}" for v in ModelVersion.objects.filter(pk__in=protected).select_related("model")
+    }
     # The pin protects its version; the unpinned step protects b's newest live version.
     assert names == {"a@2.0.0-rc.1", "b@1.1.0"}
 
@@ -201,7 +215,9 @@ def test_a_purge_that_cannot_delete_the_artifacts_leaves_the_version_archived_an
 
     version = model.versions.get(version="1.0.0")
     assert version.purged_at is None and version.storage_tier == "cold" and "runtime" in version.spec
-    assert report.purge_failed == [{"id": str(version.pk), "name": "a", "version": "1.0.0", "error": "storage unreachable"}]
+    assert report.purge_failed == [
+        {"id": str(version.pk), "name": "a", "version": "1.0.0", "error": "storage unreachable"}
+    ]
     assert RetentionTotals.current().purge_failures == 1
 
     monkeypatch.undo()
@@ -296,7 +312,12 @@ def test_retention_stats_show_tiers_and_what_the_next_run_would_do(api, staff_ap
     body = api.get("/api/v1/retention/stats").json()
 
     assert body["versions_by_tier"] == {"hot": 3, "cold": 1}
-    assert body["next_run"] == {"would_archive": 1, "would_keep_current": 1, "would_keep_protected": 0, "would_purge": 1}
+    assert body["next_run"] == {
+        "would_archive": 1,
+        "would_keep_current": 1,
+        "would_keep_protected": 0,
+        "would_purge": 1,
+    }
     Model.objects.apply_retention()
     after = api.get("/api/v1/retention/stats").json()
     assert after["versions_by_tier"] == {"hot": 2, "cold": 1, "purged": 1}
@@ -306,7 +327,12 @@ def test_retention_stats_show_tiers_and_what_the_next_run_would_do(api, staff_ap
     assert after["next_run"] == body["next_run"] and after["next_run_as_of"] == body["next_run_as_of"]
     assert api.get("/api/v1/retention/stats?refresh=true").status_code == 403
     fresh = staff_api.get("/api/v1/retention/stats?refresh=true").json()
-    assert fresh["next_run"] == {"would_archive": 0, "would_keep_current": 1, "would_keep_protected": 0, "would_purge": 0}
+    assert fresh["next_run"] == {
+        "would_archive": 0,
+        "would_keep_current": 1,
+        "would_keep_protected": 0,
+        "would_purge": 0,
+    }
     assert fresh["next_run_as_of"] > body["next_run_as_of"]
     assert api.get("/api/v1/retention/stats?refrsh=true").json()["errors"][0]["parameter"] == "refrsh"
 
@@ -324,7 +350,10 @@ def test_the_outlook_agrees_with_a_dry_run(model_doc):
     dry = Model.objects.apply_retention(keep=1, dry_run=True).counts
 
     assert outlook == {"would_archive": 6, "would_keep_current": 1, "would_keep_protected": 2, "would_purge": 0}
-    assert (dry["archived"], dry["protected"]) == (outlook["would_archive"], outlook["would_keep_current"] + outlook["would_keep_protected"])
+    assert (dry["archived"], dry["protected"]) == (
+        outlook["would_archive"],
+        outlook["would_keep_current"] + outlook["would_keep_protected"],
+    )
 
 
 # -- concurrency on PostgreSQL --------------------------------------------------------------------------------------
@@ -368,9 +397,9 @@ def test_the_tasks_run_inline_when_no_broker_is_configured(model_doc):
 
     if settings.CELERY_BROKER_URL:  # with a broker the tasks go to a worker (tests/integration/test_celery_jobs.py)
         pytest.skip("CELERY_BROKER_URL is set: this is the embedded default's no-broker mode")
-    from models_app.tasks import apply_retention
     from kernel.models import StatsSnapshot
     from kernel.tasks import refresh_stats
+    from models_app.tasks import apply_retention
 
     register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
 
@@ -382,14 +411,22 @@ def test_the_tasks_run_inline_when_no_broker_is_configured(model_doc):
     assert refreshed["refreshed_at"]
 
 
-def test_retention_keeps_a_version_with_a_binding_in_service_and_archives_it_once_disabled(model_doc, django_assert_max_num_queries):
+def test_retention_keeps_a_version_with_a_binding_in_service_and_archives_it_once_disabled(
+    model_doc, django_assert_max_num_queries
+):
     from bindings_app.models import ProviderBinding
 
     register(model_doc, "a", ["1.0.0", "1.1.0", "1.2.0"])
     bound = ModelVersion.objects.get(model__name="a", version="1.0.0")
     binding = ProviderBinding.deploy(
-        bound, provider="openai", provider_model_id="gpt-4o", endpoint_url="https://api.example.com/v1", region="us-east-1",
-        environment="production", cost_per_1k_input_tokens=1, cost_per_1k_output_tokens=1,
+        bound,
+        provider="openai",
+        provider_model_id="gpt-4o",
+        endpoint_url="https://api.example.com/v1",
+        region="us-east-1",
+        environment="production",
+        cost_per_1k_input_tokens=1,
+        cost_per_1k_output_tokens=1,
     )
     # The set form answers in one query, not one per version (and the guards together agree with it).
     from bindings_app.guards import model_versions_with_bindings
@@ -446,12 +483,28 @@ def test_each_archived_version_gets_a_change_log_entry_with_its_status_before(mo
 
     Model.objects.apply_retention(keep=1)
 
-    entries = list(ChangeLogEntry.objects.filter(action="model.version_archived").values("actor", "kind", "name", "version", "object_id", "changes"))
+    entries = list(
+        ChangeLogEntry.objects.filter(action="model.version_archived").values(
+            "actor", "kind", "name", "version", "object_id", "changes"
+        )
+    )
     assert entries == [  # newest first, as ranked
-        {"actor": "job:retention", "kind": "model", "name": "a", "version": "1.1.0", "object_id": str(versions["1.1.0"]),
-         "changes": {"status": ["active", "archived"], "storage_tier": ["hot", "cold"]}},
-        {"actor": "job:retention", "kind": "model", "name": "a", "version": "1.0.0", "object_id": str(versions["1.0.0"]),
-         "changes": {"status": ["deprecated", "archived"], "storage_tier": ["hot", "cold"]}},
+        {
+            "actor": "job:retention",
+            "kind": "model",
+            "name": "a",
+            "version": "1.1.0",
+            "object_id": str(versions["1.1.0"]),
+            "changes": {"status": ["active", "archived"], "storage_tier": ["hot", "cold"]},
+        },
+        {
+            "actor": "job:retention",
+            "kind": "model",
+            "name": "a",
+            "version": "1.0.0",
+            "object_id": str(versions["1.0.0"]),
+            "changes": {"status": ["deprecated", "archived"], "storage_tier": ["hot", "cold"]},
+        },
     ]
     # Two archive entries and the run's own; a dry run or a second run appends no archive entry.
     assert ChangeLogEntry.objects.count() == before + 3
@@ -475,8 +528,11 @@ def test_archive_entries_reach_the_outbox_only_when_a_subscription_wants_them(mo
     WebhookSubscription.objects.create(url="https://hooks.example.com/m", events=["model.version_archived"])
     Model.objects.apply_retention(keep=1)
     outbox = OutboxItem.objects.select_related("entry").order_by("entry_id")
-    assert [(item.entry.name, item.entry.version) for item in outbox if item.entry.action == "model.version_archived"] == [
-        ("a", "1.1.0"), ("b", "1.1.0"),
+    assert [
+        (item.entry.name, item.entry.version) for item in outbox if item.entry.action == "model.version_archived"
+    ] == [
+        ("a", "1.1.0"),
+        ("b", "1.1.0"),
     ]
 
 
@@ -514,7 +570,9 @@ def test_a_run_locks_and_reads_candidates_only_for_models_with_a_release_past_ke
     register(model_doc, "pre", ["1.0.0", "1.1.0", "1.2.0-rc.1"])  # a prerelease does not count against keep
     worked_on = []
     archive_batch = Retention._archive_batch
-    monkeypatch.setattr(Retention, "_archive_batch", lambda self, names: worked_on.append(dict(names)) or archive_batch(self, names))
+    monkeypatch.setattr(
+        Retention, "_archive_batch", lambda self, names: worked_on.append(dict(names)) or archive_batch(self, names)
+    )
 
     report = Model.objects.apply_retention()
 

@@ -4,9 +4,9 @@ import copy
 
 import pytest
 
+from kernel.writes.register import register
 from models_app.models import Model
 from tests.conftest import example
-from kernel.writes.register import register
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
+from kernel.writes.register import register
 from pipelines_app.models import Pipeline
 from tests.pipelines_app.conftest import pipeline, step
-from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,9 @@ def test_the_version_page_draws_the_dag_with_an_arrow_per_dependency(curator, pi
 
 
 def test_the_version_page_shows_the_execution_order_as_a_table(curator):
-    doc = pipeline(step("a", timeout_seconds=10), step("b", "a"), step("c", "a"), step("d", "a"), name="wide", max_parallel=2)
+    doc = pipeline(
+        step("a", timeout_seconds=10), step("b", "a"), step("c", "a"), step("d", "a"), name="wide", max_parallel=2
+    )
     version = register(Pipeline, doc).version
 
     html = curator.get(f"/admin/pipelines_app/pipelineversion/{version.pk}/change/").content.decode()
@@ -63,8 +65,12 @@ def test_step_ids_are_escaped_in_the_picture_and_the_table(curator):
 def test_registering_through_the_admin_shows_errors_beside_the_steps_field(curator):
     response = curator.post(
         "/admin/pipelines_app/pipeline/register/",
-        {"name": "loop", "version": "1.0.0", "steps": '[{"id": "a", "type": "custom", "depends_on": ["b"]}, '
-                                                      '{"id": "b", "type": "inference", "depends_on": ["a"]}]'},
+        {
+            "name": "loop",
+            "version": "1.0.0",
+            "steps": '[{"id": "a", "type": "custom", "depends_on": ["b"]}, '
+            '{"id": "b", "type": "inference", "depends_on": ["a"]}]',
+        },
     )
 
     assert response.status_code == 200

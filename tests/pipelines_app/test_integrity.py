@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from kernel.writes.register import register as do_register
 from models_app.models import Model
 from tests.pipelines_app.conftest import pipeline, step
-from kernel.writes.register import register as do_register
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,10 @@ def test_deleting_a_referenced_model_is_a_409_naming_every_pipeline(api, pipelin
     response = api.delete(f"{MODELS}/llama2-7b-chat")
 
     assert response.status_code == 409
-    assert response.json()["errors"][0]["details"]["dependents"] == ["pipeline eval@1.0.0", "pipeline text-generation-pipeline@1.0.0"]
+    assert response.json()["errors"][0]["details"]["dependents"] == [
+        "pipeline eval@1.0.0",
+        "pipeline text-generation-pipeline@1.0.0",
+    ]
     assert api.get(f"{MODELS}/llama2-7b-chat").status_code == 200
 
 
@@ -105,6 +108,8 @@ def test_an_alias_a_pipeline_step_names_cannot_be_deleted_but_can_move(api, two_
     assert error["details"]["dependents"] == ["pipeline uses-llama@1.0.0"]
     assert api.get(f"{MODELS}/llama2-7b-chat/aliases/production").json()["version"] == "1.0.0"
     # Moving it keeps the step resolvable, so that stays allowed; once the pipeline is out of service, so is deletion.
-    assert api.put(f"{MODELS}/llama2-7b-chat/aliases/production", {"version": "1.1.0"}, format="json").status_code == 200
+    assert (
+        api.put(f"{MODELS}/llama2-7b-chat/aliases/production", {"version": "1.1.0"}, format="json").status_code == 200
+    )
     assert api.post(f"{PIPELINES}/uses-llama/versions/1.0.0/deprecate").status_code == 200
     assert api.delete(f"{MODELS}/llama2-7b-chat/aliases/production").status_code == 204

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from kernel.writes.register import register
 from models_app.models import Model
 from pipelines_app.models import Pipeline, PipelineVersion
 from tests.pipelines_app.conftest import pipeline, step
-from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,11 @@ def test_execution_order_of_the_design_example(api, pipeline_doc, llama):
 
 
 def test_execution_order_splits_wide_levels_and_follows_the_version_parameter(api):
-    api.post(URL, pipeline(step("a"), step("b"), step("c"), step("d", "a", "b", "c"), name="fan", max_parallel=2), format="json")
+    api.post(
+        URL,
+        pipeline(step("a"), step("b"), step("c"), step("d", "a", "b", "c"), name="fan", max_parallel=2),
+        format="json",
+    )
     api.post(URL, pipeline(step("a"), step("b", "a"), name="fan", version="2.0.0"), format="json")
 
     old = api.get(f"{URL}/fan/execution-order?version=1.0.0").json()
@@ -59,7 +63,9 @@ def test_execution_order_splits_wide_levels_and_follows_the_version_parameter(ap
 
 def test_execution_order_is_read_in_two_queries(api, django_assert_max_num_queries):
     api.post(URL, pipeline(step("a"), step("b", "a"), name="chain"), format="json")
-    with django_assert_max_num_queries(2):  # the credential token (the verified-key cache), then the version joined with its pipeline and aliases
+    with django_assert_max_num_queries(
+        2
+    ):  # the credential token (the verified-key cache), then the version joined with its pipeline and aliases
         assert api.get(f"{URL}/chain/execution-order").status_code == 200
 
 
@@ -73,12 +79,19 @@ def test_execution_order_of_unknown_pipelines_and_versions_is_a_404(api):
 
 def test_versions_lifecycle_and_immutability_work_as_for_models(api):
     api.post(URL, pipeline(step("a"), name="flow"), format="json")
-    assert api.post(f"{URL}/flow/versions", pipeline(step("a"), step("b", "a"), name="flow", version="1.1.0"), format="json").status_code == 201
+    assert (
+        api.post(
+            f"{URL}/flow/versions", pipeline(step("a"), step("b", "a"), name="flow", version="1.1.0"), format="json"
+        ).status_code
+        == 201
+    )
 
     assert [v["version"] for v in api.get(f"{URL}/flow/versions").json()["results"]] == ["1.1.0", "1.0.0"]
     assert api.post(f"{URL}/flow/versions/1.0.0/activate").json()["is_current"] is True
     assert api.get(f"{URL}/flow/versions/current").json()["version"] == "1.0.0"
-    assert api.patch(f"{URL}/flow", {"description": "two steps", "tags": ["nightly"]}, format="json").json()["tags"] == ["nightly"]
+    assert api.patch(f"{URL}/flow", {"description": "two steps", "tags": ["nightly"]}, format="json").json()[
+        "tags"
+    ] == ["nightly"]
     changed_spec = api.patch(f"{URL}/flow", {"max_parallel": 4}, format="json")
     assert changed_spec.status_code == 409 and changed_spec.json()["errors"][0]["code"] == "spec_immutable"
     assert api.post(URL, pipeline(step("other"), name="flow"), format="json").status_code == 409
@@ -87,7 +100,16 @@ def test_versions_lifecycle_and_immutability_work_as_for_models(api):
 def test_list_filters_by_model_tag_status_and_search(api, llama, pipeline_doc, model_doc):
     register(Model, model_doc(name="mistral-7b"))
     api.post(URL, pipeline_doc, format="json")
-    api.post(URL, pipeline(step("judge", type="evaluation", model="mistral-7b@1.0.0"), name="eval-suite", tags=["nightly"], description="Scores answers"), format="json")
+    api.post(
+        URL,
+        pipeline(
+            step("judge", type="evaluation", model="mistral-7b@1.0.0"),
+            name="eval-suite",
+            tags=["nightly"],
+            description="Scores answers",
+        ),
+        format="json",
+    )
     api.post(URL, pipeline(step("clean"), name="cleanup"), format="json")
     api.post(f"{URL}/cleanup/versions/1.0.0/deprecate")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from models_app.models import Model
-from tests.pipelines_app.conftest import pipeline, step
 from kernel.writes.delete import soft_delete
 from kernel.writes.lifecycle import archive
 from kernel.writes.register import register
+from models_app.models import Model
+from tests.pipelines_app.conftest import pipeline, step
 
 pytestmark = pytest.mark.django_db
 
@@ -33,15 +33,21 @@ def test_the_design_example_is_valid_once_its_model_is_registered(api, pipeline_
 
 def test_two_separate_cycles_are_reported_together_each_as_its_path(api):
     doc = pipeline(
-        step("a", "c"), step("b", "a"), step("c", "b"),
-        step("x", "y"), step("y", "x"),
+        step("a", "c"),
+        step("b", "a"),
+        step("c", "b"),
+        step("x", "y"),
+        step("y", "x"),
         step("start"),
     )
 
     report = validate(api, doc)
 
     cycles = [issue for issue in report["errors"] if issue["code"] == "cycle"]
-    assert [c["message"] for c in cycles] == ["Steps form a cycle: a -> b -> c -> a.", "Steps form a cycle: x -> y -> x."]
+    assert [c["message"] for c in cycles] == [
+        "Steps form a cycle: a -> b -> c -> a.",
+        "Steps form a cycle: x -> y -> x.",
+    ]
     assert [c["path"] for c in cycles] == ["/steps/0/depends_on/0", "/steps/3/depends_on/0"]
     assert report["valid"] is False
 
@@ -86,14 +92,16 @@ def test_every_structural_problem_is_listed_in_one_response(api, llama):
 
     report = validate(api, doc)
 
-    assert sorted(issues(report)) == sorted([
-        ("/steps/1/id", "duplicate_step_id"),
-        ("/steps/1/depends_on/0", "self_dependency"),
-        ("/steps/2/depends_on/0", "self_dependency"),
-        ("/steps/3/depends_on/1", "unknown_dependency"),
-        ("/steps/3/model", "model_required"),
-        ("/steps/4/timeout_seconds", "timeout_exceeds_pipeline"),
-    ])
+    assert sorted(issues(report)) == sorted(
+        [
+            ("/steps/1/id", "duplicate_step_id"),
+            ("/steps/1/depends_on/0", "self_dependency"),
+            ("/steps/2/depends_on/0", "self_dependency"),
+            ("/steps/3/depends_on/1", "unknown_dependency"),
+            ("/steps/3/model", "model_required"),
+            ("/steps/4/timeout_seconds", "timeout_exceeds_pipeline"),
+        ]
+    )
 
 
 def test_schema_and_rule_errors_come_together_for_a_malformed_document(api):
@@ -101,7 +109,10 @@ def test_schema_and_rule_errors_come_together_for_a_malformed_document(api):
         {"id": "Bad Id", "type": "teleport", "depends_on": "nope", "retry_count": 11},
         step("a", "a"),
         step("b", "a", "a"),
-        timeout_seconds=0, max_parallel=0, on_failure="panic", extra=True,
+        timeout_seconds=0,
+        max_parallel=0,
+        on_failure="panic",
+        extra=True,
     )
 
     found = issues(validate(api, doc))
@@ -121,7 +132,9 @@ def test_schema_and_rule_errors_come_together_for_a_malformed_document(api):
         assert expected in found
 
 
-@pytest.mark.parametrize("document", [[], "text", {"steps": "nope"}, {"steps": [None, 1, "x"]}, {"steps": [{"id": 1, "depends_on": [None]}]}])
+@pytest.mark.parametrize(
+    "document", [[], "text", {"steps": "nope"}, {"steps": [None, 1, "x"]}, {"steps": [{"id": 1, "depends_on": [None]}]}]
+)
 def test_nonsense_is_a_validation_report_not_a_crash(api, document):
     assert validate(api, document)["valid"] is False
 
@@ -143,7 +156,13 @@ def test_fifty_steps_are_accepted_by_default_and_fifty_one_are_not(api):
 
 
 def test_a_critical_path_longer_than_the_pipeline_timeout_is_a_warning(api):
-    doc = pipeline(step("a", timeout_seconds=40), step("b", "a", timeout_seconds=40), step("c", timeout_seconds=50), step("d", "c", "b"), timeout_seconds=60)
+    doc = pipeline(
+        step("a", timeout_seconds=40),
+        step("b", "a", timeout_seconds=40),
+        step("c", timeout_seconds=50),
+        step("d", "c", "b"),
+        timeout_seconds=60,
+    )
 
     report = validate(api, doc)
 
@@ -178,7 +197,11 @@ def test_registration_refuses_an_invalid_document_with_the_same_errors(api):
 
 
 def test_a_dependency_that_is_not_a_step_id_string_is_reported_where_it_is(api):
-    doc = pipeline(step("a"), {"id": "b", "type": "custom", "depends_on": ["a", 7, None]}, {"id": "b", "type": "custom", "depends_on": [{}]})
+    doc = pipeline(
+        step("a"),
+        {"id": "b", "type": "custom", "depends_on": ["a", 7, None]},
+        {"id": "b", "type": "custom", "depends_on": [{}]},
+    )
 
     assert issues(validate(api, doc)) == [
         ("/steps/2/id", "duplicate_step_id"),

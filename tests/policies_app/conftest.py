@@ -39,7 +39,9 @@ def register(api):
 
 
 def evaluate(client, entity="user:alice", resource="api:inference", action="read", roles=()) -> dict:
-    response = client.post(EVALUATE, {"entity": entity, "resource": resource, "action": action, "roles": list(roles)}, format="json")
+    response = client.post(
+        EVALUATE, {"entity": entity, "resource": resource, "action": action, "roles": list(roles)}, format="json"
+    )
     assert response.status_code == 200, response.json()
     return response.json()
 

@@ -6,9 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from kernel.writes.register import register
 from policies_app.models import Policy
 from tests.policies_app.conftest import rbac
-from kernel.writes.register import register
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,9 @@ EVALUATE_PAGE = "/admin/policies_app/policy/evaluate/"
 @pytest.fixture
 def curator() -> Client:
     client = Client()
-    client.force_login(get_user_model().objects.create_superuser("curator", "curator@example.com", "curator-password-1"))
+    client.force_login(
+        get_user_model().objects.create_superuser("curator", "curator@example.com", "curator-password-1")
+    )
     return client
 
 
@@ -34,11 +36,21 @@ def test_the_version_page_shows_the_rules_as_a_table(curator, rate_limit_doc):
 
 def test_the_evaluate_page_shows_the_decision_and_its_explanation(curator, rate_limit_doc):
     register(Policy, rate_limit_doc)
-    register(Policy, {"name": "engineers", "version": "1.0.0", "type": "rbac", "priority": 10,
-                     "rules": [rbac("role:ml-engineer", "api:*", "allow", ["read"])]})
+    register(
+        Policy,
+        {
+            "name": "engineers",
+            "version": "1.0.0",
+            "type": "rbac",
+            "priority": 10,
+            "rules": [rbac("role:ml-engineer", "api:*", "allow", ["read"])],
+        },
+    )
 
-    page = curator.post(EVALUATE_PAGE, {"entity": "user:alice", "resource": "api:inference", "action": "read",
-                                        "roles": "role:ml-engineer"}).content.decode()
+    page = curator.post(
+        EVALUATE_PAGE,
+        {"entity": "user:alice", "resource": "api:inference", "action": "read", "roles": "role:ml-engineer"},
+    ).content.decode()
 
     assert "Decision: allowed (hard)" in page
     assert "engineers@1.0.0 rule 0" in page
@@ -47,7 +59,9 @@ def test_the_evaluate_page_shows_the_decision_and_its_explanation(curator, rate_
 
 
 def test_the_evaluate_page_reports_bad_input_beside_the_field(curator):
-    page = curator.post(EVALUATE_PAGE, {"entity": "alice", "resource": "api:inference", "action": "read"}).content.decode()
+    page = curator.post(
+        EVALUATE_PAGE, {"entity": "alice", "resource": "api:inference", "action": "read"}
+    ).content.decode()
 
     assert "A concrete &#x27;kind:name&#x27; without wildcards" in page
     assert "Decision:" not in page

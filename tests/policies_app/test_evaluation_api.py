@@ -19,8 +19,13 @@ def test_the_design_example_gives_alice_100_requests_per_minute_with_burst_120(a
     decision = evaluate(api, "user:alice", "api:inference")
 
     assert decision["rate_limit"] == {
-        "requests": 100, "window_seconds": 60, "burst": 120,
-        "policy": "user-rate-limits", "version": "1.0.0", "rule": 0, "enforcement": "hard",
+        "requests": 100,
+        "window_seconds": 60,
+        "burst": 120,
+        "policy": "user-rate-limits",
+        "version": "1.0.0",
+        "rule": 0,
+        "enforcement": "hard",
     }
     assert decision["quota"] is None
     assert [(m["policy"], m["version"], m["rule"], m["specificity"]) for m in decision["matched"]] == [
@@ -97,7 +102,9 @@ def test_at_equal_priority_and_specificity_deny_beats_allow(api, register):
     assert decision["decided_by"]["policy"] == "deny-contractors"
     assert decision["decided_by"]["reason"] == "equal priority and specificity; deny beats allow"
     # The order of registration does not matter: the other way round gives the same answer.
-    assert evaluate(api, "user:carol", "api:models", "read", roles=["role:contractor", "role:reader"])["allowed"] is False
+    assert (
+        evaluate(api, "user:carol", "api:models", "read", roles=["role:contractor", "role:reader"])["allowed"] is False
+    )
 
 
 def test_at_equal_priority_and_specificity_the_lower_limit_wins(api, register):
@@ -111,13 +118,28 @@ def test_at_equal_priority_and_specificity_the_lower_limit_wins(api, register):
 
 
 def test_quota_resolution_returns_the_lower_quota(api, register):
-    register("team-tokens", "quota", [{"entity": "team:*", "resource": "model:*", "limit": 1_000_000, "period": "month", "unit": "tokens"}])
-    register("research-tokens", "quota", [{"entity": "team:research", "resource": "model:*", "limit": 50_000, "period": "month", "unit": "tokens"}])
+    register(
+        "team-tokens",
+        "quota",
+        [{"entity": "team:*", "resource": "model:*", "limit": 1_000_000, "period": "month", "unit": "tokens"}],
+    )
+    register(
+        "research-tokens",
+        "quota",
+        [{"entity": "team:research", "resource": "model:*", "limit": 50_000, "period": "month", "unit": "tokens"}],
+    )
 
     decision = evaluate(api, "team:research", "model:llama2-7b")
 
-    assert decision["quota"] == {"limit": 50_000, "period": "month", "unit": "tokens", "policy": "research-tokens",
-                                 "version": "1.0.0", "rule": 0, "enforcement": "hard"}
+    assert decision["quota"] == {
+        "limit": 50_000,
+        "period": "month",
+        "unit": "tokens",
+        "policy": "research-tokens",
+        "version": "1.0.0",
+        "rule": 0,
+        "enforcement": "hard",
+    }
 
 
 def test_a_soft_deny_is_reported_but_never_denies(api, register):
@@ -130,7 +152,10 @@ def test_a_soft_deny_is_reported_but_never_denies(api, register):
     assert decision["decided_by"]["policy"] == "engineers"
     assert decision["enforcement"] == "soft"
     assert decision["soft_decision"]["policy"] == "freeze-deploys" and decision["soft_decision"]["allowed"] is False
-    assert [(m["policy"], m["enforcement"]) for m in decision["matched"]] == [("freeze-deploys", "soft"), ("engineers", "hard")]
+    assert [(m["policy"], m["enforcement"]) for m in decision["matched"]] == [
+        ("freeze-deploys", "soft"),
+        ("engineers", "hard"),
+    ]
 
 
 def test_a_soft_rate_limit_never_hides_a_hard_one(api, register):
@@ -170,16 +195,26 @@ def test_deleted_and_archived_policies_do_not_count(api, register):
 
 
 def test_a_read_only_key_may_evaluate_but_not_register(readonly_api, rate_limit_doc):
-    assert readonly_api.post(EVALUATE, {"entity": "user:a", "resource": "api:b", "action": "read"}, format="json").status_code == 200
+    assert (
+        readonly_api.post(
+            EVALUATE, {"entity": "user:a", "resource": "api:b", "action": "read"}, format="json"
+        ).status_code
+        == 200
+    )
     assert readonly_api.post(URL, rate_limit_doc, format="json").status_code == 403
 
 
 def test_evaluate_needs_credentials(anon):
-    assert anon.post(EVALUATE, {"entity": "user:a", "resource": "api:b", "action": "read"}, format="json").status_code == 401
+    assert (
+        anon.post(EVALUATE, {"entity": "user:a", "resource": "api:b", "action": "read"}, format="json").status_code
+        == 401
+    )
 
 
 def test_a_malformed_evaluate_request_names_every_problem(api):
-    response = api.post(EVALUATE, {"entity": "user:*", "action": "launch", "roles": ["ml-engineer"], "extra": 1}, format="json")
+    response = api.post(
+        EVALUATE, {"entity": "user:*", "action": "launch", "roles": ["ml-engineer"], "extra": 1}, format="json"
+    )
 
     assert response.status_code == 400
     assert {(e["path"], e["code"]) for e in response.json()["errors"]} == {
@@ -215,7 +250,12 @@ def test_load_examples_registers_and_activates_the_example_policy(api):
 def test_rules_of_different_types_with_equal_rank_resolve_side_by_side(api, register):
     register("access", "rbac", [rbac("user:*", "api:inference", "allow")], priority=100)
     register("per-second", "rate_limit", [limit("user:*", "api:inference", 60, window=60)], priority=100)
-    register("daily", "quota", [{"entity": "user:*", "resource": "api:inference", "limit": 1, "period": "day", "unit": "requests"}], priority=100)
+    register(
+        "daily",
+        "quota",
+        [{"entity": "user:*", "resource": "api:inference", "limit": 1, "period": "day", "unit": "requests"}],
+        priority=100,
+    )
 
     decision = evaluate(api)
 

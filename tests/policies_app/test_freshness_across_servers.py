@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def call(base: str, key: str, method: str, path: str, body: dict | None = None) -> dict:
     request = urllib.request.Request(
-        base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+        base + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
         headers={"Authorization": f"Api-Key {key}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -27,7 +29,13 @@ def call(base: str, key: str, method: str, path: str, body: dict | None = None) 
 
 
 def allowed(base: str, key: str) -> bool:
-    decision = call(base, key, "POST", "/api/v1/policies/evaluate", {"entity": "user:alice", "resource": "api:inference", "action": "read"})
+    decision = call(
+        base,
+        key,
+        "POST",
+        "/api/v1/policies/evaluate",
+        {"entity": "user:alice", "resource": "api:inference", "action": "read"},
+    )
     return decision["allowed"]
 
 
@@ -37,12 +45,27 @@ def test_a_change_through_one_server_is_seen_at_once_by_another():
         # Both servers compile (and keep) an index with no policy at all: the default denies.
         assert allowed(one, key) is False and allowed(two, key) is False
 
-        call(one, key, "POST", "/api/v1/policies", {"name": "access", "version": "1.0.0", "type": "rbac",
-                                                    "rules": [rbac("user:alice", "api:inference", "allow")]})
+        call(
+            one,
+            key,
+            "POST",
+            "/api/v1/policies",
+            {
+                "name": "access",
+                "version": "1.0.0",
+                "type": "rbac",
+                "rules": [rbac("user:alice", "api:inference", "allow")],
+            },
+        )
         assert allowed(two, key) is True
 
-        call(one, key, "POST", "/api/v1/policies/access/versions", {"version": "2.0.0", "type": "rbac",
-                                                                     "rules": [rbac("user:alice", "api:inference", "deny")]})
+        call(
+            one,
+            key,
+            "POST",
+            "/api/v1/policies/access/versions",
+            {"version": "2.0.0", "type": "rbac", "rules": [rbac("user:alice", "api:inference", "deny")]},
+        )
         call(one, key, "POST", "/api/v1/policies/access/versions/2.0.0/activate")
         assert allowed(two, key) is False  # a revocation too
 

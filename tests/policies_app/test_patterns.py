@@ -36,7 +36,15 @@ def test_a_lookup_reaches_exactly_the_rules_whose_resource_pattern_matches():
     resources = ["model:llama2-7b", "model:llama2-*", "model:llama*", "model:mistral-*", "model:*", "api:*", "*"]
     index = RuleIndex(generation="g")
     for position, resource in enumerate(resources):
-        index.add(CompiledRule.compile("p", "1.0.0", spec, position, {"subject": "*", "resource": resource, "actions": ["*"], "effect": "allow"}))
+        index.add(
+            CompiledRule.compile(
+                "p",
+                "1.0.0",
+                spec,
+                position,
+                {"subject": "*", "resource": resource, "actions": ["*"], "effect": "allow"},
+            )
+        )
 
     reached = sorted(rule.resource.text for rule in index.candidates("model:llama2-7b"))
 

@@ -31,13 +31,16 @@ def test_enforcement_and_priority_defaults_are_stored_with_the_spec(api, registe
 
 def test_bad_rules_are_all_rejected_at_once_with_their_paths(api):
     document = {
-        "name": "broken", "version": "1.0.0", "type": "rate_limit", "priority": 1001,
+        "name": "broken",
+        "version": "1.0.0",
+        "type": "rate_limit",
+        "priority": 1001,
         "rules": [
-            limit("user*", "api:inference", 10),                       # invalid entity pattern
-            limit("user:*", "api:inference", 100, burst=50),           # burst below requests
-            limit("user:*", "api:inference", 200, burst=200),          # contradicts rule 1
+            limit("user*", "api:inference", 10),  # invalid entity pattern
+            limit("user:*", "api:inference", 100, burst=50),  # burst below requests
+            limit("user:*", "api:inference", 200, burst=200),  # contradicts rule 1
             {"entity": "user:*", "resource": "api:x", "requests": 0, "window_seconds": 60},
-            {"entity": "user:*", "resource": "api:*", "limit": 5},     # a quota field in a rate limit
+            {"entity": "user:*", "resource": "api:*", "limit": 5},  # a quota field in a rate limit
         ],
     }
 
@@ -59,11 +62,13 @@ def test_bad_rules_are_all_rejected_at_once_with_their_paths(api):
 
 def test_rbac_rules_contradict_only_when_their_actions_overlap(api):
     document = {
-        "name": "access", "version": "1.0.0", "type": "rbac",
+        "name": "access",
+        "version": "1.0.0",
+        "type": "rbac",
         "rules": [
             rbac("role:ml-engineer", "model:*", "allow", ["read", "deploy"]),
-            rbac("role:ml-engineer", "model:*", "deny", ["delete"]),   # no overlap: fine
-            rbac("role:ml-engineer", "model:*", "deny", ["*"]),        # overlaps rule 0 and disagrees
+            rbac("role:ml-engineer", "model:*", "deny", ["delete"]),  # no overlap: fine
+            rbac("role:ml-engineer", "model:*", "deny", ["*"]),  # overlaps rule 0 and disagrees
         ],
     }
 
@@ -76,7 +81,9 @@ def test_rbac_rules_contradict_only_when_their_actions_overlap(api):
 
 def test_quota_rules_need_their_own_fields_and_known_units(api):
     document = {
-        "name": "tokens", "version": "1.0.0", "type": "quota",
+        "name": "tokens",
+        "version": "1.0.0",
+        "type": "quota",
         "rules": [{"entity": "team:*", "resource": "model:llama2-*", "limit": -1, "period": "week", "unit": "tokens"}],
     }
 
@@ -87,8 +94,12 @@ def test_quota_rules_need_their_own_fields_and_known_units(api):
 
 @override_settings(MAX_POLICY_RULES=3)
 def test_more_rules_than_max_policy_rules_is_an_error(api):
-    document = {"name": "many", "version": "1.0.0", "type": "rbac",
-                "rules": [rbac(f"user:u{i}", "api:inference", "allow") for i in range(4)]}
+    document = {
+        "name": "many",
+        "version": "1.0.0",
+        "type": "rbac",
+        "rules": [rbac(f"user:u{i}", "api:inference", "allow") for i in range(4)],
+    }
 
     response = api.post(URL, document, format="json")
 
@@ -116,7 +127,9 @@ def test_rules_are_immutable_once_registered(api, rate_limit_doc):
 
 def test_list_filters_by_type_enforcement_and_search(api, register):
     register("user-limits", "rate_limit", [limit("user:*", "api:inference", 10)], enforcement="soft")
-    register("team-quotas", "quota", [{"entity": "team:*", "resource": "*", "limit": 10, "period": "day", "unit": "tokens"}])
+    register(
+        "team-quotas", "quota", [{"entity": "team:*", "resource": "*", "limit": 10, "period": "day", "unit": "tokens"}]
+    )
     register("model-access", "rbac", [rbac("role:admin", "model:*", "allow")], description="Who may deploy models")
 
     def names(query: str) -> list[str]:

@@ -7,11 +7,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from kernel.writes.lifecycle import activate
+from kernel.writes.register import register_version
 from policies_app.evaluation import PolicyEvaluator, bump_generation, evaluator
 from policies_app.models import Policy, PolicyVersion
 from tests.policies_app.conftest import URL, evaluate, rbac
-from kernel.writes.lifecycle import activate
-from kernel.writes.register import register_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,10 @@ def test_a_change_committed_by_another_evaluator_is_seen_here(api, register):
     assert there.evaluate("user:alice", "api:inference", "read").allowed is True
 
     # "There" registers and activates a deny through the model methods the API calls; "here" never touched it.
-    register_version(Policy.get_alive("access"), {"version": "2.0.0", "type": "rbac", "rules": [rbac("user:alice", "api:inference", "deny")]})
+    register_version(
+        Policy.get_alive("access"),
+        {"version": "2.0.0", "type": "rbac", "rules": [rbac("user:alice", "api:inference", "deny")]},
+    )
     activate(PolicyVersion.objects.get(version="2.0.0"))
 
     assert here.evaluate("user:alice", "api:inference", "read").allowed is False
@@ -69,7 +72,14 @@ def test_a_bumped_generation_makes_every_evaluator_recompile(register):
     replica = PolicyEvaluator()
     replica.evaluate("user:alice", "api:inference", "read")
     # A write that bypasses the model methods (say, a data migration) is invisible until someone bumps.
-    PolicyVersion.objects.update(spec={"type": "rbac", "enforcement": "hard", "priority": 0, "rules": [rbac("user:alice", "api:inference", "deny")]})
+    PolicyVersion.objects.update(
+        spec={
+            "type": "rbac",
+            "enforcement": "hard",
+            "priority": 0,
+            "rules": [rbac("user:alice", "api:inference", "deny")],
+        }
+    )
     assert replica.evaluate("user:alice", "api:inference", "read").allowed is True
 
     bump_generation()

@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default=os.environ.get("ADMIN_USERNAME", "admin"))
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the server will listen (for the printed URLs).")
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="Where the server will listen (for the printed URLs)."
+        )
 
     def handle(self, username, base_url, **options):
         base_url = base_url.rstrip("/")
@@ -47,7 +49,7 @@ class Command(BaseCommand):
                     f"    admin:    {base_url}/admin/  user '{username}', password {shown}",
                     f"    API key:  {key}",
                     f"    try:      export HOST={base_url} KEY={key}",
-                    "              curl -H \"Authorization: Api-Key $KEY\" $HOST/api/v1/models",
+                    '              curl -H "Authorization: Api-Key $KEY" $HOST/api/v1/models',
                     "",
                 ]
             )

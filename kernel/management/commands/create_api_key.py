@@ -23,6 +23,8 @@ class Command(BaseCommand):
         api_key, key = ApiKey.objects.issue(user, name=name, read_only=read_only, expires_in_days=expires_in_days)
         access = "read-only" if read_only else "read-write"
         expiry = f", expires {api_key.expiry_date:%Y-%m-%d %H:%M} UTC" if api_key.expiry_date else ""
-        self.stderr.write(f"Created {access} API key '{api_key.name}' (prefix {api_key.prefix}) for {username}{expiry}.")
+        self.stderr.write(
+            f"Created {access} API key '{api_key.name}' (prefix {api_key.prefix}) for {username}{expiry}."
+        )
         self.stderr.write("Store it now; it cannot be shown again. Use it as: Authorization: Api-Key <key>")
         self.stdout.write(key)

@@ -16,8 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path")
-        parser.add_argument("--on-conflict", choices=backup.CONFLICT_POLICIES, default="fail",
-                            help="fail (default): import nothing if anything collides; skip: keep existing records, import the rest.")
+        parser.add_argument(
+            "--on-conflict",
+            choices=backup.CONFLICT_POLICIES,
+            default="fail",
+            help="fail (default): import nothing if anything collides; skip: keep existing records, import the rest.",
+        )
 
     def handle(self, *, path, on_conflict, **options):
         try:
@@ -30,8 +34,12 @@ class Command(BaseCommand):
         except (backup.BackupError, OSError, UnicodeDecodeError, EOFError) as exc:
             raise CommandError(f"{path}: {exc}; nothing was imported.", returncode=2) from None
         except DatabaseError as exc:
-            raise CommandError(f"{path}: the registry refused a record ({exc}); nothing was imported.".replace("\n", " "), returncode=2) from None
+            raise CommandError(
+                f"{path}: the registry refused a record ({exc}); nothing was imported.".replace("\n", " "), returncode=2
+            ) from None
         summary = ", ".join(f"{n} {section} records" for section, n in context.imported.items())
-        self.stdout.write(f"imported {summary}" + (f"; kept {len(context.skipped)} existing" if context.skipped else ""))
+        self.stdout.write(
+            f"imported {summary}" + (f"; kept {len(context.skipped)} existing" if context.skipped else "")
+        )
         for label in context.skipped[:100]:
             self.stdout.write(f"  kept existing {label}")

@@ -7,9 +7,9 @@ from pathlib import Path
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
+from kernel.exceptions import Conflict
 from kernel.models.changelog import acting_as
 from kernel.models.definitions import Definition
-from kernel.exceptions import Conflict
 from kernel.rules.validation import DocumentInvalid
 from kernel.writes.lifecycle import activate
 from kernel.writes.register import register
@@ -43,7 +43,9 @@ class Command(BaseCommand):
                 try:
                     registration = register(definition_model, document)
                 except Conflict:
-                    self.stdout.write(f"  {definition_model.kind} {document['name']}@{document['version']}: already registered")
+                    self.stdout.write(
+                        f"  {definition_model.kind} {document['name']}@{document['version']}: already registered"
+                    )
                     continue
                 except DocumentInvalid as exc:
                     raise CommandError(f"{path}: {exc}") from None

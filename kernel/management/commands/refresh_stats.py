@@ -16,7 +16,10 @@ class Command(BaseCommand):
     def handle(self, *, as_json: bool, **options):
         snapshot = stats.refresh()
         if as_json:
-            self.stdout.write(json.dumps({"refreshed_at": snapshot.refreshed_at.isoformat(), **snapshot.data}, indent=2, sort_keys=True))
+            self.stdout.write(
+                json.dumps(
+                    {"refreshed_at": snapshot.refreshed_at.isoformat(), **snapshot.data}, indent=2, sort_keys=True
+                )
+            )
         else:
             self.stdout.write(f"statistics refreshed in {snapshot.duration_ms} ms")
-

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kernel.models import changelog
 from kernel.documents.files import check_files, definition_models
 from kernel.exceptions import RegistryError
+from kernel.models import changelog
 from kernel.rules.validation import DocumentInvalid
 from kernel.writes import lifecycle
 from kernel.writes.register import register
@@ -21,8 +21,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", type=Path)
-        parser.add_argument("--kind", choices=sorted(definition_models()), help="The documents' kind (default: detected).")
-        parser.add_argument("--activate", action="store_true", help="Make each registered version its definition's current one.")
+        parser.add_argument(
+            "--kind", choices=sorted(definition_models()), help="The documents' kind (default: detected)."
+        )
+        parser.add_argument(
+            "--activate", action="store_true", help="Make each registered version its definition's current one."
+        )
 
     def handle(self, *, files, kind, activate, **options):
         with changelog.acting_as("command:register"):

@@ -16,17 +16,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", type=Path)
-        parser.add_argument("--kind", choices=sorted(definition_models()), help="The documents' kind (default: detected).")
+        parser.add_argument(
+            "--kind", choices=sorted(definition_models()), help="The documents' kind (default: detected)."
+        )
         parser.add_argument("--json", action="store_true", dest="as_json", help="One JSON report per file on stdout.")
 
     def handle(self, *, files, kind, as_json, **options):
         failed = 0
         for item in check_files(files, kind):
             failed += bool(item.errors)
-            self.report(as_json, {
-                "file": item.label, "kind": item.kind, "valid": not item.errors,
-                "errors": [e.as_dict() for e in item.errors], "warnings": [w.as_dict() for w in item.warnings],
-            })
+            self.report(
+                as_json,
+                {
+                    "file": item.label,
+                    "kind": item.kind,
+                    "valid": not item.errors,
+                    "errors": [e.as_dict() for e in item.errors],
+                    "warnings": [w.as_dict() for w in item.warnings],
+                },
+            )
         if failed:
             raise CommandError(f"{failed} document(s) invalid.", returncode=1)
 
@@ -37,6 +45,8 @@ class Command(BaseCommand):
         for error in result["errors"]:
             self.stderr.write(f"{result['file']}: {error['path'] or '/'}: {error['code']}: {error['message']}")
         for warning in result.get("warnings", []):
-            self.stdout.write(f"{result['file']}: {warning['path'] or '/'}: warning {warning['code']}: {warning['message']}")
+            self.stdout.write(
+                f"{result['file']}: {warning['path'] or '/'}: warning {warning['code']}: {warning['message']}"
+            )
         if result["valid"]:
             self.stdout.write(f"{result['file']}: valid {result['kind']}")

@@ -4,8 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from models_app.models import MAX_RETENTION_KEEP, Model
 from kernel.management.progress import progress_bar
+from models_app.models import MAX_RETENTION_KEEP, Model
 
 
 def keep_value(text: str) -> int:
@@ -23,7 +23,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", help="Only this model (by name).")
-        parser.add_argument("--keep", type=keep_value, help=f"Keep this many newest releases (1-{MAX_RETENTION_KEEP}) instead of each model's setting.")
+        parser.add_argument(
+            "--keep",
+            type=keep_value,
+            help=f"Keep this many newest releases (1-{MAX_RETENTION_KEEP}) instead of each model's setting.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Report what would happen; change nothing.")
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print the full report as JSON.")
 
@@ -49,5 +53,6 @@ class Command(BaseCommand):
         if report.counts["purge_failed"]:
             for item in report.purge_failed:
                 self.stderr.write(f"purge failed: {item['name']}@{item['version']}: {item['error']}")
-            raise CommandError(f"{report.counts['purge_failed']} purge(s) failed; those versions stay archived.", returncode=1)
-
+            raise CommandError(
+                f"{report.counts['purge_failed']} purge(s) failed; those versions stay archived.", returncode=1
+            )

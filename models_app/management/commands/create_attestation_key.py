@@ -22,5 +22,7 @@ class Command(BaseCommand):
         if target.exists():
             if if_missing:
                 return
-            raise CommandError(f"{target} exists; to rotate, write the new key elsewhere and list the old one in ATTESTATION_RETIRED_KEY_FILES.")
+            raise CommandError(
+                f"{target} exists; to rotate, write the new key elsewhere and list the old one in ATTESTATION_RETIRED_KEY_FILES."
+            )
         self.stdout.write(f"Attestation signing key {generate_key(target)} written to {target}")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from models_app.models import Model
 from kernel.exceptions import Conflict
 from kernel.rules.validation import DocumentInvalid
 from kernel.writes.register import register
+from models_app.models import Model
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "lineage"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from kernel.models.changelog import acting_as
 from models_app.artifacts.verify import verify_files
 from models_app.models import ArtifactFile
-from kernel.models.changelog import acting_as
 from registry_project.private_apis.for_django import output_stream
 
 
