@@ -3,7 +3,7 @@
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/registry_bench_lineage .venv/bin/python bench/lineage_depth.py
 
 Creates (and drops first) the database named in DATABASE_URL, registers a chain of 1,001 versions through
-``Model.register`` (a baseline and 1,000 derived versions, each with metrics and two contributors, so each
+``kernel.writes.register.register`` (a baseline and 1,000 derived versions, each with metrics and two contributors, so each
 improving one is signed), then reports requests/s and p50/p99 for the ancestors of the deepest version (1,001
 steps), the descendants of the baseline (capped at LINEAGE_MAX_NODES) and a contributor's impact (1,000
 contributions, totals over all). Paste the table into docs/benchmarks.md.

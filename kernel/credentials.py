@@ -47,7 +47,7 @@ def current_token() -> str | None:
 
 
 def token_column():
-    """The credential token as an expression a read's own statement can select (``Definition._prepared``): a
+    """The credential token as an expression a read's own statement can select (``kernel.reads.lookups``): a
     document read confirms its cached key with the token read in the same statement, not a statement of its own
     (see ``kernel.api.auth``). The token is then exactly as fresh as the document it guards."""
     from django.db.models import Subquery

@@ -259,7 +259,7 @@ class DefinitionAdmin(ChangeHistoryAdmin):
         ]
 
     def register_view(self, request):
-        """Register a version through the same ``Definition.register`` the API calls."""
+        """Register a version through the same ``kernel.writes.register.register`` the API calls."""
         if not self.has_change_permission(request):
             raise PermissionDenied
         form = DocumentForm(request.POST or None, definition_model=self.model)

@@ -76,7 +76,7 @@ def _record_use(key: str, token: str | None, api_key: ApiKey) -> None:
 
 class ConfirmsCredentialsLate:
     """A view whose document reads (``late_confirmed_actions``, GET and HEAD) confirm a cached API key with the
-    credential token their own statement selected (``Definition._prepared``, ``credentials.token_column``)
+    credential token their own statement selected (``kernel.reads.lookups``, ``credentials.token_column``)
     instead of reading the token first: one round trip less on the services' hot path.
 
     The guarantee is the one ``kernel.credentials`` gives, unchanged: nothing is answered to a key that

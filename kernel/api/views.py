@@ -206,7 +206,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     def respond(self, version: DefinitionVersion, status_code: int = 200, warnings=None) -> Response:
         """The version's document; ``warnings`` (a list, possibly empty) adds the ``warnings`` key."""
         if self.request.method in ("GET", "HEAD"):
-            # The document reads' statement also selected the credential token (Definition._prepared).
+            # The document reads' statement also selected the credential token (kernel.reads.lookups).
             confirm_credentials(self, self.request, getattr(version, "credential_token", None))
             # A version's document changes only with its own row or its definition's (see document_etag), so a
             # client holding the current document gets a 304 without the document being built again.

@@ -204,7 +204,7 @@ def aliased_version_ids(versions) -> set:
 
 def register_alias_guards() -> None:
     """Register alias protection as a guard on every versioned kind (from ``RegistryProjectConfig.ready``), so
-    set-based jobs such as retention keep aliased versions too; ``DefinitionVersion.archive`` still asks
+    set-based jobs such as retention keep aliased versions too; ``kernel.writes.lifecycle.archive`` still asks
     ``Alias.ensure_unaliased`` first for its own message and code."""
     from django.apps import apps
 

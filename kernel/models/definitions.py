@@ -143,7 +143,7 @@ class Definition(models.Model):
     def repoint(self) -> None:
         """Recompute both pointers from the versions and store them (the caller holds this row's lock). Any write
         path that changes which version is latest or current without going through the methods that keep the
-        pointers (``_add_version``, the lifecycle moves) calls this before it commits."""
+        pointers (``kernel.writes.register``, ``kernel.writes.lifecycle``) calls this before it commits."""
         present = self.versions.present()
         self.latest_version_id = present.order_by(*latest_order()).values_list("pk", flat=True).first()
         self.current_version_id = present.filter(is_current=True).values_list("pk", flat=True).first()
@@ -289,7 +289,7 @@ class VersionQuerySet(models.QuerySet):
         return present.filter(**parse_version(ref).identity()).first()
 
     def present(self) -> VersionQuerySet:
-        """Versions not soft-deleted one by one (``DefinitionVersion.soft_delete``)."""
+        """Versions not soft-deleted one by one (``kernel.writes.delete.soft_delete``)."""
         return self.filter(deleted_at__isnull=True)
 
     def with_aliases(self) -> VersionQuerySet:
