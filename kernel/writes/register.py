@@ -23,7 +23,6 @@ from kernel.rules.semver import parse_version
 from kernel.rules.validation import DocumentInvalid, Issue, pointer, same_json
 from kernel.writes import Registration
 from registry_project.logs import log_write
-from registry_project.private_apis.for_django import insert_unless_conflict
 
 
 def register(definition_model: type[Definition], document: Any, *, user=None) -> Registration:
@@ -76,11 +75,13 @@ def _lock_or_create(definition_model: type[Definition], name: str, owner) -> tup
     definition = definition_model.objects.select_for_update().filter(name=name).first()
     created = False
     if definition is None:
-        # One statement and no savepoint: a concurrent first registration of the same name makes this insert
-        # wait for it and then do nothing, and the lock below finds the row it committed.
-        definition = definition_model(name=name, owner=owner)
-        created = insert_unless_conflict(definition)
-        if not created:
+        # A concurrent first registration of the same name makes this insert wait for it and then fail on the
+        # unique name; the savepoint keeps the caller's transaction, and the lock below finds the row it committed.
+        try:
+            with transaction.atomic():
+                definition = definition_model.objects.create(name=name, owner=owner)
+            created = True
+        except IntegrityError:
             definition = definition_model.objects.select_for_update().get(name=name)
     if definition.deleted_at is not None:
         kind = definition_model.kind

@@ -7,7 +7,7 @@ the suite on the next Django release as well as the pinned one (``make test-djan
 so it is known before anyone upgrades. Each wrapper's docstring names the private name or behaviour and the
 versions it was read against.
 
-- ``for_django``: ``QuerySet._insert`` with ``OnConflict`` (``insert_unless_conflict``); ``Model._state``
+- ``for_django``: ``Model._state``
   (``mark_saved``, ``being_added``); the SQL compiler's ``select``/``klass_info``/``annotation_col_map``/
   ``get_converters`` and ``get_related_populators`` (``compile_rows``, ``CompiledRows``); the PostgreSQL
   backend's ``create_cursor`` time-zone step (``server_binding_cursor``); ``RedisCache._cache`` (``redis_client``)

@@ -8,28 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
-from django.db.models.constants import OnConflict
 from django.db.models.query import get_related_populators
-
-
-def insert_unless_conflict(instance: models.Model, using: str = "default") -> bool:
-    """INSERT ``instance`` unless a unique constraint already holds its values (``ON CONFLICT DO NOTHING ...
-    RETURNING``); True if it was inserted (the row is then ours, locked until the transaction ends).
-
-    Relies on ``QuerySet._insert(objs, fields, returning_fields, using, on_conflict)`` (Django 5.2.19 and 6.0), the one
-    call that both skips a conflicting row and returns the inserted row's generated fields, which ``bulk_create``
-    (``ignore_conflicts=True``) does not return; and on ``Model._state`` (``mark_saved``)."""
-    meta = instance._meta
-    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
-    rows = type(instance)._base_manager._insert(
-        [instance], fields=fields, returning_fields=meta.db_returning_fields, using=using, on_conflict=OnConflict.IGNORE
-    )
-    if not rows or rows[0] is None:
-        return False
-    for value, returned in zip(rows[0], meta.db_returning_fields):
-        setattr(instance, returned.attname, value)
-    mark_saved(instance, using)
-    return True
 
 
 def mark_saved(instance: models.Model, using: str = "default") -> None:
