@@ -67,6 +67,9 @@ def test_a_pipeline_steps_model_reference_is_a_name_with_an_optional_version():
         assert bool(reference.search(f"{name}@1.0.0")) == is_name(name), name
 
 
+# PostgreSQL's CHECK is the backstop this holds to the rule. On SQLite, Django evaluates the constraint's regex with
+# Python's re, whose $ also matches before a final newline: there the validators are the only guard of that case.
+@pytest.mark.postgres
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.kind)
 def test_the_database_accepts_exactly_the_names_the_rule_accepts(kind):
