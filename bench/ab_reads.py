@@ -1,5 +1,5 @@
 """A fast path's gain, A/B in one sitting: document reads (GET /api/v1/models/{name}) served by gunicorn from two
-checkouts on one database, alternating rounds (ABBA...), at one and eight clients; prints each side's p50 per round
+checkouts on one database, alternating rounds (ABBA...) with fresh servers each round, at one and eight clients; prints each side's p50 per round
 and the ratio of the medians. The rule of kernel/fastpaths/README.md: a fast path that saves under 15 % of the
 request, measured this way, is removed.
 
@@ -11,17 +11,15 @@ Traffic goes only to the two loopback servers it started.
 """
 
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import time
+from contextlib import ExitStack
 from pathlib import Path
 
 A, B = Path(sys.argv[1]), Path(sys.argv[2])
 sys.path.insert(0, str(A))
-from bench.http_load import run_load, free_port  # noqa
+from bench.http_load import gunicorn, run_load  # noqa: E402  (the checkout A's copy)
 
 DB = "postgresql://postgres@127.0.0.1:5432/reg_ab"
 ENV = {
@@ -54,60 +52,29 @@ key = (
 )
 
 
-def serve(root):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "gunicorn",
-            "registry_project.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=root,
-        env=ENV,
-        start_new_session=True,
-    )
-    for _ in range(150):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    return proc, port
+def read(worker: int, seq: int) -> tuple[str, str, None]:
+    return "GET", f"/api/v1/models/seed-{(worker * 7 + seq) % 50:04d}", None
 
 
-servers = {"A": serve(A), "B": serve(B)}
 headers = {"Authorization": f"Api-Key {key}"}
-results = {(s, c): [] for s in "AB" for c in (1, 8)}
-try:
-    for rnd in range(int(os.environ.get("ROUNDS", "5"))):
-        for side in "AB" if rnd % 2 == 0 else "BA":
+results: dict[tuple[str, int], list[float]] = {(side, c): [] for side in "AB" for c in (1, 8)}
+for rnd in range(int(os.environ.get("ROUNDS", "6"))):
+    # Fresh servers every round: one process's speed depends on its own layout in memory (the same code in two
+    # processes can differ by 10-20 % for its whole life), so a side keeps no process across rounds.
+    with ExitStack() as stack:
+        order = "AB" if rnd % 2 == 0 else "BA"
+        ports = {side: stack.enter_context(gunicorn(ENV, root=A if side == "A" else B)) for side in order}
+        for side in order:
             for c in (1, 8):
-                port = servers[side][1]
+                per_worker = 400 if c == 1 else 100
                 r = run_load(
-                    "read",
-                    "127.0.0.1",
-                    port,
-                    headers,
-                    lambda w, n: ("GET", f"/api/v1/models/seed-{(w * 7 + n) % 50:04d}", None),
-                    concurrency=c,
-                    requests_per_worker=400 if c == 1 else 100,
-                    warmup=10,
+                    "read", "127.0.0.1", ports[side], headers, read, concurrency=c, requests_per_worker=per_worker
                 )
                 assert set(r.statuses) == {200}, r.statuses
                 results[(side, c)].append(statistics.median(r.latencies_ms))
-    for c in (1, 8):
-        a, b = statistics.median(results[("A", c)]), statistics.median(results[("B", c)])
-        print(
-            f"c={c}: A p50 {a:.2f} ms (rounds {[round(x, 2) for x in results[('A', c)]]}), B p50 {b:.2f} ms "
-            f"(rounds {[round(x, 2) for x in results[('B', c)]]}); B/A = {b / a:.3f}"
-        )
-finally:
-    for proc, _ in servers.values():
-        os.killpg(proc.pid, signal.SIGTERM)
+for c in (1, 8):
+    a, b = statistics.median(results[("A", c)]), statistics.median(results[("B", c)])
+    print(
+        f"c={c}: A p50 {a:.2f} ms (rounds {[round(x, 2) for x in results[('A', c)]]}), B p50 {b:.2f} ms "
+        f"(rounds {[round(x, 2) for x in results[('B', c)]]}); B/A = {b / a:.3f}"
+    )

@@ -118,8 +118,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1, extra: tuple[str, ...] = ()):
-    """Serve the registry with gunicorn on a free loopback port; yields the port."""
+def gunicorn(
+    env: dict[str, str], *, workers: int = 2, threads: int = 1, extra: tuple[str, ...] = (), root: Path = ROOT
+):
+    """Serve the registry with gunicorn on a free loopback port, from the checkout at ``root``; yields the port."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -145,7 +147,7 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1, extra: 
         "API_CHECK_RATE_LIMIT": "100000000/min",
         "SECURE_SSL_REDIRECT": "false",
     }
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **unthrottled, **env}, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=root, env={**os.environ, **unthrottled, **env}, start_new_session=True)
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
