@@ -63,7 +63,7 @@ _STANDS_IN_FOR = {
     },
     "activate": {
         "definition": ("changing", "save", "record"),
-        "version": ("save", "record"),
+        "version": ("record",),  # a version's save has its own guard (derive_from_spec), as for registration
     },
 }
 

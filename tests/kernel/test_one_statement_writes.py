@@ -206,6 +206,16 @@ def test_a_kind_that_overrides_what_a_function_stands_in_for_keeps_the_orm_path(
     assert not in_one_statement(Model, model_doc())
 
 
+@pytest.mark.parametrize("kind", [Model, Pipeline], ids=lambda kind: kind.kind)
+@pytest.mark.parametrize("write", ["register", "activate"])
+def test_every_kind_with_a_function_writes_through_it(kind, write):
+    """A kind's own hooks (a pipeline's save, which derives its model references) do not send its writes back to
+    the ORM path: each kind with a function for a write takes it."""
+    from kernel.fastpaths.one_statement import _has_function
+
+    assert _has_function(kind, write)
+
+
 def test_documents_it_never_sees(model_doc):
     from kernel.fastpaths.one_statement import in_one_statement
 
