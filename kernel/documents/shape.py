@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.contrib.postgres.aggregates import JSONBAgg
@@ -258,16 +259,19 @@ def effective_tags_of(version_tags: Any, definition_tags: Any) -> list:
     return own + [t for t in (definition_tags if isinstance(definition_tags, list) else []) if t not in own]
 
 
+@cache  # a kind's declarations are class attributes: computed once per kind, not per document
 def registrable_extras(version_model) -> tuple[DocumentField, ...]:
     """The kind's own fields of the registrable document (``DefinitionVersion.document``), in order."""
     return tuple(field for field in version_model.document_extras if not field.server_managed)
 
 
+@cache
 def server_managed_extras(version_model) -> tuple[DocumentField, ...]:
     """The kind's own server-managed fields, which a document ends with, in order."""
     return tuple(field for field in version_model.document_extras if field.server_managed)
 
 
+@cache
 def trailing_fields(version_model) -> tuple[DocumentField, ...]:
     """The fields a kind's document as GET returns it ends with: the lifecycle fields, then the kind's own
     server-managed ones."""

@@ -23,6 +23,7 @@ from kernel.choices import Lifecycle
 from kernel.documents.shape import (
     DEFINITION_FIELDS,
     DEFINITION_KEY,
+    MUTABLE_VERSION_FIELDS,
     READ_ONLY_FIELDS,
     DocumentField,
     effective_tags_of,
@@ -536,9 +537,8 @@ class DefinitionVersion(models.Model):
             if value not in (None, ""):
                 doc[name] = value
         doc.update(self.spec)
-        doc["description"] = self.description
-        doc["tags"] = self.tags
-        doc["metadata"] = self.metadata
+        for name in MUTABLE_VERSION_FIELDS:
+            doc[name] = getattr(self, name)
         for field in registrable_extras(type(self)):
             value = field.value(self)
             if value not in (None, ""):
