@@ -29,6 +29,7 @@ from models_app.artifacts.storage import download_url, is_s3, open_stored
 from models_app.artifacts.upload import (
     CHUNK,
     ArtifactTooLarge,
+    BodyInterrupted,
     Incoming,
     LengthRequired,
     ensure_uploadable,
@@ -150,6 +151,8 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
             _, files = parser.parse()
         except RequestDataTooBig as exc:
             raise ArtifactTooLarge(str(exc), path=None) from None
+        except OSError:  # the body stalled past the idle deadline or the connection dropped (UnreadablePostError)
+            raise BodyInterrupted.after(filename or "the multipart body") from None
         except (MultiPartParserError, SuspiciousOperation, ValueError) as exc:
             raise RegistryError(f"Malformed multipart body: {exc}", code="malformed_multipart", path=None) from None
         uploads = [f for field in files for f in files.getlist(field)]
