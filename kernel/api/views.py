@@ -400,7 +400,10 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
                 {"type": "string", "minLength": 1},
                 OpenApiParameter.HEADER,
                 required=False,
-                description="The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, 400 if empty.",
+                description=(
+                    "The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, or if "
+                    'the tag is weak (`W/"..."`: If-Match compares strongly), 400 if empty.'
+                ),
             ),
         ],
     )
