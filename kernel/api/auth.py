@@ -13,11 +13,20 @@ from kernel.models import ApiKey
 from registry_project.private_apis.for_drf import leave_unauthenticated
 
 KEYWORD = "Api-Key"
+# Schemes clients commonly send an API key with. Refused with the scheme to use rather than ignored, which would
+# answer "credentials were not provided" to a caller who did send them. (An endpoint that takes one of them, as an
+# MLflow-compatible API takes Bearer, sets its own authentication classes.)
+OTHER_KEY_SCHEMES = frozenset({b"bearer", b"token"})
 
 
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         header = get_authorization_header(request).split()
+        if header and header[0].lower() in OTHER_KEY_SCHEMES:
+            raise exceptions.AuthenticationFailed(
+                f"The Authorization scheme '{header[0].decode('ascii')}' is not accepted; send the key as "
+                f"'Authorization: {KEYWORD} <key>'."
+            )
         if not header or header[0].lower() != KEYWORD.lower().encode():
             return None
         if len(header) != 2:
