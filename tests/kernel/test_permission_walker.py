@@ -11,7 +11,9 @@ and every stored byte as it was. A write whose view declares no permission fails
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -278,18 +280,18 @@ def schema(anon) -> dict:
 def test_every_write_operation_declares_a_permission_that_exists(schema, world):
     operations = write_operations(schema)
     assert len(operations) >= 50, "the schema's write operations were not found"
-    missing, unknown, computations = [], [], set()
+    missing, unknown, computations, declared = [], [], set(), {}
     known = {
         f"{app}.{codename}"
         for app, codename in registry_permissions().values_list("content_type__app_label", "codename")
     }
     for method, path, operation in operations:
         concrete = world.fill(path, operation.get("parameters", []))[0]
-        view = declared_view(method, concrete)
-        if is_read(method, view):
+        if is_read(method, declared_view(method, concrete)):
             computations.add(operation["operationId"])
+            declared[(method, path)] = None
             continue
-        permission = declared_permission(method, concrete)
+        permission = declared[(method, path)] = declared_permission(method, concrete)
         if permission is None:
             missing.append(f"{method} {path}")
         elif permission not in known:
@@ -297,6 +299,38 @@ def test_every_write_operation_declares_a_permission_that_exists(schema, world):
     assert missing == [], "write operations that declare no permission"
     assert unknown == [], "write operations that declare a permission no one can be granted"
     assert computations == COMPUTATIONS
+    assert documented_permissions() == declared, "docs/api/index.md's permissions table differs from the views"
+
+
+KINDS = (
+    ("models", "models_app", "model"),
+    ("pipelines", "pipelines_app", "pipeline"),
+    ("policies", "policies_app", "policy"),
+)
+
+
+def documented_permissions() -> dict[tuple[str, str], str | None]:
+    """{(method, path): permission} from the table under "## Permissions" in docs/api/index.md (None: none needed),
+    with `{kind}` rows expanded and `/suffix` paths taken relative to the row's first path."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api" / "index.md").read_text()
+    section = text.split("\n## Permissions\n", 1)[1].split("\n## ", 1)[0]
+    table: dict[tuple[str, str], str | None] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not re.fullmatch(r"[A-Z, ]+", cells[0]):
+            continue
+        methods = [m.strip() for m in cells[0].split(",")]
+        paths = re.findall(r"`([^`]+)`", cells[1])
+        paths = [p if p.startswith("/api/") else paths[0].rsplit("/", 1)[0] + p for p in paths]
+        permission = re.match(r"`([^`]+)`", cells[2])
+        kinds = KINDS if "{kind}" in cells[1] else ((None, None, None),)
+        for method, path, (kind, app, model) in itertools.product(methods, paths, kinds):
+            granted = permission[1] if permission else None
+            if kind:
+                path = path.replace("{kind}", kind)
+                granted = granted and granted.replace("<app>", app).replace("<kind>", model)
+            table[(method, path)] = granted
+    return table
 
 
 def test_every_write_operation_is_refused_to_every_credential_that_may_not_make_it(schema, world, superuser, tmp_path):
