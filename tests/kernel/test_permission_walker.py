@@ -3,7 +3,7 @@ every credential that lacks it (issue #24, fault 1).
 
 The walk starts from the published schema (``/api/schema/``), so an endpoint added tomorrow is walked too: its path
 parameters are filled with real objects (a model version with a stored artifact, a pipeline, a policy, their
-aliases, a binding, a webhook subscription with a delivery), and each write is sent with six credentials that may
+aliases, a binding, a webhook subscription with a delivery), and each write is sent with seven credentials that may
 not make it. Each must be refused (401 or 403 in the error shape; never a 2xx, a 404 or a 500) and leave every row
 and every stored byte as it was. A write whose view declares no permission fails the walk before any request.
 """
@@ -228,6 +228,11 @@ def refused_credentials(superuser, permission: str | None) -> dict[str, APIClien
     ApiKey.objects.filter(pk=expired_key.pk).update(expiry_date=timezone.now() - timedelta(minutes=1))
     revoked, revoked_key = key_client(superuser)
     ApiKey.objects.filter(pk=revoked_key.pk).update(revoked=True)
+    # A browser session writes only as staff, whatever the user's permissions.
+    browser_user = User.objects.create_user(f"browser-{User.objects.count()}", password="unused-password-1")
+    browser_user.user_permissions.set(registry_permissions())
+    browser = APIClient()
+    browser.force_login(browser_user)
     return {
         "anonymous": APIClient(),
         "read-only key (superuser's)": key_client(superuser, read_only=True)[0],
@@ -235,6 +240,7 @@ def refused_credentials(superuser, permission: str | None) -> dict[str, APIClien
         f"staff key without {permission}": key_client(staff)[0],
         "expired key (superuser's)": expired,
         "revoked key (superuser's)": revoked,
+        "session of a non-staff user with every permission": browser,
     }
 
 
