@@ -38,6 +38,8 @@ class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
     query_parameters = {"list": CHECKED_BY_HANDLER, "of_version": CHECKED_BY_HANDLER, "retrieve": ("at",)}
     lookup_value_regex = r"[0-9]{1,18}"
     paginated_actions = ("of_version",)
+    # Enabling, disabling and reporting outcomes change a binding (its status, its counters); RegistryAccess.
+    permission_verbs = {"enable": "change", "disable": "change", "report": "change"}
 
     def paginated(self, queryset):
         page = self.paginate_queryset(queryset)

@@ -186,12 +186,22 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     }
 
     body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
-    # Lifecycle moves and updates change a version; registering (POST) adds one (RegistryAccess).
-    permission_verbs: ClassVar[dict[str, str]] = {"lifecycle": "change"}
+    # What each write that is not a standard action needs (RegistryAccess; create, update, partial_update and
+    # destroy take add, change, change and delete): registering adds a version; lifecycle moves and alias moves
+    # change one; restoring a definition undoes its deletion, so it needs what deleting it needs.
+    permission_verbs: ClassVar[dict[str, str]] = {
+        "versions": "add",
+        "delete_version": "delete",
+        "lifecycle": "change",
+        "alias": "change",
+        "alias_rollback": "change",
+        "restore": "delete",
+    }
 
     def permission_model(self, verb: str):
-        """Deleting a whole definition needs ``delete_<definition>``; everything else acts on a version."""
-        return self.definition_model if self.action == "destroy" else self.version_model
+        """Deleting or restoring a whole definition needs ``<verb>_<definition>``; everything else acts on a
+        version."""
+        return self.definition_model if self.action in ("destroy", "restore") else self.version_model
 
     @property
     def version_model(self) -> type[DefinitionVersion]:
@@ -390,7 +400,10 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
                 {"type": "string", "minLength": 1},
                 OpenApiParameter.HEADER,
                 required=False,
-                description="The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, 400 if empty.",
+                description=(
+                    "The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, or if "
+                    'the tag is weak (`W/"..."`: If-Match compares strongly), 400 if empty.'
+                ),
             ),
         ],
     )

@@ -110,6 +110,11 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
     action = "artifacts"  # named for the permission and schema hooks, which expect a viewset's action
     # The body is streamed by these views, never parsed: neither StrictJSONParser nor its size limit applies.
     parser_classes: list = []
+    # Uploading, replacing and sealing files change the model version (RegistryAccess; reads need a key only).
+    permission_verbs = {"artifacts": "change"}
+
+    def permission_model(self, verb: str):
+        return ModelVersion
 
     def get_version(self) -> ModelVersion:
         return lookup(Model, self.kwargs["name"], self.kwargs["version"])
