@@ -223,3 +223,39 @@ def test_a_write_that_meets_a_dead_connection_is_a_503_with_retry_after_and_writ
     assert not ModelVersion.objects.exists()
     retried = api.post("/api/v1/models", model_doc(), format="json", HTTP_IDEMPOTENCY_KEY="k1")
     assert retried.status_code == 201 and not retried.has_header("Idempotent-Replayed")
+
+
+def test_requests_sent_at_once_with_one_key_do_the_work_once(user, model_doc):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent server processes over PostgreSQL")
+    _, key = ApiKey.objects.issue(user)
+    llama = activate(register(Model, model_doc()).version)
+    binding = ProviderBinding.deploy(
+        llama,
+        provider="openai",
+        provider_model_id="gpt-4o",
+        endpoint_url="https://api.example.com/v1",
+        region="us-east-1",
+        environment="production",
+        cost_per_1k_input_tokens=1,
+        cost_per_1k_output_tokens=1,
+    )
+    batch = [{"success": True, "latency_ms": 10 + i % 500, "input_tokens": 1, "output_tokens": 1} for i in range(1000)]
+    answers, start = [], threading.Barrier(6)
+
+    def send():
+        start.wait(timeout=30)
+        answers.append(call(base, key, "POST", f"/api/v1/bindings/{binding.pk}/report", batch, idempotency_key="once"))
+
+    with gunicorn(workers=3) as base:
+        threads = [threading.Thread(target=send) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    assert [status for status, _, _ in answers] == [200] * 6
+    assert sum(1 for _, headers, _ in answers if headers.get("Idempotent-Replayed") == "true") == 5
+    assert len({json.dumps(body, sort_keys=True) for _, _, body in answers}) == 1
+    binding.refresh_from_db()
+    assert binding.request_count == 1000
