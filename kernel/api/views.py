@@ -24,6 +24,7 @@ from kernel.api.filtersets import (
     UTCDateTimeField,
     reject_unknown_parameters,
 )
+from kernel.api.idempotency import idempotent
 from kernel.api.metadata import DocumentMetadata
 from kernel.api.schema import JSON_VALUE_SCHEMA, inline_defs
 from kernel.api.serializers import (
@@ -265,6 +266,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         page = self.paginate_queryset(versions)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
+    @idempotent
     def create(self, request):
         """Register a version; the definition is created with its first version."""
         return self.registered(register(self.definition_model, request.data, user=request.user))
@@ -315,6 +317,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     # -- versions ---------------------------------------------------------------------------------------------
 
     @action(detail=True, methods=["get", "post"])
+    @idempotent
     def versions(self, request, name: str):
         """GET: every version, newest first (paginated; the list's filters apply). POST: register a new version
         of this definition."""
@@ -376,6 +379,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         methods=["post"],
         url_path=rf"versions/(?P<version>{VERSION_REGEX})/(?P<move>activate|deprecate|archive)",
     )
+    @idempotent
     def lifecycle(self, request, name: str, version: str, move: str):
         """activate (make current), deprecate, or archive a version. Deprecating or archiving the current
         version clears it."""
@@ -408,6 +412,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         ],
     )
     @action(detail=True, methods=["get", "put", "delete"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})")
+    @idempotent
     def alias(self, request, name: str, alias: str):
         """GET: where the alias points (with `?at=`, where it pointed then). PUT `{"version": "1.2.0"}`: move it
         (atomic; conditional with If-Match). DELETE: remove it. Every move is in the change log."""
@@ -464,6 +469,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
 
     @extend_schema(parameters=[ALIAS_PARAM], request=None)
     @action(detail=True, methods=["post"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})/rollback")
+    @idempotent
     def alias_rollback(self, request, name: str, alias: str):
         """Move the alias back to its previous target: a new move in the log, not an erasure."""
         return self._alias_response(Alias.rollback(self.get_definition(), alias))
