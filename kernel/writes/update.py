@@ -30,7 +30,7 @@ from kernel.exceptions import Conflict
 from kernel.models import changelog
 from kernel.models.definitions import DefinitionVersion
 from kernel.rules.check import check_document
-from kernel.rules.validation import DocumentInvalid, Issue, pointer, same_json
+from kernel.rules.validation import DocumentInvalid, Issue, differing_paths, pointer, same_json
 from kernel.writes import Registration
 from registry_project.logs import log_write
 
@@ -112,7 +112,7 @@ def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -
         if key == "name" and value != current["name"]:
             errors.append(Issue("/name", "read_only", "A definition cannot be renamed."))
         elif key == "version" and value != current["version"]:
-            changed_spec.append("version")
+            changed_spec.append("/version")
         elif key in READ_ONLY_FIELDS:
             lifecycle = lifecycle_state(version)
             if key in lifecycle and value != lifecycle[key]:
@@ -120,14 +120,14 @@ def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -
                 errors.append(Issue(pointer(key), "read_only", message))
         elif key in definition.validator.top_level_fields and key not in IDENTITY_FIELDS:
             if not same_json(current.get(key), value):
-                changed_spec.append(key)
+                changed_spec.extend(differing_paths(current.get(key), value, at=pointer(key)))
         elif key not in IDENTITY_FIELDS:
             errors.append(Issue(pointer(key), "unknown_field", f"Unknown field: {key}."))
     if errors:
         raise DocumentInvalid(errors)
     if changed_spec:
         raise Conflict(
-            f"The spec of {version} is immutable (changed: {', '.join(changed_spec)}); register a new version "
+            f"The spec of {version} is immutable (changed at {', '.join(changed_spec)}); register a new version "
             "with the change instead.",
             code="spec_immutable",
             details={"fields": changed_spec},

@@ -132,6 +132,7 @@ def test_changing_the_spec_is_a_409_asking_for_a_new_version(api, three_versions
     assert response.status_code == 409
     error = response.json()["errors"][0]
     assert error["code"] == "spec_immutable" and "new version" in error["message"]
+    assert error["details"]["fields"] == ["/runtime/max_model_len"]
     assert api.get(f"{URL}/{NAME}").json()["runtime"]["max_model_len"] == 4096
 
 
@@ -192,3 +193,19 @@ def test_the_document_shows_where_the_version_lives_and_takes_it_back_unchanged(
     warned = {w["path"] for w in response.json()["warnings"]}
     assert {"/storage_tier", "/archived_at", "/purged_at"} <= warned
     assert response.json()["storage_tier"] == "hot"
+
+
+def test_a_registration_logs_the_definition_wide_fields_and_the_definition_block_it_changes(
+    api, three_versions, model_doc
+):
+    document = model_doc(version="2.1.0", family="llama-next", definition={"tags": ["team-b"]})
+
+    assert api.post(URL, document, format="json").status_code == 201
+    entry = api.get("/api/v1/changes?kind=model&action=model.version_registered").json()["results"][-1]
+
+    assert entry["version"] == "2.1.0"
+    assert entry["changes"]["family"] == ["llama", "llama-next"]
+    assert entry["changes"]["definition"] == [
+        {"tags": [], "description": ""},
+        {"tags": ["team-b"], "description": ""},
+    ]
