@@ -295,18 +295,20 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
 
     @extend_schema(parameters=[VERSION_PARAM])
     def update(self, request, name: str):
-        """Replace the mutable fields (description, tags, metadata, the `definition` block and definition-wide
-        fields); the spec is immutable and a change to it is a 409. Server-managed fields are ignored."""
+        """Change the mutable fields the body carries (description, tags, metadata, the `definition` block,
+        definition-wide fields); every field left out stays as it is (the same update as PATCH). The spec is
+        immutable and a change to it is a 409; server-managed fields are ignored."""
         version = lookup(self.definition_model, name, request.query_params.get("version"))
-        updated = update_document(version, request.data, partial=False)
+        updated = update_document(version, request.data)
         return self.respond(updated.version, warnings=updated.warnings)
 
     @extend_schema(parameters=[VERSION_PARAM])
     def partial_update(self, request, name: str):
-        """Change some mutable fields; the others stay. `{"definition": {"tags": [...]}}` changes the
-        definition's own tags, top-level `tags` the version's (the latest, or `?version=`)."""
+        """Change the mutable fields the body carries; the others stay (the same update as PUT).
+        `{"definition": {"tags": [...]}}` changes the definition's own tags, top-level `tags` the version's (the
+        latest, or `?version=`)."""
         version = lookup(self.definition_model, name, request.query_params.get("version"))
-        updated = update_document(version, request.data, partial=True)
+        updated = update_document(version, request.data)
         return self.respond(updated.version, warnings=updated.warnings)
 
     def destroy(self, request, name: str):
@@ -518,7 +520,8 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             "type": "object",
             "additionalProperties": False,
             "description": (
-                "Mutable fields: description, tags, metadata, the `definition` block and definition-wide fields. The "
+                "Mutable fields: description, tags, metadata, the `definition` block and definition-wide fields; "
+                "those left out stay as they are (PUT and PATCH alike; `null` clears a definition-wide field). The "
                 "rest of a document as GET returned it may be sent back: spec fields unchanged (a change is a 409 "
                 "`spec_immutable`), server-managed fields are ignored with a warning (a different `status`, "
                 "`active` or `is_current` is a 400 pointing to the lifecycle actions)."

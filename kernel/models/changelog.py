@@ -143,8 +143,10 @@ def spec_checksum(spec: Any) -> str:
 
 
 def diff(before: dict, after: dict) -> dict[str, list]:
-    """``{field: [before, after]}`` for the fields whose values differ."""
-    return {key: [before.get(key), after.get(key)] for key in after if not same_json(before.get(key), after.get(key))}
+    """``{field: [before, after]}`` for the fields whose values differ, a field that one side leaves out (a
+    definition-wide field cleared, or set for the first time) included, as ``None`` on that side."""
+    keys = [*after, *(key for key in before if key not in after)]
+    return {key: [before.get(key), after.get(key)] for key in keys if not same_json(before.get(key), after.get(key))}
 
 
 def record(

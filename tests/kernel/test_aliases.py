@@ -84,6 +84,20 @@ def test_archiving_an_aliased_version_is_a_409_naming_the_alias(api, three_versi
     assert lookup(Model, "llama2-7b-chat", "1.0.0").status == "active"
 
 
+def test_an_alias_never_moves_to_a_deleted_or_archived_version_nor_is_its_target_deleted(api, three_versions):
+    assert api.delete(f"{URL}/versions/1.2.0").status_code == 204
+    assert api.post(f"{URL}/versions/1.1.0/archive").status_code == 200
+    put(api, "production", "1.0.0")
+
+    assert put(api, "production", "1.2.0").status_code == 404
+    archived = put(api, "production", "1.1.0")
+    assert (archived.status_code, archived.json()["errors"][0]["code"]) == (409, "archived")
+    deleting_target = api.delete(f"{URL}/versions/1.0.0")
+    assert deleting_target.status_code == 409
+    assert "alias @production" in deleting_target.json()["errors"][0]["message"]
+    assert api.get(f"{URL}/aliases/production").json()["version"] == "1.0.0"
+
+
 def test_point_in_time_answers_follow_several_moves(api, three_versions):
     moves = []
     for version in ("1.0.0", "1.1.0", "1.2.0"):

@@ -33,7 +33,7 @@ def test_each_model_method_appends_one_entry_with_what_changed(model_doc):
     register_version(model, model_doc(version="1.1.0"))
     activate(lookup(Model, model.name, "1.0.0"))
     activate(lookup(Model, model.name, "1.1.0"))
-    update_document(lookup(Model, model.name, "1.0.0"), {"description": "old"}, partial=True)
+    update_document(lookup(Model, model.name, "1.0.0"), {"description": "old"})
     deprecate(lookup(Model, model.name, "1.1.0"))
     archive(lookup(Model, model.name, "1.0.0"))
     soft_delete(model)
@@ -81,7 +81,7 @@ def test_a_rejected_write_leaves_no_entry(model_doc):
     with pytest.raises(DocumentInvalid):
         register(Model, model_doc(version="2.0.0", runtime={"type": "nope"}))
     with pytest.raises(Conflict):
-        update_document(lookup(Model, "llama2-7b-chat", "1.0.0"), {"runtime": {"type": "tgi"}}, partial=True)
+        update_document(lookup(Model, "llama2-7b-chat", "1.0.0"), {"runtime": {"type": "tgi"}})
 
     assert ChangeLogEntry.objects.count() == before
 
