@@ -21,7 +21,7 @@ from django.utils import timezone
 from bindings_app import latency
 from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.querysets import BindingQuerySet, BindingSampleQuerySet, WindowFigures, slice_start, window_start
-from bindings_app.validation import Outcome, check_config
+from bindings_app.validation import Outcome, check_settings
 from kernel.choices import Lifecycle
 from kernel.exceptions import Conflict
 from kernel.models import changelog
@@ -170,8 +170,8 @@ class ProviderBinding(models.Model):
 
     @classmethod
     def check_settings(cls, values: dict) -> None:
-        """The rules beyond field types: a config fit for the provider and holding no credentials."""
-        issues = check_config(values.get("provider", ""), values.get("config", {}))
+        """The rules beyond field types: a config fit for the provider, and no credentials in it or the endpoint."""
+        issues = check_settings(values)
         if issues:
             raise DocumentInvalid(issues)
 
