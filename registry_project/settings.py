@@ -196,6 +196,15 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 10, minimum=1)
 WEBHOOK_BACKOFF_CAP_SECONDS = env_int("WEBHOOK_BACKOFF_CAP_SECONDS", 3600, minimum=1)
+# Webhooks go to globally routable addresses only (kernel/egress.py); these names, addresses or CIDRs
+# (comma-separated) are the operator's exceptions for internal receivers, e.g. "hooks.corp,10.1.2.0/24".
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+try:
+    from kernel.egress import parse_allow_list
+
+    parse_allow_list(WEBHOOK_ALLOWED_HOSTS)
+except ValueError as error:
+    raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_HOSTS: {error}.") from None
 CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "kernel.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_RELAY_INTERVAL_SECONDS),

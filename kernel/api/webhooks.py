@@ -23,6 +23,7 @@ from kernel.models.webhooks import (
     DeliveryStatus,
     WebhookDelivery,
     WebhookSubscription,
+    check_destination,
 )
 
 MAX_DELIVERIES_LISTED = 100
@@ -180,6 +181,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                     {"secret": ["Ignored, but must be a string of at most 100 characters."]}
                 )
         return super().to_internal_value(data)
+
+    def validate_url(self, value: str) -> str:
+        check_destination(value)  # a Django ValidationError: DRF reports it at /url
+        return value
 
     def validate_events(self, value: list[str]) -> list[str]:
         bad = [pattern for pattern in value if not EVENT_PATTERN.fullmatch(pattern)]
