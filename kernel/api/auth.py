@@ -164,10 +164,11 @@ class RegistryAccess(BasePermission):
     - with a browser session, a staff user.
 
     A write declares the permission it needs (``required_permission``): a viewset's standard actions take their
-    verb from the HTTP method, any other write names it in ``permission_verbs`` ({action: verb}, or
-    {action: {method: verb}}), and the model is ``permission_model(verb)`` or the queryset's. A write that declares
-    none is refused, to everyone (superusers too): it fails closed. POST actions that compute an answer and change
-    nothing (``validate``, ``evaluate``, ``verify``) are listed in the view's ``read_only_actions``.
+    verb from the HTTP method, any other write names it in ``permission_verbs`` ({action: verb}), and the model
+    is ``permission_model(verb)`` or the queryset's. A write that declares none is refused, to everyone
+    (superusers too): it fails closed. POST actions that compute an answer and change nothing (``validate``,
+    ``evaluate``, ``verify``) are listed in the view's ``read_only_actions``; the permission walker
+    (tests/kernel/test_permission_walker.py) holds them to its one list.
     """
 
     def has_permission(self, request, view) -> bool:
@@ -198,8 +199,6 @@ class RegistryAccess(BasePermission):
         or None when it declares none."""
         action = getattr(view, "action", None)
         verb = getattr(view, "permission_verbs", {}).get(action)
-        if isinstance(verb, dict):
-            verb = verb.get(method)
         if verb is None and action in STANDARD_ACTIONS:
             verb = METHOD_VERBS.get(method)
         if verb is None:
