@@ -122,7 +122,8 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            kwargs: dict[str, Any] = {"params": params, "headers": headers}
+            # No params at all when there are none: httpx replaces a URL's own query (a `next` link) with params.
+            kwargs: dict[str, Any] = {"params": params or None, "headers": headers}
             if json is not None:
                 kwargs["json"] = json
             if content_factory is not None:
