@@ -90,7 +90,8 @@ def model_document(name: str = "client-test-model", version: str = "1.0.0", **fi
 class CuttingProxy:
     """A TCP proxy on 127.0.0.1 in front of the registry that drops connections on purpose: the first
     ``cut_upload`` connections whose client has sent more than ``upload_after`` bytes, and the first
-    ``cut_download`` ones whose server has sent more than ``download_after`` bytes, are closed mid-stream."""
+    ``cut_download`` ones whose server has sent more than ``download_after`` bytes, are closed mid-stream; with
+    ``flip_after``, one byte the server sends past that offset is altered."""
 
     def __init__(
         self,
@@ -100,11 +101,13 @@ class CuttingProxy:
         cut_upload: int = 1,
         download_after: int | None = None,
         cut_download: int = 1,
+        flip_after: int | None = None,
     ) -> None:
         host, port = upstream.removeprefix("http://").split(":")
         self.upstream = (host, int(port))
         self.upload_after, self.uploads_left = upload_after, cut_upload
         self.download_after, self.downloads_left = download_after, cut_download
+        self.flip_after = flip_after  # alter one byte the server sends, once, past this many bytes
         self.cuts = 0
         self.connections = 0
         self.lock = threading.Lock()
@@ -148,6 +151,9 @@ class CuttingProxy:
                 sent += len(data)
                 if self._should_cut(direction, sent):
                     break
+                if direction == "download" and self.flip_after is not None and sent > self.flip_after:
+                    self.flip_after = None
+                    data = data[:-1] + bytes([data[-1] ^ 0xFF])
                 dst.sendall(data)
         except OSError:
             pass

@@ -208,7 +208,7 @@ def test_change_log_webhooks_stats_and_health(registry):
     stats = registry.stats(refresh=True)
     assert "refreshed_at" in stats and "models" in stats
     assert isinstance(registry.retention_stats(), dict)
-    assert registry.health()["status"] in ("ok", "healthy", "pass") or registry.health()
+    assert registry.health()["status"] in ("ok", "degraded")  # this server runs without Redis
 
 
 def test_lineage_attestation_verified_here_and_by_the_registry(registry):

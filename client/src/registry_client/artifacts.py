@@ -5,8 +5,9 @@ read in ``CHUNK`` pieces, each hashed (SHA-256 always, BLAKE3 when the ``blake3`
 so memory stays at a chunk or two whatever the file's size. The registry stores a file only when the whole body
 arrived (a short body is refused and nothing is kept), so an interrupted upload is **restarted** from the first
 byte on a new connection, with fresh digests. The answer's size and digests must equal those computed here.
-If an attempt landed but its answer was lost and the retry meets ``409 sealed`` (a declared file seals on its
-first upload), the stored file's digest is read with HEAD: the same digest is success, another is the conflict.
+When the upload meets ``409 sealed`` (a declared file seals on its first upload: an attempt whose answer was lost,
+or the same job run twice), the stored file's digest is read with HEAD: the same bytes are success, others the
+conflict.
 
 Download: ``GET`` into ``<dest>.part``, hashed as it is written; a connection that drops mid-file is **resumed**
 with ``Range: bytes=<received>-`` (the registry answers 206), so the bytes already received are kept and hashed
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 
 from ._http import Transport
-from .errors import DigestMismatch, RegistryError, TransportError, error_from_response
+from .errors import DigestMismatch, NotFound, RegistryError, TransportError, error_from_response
 
 try:  # BLAKE3 is optional: SHA-256 is always computed and checked
     import blake3 as _blake3
@@ -135,13 +136,18 @@ def upload(
     attempts = state.get("starts", 1)
     local = state["digests"].as_dict()
     if response.status_code == 409:
-        if attempts > 1:
-            # An earlier attempt may have landed before its answer was lost: the stored file decides.
-            stored = head(transport, name, version, filename)
+        conflict = error_from_response(response)
+        if "sealed" in conflict.codes:
+            # The file is there and sealed: an earlier attempt whose answer was lost, or an earlier run of the same
+            # job. The same bytes are success (the stored digest decides); other bytes are the conflict.
+            try:
+                stored = head(transport, name, version, filename)
+            except NotFound:  # the set is sealed and this file is not in it
+                raise conflict from None
             whole = file_digests(source)
-            if stored.get("sha256") == whole["sha256"]:
-                return UploadResult(file=stored, local=whole, attempts=attempts)
-        raise error_from_response(response)
+            if stored.get("sha256") == whole["sha256"] and stored.get("size") == whole["size"]:
+                return UploadResult(file={**stored, "sealed": True}, local=whole, attempts=attempts)
+        raise conflict
     answer = response.json()
     if local.get("size") != size:
         raise RegistryError(f"{source} changed while it was uploaded ({size} bytes, then {local.get('size')}).")
