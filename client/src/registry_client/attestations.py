@@ -39,7 +39,7 @@ def load_keys(document: Any) -> dict[str, Any]:
 
     if isinstance(document, str | bytes):
         text = document.encode() if isinstance(document, str) else document
-        if b"-----BEGIN" in text:
+        if text.lstrip().startswith(b"-----BEGIN"):
             key = load_pem_public_key(text)
             if not isinstance(key, Ed25519PublicKey):
                 raise VerificationFailed("The PEM key is not an Ed25519 public key.")

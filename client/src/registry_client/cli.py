@@ -94,7 +94,14 @@ def exit_code_for(exc: Exception) -> int:
 
 
 class State:
-    def __init__(self, url: str | None, api_key: str | None, profile: str | None, timeout: float, retries: int):
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        profile: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 5,
+    ):
         self.url, self.api_key, self.profile = url, api_key, profile
         self.timeout, self.retries = timeout, retries
         self.as_json = False
@@ -281,7 +288,7 @@ pass_state = click.make_pass_decorator(State, ensure=True)
 
 
 def main() -> None:
-    cli(obj=State(None, None, None, 30.0, 5), auto_envvar_prefix=None)
+    cli(obj=State())
 
 
 # Definitions
@@ -322,12 +329,13 @@ def declare_artifact(doc: dict[str, Any], artifact: Path) -> None:
 
 
 def print_issues(title: str, issues: list[dict[str, Any]], style: str) -> None:
+    """One line per issue (code, JSON Pointer, message): readable in a terminal and greppable in a CI log."""
     if issues:
-        table(
-            ["code", "path", "message"],
-            ([i.get("code"), i.get("path") or i.get("parameter"), i.get("message")] for i in issues),
-            title=f"[{style}]{title}[/]",
-        )
+        out.print(f"[{style}]{title}:[/]", highlight=False)
+    for issue in issues:
+        where = issue.get("path") or issue.get("parameter")
+        at = f" at [cyan]{where}[/]" if where else ""
+        out.print(f"  [{style}]{issue.get('code')}[/]{at}: {issue.get('message')}", highlight=False)
 
 
 @cli.command()
