@@ -196,3 +196,17 @@ def test_the_command_runs_as_a_program_with_help_and_version():
         [sys.executable, "-m", "registry_client", "--version"], capture_output=True, text=True, env=env, timeout=60
     )
     assert version.returncode == 0 and "registry-client 1.0.0 (API 1.0)" in version.stdout
+
+
+def test_register_a_document_with_an_artifact_declares_it_and_other_kinds_take_kind(run, tmp_path):
+    weights = tmp_path / "adapter.bin"
+    weights.write_bytes(b"\x00\x01" * 5000)
+    done = as_json(run("--json", "register", write(tmp_path / "m.json", model_document()), "--artifact", str(weights)))
+    declared = done["document"]["artifact"]["files"]["adapter.bin"]
+    assert declared == {"size_bytes": 10000, "checksum": "sha256:" + hashlib.sha256(weights.read_bytes()).hexdigest()}
+    assert done["artifact"]["sealed"] is True
+
+    pipeline = {"name": "cli-pipeline", "version": "1.0.0", "steps": [{"id": "only", "type": "custom"}]}
+    assert run("register", "--kind", "pipelines", write(tmp_path / "p.json", pipeline)).exit_code == 0
+    assert [p["name"] for p in as_json(run("--json", "list", "--kind", "pipelines"))] == ["cli-pipeline"]
+    assert run("register", "--kind", "pipelines", "--name", "x", "--version", "1.0.0").exit_code == 2

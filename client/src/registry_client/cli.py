@@ -315,17 +315,23 @@ def model_document_from_flags(
 
 
 def declare_artifact(doc: dict[str, Any], artifact: Path) -> None:
-    """A document registered with --artifact declares the file (unless it already does)."""
+    """A document registered with --artifact declares the file by size and SHA-256 (unless it already does), so
+    that the registry checks the upload against the declaration and seals the file."""
     block = doc.get("artifact")
     if not isinstance(block, dict):
         return
-    if str(block.get("path", "")).rsplit("/", 1)[-1] == artifact.name:
-        if block.get("checksum") or block.get("size_bytes") is not None:
-            return
-    files = block.setdefault("files", {})
-    if isinstance(files, dict) and artifact.name not in files:
-        digests = file_digests(artifact)
-        files[artifact.name] = {"size_bytes": digests["size"], "checksum": f"sha256:{digests['sha256']}"}
+    files = block.get("files") if isinstance(block.get("files"), dict) else None
+    if files is not None and artifact.name in files:
+        return
+    names_path = str(block.get("path", "")).rsplit("/", 1)[-1] == artifact.name
+    if names_path and (block.get("checksum") or block.get("size_bytes") is not None):
+        return
+    digests = file_digests(artifact)
+    declared = {"size_bytes": digests["size"], "checksum": f"sha256:{digests['sha256']}"}
+    if names_path:
+        block.update(declared)
+    else:
+        block.setdefault("files", {})[artifact.name] = declared
 
 
 def print_issues(title: str, issues: list[dict[str, Any]], style: str) -> None:
