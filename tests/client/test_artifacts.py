@@ -88,10 +88,16 @@ def test_a_download_cut_mid_file_resumes_with_range_and_checks_the_digest(
     try:
         with client_through(proxy, api_key) as through:
             dest = tmp_path / "downloaded.safetensors"
-            result = through.models.download("client-test-model", "1.0.0", "model.safetensors", dest)
+            tracemalloc.start()
+            try:
+                result = through.models.download("client-test-model", "1.0.0", "model.safetensors", dest)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
     finally:
         proxy.close()
     assert proxy.cuts == 1 and result.resumed == 1
+    assert peak < 8 * MiB, f"the download held {peak / MiB:.1f} MiB at its peak"
     assert dest.read_bytes() == big_file.read_bytes()
     assert result.local["sha256"] == result.expected["sha256"] == hashlib.sha256(big_file.read_bytes()).hexdigest()
     assert not (tmp_path / "downloaded.safetensors.part").exists()

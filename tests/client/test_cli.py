@@ -210,3 +210,22 @@ def test_register_a_document_with_an_artifact_declares_it_and_other_kinds_take_k
     assert run("register", "--kind", "pipelines", write(tmp_path / "p.json", pipeline)).exit_code == 0
     assert [p["name"] for p in as_json(run("--json", "list", "--kind", "pipelines"))] == ["cli-pipeline"]
     assert run("register", "--kind", "pipelines", "--name", "x", "--version", "1.0.0").exit_code == 2
+
+
+def test_a_terminal_gets_a_progress_bar_on_stderr(run, tmp_path, monkeypatch):
+    import io
+
+    from registry_client import cli as cli_module
+    from rich.console import Console
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(cli_module, "err", Console(file=terminal, force_terminal=True, width=100))
+    run("register", write(tmp_path / "m.json", model_document()))
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(os.urandom(3 * 1024 * 1024))
+    assert run("upload", "client-test-model", "1.0.0", str(weights)).exit_code == 0
+    assert "upload weights.bin" in terminal.getvalue() and "3.1 MB" in terminal.getvalue()
+    terminal.seek(0)
+    terminal.truncate()
+    assert run("--json", "upload", "client-test-model", "1.0.0", str(weights)).exit_code == 0
+    assert terminal.getvalue() == ""  # never in --json mode

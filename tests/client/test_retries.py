@@ -48,6 +48,13 @@ def test_a_429_is_retried_after_the_servers_retry_after(registry, api_key):
     assert limited.value.retry_after >= 1 and limited.value.codes == ["throttled"]
     impatient.close()
 
+    from click.testing import CliRunner
+    from registry_client.cli import cli
+
+    env = {"REGISTRY_URL": registry.transport.base_url, "REGISTRY_API_KEY": api_key, "REGISTRY_CONFIG": "/nonexistent"}
+    results = [CliRunner().invoke(cli, ["--retries", "1", "get", "client-test-model"], env=env) for _ in range(3)]
+    assert 7 in [r.exit_code for r in results]  # still throttled after the last attempt: CI may wait and rerun
+
 
 def scripted(*answers):
     """A client whose requests get ``answers`` in turn (a status with headers, or an exception to raise)."""
@@ -103,6 +110,12 @@ def test_a_dropped_connection_retries_a_keyed_write_but_not_an_unkeyed_post():
 
     client, seen = scripted(httpx.ConnectError("refused"), (201, {}))
     client.bindings.create({"model": "m"})  # never sent: safe to send
+    assert len(seen) == 2
+
+
+def test_a_read_that_timed_out_is_retried():
+    client, seen = scripted(httpx.ReadTimeout("timed out"), (200, {}))
+    assert client.models.get("m")["version"] == "1.0.0"
     assert len(seen) == 2
 
 
