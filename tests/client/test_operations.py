@@ -208,6 +208,10 @@ def test_change_log_webhooks_stats_and_health(registry):
     stats = registry.stats(refresh=True)
     assert "refreshed_at" in stats and "models" in stats
     assert isinstance(registry.retention_stats(), dict)
+    registry.models.register(model_document(version="1.2.0"))
+    planned = registry.apply_retention(model="client-test-model", keep=1, dry_run=True)
+    assert "1.0.0" in json.dumps(planned)
+    assert registry.models.get("client-test-model", "1.0.0")["status"] == "active"  # a dry run changes nothing
     assert registry.health()["status"] in ("ok", "degraded")  # this server runs without Redis
 
 

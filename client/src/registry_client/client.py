@@ -453,8 +453,10 @@ class RegistryClient:
     def retention_stats(self) -> Document:
         return self._ops._get("/api/v1/retention/stats")
 
-    def apply_retention(self, **body: Any) -> Document:
-        return self._ops._send("POST", "/api/v1/retention/apply", body or None)
+    def apply_retention(self, *, model: str | None = None, keep: int | None = None, dry_run: bool = False) -> Document:
+        """Archive old versions by each model's retention setting (staff); ``dry_run`` reports and changes nothing."""
+        body = {k: v for k, v in {"model": model, "keep": keep, "dry_run": dry_run}.items() if v is not None}
+        return self._ops._send("POST", "/api/v1/retention/apply", body)
 
     def contributor_impact(self, address: str, **params: Any) -> Document:
         return self._ops._get(f"/api/v1/contributors/{_q(address)}/impact", **params)
