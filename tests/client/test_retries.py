@@ -113,6 +113,18 @@ def test_a_dropped_connection_retries_a_keyed_write_but_not_an_unkeyed_post():
     assert len(seen) == 2
 
 
+def test_a_gateway_timeout_resends_only_what_may_be_repeated():
+    from registry_client import ServerError
+
+    client, seen = scripted((504, {}), (201, {}))
+    with pytest.raises(ServerError):  # the registry may have created the binding behind the gateway
+        client.bindings.create({"model": "m"})
+    assert len(seen) == 1
+    client, seen = scripted((504, {}), (201, {}))
+    client.models.register(model_document())  # keyed: the registry does it once
+    assert len(seen) == 2
+
+
 def test_a_read_that_timed_out_is_retried():
     client, seen = scripted(httpx.ReadTimeout("timed out"), (200, {}))
     assert client.models.get("m")["version"] == "1.0.0"

@@ -4,7 +4,8 @@ Retries (``RetryPolicy``):
 
 - **429 and 503** are retried for every method: the registry did nothing (a throttled request never reaches the
   view; a 503 says nothing was acknowledged). The wait is the answer's ``Retry-After`` when it has one (capped
-  by ``max_wait``), else exponential backoff with jitter.
+  by ``max_wait``), else exponential backoff with jitter. A gateway's 502 or 504 is retried like a dropped
+  connection (below): the registry may have done the work behind it.
 - **A connection that fails or drops** is retried for reads (GET, HEAD), for PUT and DELETE (idempotent by
   definition), and for a POST only when it carries an ``Idempotency-Key``: the registry answers a replayed key
   with the stored response and does the work once. A POST without a key is retried only when it was never sent
@@ -92,6 +93,12 @@ class Transport:
         path = parts.path[len(base_path) :] if base_path and parts.path.startswith(base_path) else parts.path
         return path + (f"?{parts.query}" if parts.query else "")
 
+    def _may_retry_status(self, method: str, headers: dict[str, str], status: int) -> bool:
+        if status in (429, 503):
+            return True  # the registry did nothing: throttled before the view, or nothing acknowledged
+        # A gateway's 502/504 may come after the registry did the work: only repeatable requests go again.
+        return status in RETRY_STATUSES and (method in IDEMPOTENT_METHODS or "Idempotency-Key" in headers)
+
     def _may_retry_after_transport_error(self, method: str, headers: dict[str, str], exc: httpx.HTTPError) -> bool:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return True  # never sent
@@ -143,7 +150,7 @@ class Transport:
                     ) from exc
                 self._wait(attempt, delay, f"{type(exc).__name__}", on_retry)
                 continue
-            if response.status_code in RETRY_STATUSES:
+            if self._may_retry_status(method, headers, response.status_code):
                 delay = self.retry.delay(attempt, response)
                 if delay is not None:
                     response.close()
