@@ -30,6 +30,8 @@ from .diff import diff_documents
 from .version import __version__
 
 Document = dict[str, Any]
+# For annotations inside classes that have a `list` method (a type checker would read `list` as the method).
+Documents = list[Document]
 MOVES = ("activate", "deprecate", "archive", "deactivate")
 
 
@@ -182,7 +184,7 @@ class Definitions(_Resource):
         return self.move(name, version, "archive")
 
     # Aliases
-    def aliases(self, name: str) -> list[Document]:
+    def aliases(self, name: str) -> Documents:
         return Page.from_answer(self._get(f"{self._name(name)}/aliases")).results
 
     def get_alias(self, name: str, alias: str, *, at: str | None = None) -> Document:
@@ -328,7 +330,7 @@ class Bindings(_Resource):
         return self._send("POST", f"{self.base}/{binding_id}/disable", idempotent=True)
 
     def report(
-        self, binding_id: int, outcomes: Document | list[Document], *, idempotency_key: str | None = None
+        self, binding_id: int, outcomes: Document | Documents, *, idempotency_key: str | None = None
     ) -> Document:
         """One outcome or a batch (<= 1,000). Retried with one Idempotency-Key, so a batch counts once."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
@@ -357,7 +359,7 @@ class Webhooks(_Resource):
     def test(self, webhook_id: int) -> Document:
         return self._send("POST", f"{self.base}/{webhook_id}/test")
 
-    def deliveries(self, webhook_id: int) -> list[Document]:
+    def deliveries(self, webhook_id: int) -> Documents:
         return Page.from_answer(self._get(f"{self.base}/{webhook_id}/deliveries")).results
 
     def redeliver(self, webhook_id: int, delivery_id: str) -> Document:
