@@ -11,7 +11,7 @@ database sequence is moved past them after the import. A row whose key already e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 from django.core.management.color import no_style
@@ -41,8 +41,11 @@ class RowsSection:
         order: tuple[str, ...] | None = None,
         keep_ids: bool = False,
         queryset=None,
+        check: Callable[[list[tuple[int, models.Model]]], list[str]] | None = None,
     ):
         self.model = model
+        # The API's rules for these rows: given a chunk of (line, unsaved row), the problems, each "Line N: ...".
+        self.check = check
         self.key = key
         self.order = order or key
         self.keep_ids = keep_ids
@@ -77,12 +80,17 @@ class RowsSection:
                     if wanted
                     else set()
                 )
-                rows = []
+                rows, numbered = [], []
                 for record in chunk:
                     if self._key_of(record) in existing:
                         context.conflict(f"{label} {'/'.join(self._key_of(record))}")
                         continue
-                    rows.append(self.codec.row(record))
+                    rows.append(self.codec.row(record, context))
+                    numbered.append((record.get("_line", "?"), rows[-1]))
+                problems = self.check(numbered) if self.check and numbered else []
+                if problems:
+                    more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+                    raise BackupError("; ".join(problems[:10]) + more)
                 try:
                     self.model.objects.bulk_create(rows)
                 except (ValueError, TypeError) as exc:
