@@ -126,3 +126,14 @@ def test_ordinary_settings_are_not_mistaken_for_credentials(api, llama, binding_
     response = api.post(URL, binding_body(**overrides), format="json")
 
     assert response.status_code == 201, response.json()
+
+
+def test_a_huge_config_is_refused_without_scanning_all_of_it(api, llama, binding_body):
+    config = {"capabilities": [f"cap-{i}" for i in range(50_000)]}
+
+    response = api.post(URL, binding_body(config=config), format="json")
+
+    assert response.status_code == 400
+    assert {"path": "/config", "code": "too_many_values"} in [
+        {"path": e["path"], "code": e["code"]} for e in errors(response)
+    ]
