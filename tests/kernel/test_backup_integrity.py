@@ -337,3 +337,15 @@ def test_mapping_to_a_user_that_does_not_exist_imports_nothing(export_without_it
 
     assert code == 2 and "'nobody', who is not a user here" in err
     assert_nothing_imported()
+
+
+def test_a_row_with_a_bad_key_can_still_be_purged_and_nothing_outside_is_touched(populated_with_everything, tmp_path):
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep me")
+    artifact = ArtifactFile.objects.get()
+    ArtifactFile.objects.filter(pk=artifact.pk).update(storage_key=f"../{outside.name}")
+
+    artifact.version.delete_stored_artifacts()
+
+    assert not ArtifactFile.objects.exists()
+    assert outside.read_bytes() == b"keep me"
