@@ -260,6 +260,25 @@ def test_the_storage_refuses_a_key_that_could_leave_the_store(settings, tmp_path
         assert str(tmp_path) not in str(refused.value)
 
 
+def test_the_s3_storage_refuses_such_keys_before_any_request(settings):
+    from models_app.artifacts.storage import StorageKeyRefused, artifact_storage
+
+    settings.ARTIFACT_STORAGE = "s3"
+    settings.ARTIFACT_S3 = {  # a closed loopback port: any request would fail with a connection error instead
+        "bucket_name": "artifacts",
+        "endpoint_url": "http://127.0.0.1:9",
+        "region_name": "us-east-1",
+        "location": "",
+        "access_key": "test",
+        "secret_key": "test",
+    }
+    storage = artifact_storage()
+
+    for operation in (storage.open, storage.exists, storage.size, storage.delete, storage.url):
+        with pytest.raises(StorageKeyRefused):
+            operation("../../other-bucket/object")
+
+
 def test_the_storage_refuses_a_symbolic_link_out_of_the_store(settings, tmp_path):
     from models_app.artifacts.storage import StorageKeyRefused, artifact_storage
 
