@@ -66,7 +66,12 @@ def secrets_in(config: Any, base: tuple = ("config",)) -> list[Issue]:
             for key, child in value.items():
                 child_path = (*path, key)
                 if key.endswith(SECRET_REFERENCE_SUFFIX):
-                    if not (isinstance(child, str) and SECRET_REFERENCE.fullmatch(child)):
+                    # A reference names where the secret lives; one that carries it ('env:sk_live_...') does not.
+                    if not (
+                        isinstance(child, str)
+                        and SECRET_REFERENCE.fullmatch(child)
+                        and not secrets.credential_in_value(child.partition(":")[2])
+                    ):
                         issues.append(
                             Issue(
                                 pointer(*child_path),

@@ -85,6 +85,17 @@ def test_a_url_inside_the_config_is_checked_as_the_endpoint_is(api, llama, bindi
     assert_refused(response, "/config/headers/X-Upstream", url)
 
 
+@pytest.mark.parametrize("reference", ["env:sk_live_4eC39HqLyjWDarjtT1zdp7dc", f"vault:{AWS_SECRET_KEY}"])
+def test_a_secret_reference_that_carries_the_secret_itself_is_refused(api, llama, binding_body, reference):
+    response = api.post(URL, binding_body(config={"api_key_secret": reference}), format="json")
+
+    assert response.status_code == 400
+    assert [(e["path"], e["code"]) for e in errors(response)] == [
+        ("/config/api_key_secret", "secret_reference_required")
+    ]
+    assert reference not in json.dumps(response.json())
+
+
 def test_a_patch_cannot_slip_a_credential_into_the_endpoint(api, make_binding):
     binding = make_binding()
 
@@ -106,6 +117,13 @@ def test_a_patch_cannot_slip_a_credential_into_the_endpoint(api, make_binding):
             "endpoint_url": "https://my-resource.openai.azure.com/openai/deployments/gpt4o/chat/completions"
             "?api-version=2024-06-01",
             "config": {"deployment_name": "gpt4o", "api_version": "2024-06-01", "api_key_secret": "env:AZURE_KEY"},
+        },
+        {
+            "provider": "bedrock",
+            "config": {
+                "api_key_secret": "aws-sm:arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/bedrock-AbCdEf",
+                "role_arn": "arn:aws:iam::123456789012:role/bedrock-invoke",
+            },
         },
         {
             "provider": "vertex_ai",
