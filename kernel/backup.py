@@ -186,6 +186,8 @@ def read_records(lines: Iterable[str], *, allow_untrailed: bool = False) -> Iter
         raise BackupError("The file is empty; an export starts with a header line.") from None
     header = _parse(1, first)
     versions = (FORMAT_VERSION, UNTRAILED_FORMAT_VERSION) if allow_untrailed else (FORMAT_VERSION,)
+    if type(header.get("format_version")) is not int:  # noqa: E721 (true == 1 in Python; not a version)
+        header["format_version"] = None
     if header.get("format") != FORMAT or header.get("format_version") not in versions:
         if header.get("format") == FORMAT and header.get("format_version") == UNTRAILED_FORMAT_VERSION:
             raise BackupError(
@@ -244,12 +246,14 @@ def _check_trailer(number: int, record: dict, digest: str, counts: dict[str, int
             f"Line {number}: the file's bytes do not match its trailer's sha256: it was altered or damaged."
         )
     declared = {str(k): v for k, v in trailer["counts"].items() if v != 0}
-    if declared != counts:
+    if declared != counts or trailer.get("records") != sum(counts.values()):
         differ = sorted(
             f"{section}: {counts.get(section, 0)} record(s), the trailer says {declared.get(section, 0)}"
             for section in set(declared) | set(counts)
             if declared.get(section) != counts.get(section)
         )
+        if trailer.get("records") != sum(counts.values()):
+            differ.append(f"{sum(counts.values())} record(s) in all, the trailer says {trailer.get('records')!r}")
         raise BackupError(f"Line {number}: the records do not match the trailer's counts ({'; '.join(differ)}).")
 
 
