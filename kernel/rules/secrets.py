@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 from confusable_homoglyphs.confusables import confusables_data
@@ -103,8 +103,9 @@ BASE64 = Base64HighEntropyString()
 HEX = HexHighEntropyString()
 BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
-# Values are bounded by their schemas; this bounds the scan whatever a caller passes.
+# Values and names are bounded by their schemas; these bound the scan whatever a caller passes.
 MAX_SCANNED = 16_384
+MAX_NAME = 4096
 
 # Credential names, on the normalised name (see ``normalised_name``). ``max_tokens``, ``tokenizer`` and
 # ``token_limit`` are settings; ``x_api_token``, ``auth_token`` and ``ocp_apim_subscription_key`` are credentials.
@@ -121,7 +122,7 @@ CREDENTIAL_NAME = re.compile(
 SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
-@cache
+@lru_cache(maxsize=4096)  # bounded: a hostile client could send every code point
 def _ascii_look_alike(character: str) -> str:
     """The ASCII member of ``character``'s confusables class (UTS #39), or the character itself."""
     if character.isascii():
@@ -135,7 +136,7 @@ def _ascii_look_alike(character: str) -> str:
 
 def normalised_name(name: str) -> str:
     """``name`` as the rules compare it: NFKC, case folded, look-alikes mapped to ASCII, only ``a-z0-9`` kept."""
-    folded = unicodedata.normalize("NFKC", name[:256]).casefold()
+    folded = unicodedata.normalize("NFKC", name[:MAX_NAME]).casefold()
     skeleton = "".join(_ascii_look_alike(character) for character in folded).casefold()
     return SEPARATORS.sub("", skeleton)
 
