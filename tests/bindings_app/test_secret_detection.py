@@ -112,6 +112,13 @@ def test_a_patch_cannot_slip_a_credential_into_the_endpoint(api, make_binding):
         {"provider_model_id": "meta-llama/Llama-3.1-70B-Instruct"},
         {"provider_model_id": "anthropic.claude-3-5-sonnet-20240620-v1:0", "provider": "bedrock"},
         {"provider_model_id": "gpt-4o-2024-08-06", "region": "europe-west4"},
+        {"provider_model_id": "projects/my-project-123/locations/us-central1/endpoints/1234567890123456789"},
+        {"provider_model_id": "accounts/fireworks/models/llama-v3p1-405b-instruct"},
+        {
+            "provider": "self_hosted",
+            "config": {"runtime": "vllm", "gpu_type": "nvidia-a100-80gb"},
+            "provider_model_id": "ghcr.io/org/vllm@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        },
         {
             "provider": "azure_openai",
             "endpoint_url": "https://my-resource.openai.azure.com/openai/deployments/gpt4o/chat/completions"
