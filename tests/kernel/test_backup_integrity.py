@@ -368,3 +368,12 @@ def test_a_row_with_a_bad_key_can_still_be_purged_and_nothing_outside_is_touched
 
     assert not ArtifactFile.objects.exists()
     assert outside.read_bytes() == b"keep me"
+
+
+def test_the_two_missing_user_options_exclude_each_other(export_without_its_user):
+    code, out, err = run(
+        "import_registry", export_without_its_user, "--missing-users=null", "--map-missing-users-to=curator"
+    )
+
+    assert code == 2 and "not both" in err
+    assert_nothing_imported()
