@@ -298,3 +298,15 @@ def test_requests_sent_at_once_with_one_key_do_the_work_once(user, model_doc):
     assert len({json.dumps(body, sort_keys=True) for _, _, body in answers}) == 1
     binding.refresh_from_db()
     assert binding.request_count == 1000
+
+
+def test_a_page_outside_the_api_is_retried_too(client, django_user_model, connection_killed_at_each_request):
+    # The admin is a plain Django view: its failure reaches DatabaseFailureMiddleware.process_exception, not DRF.
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "unused-password-123")
+    client.force_login(admin)
+    connection_killed_at_each_request.clear()
+
+    response = client.get("/admin/")
+
+    assert response.status_code == 200
+    assert len(connection_killed_at_each_request) == 1
