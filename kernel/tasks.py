@@ -7,6 +7,7 @@ from django.conf import settings
 
 from kernel import stats
 from kernel.models import webhooks
+from kernel.models.idempotency import IdempotencyKey
 
 
 # Idempotent: a snapshot recomputed twice is the same snapshot.
@@ -29,3 +30,10 @@ def deliver_webhooks() -> dict:
     while (batch := webhooks.relay_outbox()) > 0:
         relayed += batch
     return {"relayed": relayed, "attempts": webhooks.deliver_due()}
+
+
+# Idempotent: a second run finds nothing expired.
+@shared_task(name="kernel.tasks.purge_idempotency_keys", acks_late=True, reject_on_worker_lost=True)
+def purge_idempotency_keys() -> dict:
+    """Beat job, hourly: delete the idempotency keys past their IDEMPOTENCY_KEY_HOURS."""
+    return {"deleted": IdempotencyKey.objects.purge()}

@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # A database failure is a 503 with Retry-After, never a 500; a read on a lost connection runs once more.
+    "registry_project.middleware.DatabaseFailureMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -194,10 +196,23 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 10, minimum=1)
 WEBHOOK_BACKOFF_CAP_SECONDS = env_int("WEBHOOK_BACKOFF_CAP_SECONDS", 3600, minimum=1)
+# Webhooks go to globally routable addresses only (kernel/egress.py); these names, addresses or CIDRs
+# (comma-separated) are the operator's exceptions for internal receivers, e.g. "hooks.corp,10.1.2.0/24".
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+try:
+    from kernel.egress import parse_allow_list
+
+    parse_allow_list(WEBHOOK_ALLOWED_HOSTS)
+except ValueError as error:
+    raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_HOSTS: {error}.") from None
 CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "kernel.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_RELAY_INTERVAL_SECONDS),
 }
+# Idempotency keys (kernel/models/idempotency.py): how long a key answers its stored response, and how often the
+# lifecycle job deletes expired ones.
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
+CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {"task": "kernel.tasks.purge_idempotency_keys", "schedule": 3600.0}
 # Re-read every stored artifact and recompute its BLAKE3 (models_app/artifacts/verify.py): weekly, Sunday 03:00 UTC.
 CELERY_BEAT_SCHEDULE["verify-artifacts"] = {
     "task": "models_app.tasks.verify_artifacts",

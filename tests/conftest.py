@@ -60,6 +60,25 @@ def fast_password_hasher():
         yield
 
 
+@pytest.fixture(autouse=True)
+def webhook_dns_is_local(monkeypatch):
+    """No test sends a DNS query for a webhook URL: the egress resolver (kernel/egress.py) answers for address
+    literals and ``localhost`` only, any other name does not resolve unless a test stands in for it."""
+    import socket
+
+    from kernel import egress
+
+    def local_only(host, port, *args, **kwargs):
+        if host == "localhost":
+            return socket.getaddrinfo("127.0.0.1", port, *args, **kwargs)
+        try:
+            return socket.getaddrinfo(host, port, *args, flags=socket.AI_NUMERICHOST, **kwargs)
+        except socket.gaierror:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (tests resolve no names)") from None
+
+    monkeypatch.setattr(egress, "getaddrinfo", local_only)
+
+
 @pytest.fixture
 def llama_doc() -> dict:
     """The llama2-7b-chat example from DESIGN.md (a fresh copy per test)."""

@@ -8,6 +8,8 @@ import re
 
 from drf_spectacular.plumbing import ResolvedComponent
 
+from kernel.api.idempotency import PARAMETER as IDEMPOTENCY_KEY_PARAMETER
+from kernel.api.idempotency import is_idempotent
 from registry_project.private_apis.for_spectacular import AutoSchemaHooks
 
 ERROR_SCHEMA = {
@@ -43,6 +45,9 @@ ERROR_DESCRIPTIONS = {
     413: "The request body is too large.",
     414: "The URL is longer than MAX_URL_LENGTH (any path or query string can be).",
     415: "The body is not application/json.",
+    422: "The Idempotency-Key was used for another request (method, path or body).",
+    503: "The database did not answer (Retry-After says when to retry): nothing is acknowledged. Retry a write with "
+    "the same Idempotency-Key, so that one that did complete is answered rather than done twice.",
 }
 
 
@@ -99,6 +104,12 @@ class RegistryAutoSchema(AutoSchemaHooks):
         )
         self.registry.register_on_missing(component)
         return component.ref
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if is_idempotent(self.view, self.method):
+            parameters = [*parameters, IDEMPOTENCY_KEY_PARAMETER]
+        return parameters
 
     def get_request_serializer(self):
         describe = getattr(self.view, "openapi_request", None)
@@ -196,6 +207,9 @@ class RegistryAutoSchema(AutoSchemaHooks):
         )
         if method in ("POST", "PUT", "PATCH"):
             statuses += [413, 415]
+        if is_idempotent(self.view, method):
+            statuses.append(422)
+        statuses.append(503)  # any operation may meet a database that does not answer
         if "{" in self.path:
             statuses.append(404)
         if method != "GET" and self.view.action not in getattr(self.view, "read_only_actions", ()):

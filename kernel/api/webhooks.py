@@ -12,6 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from kernel.api.auth import RegistryAccess
 from kernel.api.filtersets import StrictQueryParameters
 from kernel.exceptions import DefinitionNotFound
 from kernel.models.webhooks import (
@@ -22,6 +23,7 @@ from kernel.models.webhooks import (
     DeliveryStatus,
     WebhookDelivery,
     WebhookSubscription,
+    check_destination,
 )
 
 MAX_DELIVERIES_LISTED = 100
@@ -180,6 +182,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                 )
         return super().to_internal_value(data)
 
+    def validate_url(self, value: str) -> str:
+        check_destination(value)  # a Django ValidationError: DRF reports it at /url
+        return value
+
     def validate_events(self, value: list[str]) -> list[str]:
         bad = [pattern for pattern in value if not EVENT_PATTERN.fullmatch(pattern)]
         if bad:
@@ -196,7 +202,9 @@ class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.Retrie
 
     queryset = WebhookSubscription.objects.all()
     serializer_class = SubscriptionSerializer
-    permission_classes = [StaffOnly]
+    # Staff only, and each write needs its permission on subscriptions (RegistryAccess).
+    permission_classes = [RegistryAccess, StaffOnly]
+    permission_verbs = {"rotate_secret": "change", "test": "change", "redeliver": "change"}
     lookup_value_regex = r"[0-9]{1,18}"
 
     def openapi_request(self, schema):

@@ -26,13 +26,14 @@ import time
 import uuid
 from datetime import timedelta
 
-import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from kernel import egress
 from kernel.models import changelog
 
 EVENT_PATTERN = re.compile(r"[a-z*][a-z0-9_.*]{0,63}")
@@ -55,6 +56,15 @@ RELAY_LOCK_KEY = 0x52454C4159  # "RELAY"
 
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def check_destination(url: str) -> None:
+    """A subscription's URL must name a destination the registry sends to (kernel/egress.py): checked when it is
+    written (API, admin) and again before every attempt."""
+    try:
+        egress.destination(url)
+    except egress.Refused as refused:
+        raise ValidationError(str(refused), code="destination") from None
 
 
 def event_matches(patterns: list[str], action: str) -> bool:
@@ -105,6 +115,13 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"webhook {self.id} -> {self.url}"
+
+    def clean(self) -> None:
+        if self.url and URL_PATTERN.fullmatch(self.url):
+            try:
+                check_destination(self.url)
+            except ValidationError as error:
+                raise ValidationError({"url": error.messages}) from None
 
     def rotate_secret(self) -> str:
         with transaction.atomic():
@@ -298,18 +315,16 @@ def send(delivery: WebhookDelivery) -> None:
     started = time.monotonic()
     status_code, error = None, ""
     try:
-        response = requests.post(
-            subscription.url,
-            data=body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-        status_code = response.status_code
+        # Checked again at send time (the name may resolve elsewhere now), and the POST connects to the addresses
+        # this check resolved, so there is no second lookup to rebind.
+        destination = egress.destination(subscription.url)
+        status_code = egress.post(destination, body, headers, deadline_seconds=settings.WEBHOOK_TIMEOUT_SECONDS)
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    except egress.Refused as refused:
+        error = f"destination refused: {refused}"[:500]
+    except egress.DeliveryFailed as failed:
+        error = str(failed)
     duration = int((time.monotonic() - started) * 1000)
     with transaction.atomic():
         DeliveryAttempt.objects.create(delivery=delivery, status_code=status_code, duration_ms=duration, error=error)

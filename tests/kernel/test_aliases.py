@@ -157,3 +157,23 @@ def pipeline_doc():
     from tests.conftest import example
 
     return example("pipelines_app", "text-generation-pipeline")
+
+
+@pytest.mark.parametrize("weak", ['W/"1.0.0"', 'W/"1.0.0", W/"1.1.0"', "W/1.0.0"])
+def test_a_weak_if_match_never_matches_and_moves_or_removes_nothing(api, three_versions, weak):
+    """RFC 9110 13.1.1: If-Match uses the strong comparison, so a weak tag never matches, even one naming the
+    version the alias points at: 412 in the error shape, naming the header, and nothing moves."""
+    put(api, "production", "1.0.0")
+    moves = ChangeLogEntry.objects.count()
+
+    moved = put(api, "production", "1.2.0", HTTP_IF_MATCH=weak)
+    removed = api.delete(f"{URL}/aliases/production", HTTP_IF_MATCH=weak)
+
+    for response in (moved, removed):
+        assert response.status_code == 412
+        error = response.json()["errors"][0]
+        assert error["code"] == "precondition_failed" and error["parameter"] == "If-Match"
+        assert "weak" in error["message"]
+    assert api.get(f"{URL}/aliases/production").json()["version"] == "1.0.0"
+    assert ChangeLogEntry.objects.count() == moves
+    assert put(api, "production", "1.2.0", HTTP_IF_MATCH='"1.0.0"').status_code == 200  # the strong tag matches
