@@ -3,9 +3,7 @@ no row triggers). A statement-level BEFORE TRUNCATE trigger refuses it, ``manage
 role, unless the session says it resets this database on purpose: ``registry.changelog_truncate = 'allowed'``
 (``kernel.models.changelog.TRUNCATE_ALLOWANCE``), which the test suite sets on its own test database so that
 pytest-django's flushes between transactional tests keep working. SQLite, the embedded default, relies on the
-application never offering an edit, as for UPDATE and DELETE.
-
-Depends on 0011: another change of issue 24 adds 0012; the merge puts this one after it."""
+application never offering an edit, as for UPDATE and DELETE."""
 
 from django.db import migrations
 
@@ -44,7 +42,7 @@ def allow_truncate(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry_project", "0011_webhook_url_pattern"),
+        ("registry_project", "0012_idempotency_key"),
     ]
 
     operations = [
