@@ -30,6 +30,9 @@ SCHEMAS = Path(__file__).parent / "schemas"
 
 # A key ending in this names a secret held elsewhere; its value must be a reference, never the secret.
 SECRET_REFERENCE_SUFFIX = "_secret"
+# Every provider's schema bounds a config far below this many keys and values; scanning stops here (the rest would
+# cost CPU for a config that cannot be valid).
+MAX_SCANNED_VALUES = 1000
 SECRET_REFERENCE = re.compile(r"(vault|env|aws-sm|gcp-sm|azure-kv|k8s|file):[^\s]{1,500}")
 
 
@@ -46,13 +49,29 @@ def secrets_in(config: Any, base: tuple = ("config",)) -> list[Issue]:
     names and values; URLs are values too). Messages name the place, never the value."""
     issues: list[Issue] = []
     stack: list[tuple[Any, tuple]] = [(config, base)]
+    scanned = 0
     while stack:
         value, path = stack.pop()
+        scanned += len(value) if isinstance(value, (dict, list)) else 1
+        if scanned > MAX_SCANNED_VALUES:
+            issues.append(
+                Issue(
+                    pointer(*base),
+                    "too_many_values",
+                    f"A config holds at most {MAX_SCANNED_VALUES} keys and values in all.",
+                )
+            )
+            break
         if isinstance(value, dict):
             for key, child in value.items():
                 child_path = (*path, key)
                 if key.endswith(SECRET_REFERENCE_SUFFIX):
-                    if not (isinstance(child, str) and SECRET_REFERENCE.fullmatch(child)):
+                    # A reference names where the secret lives; one that carries it ('env:sk_live_...') does not.
+                    if not (
+                        isinstance(child, str)
+                        and SECRET_REFERENCE.fullmatch(child)
+                        and not secrets.credential_in_value(child.partition(":")[2])
+                    ):
                         issues.append(
                             Issue(
                                 pointer(*child_path),

@@ -85,9 +85,12 @@ def close_lost_connections() -> bool:
     so that the next query opens a fresh one. True if there was one."""
     lost = False
     for connection in connections.all(initialized_only=True):
-        if connection.connection is None or connection.in_atomic_block:
+        if connection.in_atomic_block:
             continue
-        if not connection.is_usable():
+        if connection.connection is None:
+            # Django closes a connection whose rollback failed; errors_occurred stays set until it reconnects.
+            lost = lost or connection.errors_occurred
+        elif not connection.is_usable():
             connection.close()
             lost = True
     return lost

@@ -4,7 +4,7 @@ the view method with ``@idempotent``.
 A POST or PUT with the header runs in one transaction with the claim of its key (kernel/models/idempotency.py)
 and the storing of its answer: the answer is built from what the transaction wrote, and the work, the key and
 the answer commit together. The same key again with the same request (same user, method, path and body) answers
-the stored status and body with ``Idempotent-Replayed: true`` and does nothing; with another request it is a 422
+the stored status and body with ``Idempotent-Replayed: true`` and does nothing; with another request it is a 409
 naming the header. Without the header the view runs as it always did.
 """
 
@@ -20,7 +20,7 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.utils.encoders import JSONEncoder
 
-from kernel.exceptions import RegistryError
+from kernel.exceptions import Conflict, RegistryError
 from kernel.models.idempotency import KEY_PATTERN, IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -37,14 +37,15 @@ PARAMETER = OpenApiParameter(
     description=(
         "A key of your choice (at most 255 printable ASCII characters, e.g. a UUID) naming this request. Sent again "
         "with the same request within 24 hours (IDEMPOTENCY_KEY_HOURS), it answers the stored response "
-        "(`Idempotent-Replayed: true`) without doing the work again; with another request it is a 422. Only "
+        "(`Idempotent-Replayed: true`) without doing the work again; with another request it is a 409. Only "
         "successful answers are stored. Retry with the same key after a 503, a timeout or a dropped connection."
     ),
 )
 
 
-class IdempotencyKeyReused(RegistryError):
-    status_code = 422
+class IdempotencyKeyReused(Conflict):
+    """409, as Stripe answers a key in use: the key is the registry's state, which this request contradicts."""
+
     code = "idempotency_key_reused"
 
 

@@ -40,12 +40,12 @@ ERROR_DESCRIPTIONS = {
     401: "Missing or invalid credentials (`Authorization: Api-Key <key>`).",
     403: "The credentials may not do this (for example a read-only key writing).",
     404: "No such definition or version.",
-    409: "The registry's state forbids this (version exists, spec immutable, in use, archived).",
+    409: "The registry's state forbids this (version exists, spec immutable, in use, archived, an Idempotency-Key "
+    "already used for another request).",
     412: "If-Match named a state that no longer holds (someone else changed it first).",
     413: "The request body is too large.",
     414: "The URL is longer than MAX_URL_LENGTH (any path or query string can be).",
     415: "The body is not application/json.",
-    422: "The Idempotency-Key was used for another request (method, path or body).",
     503: "The database did not answer (Retry-After says when to retry): nothing is acknowledged. Retry a write with "
     "the same Idempotency-Key, so that one that did complete is answered rather than done twice.",
 }
@@ -207,8 +207,6 @@ class RegistryAutoSchema(AutoSchemaHooks):
         )
         if method in ("POST", "PUT", "PATCH"):
             statuses += [413, 415]
-        if is_idempotent(self.view, method):
-            statuses.append(422)
         statuses.append(503)  # any operation may meet a database that does not answer
         if "{" in self.path:
             statuses.append(404)

@@ -437,8 +437,15 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
                     [Issue("/version", "required", 'Send {"version": "<number, latest, current or @alias>"}.')]
                 )
             unknown = sorted(set(body) - {"version", *ALIAS_ECHOED_FIELDS})
-            if unknown:
-                raise DocumentInvalid([Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown])
+            issues = [Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown]
+            # The echoed fields are ignored, but only as GET returned them: text (the schema says so).
+            issues += [
+                Issue(f"/{key}", "invalid_type", f"{key} is ignored here, but must be text as GET returned it.")
+                for key in ALIAS_ECHOED_FIELDS
+                if key in body and not isinstance(body[key], str)
+            ]
+            if issues:
+                raise DocumentInvalid(issues)
             return self._alias_response(Alias.move(definition, alias, version, if_match=if_match))
         if request.method == "DELETE":
             Alias.remove(definition, alias, if_match=if_match)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 from confusable_homoglyphs.confusables import confusables_data
@@ -103,8 +103,11 @@ BASE64 = Base64HighEntropyString()
 HEX = HexHighEntropyString()
 BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{20,}")
 HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
-# Values are bounded by their schemas; this bounds the scan whatever a caller passes.
+PATH_WORD = re.compile(r"[a-z][a-z-]{3,}")
+DIGEST_LABEL = re.compile(r"(?:sha(?:1|224|256|384|512)|blake2[bs]?|blake3|md5)[:=]\Z", re.I)
+# Values and names are bounded by their schemas; these bound the scan whatever a caller passes.
 MAX_SCANNED = 16_384
+MAX_NAME = 4096
 
 # Credential names, on the normalised name (see ``normalised_name``). ``max_tokens``, ``tokenizer`` and
 # ``token_limit`` are settings; ``x_api_token``, ``auth_token`` and ``ocp_apim_subscription_key`` are credentials.
@@ -121,7 +124,7 @@ CREDENTIAL_NAME = re.compile(
 SEPARATORS = re.compile(r"[^a-z0-9]+")
 
 
-@cache
+@lru_cache(maxsize=4096)  # bounded: a hostile client could send every code point
 def _ascii_look_alike(character: str) -> str:
     """The ASCII member of ``character``'s confusables class (UTS #39), or the character itself."""
     if character.isascii():
@@ -135,7 +138,7 @@ def _ascii_look_alike(character: str) -> str:
 
 def normalised_name(name: str) -> str:
     """``name`` as the rules compare it: NFKC, case folded, look-alikes mapped to ASCII, only ``a-z0-9`` kept."""
-    folded = unicodedata.normalize("NFKC", name[:256]).casefold()
+    folded = unicodedata.normalize("NFKC", name[:MAX_NAME]).casefold()
     skeleton = "".join(_ascii_look_alike(character) for character in folded).casefold()
     return SEPARATORS.sub("", skeleton)
 
@@ -147,11 +150,18 @@ def names_a_credential(name: str) -> bool:
 
 def _random_looking(value: str) -> bool:
     for run in BASE64_RUN.findall(value):
-        if is_sequential_string(run) or is_potential_uuid(run):
-            continue
-        if BASE64.calculate_shannon_entropy(run) > BASE64.entropy_limit:
-            return True
-    for run in HEX_RUN.findall(value):
+        # A path ('projects/my-project/locations/us-central1/...') is judged segment by segment; a run with '/' and
+        # no lowercase word between them (an AWS secret key) as a whole.
+        parts = run.split("/") if any(PATH_WORD.fullmatch(part) for part in run.split("/")) else [run]
+        for part in parts:
+            if len(part) < 20 or is_sequential_string(part) or is_potential_uuid(part):
+                continue
+            if BASE64.calculate_shannon_entropy(part) > BASE64.entropy_limit:
+                return True
+    for match in HEX_RUN.finditer(value):
+        if DIGEST_LABEL.search(value[max(0, match.start() - 8) : match.start()]):
+            continue  # 'sha256:<hex>' is a content digest, published by design
+        run = match.group()
         if not is_sequential_string(run) and HEX.calculate_shannon_entropy(run) > HEX.entropy_limit:
             return True
     return False

@@ -258,10 +258,9 @@ class ArtifactFileView(VersionArtifactsView):
     def get(self, request, name: str, version: str, filename: str):
         """The file's bytes (Range supported), or on S3 a redirect to a short-lived presigned URL."""
         artifact = self.get_file()
-        if is_s3():
-            response = HttpResponseRedirect(download_url(artifact))
-            return with_digests(response, artifact)
-        try:
+        try:  # a key the storage refuses (models_app.artifacts.storage) is a FileNotFoundError too
+            if is_s3():
+                return with_digests(HttpResponseRedirect(download_url(artifact)), artifact)
             stream = open_stored(artifact)
         except FileNotFoundError:
             raise DefinitionNotFound(

@@ -85,6 +85,17 @@ def test_a_url_inside_the_config_is_checked_as_the_endpoint_is(api, llama, bindi
     assert_refused(response, "/config/headers/X-Upstream", url)
 
 
+@pytest.mark.parametrize("reference", ["env:sk_live_4eC39HqLyjWDarjtT1zdp7dc", f"vault:{AWS_SECRET_KEY}"])
+def test_a_secret_reference_that_carries_the_secret_itself_is_refused(api, llama, binding_body, reference):
+    response = api.post(URL, binding_body(config={"api_key_secret": reference}), format="json")
+
+    assert response.status_code == 400
+    assert [(e["path"], e["code"]) for e in errors(response)] == [
+        ("/config/api_key_secret", "secret_reference_required")
+    ]
+    assert reference not in json.dumps(response.json())
+
+
 def test_a_patch_cannot_slip_a_credential_into_the_endpoint(api, make_binding):
     binding = make_binding()
 
@@ -101,11 +112,25 @@ def test_a_patch_cannot_slip_a_credential_into_the_endpoint(api, make_binding):
         {"provider_model_id": "meta-llama/Llama-3.1-70B-Instruct"},
         {"provider_model_id": "anthropic.claude-3-5-sonnet-20240620-v1:0", "provider": "bedrock"},
         {"provider_model_id": "gpt-4o-2024-08-06", "region": "europe-west4"},
+        {"provider_model_id": "projects/my-project-123/locations/us-central1/endpoints/1234567890123456789"},
+        {"provider_model_id": "accounts/fireworks/models/llama-v3p1-405b-instruct"},
+        {
+            "provider": "self_hosted",
+            "config": {"runtime": "vllm", "gpu_type": "nvidia-a100-80gb"},
+            "provider_model_id": "ghcr.io/org/vllm@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        },
         {
             "provider": "azure_openai",
             "endpoint_url": "https://my-resource.openai.azure.com/openai/deployments/gpt4o/chat/completions"
             "?api-version=2024-06-01",
             "config": {"deployment_name": "gpt4o", "api_version": "2024-06-01", "api_key_secret": "env:AZURE_KEY"},
+        },
+        {
+            "provider": "bedrock",
+            "config": {
+                "api_key_secret": "aws-sm:arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/bedrock-AbCdEf",
+                "role_arn": "arn:aws:iam::123456789012:role/bedrock-invoke",
+            },
         },
         {
             "provider": "vertex_ai",
@@ -126,3 +151,14 @@ def test_ordinary_settings_are_not_mistaken_for_credentials(api, llama, binding_
     response = api.post(URL, binding_body(**overrides), format="json")
 
     assert response.status_code == 201, response.json()
+
+
+def test_a_huge_config_is_refused_without_scanning_all_of_it(api, llama, binding_body):
+    config = {"capabilities": [f"cap-{i}" for i in range(50_000)]}
+
+    response = api.post(URL, binding_body(config=config), format="json")
+
+    assert response.status_code == 400
+    assert {"path": "/config", "code": "too_many_values"} in [
+        {"path": e["path"], "code": e["code"]} for e in errors(response)
+    ]

@@ -177,3 +177,17 @@ def test_a_weak_if_match_never_matches_and_moves_or_removes_nothing(api, three_v
     assert api.get(f"{URL}/aliases/production").json()["version"] == "1.0.0"
     assert ChangeLogEntry.objects.count() == moves
     assert put(api, "production", "1.2.0", HTTP_IF_MATCH='"1.0.0"').status_code == 200  # the strong tag matches
+
+
+def test_fields_echoed_from_get_must_be_text_as_get_returned_them(api, three_versions):
+    echoed = put(api, "production", "1.0.0").json()
+
+    moved = api.put(f"{URL}/aliases/production", {**echoed, "version": "1.1.0"}, format="json")
+    refused = api.put(
+        f"{URL}/aliases/production", {"version": "1.2.0", "version_id": 2.2e-311, "name": 1e162}, format="json"
+    )
+
+    assert moved.status_code == 200
+    assert refused.status_code == 400
+    assert {e["path"] for e in refused.json()["errors"]} == {"/version_id", "/name"}
+    assert api.get(f"{URL}/aliases/production").json()["version"] == "1.1.0"

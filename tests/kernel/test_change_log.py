@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from kernel.exceptions import Conflict
@@ -135,6 +135,34 @@ def test_postgresql_refuses_to_update_or_delete_an_entry(model_doc):
             cursor.execute(statement)
 
     assert ChangeLogEntry.objects.get().actor == entry.actor
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_to_truncate_the_change_log_as_the_application_runs(model_doc):
+    register(Model, model_doc())
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        # As the application's sessions run: without the allowance the test database sets for its own flushes.
+        cursor.execute("SET LOCAL registry.changelog_truncate = ''")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred foreign-key check
+        with pytest.raises(DatabaseError, match="append-only: TRUNCATE refused"), transaction.atomic():
+            cursor.execute("TRUNCATE registry_changelog CASCADE")
+        # manage.py flush names every table in one TRUNCATE: refused as a whole, for the trigger's reason.
+        with pytest.raises(CommandError, match="couldn't be flushed") as refused, transaction.atomic():
+            call_command("flush", interactive=False, verbosity=0)
+        assert "append-only: TRUNCATE refused" in str(refused.value.__cause__)
+
+    assert ChangeLogEntry.objects.count() == 1 and Model.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_test_databases_own_flush_still_empties_the_change_log(model_doc):
+    register(Model, model_doc())
+
+    call_command("flush", interactive=False, verbosity=0)  # what TransactionTestCase runs after this test too
+
+    assert not ChangeLogEntry.objects.exists()
 
 
 def test_the_application_offers_no_edit_of_an_entry(client, model_doc):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import select
+import socket
 import threading
 import time
 import urllib.error
@@ -225,9 +226,7 @@ def test_a_write_that_meets_a_dead_connection_is_a_503_with_retry_after_and_writ
     assert retried.status_code == 201 and not retried.has_header("Idempotent-Replayed")
 
 
-def test_requests_sent_at_once_with_one_key_do_the_work_once(user, model_doc):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs concurrent server processes over PostgreSQL")
+def deployed_binding(user, model_doc) -> tuple[str, ProviderBinding]:
     _, key = ApiKey.objects.issue(user)
     llama = activate(register(Model, model_doc()).version)
     binding = ProviderBinding.deploy(
@@ -240,6 +239,46 @@ def test_requests_sent_at_once_with_one_key_do_the_work_once(user, model_doc):
         cost_per_1k_input_tokens=1,
         cost_per_1k_output_tokens=1,
     )
+    return key, binding
+
+
+def send_and_hang_up(base: str, key: str, path: str, body, idempotency_key: str) -> None:
+    """Send a whole request and close the connection without reading the answer: a client whose answer was lost
+    (its timeout, a proxy, the network) and that cannot know whether the write happened."""
+    data = json.dumps(body).encode()
+    port = int(base.rsplit(":", 1)[1])
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Api-Key {key}\r\n"
+        f"Content-Type: application/json\r\nIdempotency-Key: {idempotency_key}\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(head.encode() + data)
+
+
+def test_a_write_whose_answer_was_lost_is_answered_not_done_again_on_its_retry(user, model_doc):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a server process over PostgreSQL")
+    key, binding = deployed_binding(user, model_doc)
+    path = f"/api/v1/bindings/{binding.pk}/report"
+    batch = [{"success": True, "latency_ms": 50}] * BATCH
+
+    with gunicorn(workers=1) as base:
+        send_and_hang_up(base, key, path, batch, "lost-1")
+        deadline = time.monotonic() + 10
+        while ProviderBinding.objects.get(pk=binding.pk).request_count == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status, headers, answer = call(base, key, "POST", path, batch, idempotency_key="lost-1")
+
+    assert status == 200 and headers.get("Idempotent-Replayed") == "true"
+    assert answer["accepted"] == BATCH and answer["binding"]["request_count"] == BATCH
+    assert ProviderBinding.objects.get(pk=binding.pk).request_count == BATCH
+
+
+def test_requests_sent_at_once_with_one_key_do_the_work_once(user, model_doc):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent server processes over PostgreSQL")
+    key, binding = deployed_binding(user, model_doc)
     batch = [{"success": True, "latency_ms": 10 + i % 500, "input_tokens": 1, "output_tokens": 1} for i in range(1000)]
     answers, start = [], threading.Barrier(6)
 
@@ -259,3 +298,15 @@ def test_requests_sent_at_once_with_one_key_do_the_work_once(user, model_doc):
     assert len({json.dumps(body, sort_keys=True) for _, _, body in answers}) == 1
     binding.refresh_from_db()
     assert binding.request_count == 1000
+
+
+def test_a_page_outside_the_api_is_retried_too(client, django_user_model, connection_killed_at_each_request):
+    # The admin is a plain Django view: its failure reaches DatabaseFailureMiddleware.process_exception, not DRF.
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "unused-password-123")
+    client.force_login(admin)
+    connection_killed_at_each_request.clear()
+
+    response = client.get("/admin/")
+
+    assert response.status_code == 200
+    assert len(connection_killed_at_each_request) == 1

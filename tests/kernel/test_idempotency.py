@@ -1,5 +1,5 @@
 """Idempotency-Key on the writes that clients retry (kernel/api/idempotency.py): the same key with the same
-request answers the stored response without doing the work again; with another request it is a 422 naming the
+request answers the stored response without doing the work again; with another request it is a 409 naming the
 header; an error answer stores nothing; keys expire and the lifecycle job deletes them."""
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ def test_a_registration_sent_twice_with_one_key_is_registered_once_and_answered_
     assert ChangeLogEntry.objects.filter(action="model.version_registered").count() == 1
 
 
-def test_a_key_sent_with_another_request_is_a_422_naming_the_header_and_does_nothing(api, model_doc):
+def test_a_key_sent_with_another_request_is_a_409_naming_the_header_and_does_nothing(api, model_doc):
     api.post(MODELS, model_doc(), format="json", **keyed("reg-1"))
 
     other_body = api.post(MODELS, model_doc(version="1.1.0"), format="json", **keyed("reg-1"))
     other_path = api.post(f"{URL}/versions", model_doc(version="1.1.0"), format="json", **keyed("reg-1"))
 
     for response in (other_body, other_path):
-        assert response.status_code == 422
+        assert response.status_code == 409
         error = response.json()["errors"][0]
         assert error["code"] == "idempotency_key_reused" and error["parameter"] == "Idempotency-Key"
     assert list(ModelVersion.objects.values_list("version", flat=True)) == ["1.0.0"]
