@@ -8,7 +8,7 @@ Exit codes (``EXIT_CODES``), so that CI can branch on the outcome:
     3  invalid: the document or a parameter was refused (400), or `validate` found errors
     4  not found (404)
     5  conflict: the version exists with another spec, immutable, archived, in use, sealed (409);
-       an alias moved by someone else (412); an Idempotency-Key reused (422)
+       an alias moved by someone else (412); an Idempotency-Key reused with another request
     6  unauthorised or forbidden (401, 403): no key, a bad or revoked key, a read-only key writing
     7  unavailable: still rate limited (429) or unavailable (503) after the retries, or no connection
     8  integrity: a digest differs from the registry's, or an attestation does not verify
@@ -55,7 +55,7 @@ EXIT_CODES = {
     USAGE: "usage: a wrong option or argument, a missing setting",
     INVALID: "invalid document or parameter (400), or `validate` found errors",
     NOT_FOUND: "not found (404)",
-    CONFLICT: "conflict (409), precondition failed (412), Idempotency-Key reused (422)",
+    CONFLICT: "conflict (409), precondition failed (412), Idempotency-Key reused",
     UNAUTHORISED: "unauthorised or forbidden (401, 403)",
     UNAVAILABLE: "rate limited (429) or unavailable (503) after retries, or no connection",
     INTEGRITY: "a digest differs, or an attestation does not verify",

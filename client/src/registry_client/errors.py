@@ -127,10 +127,9 @@ class PayloadTooLarge(ApiError):
     status = 413
 
 
-class IdempotencyKeyReused(ApiError):
-    """422: the same Idempotency-Key was sent with another request."""
-
-    status = 422
+class IdempotencyKeyReused(Conflict):
+    """``idempotency_key_reused``: the same Idempotency-Key was sent with another request (a 409; earlier
+    builds of the registry answered 422). Chosen by the error's code, whatever the status."""
 
 
 class RateLimited(ApiError):
@@ -227,6 +226,8 @@ def error_from_response(response: httpx.Response) -> ApiError:
         text = response.text[:200].strip() if response.content else ""
         errors = [ErrorDetail(code=f"http_{response.status_code}", message=text or response.reason_phrase)]
     cls = _BY_STATUS.get(response.status_code) or (ServerError if response.status_code >= 500 else ApiError)
+    if any(e.code == "idempotency_key_reused" for e in errors):
+        cls = IdempotencyKeyReused
     message = f"{response.request.method} {response.request.url.path}: {response.status_code} " + "; ".join(
         str(e) for e in errors
     )
