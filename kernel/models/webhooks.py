@@ -6,9 +6,11 @@ at least once even if the broker or the worker was down at commit time: nothing 
 and nothing depends on ``delay_on_commit``. A subscription therefore receives the changes committed while it is
 active (and matches them); one created or re-activated later does not get the earlier ones. A Celery beat job (``deliver_webhooks``)
 runs ``relay_outbox`` (claims outbox items with ``SELECT ... FOR UPDATE SKIP LOCKED``, fans them out to the
-matching subscriptions as ``WebhookDelivery`` rows and deletes them, in one transaction) and then
-``deliver_due``, which sends each object's deliveries in change order (a delivery waits while an earlier one of
-the same object to the same subscription is pending), signed per the Standard Webhooks convention, with
+matching subscriptions as ``WebhookDelivery`` rows and deletes them, in one transaction) and then starts a
+``deliver_lane`` task per subscription with work (one sender per subscription at a time, so a slow receiver
+delays only its own lane), which sends each object's deliveries in change order (a delivery waits while an
+earlier one of the same object to the same subscription is pending) through ``kernel.egress`` (checked
+destination, total deadline, bounded read), signed per the Standard Webhooks convention, with
 exponential backoff capped at ``WEBHOOK_BACKOFF_CAP_SECONDS``, every attempt recorded, and a dead letter after
 ``WEBHOOK_MAX_ATTEMPTS``. Written by hand rather than with a library: the only maintained Standard Webhooks
 package (``standardwebhooks``) signs but has no outbox, retry or persistence, and the signing is ten lines.
@@ -24,6 +26,8 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -275,9 +279,52 @@ def backoff(attempts: int) -> timedelta:
     )
 
 
-def _claim(limit: int) -> list[WebhookDelivery]:
-    """Claim due deliveries that head their object's queue: a lease (next_attempt_at pushed forward) keeps other
-    workers off them while the HTTP call runs outside any transaction."""
+# A lane is one subscription's deliveries, sent by one worker at a time (a PostgreSQL session-level advisory lock
+# keyed by the subscription), so a slow receiver holds up only its own lane and a delivery is never sent twice
+# at once. The lock goes with the connection if the worker dies; a lease on each delivery covers the same.
+LANE_LOCK_KEY = 0x4C414E45  # "LANE"
+# A claimed delivery's lease: the attempt's total deadline plus this, so it always outlives the attempt it covers.
+LEASE_MARGIN_SECONDS = 30
+# One lane task sends at most this much before it returns (the next beat tick starts it again): fair to others.
+LANE_MAX_ATTEMPTS = 100
+LANE_BUDGET_SECONDS = 60
+MAX_LANES_PER_TICK = 1000
+
+
+@contextmanager
+def lane(subscription_id: int) -> Iterator[bool]:
+    """Whether this process holds ``subscription_id``'s lane (False: another worker is sending it)."""
+    if connection.vendor != "postgresql":  # the embedded default runs tasks inline, one at a time
+        yield True
+        return
+    key = [LANE_LOCK_KEY, subscription_id % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def due_subscriptions() -> list[int]:
+    """Active subscriptions with a delivery due now (their lanes have work)."""
+    return list(
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now(), subscription__active=True
+        )
+        .order_by()
+        .values_list("subscription_id", flat=True)
+        .distinct()[:MAX_LANES_PER_TICK]
+    )
+
+
+def _claim_next(subscription_id: int) -> WebhookDelivery | None:
+    """The subscription's next due delivery that heads its object's queue, leased (next_attempt_at pushed past
+    the attempt's deadline) in the same transaction, so nobody else takes it while the HTTP call runs outside any
+    transaction. A deactivated subscription's deliveries are not claimed: it stops retrying."""
     now = timezone.now()
     earlier = WebhookDelivery.objects.filter(
         subscription=OuterRef("subscription"),
@@ -286,21 +333,28 @@ def _claim(limit: int) -> list[WebhookDelivery]:
         order__lt=OuterRef("order"),
     )
     with transaction.atomic():
-        due = list(
-            WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        delivery = (
+            WebhookDelivery.objects.filter(
+                subscription_id=subscription_id,
+                subscription__active=True,
+                status=DeliveryStatus.PENDING,
+                next_attempt_at__lte=now,
+            )
             .filter(~Exists(earlier))
-            .select_for_update(skip_locked=True)
-            .order_by("order", "created_at")[:limit]
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("subscription")
+            .order_by("order", "created_at")
+            .first()
         )
-        WebhookDelivery.objects.filter(pk__in=[d.pk for d in due]).update(
-            next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 4)
-        )
-    return due
+        if delivery is not None:
+            lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=lease)
+    return delivery
 
 
-def send(delivery: WebhookDelivery) -> None:
+def send(delivery: WebhookDelivery) -> bool:
     """One attempt: POST the signed payload, record the attempt, and mark the delivery delivered, due again
-    (backoff), or dead."""
+    (backoff), or dead; True when it was delivered."""
     subscription = delivery.subscription
     body = delivery.body()
     timestamp = int(time.time())
@@ -336,17 +390,27 @@ def send(delivery: WebhookDelivery) -> None:
         else:
             update = {"next_attempt_at": timezone.now() + backoff(attempts), "last_error": error}
         WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=attempts, **update)
+    return not error
 
 
-def deliver_due(limit: int = 100, rounds: int = 1000) -> int:
-    """Send what is due, round after round (each round sends the head of every object's queue); returns the
-    number of attempts made."""
+def deliver_lane(subscription_id: int) -> int:
+    """Send one subscription's due deliveries, each object's in change order, until none is due, one fails (the
+    receiver is unwell: the rest wait for the next tick rather than each spending a deadline), or the lane's
+    budget is spent; returns the number of attempts made (0 when another worker holds the lane)."""
     made = 0
-    for _ in range(rounds):
-        due = _claim(limit)
-        if not due:
-            break
-        for delivery in due:
-            send(delivery)
+    started = time.monotonic()
+    with lane(subscription_id) as held:
+        while held and made < LANE_MAX_ATTEMPTS and time.monotonic() - started < LANE_BUDGET_SECONDS:
+            delivery = _claim_next(subscription_id)
+            if delivery is None:
+                break
             made += 1
+            if not send(delivery):
+                break
     return made
+
+
+def deliver_due() -> int:
+    """Every lane that has work, one after another (the embedded default and tests; the worker runs each lane as
+    its own task, ``kernel.tasks.deliver_webhook_lane``); returns the number of attempts made."""
+    return sum(deliver_lane(subscription_id) for subscription_id in due_subscriptions())

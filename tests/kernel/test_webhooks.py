@@ -298,6 +298,7 @@ def test_changes_made_while_the_broker_is_down_are_all_delivered_in_order(staff_
             "worker",
             "-B",
             "--pool=solo",
+            "--queues=celery,webhooks",
             "--loglevel=WARNING",
             "-s",
             str(tmp_path / "beat-schedule"),
