@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -60,6 +61,30 @@ RELAY_LOCK_KEY = 0x52454C4159  # "RELAY"
 
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+REDACTED = "REDACTED"
+QUERY_KEY = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
+
+
+def redacted_url(url: str) -> str:
+    """``url`` as shown to anyone but the staff user who set it (the change log, the admin's lists): no
+    credentials, every query value and the fragment replaced, a query key kept only when it looks like a name."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode(
+        [
+            (key if QUERY_KEY.fullmatch(key) else REDACTED, REDACTED)
+            for key, _ in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="[]",
+    )
+    if parts.query and not query:
+        query = REDACTED
+    return urlunsplit((parts.scheme, netloc, parts.path, query, REDACTED if parts.fragment else ""))
 
 
 def check_destination(url: str) -> None:
@@ -118,7 +143,7 @@ class WebhookSubscription(models.Model):
         ordering = ("id",)
 
     def __str__(self) -> str:
-        return f"webhook {self.id} -> {self.url}"
+        return f"webhook {self.id} -> {redacted_url(self.url)}"
 
     def clean(self) -> None:
         if self.url and URL_PATTERN.fullmatch(self.url):
@@ -216,7 +241,15 @@ def wanted(actions) -> set[str]:
     return {action for action in actions if any(event_matches(events, action) for events in patterns)}
 
 
+def delivered(action: str) -> bool:
+    """Whether entries with ``action`` are events at all: a subscription's own entries (``webhook.*``, which name
+    other subscribers' URLs) are staff-only (changelog.STAFF_ONLY_KINDS) and never sent to subscribers, ``*`` or
+    not. An action is ``<kind>.<verb>``, so the kind is its first part (the set form below sees only actions)."""
+    return action.split(".", 1)[0] not in changelog.STAFF_ONLY_KINDS
+
+
 def _outbox(rows: list) -> None:
+    rows = [row for row in rows if delivered(row.action)]
     wants = wanted({row.action for row in rows})
     OutboxItem.objects.bulk_create([OutboxItem(entry_id=row.pk) for row in rows if row.action in wants])
 
@@ -226,8 +259,10 @@ def _outbox_sql() -> str:
     statement itself, for the entries some active subscription's patterns match, matched in SQL exactly as
     ``event_matches`` does (``*``, the action itself, or a ``prefix*``), so no round trip reads the
     subscriptions first."""
+    staff_only = "".join(f" AND NOT starts_with(e.action, '{kind}.')" for kind in changelog.STAFF_ONLY_KINDS)
     return (
-        f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT e.id FROM {{entries}} e WHERE EXISTS ("
+        f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT e.id FROM {{entries}} e"
+        f" WHERE TRUE{staff_only} AND EXISTS ("
         f"SELECT 1 FROM {WebhookSubscription._meta.db_table} s,"
         " jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.events) = 'array' THEN s.events ELSE '[]' END) p(pattern)"
         f" WHERE s.active AND {EVENT_MATCH_SQL})"
@@ -266,7 +301,7 @@ def relay_outbox(batch: int = 500) -> int:
             )
             for item in items
             for subscription in subscriptions
-            if event_matches(subscription.events, item.entry.action)
+            if delivered(item.entry.action) and event_matches(subscription.events, item.entry.action)
         ]
         WebhookDelivery.objects.bulk_create(deliveries)
         OutboxItem.objects.filter(pk__in=[item.pk for item in items]).delete()
