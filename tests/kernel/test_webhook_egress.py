@@ -234,8 +234,14 @@ def test_a_failure_is_reported_by_its_class_only(settings, receiver):
     failing = Receiver(status=500)
     errors = {}
     try:
-        for name, port in (("closed", closed_port()), ("not http", not_http.port), ("http 500", failing.port)):
-            subscription = WebhookSubscription.objects.create(url=f"http://127.0.0.1:{port}/", events=["*"])
+        cases = (
+            ("closed", "http", closed_port()),
+            ("not http", "http", not_http.port),
+            ("http 500", "http", failing.port),
+            ("tls", "https", failing.port),  # an https URL to a plain-HTTP port
+        )
+        for name, scheme, port in cases:
+            subscription = WebhookSubscription.objects.create(url=f"{scheme}://127.0.0.1:{port}/", events=["*"])
             delivery = subscription.send_test_event()
             deliver_due()
             errors[name] = WebhookDelivery.objects.get(pk=delivery.pk).last_error
@@ -244,7 +250,12 @@ def test_a_failure_is_reported_by_its_class_only(settings, receiver):
         failing.server.shutdown()
         failing.server.server_close()
     # A closed port and a port speaking another protocol read the same: no port scanner.
-    assert errors == {"closed": "connection failed", "not http": "connection failed", "http 500": "HTTP 500"}
+    assert errors == {
+        "closed": "connection failed",
+        "not http": "connection failed",
+        "http 500": "HTTP 500",
+        "tls": "TLS error",
+    }
 
 
 def test_the_allow_list_admits_names_addresses_and_cidrs(settings):
