@@ -268,3 +268,14 @@ def test_the_allow_list_admits_names_addresses_and_cidrs(settings):
         egress.destination("http://2130706433/")  # never a numeric host, allowed or not
     with pytest.raises(ValueError):
         egress.parse_allow_list(["not a host!"])
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_an_internal_destination_too(admin_client, no_connection, settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    response = admin_client.post(
+        "/admin/registry_project/webhooksubscription/add/",
+        {"url": "http://169.254.169.254/latest/meta-data/", "events": '["*"]', "active": "on", "description": ""},
+    )
+    assert response.status_code == 200 and "not globally routable" in response.content.decode()
+    assert not WebhookSubscription.objects.exists() and no_connection == []
