@@ -246,16 +246,13 @@ def wait_for(condition, seconds: float) -> bool:
     return condition()
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_slow_receiver_delays_only_its_own_subscription_on_a_real_worker(model_doc, tmp_path):
-    port = free_port()
-    broker = start_redis(port)
+def worker_env(broker_port: int, **extra: str) -> dict:
+    """A worker's environment: this test's database, a private broker, one-second ticks, 3 s deadlines."""
     database = django_settings.DATABASES["default"]
     env = {
         **os.environ,
         "DATABASE_URL": f"postgresql://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{broker_port}/0",
         "CELERY_RESULT_BACKEND": "",
         "WEBHOOK_RELAY_INTERVAL_SECONDS": "1",
         "WEBHOOK_TIMEOUT_SECONDS": "3",
@@ -263,16 +260,47 @@ def test_a_slow_receiver_delays_only_its_own_subscription_on_a_real_worker(model
         "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
         "SECRET_KEY": "test-worker",
         "DEBUG": "false",
+        **extra,
     }
     env.pop("REDIS_URL", None)
+    return env
+
+
+def celery(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "registry_project", "worker", *args, "--loglevel=INFO"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_receiver_delays_only_its_own_subscription_on_a_real_worker(model_doc, tmp_path):
+    port = free_port()
+    broker = start_redis(port)
+    env = worker_env(port)
     slow = RawServer(drip)
     healthy = Healthy()
     # The webhooks worker as docs/operations.md runs it (threads), plus beat.
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "registry_project", "worker", "-B", "--queues=webhooks",
-         "--pool=threads", "--concurrency=4", "--loglevel=WARNING", "-s", str(tmp_path / "beat-schedule")],
-        cwd=ROOT, env=env, stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    worker = celery(
+        ["-B", "--queues=webhooks", "--pool=threads", "--concurrency=4", "-s", str(tmp_path / "beat-schedule")],
+        env,
+        tmp_path / "worker.log",
+    )
     try:
         slow_subscription = subscribe(slow.port)
         subscribe(healthy.port)
@@ -290,12 +318,43 @@ def test_a_slow_receiver_delays_only_its_own_subscription_on_a_real_worker(model
         assert set(attempts.values_list("last_error", flat=True)) == {"timeout"}
         assert WebhookDelivery.objects.filter(status="delivered").count() == 5
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker, broker)
         slow.close()
         healthy.close()
-        broker.terminate()
-        broker.wait()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_lifecycle_jobs_keep_their_schedule_while_every_webhook_slot_is_held(tmp_path):
+    """Three subscriptions whose receivers drip (3 s per attempt, retried every second: 9 s of sending due every
+    second) keep the one-slot webhooks worker busy all the time; the stats refresh, on the lifecycle worker and
+    queue, still runs every second."""
+    from kernel.models import StatsSnapshot
+
+    port = free_port()
+    broker = start_redis(port)
+    env = worker_env(port, STATS_REFRESH_SECONDS="1", WEBHOOK_BACKOFF_CAP_SECONDS="1", WEBHOOK_MAX_ATTEMPTS="100")
+    drips = [RawServer(drip) for _ in range(3)]
+    for server in drips:
+        subscribe(server.port).send_test_event()
+    lifecycle = celery(["-B", "--pool=solo", "-s", str(tmp_path / "beat-schedule")], env, tmp_path / "lifecycle.log")
+    webhooks = celery(["--queues=webhooks", "--pool=solo"], env, tmp_path / "webhooks.log")
+    try:
+        # Slots are held, and the retries have had time to pile up.
+        held = wait_for(lambda: WebhookDelivery.objects.filter(attempts__gte=2).count() >= 3, 40)
+        assert held, list(WebhookDelivery.objects.values_list("attempts", "last_error", "next_attempt_at", "status"))
+        before = set(StatsSnapshot.objects.values_list("refreshed_at", flat=True))
+        refreshes: set = set()
+
+        def refreshed_three_more_times() -> bool:
+            refreshes.update(set(StatsSnapshot.objects.values_list("refreshed_at", flat=True)) - before)
+            return len(refreshes) >= 3
+
+        started = time.monotonic()
+        assert wait_for(refreshed_three_more_times, 30), (tmp_path / "lifecycle.log").read_text()[-3000:]
+        assert time.monotonic() - started < 8, f"3 stats refreshes took {time.monotonic() - started:.1f} s"
+        assert sum(server.sent for server in drips) > 0  # the receivers were being dripped to meanwhile
+    finally:
+        stop(lifecycle, webhooks, broker)
+        for server in drips:
+            server.close()
