@@ -17,12 +17,17 @@ from pathlib import Path
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # (2 x cores) + 1 is gunicorn's rule of thumb; the registry is I/O-bound on PostgreSQL.
 workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1) + 1)))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Threads, not processes, wait for slow clients: an upload holds one thread while its bytes stream through, and
+# a worker takes connections only while it has an idle thread (registry_project/gunicorn_workers.py says why).
+# Each thread keeps its own database connection: workers x threads is the most the server opens.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# With threads this is an idle deadline: a client that sends or takes nothing for this long is cut off. The length
+# of a transfer is not bounded (the worker's heartbeat runs on its own thread).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
-# Answers gunicorn's own errors (414, 431, malformed requests) in the API's JSON error shape.
-worker_class = "registry_project.gunicorn_errors.JsonErrorSyncWorker"
+# Answers gunicorn's own errors (414, 431, malformed requests) in the API's JSON error shape, too.
+worker_class = "registry_project.gunicorn_workers.RegistryThreadWorker"
 # Bound what a client may send before Django sees it (DATA_UPLOAD_MAX_MEMORY_SIZE bounds the body).
 limit_request_line = 8190
 limit_request_fields = 100
@@ -30,7 +35,7 @@ limit_request_field_size = 8190
 # Access lines come from the registry's own request log (JSON, with the request id); gunicorn's would repeat them.
 # Its logger class also skips building them (gunicorn would, because logconfig_dict is set).
 accesslog = None
-logger_class = "registry_project.gunicorn_errors.RegistryLogger"
+logger_class = "registry_project.gunicorn_workers.RegistryLogger"
 errorlog = "-"
 # gunicorn's own lines (start, worker boot and timeouts) in the registry's format too (registry_project/logs.py;
 # LOG_FORMAT as in settings: json unless DEBUG is on).

@@ -21,7 +21,7 @@ from django.utils import timezone
 from bindings_app import latency
 from bindings_app.choices import BindingStatus, Environment, Provider
 from bindings_app.querysets import BindingQuerySet, BindingSampleQuerySet, WindowFigures, slice_start, window_start
-from bindings_app.validation import Outcome, check_config
+from bindings_app.validation import Outcome, check_settings
 from kernel.choices import Lifecycle
 from kernel.exceptions import Conflict
 from kernel.models import changelog
@@ -170,8 +170,8 @@ class ProviderBinding(models.Model):
 
     @classmethod
     def check_settings(cls, values: dict) -> None:
-        """The rules beyond field types: a config fit for the provider and holding no credentials."""
-        issues = check_config(values.get("provider", ""), values.get("config", {}))
+        """The rules beyond field types: a config fit for the provider, and no credentials in it or the endpoint."""
+        issues = check_settings(values)
         if issues:
             raise DocumentInvalid(issues)
 
@@ -313,14 +313,14 @@ class ProviderBinding(models.Model):
                 before = binding.status
                 binding._move(BindingStatus.ACTIVE, "enabled", None)
                 binding._record_deployment(before)
-        return type(self).objects.with_version().get(pk=self.pk)
+            return type(self).objects.with_version().get(pk=self.pk)
 
     def disable(self) -> ProviderBinding:
         with transaction.atomic():
             binding = type(self).objects.select_for_update().with_version().get(pk=self.pk)
             if binding.status != BindingStatus.DISABLED:
                 binding._move(BindingStatus.DISABLED, "disabled", "binding.disabled")
-        return type(self).objects.with_version().get(pk=self.pk)
+            return type(self).objects.with_version().get(pk=self.pk)
 
     def slo_breaches(self, figures: WindowFigures) -> list[str]:
         """How the window's figures miss this binding's SLO; empty when they meet it or there is no data."""
@@ -351,8 +351,10 @@ class ProviderBinding(models.Model):
 
     # -- reports ----------------------------------------------------------------------------------------------
 
-    def report(self, outcomes: list[Outcome], now: dt.datetime | None = None) -> WindowFigures:
-        """Count the gateway's outcomes, then move the status if the SLO says so. Returns the window's figures.
+    def report(self, outcomes: list[Outcome], now: dt.datetime | None = None) -> tuple[ProviderBinding, WindowFigures]:
+        """Count the gateway's outcomes, then move the status if the SLO says so. Returns the binding as counted
+        and the window's figures, both read inside the transaction that counted: an answer built from them needs
+        no read after the commit, which could fail (a dropped connection) after the reports were counted.
 
         The row lock serialises reports of one binding (so SLO moves see every earlier report) and the counters
         grow by ``F()`` in the same UPDATE, so no concurrent report is lost."""
@@ -376,7 +378,8 @@ class ProviderBinding(models.Model):
             BindingSample.objects.filter(binding=binding).older_than_window(now).delete()
             figures = binding.figures(now)
             binding.apply_slo(figures)
-        return figures
+            counted = type(self).objects.with_version().get(pk=self.pk)
+        return counted, figures
 
 
 class BindingSampleManager(models.Manager.from_queryset(BindingSampleQuerySet)):

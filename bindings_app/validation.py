@@ -3,8 +3,10 @@ with a JSON Pointer path into the request body.
 
 Secrets are never stored. A config names a secret (``api_key_secret: "vault:kv/openai#key"``, any key ending in
 ``_secret``, whose value must be a reference such as ``vault:...`` or ``env:...``); a key that names a credential
-(``api_key``, ``token``, ``password``, ...) or a value that looks like one (``sk-...``, ``AKIA...``, a PEM private
-key, a bearer token or JWT) is refused, wherever it sits in the config.
+(``api_key``, ``X-Auth-Token``, ``Cookie``, look-alike letters included) or a value that holds one (``Basic ...``,
+``sk_live_...``, ``hf_...``, a private key, a JWT, a random-looking string, a URL with ``user:pass@`` or
+``?api_key=``) is refused, wherever it sits in the config, and so is the endpoint URL that carries one. What counts
+as a credential is kernel.rules.secrets' to say.
 """
 
 from __future__ import annotations
@@ -21,45 +23,55 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from bindings_app.choices import Provider
+from kernel.rules import secrets
 from kernel.rules.validation import DocumentInvalid, Issue, Report, SchemaValidator, pointer
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
 # A key ending in this names a secret held elsewhere; its value must be a reference, never the secret.
 SECRET_REFERENCE_SUFFIX = "_secret"
+# Every provider's schema bounds a config far below this many keys and values; scanning stops here (the rest would
+# cost CPU for a config that cannot be valid).
+MAX_SCANNED_VALUES = 1000
 SECRET_REFERENCE = re.compile(r"(vault|env|aws-sm|gcp-sm|azure-kv|k8s|file):[^\s]{1,500}")
-# Key names that hold a credential itself (compared with '-', '_' and case removed).
-# ``max_tokens`` is a setting, ``token`` / ``access_token`` a credential.
-CREDENTIAL_KEY = re.compile(
-    r".*(apikey|accesskey|secretkey|privatekey|password|passwd|passphrase|credentials?|authorization|sessionkey|secret)"
-    r"|(access|auth|bearer|session|refresh|id|api|oauth|security|github|hf)?token"
-)
-CREDENTIAL_VALUES = [
-    (re.compile(r".*\bsk-[A-Za-z0-9_-]{8,}.*", re.S), "an API key (sk-...)"),
-    (re.compile(r".*\bAKIA[0-9A-Z]{16}.*", re.S), "an AWS access key id"),
-    (re.compile(r".*-----BEGIN [A-Z ]*PRIVATE KEY-----.*", re.S), "a private key"),
-    (re.compile(r".*\bBearer\s+[A-Za-z0-9._~+/-]{8,}.*", re.S | re.I), "a bearer token"),
-    (re.compile(r".*\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\..*", re.S), "a JSON Web Token"),
-    (re.compile(r".*\b(ghp|gho|ghs|github_pat|xox[abpr]|glpat)[-_][A-Za-z0-9_-]{8,}.*", re.S), "an access token"),
-    (re.compile(r".*\bAIza[0-9A-Za-z_-]{30,}.*", re.S), "a Google API key"),
-]
 
 
-def _normalised(key: str) -> str:
-    return re.sub(r"[-_\s]", "", key).lower()
+def _refused(path: tuple, what: str) -> Issue:
+    return Issue(
+        pointer(*path),
+        "secret_in_config",
+        f"This value holds {what}; secrets are never stored. Store a reference in a '..._secret' key.",
+    )
 
 
 def secrets_in(config: Any, base: tuple = ("config",)) -> list[Issue]:
-    """Every place in ``config`` that holds a credential rather than the name of one."""
+    """Every place in ``config`` that holds a credential rather than the name of one (kernel.rules.secrets judges
+    names and values; URLs are values too). Messages name the place, never the value."""
     issues: list[Issue] = []
     stack: list[tuple[Any, tuple]] = [(config, base)]
+    scanned = 0
     while stack:
         value, path = stack.pop()
+        scanned += len(value) if isinstance(value, (dict, list)) else 1
+        if scanned > MAX_SCANNED_VALUES:
+            issues.append(
+                Issue(
+                    pointer(*base),
+                    "too_many_values",
+                    f"A config holds at most {MAX_SCANNED_VALUES} keys and values in all.",
+                )
+            )
+            break
         if isinstance(value, dict):
             for key, child in value.items():
                 child_path = (*path, key)
                 if key.endswith(SECRET_REFERENCE_SUFFIX):
-                    if not (isinstance(child, str) and SECRET_REFERENCE.fullmatch(child)):
+                    # A reference names where the secret lives; one that carries it ('env:sk_live_...') does not.
+                    if not (
+                        isinstance(child, str)
+                        and SECRET_REFERENCE.fullmatch(child)
+                        and not secrets.credential_in_value(child.partition(":")[2])
+                    ):
                         issues.append(
                             Issue(
                                 pointer(*child_path),
@@ -68,30 +80,46 @@ def secrets_in(config: Any, base: tuple = ("config",)) -> list[Issue]:
                             )
                         )
                     continue
-                if CREDENTIAL_KEY.fullmatch(_normalised(key)):
+                if secrets.names_a_credential(key):
                     issues.append(
                         Issue(
                             pointer(*child_path),
                             "secret_in_config",
-                            f"'{key}' would store a credential; secrets are never stored. Name it instead: '{key.rstrip('_')}_secret': 'vault:...'.",
+                            f"'{key[:64]}' would store a credential; secrets are never stored. Name it instead: '..._secret': 'vault:...'.",
                         )
                     )
+                    continue
+                found = secrets.credential_in_value(key)
+                if found:  # a credential as a key: the path would show it, so the object is named instead
+                    issues.append(_refused(path, f"{found} as one of its keys"))
                     continue
                 stack.append((child, child_path))
         elif isinstance(value, list):
             stack.extend((child, (*path, index)) for index, child in enumerate(value))
         elif isinstance(value, str):
-            for pattern, what in CREDENTIAL_VALUES:
-                if pattern.fullmatch(value):
-                    issues.append(
-                        Issue(
-                            pointer(*path),
-                            "secret_in_config",
-                            f"This value looks like {what}; secrets are never stored. Store a reference in a '..._secret' key.",
-                        )
-                    )
-                    break
-    return sorted(issues, key=lambda issue: issue.path)
+            found = secrets.credential_in_value(value)
+            if found:
+                issues.append(_refused(path, found))
+    return sorted(set(issues), key=lambda issue: issue.path)
+
+
+def secrets_in_settings(values: dict) -> list[Issue]:
+    """Credentials in a binding's own strings: its endpoint (userinfo, query tokens, keys in the path) and the
+    provider's model id."""
+    issues = []
+    for field in ("endpoint_url", "provider_model_id"):
+        value = values.get(field)
+        found = secrets.credential_in_value(value) if isinstance(value, str) else None
+        if found:
+            issues.append(
+                Issue(
+                    pointer(field),
+                    "secret_in_config",
+                    f"This value holds {found}; secrets are never stored. Give the endpoint without credentials "
+                    "and name the secret in the config's '..._secret' key.",
+                )
+            )
+    return issues + secrets_in(values.get("config", {}))
 
 
 @cache
@@ -99,9 +127,11 @@ def config_validator(provider: str) -> SchemaValidator:
     return SchemaValidator(f"binding config ({provider})", SCHEMAS / "config" / f"{provider}.json")
 
 
-def check_config(provider: str, config: Any) -> list[Issue]:
-    """Every problem with a binding's config for ``provider``: credentials anywhere, then the provider's schema."""
-    issues = secrets_in(config)
+def check_settings(values: dict) -> list[Issue]:
+    """Every problem with a binding's settings beyond field types: credentials anywhere (config, endpoint, model
+    id), then the config against the provider's schema."""
+    provider, config = values.get("provider", ""), values.get("config", {})
+    issues = secrets_in_settings(values)
     if provider in Provider.values:
         if not isinstance(config, dict):
             issues.append(Issue("/config", "invalid_type", "Expected a JSON object."))

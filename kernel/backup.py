@@ -1,10 +1,21 @@
 """A complete backup of the registry as JSON Lines, streamed both ways in bounded memory.
 
-The file is a header line, then one line per record, section after section::
+The file is a header line, then one line per record, section after section, then a trailer::
 
-    {"format": "ml-registry-export", "format_version": 1, "sections": ["models", "pipelines", "policies"]}
+    {"format": "ml-registry-export", "format_version": 2, "sections": ["models", "pipelines", "policies"]}
     {"section": "models", "type": "definition", "name": "llama2-7b-chat", ...}
     {"section": "models", "type": "version", "definition": "llama2-7b-chat", "id": "...", "spec": {...}, ...}
+    {"trailer": {"counts": {"models": 2, ...}, "records": 2, "sha256": "<hex>"}}
+
+The trailer's ``sha256`` is the digest of every byte before the trailer line (header included), its ``counts`` the
+records of each section. An import checks both before it commits anything, so a file cut short (even at a record
+boundary), with its trailer missing, or with a byte changed imports nothing. Format 1 files (written before the
+trailer existed) are read only when the operator says so (``allow_untrailed``), as nothing proves them whole.
+
+Every row is checked as the API would check it (a section's ``check`` hook: storage keys inside the artifact
+store, an attestation's signed subject naming its own version, a binding's config free of credentials), and user
+references name users of this registry: a missing one is refused, set to null or mapped to a named user, as the
+operator chooses (``MISSING_USER_POLICIES``), and reported either way.
 
 Sections are pluggable: each app may have an ``exports`` module (``models_app/exports.py``) with
 
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import hashlib
 import importlib
 import importlib.util
 import io
@@ -43,10 +55,12 @@ from django.contrib.auth import get_user_model
 from django.db import models, transaction
 
 FORMAT = "ml-registry-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+UNTRAILED_FORMAT_VERSION = 1  # before the trailer: readable only when asked for
 CHUNK = 2000
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one record; a spec is bounded far below this by the API's request limit
 CONFLICT_POLICIES = ("fail", "skip")
+MISSING_USER_POLICIES = ("fail", "null", "map")
 
 
 class BackupError(Exception):
@@ -62,12 +76,25 @@ class ImportConflict(Exception):
         self.conflicts = conflicts
 
 
+class MissingUsers(Exception):
+    def __init__(self, missing: dict[str, int]):
+        names = sorted(missing)
+        super().__init__(
+            f"{len(names)} user(s) referenced by the file do not exist in this registry: {', '.join(names[:20])}; "
+            "nothing was imported. Create them, or pass --missing-users=null or --map-missing-users-to=<username>."
+        )
+        self.missing = missing
+
+
 @dataclass
 class ImportContext:
     on_conflict: str = "fail"
+    missing_users: str = "fail"
+    map_missing_users_to: int | None = None  # the user id that ``map`` gives missing users' references
     imported: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    missing: dict[str, int] = field(default_factory=dict)  # username -> references to it
     progress: Callable[[int], None] = lambda n: None
 
     def conflict(self, label: str) -> None:
@@ -75,6 +102,12 @@ class ImportContext:
         (self.skipped if self.on_conflict == "skip" else self.conflicts).append(label)
         if self.on_conflict == "fail" and len(self.conflicts) >= 100:
             raise ImportConflict(self.conflicts)
+
+    def missing_user(self, username: str) -> int | None:
+        """A reference to a user this registry does not have: counted for the report; what it becomes follows the
+        policy (``map``: the named user; ``null`` and ``fail``, which refuses the import at the end: null)."""
+        self.missing[username] = self.missing.get(username, 0) + 1
+        return self.map_missing_users_to if self.missing_users == "map" else None
 
 
 def project_apps():
@@ -117,37 +150,111 @@ def dumps(record: dict) -> str:
 
 
 def export_registry(out: IO[str], progress: Callable[[int], None] = lambda n: None) -> dict[str, int]:
-    """Write every section's records; returns counts per section."""
+    """Write every section's records, then the trailer; returns counts per section."""
     chosen = sections()
-    out.write(
-        dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "sections": [m.SECTION for m in chosen]}) + "\n"
-    )
+    digest = hashlib.sha256()
+
+    def write(record: dict) -> None:
+        line = dumps(record) + "\n"
+        digest.update(line.encode("utf-8"))
+        out.write(line)
+
+    write({"format": FORMAT, "format_version": FORMAT_VERSION, "sections": [m.SECTION for m in chosen]})
     counts = {}
     for module in chosen:
         n = 0
         for record in module.section().export_records():
-            out.write(dumps({"section": module.SECTION, **record}) + "\n")
+            write({"section": module.SECTION, **record})
             n += 1
             if n % 1000 == 0:
                 progress(1000)
         progress(n % 1000)
         counts[module.SECTION] = n
+    trailer = {"counts": counts, "records": sum(counts.values()), "sha256": digest.hexdigest()}
+    out.write(dumps({"trailer": trailer}) + "\n")
     return counts
 
 
-def read_records(lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
-    """(line number, record) for each line after the header, which is checked."""
+def read_records(lines: Iterable[str], *, allow_untrailed: bool = False) -> Iterator[tuple[int, dict]]:
+    """(line number, record) for each line after the header, which is checked. The trailer is checked when it is
+    reached (digest of every byte before it, count of each section's records), and the file must end with it: an
+    import that consumes this generator inside its transaction has checked the whole file before it commits."""
     numbered = enumerate(lines, start=1)
     try:
         _, first = next(numbered)
     except StopIteration:
         raise BackupError("The file is empty; an export starts with a header line.") from None
     header = _parse(1, first)
-    if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
+    versions = (FORMAT_VERSION, UNTRAILED_FORMAT_VERSION) if allow_untrailed else (FORMAT_VERSION,)
+    if type(header.get("format_version")) is not int:  # noqa: E721 (true == 1 in Python; not a version)
+        header["format_version"] = None
+    if header.get("format") != FORMAT or header.get("format_version") not in versions:
+        if header.get("format") == FORMAT and header.get("format_version") == UNTRAILED_FORMAT_VERSION:
+            raise BackupError(
+                f"Line 1: a format_version {UNTRAILED_FORMAT_VERSION} file has no trailer, so nothing proves it whole; "
+                "pass --allow-untrailed to import it anyway."
+            )
         raise BackupError(f"Line 1: not a {FORMAT} file of format_version {FORMAT_VERSION}.")
+    if header["format_version"] == UNTRAILED_FORMAT_VERSION:
+        for number, line in numbered:
+            if line.strip():
+                yield number, _parse(number, line)
+        return
+    digest = hashlib.sha256(_encoded(1, first))
+    counts: dict[str, int] = {}
+    last = 1
     for number, line in numbered:
-        if line.strip():
-            yield number, _parse(number, line)
+        last = number
+        if not line.strip():
+            digest.update(_encoded(number, line))
+            continue
+        record = _parse(number, line)
+        if "trailer" in record and "section" not in record:
+            _check_trailer(number, record, digest.hexdigest(), counts)
+            for extra_number, extra in numbered:
+                if extra.strip():
+                    raise BackupError(f"Line {extra_number}: records after the trailer (line {number}).")
+            return
+        digest.update(_encoded(number, line))
+        section = record.get("section")
+        counts[str(section)] = counts.get(str(section), 0) + 1
+        yield number, record
+    raise BackupError(
+        f"The file ends at line {last} without its trailer: it was cut short or not written by export_registry."
+    )
+
+
+def check_file(lines: Iterable[str], *, allow_untrailed: bool = False) -> None:
+    """Read a whole export without importing it: its records parse and it matches its trailer."""
+    for _ in read_records(lines, allow_untrailed=allow_untrailed):
+        pass
+
+
+def _encoded(number: int, line: str) -> bytes:
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BackupError(f"Line {number}: not UTF-8 text.") from None
+
+
+def _check_trailer(number: int, record: dict, digest: str, counts: dict[str, int]) -> None:
+    trailer = record["trailer"]
+    if not isinstance(trailer, dict) or not isinstance(trailer.get("counts"), dict):
+        raise BackupError(f'Line {number}: the trailer is {{"trailer": {{"counts": {{...}}, "sha256": ...}}}}.')
+    if trailer.get("sha256") != digest:
+        raise BackupError(
+            f"Line {number}: the file's bytes do not match its trailer's sha256: it was altered or damaged."
+        )
+    declared = {str(k): v for k, v in trailer["counts"].items() if v != 0}
+    if declared != counts or trailer.get("records") != sum(counts.values()):
+        differ = sorted(
+            f"{section}: {counts.get(section, 0)} record(s), the trailer says {declared.get(section, 0)}"
+            for section in set(declared) | set(counts)
+            if declared.get(section) != counts.get(section)
+        )
+        if trailer.get("records") != sum(counts.values()):
+            differ.append(f"{sum(counts.values())} record(s) in all, the trailer says {trailer.get('records')!r}")
+        raise BackupError(f"Line {number}: the records do not match the trailer's counts ({'; '.join(differ)}).")
 
 
 def _parse(number: int, line: str) -> dict:
@@ -163,17 +270,31 @@ def _parse(number: int, line: str) -> dict:
 
 
 def import_registry(
-    lines: Iterable[str], *, on_conflict: str = "fail", progress: Callable[[int], None] = lambda n: None
+    lines: Iterable[str],
+    *,
+    on_conflict: str = "fail",
+    missing_users: str = "fail",
+    map_missing_users_to: str | None = None,
+    allow_untrailed: bool = False,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> ImportContext:
-    """Import an export in one transaction: all of it, or (on a refused conflict or a bad record) nothing."""
+    """Import an export in one transaction: all of it, or (on a refused conflict, a bad record, a missing user
+    under ``missing_users="fail"``, or a file that does not match its trailer) nothing."""
     if on_conflict not in CONFLICT_POLICIES:
         raise ValueError(on_conflict)
+    if missing_users not in MISSING_USER_POLICIES or (missing_users == "map") != (map_missing_users_to is not None):
+        raise ValueError(missing_users)
     by_name = {module.SECTION: module for module in sections()}
     order = {name: index for index, name in enumerate(by_name)}
-    context = ImportContext(on_conflict=on_conflict, progress=progress)
+    context = ImportContext(on_conflict=on_conflict, missing_users=missing_users, progress=progress)
+    if map_missing_users_to is not None:
+        context.map_missing_users_to = UserNames().id(map_missing_users_to)
+        if context.map_missing_users_to is None:
+            raise BackupError(f"--map-missing-users-to names {map_missing_users_to!r}, who is not a user here.")
     last_section = -1
+    records = read_records(lines, allow_untrailed=allow_untrailed)
     with transaction.atomic():
-        for section, group in groupby(read_records(lines), key=lambda item: item[1].get("section")):
+        for section, group in groupby(records, key=lambda item: item[1].get("section")):
             if section not in by_name:
                 raise BackupError(f"Unknown section {section!r}; this registry has {', '.join(by_name)}.")
             if order[section] <= last_section:
@@ -182,6 +303,8 @@ def import_registry(
             context.imported[section] = by_name[section].section().import_records(_checked(group), context)
         if context.conflicts:
             raise ImportConflict(context.conflicts)
+        if context.missing and missing_users == "fail":
+            raise MissingUsers(context.missing)
     return context
 
 
@@ -211,7 +334,8 @@ def _to_json(value: Any) -> Any:
 
 
 class UserNames:
-    """User foreign keys travel as usernames; a name this registry does not know imports as empty."""
+    """User foreign keys travel as usernames. On import, a name this registry does not know is the import
+    context's to settle (``ImportContext.missing_user``); without a context it imports as empty."""
 
     def __init__(self):
         self._names: dict[int, str] | None = None
@@ -224,12 +348,15 @@ class UserNames:
             self._names = dict(get_user_model().objects.values_list("pk", get_user_model().USERNAME_FIELD))
         return self._names.get(user_id)
 
-    def id(self, username: str | None) -> int | None:
+    def id(self, username: str | None, context: ImportContext | None = None) -> int | None:
         if username is None:
             return None
         if self._ids is None:
             self._ids = {v: k for k, v in get_user_model().objects.values_list("pk", get_user_model().USERNAME_FIELD)}
-        return self._ids.get(username)
+        found = self._ids.get(username)
+        if found is None and context is not None:
+            return context.missing_user(username)
+        return found
 
 
 class RowCodec:
@@ -262,7 +389,7 @@ class RowCodec:
                 out[f.name] = _to_json(f.value_from_object(row))
         return out
 
-    def row(self, record: dict, **references) -> models.Model:
+    def row(self, record: dict, context: ImportContext | None = None, **references) -> models.Model:
         line = record.get("_line", "?")
         values = {}
         for f in self.fields:
@@ -273,7 +400,9 @@ class RowCodec:
             value = record[f.name]
             try:
                 if f.name in self.user_fields:
-                    values[f.attname] = self.users.id(value if isinstance(value, str) else None)
+                    if value is not None and not isinstance(value, str):
+                        raise ValueError("a user is named by a username (a string) or null")
+                    values[f.attname] = self.users.id(value, context)
                 elif value is None:
                     values[f.attname] = None
                 else:
@@ -393,7 +522,7 @@ class DefinitionSection:
                 context.conflict(f"{self.definition_model.kind} {record['name']}")
                 skipped.add(record["name"])
                 continue
-            rows.append(self.definitions.row(record))
+            rows.append(self.definitions.row(record, context))
         created = self.definition_model.objects.bulk_create(rows)
         ids.update({row.name: row.pk for row in created})
         return len(created)
@@ -417,7 +546,7 @@ class DefinitionSection:
             if record.get("id") in existing:
                 context.conflict(f"{self.definition_model.kind} version id {record['id']}")
                 continue
-            rows.append(self.versions.row(record, **{f"{self.parent}_id": ids[name]}))
+            rows.append(self.versions.row(record, context, **{f"{self.parent}_id": ids[name]}))
         self.version_model.objects.bulk_create(rows)
         return len(rows)
 

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from kernel import stats
 from kernel.models import webhooks
+from kernel.models.idempotency import IdempotencyKey
 
 
 # Idempotent: a snapshot recomputed twice is the same snapshot.
@@ -40,3 +41,10 @@ def deliver_webhooks() -> dict:
 @shared_task(name="kernel.tasks.deliver_webhook_lane", ignore_result=True)
 def deliver_webhook_lane(subscription_id: int) -> dict:
     return {"subscription": subscription_id, "attempts": webhooks.deliver_lane(subscription_id)}
+
+
+# Idempotent: a second run finds nothing expired.
+@shared_task(name="kernel.tasks.purge_idempotency_keys", acks_late=True, reject_on_worker_lost=True)
+def purge_idempotency_keys() -> dict:
+    """Beat job, hourly: delete the idempotency keys past their IDEMPOTENCY_KEY_HOURS."""
+    return {"deleted": IdempotencyKey.objects.purge()}

@@ -51,13 +51,20 @@ def pipelines_using_model_version(model_version) -> list[str]:
 
 
 def pipelines_using_alias(alias) -> list[str]:
-    """In-service pipeline versions with a step naming ``model@alias``: deleting the alias would leave the step
-    naming nothing (moving it is fine: the step runs whatever the alias points at)."""
+    """In-service pipeline versions with a step naming ``model@alias``, each with the JSON Pointer of every such
+    step's reference: deleting the alias would leave the step naming nothing (moving it is fine: the step runs
+    whatever the alias points at)."""
     from pipelines_app.models import PipelineVersion
 
     if alias.kind != "model":
         return []
-    return _labels(PipelineVersion.objects.in_service().referencing(f"{alias.definition_name}@{alias.alias}"))
+    reference = f"{alias.definition_name}@{alias.alias}"
+    using = PipelineVersion.objects.in_service().referencing(reference).with_parent()
+    return [
+        f"pipeline {version} at {path}"
+        for version in using.order_by("pipeline__name", *PipelineVersion._meta.ordering)
+        for path in version.reference_paths(reference)
+    ]
 
 
 def model_versions_protected(versions) -> set:

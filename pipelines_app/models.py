@@ -5,6 +5,7 @@ from django.db import models
 from kernel.models.definitions import Definition, DefinitionVersion, version_pointer
 from kernel.rules.latest import NEWEST_FIRST
 from kernel.rules.semver import InvalidVersion, parse_version
+from kernel.rules.validation import pointer
 from pipelines_app.dag import StepGraph
 from pipelines_app.querysets import PipelineVersionQuerySet
 from pipelines_app.validation import pinned_reference, pipeline_validator, split_model_reference
@@ -69,6 +70,15 @@ class PipelineVersion(DefinitionVersion):
         if update_fields is not None and "spec" in update_fields:
             kwargs["update_fields"] = {*update_fields, "model_names", "model_refs"}
         super().save(*args, **kwargs)
+
+    def reference_paths(self, reference: str) -> list[str]:
+        """JSON Pointers of the steps' model references that are ``reference`` once made canonical (as
+        ``model_refs`` holds them), for a guard's message."""
+        return [
+            pointer("steps", index, "model")
+            for index, step in enumerate(self.spec.get("steps") or [])
+            if isinstance(step, dict) and reference in model_references({"steps": [step]})[1]
+        ]
 
     def step_graph(self) -> StepGraph:
         return StepGraph.from_steps(self.spec["steps"])

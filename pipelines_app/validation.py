@@ -95,8 +95,10 @@ def steps_form_a_dag(document: dict, report: Report) -> None:
 
 
 def models_are_registered(document: dict, report: Report) -> None:
-    """Inference and evaluation steps name a model; every named model is registered (and not deleted), and a
-    pinned version exists and is not archived. One query, whatever the number of steps."""
+    """Inference and evaluation steps name a model; every named model is registered (and not deleted), whether
+    the step names it alone, with a version or through an alias; a pinned version exists and is not archived, and
+    a named alias exists. One query for the models and versions, one for the aliases, whatever the number of
+    steps."""
     references: list[tuple[str, str, str, ParsedVersion | None]] = []  # (path, reference, name, pin)
     aliased: list[tuple[str, str, str]] = []  # (path, name, alias)
     for index, step in objects_in(document, "steps"):
@@ -115,7 +117,10 @@ def models_are_registered(document: dict, report: Report) -> None:
         name, pin = split_model_reference(model)
         parsed = None
         if pin is not None and pin[:1].isalpha():
-            aliased.append((path, name, pin))  # name@alias: an alias starts with a letter, a version with a digit
+            # name@alias: an alias starts with a letter, a version with a digit. The model itself is checked with
+            # the others below (a deleted model keeps its aliases, for a restore, but serves nothing).
+            aliased.append((path, name, pin))
+            references.append((path, model, name, None))
             continue
         if pin is not None:
             try:
@@ -124,8 +129,6 @@ def models_are_registered(document: dict, report: Report) -> None:
                 report.error(path, "invalid_version", str(exc))
                 continue
         references.append((path, model, name, parsed))
-    if aliased:
-        aliases_exist(aliased, report)
     if not references:
         return
 
@@ -160,6 +163,7 @@ def models_are_registered(document: dict, report: Report) -> None:
     for path, _reference, name, parsed in references:
         if name not in registered:
             report.error(path, "model_not_registered", f"No model named '{name}' is registered.")
+            aliased = [entry for entry in aliased if entry[0] != path]
         elif parsed is not None:
             status = statuses.get(pinned_reference(name, parsed))
             if status is None:
@@ -170,6 +174,8 @@ def models_are_registered(document: dict, report: Report) -> None:
                     "model_version_archived",
                     f"Version {parsed.text} of model '{name}' is archived; pin a live version.",
                 )
+    if aliased:
+        aliases_exist(aliased, report)
 
 
 def aliases_exist(aliased: list[tuple[str, str, str]], report: Report) -> None:

@@ -2,7 +2,9 @@ import logging
 import os
 
 import pybreaker
-from celery import Celery, Task
+from celery import Celery, Task, signals
+
+from registry_project import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_project.settings")
 
@@ -37,3 +39,20 @@ class RegistryTask(Task):
 app = Celery("registry", task_cls=RegistryTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Worker and beat log as the web process does (registry_project/logs.py): from the worker's first line (celeryd_init
+# comes before its privilege check warns), and instead of Celery's own plain-text setup (a setup_logging receiver
+# replaces it, in the worker and in beat alike).
+@signals.celeryd_init.connect
+def log_from_the_start(options=None, **_) -> None:
+    logs.use_registry_logging((options or {}).get("loglevel"))
+
+
+@signals.setup_logging.connect
+def log_as_the_web_process_does(loglevel=None, **_) -> None:
+    logs.use_registry_logging(loglevel)
+
+
+signals.task_prerun.connect(logs.bind_task)
+signals.task_postrun.connect(logs.unbind_task)

@@ -72,6 +72,32 @@ def formatter(log_format: str = "json") -> structlog.stdlib.ProcessorFormatter:
     )
 
 
+def use_registry_logging(loglevel: int | str | None = None) -> None:
+    """Log in a Celery worker or beat as the web process does: ``settings.LOGGING`` applied by the function
+    ``django.setup()`` applies it with, so every line is this module's format (JSON lines in production), and the
+    level Celery's ``--loglevel`` gave. Python warnings (Celery's "running as root") become log lines too.
+    ``registry_project.celery`` calls this from Celery's ``celeryd_init`` and ``setup_logging`` signals: a
+    receiver of ``setup_logging`` also stops Celery from installing its own plain-text handler."""
+    from django.conf import settings
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    logging.captureWarnings(True)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel.upper() if isinstance(loglevel, str) else loglevel)
+
+
+def bind_task(task_id: str | None = None, task=None, **_) -> None:
+    """Celery's ``task_prerun``: every line logged while the task runs, Celery's own "succeeded" line included,
+    carries ``task_name`` and ``task_id``."""
+    structlog.contextvars.bind_contextvars(task_id=task_id, task_name=getattr(task, "name", None))
+
+
+def unbind_task(**_) -> None:
+    """Celery's ``task_postrun``: the worker's next lines belong to no task."""
+    structlog.contextvars.unbind_contextvars("task_id", "task_name")
+
+
 access_log = structlog.get_logger("registry.access")
 write_log = structlog.get_logger("registry.writes")
 

@@ -4,9 +4,10 @@ import re
 import uuid
 from urllib.parse import unquote
 
+from django.db import connections
 from django.http import JsonResponse
 
-from kernel.api.errors import error_body, json_error
+from kernel.api.errors import DATABASE_FAILURES, database_unavailable, error_body, json_error
 from registry_project import request_context
 
 # A caller's X-Request-ID is kept only when it is a plain token: it ends up in logs and the change log.
@@ -74,3 +75,48 @@ class RejectEmptyQueryValuesMiddleware:
                     status=400,
                 )
         return self.get_response(request)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def close_lost_connections() -> bool:
+    """Close every database connection that is no longer usable (the server ended it, the network dropped it),
+    so that the next query opens a fresh one. True if there was one."""
+    lost = False
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            continue
+        if connection.connection is None:
+            # Django closes a connection whose rollback failed; errors_occurred stays set until it reconnects.
+            lost = lost or connection.errors_occurred
+        elif not connection.is_usable():
+            connection.close()
+            lost = True
+    return lost
+
+
+class DatabaseFailureMiddleware:
+    """A request that meets a database failure answers 503 with Retry-After in the error shape, never a 500
+    (``kernel.api.errors.database_unavailable``; DRF views answer it from the exception handler, other views from
+    ``process_exception`` here). A read (GET, HEAD, OPTIONS) that met a lost connection runs once more on a fresh
+    one: reads change nothing, so a second try is safe. A write is never run twice here; its client retries
+    (with an Idempotency-Key if it must know whether the first try completed).
+
+    Sits after the metrics and before axes, so a retried read is counted once."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if getattr(response, "database_failure", False):
+            lost = close_lost_connections()
+            if lost and request.method in SAFE_METHODS:
+                response = self.get_response(request)
+        return response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, DATABASE_FAILURES):
+            return database_unavailable(exception)
+        return None

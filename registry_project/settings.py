@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # A database failure is a 503 with Retry-After, never a 500; a read on a lost connection runs once more.
+    "registry_project.middleware.DatabaseFailureMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -212,6 +214,10 @@ CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "kernel.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_RELAY_INTERVAL_SECONDS),
 }
+# Idempotency keys (kernel/models/idempotency.py): how long a key answers its stored response, and how often the
+# lifecycle job deletes expired ones.
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
+CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {"task": "kernel.tasks.purge_idempotency_keys", "schedule": 3600.0}
 # Re-read every stored artifact and recompute its BLAKE3 (models_app/artifacts/verify.py): weekly, Sunday 03:00 UTC.
 CELERY_BEAT_SCHEDULE["verify-artifacts"] = {
     "task": "models_app.tasks.verify_artifacts",

@@ -34,6 +34,18 @@ def assert_latest_flags_follow_pointers() -> None:
         assert flagged == pointed, definition_model.kind
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, which pytest-django flushes (TRUNCATE) after each transactional test: allowed to empty
+    the append-only change log, for this session and the servers tests start (migration 0013)."""
+    from django.db import connection
+
+    from kernel.models.changelog import allow_truncate_in
+
+    with django_db_blocker.unblock():
+        allow_truncate_in(connection)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def fast_password_hasher():
     """MD5 first for every password the suite hashes: Django's default PBKDF2 (1,000,000 iterations) cost each

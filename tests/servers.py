@@ -49,8 +49,9 @@ def _wait_for(url: str, process: subprocess.Popen, log_file, seconds: float = 30
 
 
 @contextmanager
-def gunicorn(*, workers: int = 1, env: dict | None = None, log: Path | None = None):
+def gunicorn(*, workers: int = 1, env: dict | None = None, log: Path | None = None, options: tuple[str, ...] = ()):
     """Yields the base URL of a gunicorn server on the test database; stops it (and its workers) afterwards.
+    ``options`` are more command-line settings (``("--threads", "4")``), after those of ``gunicorn.conf.py``.
     Its stderr (the logs) goes to ``log`` or a temporary file, never a pipe that could fill up and stall it."""
     port = free_port()
     log_file = open(log, "w+b") if log else tempfile.TemporaryFile()
@@ -76,6 +77,7 @@ def gunicorn(*, workers: int = 1, env: dict | None = None, log: Path | None = No
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
+            *options,
             "registry_project.wsgi:application",
         ],
         cwd=ROOT,

@@ -17,6 +17,7 @@ from bindings_app.routing import RouteCriteria
 from bindings_app.validation import outcome_validator, parse_outcomes
 from kernel.api.errors import QueryParameterInvalid
 from kernel.api.filtersets import CHECKED_BY_HANDLER, StrictFilterBackend, StrictQueryParameters
+from kernel.api.idempotency import idempotent
 from kernel.api.schema import inline_defs
 from kernel.api.serializers import DocumentSerializer
 from kernel.api.views import AT_PARAM, NAME_PATH_PARAM, VERSION_PATH_PARAM, DefinitionViewSet, moment_param
@@ -38,6 +39,8 @@ class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
     query_parameters = {"list": CHECKED_BY_HANDLER, "of_version": CHECKED_BY_HANDLER, "retrieve": ("at",)}
     lookup_value_regex = r"[0-9]{1,18}"
     paginated_actions = ("of_version",)
+    # Enabling, disabling and reporting outcomes change a binding (its status, its counters); RegistryAccess.
+    permission_verbs = {"enable": "change", "disable": "change", "report": "change"}
 
     def paginated(self, queryset):
         page = self.paginate_queryset(queryset)
@@ -94,12 +97,14 @@ class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
+    @idempotent
     def enable(self, request, pk=None):
         """pending or disabled -> active: the version is deployed there (records `model.deployed`)."""
         return Response(self.get_serializer(self.get_object().enable()).data)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
+    @idempotent
     def disable(self, request, pk=None):
         """-> disabled: the router skips it, and the version may be archived again."""
         return Response(self.get_serializer(self.get_object().disable()).data)
@@ -116,13 +121,13 @@ class ProviderBindingViewSet(StrictQueryParameters, viewsets.ModelViewSet):
         responses={200: ReportResultSerializer},
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def report(self, request, pk=None):
         """One outcome or a batch of up to 1,000 from the gateway. Counters grow in the database; a binding that
         misses its SLO over the window (with enough samples) becomes degraded, and recovers the same way."""
         binding = self.get_object()
         outcomes = parse_outcomes(request.data)
-        figures = binding.report(outcomes)
-        binding = ProviderBinding.objects.with_version().get(pk=binding.pk)
+        binding, figures = binding.report(outcomes)
         context = {**self.get_serializer_context(), "figures": {binding.pk: figures}}
         return Response(
             {"accepted": len(outcomes), "binding": ProviderBindingSerializer(binding, context=context).data}

@@ -46,7 +46,7 @@ def attach_issues(form: forms.Form, issues: list[Issue]) -> None:
 def check_changes(form, version: DefinitionVersion) -> None:
     """Run the form's ``changes()`` through the same check as the API's PATCH, showing problems on the form."""
     try:
-        proposed_document(version, form.changes(), partial=True)
+        proposed_document(version, form.changes())
     except DocumentInvalid as exc:
         attach_issues(form, exc.errors)
     except RegistryError as exc:
@@ -209,7 +209,7 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     form = DefinitionForm
 
     def save_model(self, request, obj, form, change):
-        update_document(obj.resolve_version("latest"), form.changes(), partial=True)
+        update_document(obj.resolve_version("latest"), form.changes())
 
     def change_log_entries(self, obj):
         return ChangeLogEntry.objects.of_object(obj.kind, obj.name)
@@ -407,7 +407,7 @@ class DefinitionVersionAdmin(ChangeHistoryAdmin):
         return pretty_json(obj.spec)
 
     def save_model(self, request, obj, form, change):
-        update_document(obj, form.changes(), partial=True)
+        update_document(obj, form.changes())
 
     def change_log_entries(self, obj):
         return ChangeLogEntry.objects.of_object(obj.definition.kind, obj.definition.name).filter(version=obj.version)

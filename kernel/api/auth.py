@@ -13,11 +13,20 @@ from kernel.models import ApiKey
 from registry_project.private_apis.for_drf import leave_unauthenticated
 
 KEYWORD = "Api-Key"
+# Schemes clients commonly send an API key with. Refused with the scheme to use rather than ignored, which would
+# answer "credentials were not provided" to a caller who did send them. (An endpoint that takes one of them, as an
+# MLflow-compatible API takes Bearer, sets its own authentication classes.)
+OTHER_KEY_SCHEMES = frozenset({b"bearer", b"token"})
 
 
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         header = get_authorization_header(request).split()
+        if header and header[0].lower() in OTHER_KEY_SCHEMES:
+            raise exceptions.AuthenticationFailed(
+                f"The Authorization scheme '{header[0].decode('ascii')}' is not accepted; send the key as "
+                f"'Authorization: {KEYWORD} <key>'."
+            )
         if not header or header[0].lower() != KEYWORD.lower().encode():
             return None
         if len(header) != 2:
@@ -138,9 +147,11 @@ def confirm_credentials(view, request, token: str | None = None) -> None:
     view.check_throttles(request)
 
 
-# The Django model permission a write needs, by HTTP method (as DRF's DjangoModelPermissions); a view may name
-# another verb per action (``permission_verbs``, e.g. a lifecycle POST changes rather than adds).
+# The Django model permission a write needs, by HTTP method, for a viewset's standard actions (as DRF's
+# DjangoModelPermissions); every other write (an ``@action``, an APIView's method) names its verb in
+# ``permission_verbs``, or is refused.
 METHOD_VERBS = {"POST": "add", "PUT": "change", "PATCH": "change", "DELETE": "delete"}
+STANDARD_ACTIONS = frozenset({"create", "update", "partial_update", "destroy"})
 
 
 class RegistryAccess(BasePermission):
@@ -152,15 +163,20 @@ class RegistryAccess(BasePermission):
     - with an API key, a read-write key (the read-only flag is a ceiling over the user's permissions);
     - with a browser session, a staff user.
 
-    Views list POST actions that change nothing (``validate``, ``evaluate``) in ``read_only_actions``.
+    A write declares the permission it needs (``required_permission``): a viewset's standard actions take their
+    verb from the HTTP method, any other write names it in ``permission_verbs`` ({action: verb}), and the model
+    is ``permission_model(verb)`` or the queryset's. A write that declares none is refused, to everyone
+    (superusers too): it fails closed. POST actions that compute an answer and change nothing (``validate``,
+    ``evaluate``, ``verify``) are listed in the view's ``read_only_actions``; the permission walker
+    (tests/kernel/test_permission_walker.py) holds them to its one list.
     """
 
     def has_permission(self, request, view) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        if request.method in SAFE_METHODS or getattr(view, "action", None) in getattr(view, "read_only_actions", ()):
-            return True
+        if is_read(request.method, view) or getattr(view, request.method.lower(), None) is None:
+            return True  # a read; or a method the view does not take, which dispatch answers with a 405
         if isinstance(request.auth, ApiKey):
             if request.auth.read_only:
                 raise exceptions.PermissionDenied(
@@ -168,16 +184,23 @@ class RegistryAccess(BasePermission):
                 )
         elif not user.is_staff:
             raise exceptions.PermissionDenied("Only staff users may change the registry from a browser session.")
-        permission = self.required_permission(request, view)
-        if permission and not user.has_perm(permission):
+        permission = self.required_permission(request.method, view)
+        if permission is None:
+            raise exceptions.PermissionDenied(
+                f"{request.method} {request.path} declares no permission, so nobody may call it (the server's fault)."
+            )
+        if not user.has_perm(permission):
             raise exceptions.PermissionDenied(f"User '{user.get_username()}' lacks the permission {permission}.")
         return True
 
     @staticmethod
-    def required_permission(request, view) -> str | None:
-        verb = getattr(view, "permission_verbs", {}).get(getattr(view, "action", None)) or METHOD_VERBS.get(
-            request.method
-        )
+    def required_permission(method: str, view) -> str | None:
+        """The ``app_label.verb_model`` permission a write by ``method`` on ``view`` (its ``action`` set) declares,
+        or None when it declares none."""
+        action = getattr(view, "action", None)
+        verb = getattr(view, "permission_verbs", {}).get(action)
+        if verb is None and action in STANDARD_ACTIONS:
+            verb = METHOD_VERBS.get(method)
         if verb is None:
             return None
         if hasattr(view, "permission_model"):
@@ -185,6 +208,24 @@ class RegistryAccess(BasePermission):
         else:
             model = getattr(getattr(view, "queryset", None), "model", None)
         return f"{model._meta.app_label}.{verb}_{model._meta.model_name}" if model is not None else None
+
+
+def is_read(method: str, view) -> bool:
+    """A read, or a POST that computes an answer and changes nothing (the view's ``read_only_actions``)."""
+    return method in SAFE_METHODS or getattr(view, "action", None) in getattr(view, "read_only_actions", ())
+
+
+def work_refused(request) -> str | None:
+    """Why ``request`` may not make the registry do work on its behalf (a fresh statistics snapshot), or None:
+    the work is staff's to ask for, and never with a read-only key (it is work, though it answers a GET)."""
+    if not request.user.is_staff:
+        return "Only staff may ask for a fresh snapshot; the stored one is refreshed on a schedule."
+    if isinstance(request.auth, ApiKey) and request.auth.read_only:
+        return (
+            "This API key is read-only, and a refresh recomputes the statistics; use a read-write key, or read the "
+            "stored snapshot (refreshed on a schedule)."
+        )
+    return None
 
 
 class StaffOnly(BasePermission):

@@ -13,6 +13,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -45,6 +46,33 @@ def json_error(status_code: int, code: str, message: str, **extra) -> JsonRespon
     )
 
 
+# The database did not answer (a connection the server ended, a failover, a lock or statement timeout): the
+# request could not complete. A 503 with Retry-After, never a 500 (registry_project/middleware.py retries a read
+# once on a fresh connection first). A write that meets it may or may not have committed: a client retrying with
+# its Idempotency-Key gets the stored answer if it did (kernel/api/idempotency.py).
+DATABASE_FAILURES = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 1
+
+
+def database_unavailable(exc: Exception) -> JsonResponse:
+    """The 503 for a request that met a database failure; ``database_failure`` marks it for the read retry."""
+    logger.warning(
+        "database failure: %s: %s",
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        extra={"event": "database_unavailable"},
+    )
+    response = json_error(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "The database did not answer; nothing is acknowledged. Retry after the time in Retry-After (with the same "
+        "Idempotency-Key for a write, so that a write that did complete is answered, not done twice).",
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    response.database_failure = True
+    return response
+
+
 def _flatten(detail, parts: tuple = ()) -> list[tuple[tuple, exceptions.ErrorDetail]]:
     if isinstance(detail, dict):
         out = []
@@ -75,7 +103,9 @@ def _validation_errors(exc: exceptions.ValidationError) -> list[dict]:
     return errors
 
 
-def exception_handler(exc, context) -> Response | None:
+def exception_handler(exc, context) -> Response | JsonResponse | None:
+    if isinstance(exc, DATABASE_FAILURES):
+        return database_unavailable(exc)
     if isinstance(exc, DocumentInvalid):
         return _respond(400, [e.as_dict() for e in exc.errors])
     if isinstance(exc, RegistryError):

@@ -8,6 +8,8 @@ import re
 
 from drf_spectacular.plumbing import ResolvedComponent
 
+from kernel.api.idempotency import PARAMETER as IDEMPOTENCY_KEY_PARAMETER
+from kernel.api.idempotency import is_idempotent
 from registry_project.private_apis.for_spectacular import AutoSchemaHooks
 
 ERROR_SCHEMA = {
@@ -38,11 +40,14 @@ ERROR_DESCRIPTIONS = {
     401: "Missing or invalid credentials (`Authorization: Api-Key <key>`).",
     403: "The credentials may not do this (for example a read-only key writing).",
     404: "No such definition or version.",
-    409: "The registry's state forbids this (version exists, spec immutable, in use, archived).",
+    409: "The registry's state forbids this (version exists, spec immutable, in use, archived, an Idempotency-Key "
+    "already used for another request).",
     412: "If-Match named a state that no longer holds (someone else changed it first).",
     413: "The request body is too large.",
     414: "The URL is longer than MAX_URL_LENGTH (any path or query string can be).",
     415: "The body is not application/json.",
+    503: "The database did not answer (Retry-After says when to retry): nothing is acknowledged. Retry a write with "
+    "the same Idempotency-Key, so that one that did complete is answered rather than done twice.",
 }
 
 
@@ -99,6 +104,12 @@ class RegistryAutoSchema(AutoSchemaHooks):
         )
         self.registry.register_on_missing(component)
         return component.ref
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if is_idempotent(self.view, self.method):
+            parameters = [*parameters, IDEMPOTENCY_KEY_PARAMETER]
+        return parameters
 
     def get_request_serializer(self):
         describe = getattr(self.view, "openapi_request", None)
@@ -196,6 +207,7 @@ class RegistryAutoSchema(AutoSchemaHooks):
         )
         if method in ("POST", "PUT", "PATCH"):
             statuses += [413, 415]
+        statuses.append(503)  # any operation may meet a database that does not answer
         if "{" in self.path:
             statuses.append(404)
         if method != "GET" and self.view.action not in getattr(self.view, "read_only_actions", ()):

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kernel import stats
+from kernel.api.auth import work_refused
 from kernel.api.errors import QueryParameterInvalid
 from kernel.api.filtersets import StrictQueryParameters
 
@@ -24,7 +25,11 @@ STATS_SCHEMA = {
 }
 
 REFRESH_PARAMETER = OpenApiParameter(
-    "refresh", bool, OpenApiParameter.QUERY, required=False, description="Recompute first (staff only)."
+    "refresh",
+    bool,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="Recompute first (staff only, and not with a read-only key: 403).",
 )
 
 
@@ -47,14 +52,13 @@ class StatsView(StrictQueryParameters, APIView):
 
 
 def snapshot_for(request):
-    """The stored snapshot, or with ``?refresh=true`` (staff only) a fresh one (the views refuse other parameters)."""
+    """The stored snapshot, or with ``?refresh=true`` (staff with a read-write key or a session) a fresh one (the views refuse other parameters)."""
     raw = request.query_params.get("refresh", "false").strip().lower()
     if raw not in BOOLEANS:
         raise QueryParameterInvalid({"refresh": [exceptions.ErrorDetail("Expected true or false.", code="invalid")]})
     if BOOLEANS[raw]:
-        if not request.user.is_staff:
-            raise exceptions.PermissionDenied(
-                "Only staff may ask for a fresh snapshot; the stored one is refreshed on a schedule."
-            )
+        refused = work_refused(request)
+        if refused:
+            raise exceptions.PermissionDenied(refused)
         return stats.refresh()
     return stats.current()

@@ -24,6 +24,7 @@ from kernel.api.filtersets import (
     UTCDateTimeField,
     reject_unknown_parameters,
 )
+from kernel.api.idempotency import idempotent
 from kernel.api.metadata import DocumentMetadata
 from kernel.api.schema import JSON_VALUE_SCHEMA, inline_defs
 from kernel.api.serializers import (
@@ -186,12 +187,22 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     }
 
     body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
-    # Lifecycle moves and updates change a version; registering (POST) adds one (RegistryAccess).
-    permission_verbs: ClassVar[dict[str, str]] = {"lifecycle": "change"}
+    # What each write that is not a standard action needs (RegistryAccess; create, update, partial_update and
+    # destroy take add, change, change and delete): registering adds a version; lifecycle moves and alias moves
+    # change one; restoring a definition undoes its deletion, so it needs what deleting it needs.
+    permission_verbs: ClassVar[dict[str, str]] = {
+        "versions": "add",
+        "delete_version": "delete",
+        "lifecycle": "change",
+        "alias": "change",
+        "alias_rollback": "change",
+        "restore": "delete",
+    }
 
     def permission_model(self, verb: str):
-        """Deleting a whole definition needs ``delete_<definition>``; everything else acts on a version."""
-        return self.definition_model if self.action == "destroy" else self.version_model
+        """Deleting or restoring a whole definition needs ``<verb>_<definition>``; everything else acts on a
+        version."""
+        return self.definition_model if self.action in ("destroy", "restore") else self.version_model
 
     @property
     def version_model(self) -> type[DefinitionVersion]:
@@ -255,6 +266,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         page = self.paginate_queryset(versions)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
+    @idempotent
     def create(self, request):
         """Register a version; the definition is created with its first version."""
         return self.registered(register(self.definition_model, request.data, user=request.user))
@@ -283,18 +295,20 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
 
     @extend_schema(parameters=[VERSION_PARAM])
     def update(self, request, name: str):
-        """Replace the mutable fields (description, tags, metadata, the `definition` block and definition-wide
-        fields); the spec is immutable and a change to it is a 409. Server-managed fields are ignored."""
+        """Change the mutable fields the body carries (description, tags, metadata, the `definition` block,
+        definition-wide fields); every field left out stays as it is (the same update as PATCH). The spec is
+        immutable and a change to it is a 409; server-managed fields are ignored."""
         version = lookup(self.definition_model, name, request.query_params.get("version"))
-        updated = update_document(version, request.data, partial=False)
+        updated = update_document(version, request.data)
         return self.respond(updated.version, warnings=updated.warnings)
 
     @extend_schema(parameters=[VERSION_PARAM])
     def partial_update(self, request, name: str):
-        """Change some mutable fields; the others stay. `{"definition": {"tags": [...]}}` changes the
-        definition's own tags, top-level `tags` the version's (the latest, or `?version=`)."""
+        """Change the mutable fields the body carries; the others stay (the same update as PUT).
+        `{"definition": {"tags": [...]}}` changes the definition's own tags, top-level `tags` the version's (the
+        latest, or `?version=`)."""
         version = lookup(self.definition_model, name, request.query_params.get("version"))
-        updated = update_document(version, request.data, partial=True)
+        updated = update_document(version, request.data)
         return self.respond(updated.version, warnings=updated.warnings)
 
     def destroy(self, request, name: str):
@@ -305,6 +319,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     # -- versions ---------------------------------------------------------------------------------------------
 
     @action(detail=True, methods=["get", "post"])
+    @idempotent
     def versions(self, request, name: str):
         """GET: every version, newest first (paginated; the list's filters apply). POST: register a new version
         of this definition."""
@@ -366,6 +381,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         methods=["post"],
         url_path=rf"versions/(?P<version>{VERSION_REGEX})/(?P<move>activate|deprecate|archive)",
     )
+    @idempotent
     def lifecycle(self, request, name: str, version: str, move: str):
         """activate (make current), deprecate, or archive a version. Deprecating or archiving the current
         version clears it."""
@@ -390,11 +406,15 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
                 {"type": "string", "minLength": 1},
                 OpenApiParameter.HEADER,
                 required=False,
-                description="The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, 400 if empty.",
+                description=(
+                    "The version (or ETag) the alias points at now, or `*`; 412 if someone moved it first, or if "
+                    'the tag is weak (`W/"..."`: If-Match compares strongly), 400 if empty.'
+                ),
             ),
         ],
     )
     @action(detail=True, methods=["get", "put", "delete"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})")
+    @idempotent
     def alias(self, request, name: str, alias: str):
         """GET: where the alias points (with `?at=`, where it pointed then). PUT `{"version": "1.2.0"}`: move it
         (atomic; conditional with If-Match). DELETE: remove it. Every move is in the change log."""
@@ -417,8 +437,15 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
                     [Issue("/version", "required", 'Send {"version": "<number, latest, current or @alias>"}.')]
                 )
             unknown = sorted(set(body) - {"version", *ALIAS_ECHOED_FIELDS})
-            if unknown:
-                raise DocumentInvalid([Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown])
+            issues = [Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown]
+            # The echoed fields are ignored, but only as GET returned them: text (the schema says so).
+            issues += [
+                Issue(f"/{key}", "invalid_type", f"{key} is ignored here, but must be text as GET returned it.")
+                for key in ALIAS_ECHOED_FIELDS
+                if key in body and not isinstance(body[key], str)
+            ]
+            if issues:
+                raise DocumentInvalid(issues)
             return self._alias_response(Alias.move(definition, alias, version, if_match=if_match))
         if request.method == "DELETE":
             Alias.remove(definition, alias, if_match=if_match)
@@ -451,6 +478,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
 
     @extend_schema(parameters=[ALIAS_PARAM], request=None)
     @action(detail=True, methods=["post"], url_path=rf"aliases/(?P<alias>{ALIAS_REGEX})/rollback")
+    @idempotent
     def alias_rollback(self, request, name: str, alias: str):
         """Move the alias back to its previous target: a new move in the log, not an erasure."""
         return self._alias_response(Alias.rollback(self.get_definition(), alias))
@@ -499,7 +527,8 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             "type": "object",
             "additionalProperties": False,
             "description": (
-                "Mutable fields: description, tags, metadata, the `definition` block and definition-wide fields. The "
+                "Mutable fields: description, tags, metadata, the `definition` block and definition-wide fields; "
+                "those left out stay as they are (PUT and PATCH alike; `null` clears a definition-wide field). The "
                 "rest of a document as GET returned it may be sent back: spec fields unchanged (a change is a 409 "
                 "`spec_immutable`), server-managed fields are ignored with a warning (a different `status`, "
                 "`active` or `is_current` is a 400 pointing to the lifecycle actions)."

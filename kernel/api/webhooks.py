@@ -14,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from kernel.api.auth import RegistryAccess
 from kernel.api.filtersets import StrictQueryParameters
 from kernel.exceptions import DefinitionNotFound
 from kernel.models.webhooks import (
@@ -207,7 +208,9 @@ class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.Retrie
 
     queryset = WebhookSubscription.objects.all()
     serializer_class = SubscriptionSerializer
-    permission_classes = [StaffOnly]
+    # Staff only, and each write needs its permission on subscriptions (RegistryAccess).
+    permission_classes = [RegistryAccess, StaffOnly]
+    permission_verbs = {"rotate_secret": "change", "test": "change", "redeliver": "change"}
     lookup_value_regex = r"[0-9]{1,18}"
 
     def openapi_request(self, schema):

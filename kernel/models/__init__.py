@@ -4,6 +4,7 @@ history stay as they were). Each lives beside its behaviour; this module is wher
 from kernel.models.aliases import Alias
 from kernel.models.api_keys import ApiKey, CredentialGeneration, StatsSnapshot
 from kernel.models.changelog import ChangeLogEntry
+from kernel.models.idempotency import IdempotencyKey
 from kernel.models.webhooks import DeliveryAttempt, OutboxItem, WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "ChangeLogEntry",
     "CredentialGeneration",
     "DeliveryAttempt",
+    "IdempotencyKey",
     "OutboxItem",
     "StatsSnapshot",
     "WebhookDelivery",

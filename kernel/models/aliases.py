@@ -153,8 +153,17 @@ class Alias(models.Model):
             if row is None:
                 raise PreconditionFailed("If-Match: * needs the alias to exist.", path="If-Match")
             return
-        wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
+        tags = [tag.strip() for tag in if_match.split(",")]
+        # RFC 9110 13.1.1: If-Match compares strongly, so a weak tag (W/"...") never matches; a bare version
+        # number is taken as the strong tag it names.
+        wanted = {tag.strip('"') for tag in tags if not tag.startswith("W/")}
         if row is None or row.version not in wanted:
+            if not wanted:
+                raise PreconditionFailed(
+                    f"If-Match {if_match[:140]} holds only weak tags, and If-Match compares strongly (RFC 9110): a "
+                    f'weak tag never matches. Send the strong tag, e.g. If-Match: "{row.version if row else "1.0.0"}".',
+                    path="If-Match",
+                )
             now = row.version if row else "nothing"
             raise PreconditionFailed(
                 f"The alias points at {now}, not {if_match[:140]}; someone moved it first.", path="If-Match"

@@ -17,7 +17,9 @@ the model methods, where each action is one place anyway, cover both databases a
 done-when test enumerates the API's write operations so a new one without an entry fails the suite.
 
 Append-only: nothing in the application edits or deletes entries (no admin change/delete, no API verb), and on
-PostgreSQL a trigger (migration 0002) refuses UPDATE and DELETE on the table.
+PostgreSQL triggers refuse UPDATE and DELETE (migration 0002) and TRUNCATE (migration 0013) on the table. TRUNCATE
+has one allowance, for a database reset on purpose: a session that sets ``TRUNCATE_ALLOWANCE`` may empty the table
+(the test suite sets it on its test database, whose flushes between tests TRUNCATE every table).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("changelog_a
 # The request being served (set by ChangeActorMiddleware). DRF authenticates inside the view and writes the
 # user and the API key back onto this Django request, so reading it at record time sees who authenticated.
 _request: contextvars.ContextVar[Any] = contextvars.ContextVar("changelog_request", default=None)
+
+# (setting, value): a session with this PostgreSQL setting may TRUNCATE the change log (migration 0013 holds the same
+# literals); ``allow_truncate_in`` sets it for a test database.
+TRUNCATE_ALLOWANCE = ("registry.changelog_truncate", "allowed")
 
 ACTOR_MAX = 150
 REQUEST_ID_MAX = 128
@@ -153,8 +159,10 @@ def spec_checksum(spec: Any) -> str:
 
 
 def diff(before: dict, after: dict) -> dict[str, list]:
-    """``{field: [before, after]}`` for the fields whose values differ."""
-    return {key: [before.get(key), after.get(key)] for key in after if not same_json(before.get(key), after.get(key))}
+    """``{field: [before, after]}`` for the fields whose values differ, a field that one side leaves out (a
+    definition-wide field cleared, or set for the first time) included, as ``None`` on that side."""
+    keys = [*after, *(key for key in before if key not in after)]
+    return {key: [before.get(key), after.get(key)] for key in keys if not same_json(before.get(key), after.get(key))}
 
 
 def record(
@@ -310,3 +318,16 @@ class ChangeActorMiddleware:
             return self.get_response(request)
         finally:
             _request.reset(token)
+
+
+def allow_truncate_in(database_connection) -> None:
+    """Let ``database_connection``'s database be emptied by TRUNCATE, change log included (PostgreSQL; nothing to
+    do elsewhere): for this session and every later one. Only for a database reset on purpose, such as the test
+    database the suite flushes between tests (``tests/conftest.py``); never for the registry's own."""
+    if database_connection.vendor != "postgresql":
+        return
+    setting, value = TRUNCATE_ALLOWANCE
+    name = database_connection.ops.quote_name(database_connection.settings_dict["NAME"])
+    with database_connection.cursor() as cursor:
+        cursor.execute(f"ALTER DATABASE {name} SET {setting} = '{value}'")
+        cursor.execute(f"SET {setting} = '{value}'")

@@ -36,7 +36,7 @@ from kernel.models.aliases import Alias
 from kernel.rules.latest import NEWEST_FIRST, latest_order
 from kernel.rules.names import name_validator
 from kernel.rules.semver import InvalidVersion, ParsedVersion, SortKeyField, parse_version
-from kernel.rules.validation import DocumentValidator
+from kernel.rules.validation import DocumentValidator, differing_paths
 
 # Columns a version row stores only for free-text search; reads that serve documents leave them unread.
 SEARCH_COLUMNS = ("search_text", "search_vector")
@@ -521,10 +521,14 @@ class DefinitionVersion(models.Model):
         """(spec, mutable fields) of a registrable document; a kind that normalises its spec says how here."""
         return split_document(cls, document)
 
-    def is_same_registration(self, document: dict) -> bool:
-        """Whether registering ``document`` again is a retry of this version's registration (a kind may say so,
-        e.g. models by artifact digest); by default a second registration is a conflict."""
-        return False
+    def registration_differences(self, document: dict) -> list[str]:
+        """The JSON Pointers at which registering ``document`` again would store something else than this
+        version holds: its spec as a registration stores it (``split_document``), and what a kind adds (a model's
+        lineage link). None: the same spec, so the registration is a retry, answered with this version; any: a
+        409 naming them. The one rule for every kind; the mutable fields are not part of it (an update changes
+        them, and a retry sent after it is still a retry)."""
+        spec, _ = self.split_document(document)
+        return differing_paths(self.spec, spec)
 
     def document(self) -> dict:
         """The registrable document: identity, definition-wide fields, spec, mutable fields and the kind's

@@ -159,6 +159,28 @@ def same_json(a: Any, b: Any) -> bool:
     return True
 
 
+MAX_DIFFERING_PATHS = 50
+_MISSING = object()  # a key one side lacks (not the same as null)
+
+
+def differing_paths(a: Any, b: Any, *, at: str = "", limit: int = MAX_DIFFERING_PATHS) -> list[str]:
+    """The JSON Pointers (under ``at``) where two decoded JSON values differ by ``same_json``, in document order:
+    a key one side lacks, a list whose length differs or a value that differs is named; equal parts are walked
+    into. At most ``limit`` paths (the first ones); walked without recursion."""
+    found: list[str] = []
+    stack: list[tuple[str, Any, Any]] = [(at, a, b)]
+    while stack and len(found) < limit:
+        path, x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys = [*x, *(key for key in y if key not in x)]
+            stack.extend((path + pointer(key), x.get(key, _MISSING), y.get(key, _MISSING)) for key in reversed(keys))
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            stack.extend((path + pointer(index), x[index], y[index]) for index in reversed(range(len(x))))
+        elif x is _MISSING or y is _MISSING or not same_json(x, y):
+            found.append(path)
+    return found
+
+
 def unstorable_values(value: Any) -> Iterator[Issue]:
     """Values JSON can carry but the registry cannot store and hand back to every client: integers beyond
     +/-(2^53 - 1) that are not a double's shortest form (``reads_back_exactly``), and strings (or keys) holding a

@@ -12,7 +12,13 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from kernel.documents.shape import DEFINITION_FIELDS, DEFINITION_KEY, set_alias_names
+from kernel.documents.shape import (
+    DEFINITION_FIELDS,
+    DEFINITION_KEY,
+    IDENTITY_FIELDS,
+    MUTABLE_VERSION_FIELDS,
+    set_alias_names,
+)
 from kernel.exceptions import Conflict, DefinitionNotFound
 from kernel.fastpaths import one_statement
 from kernel.models import changelog
@@ -20,7 +26,7 @@ from kernel.models.definitions import Definition
 from kernel.rules.check import check_document
 from kernel.rules.latest import latest_rank
 from kernel.rules.semver import parse_version
-from kernel.rules.validation import DocumentInvalid, Issue, pointer, same_json
+from kernel.rules.validation import DocumentInvalid, Issue, differing_paths, pointer
 from kernel.writes import Registration
 from registry_project.logs import log_write
 
@@ -93,13 +99,37 @@ def _lock_or_create(definition_model: type[Definition], name: str, owner) -> tup
     return definition, created
 
 
-def _version_taken(definition: Definition, text: str) -> Conflict:
+def _version_taken(definition: Definition, text: str, differences: list[str] | None = None) -> Conflict:
+    """409 for a taken number; ``differences``: the JSON Pointers where the document's spec differs from it."""
+    if not differences:
+        return Conflict(
+            f"{definition} already has version {text}; a registered spec is immutable, so register a new "
+            "version number instead.",
+            code="version_exists",
+            path="/version",
+        )
     return Conflict(
-        f"{definition} already has version {text}; a registered spec is immutable, so register a new "
-        "version number instead.",
+        f"{definition} already has version {text} with another spec (different at {', '.join(differences)}); a "
+        "registered spec is immutable, so register a new version number instead.",
         code="version_exists",
         path="/version",
+        details={"fields": differences},
     )
+
+
+def _not_applied(existing, document: dict) -> list[str]:
+    """The JSON Pointers of what a retry (``document``, the same spec as ``existing``) carries that differs from
+    what is stored and so was not applied: the mutable fields, the definition-wide ones, the ``definition`` block's
+    keys, the version's build metadata. Fields the document leaves out are not named."""
+    stored = existing.document()
+    names = (*IDENTITY_FIELDS, *MUTABLE_VERSION_FIELDS, *existing.definition.parent_fields)
+    sent = {name: document[name] for name in names if name in document}
+    was = {name: stored.get(name) for name in sent}
+    block = document.get(DEFINITION_KEY)
+    if isinstance(block, dict):
+        sent[DEFINITION_KEY] = block
+        was[DEFINITION_KEY] = {name: stored[DEFINITION_KEY].get(name) for name in block}
+    return differing_paths(was, sent)
 
 
 def _add_version(
@@ -127,17 +157,19 @@ def _add_version(
             code="version_exists",
             path="/version",
         )
-    if existing is not None and existing.is_same_registration(document):
-        spec, _ = version_model.split_document(document)
-        ignored = sorted(
-            k for k in spec.keys() | existing.spec.keys() if not same_json(spec.get(k), existing.spec.get(k))
-        )
-        note = f"{existing} was registered before with the same content; this is that version" + (
-            f" (these fields differ and were not applied: {', '.join(ignored)})." if ignored else "."
+    if existing is not None:
+        # One rule for every kind: the same spec is a retry (answered with the stored version, nothing written),
+        # another spec under a taken number a 409 naming where it differs.
+        differences = existing.registration_differences(document)
+        if differences:
+            raise _version_taken(definition, parsed.text, differences)
+        ignored = _not_applied(existing, document)
+        note = f"{existing} was registered before with the same spec; this is that version" + (
+            f" (these fields differ and were not applied: {', '.join(ignored)}; an update changes them)."
+            if ignored
+            else "."
         )
         return Registration(version=existing, warnings=[Issue("/version", "already_registered", note)], existing=True)
-    if existing is not None:
-        raise _version_taken(definition, parsed.text)
     warnings = list(warnings)
     # The latest pointer is the highest live release when one exists (kernel.rules.latest).
     latest = next((v for v in known if v.pk == definition.latest_version_id), None)
@@ -149,7 +181,7 @@ def _add_version(
                 f"{parsed.text} is lower than the latest release {latest.version}; registered as a hotfix.",
             )
         )
-    before = {name: getattr(definition, name) for name in definition.parent_fields}
+    before = _definition_state(definition)
     warnings.extend(_apply_parent_fields(definition, document))
     block = document.get(DEFINITION_KEY) or {}
     tags_before = definition.tags
@@ -182,15 +214,20 @@ def _add_version(
     if version.is_latest:
         definition.latest_version = version
     definition.save(update_fields=["updated_at", "latest_version", *definition.parent_fields, *DEFINITION_FIELDS])
-    changes = {
-        "spec_sha256": changelog.spec_checksum(spec),
-        **changelog.diff(before, {n: getattr(definition, n) for n in definition.parent_fields}),
-    }
+    changes = {"spec_sha256": changelog.spec_checksum(spec), **changelog.diff(before, _definition_state(definition))}
     if created:
         changes["created"] = True
     version.record(f"{definition.kind}.version_registered", changes)
     log_write("registered", definition, version.version)
     return Registration(version=version, warnings=warnings)
+
+
+def _definition_state(definition: Definition) -> dict:
+    """What a registration may change on the definition, as the change log records it: the definition-wide
+    fields and the ``definition`` block (its tags and description)."""
+    state = {name: getattr(definition, name) for name in definition.parent_fields}
+    state[DEFINITION_KEY] = {name: getattr(definition, name) for name in DEFINITION_FIELDS}
+    return state
 
 
 def _apply_parent_fields(definition: Definition, document: dict) -> list[Issue]:

@@ -1,9 +1,16 @@
 """Updating a version's mutable fields (PUT and PATCH): description, tags, metadata, the definition-wide fields
-and the ``definition`` block. The spec stays as registered: changing it is a 409 naming the fields."""
+and the ``definition`` block. The spec stays as registered: changing it is a 409 naming the fields.
+
+PUT and PATCH are one update: each changes the fields it carries and leaves every field it leaves out as it is
+(a field is cleared by sending its empty value, ``null`` for a definition-wide one). A PUT of a whole document as
+GET returned it therefore changes what was edited in it, and a PUT that carries only a description changes only
+the description: the definition-wide fields are shared by every version, and a document sent back without a spec
+field never meant deleting it either, so an omission is never read as "empty it". A field carried is replaced as
+a whole (``metadata``, ``tags``), except the ``definition`` block, whose ``tags`` and ``description`` are set
+separately."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from django.db import transaction
@@ -12,7 +19,6 @@ from kernel.documents.shape import (
     DEFINITION_FIELDS,
     DEFINITION_KEY,
     IDENTITY_FIELDS,
-    MUTABLE_DEFAULTS,
     MUTABLE_VERSION_FIELDS,
     READ_ONLY_FIELDS,
     check_definition_block,
@@ -24,13 +30,13 @@ from kernel.exceptions import Conflict
 from kernel.models import changelog
 from kernel.models.definitions import DefinitionVersion
 from kernel.rules.check import check_document
-from kernel.rules.validation import DocumentInvalid, Issue, pointer, same_json
+from kernel.rules.validation import DocumentInvalid, Issue, differing_paths, pointer, same_json
 from kernel.writes import Registration
 from registry_project.logs import log_write
 
 
-def update_document(version: DefinitionVersion, changes: Any, *, partial: bool) -> Registration:
-    """Apply a PUT (``partial=False``) or PATCH of the mutable fields; the spec stays as registered.
+def update_document(version: DefinitionVersion, changes: Any) -> Registration:
+    """Apply a PUT or PATCH of the mutable fields (see the module docstring); the spec stays as registered.
     Returns the updated version with warnings (server-managed fields that were sent and ignored)."""
     definition_model = type(version.definition)
     changes, warnings = ignore_read_only(changes) if not _changes_lifecycle(version, changes) else (changes, [])
@@ -38,7 +44,7 @@ def update_document(version: DefinitionVersion, changes: Any, *, partial: bool) 
         definition = definition_model.objects.select_for_update().get(pk=version.definition.pk)
         version = type(version).objects.get(pk=version.pk)
         setattr(version, version.parent_field, definition)
-        proposed = proposed_document(version, changes, partial=partial)
+        proposed = proposed_document(version, changes)
         before = version.document()
         for name in MUTABLE_VERSION_FIELDS:
             setattr(version, name, proposed[name])
@@ -68,9 +74,10 @@ def _changes_lifecycle(version: DefinitionVersion, changes: Any) -> bool:
     return any(name in changes and changes[name] != value for name, value in lifecycle_state(version).items())
 
 
-def proposed_document(version: DefinitionVersion, changes: Any, *, partial: bool) -> dict:
-    """The document ``version`` would have after ``changes``; raises if a change touches the spec (Conflict) or
-    makes the document invalid (DocumentInvalid). Saves nothing."""
+def proposed_document(version: DefinitionVersion, changes: Any) -> dict:
+    """The document ``version`` would have after ``changes`` (the fields they carry; the others as they are);
+    raises if a change touches the spec (Conflict) or makes the document invalid (DocumentInvalid). Saves
+    nothing."""
     if not isinstance(changes, dict):
         raise DocumentInvalid([Issue("", "invalid_type", "Expected a JSON object.")])
     definition = version.definition
@@ -80,12 +87,10 @@ def proposed_document(version: DefinitionVersion, changes: Any, *, partial: bool
     for name in (*MUTABLE_VERSION_FIELDS, *definition.parent_fields):
         if name in changes:
             proposed[name] = changes[name]
-        elif not partial:
-            proposed[name] = copy.deepcopy(MUTABLE_DEFAULTS.get(name))
     for name in definition.parent_fields:
         if proposed.get(name) in (None, ""):
             proposed.pop(name, None)  # unset: leave it out rather than validate an empty value
-    block = changes.get(DEFINITION_KEY, {} if partial else {name: MUTABLE_DEFAULTS[name] for name in DEFINITION_FIELDS})
+    block = changes.get(DEFINITION_KEY, {})
     errors = check_definition_block(block)
     if not errors:
         # PATCH {"definition": {"tags": [...]}} changes the definition's tags and keeps its description.
@@ -107,7 +112,7 @@ def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -
         if key == "name" and value != current["name"]:
             errors.append(Issue("/name", "read_only", "A definition cannot be renamed."))
         elif key == "version" and value != current["version"]:
-            changed_spec.append("version")
+            changed_spec.append("/version")
         elif key in READ_ONLY_FIELDS:
             lifecycle = lifecycle_state(version)
             if key in lifecycle and value != lifecycle[key]:
@@ -115,14 +120,14 @@ def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -
                 errors.append(Issue(pointer(key), "read_only", message))
         elif key in definition.validator.top_level_fields and key not in IDENTITY_FIELDS:
             if not same_json(current.get(key), value):
-                changed_spec.append(key)
+                changed_spec.extend(differing_paths(current.get(key), value, at=pointer(key)))
         elif key not in IDENTITY_FIELDS:
             errors.append(Issue(pointer(key), "unknown_field", f"Unknown field: {key}."))
     if errors:
         raise DocumentInvalid(errors)
     if changed_spec:
         raise Conflict(
-            f"The spec of {version} is immutable (changed: {', '.join(changed_spec)}); register a new version "
+            f"The spec of {version} is immutable (changed at {', '.join(changed_spec)}); register a new version "
             "with the change instead.",
             code="spec_immutable",
             details={"fields": changed_spec},

@@ -29,6 +29,7 @@ from models_app.artifacts.storage import download_url, is_s3, open_stored
 from models_app.artifacts.upload import (
     CHUNK,
     ArtifactTooLarge,
+    BodyInterrupted,
     Incoming,
     LengthRequired,
     ensure_uploadable,
@@ -109,6 +110,11 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
     action = "artifacts"  # named for the permission and schema hooks, which expect a viewset's action
     # The body is streamed by these views, never parsed: neither StrictJSONParser nor its size limit applies.
     parser_classes: list = []
+    # Uploading, replacing and sealing files change the model version (RegistryAccess; reads need a key only).
+    permission_verbs = {"artifacts": "change"}
+
+    def permission_model(self, verb: str):
+        return ModelVersion
 
     def get_version(self) -> ModelVersion:
         return lookup(Model, self.kwargs["name"], self.kwargs["version"])
@@ -150,6 +156,8 @@ class VersionArtifactsView(StrictQueryParameters, APIView):
             _, files = parser.parse()
         except RequestDataTooBig as exc:
             raise ArtifactTooLarge(str(exc), path=None) from None
+        except OSError:  # the body stalled past the idle deadline or the connection dropped (UnreadablePostError)
+            raise BodyInterrupted.after(filename or "the multipart body") from None
         except (MultiPartParserError, SuspiciousOperation, ValueError) as exc:
             raise RegistryError(f"Malformed multipart body: {exc}", code="malformed_multipart", path=None) from None
         uploads = [f for field in files for f in files.getlist(field)]
@@ -250,10 +258,9 @@ class ArtifactFileView(VersionArtifactsView):
     def get(self, request, name: str, version: str, filename: str):
         """The file's bytes (Range supported), or on S3 a redirect to a short-lived presigned URL."""
         artifact = self.get_file()
-        if is_s3():
-            response = HttpResponseRedirect(download_url(artifact))
-            return with_digests(response, artifact)
-        try:
+        try:  # a key the storage refuses (models_app.artifacts.storage) is a FileNotFoundError too
+            if is_s3():
+                return with_digests(HttpResponseRedirect(download_url(artifact)), artifact)
             stream = open_stored(artifact)
         except FileNotFoundError:
             raise DefinitionNotFound(

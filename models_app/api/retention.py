@@ -16,7 +16,7 @@ from kernel.api.stats import REFRESH_PARAMETER, snapshot_for
 from kernel.api.views import BodyRequiredMixin
 from kernel.exceptions import DefinitionNotFound
 from kernel.rules.validation import DocumentInvalid, DocumentValidator
-from models_app.models import Model, RetentionTotals
+from models_app.models import Model, ModelVersion, RetentionTotals
 
 retention_request_validator = DocumentValidator(
     "retention request", Path(__file__).resolve().parent.parent / "schemas" / "retention_request.json"
@@ -89,6 +89,11 @@ class RetentionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Generi
     body_required_actions = ("apply",)
     query_parameters = {"stats": ("refresh",)}
     extra_error_statuses = {"apply": (404,)}  # the body's `model` names no model
+    # A run archives and purges model versions (RegistryAccess); it is staff's besides (``apply``).
+    permission_verbs = {"apply": "delete"}
+
+    def permission_model(self, verb: str):
+        return ModelVersion
 
     def get_queryset(self):
         return Model.objects.none()
@@ -119,7 +124,6 @@ class RetentionViewSet(StrictQueryParameters, BodyRequiredMixin, viewsets.Generi
         snapshot, refreshed on a schedule; staff may ask for a fresh one with `?refresh=true`), and what retention
         has done so far."""
         from kernel.stats import count_by
-        from models_app.models import ModelVersion
 
         snapshot = snapshot_for(request)
         next_run = snapshot.data.get("models", {}).get("retention", {}).get("next_run")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from kernel.models import changelog
-from models_app.artifacts.storage import artifact_storage
+from models_app.artifacts.storage import StorageKeyRefused, artifact_storage
 from models_app.artifacts.upload import refresh_summary
 
 
@@ -16,7 +16,10 @@ def delete_stored(version) -> None:
     model_name = version.model.name
     try:
         for artifact in version.artifact_files.order_by("pk"):
-            storage.delete(artifact.storage_key)
+            try:
+                storage.delete(artifact.storage_key)
+            except StorageKeyRefused:
+                pass  # the key names nothing inside the store, so there is no object to delete: only the row
             with transaction.atomic():
                 artifact.delete()
                 changelog.record(

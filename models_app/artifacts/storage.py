@@ -10,6 +10,8 @@ Everything else (upload, download, verify, purge) speaks Django's storage API, s
 from __future__ import annotations
 
 import math
+import os
+import re
 from functools import cache
 from typing import IO
 
@@ -22,6 +24,51 @@ MIB = 1024 * 1024
 # S3 allows at most 10,000 parts per multipart upload; an upload of unknown length (a streamed request body) uses
 # one fixed part size, so the part size must let the largest allowed file fit.
 S3_MAX_PARTS = 10_000
+
+
+# A storage key is relative, '/'-separated, with no empty, '.' or '..' segment, no backslash (a separator on Windows
+# and to some S3 tools) and no control character (NUL ends a C string). Upload writes
+# ``<model>/<version>/<upload id>/<filename>`` (ArtifactFile.new_key), which always passes.
+MAX_KEY_LENGTH = 1024
+_UNSAFE_KEY_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+class StorageKeyRefused(FileNotFoundError):
+    """A key that could name something outside the artifact store. Storage refuses it before touching anything: to
+    the caller it names no stored file (a download answers 404, an integrity check marks the file missing). The
+    message never shows the store's location."""
+
+
+def key_problem(key: object) -> str | None:
+    """Why ``key`` is not a safe storage key, or None."""
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
+        return f"a storage key is a string of 1-{MAX_KEY_LENGTH} characters"
+    if _UNSAFE_KEY_CHARACTERS.search(key):
+        return "a storage key holds no backslash or control character (NUL included)"
+    if key.startswith("/"):
+        return "a storage key is relative to the artifact store, not an absolute path"
+    if any(segment in ("", ".", "..") for segment in key.split("/")):
+        return "a storage key has no empty, '.' or '..' segment"
+    return None
+
+
+def check_storage_key(key: str) -> str:
+    problem = key_problem(key)
+    if problem:
+        raise StorageKeyRefused(f"Refused storage key: {problem}.")
+    return key
+
+
+class ArtifactFileSystemStorage(FileSystemStorage):
+    """FileSystemStorage whose every path (open, save, delete, exists, size all go through ``path``) is a checked
+    key that resolves, symbolic links followed, inside ``ARTIFACT_ROOT``."""
+
+    def path(self, name: str) -> str:
+        path = super().path(check_storage_key(name))
+        root = os.path.realpath(self.location)
+        if os.path.commonpath([root, os.path.realpath(path)]) != root:
+            raise StorageKeyRefused("Refused storage key: it resolves outside the artifact store.")
+        return path
 
 
 def is_s3() -> bool:
@@ -37,7 +84,7 @@ def storage_tier() -> str:
 def artifact_storage() -> Storage:
     if is_s3():
         return _s3_storage()
-    return FileSystemStorage(
+    return ArtifactFileSystemStorage(
         location=settings.ARTIFACT_ROOT, file_permissions_mode=0o640, directory_permissions_mode=0o750
     )
 
@@ -56,6 +103,27 @@ def _s3_storage() -> Storage:
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
     from storages.backends.s3 import S3Storage
+
+    class ArtifactS3Storage(S3Storage):
+        """S3Storage taking checked keys only, on every public operation the registry uses."""
+
+        def open(self, name, mode="rb"):
+            return super().open(check_storage_key(name), mode)
+
+        def save(self, name, content, max_length=None):
+            return super().save(check_storage_key(name), content, max_length=max_length)
+
+        def delete(self, name):
+            return super().delete(check_storage_key(name))
+
+        def exists(self, name):
+            return super().exists(check_storage_key(name))
+
+        def size(self, name):
+            return super().size(check_storage_key(name))
+
+        def url(self, name, *args, **kwargs):
+            return super().url(check_storage_key(name), *args, **kwargs)
 
     conf = settings.ARTIFACT_S3
     part_size = max(8 * MIB, math.ceil(settings.ARTIFACT_MAX_FILE_BYTES / S3_MAX_PARTS / MIB) * MIB)
@@ -77,7 +145,7 @@ def _s3_storage() -> Storage:
         connect_timeout=10,
         read_timeout=300,
     )
-    return S3Storage(
+    return ArtifactS3Storage(
         bucket_name=conf["bucket_name"],
         endpoint_url=conf["endpoint_url"],
         region_name=conf["region_name"],

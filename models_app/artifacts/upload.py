@@ -46,6 +46,22 @@ class LengthRequired(RegistryError):
     code = "length_required"
 
 
+class BodyInterrupted(RegistryError):
+    """The client stopped sending (silent past the server's idle deadline) or the connection dropped mid-body."""
+
+    status_code = 408
+    code = "body_interrupted"
+
+    @classmethod
+    def after(cls, filename: str, received: int | None = None) -> BodyInterrupted:
+        where = "" if received is None else f" after {received:,} bytes"
+        return cls(
+            f"{filename}: the body stopped{where} (the client went silent past the server's idle "
+            "deadline, or the connection dropped); nothing was kept. Send the file again.",
+            path="filename",
+        )
+
+
 class ArtifactMismatch(RegistryError):
     """The bytes received are not what the version's document declares (or not all that was announced)."""
 
@@ -114,7 +130,10 @@ class HashingReader:
         want = CHUNK if n is None or n < 0 else n
         parts, got = [], 0
         while got < want:  # fill the request: S3's uploader treats a short read as the end of the stream
-            data = self.stream.read(min(want - got, CHUNK))
+            try:
+                data = self.stream.read(min(want - got, CHUNK))
+            except OSError:  # a socket timeout or reset; Django raises UnreadablePostError, an OSError
+                raise BodyInterrupted.after(self.filename, self.size + got) from None
             if not data:
                 break
             parts.append(data)

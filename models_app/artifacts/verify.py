@@ -12,7 +12,7 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from kernel.models import changelog
-from models_app.artifacts.storage import open_stored
+from models_app.artifacts.storage import StorageKeyRefused, open_stored
 from models_app.artifacts.upload import CHUNK, ArtifactTooLarge, HashingReader, refresh_summary
 from models_app.models import ArtifactFile
 from models_app.models.artifact_files import ArtifactFileQuerySet, Integrity
@@ -56,6 +56,9 @@ def verify_file(artifact: ArtifactFile) -> str:
         state = Integrity.OK if same else Integrity.MISMATCH
     except ArtifactTooLarge:
         state = Integrity.MISMATCH
+    except StorageKeyRefused as exc:  # a key that would leave the store names nothing in it
+        logger.error("artifact %s: %s", artifact, exc)
+        state = Integrity.MISSING
     except (FileNotFoundError, OSError) as exc:
         state = Integrity.MISSING if _is_missing(exc) else None
         if state is None:

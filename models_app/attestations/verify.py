@@ -110,3 +110,36 @@ def verify(envelope: Any) -> Verification:
     if not any(keyid in keys for keyid, _ in decoded) and all(keyid for keyid, _ in decoded):
         return Verification(False, "No signature is by a key this registry knows (see /api/v1/attestations/keys).")
     return Verification(False, "The signature does not match the payload: it was altered or signed by another key.")
+
+
+def problem_with_attestation(envelope: Any, key_id: str, version) -> str | None:
+    """Why a stored attestation cannot be the registry's attestation of ``version`` (an import checks each row with
+    this), or None: it must be a well-formed DSSE envelope of an in-toto statement whose one subject is
+    ``version``'s (name and digest, as ``subject_of`` issues it) and whose improved version is ``version``, signed
+    by ``key_id``; where this registry knows that key, the signature must verify. (A key it does not know, as in a
+    restore into a registry with other keys, cannot be checked here; /api/v1/attestations/verify answers for it.)"""
+    from models_app.attestations.sign import subject_of
+
+    try:
+        verification = verify(envelope)
+    except DocumentInvalid as exc:
+        return f"the envelope is malformed ({exc})"
+    signers = [entry.get("keyid") for entry in envelope["signatures"]]
+    if key_id not in signers:
+        return f"key_id {key_id[:12]}... is not among the envelope's signers"
+    if not verification.valid and key_id in verification_keys():
+        return f"the signature does not verify: {verification.reason}"
+    try:
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+    except (ValueError, RecursionError):
+        statement = None
+    if envelope["payloadType"] != PAYLOAD_TYPE or not isinstance(statement, dict):
+        return "the payload is not an in-toto statement"
+    expected = subject_of(version)
+    if statement.get("subject") != [expected]:
+        return f"its signed subject is not {expected['name']} with this version's digest"
+    predicate = statement.get("predicate")
+    improved = predicate.get("improved") if isinstance(predicate, dict) else None
+    if not isinstance(improved, dict) or improved.get("id") != str(version.pk):
+        return f"its signed statement attests another version than {expected['name']}"
+    return None

@@ -252,16 +252,18 @@ class ModelVersion(DefinitionVersion):
 
         delete_stored(self)
 
-    def is_same_registration(self, document: dict) -> bool:
-        """Registering this version again with the same artifact digest is a retry, answered with this version.
-        The specification's placeholder checksum (``sha256:...``) names no content, so it never matches."""
-        artifact = document.get("artifact")
-        checksum = artifact.get("checksum") if isinstance(artifact, dict) else None
-        if not isinstance(checksum, str) or not checksum or checksum == CHECKSUM_PLACEHOLDER:
-            return False
-        if self.purged_at is not None:
-            return False  # a tombstone keeps its number and checksum, but nothing is served: never a retry
-        if checksum == self.spec.get("artifact", {}).get("checksum"):
-            return True
-        algorithm, _, digest = checksum.partition(":")
-        return algorithm == "sha256" and self.artifact_files.filter(sha256=digest).exists()
+    def registration_differences(self, document: dict) -> list[str]:
+        """The spec's differences (``DefinitionVersion.registration_differences``) and the lineage link's: the
+        link is kept as a foreign key, so ``derived_from`` is compared by the version it resolves to."""
+        from models_app.lineage.rules import resolve_parent
+
+        differences = super().registration_differences(document)
+        ref = document.get("derived_from")
+        if ref:
+            parent, _ = resolve_parent(ref, registering=self)
+            same_link = parent is not None and parent.pk == self.derived_from_id and ref["relation"] == self.relation
+        else:
+            same_link = self.derived_from_id is None
+        if not same_link:
+            differences.append("/derived_from")
+        return differences

@@ -137,7 +137,7 @@ def test_the_window_is_configurable_and_forgets_old_slices(api, make_binding):
     assert binding.status == "degraded" and binding.status_reason.endswith("over 5 min")
 
     later = now + dt.timedelta(minutes=10)
-    figures = binding.report(parse_outcomes(outcomes(20, latency_ms=100), now=later), now=later)
+    _, figures = binding.report(parse_outcomes(outcomes(20, latency_ms=100), now=later), now=later)
 
     binding.refresh_from_db()
     assert figures.samples == 20  # the old, slow slice has left the window

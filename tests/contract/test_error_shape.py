@@ -132,8 +132,8 @@ def _raw_request(port: int, request: bytes) -> bytes:
     return b"".join(chunks)
 
 
-@pytest.fixture
-def gunicorn_port():
+@pytest.fixture(params=["RegistryThreadWorker", "JsonErrorSyncWorker"])
+def gunicorn_port(request):
     port = _free_port()
     env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "gunicorn-test-secret", "DATABASE_URL": "sqlite:///:memory:"}
     env.pop("REDIS_URL", None)
@@ -148,7 +148,7 @@ def gunicorn_port():
             "--workers",
             "1",
             "--worker-class",
-            "registry_project.gunicorn_errors.JsonErrorSyncWorker",
+            f"registry_project.gunicorn_workers.{request.param}",
         ],
         cwd=ROOT,
         env=env,

@@ -115,3 +115,21 @@ def test_health_and_metrics_need_no_credentials(anon):
     assert anon.get("/health/live").status_code == 200
     assert anon.get("/health/ready").status_code == 200
     assert anon.get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "Token"])
+def test_a_key_sent_with_another_scheme_is_a_401_naming_the_scheme_to_use(user, llama_doc, scheme):
+    _, key = ApiKey.objects.issue(user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {key}")
+
+    read = client.get(URL)
+    write = client.post(URL, llama_doc, format="json")
+
+    for response in (read, write):
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == "Api-Key"
+        error = response.json()["errors"][0]
+        assert error["code"] == "authentication_failed"
+        assert f"'{scheme}' is not accepted" in error["message"] and "Api-Key <key>" in error["message"]
+    assert client_with(key).get(URL).json()["count"] == 0  # nothing was registered

@@ -84,6 +84,20 @@ def test_archiving_an_aliased_version_is_a_409_naming_the_alias(api, three_versi
     assert lookup(Model, "llama2-7b-chat", "1.0.0").status == "active"
 
 
+def test_an_alias_never_moves_to_a_deleted_or_archived_version_nor_is_its_target_deleted(api, three_versions):
+    assert api.delete(f"{URL}/versions/1.2.0").status_code == 204
+    assert api.post(f"{URL}/versions/1.1.0/archive").status_code == 200
+    put(api, "production", "1.0.0")
+
+    assert put(api, "production", "1.2.0").status_code == 404
+    archived = put(api, "production", "1.1.0")
+    assert (archived.status_code, archived.json()["errors"][0]["code"]) == (409, "archived")
+    deleting_target = api.delete(f"{URL}/versions/1.0.0")
+    assert deleting_target.status_code == 409
+    assert "alias @production" in deleting_target.json()["errors"][0]["message"]
+    assert api.get(f"{URL}/aliases/production").json()["version"] == "1.0.0"
+
+
 def test_point_in_time_answers_follow_several_moves(api, three_versions):
     moves = []
     for version in ("1.0.0", "1.1.0", "1.2.0"):
@@ -143,3 +157,37 @@ def pipeline_doc():
     from tests.conftest import example
 
     return example("pipelines_app", "text-generation-pipeline")
+
+
+@pytest.mark.parametrize("weak", ['W/"1.0.0"', 'W/"1.0.0", W/"1.1.0"', "W/1.0.0"])
+def test_a_weak_if_match_never_matches_and_moves_or_removes_nothing(api, three_versions, weak):
+    """RFC 9110 13.1.1: If-Match uses the strong comparison, so a weak tag never matches, even one naming the
+    version the alias points at: 412 in the error shape, naming the header, and nothing moves."""
+    put(api, "production", "1.0.0")
+    moves = ChangeLogEntry.objects.count()
+
+    moved = put(api, "production", "1.2.0", HTTP_IF_MATCH=weak)
+    removed = api.delete(f"{URL}/aliases/production", HTTP_IF_MATCH=weak)
+
+    for response in (moved, removed):
+        assert response.status_code == 412
+        error = response.json()["errors"][0]
+        assert error["code"] == "precondition_failed" and error["parameter"] == "If-Match"
+        assert "weak" in error["message"]
+    assert api.get(f"{URL}/aliases/production").json()["version"] == "1.0.0"
+    assert ChangeLogEntry.objects.count() == moves
+    assert put(api, "production", "1.2.0", HTTP_IF_MATCH='"1.0.0"').status_code == 200  # the strong tag matches
+
+
+def test_fields_echoed_from_get_must_be_text_as_get_returned_them(api, three_versions):
+    echoed = put(api, "production", "1.0.0").json()
+
+    moved = api.put(f"{URL}/aliases/production", {**echoed, "version": "1.1.0"}, format="json")
+    refused = api.put(
+        f"{URL}/aliases/production", {"version": "1.2.0", "version_id": 2.2e-311, "name": 1e162}, format="json"
+    )
+
+    assert moved.status_code == 200
+    assert refused.status_code == 400
+    assert {e["path"] for e in refused.json()["errors"]} == {"/version_id", "/name"}
+    assert api.get(f"{URL}/aliases/production").json()["version"] == "1.1.0"

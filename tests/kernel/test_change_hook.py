@@ -28,7 +28,7 @@ def test_each_write_announces_one_change_after_commit(announced, model_doc, djan
         lambda: register(Model, model_doc(version="1.0.0")),
         lambda: register_version(Model.objects.get(), model_doc(version="1.1.0")),
         lambda: activate(lookup(Model, "llama2-7b-chat", "1.0.0")),
-        lambda: update_document(lookup(Model, "llama2-7b-chat", "1.0.0"), {"description": "x"}, partial=True),
+        lambda: update_document(lookup(Model, "llama2-7b-chat", "1.0.0"), {"description": "x"}),
         lambda: deprecate(lookup(Model, "llama2-7b-chat", "1.0.0")),
         lambda: archive(lookup(Model, "llama2-7b-chat", "1.1.0")),
         lambda: soft_delete(Model.objects.get()),

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from kernel.exceptions import Conflict
@@ -33,7 +33,7 @@ def test_each_model_method_appends_one_entry_with_what_changed(model_doc):
     register_version(model, model_doc(version="1.1.0"))
     activate(lookup(Model, model.name, "1.0.0"))
     activate(lookup(Model, model.name, "1.1.0"))
-    update_document(lookup(Model, model.name, "1.0.0"), {"description": "old"}, partial=True)
+    update_document(lookup(Model, model.name, "1.0.0"), {"description": "old"})
     deprecate(lookup(Model, model.name, "1.1.0"))
     archive(lookup(Model, model.name, "1.0.0"))
     soft_delete(model)
@@ -81,7 +81,7 @@ def test_a_rejected_write_leaves_no_entry(model_doc):
     with pytest.raises(DocumentInvalid):
         register(Model, model_doc(version="2.0.0", runtime={"type": "nope"}))
     with pytest.raises(Conflict):
-        update_document(lookup(Model, "llama2-7b-chat", "1.0.0"), {"runtime": {"type": "tgi"}}, partial=True)
+        update_document(lookup(Model, "llama2-7b-chat", "1.0.0"), {"runtime": {"type": "tgi"}})
 
     assert ChangeLogEntry.objects.count() == before
 
@@ -135,6 +135,34 @@ def test_postgresql_refuses_to_update_or_delete_an_entry(model_doc):
             cursor.execute(statement)
 
     assert ChangeLogEntry.objects.get().actor == entry.actor
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_to_truncate_the_change_log_as_the_application_runs(model_doc):
+    register(Model, model_doc())
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        # As the application's sessions run: without the allowance the test database sets for its own flushes.
+        cursor.execute("SET LOCAL registry.changelog_truncate = ''")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred foreign-key check
+        with pytest.raises(DatabaseError, match="append-only: TRUNCATE refused"), transaction.atomic():
+            cursor.execute("TRUNCATE registry_changelog CASCADE")
+        # manage.py flush names every table in one TRUNCATE: refused as a whole, for the trigger's reason.
+        with pytest.raises(CommandError, match="couldn't be flushed") as refused, transaction.atomic():
+            call_command("flush", interactive=False, verbosity=0)
+        assert "append-only: TRUNCATE refused" in str(refused.value.__cause__)
+
+    assert ChangeLogEntry.objects.count() == 1 and Model.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_test_databases_own_flush_still_empties_the_change_log(model_doc):
+    register(Model, model_doc())
+
+    call_command("flush", interactive=False, verbosity=0)  # what TransactionTestCase runs after this test too
+
+    assert not ChangeLogEntry.objects.exists()
 
 
 def test_the_application_offers_no_edit_of_an_entry(client, model_doc):

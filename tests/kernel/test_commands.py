@@ -209,21 +209,34 @@ def test_import_into_a_non_empty_registry_refuses_conflicts_and_imports_nothing(
     assert Pipeline.objects.filter(name="p").exists()
 
 
+def export_text(*lines: str, header: str = '{"format": "ml-registry-export", "format_version": 2}') -> str:
+    """An export of these record lines with its true trailer (digest and counts), as export_registry writes it."""
+    import hashlib
+
+    body = "".join(line + "\n" for line in (header, *lines))
+    counts: dict[str, int] = {}
+    for line in lines:
+        try:
+            section = str(json.loads(line).get("section"))
+        except ValueError:
+            continue
+        counts[section] = counts.get(section, 0) + 1
+    trailer = {"counts": counts, "records": len(lines), "sha256": hashlib.sha256(body.encode()).hexdigest()}
+    return body + json.dumps({"trailer": trailer}) + "\n"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("", "empty"),
         ('{"format": "something-else"}\n', "not a ml-registry-export"),
-        ('{"format": "ml-registry-export", "format_version": 1}\n{"section": "nope"}\n', "Unknown section"),
+        (export_text('{"section": "nope"}'), "Unknown section"),
         (
-            '{"format": "ml-registry-export", "format_version": 1}\n{"section": "models", "type": "version", "definition": "x", "id": "1"}\n',
+            export_text('{"section": "models", "type": "version", "definition": "x", "id": "1"}'),
             "no earlier record",
         ),
-        (
-            '{"format": "ml-registry-export", "format_version": 1}\n{"section": "models", "type": "definition"}\n',
-            "name is missing",
-        ),
-        ('{"format": "ml-registry-export", "format_version": 1}\nnot json\n', "Line 2: not JSON"),
+        (export_text('{"section": "models", "type": "definition"}'), "name is missing"),
+        (export_text("not json"), "Line 2: not JSON"),
     ],
 )
 def test_import_rejects_a_malformed_file_and_imports_nothing(tmp_path, content, message):
@@ -234,6 +247,33 @@ def test_import_rejects_a_malformed_file_and_imports_nothing(tmp_path, content, 
 
     assert code == 2 and message in err
     assert not Model.objects.exists()
+
+
+def empty_registry() -> None:
+    """Delete everything an export carries (users stay), as before a restore."""
+    from bindings_app.models import BindingStatusChange, ProviderBinding
+    from kernel.models.aliases import Alias
+    from models_app.models import ArtifactFile, Attestation, Contribution
+    from pipelines_app.models import PipelineVersion
+    from policies_app.models import PolicyVersion
+
+    clear_change_log()
+    for model in (
+        BindingStatusChange,
+        ProviderBinding,
+        Contribution,
+        Attestation,
+        ArtifactFile,
+        Alias,
+        PipelineVersion,
+        Pipeline,
+        PolicyVersion,
+        Policy,
+    ):
+        model.objects.all().delete()
+    ModelVersion.objects.filter(derived_from__isnull=False).delete()
+    ModelVersion.objects.all().delete()
+    Model.objects.all().delete()
 
 
 def clear_change_log() -> None:
@@ -294,12 +334,10 @@ def test_export_of_an_import_equals_the_original_export_with_bindings_lineage_al
     from kernel.models.aliases import Alias
     from kernel.models.changelog import ChangeLogEntry
     from models_app.models import ArtifactFile, Attestation, Contribution
-    from pipelines_app.models import PipelineVersion
-    from policies_app.models import PolicyVersion
 
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     assert run("export_registry", str(first))[0] == 0
-    sections = {json.loads(line)["section"] for line in first.read_text().splitlines()[1:]}
+    sections = {json.loads(line)["section"] for line in first.read_text().splitlines()[1:-1]}  # header, trailer
     assert {"bindings", "lineage", "registry"} <= sections
     counts = {
         m: m.objects.count()
@@ -308,23 +346,7 @@ def test_export_of_an_import_equals_the_original_export_with_bindings_lineage_al
     assert all(counts.values()), counts
     entry_ids = list(ChangeLogEntry.objects.values_list("id", flat=True))
 
-    clear_change_log()
-    for model in (
-        BindingStatusChange,
-        ProviderBinding,
-        Contribution,
-        Attestation,
-        ArtifactFile,
-        Alias,
-        PipelineVersion,
-        Pipeline,
-        PolicyVersion,
-        Policy,
-    ):
-        model.objects.all().delete()
-    ModelVersion.objects.filter(derived_from__isnull=False).delete()
-    ModelVersion.objects.all().delete()
-    Model.objects.all().delete()
+    empty_registry()
 
     code, out, err = run("import_registry", str(first))
     assert code == 0, err

@@ -11,8 +11,9 @@ def test_compose_starts_web_worker_and_one_beat_over_postgres_and_redis():
     services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
 
     assert {"web", "worker", "beat", "postgres", "redis"} <= set(services)
-    assert services["worker"]["command"][:4] == ["celery", "-A", "registry_project", "worker"]
-    assert services["beat"]["command"][:4] == ["celery", "-A", "registry_project", "beat"]
+    # --quiet: no startup banner, so every line is a JSON log line (tests/integration/test_celery_logs.py)
+    assert services["worker"]["command"][:5] == ["celery", "-A", "registry_project", "--quiet", "worker"]
+    assert services["beat"]["command"][:5] == ["celery", "-A", "registry_project", "--quiet", "beat"]
     assert services["beat"]["deploy"]["replicas"] == 1
     for name in ("web", "worker", "beat"):
         environment = services[name]["environment"]

@@ -5,7 +5,7 @@ import socket
 
 from gunicorn.config import Config
 
-from registry_project.gunicorn_errors import RegistryLogger, _cork
+from registry_project.gunicorn_workers import RegistryLogger, _cork
 
 
 def test_cork_holds_and_releases_a_tcp_socket():

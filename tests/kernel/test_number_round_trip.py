@@ -43,7 +43,9 @@ def test_a_document_read_back_is_accepted_unchanged(api, registered):
 def test_a_spec_number_changed_by_one_is_still_a_change(api, registered):
     registered["steps"][0]["config"]["tokens"] = 10**16 + 2  # a double of its own, but not the stored number
     response = api.put(f"{PIPELINES}/p", registered, format="json")
-    assert response.status_code == 409 and response.json()["errors"][0]["details"] == {"fields": ["steps"]}
+    assert response.status_code == 409 and response.json()["errors"][0]["details"] == {
+        "fields": ["/steps/0/config/tokens"]
+    }
 
 
 def test_a_boolean_changed_to_a_number_is_a_change_not_ignored(api, registered):

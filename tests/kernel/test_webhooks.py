@@ -317,7 +317,7 @@ def test_changes_made_while_the_broker_is_down_are_all_delivered_in_order(staff_
             register(Model, model_doc(name=f"m{index}"))
         for round_ in range(9):
             for index in range(10):
-                update_document(lookup(Model, f"m{index}", "1.0.0"), {"description": f"round {round_}"}, partial=True)
+                update_document(lookup(Model, f"m{index}", "1.0.0"), {"description": f"round {round_}"})
         expected = list(ChangeLogEntry.objects.filter(kind="model").values_list("id", "name"))
         assert len(expected) == 100
 

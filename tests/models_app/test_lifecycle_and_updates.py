@@ -73,16 +73,54 @@ def test_patch_changes_mutable_fields_and_keeps_the_others(api, three_versions):
     assert body["metadata"] == {"license": "llama2-license"}
 
 
-def test_put_replaces_mutable_fields_and_accepts_the_unchanged_spec(api, three_versions):
+def test_put_changes_the_fields_it_carries_and_accepts_the_unchanged_spec(api, three_versions):
     document = api.get(f"{URL}/{NAME}").json()
     document["description"] = "replaced"
-    del document["tags"]
+    document["tags"] = []
 
     response = api.put(f"{URL}/{NAME}", document, format="json")
 
     assert response.status_code == 200, response.json()
     assert response.json()["description"] == "replaced"
     assert response.json()["tags"] == []
+
+
+def test_put_of_only_a_description_leaves_every_omitted_field_as_it_is(api, three_versions):
+    set_up = api.patch(f"{URL}/{NAME}", {"retention_keep": 3, "definition": {"tags": ["team-a"]}}, format="json")
+    assert set_up.status_code == 200
+    before = api.get(f"{URL}/{NAME}").json()
+
+    response = api.put(f"{URL}/{NAME}", {"description": "only this"}, format="json")
+
+    assert response.status_code == 200, response.json()
+    after = api.get(f"{URL}/{NAME}").json()
+    assert after["description"] == "only this"
+    unchanged = {k: v for k, v in before.items() if k not in ("description", "updated_at")}
+    assert {k: after.get(k) for k in unchanged} == unchanged  # family, retention_keep, tags, metadata, definition
+    assert [m["name"] for m in api.get(f"{URL}?family=llama").json()["results"]] == [NAME]
+
+
+def test_an_update_logs_every_field_it_changes_with_both_values(api, three_versions):
+    before = api.get(f"{URL}/{NAME}").json()
+    changes = {
+        "family": None,  # cleared
+        "retention_keep": 2,
+        "metric_directions": {"latency_ms": "lower"},
+        "metadata": {"license": "apache-2.0"},
+        "tags": ["stable"],
+        "description": "new",
+        "definition": {"description": "the model"},
+    }
+
+    assert api.patch(f"{URL}/{NAME}", changes, format="json").status_code == 200
+    entry = api.get("/api/v1/changes?kind=model&action=model.version_updated").json()["results"][-1]
+    after = api.get(f"{URL}/{NAME}").json()
+
+    # Every field whose stored value moved is in the entry, with its value before and after, and nothing else.
+    moved = {k for k in before.keys() | after.keys() if k != "updated_at" and before.get(k) != after.get(k)}
+    assert set(entry["changes"]) == moved == {*changes}
+    assert {k: entry["changes"][k] for k in moved} == {k: [before.get(k), after.get(k)] for k in moved}
+    assert entry["changes"]["family"] == ["llama", None]
 
 
 def test_changing_the_spec_is_a_409_asking_for_a_new_version(api, three_versions):
@@ -94,6 +132,7 @@ def test_changing_the_spec_is_a_409_asking_for_a_new_version(api, three_versions
     assert response.status_code == 409
     error = response.json()["errors"][0]
     assert error["code"] == "spec_immutable" and "new version" in error["message"]
+    assert error["details"]["fields"] == ["/runtime/max_model_len"]
     assert api.get(f"{URL}/{NAME}").json()["runtime"]["max_model_len"] == 4096
 
 
@@ -154,3 +193,19 @@ def test_the_document_shows_where_the_version_lives_and_takes_it_back_unchanged(
     warned = {w["path"] for w in response.json()["warnings"]}
     assert {"/storage_tier", "/archived_at", "/purged_at"} <= warned
     assert response.json()["storage_tier"] == "hot"
+
+
+def test_a_registration_logs_the_definition_wide_fields_and_the_definition_block_it_changes(
+    api, three_versions, model_doc
+):
+    document = model_doc(version="2.1.0", family="llama-next", definition={"tags": ["team-b"]})
+
+    assert api.post(URL, document, format="json").status_code == 201
+    entry = api.get("/api/v1/changes?kind=model&action=model.version_registered").json()["results"][-1]
+
+    assert entry["version"] == "2.1.0"
+    assert entry["changes"]["family"] == ["llama", "llama-next"]
+    assert entry["changes"]["definition"] == [
+        {"tags": [], "description": ""},
+        {"tags": ["team-b"], "description": ""},
+    ]

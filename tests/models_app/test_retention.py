@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.utils import timezone
 
@@ -34,7 +35,11 @@ def statuses(name: str) -> dict[str, str]:
 
 @pytest.fixture
 def staff_api(db):
+    """A staff user who may apply retention: a run archives and purges model versions."""
     user = get_user_model().objects.create_user(username="ops", password="unused-password-123", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="models_app", codename="delete_modelversion")
+    )
     return _client_for(user)
 
 

@@ -105,7 +105,7 @@ def test_an_alias_a_pipeline_step_names_cannot_be_deleted_but_can_move(api, two_
     assert refused.status_code == 409
     error = refused.json()["errors"][0]
     assert error["code"] == "in_use"
-    assert error["details"]["dependents"] == ["pipeline uses-llama@1.0.0"]
+    assert error["details"]["dependents"] == ["pipeline uses-llama@1.0.0 at /steps/0/model"]
     assert api.get(f"{MODELS}/llama2-7b-chat/aliases/production").json()["version"] == "1.0.0"
     # Moving it keeps the step resolvable, so that stays allowed; once the pipeline is out of service, so is deletion.
     assert (
@@ -113,3 +113,35 @@ def test_an_alias_a_pipeline_step_names_cannot_be_deleted_but_can_move(api, two_
     )
     assert api.post(f"{PIPELINES}/uses-llama/versions/1.0.0/deprecate").status_code == 200
     assert api.delete(f"{MODELS}/llama2-7b-chat/aliases/production").status_code == 204
+
+
+def test_a_step_naming_an_alias_of_a_deleted_model_is_a_400_at_the_steps_reference(api, two_llama_versions):
+    api.put(f"{MODELS}/llama2-7b-chat/aliases/production", {"version": "1.0.0"}, format="json")
+    assert api.delete(f"{MODELS}/llama2-7b-chat").status_code == 204  # its aliases stay, for a restore
+
+    response = api.post(
+        PIPELINES,
+        pipeline(step("prep"), step("gen", "prep", type="inference", model="llama2-7b-chat@production")),
+        format="json",
+    )
+
+    assert response.status_code == 400, response.json()
+    assert [(e["path"], e["code"]) for e in response.json()["errors"]] == [("/steps/1/model", "model_not_registered")]
+    assert api.get(f"{PIPELINES}/p").status_code == 404
+
+
+def test_deleting_an_alias_a_step_names_is_a_409_naming_each_pipeline_and_the_steps_path(api, two_llama_versions):
+    api.put(f"{MODELS}/llama2-7b-chat/aliases/production", {"version": "1.0.0"}, format="json")
+    register(api, step("prep"), step("gen", "prep", type="inference", model="llama2-7b-chat@production"))
+    register(api, step("judge", type="evaluation", model="llama2-7b-chat@production"), name="eval")
+
+    refused = api.delete(f"{MODELS}/llama2-7b-chat/aliases/production")
+
+    assert refused.status_code == 409
+    error = refused.json()["errors"][0]
+    assert error["details"]["dependents"] == [
+        "pipeline eval@1.0.0 at /steps/0/model",
+        "pipeline uses-llama@1.0.0 at /steps/1/model",
+    ]
+    assert "pipeline uses-llama@1.0.0 at /steps/1/model" in error["message"]
+    assert api.get(f"{MODELS}/llama2-7b-chat/aliases/production").status_code == 200

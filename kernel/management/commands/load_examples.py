@@ -40,16 +40,18 @@ class Command(BaseCommand):
                 continue
             for path in sorted(folder.glob("*.json")):
                 document = json.loads(path.read_text())
+                label = f"  {definition_model.kind} {document['name']}@{document['version']}"
                 try:
                     registration = register(definition_model, document)
-                except Conflict:
-                    self.stdout.write(
-                        f"  {definition_model.kind} {document['name']}@{document['version']}: already registered"
-                    )
+                except Conflict as exc:
+                    self.stdout.write(f"{label}: left as it is ({exc.message})")
                     continue
                 except DocumentInvalid as exc:
                     raise CommandError(f"{path}: {exc}") from None
+                if registration.existing:  # the same spec: a retry, nothing written
+                    self.stdout.write(f"{label}: already registered")
+                    continue
                 version = registration.version
                 if not version.definition.versions.current().exists():
                     activate(version)
-                self.stdout.write(f"  {definition_model.kind} {document['name']}@{document['version']}: registered")
+                self.stdout.write(f"{label}: registered")

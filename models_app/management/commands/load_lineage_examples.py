@@ -20,11 +20,12 @@ class Command(BaseCommand):
     def handle(self, **options):
         for path in sorted(FOLDER.glob("*.json")):
             document = json.loads(path.read_text())
+            label = f"  model {document['name']}@{document['version']}"
             try:
-                register(Model, document)
-            except Conflict:
-                self.stdout.write(f"  model {document['name']}@{document['version']}: already registered")
+                registration = register(Model, document)
+            except Conflict as exc:
+                self.stdout.write(f"{label}: left as it is ({exc.message})")
                 continue
             except DocumentInvalid as exc:
                 raise CommandError(f"{path}: {exc}") from None
-            self.stdout.write(f"  model {document['name']}@{document['version']}: registered")
+            self.stdout.write(f"{label}: {'already registered' if registration.existing else 'registered'}")

@@ -1,0 +1,155 @@
+"""The gunicorn workers and logger of the registry; ``gunicorn.conf.py`` names ``RegistryThreadWorker`` and
+``RegistryLogger``.
+
+**The serving model.** A registry of large files receives bodies that take minutes (the per-file limit is 500 GB)
+from clients of any speed, and computes SHA-256 and BLAKE3 while the bytes stream through, so that nothing is
+kept unless it matches what the version declares. ``RegistryThreadWorker`` is gunicorn's threaded worker
+(``gthread``): a slow upload holds one thread, not a process, and the worker's heartbeat runs on its main thread,
+so gunicorn's ``timeout`` never kills a request that is still receiving. Two additions make that safe:
+
+- a worker takes new connections only while it has an idle thread (gunicorn's own worker queues them behind busy
+  threads), so the others serve reads and ``/health/live`` while slow uploads occupy some threads;
+- every read and write on a client's socket has an idle deadline (``timeout``, default 30 s): a client that sends
+  or takes nothing for that long is cut off, its thread freed and its upload discarded (``models_app.artifacts``).
+  The deadline bounds silence, never the length of a transfer.
+
+Why not the alternatives: presigned direct-to-S3 uploads would bypass the streaming digest check (the registry
+would have to read every object back to verify it) and do not exist for the filesystem store; an async server
+runs Django's sync views in a thread pool anyway, and Django's ASGI handler spools a whole body to a temporary
+file before the view sees a byte; a buffering proxy (nginx's default) would spool 500 GB to its own disk first.
+docs/production.md says how to put a proxy in front.
+
+gunicorn answers some requests before Django runs: a request line over ``limit_request_line`` (414), headers too
+large (431), a malformed request line or header (400). Its own answer is an HTML page; these workers answer them in
+the API's one error shape instead. Django is not imported here: these answers are written by the gunicorn worker
+itself, from the socket it holds.
+
+The workers also send each answer's head and body in one TCP segment (``TCP_CORK``), and ``RegistryLogger`` keeps
+gunicorn from building an access line nobody reads.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
+
+from registry_project.private_apis.for_gunicorn import LoggerHooks, replace_error_writer
+
+_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    414: "uri_too_long",
+    417: "expectation_failed",
+    431: "headers_too_large",
+    500: "server_error",
+    501: "not_implemented",
+}
+
+
+def error_document(status_int: int, message: str) -> dict:
+    """The shape of ``kernel.api.errors.error_body``, without importing Django."""
+    kind = "validation_error" if status_int == 400 else "server_error" if status_int >= 500 else "client_error"
+    code = _CODES.get(status_int, "bad_request")
+    return {"type": kind, "errors": [{"code": code, "message": message or "Bad request.", "path": None}]}
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps(error_document(status_int, mesg[:500])).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode("latin1")
+    util.write_nonblock(sock, head + body)
+
+
+# This module is imported only by a gunicorn process that names the worker class below, so the replacement reaches
+# no other code.
+replace_error_writer(write_json_error)
+
+
+class JsonErrorSyncWorker(SyncWorker):
+    """gunicorn's sync worker, answering its own errors (414, 431, 400) as JSON."""
+
+    def handle_request(self, listener, req, client, addr):
+        """Send the answer's head and body in one segment: gunicorn writes the status line and headers, then the
+        body, in two ``send`` calls; each wakes the client, which on a busy host means two context switches
+        where one would do. ``TCP_CORK`` holds the bytes until the answer is complete (the kernel also sends a
+        full segment at once, and anything held longer than 200 ms); uncorking sends what is held."""
+        _cork(client, True)
+        try:
+            return super().handle_request(listener, req, client, addr)
+        finally:
+            _cork(client, False)
+
+
+class RegistryThreadWorker(ThreadWorker):
+    """gunicorn's threaded worker that accepts only with an idle thread, gives every client socket an idle deadline
+    of ``timeout`` seconds, and answers its own errors as JSON in one segment (see the module's docstring)."""
+
+    busy = 0  # connections handed to the thread pool and not yet finished
+
+    def init_process(self):
+        PatientSocket.idle_seconds = self.cfg.timeout or None
+        super().init_process()
+
+    def enqueue_req(self, conn):
+        if type(conn.sock) is socket.socket:
+            conn.sock.__class__ = PatientSocket
+        self.busy += 1
+        super().enqueue_req(conn)
+        self.set_accept_enabled(self._accepting)
+
+    def finish_request(self, conn, fs):
+        self.busy -= 1
+        super().finish_request(conn, fs)  # may hand the connection back to a thread at once (a pipelined request)
+        self.set_accept_enabled(self.nr_conns < self.worker_connections)
+
+    def set_accept_enabled(self, enabled):
+        """gunicorn's run loop asks again every second and after every event, so a worker whose threads are all busy
+        stops listening until one is idle; the kernel hands new connections to a worker that listens."""
+        super().set_accept_enabled(enabled and self.busy < self.cfg.threads)
+
+    def handle_request(self, req, conn):
+        _cork(conn.sock, True)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            _cork(conn.sock, False)
+
+
+class PatientSocket(socket.socket):
+    """A client socket that, when gunicorn makes it blocking for a thread to read, gets an idle deadline instead of
+    none: each ``recv`` or ``send`` waits at most ``idle_seconds`` (``timeout``), so a silent client, a slowloris
+    head or a dropped peer frees its thread. gunicorn sets it back to non-blocking for the poller between requests.
+
+    The class of an accepted socket is switched in place (``RegistryThreadWorker.enqueue_req``): the layout is the
+    same, and gunicorn (27.0.1) calls ``setblocking(True)`` in ``ThreadWorker.handle`` before reading a request."""
+
+    __slots__ = ()
+    idle_seconds: float | None = 30.0
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(self.idle_seconds)
+        else:
+            super().setblocking(False)
+
+
+def _cork(client, on: bool) -> None:
+    try:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1 if on else 0)
+    except (AttributeError, OSError):  # not TCP (a Unix socket), not Linux, or already closed: nothing to hold
+        pass
+
+
+class RegistryLogger(LoggerHooks):
+    """gunicorn's logger without its access lines. The registry logs each request itself (JSON, with the request
+    id and the caller); gunicorn, given a ``logconfig_dict``, would still build its access line's atoms for
+    every request and hand them to a logger that drops them."""
+
+    def wants_access_lines(self) -> bool:
+        return bool(self.cfg.accesslog)
