@@ -28,13 +28,14 @@ def refresh_stats() -> dict:
 @shared_task(name="kernel.tasks.deliver_webhooks", ignore_result=True)
 def deliver_webhooks() -> dict:
     """Beat job: relay the change log's outbox to the subscriptions, then start a lane task for every subscription
-    with a delivery due (a lane already being sent elsewhere returns at once)."""
+    with a delivery due and no lane task queued yet."""
     relayed = 0
     while (batch := webhooks.relay_outbox()) > 0:
         relayed += batch
-    lanes = webhooks.due_subscriptions()
+    lanes = webhooks.queue_lanes()
     for subscription_id in lanes:
-        deliver_webhook_lane.delay(subscription_id)
+        if deliver_webhook_lane.delay(subscription_id) is None:  # not published (broker down): try next tick
+            webhooks.lane_done(subscription_id)
     return {"relayed": relayed, "lanes": len(lanes)}
 
 

@@ -134,6 +134,9 @@ class WebhookSubscription(models.Model):
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     active = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True, default="")
+    # When a lane task was queued for this subscription and not yet finished (``queue_lanes``): one queued task per
+    # lane, so a slow lane's backlog cannot crowd the other lanes out of the queue.
+    lane_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -344,6 +347,26 @@ def lane(subscription_id: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
+def queue_lanes() -> list[int]:
+    """The subscriptions with work whose lane has no task queued (or one queued so long ago that it was lost),
+    marked queued; the beat job starts a lane task for each. A lane task clears the mark when it ends."""
+    now = timezone.now()
+    lost = now - timedelta(seconds=LANE_BUDGET_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            WebhookSubscription.objects.filter(pk__in=due_subscriptions())
+            .filter(models.Q(lane_queued_at=None) | models.Q(lane_queued_at__lt=lost))
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+        WebhookSubscription.objects.filter(pk__in=ids).update(lane_queued_at=now)
+    return ids
+
+
+def lane_done(subscription_id: int) -> None:
+    WebhookSubscription.objects.filter(pk=subscription_id).update(lane_queued_at=None)
+
+
 def due_subscriptions() -> list[int]:
     """Active subscriptions with a delivery due now (their lanes have work)."""
     return list(
@@ -434,14 +457,17 @@ def deliver_lane(subscription_id: int) -> int:
     budget is spent; returns the number of attempts made (0 when another worker holds the lane)."""
     made = 0
     started = time.monotonic()
-    with lane(subscription_id) as held:
-        while held and made < LANE_MAX_ATTEMPTS and time.monotonic() - started < LANE_BUDGET_SECONDS:
-            delivery = _claim_next(subscription_id)
-            if delivery is None:
-                break
-            made += 1
-            if not send(delivery):
-                break
+    try:
+        with lane(subscription_id) as held:
+            while held and made < LANE_MAX_ATTEMPTS and time.monotonic() - started < LANE_BUDGET_SECONDS:
+                delivery = _claim_next(subscription_id)
+                if delivery is None:
+                    break
+                made += 1
+                if not send(delivery):
+                    break
+    finally:
+        lane_done(subscription_id)
     return made
 
 
