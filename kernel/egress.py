@@ -196,12 +196,16 @@ def destination(url: str) -> Destination:
     return Destination(scheme, host, port, target, tuple(addresses))
 
 
-def _connect(dest: Destination, timeout: float) -> socket.socket:
-    """A TCP connection to one of the checked addresses (never a fresh lookup of the name)."""
+def _connect(dest: Destination, until: float) -> socket.socket:
+    """A TCP connection to one of the checked addresses (never a fresh lookup of the name), all tries together
+    within the attempt's deadline (``until``, on the monotonic clock)."""
     for address in dest.addresses:
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("deadline")
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
+        sock.settimeout(remaining)
         try:
             sock.connect((str(address), dest.port))
         except OSError:
@@ -216,33 +220,12 @@ def _connect(dest: Destination, timeout: float) -> socket.socket:
     raise OSError("no address")
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, dest: Destination, timeout: float, on_socket):
-        super().__init__(dest.host, dest.port, timeout=timeout)
-        self.dest, self.on_socket = dest, on_socket
-
-    def connect(self):
-        self.sock = _connect(self.dest, self.timeout)
-        self.on_socket(self.sock)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, dest: Destination, timeout: float, on_socket):
-        self.tls = ssl.create_default_context()
-        super().__init__(dest.host, dest.port, timeout=timeout, context=self.tls)
-        self.dest, self.on_socket = dest, on_socket
-
-    def connect(self):
-        sock = _connect(self.dest, self.timeout)
-        self.on_socket(sock)
-        self.sock = self.tls.wrap_socket(sock, server_hostname=self.dest.host)
-        self.on_socket(self.sock)
-
-
 class _Deadline:
     """Shuts the attempt's socket down when the total deadline passes, whatever phase it is in."""
 
     def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.until = time.monotonic() + seconds
         self.expired = False
         self.sock: socket.socket | None = None
         self.lock = threading.Lock()
@@ -268,14 +251,36 @@ class _Deadline:
                 pass
 
 
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, dest: Destination, deadline: _Deadline):
+        super().__init__(dest.host, dest.port, timeout=deadline.seconds)
+        self.dest, self.on_socket, self.until = dest, deadline.attach, deadline.until
+
+    def connect(self):
+        self.sock = _connect(self.dest, self.until)
+        self.on_socket(self.sock)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, dest: Destination, deadline: _Deadline):
+        self.tls = ssl.create_default_context()
+        super().__init__(dest.host, dest.port, timeout=deadline.seconds, context=self.tls)
+        self.dest, self.on_socket, self.until = dest, deadline.attach, deadline.until
+
+    def connect(self):
+        sock = _connect(self.dest, self.until)
+        self.on_socket(sock)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.dest.host)
+        self.on_socket(self.sock)
+
+
 def post(dest: Destination, body: bytes, headers: dict[str, str], *, deadline_seconds: float) -> int:
     """POST ``body`` to the checked destination within ``deadline_seconds`` in all; returns the status code after
     reading at most ``RESPONSE_PREFIX_BYTES`` of the response, or raises ``DeliveryFailed`` with the failure's
     class."""
     deadline = _Deadline(deadline_seconds)
     connection_class = _PinnedHTTPS if dest.scheme == "https" else _PinnedHTTP
-    conn = connection_class(dest, deadline_seconds, deadline.attach)
-    started = time.monotonic()
+    conn = connection_class(dest, deadline)
     deadline.timer.start()
     try:
         conn.request("POST", dest.target, body=body, headers=headers)
@@ -289,7 +294,7 @@ def post(dest: Destination, body: bytes, headers: dict[str, str], *, deadline_se
     except TimeoutError:
         raise DeliveryFailed("timeout") from None
     except (OSError, http.client.HTTPException, ValueError):
-        expired = deadline.expired or time.monotonic() - started >= deadline_seconds
+        expired = deadline.expired or time.monotonic() >= deadline.until
         raise DeliveryFailed("timeout" if expired else "connection failed") from None
     finally:
         deadline.timer.cancel()

@@ -23,13 +23,25 @@ def refresh_stats() -> dict:
     return {"refreshed_at": snapshot.refreshed_at.isoformat(), "duration_ms": snapshot.duration_ms}
 
 
+# Both run on the "webhooks" queue (CELERY_TASK_ROUTES), served by their own worker, so the lifecycle jobs never
+# wait behind a delivery; each lane is its own task, so a slow receiver holds one worker slot, not the queue.
 @shared_task(name="kernel.tasks.deliver_webhooks", ignore_result=True)
 def deliver_webhooks() -> dict:
-    """Beat job: relay the change log's outbox to the subscriptions, then send every due delivery in order."""
+    """Beat job: relay the change log's outbox to the subscriptions, then start a lane task for every subscription
+    with a delivery due and no lane task queued yet."""
     relayed = 0
     while (batch := webhooks.relay_outbox()) > 0:
         relayed += batch
-    return {"relayed": relayed, "attempts": webhooks.deliver_due()}
+    lanes = webhooks.queue_lanes()
+    for subscription_id in lanes:
+        if deliver_webhook_lane.delay(subscription_id) is None:  # not published (broker down): try next tick
+            webhooks.lane_done(subscription_id)
+    return {"relayed": relayed, "lanes": len(lanes)}
+
+
+@shared_task(name="kernel.tasks.deliver_webhook_lane", ignore_result=True)
+def deliver_webhook_lane(subscription_id: int) -> dict:
+    return {"subscription": subscription_id, "attempts": webhooks.deliver_lane(subscription_id)}
 
 
 # Idempotent: a second run finds nothing expired.

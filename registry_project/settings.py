@@ -205,6 +205,11 @@ try:
     parse_allow_list(WEBHOOK_ALLOWED_HOSTS)
 except ValueError as error:
     raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_HOSTS: {error}.") from None
+# Deliveries have their own queue and worker (docs/operations.md): a slow receiver never delays the lifecycle jobs.
+CELERY_TASK_ROUTES = {
+    "kernel.tasks.deliver_webhooks": {"queue": "webhooks"},
+    "kernel.tasks.deliver_webhook_lane": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULE["deliver-webhooks"] = {
     "task": "kernel.tasks.deliver_webhooks",
     "schedule": float(WEBHOOK_RELAY_INTERVAL_SECONDS),

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
@@ -6,7 +7,7 @@ from rest_framework_api_key.models import APIKey
 
 from kernel.models import ApiKey
 from kernel.models.changelog import ChangeLogEntry
-from kernel.models.webhooks import WebhookDelivery, WebhookSubscription
+from kernel.models.webhooks import WebhookDelivery, WebhookSubscription, redacted_url
 
 # The library registers an admin for its own APIKey model, whose keys belong to no user and so are refused by
 # the API (401). One page for keys: ours, under Registry > API keys.
@@ -77,26 +78,65 @@ class ChangeLogEntryAdmin(admin.ModelAdmin):
         return False
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    """On an existing subscription the URL field starts empty (the stored URL may carry a token, so the page shows
+    it redacted); leaving it blank keeps the URL, entering one replaces it."""
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ("url", "events", "active", "description")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["url"].required = False
+            self.fields[
+                "url"
+            ].help_text = f"Now {redacted_url(self.instance.url)} (query values redacted). Leave blank to keep it."
+            self.initial["url"] = ""
+
+    def clean_url(self) -> str:
+        return self.cleaned_data.get("url") or self.instance.url
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
-    """Staff manage subscriptions here or through /api/v1/webhooks; the secret is shown on the page to copy."""
+    """Staff manage subscriptions here or through /api/v1/webhooks. The secret is shown once, in the message after
+    adding a subscription or rotating its secret, never on a page; URLs are listed redacted."""
 
-    list_display = ("id", "url", "active", "created_at")
+    form = WebhookSubscriptionForm
+    list_display = ("id", "shown_url", "active", "created_at")
     list_filter = ("active",)
-    fields = ("url", "events", "active", "description", "secret", "previous_secret", "created_at", "updated_at")
-    readonly_fields = ("secret", "previous_secret", "created_at", "updated_at")
+    fields = ("url", "events", "active", "description", "secret_state", "created_at", "updated_at")
+    readonly_fields = ("secret_state", "created_at", "updated_at")
     actions = ("send_test_event", "rotate_secret")
 
     def has_module_permission(self, request) -> bool:
         return request.user.is_active and request.user.is_staff
+
+    @admin.display(description="URL")
+    def shown_url(self, obj: WebhookSubscription) -> str:
+        return redacted_url(obj.url)
+
+    @admin.display(description="secret")
+    def secret_state(self, obj: WebhookSubscription) -> str:
+        if not obj.pk:
+            return "generated when saved, shown once"
+        rotating = " (the previous one still signs too)" if obj.previous_secret else ""
+        return f"set, shown once when created or rotated{rotating}"
 
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             obj.record(
                 "webhook.updated" if change else "webhook.created",
-                {k: [None, form.cleaned_data.get(k)] for k in form.changed_data},
+                {
+                    k: [None, redacted_url(obj.url) if k == "url" else form.cleaned_data.get(k)]
+                    for k in form.changed_data
+                },
             )
+        if not change:
+            self.message_user(request, f"The signing secret of {obj} (shown once): {obj.secret}", messages.WARNING)
 
     @admin.action(description="Send a test event")
     def send_test_event(self, request, queryset):
@@ -106,7 +146,8 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate the secret (the previous one keeps signing until the next rotation)")
     def rotate_secret(self, request, queryset):
         for subscription in queryset:
-            subscription.rotate_secret()
+            secret = subscription.rotate_secret()
+            self.message_user(request, f"The new secret of {subscription} (shown once): {secret}", messages.WARNING)
 
 
 @admin.register(WebhookDelivery)

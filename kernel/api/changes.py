@@ -125,7 +125,7 @@ def changes_response(request, queryset, *, with_object: bool = True) -> Response
         *PAGING_PARAMETERS,
     }
     reject_unknown_parameters(request, allowed)
-    filterset = ChangeLogFilterSet(request.query_params, queryset=queryset)
+    filterset = ChangeLogFilterSet(request.query_params, queryset=queryset.visible_to(request.user))
     if not filterset.is_valid():
         raise QueryParameterInvalid(filterset.errors)
     after_id = bounded_int(request, "after_id", 0, 0, MAX_ID)

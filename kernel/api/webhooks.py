@@ -1,5 +1,7 @@
 """``/api/v1/webhooks``: subscriptions (staff only), their deliveries, a test event and manual redelivery. The
-secret is shown when a subscription is created or its secret rotated, never listed."""
+secret is shown when a subscription is created or its secret rotated, never listed; the URL in full only to the
+request that sets it (create, or a PATCH of ``url``), elsewhere (lists, the change log) with its credentials,
+query values and fragment redacted, as a URL often carries a token."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from kernel.models.webhooks import (
     WebhookDelivery,
     WebhookSubscription,
     check_destination,
+    redacted_url,
 )
 
 MAX_DELIVERIES_LISTED = 100
@@ -182,6 +185,9 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                 )
         return super().to_internal_value(data)
 
+    def to_representation(self, instance):
+        return {**super().to_representation(instance), "url": redacted_url(instance.url)}
+
     def validate_url(self, value: str) -> str:
         check_destination(value)  # a Django ValidationError: DRF reports it at /url
         return value
@@ -286,28 +292,30 @@ class WebhookViewSet(StrictQueryParameters, mixins.ListModelMixin, mixins.Retrie
         with transaction.atomic():
             subscription = serializer.save()
             subscription.record(
-                "webhook.created", {"url": [None, subscription.url], "events": [None, subscription.events]}
+                "webhook.created",
+                {"url": [None, redacted_url(subscription.url)], "events": [None, subscription.events]},
             )
-        return Response({**serializer.data, "secret": subscription.secret}, status=status.HTTP_201_CREATED)
+        shown = {**serializer.data, "url": subscription.url, "secret": subscription.secret}  # to its creator, once
+        return Response(shown, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         subscription = self.get_object()
-        before = SubscriptionSerializer(subscription).data
+        before, url_before = SubscriptionSerializer(subscription).data, subscription.url
         serializer = self.get_serializer(subscription, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
             serializer.save()
             after = serializer.data
-            subscription.record(
-                "webhook.updated",
-                {k: [before[k], after[k]] for k in ("url", "events", "active", "description") if before[k] != after[k]},
-            )
-        return Response(serializer.data)
+            changes = {k: [before[k], after[k]] for k in ("events", "active", "description") if before[k] != after[k]}
+            if subscription.url != url_before:  # recorded even when only a redacted part changed
+                changes["url"] = [before["url"], after["url"]]
+            subscription.record("webhook.updated", changes)
+        return Response({**serializer.data, "url": subscription.url} if "url" in request.data else serializer.data)
 
     def destroy(self, request, pk=None):
         subscription = self.get_object()
         with transaction.atomic():
-            subscription.record("webhook.deleted", {"url": [subscription.url, None]})
+            subscription.record("webhook.deleted", {"url": [redacted_url(subscription.url), None]})
             subscription.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -68,7 +68,17 @@ class Change:
     changes: dict[str, Any] = field(default_factory=dict)
 
 
+# Kinds whose entries only staff read (the API's change log and history): a webhook subscription's entries name
+# where the registry sends its events, which is the subscribing staff's business, not every reader's.
+STAFF_ONLY_KINDS = ("webhook",)
+
+
 class ChangeLogQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ChangeLogQuerySet:
+        if user is not None and user.is_active and user.is_staff:
+            return self
+        return self.exclude(kind__in=STAFF_ONLY_KINDS)
+
     def of_object(self, kind: str, name: str) -> ChangeLogQuerySet:
         return self.filter(kind=kind, name=name)
 

@@ -6,9 +6,11 @@ at least once even if the broker or the worker was down at commit time: nothing 
 and nothing depends on ``delay_on_commit``. A subscription therefore receives the changes committed while it is
 active (and matches them); one created or re-activated later does not get the earlier ones. A Celery beat job (``deliver_webhooks``)
 runs ``relay_outbox`` (claims outbox items with ``SELECT ... FOR UPDATE SKIP LOCKED``, fans them out to the
-matching subscriptions as ``WebhookDelivery`` rows and deletes them, in one transaction) and then
-``deliver_due``, which sends each object's deliveries in change order (a delivery waits while an earlier one of
-the same object to the same subscription is pending), signed per the Standard Webhooks convention, with
+matching subscriptions as ``WebhookDelivery`` rows and deletes them, in one transaction) and then starts a
+``deliver_lane`` task per subscription with work (one sender per subscription at a time, so a slow receiver
+delays only its own lane), which sends each object's deliveries in change order (a delivery waits while an
+earlier one of the same object to the same subscription is pending) through ``kernel.egress`` (checked
+destination, total deadline, bounded read), signed per the Standard Webhooks convention, with
 exponential backoff capped at ``WEBHOOK_BACKOFF_CAP_SECONDS``, every attempt recorded, and a dead letter after
 ``WEBHOOK_MAX_ATTEMPTS``. Written by hand rather than with a library: the only maintained Standard Webhooks
 package (``standardwebhooks``) signs but has no outbox, retry or persistence, and the signing is ten lines.
@@ -24,7 +26,10 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -56,6 +61,30 @@ RELAY_LOCK_KEY = 0x52454C4159  # "RELAY"
 
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+REDACTED = "REDACTED"
+QUERY_KEY = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
+
+
+def redacted_url(url: str) -> str:
+    """``url`` as shown to anyone but the staff user who set it (the change log, the admin's lists): no
+    credentials, every query value and the fragment replaced, a query key kept only when it looks like a name."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode(
+        [
+            (key if QUERY_KEY.fullmatch(key) else REDACTED, REDACTED)
+            for key, _ in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="[]",
+    )
+    if parts.query and not query:
+        query = REDACTED
+    return urlunsplit((parts.scheme, netloc, parts.path, query, REDACTED if parts.fragment else ""))
 
 
 def check_destination(url: str) -> None:
@@ -105,6 +134,9 @@ class WebhookSubscription(models.Model):
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     active = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True, default="")
+    # When a lane task was queued for this subscription and not yet finished (``queue_lanes``): one queued task per
+    # lane, so a slow lane's backlog cannot crowd the other lanes out of the queue.
+    lane_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -114,7 +146,7 @@ class WebhookSubscription(models.Model):
         ordering = ("id",)
 
     def __str__(self) -> str:
-        return f"webhook {self.id} -> {self.url}"
+        return f"webhook {self.id} -> {redacted_url(self.url)}"
 
     def clean(self) -> None:
         if self.url and URL_PATTERN.fullmatch(self.url):
@@ -212,7 +244,15 @@ def wanted(actions) -> set[str]:
     return {action for action in actions if any(event_matches(events, action) for events in patterns)}
 
 
+def delivered(action: str) -> bool:
+    """Whether entries with ``action`` are events at all: a subscription's own entries (``webhook.*``, which name
+    other subscribers' URLs) are staff-only (changelog.STAFF_ONLY_KINDS) and never sent to subscribers, ``*`` or
+    not. An action is ``<kind>.<verb>``, so the kind is its first part (the set form below sees only actions)."""
+    return action.split(".", 1)[0] not in changelog.STAFF_ONLY_KINDS
+
+
 def _outbox(rows: list) -> None:
+    rows = [row for row in rows if delivered(row.action)]
     wants = wanted({row.action for row in rows})
     OutboxItem.objects.bulk_create([OutboxItem(entry_id=row.pk) for row in rows if row.action in wants])
 
@@ -222,8 +262,10 @@ def _outbox_sql() -> str:
     statement itself, for the entries some active subscription's patterns match, matched in SQL exactly as
     ``event_matches`` does (``*``, the action itself, or a ``prefix*``), so no round trip reads the
     subscriptions first."""
+    staff_only = "".join(f" AND NOT starts_with(e.action, '{kind}.')" for kind in changelog.STAFF_ONLY_KINDS)
     return (
-        f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT e.id FROM {{entries}} e WHERE EXISTS ("
+        f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT e.id FROM {{entries}} e"
+        f" WHERE TRUE{staff_only} AND EXISTS ("
         f"SELECT 1 FROM {WebhookSubscription._meta.db_table} s,"
         " jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.events) = 'array' THEN s.events ELSE '[]' END) p(pattern)"
         f" WHERE s.active AND {EVENT_MATCH_SQL})"
@@ -262,7 +304,7 @@ def relay_outbox(batch: int = 500) -> int:
             )
             for item in items
             for subscription in subscriptions
-            if event_matches(subscription.events, item.entry.action)
+            if delivered(item.entry.action) and event_matches(subscription.events, item.entry.action)
         ]
         WebhookDelivery.objects.bulk_create(deliveries)
         OutboxItem.objects.filter(pk__in=[item.pk for item in items]).delete()
@@ -275,9 +317,72 @@ def backoff(attempts: int) -> timedelta:
     )
 
 
-def _claim(limit: int) -> list[WebhookDelivery]:
-    """Claim due deliveries that head their object's queue: a lease (next_attempt_at pushed forward) keeps other
-    workers off them while the HTTP call runs outside any transaction."""
+# A lane is one subscription's deliveries, sent by one worker at a time (a PostgreSQL session-level advisory lock
+# keyed by the subscription), so a slow receiver holds up only its own lane and a delivery is never sent twice
+# at once. The lock goes with the connection if the worker dies; a lease on each delivery covers the same.
+LANE_LOCK_KEY = 0x4C414E45  # "LANE"
+# A claimed delivery's lease: the attempt's total deadline plus this, so it always outlives the attempt it covers.
+LEASE_MARGIN_SECONDS = 30
+# One lane task sends at most this much before it returns (the next beat tick starts it again): fair to others.
+LANE_MAX_ATTEMPTS = 100
+LANE_BUDGET_SECONDS = 60
+MAX_LANES_PER_TICK = 1000
+
+
+@contextmanager
+def lane(subscription_id: int) -> Iterator[bool]:
+    """Whether this process holds ``subscription_id``'s lane (False: another worker is sending it)."""
+    if connection.vendor != "postgresql":  # the embedded default runs tasks inline, one at a time
+        yield True
+        return
+    key = [LANE_LOCK_KEY, subscription_id % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def queue_lanes() -> list[int]:
+    """The subscriptions with work whose lane has no task queued (or one queued so long ago that it was lost),
+    marked queued; the beat job starts a lane task for each. A lane task clears the mark when it ends."""
+    now = timezone.now()
+    lost = now - timedelta(seconds=LANE_BUDGET_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            WebhookSubscription.objects.filter(pk__in=due_subscriptions())
+            .filter(models.Q(lane_queued_at=None) | models.Q(lane_queued_at__lt=lost))
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+        WebhookSubscription.objects.filter(pk__in=ids).update(lane_queued_at=now)
+    return ids
+
+
+def lane_done(subscription_id: int) -> None:
+    WebhookSubscription.objects.filter(pk=subscription_id).update(lane_queued_at=None)
+
+
+def due_subscriptions() -> list[int]:
+    """Active subscriptions with a delivery due now (their lanes have work)."""
+    return list(
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now(), subscription__active=True
+        )
+        .order_by()
+        .values_list("subscription_id", flat=True)
+        .distinct()[:MAX_LANES_PER_TICK]
+    )
+
+
+def _claim_next(subscription_id: int) -> WebhookDelivery | None:
+    """The subscription's next due delivery that heads its object's queue, leased (next_attempt_at pushed past
+    the attempt's deadline) in the same transaction, so nobody else takes it while the HTTP call runs outside any
+    transaction. A deactivated subscription's deliveries are not claimed: it stops retrying."""
     now = timezone.now()
     earlier = WebhookDelivery.objects.filter(
         subscription=OuterRef("subscription"),
@@ -286,21 +391,28 @@ def _claim(limit: int) -> list[WebhookDelivery]:
         order__lt=OuterRef("order"),
     )
     with transaction.atomic():
-        due = list(
-            WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        delivery = (
+            WebhookDelivery.objects.filter(
+                subscription_id=subscription_id,
+                subscription__active=True,
+                status=DeliveryStatus.PENDING,
+                next_attempt_at__lte=now,
+            )
             .filter(~Exists(earlier))
-            .select_for_update(skip_locked=True)
-            .order_by("order", "created_at")[:limit]
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("subscription")
+            .order_by("order", "created_at")
+            .first()
         )
-        WebhookDelivery.objects.filter(pk__in=[d.pk for d in due]).update(
-            next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 4)
-        )
-    return due
+        if delivery is not None:
+            lease = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=lease)
+    return delivery
 
 
-def send(delivery: WebhookDelivery) -> None:
+def send(delivery: WebhookDelivery) -> bool:
     """One attempt: POST the signed payload, record the attempt, and mark the delivery delivered, due again
-    (backoff), or dead."""
+    (backoff), or dead; True when it was delivered."""
     subscription = delivery.subscription
     body = delivery.body()
     timestamp = int(time.time())
@@ -336,17 +448,30 @@ def send(delivery: WebhookDelivery) -> None:
         else:
             update = {"next_attempt_at": timezone.now() + backoff(attempts), "last_error": error}
         WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=attempts, **update)
+    return not error
 
 
-def deliver_due(limit: int = 100, rounds: int = 1000) -> int:
-    """Send what is due, round after round (each round sends the head of every object's queue); returns the
-    number of attempts made."""
+def deliver_lane(subscription_id: int) -> int:
+    """Send one subscription's due deliveries, each object's in change order, until none is due, one fails (the
+    receiver is unwell: the rest wait for the next tick rather than each spending a deadline), or the lane's
+    budget is spent; returns the number of attempts made (0 when another worker holds the lane)."""
     made = 0
-    for _ in range(rounds):
-        due = _claim(limit)
-        if not due:
-            break
-        for delivery in due:
-            send(delivery)
-            made += 1
+    started = time.monotonic()
+    try:
+        with lane(subscription_id) as held:
+            while held and made < LANE_MAX_ATTEMPTS and time.monotonic() - started < LANE_BUDGET_SECONDS:
+                delivery = _claim_next(subscription_id)
+                if delivery is None:
+                    break
+                made += 1
+                if not send(delivery):
+                    break
+    finally:
+        lane_done(subscription_id)
     return made
+
+
+def deliver_due() -> int:
+    """Every lane that has work, one after another (the embedded default and tests; the worker runs each lane as
+    its own task, ``kernel.tasks.deliver_webhook_lane``); returns the number of attempts made."""
+    return sum(deliver_lane(subscription_id) for subscription_id in due_subscriptions())

@@ -217,7 +217,7 @@ EXAMPLES.update(
     {
         "webhook_create": Example(
             setup=webhook_world,
-            body=lambda w: {"url": "https://example.org/hook", "events": ["*"]},
+            body=lambda w: {"url": "https://93.184.215.14/hook", "events": ["*"]},  # global, never contacted
             rejected_body=lambda w: {"url": "ftp://example.org/", "events": ["*"]},
         ),
         "webhook_partial_update": Example(body=lambda w: {"active": False}, **WEBHOOK),

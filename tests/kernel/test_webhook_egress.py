@@ -234,8 +234,14 @@ def test_a_failure_is_reported_by_its_class_only(settings, receiver):
     failing = Receiver(status=500)
     errors = {}
     try:
-        for name, port in (("closed", closed_port()), ("not http", not_http.port), ("http 500", failing.port)):
-            subscription = WebhookSubscription.objects.create(url=f"http://127.0.0.1:{port}/", events=["*"])
+        cases = (
+            ("closed", "http", closed_port()),
+            ("not http", "http", not_http.port),
+            ("http 500", "http", failing.port),
+            ("tls", "https", failing.port),  # an https URL to a plain-HTTP port
+        )
+        for name, scheme, port in cases:
+            subscription = WebhookSubscription.objects.create(url=f"{scheme}://127.0.0.1:{port}/", events=["*"])
             delivery = subscription.send_test_event()
             deliver_due()
             errors[name] = WebhookDelivery.objects.get(pk=delivery.pk).last_error
@@ -244,7 +250,12 @@ def test_a_failure_is_reported_by_its_class_only(settings, receiver):
         failing.server.shutdown()
         failing.server.server_close()
     # A closed port and a port speaking another protocol read the same: no port scanner.
-    assert errors == {"closed": "connection failed", "not http": "connection failed", "http 500": "HTTP 500"}
+    assert errors == {
+        "closed": "connection failed",
+        "not http": "connection failed",
+        "http 500": "HTTP 500",
+        "tls": "TLS error",
+    }
 
 
 def test_the_allow_list_admits_names_addresses_and_cidrs(settings):
@@ -257,3 +268,14 @@ def test_the_allow_list_admits_names_addresses_and_cidrs(settings):
         egress.destination("http://2130706433/")  # never a numeric host, allowed or not
     with pytest.raises(ValueError):
         egress.parse_allow_list(["not a host!"])
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_an_internal_destination_too(admin_client, no_connection, settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    response = admin_client.post(
+        "/admin/registry_project/webhooksubscription/add/",
+        {"url": "http://169.254.169.254/latest/meta-data/", "events": '["*"]', "active": "on", "description": ""},
+    )
+    assert response.status_code == 200 and "not globally routable" in response.content.decode()
+    assert not WebhookSubscription.objects.exists() and no_connection == []
