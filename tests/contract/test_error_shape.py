@@ -195,7 +195,8 @@ def test_gunicorns_worker_sends_whole_answers(gunicorn_port):
 
     for path in (b"/health/live", b"/api/schema/"):
         answer = _raw_request(
-            gunicorn_port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n"
+            gunicorn_port,
+            b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
         )
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head
