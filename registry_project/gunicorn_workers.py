@@ -106,7 +106,9 @@ class RegistryThreadWorker(ThreadWorker):
     def finish_request(self, conn, fs):
         self.busy -= 1
         super().finish_request(conn, fs)  # may hand the connection back to a thread at once (a pipelined request)
-        self.set_accept_enabled(self.nr_conns < self.worker_connections)
+        # A stopping worker (SIGTERM, max_requests) has stopped listening for good: it finishes what it holds within
+        # graceful_timeout, and a connection taken now would be cut off at its end instead of reaching a new worker.
+        self.set_accept_enabled(self.alive and self.nr_conns < self.worker_connections)
 
     def set_accept_enabled(self, enabled):
         """gunicorn's run loop asks again every second and after every event, so a worker whose threads are all busy
