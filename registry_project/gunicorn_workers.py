@@ -11,7 +11,11 @@ so gunicorn's ``timeout`` never kills a request that is still receiving. Two add
   threads), so the others serve reads and ``/health/live`` while slow uploads occupy some threads;
 - every read and write on a client's socket has an idle deadline (``timeout``, default 30 s): a client that sends
   or takes nothing for that long is cut off, its thread freed and its upload discarded (``models_app.artifacts``).
-  The deadline bounds silence, never the length of a transfer.
+  The deadline bounds silence, never the length of a transfer;
+- a connection that ends is closed gracefully (gunicorn lingers up to 2 s reading what the peer still sends, so the
+  last answer is not cut by a reset) on its own thread, not on the worker's main loop: there a peer that keeps
+  sending after a ``Connection: close`` answer would stop the accepting, the keep-alive polling and the heartbeat
+  for 2 s per connection, and fifteen of them would have gunicorn kill the worker with every upload it holds.
 
 Why not the alternatives: presigned direct-to-S3 uploads would bypass the streaming digest check (the registry
 would have to read every object back to verify it) and do not exist for the filesystem store; an async server
@@ -115,6 +119,14 @@ class RegistryThreadWorker(ThreadWorker):
         stops listening until one is idle; the kernel hands new connections to a worker that listens."""
         super().set_accept_enabled(enabled and self.busy < self.cfg.threads)
 
+    def handle(self, conn):
+        keep = super().handle(conn)
+        if keep is False and isinstance(conn.sock, PatientSocket):
+            # Here rather than in finish_request on the main loop (see the module's docstring); the main loop's
+            # own graceful close then finds the socket closed and does nothing.
+            util.close_graceful(conn.sock)
+        return keep
+
     def handle_request(self, req, conn):
         _cork(conn.sock, True)
         try:
@@ -135,6 +147,8 @@ class PatientSocket(socket.socket):
     idle_seconds: float | None = 30.0
 
     def setblocking(self, flag: bool) -> None:
+        if self.fileno() == -1:
+            return  # closed already (RegistryThreadWorker.handle): nothing to set
         if flag:
             self.settimeout(self.idle_seconds)
         else:
