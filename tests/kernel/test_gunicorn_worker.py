@@ -53,6 +53,7 @@ def test_a_stopping_worker_does_not_take_new_connections_when_a_request_finishes
             worker.alive = False  # gunicorn's ThreadWorker.run: stop listening, finish what is held
             done = futures.Future()
             done.set_result(False)  # the request's answer said "Connection: close"
+            client.close()  # so that the graceful close finds the peer gone at once
             worker.finish_request(TConn(cfg, accepted, addr, listener.getsockname()), done)
             assert worker._accepting is False
             assert listener not in [key.fileobj for key in worker.poller.get_map().values()]
