@@ -97,7 +97,8 @@ def secrets_in(config: Any, base: tuple = ("config",)) -> list[Issue]:
         elif isinstance(value, list):
             stack.extend((child, (*path, index)) for index, child in enumerate(value))
         elif isinstance(value, str):
-            found = secrets.credential_in_value(value)
+            name = path[-1] if isinstance(path[-1], str) else ""
+            found = None if secrets.public_identifier(name, value) else secrets.credential_in_value(value)
             if found:
                 issues.append(_refused(path, found))
     return sorted(set(issues), key=lambda issue: issue.path)

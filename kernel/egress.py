@@ -11,9 +11,9 @@ in (Redis on 127.0.0.1:6379, the cloud metadata service on 169.254.169.254, a pr
   It runs when a subscription is written (a 400 at ``/url``) and again before every attempt.
 - ``post(destination, ...)`` connects to exactly the addresses that were checked (no second DNS lookup, so a
   name cannot rebind to an internal address between check and connect), while the Host header, TLS SNI and the
-  certificate check still use the name. Each attempt has one total deadline (connect, TLS, request, response
-  head and body together; a receiver that drips a byte a second is cut at the deadline, not kept alive by every
-  byte), and only a bounded prefix of the response is read.
+  certificate check still use the name. Each attempt has one total deadline (the name's lookup, connect, TLS,
+  request, response head and body together; a receiver that drips a byte a second, or whose name server answers
+  slowly, is cut at the deadline), and only a bounded prefix of the response is read.
 - What a subscriber is told of a failure is its class only (``timeout``, ``connection failed``, ``TLS error``,
   ``HTTP <status>``), so a closed port and a port that speaks another protocol read the same.
 
@@ -164,10 +164,34 @@ def _split(url: str) -> tuple[str, str, bool, int, str]:
     return scheme, host, "[" in parts.netloc, port or (443 if scheme == "https" else 80), target
 
 
-def resolve(host: str, port: int) -> list[IPAddress]:
-    """The addresses a name resolves to for TCP (bounded, in the resolver's order)."""
+def _lookup(host: str, port: int, within: float | None) -> list:
+    """getaddrinfo, given at most ``within`` seconds (None: as long as the resolver takes). A lookup cannot be
+    interrupted, so one past its time is left to finish on its own thread and its answer dropped."""
+    if within is None:
+        return getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    answer: dict = {}
+
+    def look() -> None:
+        try:
+            answer["infos"] = getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        except Exception as error:  # raised again on the caller's thread
+            answer["error"] = error
+
+    lookup = threading.Thread(target=look, name="webhook-lookup", daemon=True)
+    lookup.start()
+    lookup.join(max(within, 0))
+    if lookup.is_alive():
+        raise DeliveryFailed("timeout")
+    if "error" in answer:
+        raise answer["error"]
+    return answer["infos"]
+
+
+def resolve(host: str, port: int, *, within: float | None = None) -> list[IPAddress]:
+    """The addresses a name resolves to for TCP (bounded, in the resolver's order), looked up within ``within``
+    seconds (``DeliveryFailed("timeout")`` past them)."""
     try:
-        infos = getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        infos = _lookup(host, port, within)
     except (socket.gaierror, UnicodeError):
         raise Refused(f"The host {host!r} does not resolve.") from None
     addresses: list[IPAddress] = []
@@ -180,11 +204,12 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses[:MAX_ADDRESSES]
 
 
-def destination(url: str) -> Destination:
-    """The checked destination of ``url``: every address it resolves to is allowed, or ``Refused``."""
+def destination(url: str, *, resolve_within: float | None = None) -> Destination:
+    """The checked destination of ``url``: every address it resolves to is allowed, or ``Refused``; an attempt
+    passes what remains of its deadline as ``resolve_within``."""
     scheme, host, bracketed, port, target = _split(url)
     literal = _host_literal(host, bracketed)
-    addresses = [literal] if literal is not None else resolve(host, port)
+    addresses = [literal] if literal is not None else resolve(host, port, within=resolve_within)
     for address in addresses:
         reason = refusal(address)
         if reason and not _allowed(host, address):

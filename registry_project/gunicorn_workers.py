@@ -11,7 +11,14 @@ so gunicorn's ``timeout`` never kills a request that is still receiving. Two add
   threads), so the others serve reads and ``/health/live`` while slow uploads occupy some threads;
 - every read and write on a client's socket has an idle deadline (``timeout``, default 30 s): a client that sends
   or takes nothing for that long is cut off, its thread freed and its upload discarded (``models_app.artifacts``).
-  The deadline bounds silence, never the length of a transfer.
+  The deadline bounds silence, never the length of a transfer;
+- a connection that ends is closed gracefully (gunicorn lingers up to 2 s reading what the peer still sends, so the
+  last answer is not cut by a reset) on its own thread, not on the worker's main loop: there a peer that keeps
+  sending after a ``Connection: close`` answer would stop the accepting, the keep-alive polling and the heartbeat
+  for 2 s per connection, and fifteen of them would have gunicorn kill the worker with every upload it holds;
+- a request's head (request line and headers, a few KB) must arrive within ``timeout`` of its first read, however
+  it trickles: otherwise a client sending a header line every few seconds (slowloris) would hold a thread for
+  ever, and workers x threads such clients would leave no thread, and no listening worker, for anyone else.
 
 Why not the alternatives: presigned direct-to-S3 uploads would bypass the streaming digest check (the registry
 would have to read every object back to verify it) and do not exist for the filesystem store; an async server
@@ -32,6 +39,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
@@ -106,14 +115,35 @@ class RegistryThreadWorker(ThreadWorker):
     def finish_request(self, conn, fs):
         self.busy -= 1
         super().finish_request(conn, fs)  # may hand the connection back to a thread at once (a pipelined request)
-        self.set_accept_enabled(self.nr_conns < self.worker_connections)
+        # A stopping worker (SIGTERM, max_requests) has stopped listening for good: it finishes what it holds within
+        # graceful_timeout, and a connection taken now would be cut off at its end instead of reaching a new worker.
+        self.set_accept_enabled(self.alive and self.nr_conns < self.worker_connections)
 
     def set_accept_enabled(self, enabled):
         """gunicorn's run loop asks again every second and after every event, so a worker whose threads are all busy
         stops listening until one is idle; the kernel hands new connections to a worker that listens."""
         super().set_accept_enabled(enabled and self.busy < self.cfg.threads)
 
+    def handle(self, conn):
+        _head.reading, _head.until = True, None  # a request head is read next (PatientSocket bounds it)
+        try:
+            keep = super().handle(conn)
+        finally:
+            _head.reading = False
+        if keep is False and isinstance(conn.sock, PatientSocket):
+            # Here rather than in finish_request on the main loop (see the module's docstring); the main loop's
+            # own graceful close then finds the socket closed and does nothing.
+            util.close_graceful(conn.sock)
+        return keep
+
+    def handle_http2(self, conn):
+        _head.reading = False  # frames, not a head: the idle deadline alone applies
+        return super().handle_http2(conn)
+
     def handle_request(self, req, conn):
+        _head.reading = False  # the head is in: the body streams under the idle deadline alone
+        if isinstance(conn.sock, PatientSocket):
+            conn.sock.settimeout(PatientSocket.idle_seconds)
         _cork(conn.sock, True)
         try:
             return super().handle_request(req, conn)
@@ -121,10 +151,23 @@ class RegistryThreadWorker(ThreadWorker):
             _cork(conn.sock, False)
 
 
+class _HeadBeingRead(threading.local):
+    """Whether this worker thread is reading a request's head, and by when (monotonic) it must be complete: set
+    at the head's first read, so a keep-alive connection's next request gets a whole ``timeout`` of its own."""
+
+    reading = False
+    until: float | None = None
+
+
+_head = _HeadBeingRead()
+
+
 class PatientSocket(socket.socket):
     """A client socket that, when gunicorn makes it blocking for a thread to read, gets an idle deadline instead of
-    none: each ``recv`` or ``send`` waits at most ``idle_seconds`` (``timeout``), so a silent client, a slowloris
-    head or a dropped peer frees its thread. gunicorn sets it back to non-blocking for the poller between requests.
+    none: each ``recv`` or ``send`` waits at most ``idle_seconds`` (``timeout``), so a silent client or a dropped
+    peer frees its thread; and while a request head is read, all its reads together take at most ``idle_seconds``
+    (a slowloris head, one line just inside each idle deadline, is cut off too). gunicorn sets the socket back to
+    non-blocking for the poller between requests.
 
     The class of an accepted socket is switched in place (``RegistryThreadWorker.enqueue_req``): the layout is the
     same, and gunicorn (27.0.1) calls ``setblocking(True)`` in ``ThreadWorker.handle`` before reading a request."""
@@ -133,10 +176,31 @@ class PatientSocket(socket.socket):
     idle_seconds: float | None = 30.0
 
     def setblocking(self, flag: bool) -> None:
+        if self.fileno() == -1:
+            return  # closed already (RegistryThreadWorker.handle): nothing to set
         if flag:
             self.settimeout(self.idle_seconds)
         else:
             super().setblocking(False)
+
+    def recv(self, *args, **kwargs):
+        self._within_head_deadline()
+        return super().recv(*args, **kwargs)
+
+    def recv_into(self, *args, **kwargs):
+        self._within_head_deadline()
+        return super().recv_into(*args, **kwargs)
+
+    def _within_head_deadline(self) -> None:
+        if not _head.reading or not self.idle_seconds:
+            return
+        now = time.monotonic()
+        if _head.until is None:
+            _head.until = now + self.idle_seconds
+        remaining = _head.until - now
+        if remaining <= 0:
+            raise TimeoutError("the request head did not arrive within the timeout")
+        self.settimeout(min(remaining, self.idle_seconds))
 
 
 def _cork(client, on: bool) -> None:

@@ -428,9 +428,10 @@ def send(delivery: WebhookDelivery) -> bool:
     status_code, error = None, ""
     try:
         # Checked again at send time (the name may resolve elsewhere now), and the POST connects to the addresses
-        # this check resolved, so there is no second lookup to rebind.
-        destination = egress.destination(subscription.url)
-        status_code = egress.post(destination, body, headers, deadline_seconds=settings.WEBHOOK_TIMEOUT_SECONDS)
+        # this check resolved, so there is no second lookup to rebind. The lookup and the POST share one deadline.
+        until = started + settings.WEBHOOK_TIMEOUT_SECONDS
+        destination = egress.destination(subscription.url, resolve_within=until - time.monotonic())
+        status_code = egress.post(destination, body, headers, deadline_seconds=until - time.monotonic())
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     except egress.Refused as refused:

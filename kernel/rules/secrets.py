@@ -123,6 +123,14 @@ CREDENTIAL_NAME = re.compile(
 
 SEPARATORS = re.compile(r"[^a-z0-9]+")
 
+# Identifiers that look random but are public by design: OpenAI's organization and project ids, sent in the clear on
+# every call (the OpenAI-Organization and OpenAI-Project headers). Exempt only in their exact shape and under a name
+# that says what they are (normalised, as names are), so the prefix alone does not let a key through elsewhere.
+PUBLIC_IDENTIFIERS = (
+    ("organization", re.compile(r"org-[A-Za-z0-9]{24}")),
+    ("project", re.compile(r"proj_[A-Za-z0-9]{24}")),
+)
+
 
 @lru_cache(maxsize=4096)  # bounded: a hostile client could send every code point
 def _ascii_look_alike(character: str) -> str:
@@ -146,6 +154,12 @@ def normalised_name(name: str) -> str:
 def names_a_credential(name: str) -> bool:
     """Whether a key, header or query parameter called ``name`` would hold a credential itself."""
     return bool(CREDENTIAL_NAME.fullmatch(normalised_name(name)))
+
+
+def public_identifier(name: str, value: str) -> bool:
+    """Whether ``value``, held under ``name``, is an identifier published by design (``PUBLIC_IDENTIFIERS``)."""
+    normalised = normalised_name(name)
+    return any(normalised.endswith(label) and shape.fullmatch(value) for label, shape in PUBLIC_IDENTIFIERS)
 
 
 def _random_looking(value: str) -> bool:

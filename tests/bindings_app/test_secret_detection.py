@@ -145,12 +145,37 @@ def test_a_patch_cannot_slip_a_credential_into_the_endpoint(api, make_binding):
                 "organization": "org-research",
             }
         },
+        {
+            # OpenAI's organization and project ids look random but are sent in the clear on every call.
+            "config": {
+                "organization": "org-kq8h2fQ9wXyZ3mNpL7tR4sVb",
+                "project": "proj_Xk3j9LmQ2pR7sT1vW4yZ6bN8",
+                "headers": {
+                    "OpenAI-Organization": "org-kq8h2fQ9wXyZ3mNpL7tR4sVb",
+                    "OpenAI-Project": "proj_Xk3j9LmQ2pR7sT1vW4yZ6bN8",
+                },
+            }
+        },
     ],
 )
 def test_ordinary_settings_are_not_mistaken_for_credentials(api, llama, binding_body, overrides):
     response = api.post(URL, binding_body(**overrides), format="json")
 
     assert response.status_code == 201, response.json()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"api_key_secret": "vault:kv/openai#key", "headers": {"X-Trace": "org-kq8h2fQ9wXyZ3mNpL7tR4sVb"}},
+        {"api_key_secret": "vault:kv/openai#key", "organization": "proj_Xk3j9LmQ2pR7sT1vW4yZ6bN8"},
+        {"api_key_secret": "vault:kv/openai#key", "organization": "org-Zx9vQ2mT7pL4rW8kN3bY6cH1dF5gJ0sA"},
+    ],
+)
+def test_a_public_id_shape_does_not_launder_a_random_string_under_another_name(api, llama, binding_body, config):
+    response = api.post(URL, binding_body(config=config), format="json")
+
+    assert response.status_code == 400, response.json()
 
 
 def test_a_huge_config_is_refused_without_scanning_all_of_it(api, llama, binding_body):

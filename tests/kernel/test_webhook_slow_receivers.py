@@ -358,3 +358,25 @@ def test_lifecycle_jobs_keep_their_schedule_while_every_webhook_slot_is_held(tmp
         stop(lifecycle, webhooks, broker)
         for server in drips:
             server.close()
+
+
+@pytest.mark.django_db
+def test_a_name_whose_dns_answers_slowly_is_cut_at_the_total_deadline_too(monkeypatch):
+    """The lookup is part of the attempt: a subscriber whose own name server answers slowly (or never) cannot stretch
+    an attempt past its deadline (nor past the claim that covers it). No query is sent: DNS is stood in for."""
+    from kernel import egress
+
+    def slow_lookup(host, port, *args, **kwargs):
+        time.sleep(5)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    subscription = subscribe(9)  # written as 127.0.0.1; the name is set past the API's own (instant) lookup
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(url="http://slow-dns.example.com:9/hook")
+    subscription.send_test_event()
+    monkeypatch.setattr(egress, "getaddrinfo", slow_lookup)
+    started = time.monotonic()
+    deliver_due()
+    elapsed = time.monotonic() - started
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.last_error == "timeout" and delivery.status == "pending"
+    assert elapsed < 4, f"the attempt took {elapsed:.1f} s against a 2 s deadline"
