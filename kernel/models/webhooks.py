@@ -65,11 +65,16 @@ def new_secret() -> str:
 
 REDACTED = "REDACTED"
 QUERY_KEY = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
+# A path segment shown as it is: a short lowercase word ('hooks', 'v1', 'registry-events'). Anything else may be a
+# token, as receivers that authenticate by URL put theirs in the path (Slack's /services/T../B../<token>, Discord's
+# /api/webhooks/<id>/<token>, Teams' GUIDs), so it is shown as REDACTED.
+PATH_SEGMENT = re.compile(r"[a-z0-9._-]{1,16}")
 
 
 def redacted_url(url: str) -> str:
     """``url`` as shown to anyone but the staff user who set it (the change log, the admin's lists): no
-    credentials, every query value and the fragment replaced, a query key kept only when it looks like a name."""
+    credentials, every query value and the fragment replaced, a query key kept only when it looks like a name, a
+    path segment only when it is a short lowercase word (``PATH_SEGMENT``)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -84,7 +89,10 @@ def redacted_url(url: str) -> str:
     )
     if parts.query and not query:
         query = REDACTED
-    return urlunsplit((parts.scheme, netloc, parts.path, query, REDACTED if parts.fragment else ""))
+    path = "/".join(
+        segment if not segment or PATH_SEGMENT.fullmatch(segment) else REDACTED for segment in parts.path.split("/")
+    )
+    return urlunsplit((parts.scheme, netloc, path, query, REDACTED if parts.fragment else ""))
 
 
 def check_destination(url: str) -> None:

@@ -113,3 +113,21 @@ def test_the_admin_keeps_the_url_when_its_field_is_left_blank(admin_client):
     assert response.status_code == 302, response.content.decode()[-2000:]
     subscription.refresh_from_db()
     assert subscription.url == TOKEN_URL and subscription.events == ["model.*"]
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        (
+            "https://hooks.slack.com/services/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",
+            "https://hooks.slack.com/services/REDACTED/REDACTED/REDACTED",
+        ),
+        (
+            "https://discord.com/api/webhooks/123456789012345678/AbCdEf_gHiJkLmNoPqRsTuVwXyZ-0123456789",
+            "https://discord.com/api/webhooks/REDACTED/REDACTED",
+        ),
+        ("https://hooks.example.com/v1/registry-events", "https://hooks.example.com/v1/registry-events"),
+    ],
+)
+def test_a_token_in_the_path_is_redacted_and_plain_words_are_kept(url, shown):
+    assert redacted_url(url) == shown
