@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 
@@ -217,3 +218,11 @@ class RegistryLogger(LoggerHooks):
 
     def wants_access_lines(self) -> bool:
         return bool(self.cfg.accesslog)
+
+    def exception(self, msg, *args, **kwargs):
+        """A client cut off at its deadline (a silent connection, a head that trickles) is routine, not an error
+        with a traceback: one info line each, so a slowloris client cannot fill the error log with tracebacks."""
+        if isinstance(sys.exc_info()[1], TimeoutError):
+            self.info("Client cut off at its deadline (GUNICORN_TIMEOUT): %s", sys.exc_info()[1])
+            return
+        super().exception(msg, *args, **kwargs)
