@@ -366,6 +366,11 @@ class DefinitionVersion(models.Model):
     # document, the page PostgreSQL writes and the OpenAPI schema: registrable ones after the mutable fields,
     # server-managed ones after the lifecycle fields, each group in the order given.
     document_extras: ClassVar[tuple[DocumentField, ...]] = ()
+    # Spec fields that are facts about running the version rather than what was registered (a model's price, its
+    # latest evaluation score): kept in ``spec`` beside the rest, so every filter, page and export reads them where
+    # it always did, but an update may change them (logged like every change) and a registration retried after
+    # such an update is still a retry (``registration_differences`` leaves them out).
+    operational_fields: ClassVar[tuple[str, ...]] = ()
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     version = models.CharField(max_length=128, help_text="Canonical semver text, e.g. 1.2.0-rc.1+build.5")
@@ -528,7 +533,11 @@ class DefinitionVersion(models.Model):
         409 naming them. The one rule for every kind; the mutable fields are not part of it (an update changes
         them, and a retry sent after it is still a retry)."""
         spec, _ = self.split_document(document)
-        return differing_paths(self.spec, spec)
+        operational = set(self.operational_fields)
+        return differing_paths(
+            {k: v for k, v in self.spec.items() if k not in operational},
+            {k: v for k, v in spec.items() if k not in operational},
+        )
 
     def document(self) -> dict:
         """The registrable document: identity, definition-wide fields, spec, mutable fields and the kind's

@@ -108,6 +108,9 @@ def derived_from_link(version: ModelVersion) -> dict | None:
 
 class ModelVersion(DefinitionVersion):
     parent_field = "model"
+    # A version is priced and evaluated after it is registered (PATCH); what was registered (artifact, runtime,
+    # requirements, metrics) never changes.
+    operational_fields = ("eval_score", "cost_per_1k_tokens")
 
     # No index of its own: the unique (model, major, minor, patch, prerelease) index leads with it and serves every
     # lookup by model; a second one only made each write (retention archives rows by the million) cost more.
