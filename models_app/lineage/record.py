@@ -49,3 +49,18 @@ def record_lineage(version: ModelVersion, document: dict) -> None:
     version.save(update_fields=["derived_from", "relation", "lineage_depth", "deltas"])
     if improvements(version.deltas):
         sign.issue(version)
+
+
+def refresh_deltas(version: ModelVersion) -> None:
+    """After ``version``'s metrics changed (an evaluation, ``models_app.evaluations``): its deltas against its
+    parent and its derivatives' against it, from the latest metrics, in the caller's transaction. Attestations
+    stay as issued: they attest what was registered."""
+    directions = version.model.metric_directions
+    metrics = version.spec.get("metrics") or {}
+    if version.derived_from_id is not None:
+        parent = ModelVersion.objects.get(pk=version.derived_from_id)
+        version.deltas = compute_deltas(parent.spec.get("metrics") or {}, metrics, directions)
+        version.save(update_fields=["deltas"])
+    for child in ModelVersion.objects.filter(derived_from=version).select_related("model"):
+        child.deltas = compute_deltas(metrics, child.spec.get("metrics") or {}, child.model.metric_directions)
+        child.save(update_fields=["deltas"])

@@ -172,6 +172,11 @@ EXAMPLES.update(
             rejected_params={"version": "9.9.9"},
             entries=2,  # one model.artifact_stored per file, as for one-file uploads
         ),
+        "model_evaluations_post": Example(
+            params={"version": "1.0.0"},
+            body=lambda w: {"metrics": {"accuracy": 0.9}, "dataset": "held-out"},
+            rejected_body=lambda w: {"metrics": {"accuracy": "high"}},
+        ),
         "model_artifacts_seal": Example(
             setup=version_world, params={"version": "1.2.0"}, rejected_params={"version": "9.9.9"}
         ),
