@@ -1,9 +1,9 @@
 import re
 
 import django_filters
-from drf_spectacular.utils import extend_schema_field
 from django import forms
 from django.db import connection
+from drf_spectacular.utils import extend_schema_field
 
 from kernel.api.filtersets import VersionFilterSet
 from models_app.models import ModelVersion
