@@ -23,8 +23,14 @@ from models_app.models.artifact_files import FILE_SCHEMA
 from models_app.models.querysets import ModelQuerySet, ModelVersionQuerySet
 
 MAX_RETENTION_KEEP = 10
-# The specification's examples carry this placeholder checksum; it names no content (models_app.validation warns).
+# The specification's examples carry placeholder checksums: "sha256:...", or the schema registry's "sha256:abc123...",
+# a few hex digits and a trailing "...". They name no content: they register with a warning (models_app.validation)
+# and an upload is not checked against them (models_app.artifacts.upload).
 CHECKSUM_PLACEHOLDER = "sha256:..."
+
+
+def is_checksum_placeholder(checksum: object) -> bool:
+    return isinstance(checksum, str) and checksum.startswith("sha256:") and checksum.endswith("...")
 
 
 class Model(Definition):
