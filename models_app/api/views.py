@@ -54,6 +54,7 @@ class ModelViewSet(DefinitionViewSet):
         "evaluations": ("limit", "offset"),
     }
     paginated_actions = (*DefinitionViewSet.paginated_actions, "evaluations")
+    unfiltered_actions = ("evaluations",)  # a page of records: the document filters do not apply
     body_required_actions = (*DefinitionViewSet.body_required_actions, "evaluations", "update_by_id")
     late_confirmed_actions = (*DefinitionViewSet.late_confirmed_actions, "retrieve_by_id")
     # Recording an evaluation changes a version, and so does deactivating one (RegistryAccess: change_modelversion).
