@@ -10,7 +10,8 @@ The version's document shows the latest value of each metric: a record's metrics
 evaluation) and its ``eval_score``, if any, becomes the version's ``eval_score``, so the filters
 (``min_eval_score``), routing and exports read the latest values where they always read them, and lineage's deltas
 (this version's against its parent, its derivatives' against it) are computed again from them. What was registered
-as the version's artifact, runtime and requirements never changes, and attestations stay as issued.
+as the version's artifact, runtime and requirements never changes, and attestations stay as issued (a version
+that now improves on its parent and has none is issued one).
 """
 
 from __future__ import annotations

@@ -176,3 +176,24 @@ def test_lineage_deltas_follow_the_latest_metrics_both_ways(api, register):
     steps = api.get("/api/v1/models/chat/versions/1.2.0/lineage").json()["steps"]
     assert steps[1]["deltas"]["accuracy"]["value"] == 0.8 and steps[1]["deltas"]["accuracy"]["improved"] is False
     assert steps[2]["deltas"]["accuracy"]["parent"] == 0.8 and steps[2]["improved"] == ["accuracy"]
+
+
+def test_a_version_that_now_improves_on_its_parent_is_attested_and_an_attestation_stays_as_issued(
+    api, register, signing_key
+):
+    register("chat", "1.0.0", metrics={"accuracy": 0.85})
+    register("chat", "1.1.0", metrics={"accuracy": 0.8}, derived_from=("chat", "1.0.0", "retrain"))
+    register("chat", "1.2.0", metrics={"accuracy": 0.9}, derived_from=("chat", "1.0.0", "finetune"))
+    attestation = "/api/v1/models/chat/versions/{}/attestation"
+    assert api.get(attestation.format("1.1.0")).status_code == 404
+    issued = api.get(attestation.format("1.2.0")).json()
+
+    # 1.1.0 re-evaluated above its parent: attested now.
+    api.post("/api/v1/models/chat/versions/1.1.0/evaluations", {"metrics": {"accuracy": 0.88}}, format="json")
+    assert api.get(attestation.format("1.1.0")).status_code == 200
+    # 1.0.0 re-evaluated above both: they no longer improve on it, and their attestations stay as issued.
+    api.post("/api/v1/models/chat/versions/1.0.0/evaluations", {"metrics": {"accuracy": 0.95}}, format="json")
+
+    assert api.get("/api/v1/models/chat/versions/1.2.0/lineage").json()["steps"][1]["improved"] == []
+    assert api.get(attestation.format("1.2.0")).json() == issued
+    assert api.get(attestation.format("1.1.0")).status_code == 200
