@@ -98,8 +98,9 @@ class Definition(models.Model):
 
     kind: ClassVar[str] = "definition"
     validator: ClassVar[DocumentValidator]
-    # Document fields stored on the definition (shared by all versions) rather than in a version's spec.
-    parent_fields: ClassVar[tuple[str, ...]] = ()
+    # Document fields stored on the definition (shared by all versions) rather than in a version's spec; every kind
+    # has ``labels``, a kind adds its own (a model's family).
+    parent_fields: ClassVar[tuple[str, ...]] = ("labels",)
     # The PostgreSQL functions that write in one statement for this kind (kernel.fastpaths.one_statement; a
     # migration creates them): {"register": name, "activate": name}. A write without one takes the ORM path.
     write_functions: ClassVar[dict[str, str] | None] = None
@@ -115,6 +116,10 @@ class Definition(models.Model):
         default=list, blank=True, help_text="The definition's own tags; each version has its own too."
     )
     description = models.TextField(blank=True, default="", help_text="What this definition is, whatever the version.")
+    # Key-value labels (issue #27: the earlier services' subject and category), a definition-wide document field
+    # of every kind, checked by kernel.documents.shape.LABELS_SCHEMA; ?label=key:value filters on them (a GIN
+    # index per kind on PostgreSQL).
+    labels = models.JSONField(null=True, blank=True, help_text="Key-value labels, e.g. subject: math.")
 
     objects = DefinitionQuerySet.as_manager()
 

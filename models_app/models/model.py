@@ -37,7 +37,7 @@ class Model(Definition):
     """A registered AI model: identity, family and retention setting shared by all its versions."""
 
     kind = "model"
-    parent_fields = ("family", "retention_keep", "metric_directions", "task", "labels")
+    parent_fields = ("family", "retention_keep", "metric_directions", "task", *Definition.parent_fields)
     write_functions = {
         "register": "models_app_model_register_v1",
         "activate": "models_app_model_activate_v1",
@@ -55,10 +55,8 @@ class Model(Definition):
     )
 
     # Classification (issue #27): what the model does, from a documented vocabulary (the Hugging Face pipeline tags,
-    # models_app/schemas/model.json), and free key-value labels; the earlier services' ``subject`` and ``category``
-    # are labels. Lists filter on both (?task=, ?label=key:value); migration 0014 indexes labels (GIN, PostgreSQL).
+    # models_app/schemas/model.json), filtered by ?task=; with the labels every definition has.
     task = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    labels = models.JSONField(null=True, blank=True, help_text="Key-value labels, e.g. subject: math.")
 
     latest_version = version_pointer("ModelVersion", "latest")
     current_version = version_pointer("ModelVersion", "current")

@@ -81,3 +81,23 @@ def test_a_malformed_filter_is_a_400_naming_the_parameter(api, classified, query
 
     assert response.status_code == 400, response.json()
     assert response.json()["errors"][0]["parameter"] == query.split("=")[0]
+
+
+@pytest.mark.parametrize(
+    "kind, app, example_name",
+    [("pipelines", "pipelines_app", "text-generation-pipeline"), ("policies", "policies_app", "user-rate-limits")],
+)
+def test_every_kind_of_definition_has_labels_and_their_filter(api, model_doc, kind, app, example_name):
+    from tests.conftest import example
+
+    api.post(URL, model_doc(), format="json")  # the pipeline runs it
+    document = {**example(app, example_name), "labels": {"subject": "math", "category": "education"}}
+
+    registered = api.post(f"/api/v1/{kind}", document, format="json")
+    bad = api.post(f"/api/v1/{kind}", {**document, "version": "9.0.0", "labels": {"a__b": "x"}}, format="json")
+
+    assert registered.status_code == 201, registered.json()
+    assert registered.json()["labels"] == {"subject": "math", "category": "education"}
+    assert names(api.get(f"/api/v1/{kind}?label=subject:math&label=category:education")) == [example_name]
+    assert names(api.get(f"/api/v1/{kind}?label=subject:speech")) == []
+    assert bad.status_code == 400 and [e["path"] for e in bad.json()["errors"]] == ["/labels"]
