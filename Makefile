@@ -42,7 +42,9 @@ run: install .env
 	$(PY) manage.py create_attestation_key --if-missing
 	$(PY) manage.py load_lineage_examples
 	$(PY) manage.py bootstrap_admin --base-url http://$(HOST):$(PORT)
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	# Webhooks: no Celery here, so a second process relays the outbox and delivers every 2 s; it stops with the server.
+	$(PY) manage.py deliver_webhooks --every 2 & trap "kill $$! 2>/dev/null" EXIT INT TERM; \
+		$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install-dev
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \

@@ -10,7 +10,7 @@ from django.conf import settings
 from kernel.rules.validation import DocumentValidator, Report, pointer
 from models_app.artifacts.upload import FILENAME_RE
 from models_app.lineage.rules import RULES as LINEAGE_RULES
-from models_app.models.model import CHECKSUM_PLACEHOLDER
+from models_app.models.model import is_checksum_placeholder
 
 GIB = 1024**3
 # vLLM's own default, used when a document leaves gpu_memory_utilization out (tensor_parallel_size defaults to 1).
@@ -76,14 +76,14 @@ def runtime_fits_requirements(document: dict, report: Report) -> None:
 
 
 def checksum_is_known(document: dict, report: Report) -> None:
-    """The specification's examples carry the placeholder ``sha256:...``; it registers as written, but nothing can
-    be verified against it, so say so."""
+    """The specification's examples carry placeholders such as ``sha256:...`` or ``sha256:abc123...``; they
+    register as written, but nothing can be verified against them, so say so."""
     artifact = document.get("artifact")
-    if isinstance(artifact, dict) and artifact.get("checksum") == CHECKSUM_PLACEHOLDER:
+    if isinstance(artifact, dict) and is_checksum_placeholder(artifact.get("checksum")):
         report.warn(
             "/artifact/checksum",
             "checksum_placeholder",
-            "'sha256:...' is a placeholder: the artifact cannot be verified until a version with its real digest is registered.",
+            f"'{artifact['checksum']}' is a placeholder: the artifact cannot be verified until a version with its real digest is registered.",
         )
 
 

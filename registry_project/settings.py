@@ -245,6 +245,9 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Not verbose: django-axes would log its "AXES: BEGIN version ..." banner at every start, so every management
+# command printed it; lockouts are still logged.
+AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registry_project/admin_locked_out.html"
 # The client address the lockout keys on: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT reverse proxies the address
 # the outermost one saw (registry_project.request_context.client_address). Without it every client behind a proxy
@@ -419,6 +422,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "OAS_VERSION": "3.1.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # The enum hook is drf-spectacular's default; add_links writes the links from creating operations.

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from kernel import metrics
@@ -25,6 +26,10 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Where the earlier services kept their API documentation.
+    path("docs", RedirectView.as_view(pattern_name="swagger-ui"), name="docs"),
+    path("docs/", RedirectView.as_view(pattern_name="swagger-ui")),
     path("health", health.ready, name="health"),
     path("health/ready", health.ready, name="health-ready"),
     path("health/live", health.live, name="health-live"),

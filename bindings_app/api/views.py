@@ -174,6 +174,8 @@ class RouteView(StrictQueryParameters, APIView):
                     # chosen is null when every candidate is excluded
                     "chosen": RouteCandidate(allow_null=True),
                     "candidates": RouteCandidate(many=True),
+                    # why chosen is null: no binding at all, or every one excluded
+                    "reason": serializers.CharField(allow_null=True),
                 },
             )
         },
@@ -222,6 +224,11 @@ class RouteView(StrictQueryParameters, APIView):
                 }
             )
         chosen = rows[0] if rows and rows[0]["rank"] == 1 else None
+        reason = None
+        if not rows:
+            reason = no_candidates_reason(model_version)
+        elif chosen is None:
+            reason = "Every binding of this version is excluded; each candidate's reasons say why."
         return Response(
             {
                 "model": model_version.model.name,
@@ -229,8 +236,23 @@ class RouteView(StrictQueryParameters, APIView):
                 "sort": criteria.sort,
                 "chosen": chosen,
                 "candidates": rows,
+                "reason": reason,
             }
         )
+
+
+def no_candidates_reason(model_version) -> str:
+    """Why a version has no candidate at all: it has no binding, and which versions of the model have some."""
+    served = list(
+        ProviderBinding.objects.filter(model_version__model=model_version.model)
+        .values_list("model_version__version", flat=True)
+        .distinct()
+        .order_by("model_version__version")[:20]
+    )
+    said = f"{model_version} has no provider binding"
+    if served:
+        return f"{said}; bindings of {model_version.model.name} serve {', '.join(served)} (ask for one with version=)."
+    return f"{said}, nor does any other version of {model_version.model.name}."
 
 
 class GatewayVersionViewSet(StrictQueryParameters, mixins.ListModelMixin, viewsets.GenericViewSet):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import ClassVar
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ErrorDetail
 
 from kernel.api.errors import QueryParameterInvalid
@@ -125,6 +128,39 @@ class StrictFilterBackend(DjangoFilterBackend):
         return filterset.qs
 
 
+# Labels as kernel.documents.shape.LABELS_SCHEMA has them: a key's separators stand alone, so a key never holds "__"
+# (a Django lookup separator) and one ORM key lookup per label answers on SQLite.
+LABEL_SELECTOR = re.compile(r"((?=[a-z0-9._-]{1,64}:)[a-z0-9]+(?:[._-][a-z0-9]+)*):([a-z0-9][a-z0-9._-]{0,63})")
+
+
+class LabelSelectorsField(forms.Field):
+    """Every ``?label=key:value`` of a query (the parameter may repeat), each checked."""
+
+    widget = forms.MultipleHiddenInput  # reads every value of the parameter, not only the last
+
+    def to_python(self, value):
+        return [v for v in (value or []) if v != ""]
+
+    def validate(self, value):
+        if len(value) > 16:
+            raise forms.ValidationError("At most 16 labels.")
+        for selector in value:
+            if not LABEL_SELECTOR.fullmatch(selector):
+                raise forms.ValidationError("Each label is key:value, both lowercase slugs (e.g. subject:math).")
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": 16,
+        "items": {"type": "string", "pattern": LABEL_SELECTOR.pattern.join("^$")},
+        "description": "key:value, repeatable (?label=a:b&label=c:d); every one must match.",
+    }
+)
+class LabelFilter(django_filters.Filter):
+    field_class = LabelSelectorsField
+
+
 class VersionFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Lifecycle.choices)
     tag = django_filters.CharFilter(method="filter_tag", max_length=64)
@@ -137,6 +173,18 @@ class VersionFilterSet(django_filters.FilterSet):
         choices=[(o, o) for name in ORDERINGS for o in (name, f"-{name}")],
         help_text="Sort by name, created_at, updated_at or version; prefix '-' for descending.",
     )
+
+    label = LabelFilter(method="filter_label", help_text="key:value, repeatable; every one must match.")
+
+    def filter_label(self, queryset, name, value):
+        labels = f"{queryset.model.parent_field}__labels"
+        # One condition per selector, all of them to hold (a key asked with two values matches nothing).
+        for key, item in (LABEL_SELECTOR.fullmatch(selector).groups() for selector in value):
+            if connection.vendor == "postgresql":
+                queryset = queryset.filter(**{f"{labels}__contains": {key: item}})  # each kind's GIN index
+            else:
+                queryset = queryset.filter(**{f"{labels}__{key}": item})  # SQLite: no containment operator
+        return queryset
 
     def filter_tag(self, queryset, name, value):
         return queryset.tagged(value)

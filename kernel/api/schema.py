@@ -147,6 +147,8 @@ class RegistryAutoSchema(AutoSchemaHooks):
 
     def adjust_filter_parameters(self, parameters):
         filterset = getattr(self.view, "filterset_class", None)
+        if getattr(self.view, "action", None) in getattr(self.view, "unfiltered_actions", ()):
+            return []  # a paginated page of something else than the view's documents (a version's evaluations)
         if filterset is None:
             return parameters
         return [

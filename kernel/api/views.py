@@ -34,7 +34,14 @@ from kernel.api.serializers import (
     VALIDATION_REPORT_SCHEMA,
     DocumentSerializer,
 )
-from kernel.documents.shape import DEFINITION_KEY, DEFINITION_SCHEMA, required_in_answers, server_managed_extras
+from kernel.documents.shape import (
+    DEFINITION_KEY,
+    DEFINITION_SCHEMA,
+    LABELS_KEY,
+    LABELS_SCHEMA,
+    required_in_answers,
+    server_managed_extras,
+)
 from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.fastpaths import page_documents
 from kernel.models import aliases
@@ -506,6 +513,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         body = inline_defs(self.definition_model.validator.schema)
         properties = {**body["properties"], "version": {**body["properties"]["version"], "pattern": SEMVER_PATTERN}}
         properties[DEFINITION_KEY] = DEFINITION_SCHEMA
+        properties[LABELS_KEY] = LABELS_SCHEMA
         # A kind may declare server-managed fields of its own (models: storage tier, stored artifacts).
         version_model = self.definition_model._meta.get_field("versions").related_model
         extra = {field.name: field.schema for field in server_managed_extras(version_model)}

@@ -16,6 +16,7 @@ from rest_framework import exceptions
 
 from kernel.api.parsers import check_json_value, reject_json_constant
 from kernel.models.definitions import Definition
+from kernel.rules.check import check_document
 from kernel.rules.validation import Issue
 
 
@@ -84,13 +85,15 @@ def load(path: Path) -> list[Any]:
 
 @dataclass
 class Checked:
-    """One document of a file, checked by its kind's validator (``path`` prefixes the JSON Pointers of a list)."""
+    """One document of a file as the API would register it (server-managed fields dropped), checked as the API
+    checks it (``kernel.rules.check.check_document``)."""
 
     label: str
     kind: str
     document: Any
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    source: Any = None  # the document as the file holds it: what ``register`` hands the API's registration
 
 
 def check_files(paths: list[Path], kind: str | None = None) -> Iterator[Checked]:
@@ -109,6 +112,8 @@ def check_file(path: Path, kind: str | None = None) -> list[Checked]:
     for index, document in enumerate(documents):
         label = f"{path}" if len(documents) == 1 else f"{path}[{index}]"
         document_kind = kind or detect_kind(document)
-        report = models[document_kind].validator.check(document)
-        checked.append(Checked(label, document_kind, document, report.errors, report.warnings))
+        # The API's one check: server-managed fields are warnings, the ``definition`` block is checked, so a
+        # document saved from a GET validates and registers here as it does over HTTP.
+        checked_document, report = check_document(models[document_kind], document)
+        checked.append(Checked(label, document_kind, checked_document, report.errors, report.warnings, document))
     return checked

@@ -218,6 +218,31 @@ DEFINITION_SCHEMA: dict[str, Any] = {
     },
 }
 _DEFINITION_VALIDATOR = Draft202012Validator(DEFINITION_SCHEMA)
+# Every kind's definition-wide key-value labels (Definition.labels), checked here once rather than in each kind's
+# JSON Schema. A key's separators stand alone, so a key never holds "__" (models_app.filtersets.LABEL_SELECTOR).
+LABELS_KEY = "labels"
+LABEL_KEY_PATTERN = "^[a-z0-9]+([._-][a-z0-9]+)*\\Z"
+LABEL_VALUE_PATTERN = "^[a-z0-9][a-z0-9._-]{0,63}\\Z"
+LABELS_SCHEMA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "maxProperties": 32,
+    "propertyNames": {
+        "type": "string",
+        "maxLength": 64,
+        "pattern": LABEL_KEY_PATTERN,
+        "x-message": "A label key is a lowercase slug of at most 64 characters whose '.', '_' and '-' stand between "
+        "letters or digits, e.g. 'subject'.",
+    },
+    "additionalProperties": {
+        "type": "string",
+        "pattern": LABEL_VALUE_PATTERN,
+        "x-message": "A label value is a lowercase slug of at most 64 characters, e.g. 'math'.",
+    },
+    "description": "Definition-wide key-value labels (?label=key:value filters, repeatable, all must match); the "
+    'earlier services\' subject and category are labels: {"subject": "math", "category": "traffic-prediction"}. '
+    "null clears them.",
+}
+_LABELS_VALIDATOR = Draft202012Validator(LABELS_SCHEMA)
 
 
 def ignore_read_only(document: Any) -> tuple[Any, list[Issue]]:
@@ -237,6 +262,14 @@ def check_definition_block(block: Any) -> list[Issue]:
     return [
         Issue(pointer(DEFINITION_KEY) + issue.path, issue.code, issue.message)
         for issue in map(issue_from_schema_error, _DEFINITION_VALIDATOR.iter_errors(block))
+    ]
+
+
+def check_labels(labels: Any) -> list[Issue]:
+    """Every problem in a document's ``labels``, with paths under ``/labels``."""
+    return [
+        Issue(pointer(LABELS_KEY) + issue.path, issue.code, issue.message)
+        for issue in map(issue_from_schema_error, _LABELS_VALIDATOR.iter_errors(labels))
     ]
 
 

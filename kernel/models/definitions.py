@@ -98,8 +98,9 @@ class Definition(models.Model):
 
     kind: ClassVar[str] = "definition"
     validator: ClassVar[DocumentValidator]
-    # Document fields stored on the definition (shared by all versions) rather than in a version's spec.
-    parent_fields: ClassVar[tuple[str, ...]] = ()
+    # Document fields stored on the definition (shared by all versions) rather than in a version's spec; every kind
+    # has ``labels``, a kind adds its own (a model's family).
+    parent_fields: ClassVar[tuple[str, ...]] = ("labels",)
     # The PostgreSQL functions that write in one statement for this kind (kernel.fastpaths.one_statement; a
     # migration creates them): {"register": name, "activate": name}. A write without one takes the ORM path.
     write_functions: ClassVar[dict[str, str] | None] = None
@@ -115,6 +116,10 @@ class Definition(models.Model):
         default=list, blank=True, help_text="The definition's own tags; each version has its own too."
     )
     description = models.TextField(blank=True, default="", help_text="What this definition is, whatever the version.")
+    # Key-value labels (issue #27: the earlier services' subject and category), a definition-wide document field
+    # of every kind, checked by kernel.documents.shape.LABELS_SCHEMA; ?label=key:value filters on them (a GIN
+    # index per kind on PostgreSQL).
+    labels = models.JSONField(null=True, blank=True, help_text="Key-value labels, e.g. subject: math.")
 
     objects = DefinitionQuerySet.as_manager()
 
@@ -366,6 +371,11 @@ class DefinitionVersion(models.Model):
     # document, the page PostgreSQL writes and the OpenAPI schema: registrable ones after the mutable fields,
     # server-managed ones after the lifecycle fields, each group in the order given.
     document_extras: ClassVar[tuple[DocumentField, ...]] = ()
+    # Spec fields that are facts about running the version rather than what was registered (a model's price, its
+    # latest evaluation score): kept in ``spec`` beside the rest, so every filter, page and export reads them where
+    # it always did, but an update may change them (logged like every change) and a registration retried after
+    # such an update is still a retry (``registration_differences`` leaves them out).
+    operational_fields: ClassVar[tuple[str, ...]] = ()
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     version = models.CharField(max_length=128, help_text="Canonical semver text, e.g. 1.2.0-rc.1+build.5")
@@ -528,7 +538,11 @@ class DefinitionVersion(models.Model):
         409 naming them. The one rule for every kind; the mutable fields are not part of it (an update changes
         them, and a retry sent after it is still a retry)."""
         spec, _ = self.split_document(document)
-        return differing_paths(self.spec, spec)
+        operational = set(self.operational_fields)
+        return differing_paths(
+            {k: v for k, v in self.spec.items() if k not in operational},
+            {k: v for k, v in spec.items() if k not in operational},
+        )
 
     def document(self) -> dict:
         """The registrable document: identity, definition-wide fields, spec, mutable fields and the kind's

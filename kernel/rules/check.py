@@ -5,19 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel.documents.shape import DEFINITION_KEY, check_definition_block, ignore_read_only
+from kernel.documents.shape import DEFINITION_KEY, LABELS_KEY, check_definition_block, check_labels, ignore_read_only
 from kernel.rules.validation import Report
 
 
 def check_document(definition_model, document: Any) -> tuple[Any, Report]:
     """(the registrable document, its validation report). Server-managed fields are dropped with a warning, the
-    nested ``definition`` block is checked here (it is the same for every kind), the rest by the kind's validator."""
+    nested ``definition`` block and the ``labels`` are checked here (the same for every kind), the rest by the
+    kind's validator."""
     document, ignored = ignore_read_only(document)
-    has_block = isinstance(document, dict) and DEFINITION_KEY in document
-    block = document.pop(DEFINITION_KEY) if has_block else None
+    # The parts every kind shares, checked here once: the ``definition`` block and the labels.
+    shared = {
+        key: document.pop(key) for key in (DEFINITION_KEY, LABELS_KEY) if isinstance(document, dict) and key in document
+    }
     report = definition_model.validator.check(document)
     report.warnings[:0] = ignored
-    if has_block:
-        report.errors.extend(check_definition_block(block))
-        document[DEFINITION_KEY] = block
+    if DEFINITION_KEY in shared:
+        report.errors.extend(check_definition_block(shared[DEFINITION_KEY]))
+    if LABELS_KEY in shared:
+        report.errors.extend(check_labels(shared[LABELS_KEY]))
+    if isinstance(document, dict):
+        document.update(shared)
     return document, report

@@ -1,5 +1,7 @@
-"""Updating a version's mutable fields (PUT and PATCH): description, tags, metadata, the definition-wide fields
-and the ``definition`` block. The spec stays as registered: changing it is a 409 naming the fields.
+"""Updating a version's mutable fields (PUT and PATCH): description, tags, metadata, the definition-wide fields,
+the ``definition`` block and the kind's operational spec fields (``DefinitionVersion.operational_fields``: a
+model's ``eval_score`` and ``cost_per_1k_tokens``). The rest of the spec stays as registered: changing it is a
+409 naming the fields.
 
 PUT and PATCH are one update: each changes the fields it carries and leaves every field it leaves out as it is
 (a field is cleared by sending its empty value, ``null`` for a definition-wide one). A PUT of a whole document as
@@ -48,7 +50,11 @@ def update_document(version: DefinitionVersion, changes: Any) -> Registration:
         before = version.document()
         for name in MUTABLE_VERSION_FIELDS:
             setattr(version, name, proposed[name])
-        version.save(update_fields=[*MUTABLE_VERSION_FIELDS, "updated_at"])
+        spec_before = version.spec
+        version.spec = _with_operational(version, proposed)
+        version.save(
+            update_fields=[*MUTABLE_VERSION_FIELDS, *(["spec"] if version.spec != spec_before else []), "updated_at"]
+        )
         parent_before = [getattr(definition, name) for name in definition.parent_fields]
         tags_before = definition.tags
         for name in definition.parent_fields:
@@ -84,10 +90,10 @@ def proposed_document(version: DefinitionVersion, changes: Any) -> dict:
     current = version.document()
     _check_immutable(version, current, changes)
     proposed = dict(current)
-    for name in (*MUTABLE_VERSION_FIELDS, *definition.parent_fields):
+    for name in (*MUTABLE_VERSION_FIELDS, *definition.parent_fields, *version.operational_fields):
         if name in changes:
             proposed[name] = changes[name]
-    for name in definition.parent_fields:
+    for name in (*definition.parent_fields, *version.operational_fields):
         if proposed.get(name) in (None, ""):
             proposed.pop(name, None)  # unset: leave it out rather than validate an empty value
     block = changes.get(DEFINITION_KEY, {})
@@ -101,10 +107,22 @@ def proposed_document(version: DefinitionVersion, changes: Any) -> dict:
     return proposed
 
 
+def _with_operational(version: DefinitionVersion, proposed: dict) -> dict:
+    """The version's spec with its operational fields as ``proposed`` has them (left out when unset)."""
+    operational = version.operational_fields
+    spec = {
+        k: proposed[k] if k in operational else v
+        for k, v in version.spec.items()
+        if k not in operational or k in proposed
+    }
+    spec.update({k: proposed[k] for k in operational if k in proposed and k not in spec})  # set after registration
+    return spec
+
+
 def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -> None:
     definition = version.definition
     errors = []
-    mutable = {*MUTABLE_VERSION_FIELDS, *definition.parent_fields, DEFINITION_KEY}
+    mutable = {*MUTABLE_VERSION_FIELDS, *definition.parent_fields, *version.operational_fields, DEFINITION_KEY}
     changed_spec = []
     for key, value in changes.items():
         if key in mutable:

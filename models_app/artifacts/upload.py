@@ -27,6 +27,7 @@ from kernel.models import changelog
 from kernel.rules.validation import pointer
 from models_app.artifacts.storage import artifact_storage, storage_tier
 from models_app.models import ArtifactFile, ModelVersion
+from models_app.models.model import is_checksum_placeholder
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ def declared_files(spec: dict) -> dict[str, Declared]:
 
     def add(name: str, entry: dict, at: str) -> None:
         checksum = entry.get("checksum")
+        if is_checksum_placeholder(checksum):
+            checksum = None  # names no content: nothing to check an upload against
         algorithm, _, digest = checksum.partition(":") if isinstance(checksum, str) else (None, "", None)
         size = entry.get("size_bytes")
         found[name] = Declared(size if isinstance(size, int) else None, algorithm, digest or None, at)

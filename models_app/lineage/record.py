@@ -7,7 +7,7 @@ from kernel.rules.validation import DocumentInvalid
 from models_app.attestations import sign
 from models_app.lineage.deltas import compute_deltas, improvements
 from models_app.lineage.rules import checksum_address, resolve_parent
-from models_app.models import Contribution, ModelVersion
+from models_app.models import Attestation, Contribution, ModelVersion
 
 
 def normalised_spec(spec: dict) -> dict:
@@ -49,3 +49,26 @@ def record_lineage(version: ModelVersion, document: dict) -> None:
     version.save(update_fields=["derived_from", "relation", "lineage_depth", "deltas"])
     if improvements(version.deltas):
         sign.issue(version)
+
+
+def refresh_deltas(version: ModelVersion) -> None:
+    """After ``version``'s metrics changed (an evaluation, ``models_app.evaluations``): its deltas against its
+    parent and its derivatives' against it, from the latest metrics, in the caller's transaction. Attestations
+    stay as issued (they attest what was registered); a version that now improves on its parent and has none is
+    issued one."""
+    directions = version.model.metric_directions
+    metrics = version.spec.get("metrics") or {}
+    changed = []
+    if version.derived_from_id is not None:
+        parent = ModelVersion.objects.get(pk=version.derived_from_id)
+        version.deltas = compute_deltas(parent.spec.get("metrics") or {}, metrics, directions)
+        version.save(update_fields=["deltas"])
+        changed.append(version)
+    for child in ModelVersion.objects.filter(derived_from=version).select_related("model"):
+        child.deltas = compute_deltas(metrics, child.spec.get("metrics") or {}, child.model.metric_directions)
+        child.save(update_fields=["deltas"])
+        changed.append(child)
+    attested = set(Attestation.objects.filter(version__in=changed).values_list("version", flat=True))
+    for item in changed:
+        if item.pk not in attested and improvements(item.deltas):
+            sign.issue(item)

@@ -153,3 +153,64 @@ def export_record(version: ModelVersion) -> dict:
         "contributors": version.spec.get("contributors", []),
         "attestation": attestation.as_dict() if attestation is not None else None,
     }
+
+
+def _version_ref(version: ModelVersion) -> dict:
+    return {"id": str(version.pk), "model": version.model.name, "version": version.version}
+
+
+def model_lineage(model: Model) -> dict:
+    """A whole model's lineage: its versions (newest first, at most ``LINEAGE_MAX_NODES``) and every edge that
+    touches them, between two of its versions or to another model's version, each with the child's deltas
+    against its parent. Three queries, however many versions."""
+    limit = settings.LINEAGE_MAX_NODES
+    versions = list(model.versions.present().select_related("derived_from__model").newest_first()[: limit + 1])
+    truncated = len(versions) > limit
+    versions = versions[:limit]
+    for version in versions:
+        version.model = model
+    # Versions of other models derived from this one's.
+    derived = list(
+        ModelVersion.objects.present()
+        .filter(derived_from__in=[v.pk for v in versions])
+        .exclude(model=model)
+        .select_related("model", "derived_from")
+        .order_by("model__name", "major", "minor", "patch", "prerelease_key")[: limit + 1]
+    )
+    truncated = truncated or len(derived) > limit
+    by_id = {version.pk: version for version in versions}
+    attested = set(Attestation.objects.filter(version__in=[v.pk for v in versions]).values_list("version", flat=True))
+    edges = []
+    for child in [*reversed(versions), *derived[:limit]]:
+        if child.derived_from_id is None:
+            continue
+        parent = by_id.get(child.derived_from_id) or child.derived_from
+        edges.append(
+            {
+                "from": _version_ref(parent),
+                "to": _version_ref(child),
+                "relation": child.relation,
+                "deltas": dict(sorted(child.deltas.items())),
+                "improved": improvements(child.deltas),
+            }
+        )
+    return {
+        "model": model.name,
+        "count": len(versions),
+        "truncated": truncated,
+        "versions": [
+            {
+                "id": str(version.pk),
+                "version": version.version,
+                "status": version.status,
+                "is_current": version.is_current,
+                "depth": version.lineage_depth,
+                "relation": version.relation or None,
+                "derived_from": _version_ref(version.derived_from) if version.derived_from_id else None,
+                "metrics": version.spec.get("metrics") or {},
+                "attested": version.pk in attested,
+            }
+            for version in versions
+        ],
+        "edges": edges,
+    }

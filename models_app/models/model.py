@@ -23,15 +23,21 @@ from models_app.models.artifact_files import FILE_SCHEMA
 from models_app.models.querysets import ModelQuerySet, ModelVersionQuerySet
 
 MAX_RETENTION_KEEP = 10
-# The specification's examples carry this placeholder checksum; it names no content (models_app.validation warns).
+# The specification's examples carry placeholder checksums: "sha256:...", or the schema registry's "sha256:abc123...",
+# a few hex digits and a trailing "...". They name no content: they register with a warning (models_app.validation)
+# and an upload is not checked against them (models_app.artifacts.upload).
 CHECKSUM_PLACEHOLDER = "sha256:..."
+
+
+def is_checksum_placeholder(checksum: object) -> bool:
+    return isinstance(checksum, str) and checksum.startswith("sha256:") and checksum.endswith("...")
 
 
 class Model(Definition):
     """A registered AI model: identity, family and retention setting shared by all its versions."""
 
     kind = "model"
-    parent_fields = ("family", "retention_keep", "metric_directions")
+    parent_fields = ("family", "retention_keep", "metric_directions", "task", *Definition.parent_fields)
     write_functions = {
         "register": "models_app_model_register_v1",
         "activate": "models_app_model_activate_v1",
@@ -47,6 +53,10 @@ class Model(Definition):
     metric_directions = models.JSONField(
         null=True, blank=True, help_text="Per-metric 'higher'/'lower' is better, overriding METRICS_LOWER_IS_BETTER."
     )
+
+    # Classification (issue #27): what the model does, from a documented vocabulary (the Hugging Face pipeline tags,
+    # models_app/schemas/model.json), filtered by ?task=; with the labels every definition has.
+    task = models.CharField(max_length=64, blank=True, default="", db_index=True)
 
     latest_version = version_pointer("ModelVersion", "latest")
     current_version = version_pointer("ModelVersion", "current")
@@ -108,6 +118,9 @@ def derived_from_link(version: ModelVersion) -> dict | None:
 
 class ModelVersion(DefinitionVersion):
     parent_field = "model"
+    # A version is priced and evaluated after it is registered (PATCH); what was registered (artifact, runtime,
+    # requirements, metrics) never changes.
+    operational_fields = ("eval_score", "cost_per_1k_tokens")
 
     # No index of its own: the unique (model, major, minor, patch, prerelease) index leads with it and serves every
     # lookup by model; a second one only made each write (retention archives rows by the million) cost more.

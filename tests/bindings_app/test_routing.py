@@ -190,3 +190,23 @@ def test_route_runs_a_bounded_number_of_queries(api, make_binding, django_assert
         body = route(api, "model=llama2-7b-chat&environment=production")
 
     assert len(body["candidates"]) == 6
+
+
+def test_a_version_without_bindings_says_why_and_names_the_versions_that_have_some(api, make_binding, model_doc):
+    make_binding()  # serves 1.0.0
+    register_version(Model.objects.get(name="llama2-7b-chat"), model_doc(version="1.1.0"))
+
+    body = route(api, "model=llama2-7b-chat&version=1.1.0")
+
+    assert (body["chosen"], body["candidates"]) == (None, [])
+    assert "no provider binding" in body["reason"] and "serve 1.0.0" in body["reason"]
+
+
+def test_a_chosen_binding_needs_no_reason_and_all_excluded_says_so(api, make_binding):
+    binding = make_binding()
+    assert route(api, "model=llama2-7b-chat")["reason"] is None
+
+    binding.disable()
+
+    body = route(api, "model=llama2-7b-chat")
+    assert body["chosen"] is None and "excluded" in body["reason"]

@@ -322,3 +322,26 @@ def test_messages_read_as_english(api):
     messages = {i["code"]: i["message"] for i in report["errors"] + report["warnings"]}
     assert messages["model_required"].startswith("An inference step names")
     assert messages["disconnected_steps"] == "Step orphan is not connected to the rest of the pipeline."
+
+
+@pytest.mark.parametrize("checksum", ["sha256:abc123...", "sha256:...", "sha256:" + "0" * 63 + "..."])
+def test_a_checksum_written_as_a_placeholder_registers_with_a_warning(api, checksum):
+    document = copy.deepcopy(DESIGN_MODEL)
+    document["artifact"]["checksum"] = checksum
+
+    response = api.post(URL, document, format="json")
+
+    assert response.status_code == 201, response.json()
+    warning = next(w for w in response.json()["warnings"] if w["code"] == "checksum_placeholder")
+    assert warning["path"] == "/artifact/checksum" and checksum in warning["message"]
+
+
+@pytest.mark.parametrize("checksum", ["sha256:abc", "sha256:ABC123...", "md5:abc123...", "sha256:" + "0" * 64 + "..."])
+def test_a_checksum_that_is_neither_a_digest_nor_a_placeholder_is_a_400(api, checksum):
+    document = copy.deepcopy(DESIGN_MODEL)
+    document["artifact"]["checksum"] = checksum
+
+    response = api.post(URL, document, format="json")
+
+    assert response.status_code == 400
+    assert [e["path"] for e in response.json()["errors"]] == ["/artifact/checksum"]

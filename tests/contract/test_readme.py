@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.readme import curl_examples, documented_files, examples, manage_py_commands
+from tests.contract.readme import blocks, curl_examples, documented_files, examples, manage_py_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -175,3 +175,19 @@ def test_settings_read_a_dotenv_file_and_the_environment_wins(tmp_path):
         dotenv.unlink()
     assert from_file.stdout.split() == ["True", "from-dotenv"], from_file.stderr
     assert overridden.stdout.split() == ["True", "from-env"], overridden.stderr
+
+
+def test_no_documented_request_hard_codes_the_port():
+    """Every example reaches the server through $HOST (the run above serves on a free port, never 8000): a command
+    of any shell block, in README.md or the docs, that names 127.0.0.1:8000 would reach another server or none."""
+    files = ["README.md", *documented_files(ROOT)]
+    hard_coded = [
+        f"{source}:{line + number}"
+        for source in files
+        for line, body in blocks((ROOT / source).read_text(), ("bash", "sh", "shell", "console"))
+        for number, text in enumerate(body.splitlines())
+        if "127.0.0.1:8000" in text
+        and not text.lstrip().startswith(("#", "export HOST=", "export REGISTRY_URL="))
+        and not text.lstrip().startswith("make run")
+    ]
+    assert hard_coded == []

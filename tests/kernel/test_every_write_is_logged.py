@@ -136,6 +136,15 @@ def binding_world(operation_id: str, index: int, *, status: str = "active") -> W
     return World("binding", world.name, {}, params={"id": str(binding.pk)})
 
 
+def version_by_id_world(operation_id: str, index: int) -> World:
+    """``version_world``, with 1.2.0's id for /api/v1/versions/{id}."""
+    world = version_world("model_versions", index)
+    world.params = {"id": str(lookup(Model, world.name, "1.2.0").pk)}
+    return world
+
+
+NO_VERSION = {"id": "00000000-0000-0000-0000-000000000000"}
+
 BINDING = {
     "provider": "openai",
     "provider_model_id": "gpt-4o",
@@ -171,6 +180,18 @@ EXAMPLES.update(
             body=lambda w: {"a": SimpleUploadedFile("a.bin", b"a"), "b": SimpleUploadedFile("b.bin", b"b")},
             rejected_params={"version": "9.9.9"},
             entries=2,  # one model.artifact_stored per file, as for one-file uploads
+        ),
+        "model_deactivate": Example(params={"version": "1.0.0"}, rejected_params={"version": "9.9.9"}),
+        "versions_partial_update": Example(
+            setup=version_by_id_world,
+            body=lambda w: {"description": "by id"},
+            rejected_body=lambda w: {"tags": "not-a-list"},
+        ),
+        "versions_destroy": Example(setup=version_by_id_world, rejected_params=NO_VERSION),
+        "model_evaluations_post": Example(
+            params={"version": "1.0.0"},
+            body=lambda w: {"metrics": {"accuracy": 0.9}, "dataset": "held-out"},
+            rejected_body=lambda w: {"metrics": {"accuracy": "high"}},
         ),
         "model_artifacts_seal": Example(
             setup=version_world, params={"version": "1.2.0"}, rejected_params={"version": "9.9.9"}

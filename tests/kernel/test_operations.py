@@ -34,6 +34,15 @@ def test_swagger_ui_is_served_without_a_cdn(anon):
     assert b"cdn" not in response.content.lower()
 
 
+def test_redoc_is_served_without_a_cdn_and_docs_leads_to_the_api_docs(anon):
+    redoc = anon.get("/api/redoc/")
+    assert redoc.status_code == 200 and b"redoc" in redoc.content.lower()
+    assert b"cdn" not in redoc.content.lower()
+    for path in ("/docs", "/docs/"):
+        response = anon.get(path)
+        assert (response.status_code, response["Location"]) == (302, "/api/docs/")
+
+
 def test_ready_reports_each_check(anon):
     body = anon.get("/health/ready").json()
     assert body["status"] == "ok" and body["checks"]["database"]["status"] == "ok"

@@ -100,7 +100,7 @@ class World:
     def __init__(self, admin_client: APIClient):
         llama = example("models_app", "llama2-7b-chat")
         first = activate(register(Model, llama).version)
-        register(Model, {**llama, "version": "1.1.0"})
+        self.second = register(Model, {**llama, "version": "1.1.0"}).version
         self.model = first.definition.name
         pipeline = register(Pipeline, example("pipelines_app", "text-generation-pipeline")).version.definition
         policy = register(Policy, example("policies_app", "user-rate-limits")).version.definition
@@ -140,7 +140,7 @@ class World:
             "version": "1.0.0",
             "alias": "prod",
             "filename": "w.bin",
-            "id": str(self.webhook.pk if kind == "webhooks" else self.binding.pk),
+            "id": str({"webhooks": self.webhook.pk, "versions": self.second.pk}.get(kind, self.binding.pk)),
             "delivery": str(self.delivery.pk),
         }
         paths = [path]

@@ -370,3 +370,22 @@ def test_an_entry_reaches_the_outbox_exactly_when_an_active_subscriptions_patter
     assert queued == {action for action in actions if active and delivered(action) and event_matches(events, action)}
     assert "webhook.created" not in queued  # a subscription's own entries are never events
     assert all(entry.pk for entry in ChangeLogEntry.objects.all())
+
+
+@pytest.mark.django_db
+def test_the_deliver_webhooks_command_sends_a_test_event_without_celery(staff_api, receiver):
+    """make run has no broker and no beat: its deliver_webhooks process is what sends (issue #27)."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    subscription = subscribe(staff_api, receiver.url)
+    staff_api.post(f"/api/v1/webhooks/{subscription['id']}/test")
+    out = StringIO()
+
+    call_command("deliver_webhooks", stdout=out)
+
+    assert [e["type"] for e in receiver.events()] == ["webhook.test"]
+    deliveries = staff_api.get(f"/api/v1/webhooks/{subscription['id']}/deliveries").json()["results"]
+    assert [d["status"] for d in deliveries] == ["delivered"]
+    assert "1 delivery attempt(s)" in out.getvalue()

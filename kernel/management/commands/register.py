@@ -39,7 +39,7 @@ class Command(BaseCommand):
             try:
                 if item.errors:
                     raise DocumentInvalid(item.errors)
-                registration = register(models[item.kind], item.document)
+                registration = register(models[item.kind], item.source)
                 if activate:
                     lifecycle.activate(registration.version)
             except DocumentInvalid as exc:
@@ -53,6 +53,9 @@ class Command(BaseCommand):
                 continue
             for warning in registration.warnings:
                 self.stdout.write(f"{item.label}: {warning.path}: warning {warning.code}: {warning.message}")
-            self.stdout.write(f"{item.label}: registered {item.kind} {registration.version}")
+            if registration.existing:
+                self.stdout.write(f"{item.label}: already registered {item.kind} {registration.version} (unchanged)")
+            else:
+                self.stdout.write(f"{item.label}: registered {item.kind} {registration.version}")
         if failed:
             raise CommandError(f"{failed} document(s) not registered.", returncode=1)
