@@ -23,6 +23,10 @@ api_v1 = [
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    # MLflow's Model Registry REST API over the same registry (models_app/mlflow_api/): its client's paths and the
+    # web UI's.
+    path("api/2.0/mlflow/", include(("models_app.mlflow_api.urls", "mlflow"), namespace="mlflow")),
+    path("ajax-api/2.0/mlflow/", include(("models_app.mlflow_api.urls", "mlflow"), namespace="mlflow-ajax")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("health", health.ready, name="health"),
