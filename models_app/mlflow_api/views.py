@@ -17,12 +17,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kernel.api.auth import BearerApiKeyAuthentication, RegistryAccess
+from kernel.api.filtersets import reject_unknown_parameters
 from kernel.exceptions import DefinitionNotFound
 from kernel.models.aliases import Alias
 from kernel.writes.delete import soft_delete
 from kernel.writes.register import create_definition
 from kernel.writes.update import update_definition, update_document
 from models_app.mlflow_api import documents, search, writes
+from models_app.mlflow_api.schema import (
+    EMPTY,
+    MODEL_VERSION,
+    REGISTERED_MODEL,
+    TAG,
+    TEXT,
+    MlflowAutoSchema,
+    search_fields,
+)
 from models_app.mlflow_api.writes import InvalidParameter
 from models_app.models import Model, ModelVersion
 
@@ -45,6 +55,15 @@ STATUS_CODES = {
     429: "REQUEST_LIMIT_EXCEEDED",
     503: "TEMPORARILY_UNAVAILABLE",
 }
+TAGS = {"type": "array", "items": TAG}
+REGISTERED_MODEL_ANSWER = {"type": "object", "properties": {"registered_model": REGISTERED_MODEL}}
+MODEL_VERSION_ANSWER = {"type": "object", "properties": {"model_version": MODEL_VERSION}}
+MODEL_VERSION_LIST = {"type": "object", "properties": {"model_versions": {"type": "array", "items": MODEL_VERSION}}}
+REGISTERED_MODEL_PAGE = {
+    "type": "object",
+    "properties": {"registered_models": {"type": "array", "items": REGISTERED_MODEL}, "next_page_token": TEXT},
+}
+MODEL_VERSION_PAGE = {"type": "object", "properties": {**MODEL_VERSION_LIST["properties"], "next_page_token": TEXT}}
 MODELS_MAX_RESULTS = (100, 1000)  # (default, limit), as MLflow's server
 VERSIONS_MAX_RESULTS = (10000, 200000)
 
@@ -54,25 +73,34 @@ def mlflow_error(status: int, error_code: str, message: str) -> JsonResponse:
 
 
 class MlflowEndpoint(APIView):
-    """One endpoint of MLflow's API. ``write_permissions`` declares, per HTTP method that changes the registry, the Django
-    permission verb and model it needs (as ``/api/v1`` declares them); ``read_only_posts``: a POST that only
-    reads (get-latest-versions)."""
+    """One endpoint of MLflow's API: its fields and answer (for the schema), and the permission its write
+    needs."""
 
     authentication_classes = (BearerApiKeyAuthentication, SessionAuthentication)
     permission_classes = (RegistryAccess,)
-    write_permissions: ClassVar[dict[str, tuple[str, type]]] = {}
+    schema = MlflowAutoSchema()
+    # For the schema: {method: ({field: JSON Schema}, required names)}, and the answer's component name and schema.
+    fields_schema: ClassVar[dict[str, tuple[dict, tuple]]] = {}
+    answer_name: ClassVar[str] = "MlflowEmpty"
+    answer_schema: ClassVar[dict] = EMPTY
+    # The Django permission a write needs, as (verb, model) (``RegistryAccess``: ``<app>.<verb>_<model>``), the same
+    # as /api/v1 declares for the same change; None for an endpoint that only reads. A view writes by one verb.
+    write_permission: ClassVar[tuple[str, type] | None] = None
+    action = "mlflow"  # named for RegistryAccess and the schema hooks, which expect a viewset's action
     read_only_actions: ClassVar[tuple[str, ...]] = ()
 
     @property
     def permission_verbs(self) -> dict[str, str]:
-        return {method: verb for method, (verb, _) in self.write_permissions.items()}
+        return {self.action: self.write_permission[0]} if self.write_permission else {}
 
     def permission_model(self, verb: str):
-        return self.write_permissions[self.action][1]
+        return self.write_permission[1]
 
     def initial(self, request, *args, **kwargs):
-        self.action = request.method.lower()  # what RegistryAccess looks up in permission_verbs
         super().initial(request, *args, **kwargs)
+        # As everywhere in this registry, a query parameter the endpoint does not take is refused, not ignored.
+        known = self.fields_schema.get("get", ({}, ()))[0] if request.method == "GET" else {}
+        reject_unknown_parameters(request, list(known))
 
     def handle_exception(self, exc):
         response = super().handle_exception(exc)  # the registry's handler: status and error list
@@ -81,12 +109,7 @@ class MlflowEndpoint(APIView):
         else:
             body = json.loads(response.content)
         errors = body.get("errors") or [{}]
-        message = (
-            "; ".join(
-                f"{e.get('message', '')}" + (f" (at {e['path']})" if e.get("path") else "") for e in errors
-            ).strip()
-            or "Request refused."
-        )
+        message = "; ".join(map(_described, errors)).strip() or "Request refused."
         status, code = ERROR_CODES.get(
             (response.status_code, errors[0].get("code")),
             (response.status_code, STATUS_CODES.get(response.status_code, "INTERNAL_ERROR")),
@@ -157,6 +180,16 @@ class MlflowEndpoint(APIView):
         return found
 
 
+def _described(error: dict) -> str:
+    """One error of the registry's list as a sentence of MLflow's message, naming where it was."""
+    where = ""
+    if error.get("parameter"):
+        where = f" (parameter '{error['parameter']}')"
+    elif error.get("path"):
+        where = f" (at {error['path']})"
+    return f"{error.get('message', '')}{where}"
+
+
 def version_answer(version: ModelVersion) -> Response:
     version = writes.number_of(version)
     return Response({"model_version": documents.model_version(version, documents.version_aliases(version))})
@@ -171,7 +204,11 @@ def model_answer(model: Model) -> Response:
 
 
 class CreateRegisteredModel(MlflowEndpoint):
-    write_permissions = {"post": ("add", ModelVersion)}
+    """Create a registered model without versions (MLflow's create_registered_model)."""
+
+    fields_schema = {"post": ({"name": TEXT, "tags": TAGS, "description": TEXT}, ("name",))}
+    answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
+    write_permission = ("add", ModelVersion)
 
     def post(self, request):
         model = create_definition(
@@ -184,12 +221,21 @@ class CreateRegisteredModel(MlflowEndpoint):
 
 
 class GetRegisteredModel(MlflowEndpoint):
+    """A registered model with its latest version per stage, tags and aliases."""
+
+    fields_schema = {"get": ({"name": TEXT}, ("name",))}
+    answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
+
     def get(self, request):
         return Response({"registered_model": documents.registered_model(self.model())})
 
 
 class UpdateRegisteredModel(MlflowEndpoint):
-    write_permissions = {"patch": ("change", ModelVersion)}
+    """Change a registered model's description."""
+
+    fields_schema = {"patch": ({"name": TEXT, "description": TEXT}, ("name",))}
+    answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
+    write_permission = ("change", ModelVersion)
 
     def patch(self, request):
         model = self.model()
@@ -199,7 +245,14 @@ class UpdateRegisteredModel(MlflowEndpoint):
 
 
 class RenameRegisteredModel(MlflowEndpoint):
-    write_permissions = {"post": ("change", ModelVersion)}
+    """Refused: a model's name is its identity in this registry (docs/api/mlflow.md). Answered in MLflow's shape
+    so MLflow's client says why; left out of the schema, since no call of it can succeed."""
+
+    schema = None
+
+    fields_schema = {"post": ({"name": TEXT, "new_name": TEXT}, ("name", "new_name"))}
+    answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
+    write_permission = ("change", ModelVersion)
 
     def post(self, request):
         self.model()
@@ -211,7 +264,11 @@ class RenameRegisteredModel(MlflowEndpoint):
 
 
 class DeleteRegisteredModel(MlflowEndpoint):
-    write_permissions = {"delete": ("delete", Model)}
+    """Delete a registered model (the registry's soft delete)."""
+
+    fields_schema = {"delete": ({"name": TEXT}, ("name",))}
+    answer_name, answer_schema = "MlflowEmpty", EMPTY
+    write_permission = ("delete", Model)
 
     def delete(self, request):
         soft_delete(self.model())
@@ -219,6 +276,11 @@ class DeleteRegisteredModel(MlflowEndpoint):
 
 
 class SearchRegisteredModels(MlflowEndpoint):
+    """Registered models matching MLflow's filter, a page at a time."""
+
+    fields_schema = {"get": (search_fields("registered models: name, tags.<key>"), ())}
+    answer_name, answer_schema = "MlflowRegisteredModelPage", REGISTERED_MODEL_PAGE
+
     def get(self, request):
         limit = search.max_results(self.fields().get("max_results"), *MODELS_MAX_RESULTS)
         order = search.ordering(self.listed("order_by"), search.MODEL_ORDER, ["name"], ["name"])
@@ -231,7 +293,11 @@ class SearchRegisteredModels(MlflowEndpoint):
 
 
 class GetLatestVersions(MlflowEndpoint):
-    read_only_actions = ("post", "get")
+    """The latest version in each stage (or in the stages named)."""
+
+    fields_schema = {"post": ({"name": TEXT, "stages": {"type": "array", "items": TEXT}}, ("name",))}
+    answer_name, answer_schema = "MlflowModelVersionList", MODEL_VERSION_LIST
+    read_only_actions = ("mlflow",)  # a read that MLflow's client sends as a POST
 
     def post(self, request):
         model = self.model()
@@ -240,11 +306,13 @@ class GetLatestVersions(MlflowEndpoint):
         chosen = [v for v in latest if not stages or v["current_stage"].lower() in stages]
         return Response({"model_versions": chosen})
 
-    get = post
-
 
 class SetRegisteredModelTag(MlflowEndpoint):
-    write_permissions = {"post": ("change", ModelVersion)}
+    """Set one of a registered model's MLflow tags."""
+
+    fields_schema = {"post": ({"name": TEXT, "key": TEXT, "value": TEXT}, ("name", "key"))}
+    answer_name, answer_schema = "MlflowEmpty", EMPTY
+    write_permission = ("change", ModelVersion)
 
     def post(self, request):
         writes.set_model_tag(self.model(), self.text("key"), self.text("value", required=False))
@@ -252,7 +320,11 @@ class SetRegisteredModelTag(MlflowEndpoint):
 
 
 class DeleteRegisteredModelTag(MlflowEndpoint):
-    write_permissions = {"delete": ("change", ModelVersion)}
+    """Delete one of a registered model's MLflow tags."""
+
+    fields_schema = {"delete": ({"name": TEXT, "key": TEXT}, ("name", "key"))}
+    answer_name, answer_schema = "MlflowEmpty", EMPTY
+    write_permission = ("change", ModelVersion)
 
     def delete(self, request):
         writes.set_model_tag(self.model(), self.text("key"), None)
@@ -260,7 +332,15 @@ class DeleteRegisteredModelTag(MlflowEndpoint):
 
 
 class RegisteredModelAlias(MlflowEndpoint):
-    write_permissions = {"post": ("change", ModelVersion), "delete": ("change", ModelVersion)}
+    """GET: the version an alias names; POST: point it at a version (by MLflow number); DELETE: remove it."""
+
+    fields_schema = {
+        "get": ({"name": TEXT, "alias": TEXT}, ("name", "alias")),
+        "post": ({"name": TEXT, "alias": TEXT, "version": TEXT}, ("name", "alias", "version")),
+        "delete": ({"name": TEXT, "alias": TEXT}, ("name", "alias")),
+    }
+    answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
+    write_permission = ("change", ModelVersion)  # POST and DELETE; GET reads
 
     def get(self, request):
         model = self.model()
@@ -281,7 +361,16 @@ class RegisteredModelAlias(MlflowEndpoint):
 
 
 class CreateModelVersion(MlflowEndpoint):
-    write_permissions = {"post": ("add", ModelVersion)}
+    """Register a version from an MLflow source URI; READY at once."""
+
+    fields_schema = {
+        "post": (
+            {"name": TEXT, "source": TEXT, "run_id": TEXT, "run_link": TEXT, "tags": TAGS, "description": TEXT},
+            ("name", "source"),
+        )
+    }
+    answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
+    write_permission = ("add", ModelVersion)
 
     def post(self, request):
         version = writes.create_version(
@@ -297,12 +386,21 @@ class CreateModelVersion(MlflowEndpoint):
 
 
 class GetModelVersion(MlflowEndpoint):
+    """A version by its MLflow number."""
+
+    fields_schema = {"get": ({"name": TEXT, "version": TEXT}, ("name", "version"))}
+    answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
+
     def get(self, request):
         return version_answer(self.version())
 
 
 class UpdateModelVersion(MlflowEndpoint):
-    write_permissions = {"patch": ("change", ModelVersion)}
+    """Change a version's description."""
+
+    fields_schema = {"patch": ({"name": TEXT, "version": TEXT, "description": TEXT}, ("name", "version"))}
+    answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
+    write_permission = ("change", ModelVersion)
 
     def patch(self, request):
         version = self.version()
@@ -312,7 +410,11 @@ class UpdateModelVersion(MlflowEndpoint):
 
 
 class DeleteModelVersion(MlflowEndpoint):
-    write_permissions = {"delete": ("delete", ModelVersion)}
+    """Delete a version (the registry's soft delete; its number is never reused)."""
+
+    fields_schema = {"delete": ({"name": TEXT, "version": TEXT}, ("name", "version"))}
+    answer_name, answer_schema = "MlflowEmpty", EMPTY
+    write_permission = ("delete", ModelVersion)
 
     def delete(self, request):
         soft_delete(self.version())
@@ -320,6 +422,11 @@ class DeleteModelVersion(MlflowEndpoint):
 
 
 class SearchModelVersions(MlflowEndpoint):
+    """Model versions matching MLflow's filter, a page at a time."""
+
+    fields_schema = {"get": (search_fields("model versions: name, run_id, source_path, tags.<key>"), ())}
+    answer_name, answer_schema = "MlflowModelVersionPage", MODEL_VERSION_PAGE
+
     def get(self, request):
         limit = search.max_results(self.fields().get("max_results"), *VERSIONS_MAX_RESULTS)
         order = search.ordering(
@@ -342,7 +449,11 @@ class SearchModelVersions(MlflowEndpoint):
 
 
 class SetModelVersionTag(MlflowEndpoint):
-    write_permissions = {"post": ("change", ModelVersion)}
+    """Set one of a version's MLflow tags (kept in its metadata)."""
+
+    fields_schema = {"post": ({"name": TEXT, "version": TEXT, "key": TEXT, "value": TEXT}, ("name", "version", "key"))}
+    answer_name, answer_schema = "MlflowEmpty", EMPTY
+    write_permission = ("change", ModelVersion)
 
     def post(self, request):
         writes.set_version_tag(self.version(), self.text("key"), self.text("value", required=False))
@@ -350,7 +461,11 @@ class SetModelVersionTag(MlflowEndpoint):
 
 
 class DeleteModelVersionTag(MlflowEndpoint):
-    write_permissions = {"delete": ("change", ModelVersion)}
+    """Delete one of a version's MLflow tags."""
+
+    fields_schema = {"delete": ({"name": TEXT, "version": TEXT, "key": TEXT}, ("name", "version", "key"))}
+    answer_name, answer_schema = "MlflowEmpty", EMPTY
+    write_permission = ("change", ModelVersion)
 
     def delete(self, request):
         writes.delete_version_tag(self.version(), self.text("key"))
@@ -358,7 +473,17 @@ class DeleteModelVersionTag(MlflowEndpoint):
 
 
 class TransitionModelVersionStage(MlflowEndpoint):
-    write_permissions = {"post": ("change", ModelVersion)}
+    """MLflow's stages as the registry's moves: Production activates, Staging moves the alias staging, Archived
+    archives, None deprecates (docs/api/mlflow.md)."""
+
+    fields_schema = {
+        "post": (
+            {"name": TEXT, "version": TEXT, "stage": TEXT, "archive_existing_versions": {"type": "boolean"}},
+            ("name", "version", "stage"),
+        )
+    }
+    answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
+    write_permission = ("change", ModelVersion)
 
     def post(self, request):
         version = self.version()
@@ -368,6 +493,11 @@ class TransitionModelVersionStage(MlflowEndpoint):
 
 
 class GetModelVersionDownloadUri(MlflowEndpoint):
+    """Where a version's files are (its MLflow source)."""
+
+    fields_schema = {"get": ({"name": TEXT, "version": TEXT}, ("name", "version"))}
+    answer_name, answer_schema = "MlflowDownloadUri", {"type": "object", "properties": {"artifact_uri": TEXT}}
+
     def get(self, request):
         return Response({"artifact_uri": documents.source_of(self.version())})
 
