@@ -28,6 +28,9 @@ urlpatterns = [
     # web UI's.
     path("api/2.0/mlflow/", include((mlflow_urls.urlpatterns, "mlflow"), namespace="mlflow")),
     path("ajax-api/2.0/mlflow/", include((mlflow_urls.ui_urlpatterns, "mlflow"), namespace="mlflow-ajax")),
+    path(
+        "api/2.0/mlflow-artifacts/", include((mlflow_urls.artifact_urlpatterns, "mlflow"), namespace="mlflow-artifacts")
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("health", health.ready, name="health"),

@@ -4,7 +4,8 @@ as "this server lacks that endpoint"."""
 
 from django.urls import path, re_path
 
-from models_app.mlflow_api import views
+from kernel.rules.names import NAME
+from models_app.mlflow_api import artifacts, views
 
 
 def endpoints(*, in_schema: bool) -> list:
@@ -36,3 +37,12 @@ def endpoints(*, in_schema: bool) -> list:
 
 urlpatterns = endpoints(in_schema=True)
 ui_urlpatterns = endpoints(in_schema=False)
+# MLflow's artifact protocol for the files a version stores here (models_app/mlflow_api/artifacts.py).
+artifact_urlpatterns = [
+    path("artifacts", artifacts.ArtifactFolder.as_view()),
+    re_path(
+        rf"^artifacts/models/(?P<name>{NAME})/(?P<version>[^/]+)/(?P<filename>[^/]+)\Z",
+        artifacts.ArtifactDownload.as_view(),
+    ),
+    re_path(r"^(?P<rest>.*)\Z", views.endpoint_not_found),
+]

@@ -493,13 +493,19 @@ class TransitionModelVersionStage(MlflowEndpoint):
 
 
 class GetModelVersionDownloadUri(MlflowEndpoint):
-    """Where a version's files are (its MLflow source)."""
+    """Where a version's files are: this registry, for a version with stored files (MLflow's artifact protocol,
+    models_app/mlflow_api/artifacts.py); else its MLflow source."""
 
     fields_schema = {"get": ({"name": TEXT, "version": TEXT}, ("name", "version"))}
     answer_name, answer_schema = "MlflowDownloadUri", {"type": "object", "properties": {"artifact_uri": TEXT}}
 
     def get(self, request):
-        return Response({"artifact_uri": documents.source_of(self.version())})
+        from models_app.mlflow_api.artifacts import download_uri
+
+        version = self.version()
+        if version.stored_artifacts:
+            return Response({"artifact_uri": download_uri(request, version)})
+        return Response({"artifact_uri": documents.source_of(version)})
 
 
 def endpoint_not_found(request, rest: str = "") -> JsonResponse:

@@ -237,3 +237,30 @@ def test_deleting_through_mlflow_is_the_registrys_soft_delete(client):
     with pytest.raises(RestException) as gone:
         client.get_registered_model("short-lived")
     assert gone.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_versions_stored_files_download_by_alias_through_the_registry(client, registry_url, api_key, tmp_path):
+    import hashlib
+
+    import mlflow
+
+    assert v1(registry_url, api_key, "POST", "/api/v1/models", v1_document("with-files"))[0] == 201
+    files = {"MLmodel": b"flavors: {}\n", "model.safetensors": bytes(range(256)) * 512}
+    for filename, content in files.items():
+        request = urllib.request.Request(
+            f"{registry_url}/api/v1/models/with-files/versions/1.0.0/artifacts/{filename}",
+            method="PUT",
+            data=content,
+            headers={"Authorization": f"Api-Key {api_key}", "Content-Type": "application/octet-stream"},
+        )
+        with urllib.request.urlopen(request, timeout=20) as response:
+            assert response.status == 201
+    client.set_registered_model_alias("with-files", "champion", "1")
+
+    folder = mlflow.artifacts.download_artifacts("models:/with-files@champion", dst_path=str(tmp_path / "got"))
+
+    got = {path.name: path.read_bytes() for path in (tmp_path / "got").iterdir()}
+    assert folder.rstrip("/").endswith("got") and got == files
+    _, listing = v1(registry_url, api_key, "GET", "/api/v1/models/with-files/versions/1.0.0/artifacts")
+    stored = {f["filename"]: f["sha256"] for f in listing["files"]}
+    assert stored == {name: hashlib.sha256(content).hexdigest() for name, content in got.items()}
