@@ -184,7 +184,11 @@ def test_a_model_registered_through_api_v1_is_an_mlflow_model(client, registry_u
     assert (created.version, created.tags["registry.semver"]) == ("3", "2.0.0")
 
 
-def test_a_version_created_through_mlflow_is_in_api_v1_and_the_change_log(client, registry_url, api_key):
+def test_a_version_created_through_mlflow_is_in_api_v1_the_change_log_and_the_webhooks(client, registry_url, api_key):
+    from kernel.models.webhooks import OutboxItem, WebhookDelivery, WebhookSubscription
+
+    # Loopback, never sent to: no worker runs here; the delivery waiting in the outbox is what is checked.
+    WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["model.*"])
     client.create_registered_model("from-mlflow")
     client.create_model_version(
         "from-mlflow", "s3://ml/from-mlflow/1", run_id="abc", tags={"k": "v"}, description="made by MLflow"
@@ -202,6 +206,12 @@ def test_a_version_created_through_mlflow_is_in_api_v1_and_the_change_log(client
 
     actions = list(ChangeLogEntry.objects.filter(name="from-mlflow").order_by("id").values_list("action", flat=True))
     assert actions == ["model.created", "model.version_registered", "alias.moved", "model.version_activated"]
+    registered = ChangeLogEntry.objects.get(name="from-mlflow", action="model.version_registered")
+    queued = (
+        OutboxItem.objects.filter(entry=registered).exists()
+        or WebhookDelivery.objects.filter(entry=registered).exists()
+    )
+    assert queued, "the registration is not on its way to the webhook subscription"
     assert all(
         actor.startswith("api-key:")
         for actor in ChangeLogEntry.objects.filter(name="from-mlflow").values_list("actor", flat=True)
@@ -264,3 +274,20 @@ def test_a_versions_stored_files_download_by_alias_through_the_registry(client, 
     _, listing = v1(registry_url, api_key, "GET", "/api/v1/models/with-files/versions/1.0.0/artifacts")
     stored = {f["filename"]: f["sha256"] for f in listing["files"]}
     assert stored == {name: hashlib.sha256(content).hexdigest() for name, content in got.items()}
+
+
+def test_mlflow_register_model_and_a_chosen_semver(client, mlflow_env):
+    import mlflow
+
+    first = mlflow.register_model("s3://ml-models/churn/1", "churn")
+    again = mlflow.register_model("s3://ml-models/churn/2", "churn")  # the model exists: a second version
+    assert (first.version, again.version) == ("1", "2")
+
+    chosen = client.create_model_version("churn", "s3://ml-models/churn/3", tags={"registry.semver": "2.1.0-rc.1"})
+    assert (chosen.version, chosen.tags["registry.semver"]) == ("3", "2.1.0-rc.1")
+    # The semver shows the version; it is not a tag one can move.
+    from mlflow.exceptions import RestException
+
+    with pytest.raises(RestException) as refused:
+        client.set_model_version_tag("churn", "3", "registry.semver", "3.0.0")
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
