@@ -8,9 +8,25 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter
 
 from kernel.api.schema import RegistryAutoSchema
+from kernel.models.aliases import ALIAS_PATTERN
+from kernel.rules.names import NAME as NAME_PATTERN
 
 TEXT = {"type": "string"}
-TAG = {"type": "object", "properties": {"key": TEXT, "value": TEXT}, "required": ["key"]}
+# The registry's rules for what MLflow takes as free text (kernel.rules.names, kernel.models.aliases).
+NAME = {"type": "string", "pattern": rf"^{NAME_PATTERN}\Z", "description": "A lowercase slug (this registry's names)."}
+VERSION = {"type": "string", "pattern": r"^[0-9]{1,18}\Z", "description": "MLflow's version number."}
+ALIAS = {
+    "type": "string",
+    "pattern": rf"^(?!(?:latest|current)\Z){ALIAS_PATTERN}\Z",
+    "description": "A lowercase slug starting with a letter; latest and current are reserved.",
+}
+TAG_KEY = {"type": "string", "minLength": 1, "maxLength": 250}
+SOURCE = {"type": "string", "minLength": 1, "maxLength": 1024, "description": "Where the files are: a URI."}
+RUN_ID = {"type": "string", "maxLength": 256}
+RUN_LINK = {"type": "string", "maxLength": 2048}
+DESCRIPTION = {"type": "string", "maxLength": 10000}
+STAGE = {"type": "string", "enum": ["None", "Staging", "Production", "Archived"]}
+TAG = {"type": "object", "properties": {"key": TAG_KEY, "value": TEXT}, "required": ["key"]}
 TIMESTAMP = {"type": "integer", "description": "Milliseconds since the epoch."}
 ERROR = {
     "type": "object",
@@ -117,6 +133,8 @@ class MlflowAutoSchema(RegistryAutoSchema):
         return {"application/json": {"type": "object", "properties": fields, "required": list(required)}}
 
     def adjust_request_body(self, body):
+        if body is not None:
+            body["required"] = True  # each endpoint reads its fields from a JSON object
         return body
 
     def get_response_serializers(self):

@@ -24,37 +24,28 @@ from kernel.writes.delete import soft_delete
 from kernel.writes.register import create_definition
 from kernel.writes.update import update_definition, update_document
 from models_app.mlflow_api import documents, search, writes
+from models_app.mlflow_api.errors import as_mlflow
 from models_app.mlflow_api.schema import (
+    ALIAS,
+    DESCRIPTION,
     EMPTY,
     MODEL_VERSION,
+    NAME,
     REGISTERED_MODEL,
+    RUN_ID,
+    RUN_LINK,
+    SOURCE,
+    STAGE,
     TAG,
+    TAG_KEY,
     TEXT,
+    VERSION,
     MlflowAutoSchema,
     search_fields,
 )
 from models_app.mlflow_api.writes import InvalidParameter
 from models_app.models import Model, ModelVersion
 
-# MLflow's error code for an answer of this registry: by (status, the registry's error code), else by status.
-ERROR_CODES = {
-    (409, "definition_exists"): (400, "RESOURCE_ALREADY_EXISTS"),
-    (409, "version_exists"): (400, "RESOURCE_ALREADY_EXISTS"),
-    (409, "deleted"): (400, "RESOURCE_ALREADY_EXISTS"),
-}
-STATUS_CODES = {
-    400: "INVALID_PARAMETER_VALUE",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "RESOURCE_DOES_NOT_EXIST",
-    405: "BAD_REQUEST",
-    409: "RESOURCE_CONFLICT",
-    412: "RESOURCE_CONFLICT",
-    413: "BAD_REQUEST",
-    415: "BAD_REQUEST",
-    429: "REQUEST_LIMIT_EXCEEDED",
-    503: "TEMPORARILY_UNAVAILABLE",
-}
 TAGS = {"type": "array", "items": TAG}
 REGISTERED_MODEL_ANSWER = {"type": "object", "properties": {"registered_model": REGISTERED_MODEL}}
 MODEL_VERSION_ANSWER = {"type": "object", "properties": {"model_version": MODEL_VERSION}}
@@ -66,10 +57,6 @@ REGISTERED_MODEL_PAGE = {
 MODEL_VERSION_PAGE = {"type": "object", "properties": {**MODEL_VERSION_LIST["properties"], "next_page_token": TEXT}}
 MODELS_MAX_RESULTS = (100, 1000)  # (default, limit), as MLflow's server
 VERSIONS_MAX_RESULTS = (10000, 200000)
-
-
-def mlflow_error(status: int, error_code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error_code": error_code, "message": message}, status=status)
 
 
 class MlflowEndpoint(APIView):
@@ -98,23 +85,17 @@ class MlflowEndpoint(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if not hasattr(self, request.method.lower()):
+            return  # a method the endpoint does not take: dispatch answers 405, before any parameter is read
         # As everywhere in this registry, a query parameter the endpoint does not take is refused, not ignored.
         known = self.fields_schema.get("get", ({}, ()))[0] if request.method == "GET" else {}
         reject_unknown_parameters(request, list(known))
 
     def handle_exception(self, exc):
         response = super().handle_exception(exc)  # the registry's handler: status and error list
-        if isinstance(response, Response):
-            body = response.data
-        else:
-            body = json.loads(response.content)
-        errors = body.get("errors") or [{}]
-        message = "; ".join(map(_described, errors)).strip() or "Request refused."
-        status, code = ERROR_CODES.get(
-            (response.status_code, errors[0].get("code")),
-            (response.status_code, STATUS_CODES.get(response.status_code, "INTERNAL_ERROR")),
-        )
-        answer = Response({"error_code": code, "message": message}, status=status)
+        body = response.data if isinstance(response, Response) else json.loads(response.content)
+        status, shaped = as_mlflow(response.status_code, body)
+        answer = Response(shaped, status=status)
         for header in ("WWW-Authenticate", "Retry-After"):
             if header in response:
                 answer[header] = response[header]
@@ -180,16 +161,6 @@ class MlflowEndpoint(APIView):
         return found
 
 
-def _described(error: dict) -> str:
-    """One error of the registry's list as a sentence of MLflow's message, naming where it was."""
-    where = ""
-    if error.get("parameter"):
-        where = f" (parameter '{error['parameter']}')"
-    elif error.get("path"):
-        where = f" (at {error['path']})"
-    return f"{error.get('message', '')}{where}"
-
-
 def version_answer(version: ModelVersion) -> Response:
     version = writes.number_of(version)
     return Response({"model_version": documents.model_version(version, documents.version_aliases(version))})
@@ -206,7 +177,7 @@ def model_answer(model: Model) -> Response:
 class CreateRegisteredModel(MlflowEndpoint):
     """Create a registered model without versions (MLflow's create_registered_model)."""
 
-    fields_schema = {"post": ({"name": TEXT, "tags": TAGS, "description": TEXT}, ("name",))}
+    fields_schema = {"post": ({"name": NAME, "tags": TAGS, "description": DESCRIPTION}, ("name",))}
     answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
     write_permission = ("add", ModelVersion)
 
@@ -223,7 +194,7 @@ class CreateRegisteredModel(MlflowEndpoint):
 class GetRegisteredModel(MlflowEndpoint):
     """A registered model with its latest version per stage, tags and aliases."""
 
-    fields_schema = {"get": ({"name": TEXT}, ("name",))}
+    fields_schema = {"get": ({"name": NAME}, ("name",))}
     answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
 
     def get(self, request):
@@ -233,7 +204,7 @@ class GetRegisteredModel(MlflowEndpoint):
 class UpdateRegisteredModel(MlflowEndpoint):
     """Change a registered model's description."""
 
-    fields_schema = {"patch": ({"name": TEXT, "description": TEXT}, ("name",))}
+    fields_schema = {"patch": ({"name": NAME, "description": DESCRIPTION}, ("name",))}
     answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
     write_permission = ("change", ModelVersion)
 
@@ -250,7 +221,7 @@ class RenameRegisteredModel(MlflowEndpoint):
 
     schema = None
 
-    fields_schema = {"post": ({"name": TEXT, "new_name": TEXT}, ("name", "new_name"))}
+    fields_schema = {"post": ({"name": NAME, "new_name": NAME}, ("name", "new_name"))}
     answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
     write_permission = ("change", ModelVersion)
 
@@ -266,7 +237,7 @@ class RenameRegisteredModel(MlflowEndpoint):
 class DeleteRegisteredModel(MlflowEndpoint):
     """Delete a registered model (the registry's soft delete)."""
 
-    fields_schema = {"delete": ({"name": TEXT}, ("name",))}
+    fields_schema = {"delete": ({"name": NAME}, ("name",))}
     answer_name, answer_schema = "MlflowEmpty", EMPTY
     write_permission = ("delete", Model)
 
@@ -295,7 +266,7 @@ class SearchRegisteredModels(MlflowEndpoint):
 class GetLatestVersions(MlflowEndpoint):
     """The latest version in each stage (or in the stages named)."""
 
-    fields_schema = {"post": ({"name": TEXT, "stages": {"type": "array", "items": TEXT}}, ("name",))}
+    fields_schema = {"post": ({"name": NAME, "stages": {"type": "array", "items": TEXT}}, ("name",))}
     answer_name, answer_schema = "MlflowModelVersionList", MODEL_VERSION_LIST
     read_only_actions = ("mlflow",)  # a read that MLflow's client sends as a POST
 
@@ -310,7 +281,7 @@ class GetLatestVersions(MlflowEndpoint):
 class SetRegisteredModelTag(MlflowEndpoint):
     """Set one of a registered model's MLflow tags."""
 
-    fields_schema = {"post": ({"name": TEXT, "key": TEXT, "value": TEXT}, ("name", "key"))}
+    fields_schema = {"post": ({"name": NAME, "key": TAG_KEY, "value": TEXT}, ("name", "key"))}
     answer_name, answer_schema = "MlflowEmpty", EMPTY
     write_permission = ("change", ModelVersion)
 
@@ -322,7 +293,7 @@ class SetRegisteredModelTag(MlflowEndpoint):
 class DeleteRegisteredModelTag(MlflowEndpoint):
     """Delete one of a registered model's MLflow tags."""
 
-    fields_schema = {"delete": ({"name": TEXT, "key": TEXT}, ("name", "key"))}
+    fields_schema = {"delete": ({"name": NAME, "key": TAG_KEY}, ("name", "key"))}
     answer_name, answer_schema = "MlflowEmpty", EMPTY
     write_permission = ("change", ModelVersion)
 
@@ -335,9 +306,9 @@ class RegisteredModelAlias(MlflowEndpoint):
     """GET: the version an alias names; POST: point it at a version (by MLflow number); DELETE: remove it."""
 
     fields_schema = {
-        "get": ({"name": TEXT, "alias": TEXT}, ("name", "alias")),
-        "post": ({"name": TEXT, "alias": TEXT, "version": TEXT}, ("name", "alias", "version")),
-        "delete": ({"name": TEXT, "alias": TEXT}, ("name", "alias")),
+        "get": ({"name": NAME, "alias": ALIAS}, ("name", "alias")),
+        "post": ({"name": NAME, "alias": ALIAS, "version": VERSION}, ("name", "alias", "version")),
+        "delete": ({"name": NAME, "alias": ALIAS}, ("name", "alias")),
     }
     answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
     write_permission = ("change", ModelVersion)  # POST and DELETE; GET reads
@@ -365,7 +336,14 @@ class CreateModelVersion(MlflowEndpoint):
 
     fields_schema = {
         "post": (
-            {"name": TEXT, "source": TEXT, "run_id": TEXT, "run_link": TEXT, "tags": TAGS, "description": TEXT},
+            {
+                "name": NAME,
+                "source": SOURCE,
+                "run_id": RUN_ID,
+                "run_link": RUN_LINK,
+                "tags": TAGS,
+                "description": DESCRIPTION,
+            },
             ("name", "source"),
         )
     }
@@ -388,7 +366,7 @@ class CreateModelVersion(MlflowEndpoint):
 class GetModelVersion(MlflowEndpoint):
     """A version by its MLflow number."""
 
-    fields_schema = {"get": ({"name": TEXT, "version": TEXT}, ("name", "version"))}
+    fields_schema = {"get": ({"name": NAME, "version": VERSION}, ("name", "version"))}
     answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
 
     def get(self, request):
@@ -398,7 +376,7 @@ class GetModelVersion(MlflowEndpoint):
 class UpdateModelVersion(MlflowEndpoint):
     """Change a version's description."""
 
-    fields_schema = {"patch": ({"name": TEXT, "version": TEXT, "description": TEXT}, ("name", "version"))}
+    fields_schema = {"patch": ({"name": NAME, "version": VERSION, "description": DESCRIPTION}, ("name", "version"))}
     answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
     write_permission = ("change", ModelVersion)
 
@@ -412,7 +390,7 @@ class UpdateModelVersion(MlflowEndpoint):
 class DeleteModelVersion(MlflowEndpoint):
     """Delete a version (the registry's soft delete; its number is never reused)."""
 
-    fields_schema = {"delete": ({"name": TEXT, "version": TEXT}, ("name", "version"))}
+    fields_schema = {"delete": ({"name": NAME, "version": VERSION}, ("name", "version"))}
     answer_name, answer_schema = "MlflowEmpty", EMPTY
     write_permission = ("delete", ModelVersion)
 
@@ -451,7 +429,9 @@ class SearchModelVersions(MlflowEndpoint):
 class SetModelVersionTag(MlflowEndpoint):
     """Set one of a version's MLflow tags (kept in its metadata)."""
 
-    fields_schema = {"post": ({"name": TEXT, "version": TEXT, "key": TEXT, "value": TEXT}, ("name", "version", "key"))}
+    fields_schema = {
+        "post": ({"name": NAME, "version": VERSION, "key": TAG_KEY, "value": TEXT}, ("name", "version", "key"))
+    }
     answer_name, answer_schema = "MlflowEmpty", EMPTY
     write_permission = ("change", ModelVersion)
 
@@ -463,7 +443,7 @@ class SetModelVersionTag(MlflowEndpoint):
 class DeleteModelVersionTag(MlflowEndpoint):
     """Delete one of a version's MLflow tags."""
 
-    fields_schema = {"delete": ({"name": TEXT, "version": TEXT, "key": TEXT}, ("name", "version", "key"))}
+    fields_schema = {"delete": ({"name": NAME, "version": VERSION, "key": TAG_KEY}, ("name", "version", "key"))}
     answer_name, answer_schema = "MlflowEmpty", EMPTY
     write_permission = ("change", ModelVersion)
 
@@ -478,7 +458,7 @@ class TransitionModelVersionStage(MlflowEndpoint):
 
     fields_schema = {
         "post": (
-            {"name": TEXT, "version": TEXT, "stage": TEXT, "archive_existing_versions": {"type": "boolean"}},
+            {"name": NAME, "version": VERSION, "stage": STAGE, "archive_existing_versions": {"type": "boolean"}},
             ("name", "version", "stage"),
         )
     }
@@ -496,7 +476,7 @@ class GetModelVersionDownloadUri(MlflowEndpoint):
     """Where a version's files are: this registry, for a version with stored files (MLflow's artifact protocol,
     models_app/mlflow_api/artifacts.py); else its MLflow source."""
 
-    fields_schema = {"get": ({"name": TEXT, "version": TEXT}, ("name", "version"))}
+    fields_schema = {"get": ({"name": NAME, "version": VERSION}, ("name", "version"))}
     answer_name, answer_schema = "MlflowDownloadUri", {"type": "object", "properties": {"artifact_uri": TEXT}}
 
     def get(self, request):
@@ -509,4 +489,5 @@ class GetModelVersionDownloadUri(MlflowEndpoint):
 
 
 def endpoint_not_found(request, rest: str = "") -> JsonResponse:
-    return mlflow_error(404, "ENDPOINT_NOT_FOUND", f"No MLflow endpoint {request.method} {request.path}.")
+    message = f"No MLflow endpoint {request.method} {request.path}."
+    return JsonResponse({"error_code": "ENDPOINT_NOT_FOUND", "message": message}, status=404)

@@ -32,7 +32,10 @@ class InvalidParameter(InvalidSearch):
 def artifact_of(source: str) -> dict:
     """The spec's ``artifact`` for an MLflow ``source`` URI: ``s3://bucket/path`` -> bucket and path; a URI without
     a host (``runs:/<id>/model``, ``models:/m/1``, a local path) names its scheme (or ``local``) as the bucket."""
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise InvalidParameter(f"source is not a URI: {exc}.", path="source") from None
     bucket = parts.netloc or parts.scheme or "local"
     path = (parts.path.lstrip("/") if parts.netloc else parts.path) or source
     return {"bucket": bucket[:255], "path": path, "format": "mlflow"}
