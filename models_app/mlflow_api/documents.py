@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.db.models import Max, Q
+
 from kernel.choices import Lifecycle
 from kernel.models.aliases import Alias
 from models_app.models import Model, ModelVersion
@@ -66,15 +68,29 @@ def model_version(version: ModelVersion, aliases: list[str]) -> dict:
     }
 
 
-def versions_of(models: list[Model]) -> dict[int, list[ModelVersion]]:
-    """The present versions of ``models``, by model id, in one query."""
-    found: dict[int, list[ModelVersion]] = defaultdict(list)
-    rows = (
-        ModelVersion.objects.filter(model__in=models, deleted_at__isnull=True)
-        .select_related("model", "created_by")
-        .order_by("model_id", "mlflow_number")
+def versions_of(models: list[Model], aliases: dict[str, list[Alias]]) -> dict[int, list[ModelVersion]]:
+    """The present versions of ``models`` that their documents show, by model id, in two queries whatever the
+    number of versions: each model's latest version in each stage (the current one, the ``staging`` alias's, the
+    highest-numbered archived one and the highest-numbered other one) and every aliased one."""
+    aliased = [alias.version_id for name in aliases for alias in aliases[name]]
+    staging = [alias.version_id for name in aliases for alias in aliases[name] if alias.alias == STAGING_ALIAS]
+    present = ModelVersion.objects.filter(model__in=models, deleted_at__isnull=True)
+    archived = Q(status=Lifecycle.ARCHIVED)
+    highest = (
+        present.order_by()
+        .values("model_id")
+        .annotate(
+            archived=Max("mlflow_number", filter=archived),
+            other=Max("mlflow_number", filter=~archived & Q(is_current=False) & ~Q(pk__in=staging)),
+        )
     )
-    for version in rows:
+    wanted = Q(is_current=True) | Q(pk__in=aliased)
+    for row in highest:
+        for number in (row["archived"], row["other"]):
+            if number is not None:
+                wanted |= Q(model_id=row["model_id"], mlflow_number=number)
+    found: dict[int, list[ModelVersion]] = defaultdict(list)
+    for version in present.filter(wanted).select_related("model", "created_by").order_by("model_id", "mlflow_number"):
         found[version.model_id].append(version)
     return found
 
@@ -95,8 +111,9 @@ def version_aliases(version: ModelVersion) -> list[str]:
 
 def registered_models(models: list[Model]) -> list[dict]:
     """``RegisteredModel`` for each of ``models``, with its latest version in each stage, its aliases and tags:
-    three queries for the page."""
-    versions, aliases = versions_of(models), aliases_of(models)
+    three queries for the page, whatever the number of versions."""
+    aliases = aliases_of(models)
+    versions = versions_of(models, aliases)
     return [_registered_model(model, versions.get(model.pk, []), aliases.get(model.name, [])) for model in models]
 
 

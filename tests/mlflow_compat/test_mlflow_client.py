@@ -230,6 +230,9 @@ def test_transition_stage_maps_onto_the_lifecycle_and_the_staging_alias(client):
     assert stages == {"1": "Archived", "2": "Production", "3": "None"}
     latest = client.get_latest_versions("staged", stages=["Production"])
     assert [v.version for v in latest] == ["2"]
+    client.create_model_version("staged", "s3://b/staged/3")
+    shown = {v.current_stage: v.version for v in client.get_registered_model("staged").latest_versions}
+    assert shown == {"None": "4", "Production": "2", "Archived": "1"}
 
 
 def test_deleting_through_mlflow_is_the_registrys_soft_delete(client):
