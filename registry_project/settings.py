@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "registry_project.middleware.RequestIdMiddleware",
     "registry_project.logs.AccessLogMiddleware",
+    # Under MLflow's paths (models_app/mlflow_api), MLflow's error shape for what the next one answers.
+    "models_app.mlflow_api.errors.MlflowErrorShapeMiddleware",
     # Outermost of ours: any non-JSON error under /api/ (Django's debug pages, a bad Host) gets the error shape.
     "kernel.api.errors_middleware.ApiErrorShapeMiddleware",
     "registry_project.middleware.RejectNulBytesMiddleware",

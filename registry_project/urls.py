@@ -9,6 +9,7 @@ from kernel.api import health
 from kernel.api.changes import ChangeLogView
 from kernel.api.stats import StatsView
 from kernel.api.webhooks import WebhookViewSet
+from models_app.mlflow_api import urls as mlflow_urls
 
 webhooks_router = SimpleRouter(trailing_slash=False)
 webhooks_router.register("webhooks", WebhookViewSet, basename="webhook")
@@ -24,6 +25,13 @@ api_v1 = [
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    # MLflow's Model Registry REST API over the same registry (models_app/mlflow_api/): its client's paths and the
+    # web UI's.
+    path("api/2.0/mlflow/", include((mlflow_urls.urlpatterns, "mlflow"), namespace="mlflow")),
+    path("ajax-api/2.0/mlflow/", include((mlflow_urls.ui_urlpatterns, "mlflow"), namespace="mlflow-ajax")),
+    path(
+        "api/2.0/mlflow-artifacts/", include((mlflow_urls.artifact_urlpatterns, "mlflow"), namespace="mlflow-artifacts")
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

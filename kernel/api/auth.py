@@ -31,12 +31,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(f"The Authorization header must be '{KEYWORD} <key>'.")
-        try:
-            key = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("An API key is plain ASCII.") from None
-        if "\x00" in key or len(key) > 200:
-            raise exceptions.AuthenticationFailed("Invalid API key.")
+        key = decoded_key(header[1])
         view = (getattr(request, "parser_context", None) or {}).get("view")
         if isinstance(view, ConfirmsCredentialsLate) and view.confirms_late(request):
             cached = verified_keys.get_unconfirmed(key)
@@ -74,6 +69,41 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request) -> str:
         # Makes DRF answer 401 (not 403) when credentials are missing.
         return KEYWORD
+
+
+def decoded_key(raw: bytes) -> str:
+    """The API key an Authorization header carries (its second word), refused when it cannot be one."""
+    try:
+        key = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise exceptions.AuthenticationFailed("An API key is plain ASCII.") from None
+    if "\x00" in key or len(key) > 200:
+        raise exceptions.AuthenticationFailed("Invalid API key.")
+    return key
+
+
+class BearerApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <api key>`` (or ``Api-Key <api key>``), for an API whose clients send the key as a
+    bearer token: MLflow's client sends ``MLFLOW_TRACKING_TOKEN`` so (models_app/mlflow_api/). The same keys,
+    checks and cache as ``ApiKeyAuthentication``; only the scheme differs."""
+
+    SCHEMES = frozenset({b"bearer", KEYWORD.lower().encode()})
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        if not header:
+            return None
+        if header[0].lower() not in self.SCHEMES:
+            raise exceptions.AuthenticationFailed(
+                f"The Authorization scheme '{header[0].decode('ascii', 'replace')}' is not accepted here; send the "
+                "API key as 'Authorization: Bearer <key>' (MLFLOW_TRACKING_TOKEN=<key>)."
+            )
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <key>'.")
+        return ApiKeyAuthentication.verified(decoded_key(header[1]), current_token())
+
+    def authenticate_header(self, request) -> str:
+        return "Bearer"
 
 
 def _record_use(key: str, token: str | None, api_key: ApiKey) -> None:

@@ -1,5 +1,6 @@
 """Registering a version: ``register`` (creating the definition on its first version) and
-``register_version_of`` (POST .../{name}/versions).
+``register_version_of`` (POST .../{name}/versions); ``create_definition`` creates a definition before its first
+version (the MLflow-compatible API's ``create_registered_model``).
 
 Every write that protects an invariant (one row per version, one latest, one current) locks the definition's row
 first; the unique constraints stay as a backstop under concurrency and surface as a 409.
@@ -17,6 +18,7 @@ from kernel.documents.shape import (
     DEFINITION_KEY,
     IDENTITY_FIELDS,
     MUTABLE_VERSION_FIELDS,
+    check_definition_block,
     set_alias_names,
 )
 from kernel.exceptions import Conflict, DefinitionNotFound
@@ -25,6 +27,7 @@ from kernel.models import changelog
 from kernel.models.definitions import Definition
 from kernel.rules.check import check_document
 from kernel.rules.latest import latest_rank
+from kernel.rules.names import NAME_MESSAGE, is_name
 from kernel.rules.semver import parse_version
 from kernel.rules.validation import DocumentInvalid, Issue, differing_paths, pointer
 from kernel.writes import Registration
@@ -247,3 +250,40 @@ def _apply_parent_fields(definition: Definition, document: dict) -> list[Issue]:
     ]:
         definition.refresh_search_fields()  # a definition without versions yet has nothing to refresh
     return warnings
+
+
+def create_definition(
+    definition_model: type[Definition], name: str, *, user=None, tags: list | None = None, description: str = ""
+) -> Definition:
+    """Create a definition that has no version yet (MLflow's ``create_registered_model``; the registry's own API
+    creates a definition with its first version). Refused with 409 ``definition_exists`` when the name is taken,
+    deleted or not; one ``<kind>.created`` change-log entry."""
+    errors = check_definition_block({"tags": tags or [], "description": description})
+    if not is_name(name):
+        errors.insert(0, Issue("/name", "invalid_name", NAME_MESSAGE))
+    if errors:
+        raise DocumentInvalid(errors)
+    with transaction.atomic():
+        if definition_model.objects.filter(name=name).exists():
+            raise _definition_exists(definition_model, name)
+        try:
+            with transaction.atomic():
+                definition = definition_model.objects.create(
+                    name=name,
+                    owner=user if getattr(user, "is_authenticated", False) else None,
+                    tags=list(tags or []),
+                    description=description,
+                )
+        except IntegrityError:
+            raise _definition_exists(definition_model, name) from None
+        definition.record(
+            f"{definition.kind}.created",
+            {"created": True, DEFINITION_KEY: {"tags": definition.tags, "description": definition.description}},
+        )
+        definition.announce_change()
+        log_write("created", definition)
+    return definition
+
+
+def _definition_exists(definition_model: type[Definition], name: str) -> Conflict:
+    return Conflict(f"A {definition_model.kind} named '{name}' exists already.", code="definition_exists", path="/name")

@@ -30,7 +30,7 @@ from kernel.documents.shape import (
 )
 from kernel.exceptions import Conflict
 from kernel.models import changelog
-from kernel.models.definitions import DefinitionVersion
+from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.rules.check import check_document
 from kernel.rules.validation import DocumentInvalid, Issue, differing_paths, pointer, same_json
 from kernel.writes import Registration
@@ -150,3 +150,27 @@ def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -
             code="spec_immutable",
             details={"fields": changed_spec},
         )
+
+
+def update_definition(definition: Definition, block: Any) -> Definition:
+    """Set the definition's own ``tags`` and/or ``description`` (the keys ``block`` carries), whether or not it has
+    a version yet: the ``definition`` block of an update, for a definition as a whole (MLflow's
+    ``update_registered_model``). One ``<kind>.updated`` change-log entry when something changed."""
+    errors = check_definition_block(block)
+    if errors:
+        raise DocumentInvalid(errors)
+    with transaction.atomic():
+        locked = type(definition).objects.select_for_update().get(pk=definition.pk)
+        before = {name: getattr(locked, name) for name in DEFINITION_FIELDS}
+        for name in DEFINITION_FIELDS:
+            if name in block:
+                setattr(locked, name, block[name])
+        after = {name: getattr(locked, name) for name in DEFINITION_FIELDS}
+        if after != before:
+            locked.save(update_fields=[*DEFINITION_FIELDS, "updated_at"])
+            if locked.tags != before["tags"]:
+                locked.refresh_effective_tags()
+            locked.record(f"{locked.kind}.updated", {DEFINITION_KEY: changelog.diff(before, after)})
+            locked.announce_change()
+            log_write("updated", locked)
+    return locked

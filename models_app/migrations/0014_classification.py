@@ -8,7 +8,7 @@ from kernel.migration_operations import RunSQLOnPostgreSQL
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("models_app", "0012_one_statement_writes"),
+        ("models_app", "0013_mlflow_version_number"),
     ]
 
     operations = [

@@ -57,6 +57,11 @@ class Model(Definition):
     # Classification (issue #27): what the model does, from a documented vocabulary (the Hugging Face pipeline tags,
     # models_app/schemas/model.json), filtered by ?task=; with the labels every definition has.
     task = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # MLflow's registered-model tags (key -> value), set through the MLflow-compatible API
+    # (models_app/mlflow_api/): MLflow's tags are arbitrary text, this registry's ``tags`` are slugs.
+    mlflow_tags = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="MLflow's registered-model tags (key -> value)."
+    )
 
     latest_version = version_pointer("ModelVersion", "latest")
     current_version = version_pointer("ModelVersion", "current")
@@ -146,6 +151,13 @@ class ModelVersion(DefinitionVersion):
     # The document's ``stored_artifacts``, rewritten with every change to this version's ArtifactFile rows (in the
     # same transaction), so reading a document costs no query beyond the version's own.
     stored_artifacts = models.JSONField(default=list, blank=True, editable=False)
+    # MLflow numbers a model's versions 1, 2, 3 in registration order; this is that number, beside the semver
+    # (models_app/mlflow_api/). The database assigns it on insert (migration 0013's trigger: one more than the
+    # model's highest, under the model row's lock that every registration holds), whichever path inserts the row,
+    # and a number is never reused: rows are never removed.
+    mlflow_number = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="MLflow's version number: registration order per model."
+    )
 
     document_extras = (
         # The lineage link, rendered with today's model name; registrable (the model's JSON Schema describes it).
@@ -201,6 +213,7 @@ class ModelVersion(DefinitionVersion):
         constraints = [
             *DefinitionVersion.constraints_for("model"),
             *lineage_constraints(),
+            models.UniqueConstraint(fields=["model", "mlflow_number"], name="models_app_version_mlflow_number"),
             models.CheckConstraint(
                 condition=Q(purged_at__isnull=True) | Q(status=Lifecycle.ARCHIVED, storage_tier=StorageTier.PURGED),
                 name="%(app_label)s_%(class)s_purged_is_archived",

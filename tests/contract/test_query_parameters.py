@@ -88,7 +88,10 @@ def send(client: APIClient, method: str, path: str, query: str):
 
 def unknown_parameters_in(response) -> list[str]:
     if response["Content-Type"].startswith("application/json") and response.status_code == 400:
-        return [e.get("parameter") for e in response.json()["errors"] if e["code"] == "unknown_parameter"]
+        body = response.json()
+        if "error_code" in body:  # MLflow's shape (/api/2.0/mlflow): the message names each parameter
+            return re.findall(r"Unknown query parameter; [^(]*\(parameter '([^']+)'\)", body["message"])
+        return [e.get("parameter") for e in body["errors"] if e["code"] == "unknown_parameter"]
     return []
 
 

@@ -44,7 +44,7 @@ pytestmark = pytest.mark.django_db
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
 # POST operations that change nothing.
-READ_ONLY = {"*_validate", "policy_evaluate", "attestation_verify"}
+READ_ONLY = {"*_validate", "policy_evaluate", "attestation_verify", "mlflow_registered_models_get_latest_versions"}
 # Telemetry: counted, not logged (see the module docstring); tested on its own below.
 TELEMETRY = {"binding_report"}
 
@@ -246,6 +246,52 @@ EXAMPLES.update(
         "webhook_rotate_secret": Example(**WEBHOOK),
         "webhook_test": Example(**WEBHOOK),
         "webhook_redeliver": Example(**WEBHOOK),
+    }
+)
+
+
+def mlflow_world(operation_id: str, index: int) -> World:
+    """The default model world seen through MLflow's API (/api/2.0/mlflow): versions 1 (1.0.0, current), 2 (1.1.0,
+    aliased production) and 3 (1.2.0, free), the tag ``team`` on the model and on version 2."""
+    world = version_world("model_mlflow", index)
+    Model.objects.filter(name=world.name).update(mlflow_tags={"team": "a"})
+    Model.get_alive(world.name).versions.filter(version="1.1.0").update(metadata={"mlflow_tags": {"team": "a"}})
+    return world
+
+
+def mlflow_example(body: dict, rejected: dict, entries: int = 1) -> Example:
+    """An MLflow call: every field in the JSON body, ``name`` the world's model unless given."""
+    return Example(
+        setup=mlflow_world,
+        body=lambda w: {"name": w.name, **body},
+        rejected_body=lambda w: {"name": w.name, **rejected},
+        entries=entries,
+    )
+
+
+EXAMPLES.update(
+    {
+        "mlflow_registered_models_create": Example(
+            setup=mlflow_world, body=lambda w: {"name": f"{w.name}-new"}, rejected_body=lambda w: {"name": "Not A Slug"}
+        ),
+        "mlflow_registered_models_update": mlflow_example({"description": "d"}, {"name": "no-such-model"}),
+        "mlflow_registered_models_delete": mlflow_example({}, {"name": "no-such-model"}),
+        "mlflow_registered_models_set_tag": mlflow_example({"key": "k", "value": "v"}, {"name": "no-such-model"}),
+        "mlflow_registered_models_delete_tag": mlflow_example({"key": "team"}, {"key": "missing"}),
+        "mlflow_registered_models_alias_post": mlflow_example(
+            {"alias": "champion", "version": "3"}, {"alias": "champion", "version": "99"}
+        ),
+        "mlflow_registered_models_alias_delete": mlflow_example({"alias": "production"}, {"alias": "missing"}),
+        "mlflow_model_versions_create": mlflow_example({"source": "s3://b/p"}, {"source": ""}),
+        "mlflow_model_versions_update": mlflow_example({"version": "2", "description": "x"}, {"version": "99"}),
+        "mlflow_model_versions_delete": mlflow_example({"version": "3"}, {"version": "1"}),  # 1 is current
+        "mlflow_model_versions_set_tag": mlflow_example({"version": "2", "key": "k", "value": "v"}, {"version": "99"}),
+        "mlflow_model_versions_delete_tag": mlflow_example(
+            {"version": "2", "key": "team"}, {"version": "2", "key": "x"}
+        ),
+        "mlflow_model_versions_transition_stage": mlflow_example(
+            {"version": "3", "stage": "Staging"}, {"version": "3", "stage": "Bogus"}
+        ),
     }
 )
 

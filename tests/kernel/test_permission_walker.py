@@ -54,6 +54,7 @@ COMPUTATIONS = {
     "policy_validate",
     "policy_evaluate",
     "attestation_verify",
+    "mlflow_registered_models_get_latest_versions",
 }
 
 ARTIFACT = b"the admin's weights"
@@ -122,6 +123,9 @@ class World:
             slo_latency_p95_ms=1500,
             slo_success_rate=0.95,
         )
+        # MLflow tags for the MLflow-compatible API's delete-tag operations to find.
+        Model.objects.filter(name=self.model).update(mlflow_tags={"team": "a"})
+        first.definition.versions.filter(pk=first.pk).update(metadata={"mlflow_tags": {"team": "a"}})
         # Loopback only, and never sent to: no worker runs in this test.
         self.webhook = WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["*"])
         self.delivery = self.webhook.send_test_event()
@@ -156,6 +160,10 @@ class World:
 
 def body_for(operation_id: str, world: World) -> tuple[object, str]:
     """A body the operation would accept from a permitted caller: (data, format or content type)."""
+    if operation_id.startswith("mlflow_"):
+        # MLflow's API names everything in the body; each endpoint reads the fields it takes (version 1 is 1.0.0).
+        fields = {"name": world.model, "version": "1", "alias": "prod", "key": "team", "value": "x"}
+        return {**fields, "source": "s3://b/p", "stage": "Staging", "description": "d", "new_name": "other"}, "json"
     if operation_id == "model_artifact_upload":
         return b"an intruder's weights", "application/octet-stream"
     if operation_id == "model_artifacts_upload":
@@ -339,6 +347,14 @@ def documented_permissions() -> dict[tuple[str, str], str | None]:
     return table
 
 
+def refusal(response) -> dict:
+    """The refusal's code and message: the registry's error shape, or MLflow's on its API (/api/2.0/mlflow)."""
+    body = response.json()
+    if "error_code" in body:
+        return {"code": body["error_code"], "message": body["message"]}
+    return body["errors"][0]
+
+
 def test_every_write_operation_is_refused_to_every_credential_that_may_not_make_it(schema, world, superuser, tmp_path):
     wrong = []
     for method, path, operation in write_operations(schema):
@@ -351,7 +367,7 @@ def test_every_write_operation_is_refused_to_every_credential_that_may_not_make_
             changes, before = ChangeLogEntry.objects.count(), state(tmp_path)
             for credential, client in credentials.items():
                 response = send(client, method, concrete, body_for(operation_id, world))
-                error = response.json()["errors"][0] if response.status_code in (401, 403) else {}
+                error = refusal(response) if response.status_code in (401, 403) else {}
                 if response.status_code not in (401, 403) or not error.get("message") or not error.get("code"):
                     wrong.append(
                         f"{method} {concrete} with {credential}: {response.status_code} {response.content[:200]}"
