@@ -126,18 +126,7 @@ def kill_backends(stop: threading.Event, killed: list[int]) -> None:
 def test_terminated_backends_give_no_500_and_retried_writes_count_once(user, model_doc):
     if connection.vendor != "postgresql":
         pytest.skip("pg_terminate_backend is PostgreSQL's")
-    _, key = ApiKey.objects.issue(user)
-    llama = activate(register(Model, model_doc()).version)
-    binding = ProviderBinding.deploy(
-        llama,
-        provider="openai",
-        provider_model_id="gpt-4o",
-        endpoint_url="https://api.example.com/v1",
-        region="us-east-1",
-        environment="production",
-        cost_per_1k_input_tokens=1,
-        cost_per_1k_output_tokens=1,
-    )
+    key, binding = deployed_binding(user, model_doc)
     document = model_doc()
     connection.close()  # the test's own connection would be terminated too
 
