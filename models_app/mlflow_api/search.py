@@ -86,11 +86,13 @@ def parse_filter(text: str | None) -> list[Clause]:
 
 
 def like_regex(pattern: str) -> str:
-    """SQL LIKE's pattern as an anchored regular expression (``%`` any text, ``_`` one character)."""
+    """SQL LIKE's pattern as an anchored regular expression (``%`` any text, ``_`` one character). ``\\A`` and
+    ``\\Z``, which PostgreSQL's regular expressions and Python's (SQLite's REGEXP) both read as the ends of the text:
+    ``$`` would also match before a final newline in Python."""
     parts = []
     for char in pattern:
         parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
-    return "^" + "".join(parts) + "$"
+    return r"\A" + "".join(parts) + r"\Z"
 
 
 def _match(field, clause: Clause) -> Q:

@@ -106,3 +106,15 @@ def test_a_search_page_costs_the_same_queries_however_many_models_and_versions(m
 
     assert len(models) == 20 and all(m["latest_versions"][0]["version"] == "2" for m in models)
     assert len(versions) == 40
+
+
+def test_like_matches_the_whole_value_not_up_to_a_final_newline(mlflow):
+    """``LIKE 'nlp'`` is the whole value: a regular expression ending in ``$`` matched 'nlp\\n' too on SQLite."""
+    for name, team in (("exact", "nlp"), ("newline", "nlp\n")):
+        assert mlflow.post(f"{API}/registered-models/create", {"name": name}, format="json").status_code == 200
+        tagged = mlflow.post(
+            f"{API}/registered-models/set-tag", {"name": name, "key": "team", "value": team}, format="json"
+        )
+        assert tagged.status_code == 200, tagged.json()
+    found = mlflow.get(f"{API}/registered-models/search", {"filter": "tags.team LIKE 'nlp'"}).json()
+    assert [m["name"] for m in found["registered_models"]] == ["exact"]
