@@ -238,7 +238,7 @@ EXAMPLES.update(
     {
         "webhook_create": Example(
             setup=webhook_world,
-            body=lambda w: {"url": "https://93.184.215.14/hook", "events": ["*"]},  # global, never contacted
+            body=lambda w: {"url": "http://127.0.0.1:9/created", "events": ["*"]},  # loopback, allowed by the test
             rejected_body=lambda w: {"url": "ftp://example.org/", "events": ["*"]},
         ),
         "webhook_partial_update": Example(body=lambda w: {"active": False}, **WEBHOOK),
@@ -368,6 +368,7 @@ def test_each_write_leaves_one_entry_and_a_rejected_one_leaves_none(api, user, s
     user.is_staff = True  # webhook subscriptions, restore and retention are staff's
     user.save()
     settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path)
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # subscriptions go to loopback only (nothing listens on port 9)
     # The example model the pipelines run.
     with acting_as("test:setup"):
         register(Model, example("models_app", "llama2-7b-chat"))
