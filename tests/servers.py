@@ -101,25 +101,40 @@ def gunicorn(*, workers: int = 1, env: dict | None = None, log: Path | None = No
         log_file.close()
 
 
-@contextmanager
-def private_redis():
-    """A redis-server of our own on a free port: tests may pause, stop or kill it without touching anyone else's."""
-    port = free_port()
+def start_redis(port: int) -> subprocess.Popen:
+    """A redis-server of our own on ``port`` of 127.0.0.1 (no persistence), once it accepts connections; the caller
+    stops it. A test may stop and start it again on the same port (a broker that is down, then back)."""
     process = subprocess.Popen(
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while True:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
         except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
             time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def wait_for(condition, seconds: float) -> bool:
+    """Whether ``condition()`` held within ``seconds`` (polled; asked once more at the end)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+@contextmanager
+def private_redis():
+    """A redis-server of our own on a free port: tests may pause, stop or kill it without touching anyone else's."""
+    port = free_port()
+    process = start_redis(port)
     try:
         yield port, process
     finally:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from kernel.models.webhooks import WebhookDelivery, WebhookSubscription, deliver_due, relay_outbox
 from kernel.writes.register import register
 from models_app.models import Model
+from tests.servers import free_port, start_redis, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,38 +213,6 @@ def test_deliveries_have_their_own_queue_and_lifecycle_jobs_do_not_share_it():
 
 
 # -- a real worker: a slow subscription delays only itself -----------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("redis-server did not start")
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def worker_env(broker_port: int, **extra: str) -> dict:

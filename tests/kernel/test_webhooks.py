@@ -11,11 +11,9 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from kernel.writes.lifecycle import activate
 from kernel.writes.register import register
 from kernel.writes.update import update_document
 from models_app.models import Model
+from tests.servers import free_port, start_redis, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -238,37 +237,6 @@ def test_a_test_event_and_a_rotated_secret(staff_api, receiver):
 
 
 # -- the outbox with a real broker that is down, then back ------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("redis-server did not start")
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
 
 
 @pytest.mark.postgres
