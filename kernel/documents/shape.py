@@ -219,7 +219,7 @@ DEFINITION_SCHEMA: dict[str, Any] = {
 }
 _DEFINITION_VALIDATOR = Draft202012Validator(DEFINITION_SCHEMA)
 # Every kind's definition-wide key-value labels (Definition.labels), checked here once rather than in each kind's
-# JSON Schema. A key's separators stand alone, so a key never holds "__" (models_app.filtersets.LABEL_SELECTOR).
+# JSON Schema. A key's separators stand alone, so a key never holds "__" (kernel.api.filtersets.LABEL_SELECTOR).
 LABELS_KEY = "labels"
 LABEL_KEY_PATTERN = "^[a-z0-9]+([._-][a-z0-9]+)*\\Z"
 LABEL_VALUE_PATTERN = "^[a-z0-9][a-z0-9._-]{0,63}\\Z"

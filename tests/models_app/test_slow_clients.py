@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
@@ -172,36 +173,45 @@ def test_dropped_connections_mid_body_free_their_threads_and_keep_nothing(key, t
     assert stored_files(tmp_path) == []
 
 
+@contextmanager
+def trickling(port: int, head: bytes, count: int, *, more: bytes, every: float):
+    """``count`` connections that each send ``head``, then ``more`` every ``every`` seconds until the block ends
+    (a send to a connection the server has closed is ignored); yields the sockets, closed afterwards."""
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    for sock in sockets:
+        sock.sendall(head)
+    stop = threading.Event()
+
+    def keep_sending() -> None:
+        while not stop.wait(every):
+            for sock in sockets:
+                try:
+                    sock.sendall(more)
+                except OSError:
+                    pass  # closed by the server by now
+
+    sending = threading.Thread(target=keep_sending, daemon=True)
+    sending.start()
+    try:
+        yield sockets
+    finally:
+        stop.set()
+        sending.join(timeout=5)
+        for sock in sockets:
+            sock.close()
+
+
 def test_clients_that_keep_sending_after_a_closing_answer_do_not_stall_the_worker(tmp_path):
     """Three clients are answered with Connection: close and keep sending a byte now and then. gunicorn lingers up
     to 2 s on each such close to drain what the peer sends; done on the worker's main loop, that stops its accepting
     (and its heartbeat: fifteen such clients and gunicorn kills the worker) for 2 s per client."""
-    stop = threading.Event()
     with server(tmp_path, workers=1, threads=4, idle_seconds=30) as base:
         port = port_of(base)
         timed_get(port, "/health/live")  # the worker's first request loads what Django loads lazily
-        clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
-        for sock in clients:
-            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-
-        def keep_sending() -> None:
-            while not stop.wait(0.3):
-                for sock in clients:
-                    try:
-                        sock.sendall(b"x")
-                    except OSError:
-                        pass  # closed by now
-
-        sending = threading.Thread(target=keep_sending, daemon=True)
-        sending.start()
-        try:
+        closing = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        with trickling(port, closing, 3, more=b"x", every=0.3):
             time.sleep(0.5)  # every answer sent; the closes are lingering
             status, seconds = timed_get(port, "/health/live")
-        finally:
-            stop.set()
-            sending.join(timeout=5)
-            for sock in clients:
-                sock.close()
     assert status == 200
     assert seconds < 1.0, f"/health/live waited {seconds:.1f} s behind lingering closes"
 
@@ -210,33 +220,14 @@ def test_clients_that_drip_their_request_heads_are_cut_off_and_the_rest_are_serv
     """One worker with two threads and a 3 s timeout; two clients send a header line every second, each inside the
     idle deadline, never ending the head (slowloris). Without a deadline on the whole head they would hold both
     threads for good and the worker would stop listening: /health/live would never answer."""
-    stop = threading.Event()
     with server(tmp_path, workers=1, threads=2, idle_seconds=3) as base:
         port = port_of(base)
         timed_get(port, "/health/live")  # the worker's first request loads what Django loads lazily
-        drippers = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
-        for sock in drippers:
-            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-
-        def drip() -> None:
-            while not stop.wait(1):
-                for sock in drippers:
-                    try:
-                        sock.sendall(b"X-Slow: 1\r\n")
-                    except OSError:
-                        pass  # cut off
-
-        dripping = threading.Thread(target=drip, daemon=True)
-        dripping.start()
-        try:
+        head = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        with trickling(port, head, 2, more=b"X-Slow: 1\r\n", every=1) as drippers:
             time.sleep(4.5)  # past the head's 3 s; each line came within the idle deadline
             status, seconds = timed_get(port, "/health/live")
             cut = [sock.recv(1024) for sock in drippers]  # b"" once the server has closed the connection
-        finally:
-            stop.set()
-            dripping.join(timeout=5)
-            for sock in drippers:
-                sock.close()
     assert status == 200
     assert seconds < 1.0, f"/health/live waited {seconds:.1f} s behind dripping heads"
     assert cut == [b"", b""]
