@@ -55,9 +55,21 @@ from kernel.rules.validation import DocumentInvalid, Issue
 from kernel.writes import Registration, lifecycle
 from kernel.writes.delete import restore_named, soft_delete
 from kernel.writes.register import register, register_version_of
+from kernel.writes.rename import rename
 from kernel.writes.update import update_document
 
 VERSION_REGEX = r"[^/]+"
+RENAME_SCHEMA = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {"name": {"type": "string", "pattern": rf"^{NAME}\Z", "description": "The new name."}},
+}
+RENAMED_SCHEMA = {
+    "type": "object",
+    "required": ["kind", "name", "previous_name"],
+    "properties": {"kind": {"type": "string"}, "name": {"type": "string"}, "previous_name": {"type": "string"}},
+}
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 # What a version reference may be, for generated clients: semver.org's grammar (build metadata included), or a
@@ -193,7 +205,14 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         "alias": ("at",),
     }
 
-    body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
+    body_required_actions: ClassVar[tuple[str, ...]] = (
+        "create",
+        "update",
+        "partial_update",
+        "validate",
+        "versions",
+        "rename",
+    )
     # What each write that is not a standard action needs (RegistryAccess; create, update, partial_update and
     # destroy take add, change, change and delete): registering adds a version; lifecycle moves and alias moves
     # change one; restoring a definition undoes its deletion, so it needs what deleting it needs.
@@ -204,12 +223,13 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         "alias": "change",
         "alias_rollback": "change",
         "restore": "delete",
+        "rename": "change",
     }
 
     def permission_model(self, verb: str):
-        """Deleting or restoring a whole definition needs ``<verb>_<definition>``; everything else acts on a
-        version."""
-        return self.definition_model if self.action in ("destroy", "restore") else self.version_model
+        """Deleting, restoring or renaming a whole definition needs ``<verb>_<definition>``; everything else acts
+        on a version."""
+        return self.definition_model if self.action in ("destroy", "restore", "rename") else self.version_model
 
     @property
     def version_model(self) -> type[DefinitionVersion]:
@@ -376,6 +396,26 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         restore_named(self.definition_model, name)
         return self.respond(lookup(self.definition_model, name))
 
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def rename(self, request, name: str):
+        """Give the definition a new name, `{"name": "<new name>"}`: its versions, aliases and bindings follow, its
+        history reads across both names, the old name is free again. 409 while a pipeline's steps name it, or if
+        the new name is taken (kernel/writes/rename.py)."""
+        body = request.data
+        new_name = body.get("name") if isinstance(body, dict) else None
+        unknown = sorted(set(body) - {"name"}) if isinstance(body, dict) else []
+        issues = [Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown]
+        if not isinstance(new_name, str) or not new_name:
+            issues.append(Issue("/name", "required", 'Send {"name": "<the new name>"}.'))
+        if issues:
+            raise DocumentInvalid(issues)
+        definition = rename(self.get_definition(), new_name)
+        location = self.reverse_action("detail", kwargs={"name": definition.name})
+        return Response(
+            {"kind": definition.kind, "name": definition.name, "previous_name": name}, headers={"Location": location}
+        )
+
     @extend_schema(
         parameters=[
             VERSION_PATH_PARAM,
@@ -500,11 +540,10 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     def history(self, request, name: str):
         """This definition's change-log entries (its versions, lifecycle, aliases, deletion), oldest first;
         a deleted definition keeps its history."""
-        if not self.definition_model.objects.filter(name=name).exists():
+        definition = self.definition_model.objects.filter(name=name).first()
+        if definition is None:
             raise DefinitionNotFound(f"No {self.definition_model.kind} named '{name}'.", path="name")
-        return changes_response(
-            request, ChangeLogEntry.objects.of_object(self.definition_model.kind, name), with_object=False
-        )
+        return changes_response(request, ChangeLogEntry.objects.of_definition(definition), with_object=False)
 
     # -- OpenAPI bodies, from the kind's JSON Schema ------------------------------------------------------------
 
@@ -587,6 +626,8 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             }
         if self.action in ("update", "partial_update"):
             return docs["changes"]
+        if self.action == "rename":
+            return RENAME_SCHEMA
         return None
 
     def openapi_responses(self, schema):
@@ -614,6 +655,8 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             if schema.method == "DELETE":
                 return {204: None}
             return {200: schema.component("Alias", ALIAS_SCHEMA)}
+        if self.action == "rename":
+            return {200: RENAMED_SCHEMA}
         if self.action == "alias_list":
             return {
                 200: {

@@ -21,7 +21,7 @@ from kernel.api.filtersets import reject_unknown_parameters
 from kernel.exceptions import DefinitionNotFound
 from kernel.models.aliases import Alias
 from kernel.writes.delete import soft_delete
-from kernel.writes.register import create_definition
+from kernel.writes.rename import rename
 from kernel.writes.update import update_definition, update_document
 from models_app.mlflow_api import documents, search, writes
 from models_app.mlflow_api.errors import as_mlflow
@@ -182,12 +182,9 @@ class CreateRegisteredModel(MlflowEndpoint):
     write_permission = ("add", ModelVersion)
 
     def post(self, request):
-        model = create_definition(
-            Model, self.text("name"), user=request.user, description=self.text("description", required=False)
+        model = writes.create_model(
+            self.text("name"), tags=self.tags(), user=request.user, description=self.text("description", required=False)
         )
-        tags = self.tags()
-        for key, value in tags.items():
-            writes.set_model_tag(model, key, value)
         return model_answer(model)
 
 
@@ -216,22 +213,15 @@ class UpdateRegisteredModel(MlflowEndpoint):
 
 
 class RenameRegisteredModel(MlflowEndpoint):
-    """Refused: a model's name is its identity in this registry (docs/api/mlflow.md). Answered in MLflow's shape
-    so MLflow's client says why; left out of the schema, since no call of it can succeed."""
-
-    schema = None
+    """Rename a registered model (kernel/writes/rename.py): its versions, aliases and history follow; refused
+    while a pipeline's steps name it."""
 
     fields_schema = {"post": ({"name": NAME, "new_name": NAME}, ("name", "new_name"))}
     answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
-    write_permission = ("change", ModelVersion)
+    write_permission = ("change", Model)
 
     def post(self, request):
-        self.model()
-        raise InvalidParameter(
-            "Renaming is not supported: a model's name is its identity in this registry (the change log, aliases, "
-            "pipelines and bindings name it). Register the versions under the new name instead.",
-            path="new_name",
-        )
+        return model_answer(rename(self.model(), self.text("new_name"), path="/new_name"))
 
 
 class DeleteRegisteredModel(MlflowEndpoint):

@@ -57,10 +57,13 @@ class Model(Definition):
     # Classification (issue #27): what the model does, from a documented vocabulary (the Hugging Face pipeline tags,
     # models_app/schemas/model.json), filtered by ?task=; with the labels every definition has.
     task = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    # MLflow's registered-model tags (key -> value), set through the MLflow-compatible API
-    # (models_app/mlflow_api/): MLflow's tags are arbitrary text, this registry's ``tags`` are slugs.
+    # A registered model's MLflow tags are its labels (models_app/mlflow_api/); this keeps the tags set before that
+    # which could not be labels (migration 0015), still shown to MLflow's client and deletable, never set anew.
     mlflow_tags = models.JSONField(
-        default=dict, blank=True, editable=False, help_text="MLflow's registered-model tags (key -> value)."
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="MLflow tags set before tags were labels that could not be labels (key -> value).",
     )
 
     latest_version = version_pointer("ModelVersion", "latest")
