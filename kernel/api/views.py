@@ -51,7 +51,7 @@ from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.reads.lookups import lookup, version_by_id
 from kernel.rules.check import check_document
 from kernel.rules.names import NAME
-from kernel.rules.validation import DocumentInvalid, Issue
+from kernel.rules.validation import DocumentInvalid, Issue, pointer
 from kernel.writes import Registration, lifecycle
 from kernel.writes.delete import restore_named, soft_delete
 from kernel.writes.register import register, register_version_of
@@ -405,7 +405,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         body = request.data
         new_name = body.get("name") if isinstance(body, dict) else None
         unknown = sorted(set(body) - {"name"}) if isinstance(body, dict) else []
-        issues = [Issue(f"/{key}", "unknown_field", f"Unknown field: {key}.") for key in unknown]
+        issues = [Issue(pointer(key), "unknown_field", f"Unknown field: {key[:100]}.") for key in unknown[:20]]
         if not isinstance(new_name, str) or not new_name:
             issues.append(Issue("/name", "required", 'Send {"name": "<the new name>"}.'))
         if issues:
