@@ -25,6 +25,7 @@ from collections import OrderedDict
 from django.db import connection
 
 from kernel.fastpaths.prepared import fixed_statement_cursor
+from registry_project.replicas import read_connection
 
 TTL_SECONDS = 60.0
 MAX_ENTRIES = 1024
@@ -40,7 +41,8 @@ def current_token() -> str | None:
 
         table = connection.ops.quote_name(CredentialGeneration._meta.db_table)
         _TOKEN_SQL = f"SELECT token FROM {table} WHERE id = 1"
-    with fixed_statement_cursor(connection) as cursor:
+    # Where the request reads its keys and users: the token and the rows it vouches for come from one database.
+    with fixed_statement_cursor(read_connection()) as cursor:
         cursor.execute(_TOKEN_SQL)
         row = cursor.fetchone()
     return row[0] if row else None

@@ -1,0 +1,276 @@
+"""Read replicas with a real streaming replica (tests/replica_cluster.py) behind a real gunicorn.
+
+Which server answered is read from each server's own statistics (``pg_stat_statements``): the statements that
+read the model versions' table, counted on the primary and on the replica before and after a request.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from http.cookies import SimpleCookie
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+
+from kernel.models import ApiKey
+from tests import replica_cluster
+from tests.conftest import example
+from tests.servers import gunicorn, shared_database_url, wait_for
+
+pytestmark = [
+    # The suite's test database is the one loaded into the primary (the mark makes pytest-django create it).
+    pytest.mark.django_db,
+    pytest.mark.skipif(not settings.IS_POSTGRES, reason="read replicas are PostgreSQL streaming replicas"),
+    pytest.mark.skipif(not replica_cluster.available(), reason="PostgreSQL 15's server programs are not installed"),
+]
+
+DATABASE = "registry"
+MAX_LAG = 1.5
+CHECK = 0.25
+# Statements that read model versions: every document, list, search, route and lineage read runs some.
+VERSION_READS = (
+    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+    " WHERE query ILIKE 'select%%' AND query LIKE '%%models_app_modelversion%%'"
+)
+
+
+class Cluster:
+    def __init__(self, primary, replica, base: str, key: str):
+        self.primary, self.replica, self.base, self.key = primary, replica, base, key
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None):
+        """(status, headers, parsed body) of one request to the server."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Authorization", f"Api-Key {self.key}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                raw = response.read()
+                return response.status, response.headers, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            return error.code, error.headers, json.loads(raw) if raw else None
+
+    def version_reads(self) -> tuple[int, int]:
+        """(primary, replica): statements that read the versions' table so far, on each server."""
+        return (
+            int(self.primary.query(DATABASE, VERSION_READS)[0][0]),
+            int(self.replica.query(DATABASE, VERSION_READS)[0][0]),
+        )
+
+    def served_by(self, method: str, path: str, **kwargs):
+        """(which server read the versions' table for it, the response): "primary", "replica" or "neither"."""
+        before = self.version_reads()
+        answer = self.request(method, path, **kwargs)
+        after = self.version_reads()
+        primary, replica = after[0] - before[0], after[1] - before[1]
+        assert not (primary and replica), f"{path} read from both servers"
+        return ("primary" if primary else "replica" if replica else "neither"), answer
+
+    def caught_up(self) -> None:
+        """The replica has replayed every write so far, and the server knows it (the replica is in rotation)."""
+        replica_cluster.wait_for_replay(self.primary, self.replica, DATABASE)
+        assert wait_for(lambda: _in_rotation(self), MAX_LAG * 3)
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(self.base + "/health", timeout=20) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def cluster(django_db_setup, django_db_blocker):
+    """A primary loaded with the suite's migrated database, its streaming replica, and one gunicorn worker that
+    reads from the replica (lag bound 1.5 s, checked every 0.25 s)."""
+    with replica_cluster.primary_and_replica() as (primary, replica, _):
+        primary.query("postgres", f"CREATE DATABASE {DATABASE}")
+        with django_db_blocker.unblock():
+            # A user and key issued in the suite's database for the dump to carry, then removed from it again.
+            user = get_user_model().objects.create_user(username="replica-tests")
+            user.user_permissions.set(
+                Permission.objects.exclude(content_type__app_label__in=("auth", "admin", "contenttypes", "sessions"))
+            )
+            _, key = ApiKey.objects.issue(user)
+            try:
+                dump = subprocess.run(
+                    ["pg_dump", "--no-owner", "--no-privileges", shared_database_url()],
+                    capture_output=True,
+                    check=True,
+                    timeout=60,
+                )
+            finally:
+                user.delete()
+        subprocess.run(
+            ["psql", "-q", "-v", "ON_ERROR_STOP=1", primary.url(DATABASE)],
+            input=dump.stdout,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        primary.query(DATABASE, "CREATE EXTENSION pg_stat_statements")
+        replica_cluster.make_replica(primary, replica)
+        replica_cluster.wait_for_replay(primary, replica, DATABASE)
+        with gunicorn(
+            env={
+                "DATABASE_URL": primary.url(DATABASE),
+                "DATABASE_REPLICA_URLS": replica.url(DATABASE),
+                "DATABASE_REPLICA_MAX_LAG_SECONDS": str(MAX_LAG),
+                "DATABASE_REPLICA_CHECK_SECONDS": str(CHECK),
+                "API_RATE_LIMIT": "100000/min",
+            },
+            options=("--threads", "4"),
+        ) as base:
+            cluster = Cluster(primary, replica, base, key)
+            status, _, _ = cluster.request("POST", "/api/v1/models", _model("replica-model", "1.0.0"))
+            assert status == 201
+            cluster.caught_up()
+            yield cluster
+
+
+def _model(name: str, version: str, **fields) -> dict:
+    return {**example("models_app", "llama2-7b-chat"), "name": name, "version": version, **fields}
+
+
+@pytest.fixture
+def replay_paused(cluster):
+    """The replica receives the primary's WAL but applies none of it until the test ends (or resumes it)."""
+    cluster.replica.query(DATABASE, "SELECT pg_wal_replay_pause()")
+    try:
+        yield
+    finally:
+        cluster.replica.query(DATABASE, "SELECT pg_wal_replay_resume()")
+        cluster.caught_up()
+
+
+def _in_rotation(cluster) -> bool:
+    return cluster.health()["checks"]["replicas"]["status"] == "ok"
+
+
+def test_reads_are_served_by_the_replica_and_writes_by_the_primary(cluster):
+    before = cluster.primary.query(
+        DATABASE, "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'registry_changelog'"
+    )
+    status, headers, _ = cluster.request(
+        "POST", "/api/v1/models/replica-model/versions", _model("replica-model", "1.1.0")
+    )
+    assert status == 201
+    # The write carries its commit's position back.
+    token = headers["X-Consistency-Token"]
+    assert cluster.primary.query(DATABASE, "SELECT %s::pg_lsn <= pg_current_wal_insert_lsn()", (token,))[0][0]
+    cluster.caught_up()
+    reads = [
+        "/api/v1/models/replica-model",
+        "/api/v1/models/replica-model?version=1.0.0",
+        "/api/v1/models",
+        "/api/v1/models?search=replica",
+        "/api/v1/models/replica-model/versions",
+        "/api/v1/versions?status=active",
+        "/api/v1/models/replica-model/versions/1.1.0/lineage",
+    ]
+    for path in reads:
+        server, (status, _, _) = cluster.served_by("GET", path)
+        assert (status, server) == (200, "replica"), path
+    # The route reads the version and its bindings (it has none, so a 404 that says so), from the replica.
+    server, (status, _, body) = cluster.served_by("GET", "/api/v1/route?model=replica-model")
+    assert (status, server) == (404, "replica"), body
+    # The change log and the statistics read other tables; they answer from the replica too.
+    status, _, changes = cluster.request("GET", "/api/v1/changes?name=replica-model")
+    assert status == 200 and {entry["version"] for entry in changes["results"]} >= {"1.0.0", "1.1.0"}
+    assert cluster.request("GET", "/api/v1/stats")[0] == 200
+    after = cluster.primary.query(
+        DATABASE, "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'registry_changelog'"
+    )
+    assert after[0][0] > before[0][0]  # the write's change-log entry was written on the primary
+
+
+def test_the_writers_next_read_is_fresh_while_the_replica_lags(cluster, replay_paused):
+    status, headers, _ = cluster.request("PATCH", "/api/v1/models/replica-model", {"description": "written now"})
+    assert status == 200
+    token = headers["X-Consistency-Token"]
+    # The writer sends its token back: the paused replica has not replayed it, so the primary answers.
+    server, (status, _, document) = cluster.served_by(
+        "GET", "/api/v1/models/replica-model", headers={"X-Consistency-Token": token}
+    )
+    assert (status, server, document["description"]) == (200, "primary", "written now")
+    # A reader without a token, within the lag bound, sees the replica's data: the write is not there yet.
+    server, (status, _, document) = cluster.served_by("GET", "/api/v1/models/replica-model")
+    assert (status, server) == (200, "replica")
+    assert document["description"] != "written now"
+    # A token that is not one cannot be shown replayed: the primary answers.
+    server, (_, _, document) = cluster.served_by(
+        "GET", "/api/v1/models/replica-model", headers={"X-Consistency-Token": "not-a-token"}
+    )
+    assert (server, document["description"]) == ("primary", "written now")
+
+
+def test_a_browser_reads_its_writes_through_the_cookie(cluster, replay_paused):
+    status, headers, _ = cluster.request(
+        "PATCH", "/api/v1/models/replica-model", {"description": "from a browser"}, headers={"Cookie": "csrftoken=x"}
+    )
+    assert status == 200
+    cookie = SimpleCookie(headers["Set-Cookie"])["registry_consistency"]
+    assert cookie.value == headers["X-Consistency-Token"] and cookie["httponly"]
+    server, (_, _, document) = cluster.served_by(
+        "GET", "/api/v1/models/replica-model", headers={"Cookie": cookie.OutputString(attrs=[])}
+    )
+    assert (server, document["description"]) == ("primary", "from a browser")
+
+
+def test_a_replica_lagging_past_the_bound_leaves_rotation_and_returns_when_caught_up(cluster, replay_paused):
+    assert cluster.request("PATCH", "/api/v1/models/replica-model", {"description": "lagging"})[0] == 200
+    # Past the bound, no reader sees older data: the replica is out, the primary answers.
+    assert wait_for(lambda: not _in_rotation(cluster), MAX_LAG * 3)
+    server, (_, _, document) = cluster.served_by("GET", "/api/v1/models/replica-model")
+    assert (server, document["description"]) == ("primary", "lagging")
+    assert cluster.health()["status"] == "degraded"
+    cluster.replica.query(DATABASE, "SELECT pg_wal_replay_resume()")
+    cluster.caught_up()
+    server, (_, _, document) = cluster.served_by("GET", "/api/v1/models/replica-model")
+    assert (server, document["description"]) == ("replica", "lagging")
+
+
+def test_a_stopped_replica_leaves_rotation_and_returns_when_restarted(cluster):
+    cluster.replica.stop()
+    try:
+        # The read that finds it gone is answered from the primary, not with an error.
+        for _ in range(3):
+            status, _, document = cluster.request("GET", "/api/v1/models/replica-model")
+            assert status == 200 and document["name"] == "replica-model"
+        assert not _in_rotation(cluster)
+        assert cluster.request("PATCH", "/api/v1/models/replica-model", {"description": "while it was down"})[0] == 200
+    finally:
+        cluster.replica.start()
+    cluster.caught_up()
+    server, (_, _, document) = cluster.served_by("GET", "/api/v1/models/replica-model")
+    assert (server, document["description"]) == ("replica", "while it was down")
+
+
+def test_conditional_reads_and_if_match_writes_hold_across_primary_and_replica(cluster, replay_paused):
+    status, headers, _ = cluster.request("GET", "/api/v1/models/replica-model")
+    etag = headers["ETag"]
+    assert cluster.request("GET", "/api/v1/models/replica-model", headers={"If-None-Match": etag})[0] == 304
+    assert cluster.request("PUT", "/api/v1/models/replica-model/aliases/champion", {"version": "1.0.0"})[0] == 200
+    status, headers, _ = cluster.request(
+        "PUT", "/api/v1/models/replica-model/aliases/champion", {"version": "1.1.0"}, headers={"If-Match": '"1.0.0"'}
+    )
+    assert status == 200
+    token = headers["X-Consistency-Token"]
+    # The paused replica still has no alias; the write's If-Match is checked on the primary all the same.
+    assert cluster.request("GET", "/api/v1/models/replica-model/aliases/champion")[0] == 404
+    status, _, body = cluster.request(
+        "PUT", "/api/v1/models/replica-model/aliases/champion", {"version": "1.0.0"}, headers={"If-Match": '"1.0.0"'}
+    )
+    assert status == 412, body
+    # With the write's token, the alias is read where it has moved.
+    status, headers, body = cluster.request(
+        "GET", "/api/v1/models/replica-model/aliases/champion", headers={"X-Consistency-Token": token}
+    )
+    assert (status, body["version"]) == (200, "1.1.0")
