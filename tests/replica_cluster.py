@@ -53,6 +53,7 @@ class Server:
     def __init__(self, folder: Path, port: int):
         self.folder, self.port = folder, port
         self.log = folder.parent / f"{folder.name}.log"
+        self._connections: dict[str, psycopg.Connection] = {}
 
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -75,6 +76,7 @@ class Server:
         )
 
     def stop(self, mode: str = "fast") -> None:
+        self.close()
         _as_server_user([str(BIN / "pg_ctl"), "-D", str(self.folder), "-m", mode, "-w", "stop"])
 
     def running(self) -> bool:
@@ -84,9 +86,26 @@ class Server:
         return f"-p {self.port} -k {self.folder.parent}"
 
     def query(self, database: str, sql: str, params=()) -> list[tuple]:
-        with psycopg.connect(self.url(database), autocommit=True, connect_timeout=5) as conn:
-            cursor = conn.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+        """Rows of one statement, on a connection kept for the next (opened again if the server went away)."""
+        for attempt in (1, 2):
+            conn = self._connections.get(database)
+            if conn is None or conn.closed:
+                conn = self._connections[database] = psycopg.connect(
+                    self.url(database), autocommit=True, connect_timeout=5
+                )
+            try:
+                cursor = conn.execute(sql, params)
+                return cursor.fetchall() if cursor.description else []
+            except psycopg.OperationalError:
+                conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
 
 
 @contextmanager

@@ -13,7 +13,6 @@ import urllib.request
 from http.cookies import SimpleCookie
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
@@ -21,21 +20,26 @@ from kernel.models import ApiKey
 from tests import replica_cluster
 from tests.conftest import example
 from tests.servers import gunicorn, shared_database_url, wait_for
+from tests.services import IN_CI
 
 pytestmark = [
     # The suite's test database is the one loaded into the primary (the mark makes pytest-django create it).
     pytest.mark.django_db,
-    pytest.mark.skipif(not settings.IS_POSTGRES, reason="read replicas are PostgreSQL streaming replicas"),
-    pytest.mark.skipif(not replica_cluster.available(), reason="PostgreSQL 15's server programs are not installed"),
+    pytest.mark.postgres,
+    # In CI the server programs must be there (the test fails rather than skip); elsewhere their absence skips.
+    pytest.mark.skipif(
+        not replica_cluster.available() and not IN_CI, reason="PostgreSQL 15's server programs are not installed"
+    ),
 ]
 
 DATABASE = "registry"
-MAX_LAG = 1.5
-CHECK = 0.25
+MAX_LAG = 2.5
+CHECK = 1.0
 # Statements that read the registry's tables: every document, list, search, route, lineage, change-log read runs
 # some. (The rotation's checks and these counts read only pg_ functions and views.)
 READS = (
-    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query ILIKE 'select%%' AND query NOT LIKE '%%pg\\_%%'"
+    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+    r" WHERE query ~* '^\s*(select|with)\M' AND query !~* 'insert into' AND query NOT LIKE '%%pg\_%%'"
 )
 
 
@@ -94,7 +98,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(django_db_setup, django_db_blocker):
     """A primary loaded with the suite's migrated database, its streaming replica, and one gunicorn worker that
-    reads from the replica (lag bound 1.5 s, checked every 0.25 s)."""
+    reads from the replica (lag bound 2.5 s, checked every second)."""
     with replica_cluster.primary_and_replica() as (primary, replica, _):
         primary.query("postgres", f"CREATE DATABASE {DATABASE}")
         with django_db_blocker.unblock():
@@ -129,9 +133,8 @@ def cluster(django_db_setup, django_db_blocker):
                 "DATABASE_REPLICA_URLS": replica.url(DATABASE),
                 "DATABASE_REPLICA_MAX_LAG_SECONDS": str(MAX_LAG),
                 "DATABASE_REPLICA_CHECK_SECONDS": str(CHECK),
-                "API_RATE_LIMIT": "100000/min",
             },
-            options=("--threads", "4"),
+            options=("--threads", "4", "--graceful-timeout", "1"),
         ) as base:
             cluster = Cluster(primary, replica, base, key)
             status, _, _ = cluster.request("POST", "/api/v1/models", _model("replica-model", "1.0.0"))
@@ -239,7 +242,9 @@ def test_a_replica_lagging_past_the_bound_leaves_rotation_and_returns_when_caugh
 
 
 def test_a_stopped_replica_leaves_rotation_and_returns_when_restarted(cluster):
-    cluster.replica.stop()
+    # Checked just now: the server holds it in rotation until its next check, a second away, and meets it gone.
+    assert _in_rotation(cluster)
+    cluster.replica.stop("immediate")
     try:
         # The read that finds it gone is answered from the primary, not with an error.
         for _ in range(3):
@@ -357,3 +362,12 @@ def test_every_read_of_the_api_is_answered_by_the_replica(cluster):
     assert sum(server == "replica" for _, _, server in answered) >= 35, answered
     assert sum(status == 200 for _, status, _ in answered) >= 30, answered
     assert _in_rotation(cluster)  # nothing that failed on the replica was quietly answered again by the primary
+
+
+def test_without_replicas_nothing_is_installed(settings):
+    """No DATABASE_REPLICA_URLS (this suite's own settings): no router, no middleware, no replica alias; every query
+    runs on the primary as before, and a write's answer carries no token."""
+    assert settings.DATABASE_REPLICA_URLS == []
+    assert settings.DATABASE_ROUTERS == []
+    assert not any("replicas" in middleware for middleware in settings.MIDDLEWARE)
+    assert list(settings.DATABASES) == ["default"]
