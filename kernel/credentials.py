@@ -12,6 +12,10 @@ Why not Redis: Redis is an accelerator, never the source of truth. A Redis-held 
 can be lost (Redis down or stalled when the revoke happens) and then keeps serving a revoked key until a TTL
 runs out. The token read is one indexed primary-key row that the database answers in ~0.1 ms over the
 connection the request already holds, with no ORM compilation, and it is exactly as fresh as the revoke.
+
+With read replicas (``registry_project.replicas``) a read takes the token and the keys from the database it reads
+from, so the two always agree: a revoke reaches writes at once and reads within the replicas' lag bound
+(``DATABASE_REPLICA_MAX_LAG_SECONDS``).
 """
 
 from __future__ import annotations
