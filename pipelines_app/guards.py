@@ -62,7 +62,8 @@ def pipelines_naming_model(model) -> list[str]:
 
     naming = PipelineVersion.objects.of_alive().using_model(model.name).with_parent()
     return [
-        f"pipeline {version} at {pointer('steps', index, 'model')}"
+        f"pipeline {version} at {pointer('steps', index, 'model')} (a registered spec never changes: delete that "
+        "version, after registering one naming the new name)"
         for version in naming.order_by("pipeline__name", *PipelineVersion._meta.ordering)
         for index, step in enumerate(version.spec.get("steps") or [])
         if isinstance(step, dict)

@@ -5,8 +5,8 @@ depended-on model class from its ``AppConfig.ready``. Before archiving a version
 owning app asks ``ensure_unused(obj, action)``; it never imports the dependent app.
 
 A rename is refused only by what names a row by its name rather than by its id (a pipeline step's
-``"model": "name@1.2.0"`` is immutable text; a binding holds the version's id and follows the rename): such an
-app registers a *name guard* with ``register_name_guard``, and ``kernel.writes.rename`` asks
+``"model": "name@1.2.0"`` is immutable text, a stored file's key starts with it; a binding holds the version's id
+and follows the rename): such an app registers a *name guard* with ``register_name_guard``, and ``kernel.writes.rename`` asks
 ``ensure_not_named(obj)``.
 
 Set-based jobs (retention over the whole registry) cannot ask once per row. A guard may therefore also offer a
@@ -75,12 +75,11 @@ def register_name_guard(model_label: str, guard: Guard) -> None:
 
 def ensure_not_named(obj: models.Model) -> None:
     """Refuse (409 ``in_use``) to rename ``obj`` while something names it by its name."""
-    naming = sorted(name for guard in _name_guards.get(obj._meta.label, ()) for name in guard(obj))
+    naming = [name for guard in _name_guards.get(obj._meta.label, ()) for name in guard(obj)]
     if naming:
-        shown = ", ".join(naming[:20]) + (f" and {len(naming) - 20} more" if len(naming) > 20 else "")
+        shown = "; ".join(naming[:20]) + (f"; and {len(naming) - 20} more" if len(naming) > 20 else "")
         raise Conflict(
-            f"Cannot rename {obj}: {shown} name{'s' if len(naming) == 1 else ''} it by name, and a registered spec "
-            "never changes: delete those versions (after registering ones that name the new name) first.",
+            f"Cannot rename {obj}: these name it by its name, which a rename cannot change: {shown}.",
             code="in_use",
             details={"dependents": naming},
         )

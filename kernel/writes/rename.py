@@ -9,12 +9,12 @@ webhooks' per-object order. One transaction under the definition's row lock move
   an entry ``<kind>.renamed`` with ``{"name": [before, after]}`` under the new name, so it is a webhook event,
   and ``ChangeLogQuerySet.of_definition`` reads a definition's history, alias history and point-in-time answers
   across its names;
-- what holds ids follows by itself: versions, bindings, lineage links (rendered with today's name), artifacts
-  (stored under keys the rows keep), attestations (as issued: they attest what was registered, under the name
-  it had then);
-- what names it by text cannot follow: a pipeline step's ``"model": "name@1.2.0"`` is an immutable spec, so the
-  rename is refused (409 ``in_use``, naming each step) while a present version of a live pipeline names it
-  (``kernel.rules.dependencies.ensure_not_named``).
+- what holds ids follows by itself: versions, bindings, lineage links (rendered with today's name);
+- what names it by text cannot follow, so the rename is refused (409 ``in_use``, saying what and where) while it
+  exists (``kernel.rules.dependencies.ensure_not_named``): a pipeline step's ``"model": "name@1.2.0"`` (an
+  immutable spec) in a present version of a live pipeline (``pipelines_app.guards``); a model's stored artifact
+  files, whose storage keys start with its name (a backup's import checks that prefix), and its signed
+  attestations, whose statements name it (``models_app.guards``).
 
 The old name is free afterwards (MLflow's behaviour): a definition registered under it later starts its own
 history. The new name must be free of live and deleted definitions alike (a deleted one keeps its name for a

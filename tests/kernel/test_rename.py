@@ -133,3 +133,19 @@ def test_every_kind_can_be_renamed(api, llama):
     register(Pipeline, example("pipelines_app", "text-generation-pipeline"))
     assert rename(api, "text-generation-pipeline", "textgen", kind="pipelines").status_code == 200
     assert api.get("/api/v1/pipelines/textgen").json()["name"] == "textgen"
+
+
+def test_a_rename_is_refused_while_the_model_stores_files_under_its_name(api, llama, settings, tmp_path):
+    settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path)
+    stored = api.put(
+        f"/api/v1/models/{llama}/versions/1.1.0/artifacts/w.bin",
+        data=b"weights",
+        content_type="application/octet-stream",
+    )
+    assert stored.status_code == 201, stored.json()
+
+    refused = rename(api, llama, "llama2-chat")
+
+    assert refused.status_code == 409, refused.json()
+    assert "the stored files (their storage keys" in refused.json()["errors"][0]["message"]
+    assert "version 1.1.0" in refused.json()["errors"][0]["message"]
