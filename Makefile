@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format bench bench-side-by-side bench-scale bench-all schema clean
+.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format bench bench-side-by-side bench-mlflow-client bench-scale bench-all schema clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
