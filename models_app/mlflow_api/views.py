@@ -161,8 +161,11 @@ class MlflowEndpoint(APIView):
         return found
 
 
-def version_answer(version: ModelVersion) -> Response:
-    version = writes.number_of(version)
+def version_answer(version: ModelVersion, *, read_again: bool = True) -> Response:
+    """``version``'s document; read again after a write (the database numbers a new version), not for a version a
+    read has just loaded with its model and creator."""
+    if read_again:
+        version = writes.number_of(version)
     return Response({"model_version": documents.model_version(version, documents.version_aliases(version))})
 
 
@@ -306,7 +309,8 @@ class RegisteredModelAlias(MlflowEndpoint):
     def get(self, request):
         model = self.model()
         target = Alias.get(model, self.text("alias"))
-        return version_answer(ModelVersion.objects.get(pk=target.version_id))
+        version = ModelVersion.objects.select_related("model", "created_by").get(pk=target.version_id)
+        return version_answer(version, read_again=False)
 
     def post(self, request):
         version = self.version()
@@ -360,7 +364,7 @@ class GetModelVersion(MlflowEndpoint):
     answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
 
     def get(self, request):
-        return version_answer(self.version())
+        return version_answer(self.version(), read_again=False)
 
 
 class UpdateModelVersion(MlflowEndpoint):

@@ -139,3 +139,19 @@ def test_like_matches_the_whole_value_not_up_to_a_final_newline(mlflow):
         assert created.status_code == 200, created.json()
     found = mlflow.get(f"{API}/model-versions/search", {"filter": "tags.team LIKE 'nlp'"}).json()
     assert [v["name"] for v in found["model_versions"]] == ["exact"]
+
+
+def test_a_version_read_costs_a_few_queries(mlflow, django_assert_max_num_queries):
+    from kernel.models.aliases import Alias
+
+    register(Model, v1_document("served"))
+    Alias.move(Model.get_alive("served"), "champion", "1.0.0")
+    mlflow.get(f"{API}/registered-models/search")  # the key verified and cached
+
+    # The key's credential token, the version with its model, its aliases
+    with django_assert_max_num_queries(3):
+        assert mlflow.get(f"{API}/model-versions/get?name=served&version=1").status_code == 200
+    # The key's credential token, the model, the alias, the version with its model, its aliases
+    with django_assert_max_num_queries(5):
+        answer = mlflow.get(f"{API}/registered-models/alias?name=served&alias=champion")
+    assert answer.json()["model_version"]["version"] == "1"
