@@ -68,3 +68,8 @@ def change_context(entry: ChangeLogEntry, link: str | None = None) -> dict[str, 
 def render_change(entry: ChangeLogEntry, link: str | None = None) -> SafeString:
     """One entry as HTML (``admin/registry/change_entry.html``); ``link`` makes the headline a link."""
     return render_to_string("admin/registry/change_entry.html", change_context(entry, link))
+
+
+def render_change_fields(entry: ChangeLogEntry) -> SafeString:
+    """Only the field lines of an entry (a change-log list's column, where the row already says what and when)."""
+    return render_to_string("admin/registry/change_fields.html", change_context(entry))
