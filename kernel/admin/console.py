@@ -24,7 +24,7 @@ from kernel.models.changelog import ChangeLogEntry
 from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.models.webhooks import DeliveryStatus, WebhookDelivery
 from kernel.reads.diff import comparable, diff_versions
-from kernel.rules.validation import pointer, same_json
+from kernel.rules.validation import MISSING, pointer, same_json
 
 LATEST_CHANGES = 15
 LISTED_PROBLEMS = 10  # degraded bindings, failing deliveries: the first ones, with a link to all of them
@@ -314,9 +314,6 @@ def flattened(document: Any, at: str = "") -> dict[str, Any]:
     return {at: document}
 
 
-_MISSING = object()
-
-
 def side_by_side(before: DefinitionVersion, after: DefinitionVersion) -> tuple[list[dict], bool]:
     """Rows of (path, from, to, state) over both documents' leaves, ``from``'s order first; state is ``same``,
     ``changed``, ``added`` or ``removed``."""
@@ -324,10 +321,10 @@ def side_by_side(before: DefinitionVersion, after: DefinitionVersion) -> tuple[l
     paths = [*left, *(path for path in right if path not in left)]
     rows = []
     for path in paths[:SPEC_ROWS]:
-        x, y = left.get(path, _MISSING), right.get(path, _MISSING)
-        if x is _MISSING:
+        x, y = left.get(path, MISSING), right.get(path, MISSING)
+        if x is MISSING:
             state = "added"
-        elif y is _MISSING:
+        elif y is MISSING:
             state = "removed"
         else:
             state = "same" if same_json(x, y) else "changed"
@@ -336,7 +333,7 @@ def side_by_side(before: DefinitionVersion, after: DefinitionVersion) -> tuple[l
 
 
 def shown_value(value: Any) -> str:
-    if value is _MISSING:
+    if value is MISSING:
         return ""
     if isinstance(value, str):
         return value

@@ -180,9 +180,22 @@ def differences(a: Any, b: Any, *, at: str = "") -> Iterator[tuple[str, Any, Any
             yield path, x, y
 
 
-def differing_paths(a: Any, b: Any, *, at: str = "", limit: int = MAX_DIFFERING_PATHS) -> list[str]:
-    """The JSON Pointers of ``differences`` (under ``at``): at most ``limit`` paths (the first ones)."""
-    return [path for path, _, _ in islice(differences(a, b, at=at), limit)]
+def differing_paths(
+    a: Any, b: Any, *, at: str = "", limit: int = MAX_DIFFERING_PATHS, omitted: list[str] | None = None
+) -> list[str]:
+    """The JSON Pointers of ``differences`` (under ``at``): at most ``limit`` paths (the first ones). With
+    ``omitted`` (a list), a key only ``a`` has is not a difference: its path is appended to ``omitted`` instead (at
+    most ``limit`` of them)."""
+    found: list[str] = []
+    for path, _, y in differences(a, b, at=at):
+        if y is MISSING and omitted is not None:
+            if len(omitted) < limit:
+                omitted.append(path)
+            continue
+        found.append(path)
+        if len(found) >= limit:
+            break
+    return found
 
 
 def unstorable_values(value: Any) -> Iterator[Issue]:
