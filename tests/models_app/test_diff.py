@@ -142,3 +142,16 @@ def test_a_pipeline_diff_walks_its_steps(api):
 def test_a_diff_costs_a_bounded_number_of_queries(api, chain, django_assert_max_num_queries):
     with django_assert_max_num_queries(12):
         assert diff(api, "chat", **{"from": "1.0.0", "to": "1.2.0"}).status_code == 200
+
+
+def test_a_diff_lists_at_most_the_bound_and_says_it_was_cut(api, register, monkeypatch):
+    from kernel.reads import diff as diff_module
+
+    register("wide", "1.0.0", metadata={f"k{n}": n for n in range(5)})
+    register("wide", "1.1.0", metadata={f"k{n}": n + 1 for n in range(5)})
+    monkeypatch.setattr(diff_module, "MAX_DIFF_ENTRIES", 3)
+
+    body = diff(api, "wide", **{"from": "1.0.0", "to": "1.1.0"}).json()
+
+    assert [entry["path"] for entry in body["changed"]] == ["/metadata/k0", "/metadata/k1", "/metadata/k2"]
+    assert body["truncated"] is True
