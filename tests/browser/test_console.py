@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def registry_content(signing_key):
+def registry_content():
     """llama2-7b-chat (tagged production, capability chat) served by a degraded binding; a chain chat 1.0.0 ->
     1.1.0 (retrain) -> 1.2.0 (finetune) with metrics; a pipeline; a webhook delivery that died."""
     llama = activate(register(Model, example("models_app", "llama2-7b-chat")).version)
@@ -68,16 +68,6 @@ def registry_content(signing_key):
     return {"binding": binding}
 
 
-@pytest.fixture
-def signing_key(settings, tmp_path):
-    from models_app.attestations.keys import generate_key
-
-    path = tmp_path / "attestation.pem"
-    generate_key(path)
-    settings.ATTESTATION_SIGNING_KEY_FILE = str(path)
-    settings.ATTESTATION_RETIRED_KEY_FILES = []
-
-
 def stat_at(snapshot: dict, path: str) -> int:
     """The number at a dotted path of /api/v1/stats; ``*`` sums over every key at that level."""
     head, _, rest = path.partition(".")
@@ -119,28 +109,11 @@ def test_the_landing_page_shows_the_stats_the_api_answers_and_what_needs_attenti
     check_page(page, "console-landing")
 
 
-def test_one_search_box_finds_definitions_by_tag_capability_family_and_name(staff_page, registry_content):
+def test_search_then_compare_the_spec_side_by_side_with_metric_deltas_and_lineage(staff_page, registry_content):
+    """One test for both pages: they read the same registry, and a browser test's database costs seconds."""
     page = staff_page
-    page.goto("/admin/")
-    page.fill("#console-search-q", "production")
-    page.click(".console-search input[type=submit]")
+    search_finds_definitions_by_tag_capability_family_and_name(page)
 
-    models = page.locator(".search-results[data-kind='models'] tr.search-result")
-    assert models.count() == 1
-    assert models.first.get_attribute("data-name") == "llama2-7b-chat"
-    assert "tag" in models.first.inner_text()
-    check_page(page, "console-search")
-
-    page.goto("/admin/search/?q=chat")  # a capability of both models, and a name
-    assert page.locator(".search-results[data-kind='models'] tr.search-result").count() == 2
-    page.goto("/admin/search/?q=llama")  # the family of both, and part of a name
-    assert page.locator(".search-results[data-kind='models'] tr.search-result").count() == 2
-    page.goto("/admin/search/?q=text-generation")
-    assert page.locator(".search-results[data-kind='pipelines'] tr.search-result").count() == 1
-
-
-def test_compare_shows_the_spec_side_by_side_with_metric_deltas_and_lineage(staff_page, registry_content):
-    page = staff_page
     page.goto("/admin/compare/models/chat/?to=1.1.0")  # against the version it derives from
 
     sides = page.locator("#compare-sides").inner_text()
@@ -163,3 +136,22 @@ def test_compare_shows_the_spec_side_by_side_with_metric_deltas_and_lineage(staf
 
     page.goto("/admin/compare/models/llama2-7b-chat/?to=1.0.0")  # a baseline: nothing to compare it with
     assert "derives from no other version" in page.locator(".console-error").inner_text()
+
+
+def search_finds_definitions_by_tag_capability_family_and_name(page):
+    page.goto("/admin/")
+    page.fill("#console-search-q", "production")
+    page.click(".console-search input[type=submit]")
+
+    models = page.locator(".search-results[data-kind='models'] tr.search-result")
+    assert models.count() == 1
+    assert models.first.get_attribute("data-name") == "llama2-7b-chat"
+    assert "tag" in models.first.inner_text()
+    check_page(page, "console-search")
+
+    page.goto("/admin/search/?q=chat")  # a capability of both models, and a name
+    assert page.locator(".search-results[data-kind='models'] tr.search-result").count() == 2
+    page.goto("/admin/search/?q=llama")  # the family of both, and part of a name
+    assert page.locator(".search-results[data-kind='models'] tr.search-result").count() == 2
+    page.goto("/admin/search/?q=text-generation")
+    assert page.locator(".search-results[data-kind='pipelines'] tr.search-result").count() == 1
