@@ -149,6 +149,11 @@ DIFF_TO_PARAM = OpenApiParameter(
     description="The version compared to: a number, `latest`, `current` or `@alias`.",
 )
 _VALUE = {"description": "Any JSON value."}
+_ONE_SIDED = {
+    "type": "object",
+    "required": ["path", "value"],
+    "properties": {"path": {"type": "string", "description": "JSON Pointer."}, "value": _VALUE},
+}
 _SIDE_SCHEMA = {
     "type": "object",
     "required": ["id", "name", "version", "status", "is_current", "aliases", "created_at"],
@@ -191,24 +196,8 @@ VERSION_DIFF_SCHEMA = {
                 },
             },
         },
-        "added": {
-            "type": "array",
-            "description": "Fields only `to` has.",
-            "items": {
-                "type": "object",
-                "required": ["path", "value"],
-                "properties": {"path": {"type": "string"}, "value": _VALUE},
-            },
-        },
-        "removed": {
-            "type": "array",
-            "description": "Fields only `from` has.",
-            "items": {
-                "type": "object",
-                "required": ["path", "value"],
-                "properties": {"path": {"type": "string"}, "value": _VALUE},
-            },
-        },
+        "added": {"type": "array", "description": "Fields only `to` has.", "items": _ONE_SIDED},
+        "removed": {"type": "array", "description": "Fields only `from` has.", "items": _ONE_SIDED},
         "truncated": {
             "type": "boolean",
             "description": f"More than {MAX_DIFF_ENTRIES} fields differ; the first {MAX_DIFF_ENTRIES} are listed.",
