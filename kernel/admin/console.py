@@ -23,7 +23,7 @@ from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.models.webhooks import DeliveryStatus, WebhookDelivery
-from kernel.reads.diff import comparable, diff_versions
+from kernel.reads.diff import NoBaseVersion, comparable, diff_versions
 from kernel.rules.validation import MISSING, pointer, same_json
 
 LATEST_CHANGES = 15
@@ -384,10 +384,20 @@ def compare_view(request, site, kind: str, name: str):
         "from_ref": from_ref or "",
         "to_ref": to_ref or "",
         "error": None,
+        "note": None,
     }
     status = 200
     try:
-        found = diff_versions(definition_model, name, from_ref, to_ref)
+        try:
+            found = diff_versions(definition_model, name, from_ref, to_ref)
+        except NoBaseVersion as exc:
+            # Nothing it derives from (every pipeline and policy version, a model's baseline): the version before
+            # it, when there is one, is what a curator means.
+            older = offered[offered.index(to_ref) + 1 :] if to_ref in offered else []
+            if not older:
+                raise
+            found = diff_versions(definition_model, name, older[0], to_ref)
+            context["note"] = f"{exc.message.split(':')[0]}: compared with the version before it, {older[0]}."
     except RegistryError as exc:
         context["error"] = exc.message
         status = exc.status_code

@@ -134,7 +134,9 @@ def test_search_then_compare_the_spec_side_by_side_with_metric_deltas_and_lineag
     assert page.locator("#compare-lineage [data-relation]").get_attribute("data-relation") == "ancestor"
     assert page.locator("tr.metric[data-metric='accuracy']").get_attribute("data-verdict") == "worse"
 
-    page.goto("/admin/compare/models/llama2-7b-chat/?to=1.0.0")  # a baseline: nothing to compare it with
+    page.goto("/admin/compare/models/chat/?to=1.0.0")  # a baseline: the version before it, and there is none
+    assert "derives from no other version" in page.locator(".console-error").inner_text()
+    page.goto("/admin/compare/pipelines/text-generation-pipeline/")  # one version: nothing before it either
     assert "derives from no other version" in page.locator(".console-error").inner_text()
 
 

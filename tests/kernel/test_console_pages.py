@@ -83,3 +83,14 @@ def test_the_change_log_list_is_newest_first_with_each_change_readable(admin_cli
 
     assert page.index("model-1") < page.index("model-0")
     assert '<span class="change-field-name">family</span>' in page
+
+
+def test_compare_takes_the_version_before_one_that_derives_from_none(admin_client):
+    register_models(1)
+    register(Model, {**example("models_app", "llama2-7b-chat"), "name": "model-0", "version": "1.1.0"})
+
+    page = admin_client.get("/admin/compare/models/model-0/", {"to": "1.1.0"})
+
+    assert page.status_code == 200
+    assert page.context["found"]["from"]["version"] == "1.0.0"
+    assert "compared with the version before it, 1.0.0" in page.content.decode()
