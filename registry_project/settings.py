@@ -201,6 +201,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # Beat's own record of last runs (a file, not the database: docs/operations.md says why not django-celery-beat).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
+# Exactly one beat, enforced (registry_project/beat.py): it takes a lock in the broker's Redis or exits with status 1,
+# renews it on every pass, releases it when it stops; a dead beat's lock expires this long after its last renewal.
+CELERY_BEAT_SCHEDULER = "registry_project.beat:SingleBeatScheduler"
+BEAT_LOCK_TTL_SECONDS = env_int("BEAT_LOCK_TTL_SECONDS", 30, minimum=3)
 # Webhooks (kernel/models/webhooks.py): the beat job relays the change log's outbox and sends what is due.
 WEBHOOK_RELAY_INTERVAL_SECONDS = env_int("WEBHOOK_RELAY_INTERVAL_SECONDS", 5, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
