@@ -25,6 +25,8 @@ from redis.exceptions import LockNotOwnedError, RedisError
 logger = logging.getLogger("registry.beat")
 
 LOCK_KEY = "registry:celery-beat"
+# The lock this process holds, shared by every scheduler Celery builds in it.
+_held = None
 
 
 class BeatAlreadyRunning(SystemExit):
@@ -39,22 +41,14 @@ class SingleBeatScheduler(PersistentScheduler):
     """Celery's file-backed scheduler that runs only while it holds the beat lock."""
 
     def setup_schedule(self):
-        ttl = settings.BEAT_LOCK_TTL_SECONDS
-        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5, socket_connect_timeout=5)
-        holder = f"{socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:8]})"
-        self.beat_lock = client.lock(LOCK_KEY, timeout=ttl, thread_local=False)
-        if not self.beat_lock.acquire(blocking=False, token=holder):
-            other = client.get(LOCK_KEY)
-            message = (
-                f"another beat holds the beat lock ({(other or b'?').decode(errors='replace')}, Redis key {LOCK_KEY!r}):"
-                f" exactly one beat may run, so this one exits. If that beat is gone, its lock expires within"
-                f" {ttl} s (BEAT_LOCK_TTL_SECONDS)."
-            )
-            logger.error(message)
-            raise BeatAlreadyRunning(message)
-        logger.info("beat lock taken by %s (expires %s s after its last renewal)", holder, ttl)
+        global _held
+        # Celery may build a second scheduler in the same process (a SIGTERM during start-up makes its handler close
+        # a scheduler not stored yet): it shares the lock this process holds.
+        if _held is None:
+            _held = take_lock()
+        self.beat_lock = _held
         # Renewed on every pass of the loop, so a pass must come well within the TTL.
-        self.max_interval = min(self.max_interval, ttl / 3)
+        self.max_interval = min(self.max_interval, settings.BEAT_LOCK_TTL_SECONDS / 3)
         super().setup_schedule()
 
     def tick(self, *args, **kwargs):
@@ -74,11 +68,31 @@ class SingleBeatScheduler(PersistentScheduler):
             self._release()
 
     def _release(self) -> None:
+        global _held
         lock, self.beat_lock = getattr(self, "beat_lock", None), None
-        if lock is None:  # a lazy scheduler (never set up) holds nothing; Celery may close twice
+        if lock is None or lock is not _held:  # never set up (lazy), closed already, or released by another
             return
+        _held = None
         try:
             lock.release()
             logger.info("beat lock released")
         except (LockNotOwnedError, RedisError) as error:  # expired already, or Redis away: the TTL ends it
             logger.warning("beat lock not released: %s", error)
+
+
+def take_lock() -> redis.lock.Lock:
+    """The beat lock, taken for this process, or ``BeatAlreadyRunning`` naming the beat that holds it."""
+    ttl = settings.BEAT_LOCK_TTL_SECONDS
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5, socket_connect_timeout=5)
+    holder = f"{socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:8]})"
+    lock = client.lock(LOCK_KEY, timeout=ttl, thread_local=False)
+    if not lock.acquire(blocking=False, token=holder):
+        other = (client.get(LOCK_KEY) or b"?").decode(errors="replace")
+        message = (
+            f"another beat holds the beat lock ({other}, Redis key {LOCK_KEY!r}): exactly one beat may run, so this"
+            f" one exits. If that beat is gone, its lock expires within {ttl} s (BEAT_LOCK_TTL_SECONDS)."
+        )
+        logger.error(message)
+        raise BeatAlreadyRunning(message)
+    logger.info("beat lock taken by %s (expires %s s after its last renewal)", holder, ttl)
+    return lock
