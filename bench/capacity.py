@@ -198,7 +198,7 @@ def main() -> None:
         database("drop")
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min) at the end; {os.cpu_count()} cores")
     print(
-        "| request | requests | req/s (wall) | p50 ms | p99 ms | web CPU ms/req | DB CPU ms/req | per web core-s | statuses |"
+        "| request | requests | req/s (wall) | p50 ms | p99 ms | web CPU ms/req | DB CPU ms/req | per web core-s | statuses (last round) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, samples in rows.items():
