@@ -89,6 +89,16 @@ STATUSES = {
 }
 
 
+def non_empty(schema: dict) -> dict:
+    """A query parameter's schema with ``minLength: 1`` on its text: an empty query value is a 400 under ``/api/``
+    for every endpoint (``RejectEmptyQueryValuesMiddleware``), and the schema says so, as for ``/api/v1``."""
+    if schema.get("type") == "string":
+        return {"minLength": 1, **schema}
+    if schema.get("type") == "array":
+        return {**schema, "items": non_empty(schema.get("items", {}))}
+    return schema
+
+
 def search_fields(kind: str) -> dict:
     return {
         "filter": {**TEXT, "description": f"MLflow's filter grammar over {kind} (docs/api/mlflow.md)."},
@@ -122,7 +132,7 @@ class MlflowAutoSchema(RegistryAutoSchema):
             return []
         fields, required = self._fields()
         return [
-            OpenApiParameter(name, type=schema, location=OpenApiParameter.QUERY, required=name in required)
+            OpenApiParameter(name, type=non_empty(schema), location=OpenApiParameter.QUERY, required=name in required)
             for name, schema in fields.items()
         ]
 

@@ -121,6 +121,15 @@ class MlflowEndpoint(APIView):
             raise InvalidParameter(f"Parameter '{name}' must be a string.", path=name)
         return value
 
+    def tag_value(self) -> str:
+        """A set-tag's ``value``: required, as MLflow requires it (``null`` is not a value; ``""`` is)."""
+        value = self.fields().get("value")
+        if value is None:
+            raise InvalidParameter("Missing value for required parameter 'value'.", path="value")
+        if not isinstance(value, str):
+            raise InvalidParameter("Parameter 'value' must be a string.", path="value")
+        return value
+
     def listed(self, name: str) -> list:
         fields = self.fields()
         value = fields.getlist(name) if hasattr(fields, "getlist") else fields.get(name) or []
@@ -274,12 +283,12 @@ class GetLatestVersions(MlflowEndpoint):
 class SetRegisteredModelTag(MlflowEndpoint):
     """Set one of a registered model's MLflow tags."""
 
-    fields_schema = {"post": ({"name": NAME, "key": TAG_KEY, "value": TEXT}, ("name", "key"))}
+    fields_schema = {"post": ({"name": NAME, "key": TAG_KEY, "value": TEXT}, ("name", "key", "value"))}
     answer_name, answer_schema = "MlflowEmpty", EMPTY
     write_permission = ("change", ModelVersion)
 
     def post(self, request):
-        writes.set_model_tag(self.model(), self.text("key"), self.text("value", required=False))
+        writes.set_model_tag(self.model(), self.text("key"), self.tag_value())
         return Response({})
 
 
@@ -424,13 +433,16 @@ class SetModelVersionTag(MlflowEndpoint):
     """Set one of a version's MLflow tags (kept in its metadata)."""
 
     fields_schema = {
-        "post": ({"name": NAME, "version": VERSION, "key": TAG_KEY, "value": TEXT}, ("name", "version", "key"))
+        "post": (
+            {"name": NAME, "version": VERSION, "key": TAG_KEY, "value": TEXT},
+            ("name", "version", "key", "value"),
+        )
     }
     answer_name, answer_schema = "MlflowEmpty", EMPTY
     write_permission = ("change", ModelVersion)
 
     def post(self, request):
-        writes.set_version_tag(self.version(), self.text("key"), self.text("value", required=False))
+        writes.set_version_tag(self.version(), self.text("key"), self.tag_value())
         return Response({})
 
 

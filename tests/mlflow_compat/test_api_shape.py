@@ -63,6 +63,22 @@ def test_the_ui_prefix_serves_the_same_answers(mlflow):
             400,
             "INVALID_PARAMETER_VALUE",
         ),
+        # MLflow requires a set-tag's value: null is none ("" is one)
+        (
+            "post",
+            "/registered-models/set-tag",
+            {"name": "served", "key": "team", "value": None},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("post", "/registered-models/set-tag", {"name": "served", "key": "team"}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "post",
+            "/model-versions/set-tag",
+            {"name": "served", "version": "1", "key": "k", "value": None},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
         ("get", "/registered-models/search?max_results=5000", None, 400, "INVALID_PARAMETER_VALUE"),
         ("get", "/registered-models/search?page_token=garbage", None, 400, "INVALID_PARAMETER_VALUE"),
         ("get", "/registered-models/search?order_by=owner", None, 400, "INVALID_PARAMETER_VALUE"),
