@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from kernel.admin.pages import DefinitionPageAdmin, VersionPageAdmin
 from kernel.api.schema import inline_defs
 from kernel.documents.shape import MUTABLE_VERSION_FIELDS
 from kernel.exceptions import RegistryError
@@ -189,8 +190,9 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DefinitionAdmin(ChangeHistoryAdmin):
-    """Subclasses set ``inlines = [<VersionInline>]``; registration and soft delete are built in."""
+class DefinitionAdmin(DefinitionPageAdmin, admin.ModelAdmin):
+    """The definition's page (``kernel.admin.pages``: versions first, aliases, the kind's picture, history last);
+    registration and soft delete are built in."""
 
     list_display = (
         "name",
@@ -211,8 +213,8 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     def save_model(self, request, obj, form, change):
         update_document(obj.resolve_version("latest"), form.changes())
 
-    def change_log_entries(self, obj):
-        return ChangeLogEntry.objects.of_object(obj.kind, obj.name)
+    def history_html(self, obj) -> str:
+        return history_table(ChangeLogEntry.objects.of_object(obj.kind, obj.name))
 
     def has_add_permission(self, request) -> bool:
         return False  # definitions are created by registering their first version
@@ -303,20 +305,6 @@ class DefinitionAdmin(ChangeHistoryAdmin):
             restore(definition)
 
 
-class VersionInline(admin.TabularInline):
-    fields = ("version", "status", "is_current", "description", "created_at")
-    readonly_fields = fields
-    extra = 0
-    show_change_link = True
-    ordering = ("-major", "-minor", "-patch", "-prerelease_key")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 class TagListFilter(admin.SimpleListFilter):
     title = "tag"
     parameter_name = "tag"
@@ -355,7 +343,7 @@ class VersionForm(forms.ModelForm):
         return cleaned
 
 
-class DefinitionVersionAdmin(ChangeHistoryAdmin):
+class DefinitionVersionAdmin(VersionPageAdmin, ChangeHistoryAdmin):
     form = VersionForm
     list_display = ("__str__", "status", "is_current", "created_at")
     list_filter = ("status", "is_current", TagListFilter)
