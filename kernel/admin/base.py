@@ -8,24 +8,18 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, QuerySet
-from django.http import HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from kernel.admin.pages import DefinitionPageAdmin, VersionPageAdmin
-from kernel.api.schema import inline_defs
 from kernel.documents.shape import MUTABLE_VERSION_FIELDS
 from kernel.exceptions import RegistryError
 from kernel.models.changelog import ChangeLogEntry
-from kernel.models.definitions import Definition, DefinitionVersion
-from kernel.rules.check import check_document
+from kernel.models.definitions import DefinitionVersion
 from kernel.rules.validation import DocumentInvalid, Issue
 from kernel.writes import lifecycle
 from kernel.writes.delete import restore, soft_delete
-from kernel.writes.register import register
 from kernel.writes.update import proposed_document, update_document
 
 
@@ -52,49 +46,6 @@ def check_changes(form, version: DefinitionVersion) -> None:
         attach_issues(form, exc.errors)
     except RegistryError as exc:
         form.add_error(None, exc.message)
-
-
-class DocumentForm(forms.Form):
-    """One form field per top-level property of the kind's JSON Schema: text for strings, JSON for the rest."""
-
-    def __init__(self, *args, definition_model: type[Definition], **kwargs):
-        super().__init__(*args, **kwargs)
-        schema = inline_defs(definition_model.validator.schema)
-        required = set(schema.get("required", []))
-        for name, prop in schema.get("properties", {}).items():
-            is_text = prop.get("type") == "string"
-            types = prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]
-            help_text = prop.get("description", "")
-            if "integer" in types or "number" in types:
-                # A number input, not a JSON textarea; bounds come from the same schema the API checks.
-                field_class = forms.IntegerField if "integer" in types else forms.FloatField
-                self.fields[name] = field_class(
-                    required=name in required,
-                    help_text=help_text,
-                    min_value=prop.get("minimum"),
-                    max_value=prop.get("maximum"),
-                )
-            elif is_text:
-                widget = forms.Textarea(attrs={"rows": 3}) if name == "description" else None
-                self.fields[name] = forms.CharField(
-                    required=name in required, help_text=help_text, widget=widget, strip=True
-                )
-            else:
-                self.fields[name] = forms.JSONField(
-                    required=name in required,
-                    help_text=help_text or "JSON",
-                    widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
-                )
-
-    def document(self) -> dict:
-        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
-
-    def document_errors(self, definition_model: type[Definition]) -> list[Issue]:
-        """Every problem of the fields that did parse, even when others did not (a malformed JSON field must
-        not hide the rest): a field that failed to parse is left out and not reported again as missing."""
-        _, report = check_document(definition_model, self.document())
-        unparsed = set(self.errors)
-        return [issue for issue in report.errors if (issue.path.split("/") + ["", ""])[1] not in unparsed]
 
 
 HISTORY_ROWS = 50
@@ -252,44 +203,6 @@ class DefinitionAdmin(DefinitionPageAdmin, admin.ModelAdmin):
     @admin.display(description="status")
     def latest_status(self, obj) -> str:
         return obj.latest_status_text or "-"
-
-    def get_urls(self):
-        info = self.model._meta.app_label, self.model._meta.model_name
-        return [
-            path("register/", self.admin_site.admin_view(self.register_view), name="{}_{}_register".format(*info)),
-            *super().get_urls(),
-        ]
-
-    def register_view(self, request):
-        """Register a version through the same ``kernel.writes.register.register`` the API calls."""
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        form = DocumentForm(request.POST or None, definition_model=self.model)
-        if request.method == "POST" and not form.is_valid():
-            attach_issues(form, form.document_errors(self.model))
-        elif request.method == "POST":
-            try:
-                registration = register(self.model, form.document(), user=request.user)
-            except DocumentInvalid as exc:
-                attach_issues(form, exc.errors)
-            except RegistryError as exc:
-                attach_issues(form, [Issue(exc.path or "", exc.code, exc.message)])
-            else:
-                for warning in registration.warnings:
-                    self.message_user(request, f"Warning {warning.path}: {warning.message}", messages.WARNING)
-                version = registration.version
-                self.message_user(request, f"Registered {version}.", messages.SUCCESS)
-                meta = version._meta
-                return HttpResponseRedirect(
-                    reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[version.pk])
-                )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Register a {self.model.kind} version",
-            "form": form,
-        }
-        return render(request, "admin/registry/register_version.html", context)
 
     @admin.action(description="Soft-delete selected (refused while something depends on them)")
     def soft_delete(self, request, queryset: QuerySet):

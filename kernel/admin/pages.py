@@ -13,22 +13,29 @@ as a stale PUT is), a lifecycle move is ``kernel.writes.lifecycle.move``; both w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import ClassVar
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ParseError
 
+from kernel.admin.schema_form import effective_schema, render_fields
+from kernel.api.parsers import check_json_value, reject_json_constant
 from kernel.exceptions import RegistryError
 from kernel.models.aliases import Alias, PreconditionFailed
 from kernel.models.definitions import Definition, DefinitionVersion
 from kernel.rules.latest import NEWEST_FIRST
 from kernel.rules.semver import InvalidVersion, parse_version
+from kernel.rules.validation import DocumentInvalid
 from kernel.writes import lifecycle
+from kernel.writes.register import register
 
 VERSIONS_SHOWN = 50  # a page lists the newest 50; the versions' own list has them all
 ALIASES_SHOWN = 100
@@ -73,6 +80,18 @@ def next_version(definition: Definition) -> str:
     return f"{parsed.major}.{parsed.minor + 1}.0"
 
 
+def submitted_document(text: str) -> tuple[dict, list[dict]]:
+    """The register form's document (built in the page from its fields), parsed as the API parses a body."""
+    try:
+        document = json.loads(text, parse_constant=reject_json_constant)
+        check_json_value(document)
+    except (ValueError, RecursionError, ParseError) as exc:
+        return {}, [{"path": "", "message": f"The form sent no readable document: {str(exc)[:200]}"}]
+    if not isinstance(document, dict):
+        return {}, [{"path": "", "message": "The form sent no document (an object is expected)."}]
+    return document, []
+
+
 def may_change_versions(request, definition_model: type[Definition]) -> bool:
     """What the API's alias and lifecycle endpoints check (RegistryAccess, verb "change" on the version model)."""
     meta = definition_model.versions.rel.related_model._meta
@@ -96,6 +115,7 @@ class DefinitionPageAdmin:
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
         return [
+            path("register/", self.admin_site.admin_view(self.register_view), name="{}_{}_register".format(*info)),
             path(
                 "<path:object_id>/aliases/",
                 self.admin_site.admin_view(require_POST(self.move_alias_view)),
@@ -152,6 +172,73 @@ class DefinitionPageAdmin:
             "sections": sections,
             "history": self.history_html(definition),
         }
+
+    def register_view(self, request):
+        """Register a version (``?from=<name>&version=<v>``: the next one, prefilled from that version) with the
+        form generated from the kind's schema, through the same ``kernel.writes.register.register`` as the API."""
+        version_meta = self.model.versions.rel.related_model._meta
+        if not request.user.has_perm(f"{version_meta.app_label}.add_{version_meta.model_name}"):
+            raise PermissionDenied  # what POST /api/v1/<kind> checks
+        errors: list[dict] = []
+        start = None
+        if request.method == "POST":
+            document, errors = submitted_document(request.POST.get("document", ""))
+            if not errors:
+                try:
+                    registration = register(self.model, document, user=request.user)
+                except DocumentInvalid as exc:
+                    errors = [issue.as_dict() for issue in exc.errors]
+                except RegistryError as exc:
+                    path = exc.path or ""
+                    errors = [
+                        {"path": path if not path or path.startswith("/") else f"/{path}", "message": exc.message}
+                    ]
+                else:
+                    for warning in registration.warnings:
+                        self.message_user(request, f"Warning {warning.path}: {warning.message}", messages.WARNING)
+                    self.message_user(request, f"Registered {registration.version}.", messages.SUCCESS)
+                    return HttpResponseRedirect(version_change_url(registration.version))
+        else:
+            document, start = self.starting_document(request)
+        schema = effective_schema(self.model.validator.schema, document)
+        app = self.model._meta.app_label.removesuffix("_app")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Register the next version of {start.definition.name}"
+            if start
+            else f"Register a {self.model.kind} version",
+            "start": start,
+            "start_url": version_change_url(start) if start else None,
+            "suggested": document.get("version"),
+            "fields": render_fields(schema, document),
+            "server_errors": errors,
+            "validate_url": reverse(f"{app}-api:{self.model.kind}-validate"),
+            "api_path": reverse(f"{app}-api:{self.model.kind}-list"),
+        }
+        return render(request, "admin/registry/register_version.html", context)
+
+    def starting_document(self, request) -> tuple[dict, DefinitionVersion | None]:
+        """The document of the version named by ``?from=&version=`` (default: the latest) with the next version
+        number suggested, or an empty one."""
+        name = request.GET.get("from", "")[:VERSION_FIELD_MAX]
+        if not name:
+            return {}, None
+        try:
+            definition = self.model.get_alive(name)
+            start = definition.resolve_version(request.GET.get("version", "latest")[:VERSION_FIELD_MAX])
+        except RegistryError as exc:
+            self.message_user(request, f"Starting from an empty form: {exc.message}", messages.WARNING)
+            return {}, None
+        if start is None:
+            return {}, None
+        properties = self.model.validator.schema.get("properties", {})
+        document = {key: value for key, value in start.document().items() if key in properties}
+        document["version"] = next_version(definition)
+        if isinstance(document.get("derived_from"), dict):
+            # A version in a lineage: the next one most likely derives from the one it starts from.
+            document["derived_from"] = {**document["derived_from"], "model": definition.name, "version": start.version}
+        return document, start
 
     def move_alias_view(self, request, object_id):
         """Move (or create) an alias through ``Alias.move`` with the version this page showed as If-Match."""
