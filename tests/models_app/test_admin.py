@@ -148,3 +148,60 @@ def test_the_model_changelist_shows_each_models_latest_and_current_version(curat
         re.findall(r'<td class="field-(latest_version_number|current_version_number|latest_status)">([^<]*)</td>', html)
     )
     assert cells == {"latest_version_number": "1.1.0", "current_version_number": "1.0.0", "latest_status": "deprecated"}
+
+
+BINDING = {
+    "provider": "openai",
+    "provider_model_id": "gpt-4o",
+    "endpoint_url": "https://api.example.com/v1",
+    "environment": "production",
+}
+
+
+def test_the_model_page_reads_as_many_queries_for_nine_versions_as_for_three(curator, model_doc):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bindings_app.models import ProviderBinding
+    from kernel.models.aliases import Alias
+
+    def page_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert curator.get(f"/admin/models_app/model/{model.pk}/change/").status_code == 200
+        return len(queries)
+
+    for minor in range(3):
+        register(Model, model_doc(version=f"1.{minor}.0", metrics={"accuracy": 0.8 + minor / 100}))
+    model = Model.objects.get()
+    Alias.move(model, "production", "1.0.0")
+    ProviderBinding.deploy(model.resolve_version("1.1.0"), **BINDING, region="r1")
+    page_queries()  # the first request also fills per-process caches (content types, permissions)
+    few = page_queries()
+    for minor in range(3, 9):
+        version = register(Model, model_doc(version=f"1.{minor}.0", metrics={"accuracy": 0.8 + minor / 100})).version
+        Alias.move(model, f"a{minor}", version.version)
+        ProviderBinding.deploy(version, **BINDING, region=f"r{minor}")
+
+    assert page_queries() == few
+
+
+def test_alias_and_lifecycle_moves_from_the_pages_need_the_change_permission(client, llama_doc):
+    from django.contrib.auth.models import Permission
+
+    from kernel.models.aliases import Alias
+
+    version = register(Model, llama_doc).version
+    viewer = get_user_model().objects.create_user("viewer", password="viewer-pass-123", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=["view_model", "view_modelversion"]))
+    client.force_login(viewer)
+
+    alias = client.post(
+        f"/admin/models_app/model/{version.model.pk}/aliases/", {"alias": "production", "version": "1.0.0"}
+    )
+    move = client.post(f"/admin/models_app/modelversion/{version.pk}/move/archive/")
+
+    assert (alias.status_code, move.status_code) == (403, 403)
+    assert not Alias.objects.exists()
+    assert ModelVersion.objects.get().status == "active"
+    page = client.get(f"/admin/models_app/modelversion/{version.pk}/change/").content.decode()
+    assert "You may not change versions." in page
