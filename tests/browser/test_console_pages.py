@@ -13,6 +13,9 @@ from kernel.models.changelog import ChangeLogEntry
 from kernel.writes.lifecycle import activate, archive
 from kernel.writes.register import register
 from models_app.models import Model, ModelVersion
+from pipelines_app.models import Pipeline
+from policies_app.models import Policy
+from tests.browser.accessibility import check_page
 from tests.conftest import example
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,6 +70,7 @@ def test_the_model_page_starts_with_versions_and_moves_an_alias_refusing_a_stale
         < staff_page.locator("#change-history").bounding_box()["y"]
     )
     assert overflow(staff_page) == {"page": 0, "content": 0}
+    check_page(staff_page, "console-model-page")
 
     stale = staff_page.context.new_page()  # a second tab showing @production -> 1.0.0
     stale.goto(url)
@@ -88,15 +92,28 @@ def test_the_model_page_starts_with_versions_and_moves_an_alias_refusing_a_stale
     assert moves.last().actor == f"user:{staff_page.user.username}"
     stale.close()
 
+    # A lookup on a phone: the list's search, then the model's page, nothing running off the screen.
+    staff_page.set_viewport_size({"width": 390, "height": 844})
+    staff_page.goto("/admin/models_app/model/")
+    staff_page.fill("#searchbar", "chat")
+    staff_page.keyboard.press("Enter")
+    staff_page.get_by_role("link", name="chat", exact=True).click()
+    staff_page.locator("#versions").wait_for()
+    assert overflow(staff_page) == {"page": 0, "content": 0}
+
 
 def test_a_version_page_disables_refused_lifecycle_moves_with_the_kernels_reason(staff_page, chat):
     aliased = chat.resolve_version("1.0.0")
-    staff_page.goto(f"/admin/models_app/modelversion/{aliased.pk}/change/")
+    staff_page.set_viewport_size({"width": 1280, "height": 900})
+    staff_page.goto("/admin/models_app/modelversion/")
+    assert overflow(staff_page) == {"page": 0, "content": 0}
+    staff_page.get_by_role("link", name="chat@1.0.0").click()
 
     archive_button = staff_page.locator("#lifecycle button[data-move=archive]")
     assert archive_button.is_disabled()
     assert "alias @production point at it" in staff_page.locator("#reason-archive").inner_text()
     assert archive_button.get_attribute("aria-describedby") == "reason-archive"
+    check_page(staff_page, "console-model-version-page")
 
     staff_page.locator("#lifecycle button[data-move=deprecate]").click()
     assert staff_page.locator("#version-status").inner_text() == "deprecated"
@@ -107,7 +124,9 @@ def test_a_version_page_disables_refused_lifecycle_moves_with_the_kernels_reason
     staff_page.goto(f"/admin/models_app/modelversion/{retired.pk}/change/")
     assert staff_page.locator("#lifecycle button[data-move=activate]").is_disabled()
     assert "archived versions cannot be activated" in staff_page.locator("#reason-activate").inner_text()
-    assert overflow(staff_page)["content"] == 0
+    assert overflow(staff_page) == {"page": 0, "content": 0}
+    staff_page.set_viewport_size({"width": 390, "height": 844})
+    assert overflow(staff_page)["page"] == 0
 
 
 def test_register_next_is_prefilled_checked_live_and_registers(staff_page, chat):
@@ -123,6 +142,9 @@ def test_register_next_is_prefilled_checked_live_and_registers(staff_page, chat)
     staff_page.fill("#field-runtime-gpu_memory_utilization", "3")
     errors = staff_page.locator("[data-key=gpu_memory_utilization] > .field-errors")
     errors.get_by_text("Must be at most 1; got 3.").wait_for()  # from the API's validate endpoint, beside the field
+    check_page(staff_page, "console-model-register-next")
+    staff_page.set_viewport_size({"width": 1280, "height": 900})
+    assert overflow(staff_page) == {"page": 0, "content": 0}
     assert staff_page.locator("[data-key=runtime] > .field-errors").inner_text() == ""
     assert not chat.versions.filter(version="1.3.0").exists()
 
@@ -140,23 +162,27 @@ def test_register_next_is_prefilled_checked_live_and_registers(staff_page, chat)
     assert entry.actor == f"user:{staff_page.user.username}"
 
 
-def test_lookups_work_on_a_phone_and_nothing_is_clipped_at_1280(staff_page, chat):
-    staff_page.set_viewport_size({"width": 390, "height": 844})
-    staff_page.goto("/admin/models_app/model/")
-    staff_page.fill("#searchbar", "chat")
-    staff_page.keyboard.press("Enter")
-    staff_page.get_by_role("link", name="chat", exact=True).click()
-    staff_page.locator("#versions").wait_for()
-    assert overflow(staff_page) == {"page": 0, "content": 0}
-    staff_page.goto(f"/admin/models_app/modelversion/{chat.resolve_version('1.2.0').pk}/change/")
-    assert overflow(staff_page)["page"] == 0
+def test_pipeline_and_policy_pages_have_the_same_shape_and_pass_axe(staff_page):
+    register(Model, example("models_app", "llama2-7b-chat"))  # the pipeline's inference step names it
+    pipeline = register(Pipeline, copy.deepcopy(example("pipelines_app", "text-generation-pipeline"))).version
+    policy = register(Policy, example("policies_app", "user-rate-limits")).version
 
-    staff_page.set_viewport_size({"width": 1280, "height": 900})
-    for url in (
-        "/admin/models_app/model/",
-        "/admin/models_app/modelversion/",
-        f"/admin/models_app/modelversion/{chat.resolve_version('1.2.0').pk}/change/",
-        "/admin/models_app/model/register/?from=chat",
-    ):
-        staff_page.goto(url)
-        assert overflow(staff_page) == {"page": 0, "content": 0}, url
+    staff_page.goto(f"/admin/pipelines_app/pipeline/{pipeline.pipeline.pk}/change/")
+    assert staff_page.locator("table.registry-versions tbody tr").count() == 1
+    assert staff_page.locator("section.registry-section svg.pipeline-dag g.step").count() == 4
+    check_page(staff_page, "console-pipeline-page")
+    staff_page.goto(f"/admin/pipelines_app/pipelineversion/{pipeline.pk}/change/")
+    assert staff_page.locator("#lifecycle button").count() == 3
+    check_page(staff_page, "console-pipeline-version-page")
+    staff_page.goto("/admin/pipelines_app/pipeline/register/?from=text-generation-pipeline")
+    assert staff_page.locator("[data-key=steps] > .schema-items > [data-item]").count() == 4
+
+    staff_page.goto(f"/admin/policies_app/policy/{policy.policy.pk}/change/")
+    assert "api:inference" in staff_page.locator("section.registry-section table.policy-rules").inner_text()
+    check_page(staff_page, "console-policy-page")
+    staff_page.goto(f"/admin/policies_app/policyversion/{policy.pk}/change/")
+    check_page(staff_page, "console-policy-version-page")
+    staff_page.goto("/admin/policies_app/policy/register/?from=user-rate-limits")
+    # The rules take the shape the policy's type selects (the schema's if/then), one fieldset per rule.
+    assert staff_page.input_value("#field-rules-1-resource") == "api:models"
+    check_page(staff_page, "console-policy-register-next")
