@@ -118,9 +118,12 @@ def _field(key: str, node: dict, value: Any, pointer: str, required: bool, depth
         rendered = format_html_join(
             "",
             "{}",
-            ((_item(item_schema, item if isinstance(item, dict) else {}, depth),) for item in items),
+            (
+                (_item(item_schema, item if isinstance(item, dict) else {}, depth, f"{key} {number}"),)
+                for number, item in enumerate(items, start=1)
+            ),
         )
-        blank = _item(item_schema, {}, depth)
+        blank = _item(item_schema, {}, depth, f"new {key} item")
         return format_html(
             '<fieldset class="schema-array" data-key="{}" data-kind="array"><legend>{}{}</legend>{}{}'
             '<div class="schema-items">{}</div><template class="schema-blank">{}</template>'
@@ -148,12 +151,14 @@ def _field(key: str, node: dict, value: Any, pointer: str, required: bool, depth
     )
 
 
-def _item(node: dict, value: dict, depth: int) -> SafeString:
+def _item(node: dict, value: dict, depth: int, label: str) -> SafeString:
     return format_html(
-        '<fieldset class="schema-item" data-item data-container><legend>item</legend>{}{}'
-        '<button type="button" class="button schema-remove">Remove this item</button></fieldset>',
+        '<fieldset class="schema-item" data-item data-container><legend>{}</legend>{}{}'
+        '<button type="button" class="button schema-remove">Remove {}</button></fieldset>',
+        label,
         ERRORS,
         _members(node, value, "", depth),
+        label,
     )
 
 

@@ -175,7 +175,13 @@ def test_pipeline_and_policy_pages_have_the_same_shape_and_pass_axe(staff_page):
     assert staff_page.locator("#lifecycle button").count() == 3
     check_page(staff_page, "console-pipeline-version-page")
     staff_page.goto("/admin/pipelines_app/pipeline/register/?from=text-generation-pipeline")
-    assert staff_page.locator("[data-key=steps] > .schema-items > [data-item]").count() == 4
+    steps = staff_page.locator("[data-key=steps] > .schema-items > [data-item]")
+    assert steps.count() == 4
+    staff_page.get_by_role("button", name="Add to steps").click()
+    assert steps.nth(4).locator("legend").inner_text() == "steps 5"
+    staff_page.fill("#field-steps-4-id", "report")  # labels and ids follow the item's place
+    staff_page.get_by_role("button", name="Remove steps 2").click()
+    assert steps.count() == 4 and staff_page.input_value("#field-steps-3-id") == "report"
 
     staff_page.goto(f"/admin/policies_app/policy/{policy.policy.pk}/change/")
     assert "api:inference" in staff_page.locator("section.registry-section table.policy-rules").inner_text()

@@ -90,6 +90,13 @@
 
     function renumber() {
         // Ids follow the pointers, so labels stay tied to their inputs after items are added or removed.
+        for (const array of root.querySelectorAll("[data-kind=array]")) {
+            items(array).forEach((item, index) => {
+                const label = `${array.dataset.key} ${index + 1}`;
+                item.querySelector(":scope > legend").textContent = label;
+                item.querySelector(":scope > .schema-remove").textContent = `Remove ${label}`;
+            });
+        }
         for (const field of root.querySelectorAll(".schema-field")) {
             const id = "field" + pointerOf(field).replace(/[^A-Za-z0-9_]/g, "-");
             field.querySelector("[data-input]").id = id;
