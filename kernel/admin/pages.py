@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import ClassVar
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -56,8 +57,6 @@ def version_change_url(version: DefinitionVersion) -> str:
 
 def compare_url(version: DefinitionVersion, **query) -> str | None:
     """The compare page (``admin:registry-compare``) for this version; None while that page is not installed."""
-    from urllib.parse import urlencode
-
     try:
         base = reverse("admin:registry-compare", args=[version.definition.kind, version.definition.name])
     except NoReverseMatch:
