@@ -315,7 +315,12 @@ class VersionPageAdmin:
     def change_view(self, request, object_id, form_url="", extra_context=None):
         version = self.get_object(request, object_id)
         if version is not None:
-            extra_context = {**(extra_context or {}), **self.version_context(request, version), "subtitle": None}
+            extra_context = {
+                **(extra_context or {}),
+                **self.version_context(request, version),
+                "title": f"{version.definition.kind.capitalize()} version {version}",
+                "subtitle": None,
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def version_context(self, request, version: DefinitionVersion) -> dict:
