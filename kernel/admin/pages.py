@@ -58,7 +58,9 @@ def version_change_url(version: DefinitionVersion) -> str:
 def compare_url(version: DefinitionVersion, **query) -> str | None:
     """The compare page (``admin:registry-compare``) for this version; None while that page is not installed."""
     try:
-        base = reverse("admin:registry-compare", args=[version.definition.kind, version.definition.name])
+        # The compare page names a kind as the API's paths do: models, pipelines, policies.
+        kind = str(type(version.definition)._meta.verbose_name_plural).lower()
+        base = reverse("admin:registry-compare", args=[kind, version.definition.name])
     except NoReverseMatch:
         return None
     return f"{base}?{urlencode(query)}"
