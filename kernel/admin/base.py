@@ -1,6 +1,6 @@
-"""The curator UI every versioned kind shares: definitions with their versions inline, readable specs, lifecycle
-actions, and a "register a version" form that runs exactly the API's validation and shows each error beside
-its field."""
+"""The curator UI every versioned kind shares: the definitions' and versions' lists and admins, readable specs,
+lifecycle actions on selected versions, soft delete and restore. Their pages (versions first, alias moves,
+lifecycle buttons, register-next) are ``kernel.admin.pages``."""
 
 from __future__ import annotations
 
