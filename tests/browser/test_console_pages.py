@@ -25,12 +25,17 @@ METRICS = {"1.0.0": (0.81, 48), "1.1.0": (0.85, 45), "1.2.0": (0.87, 41)}
 
 @pytest.fixture
 def chat(db):
-    """chat 1.0.0 .. 1.2.0 with accuracy and latency; 1.1.0 current; @production on 1.0.0."""
+    """chat 1.0.0 .. 1.2.0, each a finetune of the one before, with accuracy and latency; 1.1.0 current;
+    @production on 1.0.0."""
+    previous = None
     for number, (accuracy, latency) in METRICS.items():
         document = copy.deepcopy(example("models_app", "llama2-7b-chat"))
         document.update(name="chat", version=number, metrics={"accuracy": accuracy, "latency_ms": latency})
         document["artifact"]["path"] = f"chat/{number}"
+        if previous:  # each derives from the one before
+            document["derived_from"] = {"model": "chat", "version": previous, "relation": "finetune"}
         register(Model, document)
+        previous = number
     model = Model.objects.get(name="chat")
     activate(model.resolve_version("1.1.0"))
     Alias.move(model, "production", "1.0.0")
