@@ -6,6 +6,9 @@ class ModelsAppConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
+        from kernel.rules.dependencies import register_name_guard
+        from models_app.guards import stored_under_its_name
         from models_app.metrics import register_collector
 
         register_collector()
+        register_name_guard("models_app.Model", stored_under_its_name)

@@ -12,6 +12,7 @@ from django.db.models import Count, F, QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from kernel.admin.changes import render_change
 from kernel.admin.pages import DefinitionPageAdmin, VersionPageAdmin
 from kernel.documents.shape import MUTABLE_VERSION_FIELDS
 from kernel.exceptions import RegistryError
@@ -52,29 +53,13 @@ HISTORY_ROWS = 50
 
 
 def history_table(entries) -> str:
-    """The newest change-log entries as a table: when, who, what, and the before/after of each field."""
+    """The newest change-log entries (at most ``HISTORY_ROWS``), each readable: what happened to what, when and by
+    whom, then a line per field (``kernel.admin.changes``, as on the landing page)."""
     rows = list(entries.order_by("-id")[:HISTORY_ROWS])
     if not rows:
         return "No recorded changes."
-    body = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-        (
-            (
-                e.id,
-                e.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                e.actor,
-                e.action,
-                e.version,
-                json.dumps(e.changes, sort_keys=True),
-            )
-            for e in rows
-        ),
-    )
     return format_html(
-        '<table class="change-history"><thead><tr><th>#</th><th>when</th><th>who</th><th>action</th><th>version</th>'
-        "<th>changes</th></tr></thead><tbody>{}</tbody></table>",
-        body,
+        '<div class="change-history">{}</div>', format_html_join("", "{}", ((render_change(e),) for e in rows))
     )
 
 
@@ -165,7 +150,7 @@ class DefinitionAdmin(DefinitionPageAdmin, admin.ModelAdmin):
         update_document(obj.resolve_version("latest"), form.changes())
 
     def history_html(self, obj) -> str:
-        return history_table(ChangeLogEntry.objects.of_object(obj.kind, obj.name))
+        return history_table(ChangeLogEntry.objects.of_definition(obj))
 
     def has_add_permission(self, request) -> bool:
         return False  # definitions are created by registering their first version
@@ -311,7 +296,7 @@ class DefinitionVersionAdmin(VersionPageAdmin, ChangeHistoryAdmin):
         update_document(obj, form.changes())
 
     def change_log_entries(self, obj):
-        return ChangeLogEntry.objects.of_object(obj.definition.kind, obj.definition.name).filter(version=obj.version)
+        return ChangeLogEntry.objects.of_definition(obj.definition).filter(version=obj.version)
 
     def _move(self, request, queryset, move: str):
         done = 0

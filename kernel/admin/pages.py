@@ -16,17 +16,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import ClassVar
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ParseError
 
+from kernel.admin.console import compare_url, plural
 from kernel.admin.schema_form import effective_schema, render_fields
 from kernel.api.parsers import check_json_value, reject_json_constant
 from kernel.exceptions import RegistryError
@@ -53,17 +53,6 @@ Section = Callable[[object, Definition, list], "tuple[str, str] | None"]
 def version_change_url(version: DefinitionVersion) -> str:
     meta = version._meta
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[version.pk])
-
-
-def compare_url(version: DefinitionVersion, **query) -> str | None:
-    """The compare page (``admin:registry-compare``) for this version; None while that page is not installed."""
-    try:
-        # The compare page names a kind as the API's paths do: models, pipelines, policies.
-        kind = str(type(version.definition)._meta.verbose_name_plural).lower()
-        base = reverse("admin:registry-compare", args=[kind, version.definition.name])
-    except NoReverseMatch:
-        return None
-    return f"{base}?{urlencode(query)}"
 
 
 def next_version(definition: Definition) -> str:
@@ -345,6 +334,7 @@ class VersionPageAdmin:
                 f"admin:{meta.app_label}_{meta.model_name}_lifecycle", args=[version.pk, button["move"]]
             )
         definition_meta = definition._meta
+        kind = plural(type(definition))  # the compare page names kinds as the API's paths do
         return {
             "version": version,
             "definition_url": reverse(
@@ -359,8 +349,8 @@ class VersionPageAdmin:
             "derived_from": derived,
             "derived_from_url": version_change_url(derived) if derived else None,
             "relation": getattr(version, "relation", ""),
-            "compare_parent_url": compare_url(version, to=version.version) if derived else None,
-            "compare_previous_url": compare_url(version, **{"from": below, "to": version.version})
+            "compare_parent_url": compare_url(kind, definition.name, to=version.version) if derived else None,
+            "compare_previous_url": compare_url(kind, definition.name, **{"from": below, "to": version.version})
             if below and not derived
             else None,
             "register_next_url": reverse(f"admin:{definition_meta.app_label}_{definition_meta.model_name}_register")

@@ -84,6 +84,9 @@ def test_the_model_page_starts_with_versions_and_moves_an_alias_refusing_a_stale
     staff_page.locator("tr[data-alias=production] button").click()
     assert "@production now points at 1.1.0 (was 1.0.0)" in staff_page.locator(".messagelist").inner_text()
     assert staff_page.locator("tr[data-alias=production] .alias-target").inner_text() == "1.1.0"
+    newest = staff_page.locator("#change-history .change-entry").first  # the history, readable, newest first
+    assert "moved" in newest.locator(".change-headline").inner_text()
+    assert "1.0.0 → 1.1.0" in newest.locator("li[data-field=version]").inner_text()
 
     stale.select_option("#move-production", "1.2.0")
     stale.locator("tr[data-alias=production] button").click()
@@ -129,6 +132,7 @@ def test_a_version_page_disables_refused_lifecycle_moves_with_the_kernels_reason
     staff_page.goto(f"/admin/models_app/modelversion/{retired.pk}/change/")
     assert staff_page.locator("#lifecycle button[data-move=activate]").is_disabled()
     assert "archived versions cannot be activated" in staff_page.locator("#reason-activate").inner_text()
+    assert staff_page.locator("#compare-parent").get_attribute("href") == "/admin/compare/models/chat/?to=1.2.0"
     assert overflow(staff_page) == {"page": 0, "content": 0}
     staff_page.set_viewport_size({"width": 390, "height": 844})
     assert overflow(staff_page)["page"] == 0
