@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from bindings_app.models import SETTINGS_FIELDS, BindingSample, BindingStatusChange, ProviderBinding
 from bindings_app.querysets import WindowFigures
@@ -15,7 +15,7 @@ from kernel.admin.base import attach_issues
 from kernel.choices import Lifecycle
 from kernel.exceptions import RegistryError
 from kernel.rules.validation import DocumentInvalid
-from models_app.admin import ModelVersionAdmin
+from models_app.admin import ModelAdmin, ModelVersionAdmin
 
 STATUS_COLOURS = {"active": "#2e7d32", "pending": "#6d6d6d", "degraded": "#e65100", "disabled": "#b71c1c"}
 
@@ -236,3 +236,48 @@ class ProviderBindingInline(admin.TabularInline):
 
 # The model app's version page shows its bindings; the model app does not import this one.
 ModelVersionAdmin.inlines = [*ModelVersionAdmin.inlines, ProviderBindingInline]
+
+
+BINDINGS_SHOWN = 100
+
+
+def model_bindings_section(model_admin, model, versions: list):
+    """The model page's bindings (of every version shown) with their health over the window: two queries."""
+    bindings = list(
+        ProviderBinding.objects.filter(model_version__in=[v.pk for v in versions])
+        .select_related("model_version")
+        .order_by("-model_version__major", "-model_version__minor", "-model_version__patch", "provider", "pk")[
+            :BINDINGS_SHOWN
+        ]
+    )
+    if not bindings:
+        return ("Bindings", "No provider serves a version of this model.")
+    figures = BindingSample.objects.figures([binding.pk for binding in bindings])
+    rows = format_html_join(
+        "",
+        '<tr data-binding="{}"><th scope="row"><a href="{}">{}</a></th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                binding.pk,
+                reverse("admin:bindings_app_providerbinding_change", args=[binding.pk]),
+                binding.model_version.version,
+                binding.provider,
+                binding.environment,
+                binding.region,
+                health_html(binding, figures.get(binding.pk, WindowFigures())),
+            )
+            for binding in bindings
+        ),
+    )
+    return (
+        "Bindings and their health",
+        format_html(
+            '<table class="registry-bindings"><thead><tr><th scope="col">version</th><th scope="col">provider</th>'
+            '<th scope="col">environment</th><th scope="col">region</th><th scope="col">health</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        ),
+    )
+
+
+ModelAdmin.extra_sections = [*ModelAdmin.extra_sections, model_bindings_section]

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline
+from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin
 from pipelines_app.dag import CycleError
 from pipelines_app.models import Pipeline, PipelineVersion
 
@@ -14,14 +14,19 @@ COLUMN_GAP, ROW_GAP, MARGIN = 60, 18, 10
 LABEL_CHARS = 20
 
 
-class PipelineVersionInline(VersionInline):
-    model = PipelineVersion
-
-
 @admin.register(Pipeline)
 class PipelineAdmin(DefinitionAdmin):
     fields = ("name", "owner", "created_at", "updated_at", "deleted_at")
-    inlines = [PipelineVersionInline]
+
+    def kind_sections(self, definition: Pipeline, versions: list) -> list:
+        latest = next((v for v in versions if v.pk == definition.latest_version_id), None)
+        if latest is None:
+            return []
+        try:
+            picture = dag_svg(latest)
+        except CycleError:  # only a row written around validation could hold one
+            return []
+        return [(f"Steps of the latest version, {latest.version}", picture)]
 
 
 def dag_svg(version: PipelineVersion) -> SafeString:

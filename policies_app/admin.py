@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
-from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, VersionInline, attach_issues
+from kernel.admin.base import DefinitionAdmin, DefinitionVersionAdmin, attach_issues
 from policies_app.choices import Action
 from policies_app.models import Policy, PolicyVersion
 from policies_app.validation import evaluation_request_issues
@@ -19,10 +19,6 @@ RULE_COLUMNS = {
     "quota": ("entity", "resource", "limit", "period", "unit"),
     "rbac": ("subject", "resource", "actions", "effect"),
 }
-
-
-class PolicyVersionInline(VersionInline):
-    model = PolicyVersion
 
 
 class EvaluationForm(forms.Form):
@@ -40,8 +36,11 @@ class EvaluationForm(forms.Form):
 @admin.register(Policy)
 class PolicyAdmin(DefinitionAdmin):
     fields = ("name", "owner", "created_at", "updated_at", "deleted_at")
-    inlines = [PolicyVersionInline]
     change_list_template = "admin/policies_app/policy_change_list.html"
+
+    def kind_sections(self, definition: Policy, versions: list) -> list:
+        latest = next((v for v in versions if v.pk == definition.latest_version_id), None)
+        return [(f"Rules of the latest version, {latest.version}", rules_table(latest))] if latest else []
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
@@ -109,27 +108,32 @@ class PolicyVersionAdmin(DefinitionVersionAdmin):
 
     @admin.display(description="rules")
     def rules_table(self, obj: PolicyVersion):
-        columns = RULE_COLUMNS.get(obj.spec.get("type"), ())
+        return rules_table(obj)
 
-        def cell(value) -> str:
-            if isinstance(value, list):
-                return ", ".join(map(str, value))
-            return "" if value is None else str(value)
 
-        header = format_html_join("", "<th>{}</th>", ((c,) for c in ("#", *columns)))
-        rows = format_html_join(
-            "",
-            "<tr>{}</tr>",
-            (
-                (format_html_join("", "<td>{}</td>", ((cell(v),) for v in (index, *(rule.get(c) for c in columns)))),)
-                for index, rule in enumerate(obj.rules)
-            ),
-        )
-        return format_html(
-            '<p>{} policy, {} enforcement, priority {}.</p><table class="policy-rules"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
-            obj.spec.get("type"),
-            obj.spec.get("enforcement"),
-            obj.spec.get("priority"),
-            header,
-            rows,
-        )
+def rules_table(obj: PolicyVersion):
+    """The version's rules as a table, with the columns of its policy type."""
+    columns = RULE_COLUMNS.get(obj.spec.get("type"), ())
+
+    def cell(value) -> str:
+        if isinstance(value, list):
+            return ", ".join(map(str, value))
+        return "" if value is None else str(value)
+
+    header = format_html_join("", "<th>{}</th>", ((c,) for c in ("#", *columns)))
+    rows = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        (
+            (format_html_join("", "<td>{}</td>", ((cell(v),) for v in (index, *(rule.get(c) for c in columns)))),)
+            for index, rule in enumerate(obj.rules)
+        ),
+    )
+    return format_html(
+        '<p>{} policy, {} enforcement, priority {}.</p><table class="policy-rules"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        obj.spec.get("type"),
+        obj.spec.get("enforcement"),
+        obj.spec.get("priority"),
+        header,
+        rows,
+    )

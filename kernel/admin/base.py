@@ -1,6 +1,6 @@
-"""The curator UI every versioned kind shares: definitions with their versions inline, readable specs, lifecycle
-actions, and a "register a version" form that runs exactly the API's validation and shows each error beside
-its field."""
+"""The curator UI every versioned kind shares: the definitions' and versions' lists and admins, readable specs,
+lifecycle actions on selected versions, soft delete and restore. Their pages (versions first, alias moves,
+lifecycle buttons, register-next) are ``kernel.admin.pages``."""
 
 from __future__ import annotations
 
@@ -8,23 +8,19 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, QuerySet
-from django.http import HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from kernel.api.schema import inline_defs
+from kernel.admin.changes import render_change
+from kernel.admin.pages import DefinitionPageAdmin, VersionPageAdmin
 from kernel.documents.shape import MUTABLE_VERSION_FIELDS
 from kernel.exceptions import RegistryError
 from kernel.models.changelog import ChangeLogEntry
-from kernel.models.definitions import Definition, DefinitionVersion
-from kernel.rules.check import check_document
+from kernel.models.definitions import DefinitionVersion
 from kernel.rules.validation import DocumentInvalid, Issue
 from kernel.writes import lifecycle
 from kernel.writes.delete import restore, soft_delete
-from kernel.writes.register import register
 from kernel.writes.update import proposed_document, update_document
 
 
@@ -53,76 +49,17 @@ def check_changes(form, version: DefinitionVersion) -> None:
         form.add_error(None, exc.message)
 
 
-class DocumentForm(forms.Form):
-    """One form field per top-level property of the kind's JSON Schema: text for strings, JSON for the rest."""
-
-    def __init__(self, *args, definition_model: type[Definition], **kwargs):
-        super().__init__(*args, **kwargs)
-        schema = inline_defs(definition_model.validator.schema)
-        required = set(schema.get("required", []))
-        for name, prop in schema.get("properties", {}).items():
-            is_text = prop.get("type") == "string"
-            types = prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]
-            help_text = prop.get("description", "")
-            if "integer" in types or "number" in types:
-                # A number input, not a JSON textarea; bounds come from the same schema the API checks.
-                field_class = forms.IntegerField if "integer" in types else forms.FloatField
-                self.fields[name] = field_class(
-                    required=name in required,
-                    help_text=help_text,
-                    min_value=prop.get("minimum"),
-                    max_value=prop.get("maximum"),
-                )
-            elif is_text:
-                widget = forms.Textarea(attrs={"rows": 3}) if name == "description" else None
-                self.fields[name] = forms.CharField(
-                    required=name in required, help_text=help_text, widget=widget, strip=True
-                )
-            else:
-                self.fields[name] = forms.JSONField(
-                    required=name in required,
-                    help_text=help_text or "JSON",
-                    widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
-                )
-
-    def document(self) -> dict:
-        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
-
-    def document_errors(self, definition_model: type[Definition]) -> list[Issue]:
-        """Every problem of the fields that did parse, even when others did not (a malformed JSON field must
-        not hide the rest): a field that failed to parse is left out and not reported again as missing."""
-        _, report = check_document(definition_model, self.document())
-        unparsed = set(self.errors)
-        return [issue for issue in report.errors if (issue.path.split("/") + ["", ""])[1] not in unparsed]
-
-
 HISTORY_ROWS = 50
 
 
 def history_table(entries) -> str:
-    """The newest change-log entries as a table: when, who, what, and the before/after of each field."""
+    """The newest change-log entries (at most ``HISTORY_ROWS``), each readable: what happened to what, when and by
+    whom, then a line per field (``kernel.admin.changes``, as on the landing page)."""
     rows = list(entries.order_by("-id")[:HISTORY_ROWS])
     if not rows:
         return "No recorded changes."
-    body = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-        (
-            (
-                e.id,
-                e.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                e.actor,
-                e.action,
-                e.version,
-                json.dumps(e.changes, sort_keys=True),
-            )
-            for e in rows
-        ),
-    )
     return format_html(
-        '<table class="change-history"><thead><tr><th>#</th><th>when</th><th>who</th><th>action</th><th>version</th>'
-        "<th>changes</th></tr></thead><tbody>{}</tbody></table>",
-        body,
+        '<div class="change-history">{}</div>', format_html_join("", "{}", ((render_change(e),) for e in rows))
     )
 
 
@@ -189,8 +126,9 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DefinitionAdmin(ChangeHistoryAdmin):
-    """Subclasses set ``inlines = [<VersionInline>]``; registration and soft delete are built in."""
+class DefinitionAdmin(DefinitionPageAdmin, admin.ModelAdmin):
+    """The definition's page (``kernel.admin.pages``: versions first, aliases, the kind's picture, history last);
+    registration and soft delete are built in."""
 
     list_display = (
         "name",
@@ -211,8 +149,8 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     def save_model(self, request, obj, form, change):
         update_document(obj.resolve_version("latest"), form.changes())
 
-    def change_log_entries(self, obj):
-        return ChangeLogEntry.objects.of_definition(obj)
+    def history_html(self, obj) -> str:
+        return history_table(ChangeLogEntry.objects.of_definition(obj))
 
     def has_add_permission(self, request) -> bool:
         return False  # definitions are created by registering their first version
@@ -251,44 +189,6 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     def latest_status(self, obj) -> str:
         return obj.latest_status_text or "-"
 
-    def get_urls(self):
-        info = self.model._meta.app_label, self.model._meta.model_name
-        return [
-            path("register/", self.admin_site.admin_view(self.register_view), name="{}_{}_register".format(*info)),
-            *super().get_urls(),
-        ]
-
-    def register_view(self, request):
-        """Register a version through the same ``kernel.writes.register.register`` the API calls."""
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        form = DocumentForm(request.POST or None, definition_model=self.model)
-        if request.method == "POST" and not form.is_valid():
-            attach_issues(form, form.document_errors(self.model))
-        elif request.method == "POST":
-            try:
-                registration = register(self.model, form.document(), user=request.user)
-            except DocumentInvalid as exc:
-                attach_issues(form, exc.errors)
-            except RegistryError as exc:
-                attach_issues(form, [Issue(exc.path or "", exc.code, exc.message)])
-            else:
-                for warning in registration.warnings:
-                    self.message_user(request, f"Warning {warning.path}: {warning.message}", messages.WARNING)
-                version = registration.version
-                self.message_user(request, f"Registered {version}.", messages.SUCCESS)
-                meta = version._meta
-                return HttpResponseRedirect(
-                    reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[version.pk])
-                )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Register a {self.model.kind} version",
-            "form": form,
-        }
-        return render(request, "admin/registry/register_version.html", context)
-
     @admin.action(description="Soft-delete selected (refused while something depends on them)")
     def soft_delete(self, request, queryset: QuerySet):
         for definition in queryset:
@@ -301,20 +201,6 @@ class DefinitionAdmin(ChangeHistoryAdmin):
     def restore(self, request, queryset: QuerySet):
         for definition in queryset:
             restore(definition)
-
-
-class VersionInline(admin.TabularInline):
-    fields = ("version", "status", "is_current", "description", "created_at")
-    readonly_fields = fields
-    extra = 0
-    show_change_link = True
-    ordering = ("-major", "-minor", "-patch", "-prerelease_key")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class TagListFilter(admin.SimpleListFilter):
@@ -355,7 +241,7 @@ class VersionForm(forms.ModelForm):
         return cleaned
 
 
-class DefinitionVersionAdmin(ChangeHistoryAdmin):
+class DefinitionVersionAdmin(VersionPageAdmin, ChangeHistoryAdmin):
     form = VersionForm
     list_display = ("__str__", "status", "is_current", "created_at")
     list_filter = ("status", "is_current", TagListFilter)

@@ -27,8 +27,7 @@ def activate(version: DefinitionVersion) -> DefinitionVersion:
         return done
     with transaction.atomic():
         version = locked(version)
-        if version.status == Lifecycle.ARCHIVED:
-            raise Conflict(f"{version} is archived; archived versions cannot be activated.", code="archived")
+        check_move(version, "activate")
         # Re-read under the lock, is_current is settled: a version already current is the only one (the
         # one-current constraint), so there is nothing to clear.
         previous = version.version if version.is_current else _clear_current(version)
@@ -39,8 +38,7 @@ def activate(version: DefinitionVersion) -> DefinitionVersion:
 def deprecate(version: DefinitionVersion) -> DefinitionVersion:
     with transaction.atomic():
         version = locked(version)
-        if version.status == Lifecycle.ARCHIVED:
-            raise Conflict(f"{version} is archived; it cannot move back to deprecated.", code="archived")
+        check_move(version, "deprecate")
         _set_lifecycle(version, "deprecated", Lifecycle.DEPRECATED, is_current=False)
     return version
 
@@ -49,11 +47,31 @@ def archive(version: DefinitionVersion) -> DefinitionVersion:
     with transaction.atomic():
         version = locked(version)
         if version.status != Lifecycle.ARCHIVED:
-            Alias.ensure_unaliased(version)
-            ensure_unused(version, "archive")
+            check_move(version, "archive")
             _set_lifecycle(version, "archived", Lifecycle.ARCHIVED, is_current=False)
         version.on_archived()
     return version
+
+
+def check_move(version: DefinitionVersion, action: str) -> None:
+    """Raise the ``Conflict`` that refuses ``action`` on ``version`` as it stands, if any: the rules every move
+    applies under the definition's lock, and that the admin's version page asks (without the lock) to disable a
+    move's button with its reason."""
+    if action in ("activate", "deprecate") and version.status == Lifecycle.ARCHIVED:
+        then = "archived versions cannot be activated" if action == "activate" else "it cannot move back to deprecated"
+        raise Conflict(f"{version} is archived; {then}.", code="archived")
+    if action == "archive" and version.status != Lifecycle.ARCHIVED:
+        Alias.ensure_unaliased(version)
+        ensure_unused(version, "archive")
+
+
+def refusal(version: DefinitionVersion, action: str) -> Conflict | None:
+    """The ``Conflict`` ``check_move`` would raise for ``action`` now, or None when the move would be made."""
+    try:
+        check_move(version, action)
+    except Conflict as exc:
+        return exc
+    return None
 
 
 def move(version: DefinitionVersion, action: str) -> DefinitionVersion:

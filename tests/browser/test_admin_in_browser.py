@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -49,34 +48,6 @@ def test_a_version_page_shows_its_spec(staff_page, llama):
     staff_page.click("text=llama2-7b-chat@1.0.0")
     assert "mnemos-models" in staff_page.locator(".field-spec_json").inner_text()
     assert staff_page.locator(".field-is_current img[alt=True]").count() == 1
-
-
-def test_registering_through_the_form_shows_each_error_beside_its_field(staff_page, llama):
-    staff_page.goto("/admin/models_app/model/register/")
-    assert staff_page.get_attribute("#id_eval_score", "type") == "number"  # numbers are number inputs
-
-    staff_page.fill("#id_name", "form-model")
-    staff_page.fill("#id_version", "1.0")  # not semver
-    staff_page.fill("#id_artifact", "{not json")  # malformed JSON must not hide the other errors
-    staff_page.fill("#id_runtime", json.dumps({"type": "vllm", "gpu_memory_utilization": 3}))
-    staff_page.click("input[type=submit]")
-
-    version_row = staff_page.locator(".form-row", has=staff_page.locator("#id_version"))
-    runtime_row = staff_page.locator(".form-row", has=staff_page.locator("#id_runtime"))
-    artifact_row = staff_page.locator(".form-row", has=staff_page.locator("#id_artifact"))
-    assert (
-        "semver" in version_row.locator(".errorlist").inner_text().lower()
-        or version_row.locator(".errorlist").count() == 1
-    )
-    assert "gpu_memory_utilization" in runtime_row.locator(".errorlist").inner_text()
-    assert "JSON" in artifact_row.locator(".errorlist").inner_text()
-    assert not Model.objects.filter(name="form-model").exists()
-
-    staff_page.fill("#id_version", "1.0.0")
-    staff_page.fill("#id_artifact", json.dumps({"bucket": "b", "path": "p", "format": "gguf"}))
-    staff_page.fill("#id_runtime", json.dumps({"type": "tgi"}))
-    staff_page.click("input[type=submit]")
-    assert "Registered form-model@1.0.0" in staff_page.locator(".messagelist").inner_text()
 
 
 def test_a_lifecycle_action_moves_the_selected_version(staff_page, llama):

@@ -289,4 +289,4 @@ def test_the_admin_page_of_a_definition_and_of_a_version_shows_its_history(clien
     ):
         page = client.get(url).content.decode()
         assert "Change history" in page
-        assert "model.version_activated" in page and "job:nightly" in page
+        assert "llama2-7b-chat 1.0.0: version activated" in page and "job:nightly" in page

@@ -1,4 +1,4 @@
-"""The curator UI: models with versions inline, readable specs, lifecycle actions, and registration through a
+"""The curator UI: models with their versions, readable specs, lifecycle actions, and registration through a
 form that runs the API's validation and shows each error beside its field."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ def curator(client):
 
 
 def form_data(doc: dict) -> dict:
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in doc.items()}
+    """What the register page posts: the document its script built from the schema's fields."""
+    return {"document": json.dumps(doc)}
 
 
 def test_registering_through_the_admin_creates_the_version(curator, llama_doc):
@@ -42,11 +43,9 @@ def test_admin_registration_shows_every_error_beside_its_field(curator, llama_do
     response = curator.post("/admin/models_app/model/register/", form_data(llama_doc))
 
     assert response.status_code == 200
-    form = response.context["form"]
-    assert any("/artifact/format" in e for e in form.errors["artifact"])
-    assert any("/runtime/gpu_memory_utilization" in e for e in form.errors["runtime"])
-    assert form.errors["name"]
-    assert b"/artifact/format" in response.content
+    paths = {error["path"] for error in response.context["server_errors"]}
+    assert {"/artifact/format", "/runtime/gpu_memory_utilization", "/name"} <= paths
+    assert b"/artifact/format" in response.content  # handed to the page's script, which shows it beside its field
     assert not Model.objects.exists()
 
 
@@ -54,7 +53,10 @@ def test_admin_registration_of_an_existing_version_shows_the_conflict(curator, l
     register(Model, llama_doc)
     llama_doc["artifact"]["checksum"] = "sha256:" + "c" * 64  # the same digest would be a retry, not a conflict
     response = curator.post("/admin/models_app/model/register/", form_data(llama_doc))
-    assert "already has version 1.0.0" in str(response.context["form"].errors["version"])
+    assert any(
+        error["path"] == "/version" and "already has version 1.0.0" in error["message"]
+        for error in response.context["server_errors"]
+    )
 
 
 def test_model_page_lists_versions_inline_and_the_version_page_shows_the_spec(curator, llama_doc):
@@ -146,3 +148,60 @@ def test_the_model_changelist_shows_each_models_latest_and_current_version(curat
         re.findall(r'<td class="field-(latest_version_number|current_version_number|latest_status)">([^<]*)</td>', html)
     )
     assert cells == {"latest_version_number": "1.1.0", "current_version_number": "1.0.0", "latest_status": "deprecated"}
+
+
+BINDING = {
+    "provider": "openai",
+    "provider_model_id": "gpt-4o",
+    "endpoint_url": "https://api.example.com/v1",
+    "environment": "production",
+}
+
+
+def test_the_model_page_reads_as_many_queries_for_nine_versions_as_for_three(curator, model_doc):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bindings_app.models import ProviderBinding
+    from kernel.models.aliases import Alias
+
+    def page_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert curator.get(f"/admin/models_app/model/{model.pk}/change/").status_code == 200
+        return len(queries)
+
+    for minor in range(3):
+        register(Model, model_doc(version=f"1.{minor}.0", metrics={"accuracy": 0.8 + minor / 100}))
+    model = Model.objects.get()
+    Alias.move(model, "production", "1.0.0")
+    ProviderBinding.deploy(model.resolve_version("1.1.0"), **BINDING, region="r1")
+    page_queries()  # the first request also fills per-process caches (content types, permissions)
+    few = page_queries()
+    for minor in range(3, 9):
+        version = register(Model, model_doc(version=f"1.{minor}.0", metrics={"accuracy": 0.8 + minor / 100})).version
+        Alias.move(model, f"a{minor}", version.version)
+        ProviderBinding.deploy(version, **BINDING, region=f"r{minor}")
+
+    assert page_queries() == few
+
+
+def test_alias_and_lifecycle_moves_from_the_pages_need_the_change_permission(client, llama_doc):
+    from django.contrib.auth.models import Permission
+
+    from kernel.models.aliases import Alias
+
+    version = register(Model, llama_doc).version
+    viewer = get_user_model().objects.create_user("viewer", password="viewer-pass-123", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=["view_model", "view_modelversion"]))
+    client.force_login(viewer)
+
+    alias = client.post(
+        f"/admin/models_app/model/{version.model.pk}/aliases/", {"alias": "production", "version": "1.0.0"}
+    )
+    move = client.post(f"/admin/models_app/modelversion/{version.pk}/move/archive/")
+
+    assert (alias.status_code, move.status_code) == (403, 403)
+    assert not Alias.objects.exists()
+    assert ModelVersion.objects.get().status == "active"
+    page = client.get(f"/admin/models_app/modelversion/{version.pk}/change/").content.decode()
+    assert "You may not change versions." in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -66,24 +67,34 @@ def test_registering_through_the_admin_shows_errors_beside_the_steps_field(curat
     response = curator.post(
         "/admin/pipelines_app/pipeline/register/",
         {
-            "name": "loop",
-            "version": "1.0.0",
-            "steps": '[{"id": "a", "type": "custom", "depends_on": ["b"]}, '
-            '{"id": "b", "type": "inference", "depends_on": ["a"]}]',
+            "document": json.dumps(
+                {
+                    "name": "loop",
+                    "version": "1.0.0",
+                    "steps": [
+                        {"id": "a", "type": "custom", "depends_on": ["b"]},
+                        {"id": "b", "type": "inference", "depends_on": ["a"]},
+                    ],
+                }
+            )
         },
     )
 
     assert response.status_code == 200
-    form = response.context["form"]
-    assert any("a -> b -> a" in message for message in form.errors["steps"])
-    assert any("/steps/1/model" in message for message in form.errors["steps"])
+    errors = response.context["server_errors"]
+    assert any("a -> b -> a" in error["message"] and error["path"].startswith("/steps") for error in errors)
+    assert any(error["path"] == "/steps/1/model" for error in errors)
     assert not Pipeline.objects.filter(name="loop").exists()
 
 
 def test_registering_a_valid_pipeline_through_the_admin_opens_its_version_page(curator):
     response = curator.post(
         "/admin/pipelines_app/pipeline/register/",
-        {"name": "ok", "version": "1.0.0", "max_parallel": "2", "steps": '[{"id": "a", "type": "custom"}]'},
+        {
+            "document": json.dumps(
+                {"name": "ok", "version": "1.0.0", "max_parallel": 2, "steps": [{"id": "a", "type": "custom"}]}
+            )
+        },
     )
 
     version = Pipeline.objects.get(name="ok").versions.get()
