@@ -6,6 +6,9 @@ class ModelsAppConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
+        from kernel.api.health import register_check
+        from models_app.artifacts.storage import probe
         from models_app.metrics import register_collector
 
         register_collector()
+        register_check("storage", probe)  # reachable and writable; degraded, not unready (kernel/api/health.py)
