@@ -100,9 +100,10 @@ def census() -> dict:
 @contextmanager
 def one_snapshot() -> Iterator[None]:
     """A read-only transaction whose reads all see one moment (PostgreSQL's REPEATABLE READ); SQLite's transaction
-    already reads one state."""
+    already reads one state. Inside a caller's transaction (a test's), that transaction's view is the one read."""
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and outermost:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield

@@ -52,14 +52,22 @@ def purge_idempotency_keys() -> dict:
     return {"deleted": IdempotencyKey.objects.purge()}
 
 
-@shared_task(name="kernel.tasks.backup_registry", soft_time_limit=settings.BACKUP_TIME_LIMIT_SECONDS)
+@shared_task(
+    name="kernel.tasks.backup_registry",
+    soft_time_limit=settings.BACKUP_TIME_LIMIT_SECONDS,
+    time_limit=settings.BACKUP_TIME_LIMIT_SECONDS + 60,
+)
 def backup_registry() -> dict:
     """Beat job (daily by default): an export to the artifact storage, recorded; older ones past BACKUP_KEEP go."""
     taken = backup_jobs.backup_job()
     return {"key": taken.key, "size_bytes": taken.size_bytes, "counts": taken.counts}
 
 
-@shared_task(name="kernel.tasks.check_restore", soft_time_limit=settings.BACKUP_TIME_LIMIT_SECONDS + 60)
+@shared_task(
+    name="kernel.tasks.check_restore",
+    soft_time_limit=settings.BACKUP_TIME_LIMIT_SECONDS + 60,  # the scratch load's own timeout comes first
+    time_limit=settings.BACKUP_TIME_LIMIT_SECONDS + 120,
+)
 def check_restore() -> dict:
     """Beat job (daily by default): restore the newest backup into a scratch database and compare."""
     checked = backup_jobs.restore_check_job()
