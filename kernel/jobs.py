@@ -3,12 +3,13 @@
 Jobs run in Celery workers, which may be other machines than the web workers that answer /metrics, so a job's
 outcome is not kept in the worker's memory: ``tracked(job)`` writes it to the job's ``JobRun`` row, and
 ``JobCollector`` reads the rows (and the newest backup) at scrape time, one small query each, so every web worker
-serves the same figures::
+serves the same figures (the label is ``job_name``, not ``job``, which Prometheus sets to the scrape job's name and
+would rename ours to ``exported_job``)::
 
-    registry_job_duration_seconds{job}               how long the job's last finished run took
-    registry_job_last_success_timestamp_seconds{job} when its last successful run ended
-    registry_job_failures_total{job}                 its failed runs, ever (a counter: rate() and increase() work)
-    registry_job_runs_total{job}                     its finished runs, ever
+    registry_job_duration_seconds{job_name}               how long the job's last finished run took
+    registry_job_last_success_timestamp_seconds{job_name} when its last successful run ended
+    registry_job_failures_total{job_name}                 its failed runs, ever (a counter: rate() works)
+    registry_job_runs_total{job_name}                     its finished runs, ever
     registry_backup_size_bytes                       the newest backup's stored size
     registry_backup_last_timestamp_seconds           when the newest backup was taken
     registry_restore_check_ok                        1: the latest restore check restored its backup and it matched
@@ -89,13 +90,15 @@ class JobCollector:
             logger.warning("job metrics skipped: the database did not answer", exc_info=True)
             return
         duration = GaugeMetricFamily(
-            "registry_job_duration_seconds", "How long the job's last finished run took.", labels=["job"]
+            "registry_job_duration_seconds", "How long the job's last finished run took.", labels=["job_name"]
         )
         success = GaugeMetricFamily(
-            "registry_job_last_success_timestamp_seconds", "When the job's last successful run ended.", labels=["job"]
+            "registry_job_last_success_timestamp_seconds",
+            "When the job's last successful run ended.",
+            labels=["job_name"],
         )
-        failures = CounterMetricFamily("registry_job_failures", "Failed runs of the job.", labels=["job"])
-        finished = CounterMetricFamily("registry_job_runs", "Finished runs of the job.", labels=["job"])
+        failures = CounterMetricFamily("registry_job_failures", "Failed runs of the job.", labels=["job_name"])
+        finished = CounterMetricFamily("registry_job_runs", "Finished runs of the job.", labels=["job_name"])
         for run in runs:
             if run.last_duration_seconds is not None:
                 duration.add_metric([run.job], run.last_duration_seconds)

@@ -97,5 +97,5 @@ def test_scheduled_backups_restore_and_a_corrupted_one_is_reported(anon, model_d
     assert run.failures >= 1 and run.last_error == "RestoreCheckFailed"
     text = anon.get("/metrics").content.decode()
     assert "registry_restore_check_ok 0.0" in text
-    assert 'registry_job_failures_total{job="restore_check"}' in text
-    assert 'registry_job_last_success_timestamp_seconds{job="backup"}' in text
+    assert 'registry_job_failures_total{job_name="restore_check"}' in text
+    assert 'registry_job_last_success_timestamp_seconds{job_name="backup"}' in text

@@ -62,15 +62,15 @@ def test_the_backup_jobs_outcome_reaches_metrics_from_the_database(anon, setting
 
     text = metrics(anon)
     assert f"registry_backup_size_bytes {float(taken.size_bytes)}" in text
-    assert 'registry_job_last_success_timestamp_seconds{job="backup"}' in text
-    assert 'registry_job_failures_total{job="backup"} 0.0' in text
+    assert 'registry_job_last_success_timestamp_seconds{job_name="backup"}' in text
+    assert 'registry_job_failures_total{job_name="backup"} 0.0' in text
 
     (tmp_path / "file").write_text("a file where the store's folder should be")
     settings.ARTIFACT_ROOT = str(tmp_path / "file" / "store")
     with pytest.raises(OSError):
         backup_jobs.backup_job()
-    assert 'registry_job_failures_total{job="backup"} 1.0' in metrics(anon)
-    assert 'registry_job_runs_total{job="backup"} 2.0' in metrics(anon)
+    assert 'registry_job_failures_total{job_name="backup"} 1.0' in metrics(anon)
+    assert 'registry_job_runs_total{job_name="backup"} 2.0' in metrics(anon)
 
 
 def test_a_restored_copy_that_lacks_a_row_is_named_row_by_row(settings, tmp_path, model_doc):
