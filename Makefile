@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite test-django-next install install-dev docs lint format bench bench-side-by-side bench-scale bench-all schema clean
+.PHONY: run test test-sqlite test-django-next install install-dev docs lint format bench bench-side-by-side bench-scale bench-all schema check-deploy clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,13 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The operations files under deploy/: the alert rules checked and unit-tested by promtool (Debian's prometheus
+# package; .ci/run installs it), the dashboard's every PromQL expression parsed, compose healthchecks present.
+check-deploy: install-dev
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest -q tests/contract/test_deploy.py
 
 schema: install
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
