@@ -111,7 +111,7 @@ format: install-dev
 # package; .ci/run installs it), the dashboard's every PromQL expression parsed, compose healthchecks present.
 check-deploy: install-dev
 	promtool check rules deploy/prometheus/alerts.yml
-	promtool test rules deploy/prometheus/alerts_test.yml
+	promtool test rules deploy/prometheus/alerts_test.yml deploy/prometheus/alerts_test_daily.yml
 	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest -q tests/contract/test_deploy.py
 
 schema: install
