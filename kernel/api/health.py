@@ -12,7 +12,8 @@ Only the database is essential: without it the registry cannot answer, so readin
 Each check reports its latency (``ms``). Error details (which name internal hosts, ports and paths) are shown to
 staff sessions only; anonymous callers see each check's name, status and latency. Every probe also sets
 ``registry_readiness_check_up{check}`` and ``registry_readiness_check_seconds{check}`` for /metrics (as of the
-latest probe, merged across workers), which the alert ``RegistryDependencyDown`` watches."""
+latest probe, merged across workers), which the alerts ``RegistryDatabaseUnreachable`` and
+``RegistryDependencyDegraded`` watch (deploy/prometheus/alerts.yml)."""
 
 from __future__ import annotations
 
