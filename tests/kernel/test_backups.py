@@ -82,3 +82,24 @@ def test_a_restored_copy_that_lacks_a_row_is_named_row_by_row(settings, tmp_path
 
     assert backup_jobs.differences(taken, restored) == ["models_app.modelversion: 0 rows restored, 1 when backed up"]
     assert backup_jobs.differences(taken, {**restored, "census": taken.census}) == []
+
+
+def test_a_backup_changed_in_storage_fails_its_check_and_subscribers_hear_of_it(settings, tmp_path):
+    from kernel.models import WebhookDelivery, WebhookSubscription
+    from kernel.models.webhooks import relay_outbox
+
+    settings.ARTIFACT_STORAGE, settings.ARTIFACT_ROOT = "filesystem", str(tmp_path)
+    subscription = WebhookSubscription.objects.create(url="https://hooks.example.com/ops", events=["backup.*"])
+    taken = backup_jobs.take_backup()
+    stored = tmp_path / taken.key
+    stored.write_bytes(stored.read_bytes()[:-1])  # cut short by one byte
+
+    with pytest.raises(backup_jobs.RestoreCheckFailed):
+        backup_jobs.restore_check_job()
+
+    taken.refresh_from_db()
+    assert taken.check_ok is False and "the stored file is not the one written" in taken.check_problems[0]
+    while relay_outbox():
+        pass
+    delivered = WebhookDelivery.objects.filter(subscription=subscription).values_list("entry__action", flat=True)
+    assert "backup.restore_check_failed" in set(delivered)
