@@ -11,7 +11,9 @@ import subprocess
 
 import pytest
 import redis
+from django.db import connection
 
+from kernel.backup_jobs import scratch_name
 from kernel.models import Backup, ChangeLogEntry, JobRun
 from kernel.writes.register import register
 from models_app.models import Model
@@ -88,6 +90,8 @@ def test_scheduled_backups_restore_and_a_corrupted_one_is_reported(anon, model_d
             stop(process)
     finally:
         queues.delete("celery", "webhooks")
+        with connection.cursor() as cursor:  # a check killed midway leaves its scratch database
+            cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(scratch_name())} WITH (FORCE)")
     assert reported, logs(tmp_path)
     newest.refresh_from_db()
     assert "the stored file is not the one written" in newest.check_problems[0]
