@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format bench bench-side-by-side bench-scale bench-all schema check-deploy clean
+.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format manifests bench bench-side-by-side bench-scale bench-all schema check-deploy clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -107,12 +107,22 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The Kubernetes manifests (deploy/kubernetes) against the API schemas of the oldest and newest Kubernetes releases
+# we deploy to, strictly (an unknown field is an error). kubernetes-validate ships the schemas: no network needed.
+# tests/deploy/test_kubernetes_manifests.py checks what the schemas cannot (probes, the one beat, budgets).
+KUBERNETES_VERSIONS ?= 1.30.0 1.37.0
+manifests: install-dev
+	@for version in $(KUBERNETES_VERSIONS); do \
+		$(VENV)/bin/kubernetes-validate --strict --quiet --kubernetes-version $$version deploy/kubernetes/*.yaml || exit 1; \
+	done
+	@echo "deploy/kubernetes: every manifest is valid for Kubernetes $(KUBERNETES_VERSIONS)"
+
 # The operations files under deploy/: the alert rules checked and unit-tested by promtool (Debian's prometheus
 # package; .ci/run installs it), the dashboard's every PromQL expression parsed, compose healthchecks present.
 check-deploy: install-dev
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts_test.yml deploy/prometheus/alerts_test_daily.yml
-	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest -q tests/contract/test_deploy.py
+	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest -q tests/deploy/test_monitoring_files.py
 
 schema: install
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
