@@ -17,6 +17,7 @@ from kernel.backup_jobs import scratch_name
 from kernel.models import Backup, ChangeLogEntry, JobRun
 from kernel.writes.register import register
 from models_app.models import Model
+from registry_project.beat import LOCK_KEY
 from tests.integration.test_celery_jobs import start
 from tests.servers import shared_database_url, wait_for
 
@@ -65,6 +66,7 @@ def test_scheduled_backups_restore_and_a_corrupted_one_is_reported(anon, model_d
         )
 
     queues = redis.Redis.from_url(broker)
+    queues.delete(LOCK_KEY)  # a beat killed by an earlier run leaves its lock for up to 30 s
     try:
         process = worker_and_beat("first")
         try:
@@ -76,7 +78,8 @@ def test_scheduled_backups_restore_and_a_corrupted_one_is_reported(anon, model_d
         assert "registry_restore_check_ok 1.0" in anon.get("/metrics").content.decode()
 
         # Corrupt the newest backup in storage, then let beat's next restore check (backups now far apart) find it.
-        queues.delete("celery")
+        # The killed beat left its lock (registry_project/beat.py), which would keep the next one out until it expires.
+        queues.delete("celery", LOCK_KEY)
         newest = Backup.objects.newest()
         stored = tmp_path / "store" / newest.key
         data = bytearray(stored.read_bytes())
@@ -89,7 +92,7 @@ def test_scheduled_backups_restore_and_a_corrupted_one_is_reported(anon, model_d
         finally:
             stop(process)
     finally:
-        queues.delete("celery", "webhooks")
+        queues.delete("celery", "webhooks", LOCK_KEY)
         with connection.cursor() as cursor:  # a check killed midway leaves its scratch database
             cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(scratch_name())} WITH (FORCE)")
     assert reported, logs(tmp_path)
