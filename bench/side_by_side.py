@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -39,6 +39,7 @@ MLFLOW_DATABASE_URL = os.environ.get(
 MLFLOW_VENV = Path(os.environ.get("MLFLOW_VENV", "/work/mlflow-venv"))
 HARNESS = Path(os.environ.get("BENCH_HARNESS", "/work/shared/bench"))
 RUNS = int(os.environ.get("BENCH_RUNS", "2"))
+MLFLOW_START_SECONDS = int(os.environ.get("BENCH_MLFLOW_START_SECONDS", "600"))
 CONCURRENCY = os.environ.get("BENCH_CONCURRENCY", "1,8")
 # Models registered in each registry before the measured runs (BENCH_BACKGROUND_MODELS=10000: "lists at 10,000
 # models"), one version each, at 8 clients. The measured runs' searches then pick their 200 models out of those.
@@ -98,6 +99,8 @@ def manage(*args: str) -> str:
 @contextmanager
 def mlflow_server():
     port = free_port()
+    OUT.mkdir(exist_ok=True)
+    log = open(OUT / "mlflow_server.log", "w")  # noqa: SIM115 (closed below, with the server)
     proc = subprocess.Popen(
         [
             str(MLFLOW_VENV / "bin" / "mlflow"),
@@ -110,23 +113,29 @@ def mlflow_server():
             str(port),
             "--workers",
             "2",
+            # uvicorn's supervisor kills a worker that has not answered its health check within 5 s: on a busy
+            # machine importing MLflow takes longer, and the workers were restarted forever.
+            "--uvicorn-opts",
+            "--timeout-worker-healthcheck 120",
         ],
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.time() + 180
+        # A fresh database is migrated first (minutes on a loaded machine); ready when a worker answers /health.
+        deadline = time.time() + MLFLOW_START_SECONDS
         while time.time() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError("mlflow server exited before serving") from None
-                time.sleep(0.5)
+                    raise RuntimeError(f"mlflow server exited before serving; see {log.name}") from None
+                time.sleep(1)
         else:
-            raise RuntimeError("mlflow server did not start in 180 s")
+            raise RuntimeError(f"mlflow server did not start in {MLFLOW_START_SECONDS} s; see {log.name}")
         yield port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server and its job-runner children share the session
@@ -135,6 +144,7 @@ def mlflow_server():
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+        log.close()
 
 
 def run_harness(

@@ -10,6 +10,9 @@ version does not hold a model back.
   model from deletion and the model's *last live version* from archiving: versions may be archived one by one
   as long as at least one non-archived version is left for the pipeline to run.
 
+Renaming a model is refused while any present version of a live pipeline names it, whatever its status: the
+spec is immutable text, and a deprecated version may be activated again (``pipelines_naming_model``).
+
 ``model_versions_protected`` is the set form of the version guard, for retention's set-based archiving: pinned
 versions, and for each model an unpinned step runs, its newest live version (so archiving every unprotected
 version of a batch at once still leaves the pipeline a version to run).
@@ -22,6 +25,7 @@ from django.db.models.functions import Cast, Concat
 
 from kernel.choices import Lifecycle
 from kernel.rules.latest import latest_order
+from kernel.rules.validation import pointer
 
 
 def _labels(versions) -> list[str]:
@@ -48,6 +52,24 @@ def pipelines_using_model_version(model_version) -> list[str]:
     if not other_live:
         pinning = pinning | using.referencing(model.name)
     return _labels(pinning.distinct())
+
+
+def pipelines_naming_model(model) -> list[str]:
+    """Every present version of a live pipeline (any status) with a step naming ``model`` by name, pinned, by
+    alias or not, with the JSON Pointer of each such step: a rename would leave them naming nothing."""
+    from pipelines_app.models import PipelineVersion
+    from pipelines_app.validation import split_model_reference
+
+    naming = PipelineVersion.objects.of_alive().using_model(model.name).with_parent()
+    return [
+        f"pipeline {version} at {pointer('steps', index, 'model')} (a registered spec never changes: delete that "
+        "version, after registering one naming the new name)"
+        for version in naming.order_by("pipeline__name", *PipelineVersion._meta.ordering)
+        for index, step in enumerate(version.spec.get("steps") or [])
+        if isinstance(step, dict)
+        and isinstance(step.get("model"), str)
+        and split_model_reference(step["model"])[0] == model.name
+    ]
 
 
 def pipelines_using_alias(alias) -> list[str]:

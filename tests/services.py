@@ -71,6 +71,22 @@ def _probe() -> None:
 _probe()
 
 
+def _own_redis_db_per_worker() -> None:
+    """Under pytest-xdist (``make test`` runs two workers) each worker takes its own Redis database, counting down
+    from the one asked (``/15``: gw0 on 15, gw1 on 14), so one worker's Celery queues, cache and rate counters never
+    meet another's. Each worker has its own test database already (pytest-django's ``_gwN`` suffix)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("REDIS_URL")
+    if not (url and worker.startswith("gw") and worker[2:].isdigit()):
+        return
+    parsed = urlparse(url)
+    base = int(parsed.path.strip("/") or 0)
+    os.environ["REDIS_URL"] = parsed._replace(path=f"/{(base - int(worker[2:])) % 16}").geturl()
+
+
+_own_redis_db_per_worker()
+
+
 def services_line() -> str:
     if not MISSING:
         return "services: real PostgreSQL and Redis"

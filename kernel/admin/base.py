@@ -212,7 +212,7 @@ class DefinitionAdmin(ChangeHistoryAdmin):
         update_document(obj.resolve_version("latest"), form.changes())
 
     def change_log_entries(self, obj):
-        return ChangeLogEntry.objects.of_object(obj.kind, obj.name)
+        return ChangeLogEntry.objects.of_definition(obj)
 
     def has_add_permission(self, request) -> bool:
         return False  # definitions are created by registering their first version
@@ -410,7 +410,7 @@ class DefinitionVersionAdmin(ChangeHistoryAdmin):
         update_document(obj, form.changes())
 
     def change_log_entries(self, obj):
-        return ChangeLogEntry.objects.of_object(obj.definition.kind, obj.definition.name).filter(version=obj.version)
+        return ChangeLogEntry.objects.of_definition(obj.definition).filter(version=obj.version)
 
     def _move(self, request, queryset, move: str):
         done = 0

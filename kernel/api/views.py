@@ -48,16 +48,29 @@ from kernel.models import aliases
 from kernel.models.aliases import Alias
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.definitions import Definition, DefinitionVersion
+from kernel.reads.diff import MAX_DIFF_ENTRIES, diff_versions
 from kernel.reads.lookups import lookup, version_by_id
 from kernel.rules.check import check_document
 from kernel.rules.names import NAME
-from kernel.rules.validation import DocumentInvalid, Issue
+from kernel.rules.validation import DocumentInvalid, Issue, pointer
 from kernel.writes import Registration, lifecycle
 from kernel.writes.delete import restore_named, soft_delete
 from kernel.writes.register import register, register_version_of
+from kernel.writes.rename import rename
 from kernel.writes.update import update_document
 
 VERSION_REGEX = r"[^/]+"
+RENAME_SCHEMA = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {"name": {"type": "string", "pattern": rf"^{NAME}\Z", "description": "The new name."}},
+}
+RENAMED_SCHEMA = {
+    "type": "object",
+    "required": ["kind", "name", "previous_name"],
+    "properties": {"kind": {"type": "string"}, "name": {"type": "string"}, "previous_name": {"type": "string"}},
+}
 UUID_REGEX = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 # What a version reference may be, for generated clients: semver.org's grammar (build metadata included), or a
@@ -131,6 +144,109 @@ ALIAS_SCHEMA = {
     },
 }
 
+DIFF_FROM_PARAM = OpenApiParameter(
+    "from",
+    VERSION_REF_SCHEMA,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="The version compared from: a number, `latest`, `current` or `@alias`. Left out, a model version is "
+    "compared with the version it derives from (`derived_from`); a version that derives from none is a 400 naming "
+    "`from` (every pipeline and policy version: name it).",
+)
+DIFF_TO_PARAM = OpenApiParameter(
+    "to",
+    VERSION_REF_SCHEMA,
+    OpenApiParameter.QUERY,
+    required=True,
+    description="The version compared to: a number, `latest`, `current` or `@alias`.",
+)
+_VALUE = {"description": "Any JSON value."}
+_ONE_SIDED = {
+    "type": "object",
+    "required": ["path", "value"],
+    "properties": {"path": {"type": "string", "description": "JSON Pointer."}, "value": _VALUE},
+}
+_SIDE_SCHEMA = {
+    "type": "object",
+    "required": ["id", "name", "version", "status", "is_current", "aliases", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "status": {"type": "string", "enum": ["active", "deprecated", "archived"]},
+        "is_current": {"type": "boolean"},
+        "aliases": {"type": "array", "items": {"type": "string"}},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_LINEAGE_STEP = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "model": {"type": "string"},
+        "version": {"type": "string"},
+        "relation": {"type": ["string", "null"], "description": "How this version derives from the one before."},
+    },
+}
+VERSION_DIFF_SCHEMA = {
+    "type": "object",
+    "required": ["kind", "name", "from", "to", "changed", "added", "removed", "truncated"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["model", "pipeline", "policy"]},
+        "name": {"type": "string"},
+        "from": _SIDE_SCHEMA,
+        "to": _SIDE_SCHEMA,
+        "changed": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "from", "to"],
+                "properties": {
+                    "path": {"type": "string", "description": "JSON Pointer."},
+                    "from": _VALUE,
+                    "to": _VALUE,
+                },
+            },
+        },
+        "added": {"type": "array", "description": "Fields only `to` has.", "items": _ONE_SIDED},
+        "removed": {"type": "array", "description": "Fields only `from` has.", "items": _ONE_SIDED},
+        "truncated": {
+            "type": "boolean",
+            "description": f"More than {MAX_DIFF_ENTRIES} fields differ; the first {MAX_DIFF_ENTRIES} are listed.",
+        },
+        "metrics": {
+            "type": "object",
+            "description": "Models only: each metric both versions report.",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "from": {"type": "number"},
+                    "to": {"type": "number"},
+                    "absolute": {"type": "number"},
+                    "relative": {"type": ["number", "null"], "description": "Relative to `from`; null when it is 0."},
+                    "better": {"type": "string", "enum": ["higher", "lower"], "description": "Which way is better."},
+                    "improved": {"type": "boolean"},
+                    "verdict": {"type": "string", "enum": ["improved", "worse", "unchanged"]},
+                },
+            },
+        },
+        "lineage": {
+            "type": "object",
+            "description": "Models only: how `to` stands to `from`.",
+            "properties": {
+                "relation": {
+                    "type": "string",
+                    "enum": ["same", "descendant", "ancestor", "common_ancestor", "unrelated"],
+                    "description": "`descendant`: `to` derives from `from`; `ancestor`: the other way round.",
+                },
+                "hops": {"type": ["integer", "null"], "description": "Derivations between them, along `path`."},
+                "path": {"type": "array", "items": _LINEAGE_STEP, "description": "The older first."},
+                "common_ancestor": _LINEAGE_STEP,
+            },
+        },
+    },
+}
+
 
 def moment_param(request):
     """The ``at`` query parameter as an aware UTC datetime, or None; a bad value is a 400 naming it."""
@@ -191,9 +307,17 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         "partial_update": ("version",),
         "version_detail": ("at",),
         "alias": ("at",),
+        "diff": ("from", "to"),
     }
 
-    body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
+    body_required_actions: ClassVar[tuple[str, ...]] = (
+        "create",
+        "update",
+        "partial_update",
+        "validate",
+        "versions",
+        "rename",
+    )
     # What each write that is not a standard action needs (RegistryAccess; create, update, partial_update and
     # destroy take add, change, change and delete): registering adds a version; lifecycle moves and alias moves
     # change one; restoring a definition undoes its deletion, so it needs what deleting it needs.
@@ -204,12 +328,13 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         "alias": "change",
         "alias_rollback": "change",
         "restore": "delete",
+        "rename": "change",
     }
 
     def permission_model(self, verb: str):
-        """Deleting or restoring a whole definition needs ``<verb>_<definition>``; everything else acts on a
-        version."""
-        return self.definition_model if self.action in ("destroy", "restore") else self.version_model
+        """Deleting, restoring or renaming a whole definition needs ``<verb>_<definition>``; everything else acts
+        on a version."""
+        return self.definition_model if self.action in ("destroy", "restore", "rename") else self.version_model
 
     @property
     def version_model(self) -> type[DefinitionVersion]:
@@ -376,6 +501,26 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         restore_named(self.definition_model, name)
         return self.respond(lookup(self.definition_model, name))
 
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def rename(self, request, name: str):
+        """Give the definition a new name, `{"name": "<new name>"}`: its versions, aliases and bindings follow, its
+        history reads across both names, the old name is free again. 409 while a pipeline's steps name it, or if
+        the new name is taken (kernel/writes/rename.py)."""
+        body = request.data
+        new_name = body.get("name") if isinstance(body, dict) else None
+        unknown = sorted(set(body) - {"name"}) if isinstance(body, dict) else []
+        issues = [Issue(pointer(key), "unknown_field", f"Unknown field: {key[:100]}.") for key in unknown[:20]]
+        if not isinstance(new_name, str) or not new_name:
+            issues.append(Issue("/name", "required", 'Send {"name": "<the new name>"}.'))
+        if issues:
+            raise DocumentInvalid(issues)
+        definition = rename(self.get_definition(), new_name)
+        location = self.reverse_action("detail", kwargs={"name": definition.name})
+        return Response(
+            {"kind": definition.kind, "name": definition.name, "previous_name": name}, headers={"Location": location}
+        )
+
     @extend_schema(
         parameters=[
             VERSION_PATH_PARAM,
@@ -393,6 +538,18 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         """activate (make current), deprecate, or archive a version. Deprecating or archiving the current
         version clears it."""
         return self.respond(lifecycle.move(lookup(self.definition_model, name, version), move))
+
+    # -- comparison ---------------------------------------------------------------------------------------------
+
+    @extend_schema(parameters=[DIFF_FROM_PARAM, DIFF_TO_PARAM])
+    @action(detail=True, methods=["get"])
+    def diff(self, request, name: str):
+        """Compare two versions: the fields changed, added and removed between their documents (spec, description,
+        tags, metadata), each with its JSON Pointer and both values; for models also the metric deltas, each with
+        the direction that counts as better, and where the two sit in lineage. 400 names a missing or malformed
+        parameter, 404 an unknown version (naming `from` or `to`)."""
+        params = request.query_params
+        return Response(diff_versions(self.definition_model, name, params.get("from"), params.get("to")))
 
     # -- aliases ------------------------------------------------------------------------------------------------
 
@@ -500,11 +657,10 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     def history(self, request, name: str):
         """This definition's change-log entries (its versions, lifecycle, aliases, deletion), oldest first;
         a deleted definition keeps its history."""
-        if not self.definition_model.objects.filter(name=name).exists():
+        definition = self.definition_model.objects.filter(name=name).first()
+        if definition is None:
             raise DefinitionNotFound(f"No {self.definition_model.kind} named '{name}'.", path="name")
-        return changes_response(
-            request, ChangeLogEntry.objects.of_object(self.definition_model.kind, name), with_object=False
-        )
+        return changes_response(request, ChangeLogEntry.objects.of_definition(definition), with_object=False)
 
     # -- OpenAPI bodies, from the kind's JSON Schema ------------------------------------------------------------
 
@@ -587,6 +743,8 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             }
         if self.action in ("update", "partial_update"):
             return docs["changes"]
+        if self.action == "rename":
+            return RENAME_SCHEMA
         return None
 
     def openapi_responses(self, schema):
@@ -608,12 +766,16 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             return {200: docs["plain"]}  # paginated (``paginated_actions``)
         if self.action in ("destroy", "delete_version"):
             return {204: None}
+        if self.action == "diff":
+            return {200: schema.component("VersionDiff", VERSION_DIFF_SCHEMA)}
         if self.action in ("history", "alias_history"):
             return {200: changes_page_schema(schema)}
         if self.action in ("alias", "alias_rollback"):
             if schema.method == "DELETE":
                 return {204: None}
             return {200: schema.component("Alias", ALIAS_SCHEMA)}
+        if self.action == "rename":
+            return {200: RENAMED_SCHEMA}
         if self.action == "alias_list":
             return {
                 200: {

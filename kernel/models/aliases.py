@@ -227,7 +227,7 @@ def register_alias_guards() -> None:
 
 def history(definition, alias: str):
     """The alias's moves and deletions, oldest first."""
-    return changelog.ChangeLogEntry.objects.of_object(definition.kind, definition.name).filter(
+    return changelog.ChangeLogEntry.objects.of_definition(definition).filter(
         action__in=("alias.moved", "alias.deleted"), changes__alias=alias
     )
 
@@ -240,7 +240,5 @@ def alias_at(definition, alias: str, moment) -> str | None:
 
 def current_at(definition, moment) -> str | None:
     """The definition's current version at ``moment``, from the lifecycle entries' ``current`` changes."""
-    _, version = changelog.ChangeLogEntry.objects.of_object(definition.kind, definition.name).state_at(
-        "current", moment
-    )
+    _, version = changelog.ChangeLogEntry.objects.of_definition(definition).state_at("current", moment)
     return version

@@ -82,6 +82,42 @@ class ChangeLogQuerySet(models.QuerySet):
     def of_object(self, kind: str, name: str) -> ChangeLogQuerySet:
         return self.filter(kind=kind, name=name)
 
+    def of_definition(self, definition) -> ChangeLogQuerySet:
+        """A definition's entries (its versions', aliases' and its own) under every name it has had: entries keep
+        the name of their moment (the log is append-only), and a rename is an entry ``<kind>.renamed`` with
+        ``{"name": [before, after]}``, recorded under the new name with the definition's id. A name is the
+        definition's only from the rename into it (or, for its first name, from the last time another definition
+        was renamed away from it) until the rename out of it, so a name freed by a rename and taken again keeps
+        each owner's history apart. One query over the (rare) rename entries; a second only for a renamed
+        definition."""
+        kind, pk = definition.kind, str(definition.pk)
+        renames = ChangeLogEntry.objects.filter(action=f"{kind}.renamed", kind=kind).order_by("id")
+        rows = list(
+            renames.filter(models.Q(object_id=pk) | models.Q(changes__name__0=definition.name)).values_list(
+                "id", "object_id", "changes"
+            )
+        )
+        own = [(entry_id, changes) for entry_id, object_id, changes in rows if object_id == pk]
+        first = own[0][1]["name"][0] if own else definition.name
+        bounds = [entry_id for entry_id, _ in own]
+        # The last rename away from the first name by another definition, before this one's first rename.
+        if own:
+            away = renames.filter(changes__name__0=first, id__lt=bounds[0]).exclude(object_id=pk)
+            start = away.order_by("-id").values_list("id", flat=True).first()
+        else:
+            start = max((entry_id for entry_id, _, _ in rows), default=None)
+        names = [first, *(changes["name"][1] for _, changes in own)]
+        where = models.Q()
+        for index, name in enumerate(names):
+            period = models.Q(kind=kind, name=name)
+            low = start if index == 0 else bounds[index - 1] - 1
+            if low is not None:
+                period &= models.Q(id__gt=low)
+            if index < len(bounds):
+                period &= models.Q(id__lt=bounds[index])
+            where |= period
+        return self.filter(where)
+
     def until(self, moment) -> ChangeLogQuerySet:
         """Entries committed at or before ``moment`` (point-in-time answers read the last one of these)."""
         return self.filter(at__lte=moment)

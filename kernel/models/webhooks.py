@@ -219,6 +219,7 @@ class WebhookDelivery(models.Model):
     class Meta:
         app_label = "registry_project"
         db_table = "registry_webhook_delivery"
+        verbose_name_plural = "webhook deliveries"
         ordering = ("order", "created_at")
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="registry_webhook_due")]
 

@@ -4,6 +4,11 @@ An app whose definitions depend on another app's (a pipeline step naming a model
 depended-on model class from its ``AppConfig.ready``. Before archiving a version or deleting a definition, the
 owning app asks ``ensure_unused(obj, action)``; it never imports the dependent app.
 
+A rename is refused only by what names a row by its name rather than by its id (a pipeline step's
+``"model": "name@1.2.0"`` is immutable text, a stored file's key starts with it; a binding holds the version's id
+and follows the rename): such an app registers a *name guard* with ``register_name_guard``, and ``kernel.writes.rename`` asks
+``ensure_not_named(obj)``.
+
 Set-based jobs (retention over the whole registry) cannot ask once per row. A guard may therefore also offer a
 set form, ``protected_ids(queryset) -> ids``: the primary keys, among ``queryset``, of the rows it protects,
 answered in one or a few queries (a set, or a ``values_list("pk", flat=True)`` queryset). ``protected_ids`` below
@@ -32,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 _guards: dict[str, list[Guard]] = defaultdict(list)
 _set_forms: dict[Guard, SetGuard] = {}
+_name_guards: dict[str, list[Guard]] = defaultdict(list)
 
 
 def register_guard(model_label: str, guard: Guard, *, protected_ids: SetGuard | None = None) -> None:
@@ -57,6 +63,25 @@ def ensure_unused(obj: models.Model, action: str) -> None:
             f"Cannot {action} {obj}: it is used by {', '.join(sorted(dependents))}.",
             code="in_use",
             details={"dependents": sorted(dependents)},
+        )
+
+
+def register_name_guard(model_label: str, guard: Guard) -> None:
+    """``guard(obj)`` names what refers to ``obj`` by its name (each with where, e.g. a JSON Pointer), so that
+    renaming it would leave them naming nothing."""
+    if guard not in _name_guards[model_label]:
+        _name_guards[model_label].append(guard)
+
+
+def ensure_not_named(obj: models.Model) -> None:
+    """Refuse (409 ``in_use``) to rename ``obj`` while something names it by its name."""
+    naming = [name for guard in _name_guards.get(obj._meta.label, ()) for name in guard(obj)]
+    if naming:
+        shown = "; ".join(naming[:20]) + (f"; and {len(naming) - 20} more" if len(naming) > 20 else "")
+        raise Conflict(
+            f"Cannot rename {obj}: these name it by its name, which a rename cannot change: {shown}.",
+            code="in_use",
+            details={"dependents": naming},
         )
 
 

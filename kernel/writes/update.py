@@ -21,9 +21,11 @@ from kernel.documents.shape import (
     DEFINITION_FIELDS,
     DEFINITION_KEY,
     IDENTITY_FIELDS,
+    LABELS_KEY,
     MUTABLE_VERSION_FIELDS,
     READ_ONLY_FIELDS,
     check_definition_block,
+    check_labels,
     effective_tags_of,
     ignore_read_only,
     lifecycle_state,
@@ -128,7 +130,9 @@ def _check_immutable(version: DefinitionVersion, current: dict, changes: dict) -
         if key in mutable:
             continue
         if key == "name" and value != current["name"]:
-            errors.append(Issue("/name", "read_only", "A definition cannot be renamed."))
+            errors.append(
+                Issue("/name", "read_only", 'An update does not rename: POST {"name": "<new name>"} to .../rename.')
+            )
         elif key == "version" and value != current["version"]:
             changed_spec.append("/version")
         elif key in READ_ONLY_FIELDS:
@@ -173,4 +177,25 @@ def update_definition(definition: Definition, block: Any) -> Definition:
             locked.record(f"{locked.kind}.updated", {DEFINITION_KEY: changelog.diff(before, after)})
             locked.announce_change()
             log_write("updated", locked)
+    return locked
+
+
+def set_labels(definition: Definition, changes: dict[str, str | None]) -> Definition:
+    """Set (a text) or remove (None) some of a definition's key-value labels, whether or not it has a version yet
+    (MLflow's registered-model tags are the labels: ``models_app.mlflow_api``). The labels it ends with are checked
+    as a document's are (``/labels/<key>`` paths); one ``<kind>.updated`` entry when something changed."""
+    with transaction.atomic():
+        locked = type(definition).objects.select_for_update().get(pk=definition.pk)
+        before = dict(locked.labels or {})
+        after = {key: value for key, value in {**before, **changes}.items() if value is not None}
+        errors = check_labels(after)
+        if errors:
+            raise DocumentInvalid(errors)
+        if after != before:
+            locked.labels = after or None
+            locked.save(update_fields=[LABELS_KEY, "updated_at"])
+            locked.record(f"{locked.kind}.updated", {LABELS_KEY: [before or None, after or None]})
+            locked.announce_change()
+            log_write("updated", locked)
+    definition.labels = locked.labels
     return locked

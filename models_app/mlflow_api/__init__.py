@@ -16,10 +16,12 @@ How the two registries meet:
   (immutable, as in MLflow); the spec's ``artifact`` is derived from the source (``s3://b/p`` gives bucket ``b``,
   path ``p``; a URI without a host gives its scheme as the bucket) with format ``mlflow``, and ``runtime`` is
   ``custom``. A version registered through ``/api/v1`` shows MLflow the source ``s3://<bucket>/<path>``.
-- **Tags.** MLflow's tags are key -> text; this registry's are lists of slugs. A version's MLflow tags live in
-  its ``metadata["mlflow_tags"]`` (so ``/api/v1`` shows them, and setting one is a ``model.version_updated``);
-  a registered model's in ``Model.mlflow_tags`` (``model.updated``). The registry's own list tags are left as
-  they are and are not shown as MLflow tags.
+- **Tags.** A registered model's MLflow tags are its labels (``Definition.labels``, written by
+  ``kernel.writes.update.set_labels``): a tag that is not a label is refused; tags stored before that which could
+  not be labels stay in ``Model.mlflow_tags`` (migration 0015), shown and deletable. A version's MLflow tags are
+  any text, kept in its ``metadata["mlflow_tags"]`` (versions have no labels; setting one is a
+  ``model.version_updated``). The registry's own list tags are not shown as MLflow tags.
+- **Renames** are the kernel's (``kernel.writes.rename``).
 - **Stages** (MLflow's deprecated workflow, for older clients): ``Production`` is the current version
   (``activate``), ``Staging`` the alias ``staging``, ``Archived`` archived, ``None`` anything else.
   transition-stage makes the same moves; to ``None`` it deprecates a current version and removes a ``staging``

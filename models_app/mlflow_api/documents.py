@@ -28,6 +28,12 @@ def version_tags(version: ModelVersion) -> dict[str, str]:
     return dict(tags) if isinstance(tags, dict) else {}
 
 
+def model_tags(model: Model) -> dict[str, str]:
+    """A registered model's MLflow tags: its labels, and any tag stored before tags were labels that could not be
+    one (``Model.mlflow_tags``, migration 0015; a label of the same key wins)."""
+    return {**(model.mlflow_tags or {}), **(model.labels or {})}
+
+
 def source_of(version: ModelVersion) -> str:
     """MLflow's ``source``: as an MLflow client gave it, else where the spec's artifact says the files are."""
     given = (version.spec.get("mlflow") or {}).get("source")
@@ -138,7 +144,7 @@ def _registered_model(model: Model, versions: list[ModelVersion], aliases: list[
         "latest_versions": [
             model_version(latest[stage], by_version[latest[stage].pk]) for stage in STAGES if stage in latest
         ],
-        "tags": [{"key": key, "value": value} for key, value in sorted((model.mlflow_tags or {}).items())],
+        "tags": [{"key": key, "value": value} for key, value in sorted(model_tags(model).items())],
         "aliases": [
             {"alias": alias.alias, "version": str(numbers[alias.version_id])}
             for alias in aliases

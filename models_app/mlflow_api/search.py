@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Coalesce
 
 from kernel.exceptions import RegistryError
 from models_app.mlflow_api.documents import MLFLOW_TAGS
@@ -107,11 +108,21 @@ def _match(field, clause: Clause) -> Q:
     return Q(**{f"{field}__{lookup}": like_regex(clause.value)})
 
 
+def model_tag(key: str):
+    """A registered model's tag ``key``: its label, else a tag stored before tags were labels
+    (``documents.model_tags``)."""
+    return Coalesce(KeyTextTransform(key, "labels"), KeyTextTransform(key, "mlflow_tags"))
+
+
+def version_tag(key: str):
+    return KeyTextTransform(key, KeyTransform(MLFLOW_TAGS, "metadata"))
+
+
 def _filtered(queryset: QuerySet, clauses: list[Clause], fields: dict[str, str], tags) -> QuerySet:
     for index, clause in enumerate(clauses):
         if clause.key.startswith("tags."):
             alias = f"_mlflow_tag_{index}"
-            queryset = queryset.alias(**{alias: KeyTextTransform(clause.key[5:], tags())})
+            queryset = queryset.alias(**{alias: tags(clause.key[5:])})
             queryset = queryset.filter(_match(alias, clause))
         elif clause.key in fields:
             queryset = queryset.filter(_match(fields[clause.key], clause))
@@ -122,13 +133,13 @@ def _filtered(queryset: QuerySet, clauses: list[Clause], fields: dict[str, str],
 
 def filter_models_by(queryset: QuerySet, text: str | None) -> QuerySet:
     """Registered models matching MLflow's ``filter`` (name, tags.<key>)."""
-    return _filtered(queryset, parse_filter(text), {"name": "name"}, tags=lambda: "mlflow_tags")
+    return _filtered(queryset, parse_filter(text), {"name": "name"}, tags=model_tag)
 
 
 def filter_versions_by(queryset: QuerySet, text: str | None) -> QuerySet:
     """Model versions matching MLflow's ``filter`` (name, tags.<key>, run_id, source_path)."""
     fields = {"name": "model__name", "run_id": "spec__mlflow__run_id", "source_path": "spec__mlflow__source"}
-    return _filtered(queryset, parse_filter(text), fields, tags=lambda: KeyTransform(MLFLOW_TAGS, "metadata"))
+    return _filtered(queryset, parse_filter(text), fields, tags=version_tag)
 
 
 MODEL_ORDER = {

@@ -21,7 +21,7 @@ from kernel.api.filtersets import reject_unknown_parameters
 from kernel.exceptions import DefinitionNotFound
 from kernel.models.aliases import Alias
 from kernel.writes.delete import soft_delete
-from kernel.writes.register import create_definition
+from kernel.writes.rename import rename
 from kernel.writes.update import update_definition, update_document
 from models_app.mlflow_api import documents, search, writes
 from models_app.mlflow_api.errors import as_mlflow
@@ -161,8 +161,11 @@ class MlflowEndpoint(APIView):
         return found
 
 
-def version_answer(version: ModelVersion) -> Response:
-    version = writes.number_of(version)
+def version_answer(version: ModelVersion, *, read_again: bool = True) -> Response:
+    """``version``'s document; read again after a write (the database numbers a new version), not for a version a
+    read has just loaded with its model and creator."""
+    if read_again:
+        version = writes.number_of(version)
     return Response({"model_version": documents.model_version(version, documents.version_aliases(version))})
 
 
@@ -182,12 +185,9 @@ class CreateRegisteredModel(MlflowEndpoint):
     write_permission = ("add", ModelVersion)
 
     def post(self, request):
-        model = create_definition(
-            Model, self.text("name"), user=request.user, description=self.text("description", required=False)
+        model = writes.create_model(
+            self.text("name"), tags=self.tags(), user=request.user, description=self.text("description", required=False)
         )
-        tags = self.tags()
-        for key, value in tags.items():
-            writes.set_model_tag(model, key, value)
         return model_answer(model)
 
 
@@ -216,22 +216,15 @@ class UpdateRegisteredModel(MlflowEndpoint):
 
 
 class RenameRegisteredModel(MlflowEndpoint):
-    """Refused: a model's name is its identity in this registry (docs/api/mlflow.md). Answered in MLflow's shape
-    so MLflow's client says why; left out of the schema, since no call of it can succeed."""
-
-    schema = None
+    """Rename a registered model (kernel/writes/rename.py): its versions, aliases and history follow; refused
+    while a pipeline's steps name it."""
 
     fields_schema = {"post": ({"name": NAME, "new_name": NAME}, ("name", "new_name"))}
     answer_name, answer_schema = "MlflowRegisteredModelAnswer", REGISTERED_MODEL_ANSWER
-    write_permission = ("change", ModelVersion)
+    write_permission = ("change", Model)
 
     def post(self, request):
-        self.model()
-        raise InvalidParameter(
-            "Renaming is not supported: a model's name is its identity in this registry (the change log, aliases, "
-            "pipelines and bindings name it). Register the versions under the new name instead.",
-            path="new_name",
-        )
+        return model_answer(rename(self.model(), self.text("new_name"), path="/new_name"))
 
 
 class DeleteRegisteredModel(MlflowEndpoint):
@@ -316,7 +309,8 @@ class RegisteredModelAlias(MlflowEndpoint):
     def get(self, request):
         model = self.model()
         target = Alias.get(model, self.text("alias"))
-        return version_answer(ModelVersion.objects.get(pk=target.version_id))
+        version = ModelVersion.objects.select_related("model", "created_by").get(pk=target.version_id)
+        return version_answer(version, read_again=False)
 
     def post(self, request):
         version = self.version()
@@ -370,7 +364,7 @@ class GetModelVersion(MlflowEndpoint):
     answer_name, answer_schema = "MlflowModelVersionAnswer", MODEL_VERSION_ANSWER
 
     def get(self, request):
-        return version_answer(self.version())
+        return version_answer(self.version(), read_again=False)
 
 
 class UpdateModelVersion(MlflowEndpoint):

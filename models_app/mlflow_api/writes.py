@@ -1,6 +1,7 @@
 """MLflow's writes, each made of the kernel's verbs (``kernel.writes``, ``kernel.models.aliases``) so that it is
-checked, locked, logged and announced like the same write through ``/api/v1``. The only write of its own is a
-registered model's MLflow tags, which have no ``/api/v1`` counterpart (``Model.mlflow_tags``)."""
+checked, locked, logged and announced like the same write through ``/api/v1``. A registered model's tags are its
+labels (``kernel.writes.update.set_labels``); the only write of its own removes a tag stored before that
+(``Model.mlflow_tags``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from django.db import transaction
 from django.db.models import Max
 
 from kernel.choices import Lifecycle
+from kernel.documents.shape import check_labels
 from kernel.exceptions import Conflict, DefinitionNotFound
 from kernel.models.aliases import Alias
 from kernel.writes import lifecycle
-from kernel.writes.register import register_version_of
-from kernel.writes.update import update_document
+from kernel.writes.register import create_definition, register_version_of
+from kernel.writes.update import set_labels, update_document
 from models_app.mlflow_api.documents import MLFLOW_TAGS, SEMVER_TAG, STAGING_ALIAS, version_aliases, version_tags
 from models_app.mlflow_api.search import InvalidSearch
 from models_app.models import Model, ModelVersion
@@ -105,27 +107,54 @@ def delete_version_tag(version: ModelVersion, key: str) -> None:
     update_document(version, {"metadata": metadata})
 
 
+def check_model_tags(tags: dict[str, str], *, path: str = "tags") -> None:
+    """Refuse (INVALID_PARAMETER_VALUE) a registered-model tag that is not a label: they are the registry's
+    labels, so ``?label=key:value`` finds what an MLflow client tagged, and labels set through ``/api/v1`` are its
+    tags."""
+    for key, value in tags.items():
+        issues = check_labels({key: value})
+        if issues:
+            raise InvalidParameter(
+                f"Registered-model tags are this registry's labels (key-value, both lowercase slugs, e.g. team=nlp); "
+                f"the tag {key[:80]!r}={value[:80]!r} is not one: {issues[0].message} (Model-version tags take any "
+                "text.)",
+                path=path,
+            )
+
+
+def create_model(name: str, *, tags: dict[str, str], description: str = "", user=None) -> Model:
+    """MLflow's create_registered_model: the definition and its labels, in one transaction (a refused tag leaves
+    no model behind)."""
+    check_model_tags(tags)
+    with transaction.atomic():
+        model = create_definition(Model, name, user=user, description=description)
+        if tags:
+            set_labels(model, tags)
+    return model
+
+
 def set_model_tag(model: Model, key: str, value: str | None) -> None:
-    """Set (or, with ``value`` None, delete) one of a registered model's MLflow tags, under the model row's lock,
-    with a ``model.updated`` change-log entry."""
+    """Set (or, with ``value`` None, delete) one of a registered model's MLflow tags: its labels. A tag stored
+    before tags were labels that could not be one (``Model.mlflow_tags``, migration 0015) is still shown and may
+    be deleted or replaced by a label."""
     _check_tag_key(key)
+    if value is not None:
+        check_model_tags({key: value}, path="key")
     with transaction.atomic():
         locked = Model.objects.select_for_update().get(pk=model.pk)
-        tags = dict(locked.mlflow_tags or {})
-        before = tags.get(key)
-        if value is None:
-            if key not in tags:
-                raise DefinitionNotFound(f"{locked} has no tag {key!r}.", path="key")
-            del tags[key]
-        else:
-            tags[key] = value
-        if before == value:
-            return
-        locked.mlflow_tags = tags
-        locked.save(update_fields=["mlflow_tags", "updated_at"])
-        locked.record(f"{locked.kind}.updated", {"mlflow_tags": {key: [before, value]}})
-        locked.announce_change()
-        log_write("updated", locked)
+        legacy = dict(locked.mlflow_tags or {})
+        labelled = key in (locked.labels or {})
+        if value is None and not labelled and key not in legacy:
+            raise DefinitionNotFound(f"{locked} has no tag {key!r}.", path="key")
+        if key in legacy:  # stored before tags were labels: deleted, or replaced by a label
+            before = legacy.pop(key)
+            locked.mlflow_tags = legacy
+            locked.save(update_fields=["mlflow_tags", "updated_at"])
+            locked.record(f"{locked.kind}.updated", {"mlflow_tags": {key: [before, None]}})
+            locked.announce_change()
+            log_write("updated", locked)
+        if value is not None or labelled:
+            set_labels(locked, {key: value})
 
 
 def _check_tag_key(key: str) -> None:

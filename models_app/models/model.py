@@ -65,10 +65,13 @@ class Model(Definition):
     # Classification (issue #27): what the model does, from a documented vocabulary (the Hugging Face pipeline tags,
     # models_app/schemas/model.json), filtered by ?task=; with the labels every definition has.
     task = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    # MLflow's registered-model tags (key -> value), set through the MLflow-compatible API
-    # (models_app/mlflow_api/): MLflow's tags are arbitrary text, this registry's ``tags`` are slugs.
+    # A registered model's MLflow tags are its labels (models_app/mlflow_api/); this keeps the tags set before that
+    # which could not be labels (migration 0015), still shown to MLflow's client and deletable, never set anew.
     mlflow_tags = models.JSONField(
-        default=dict, blank=True, editable=False, help_text="MLflow's registered-model tags (key -> value)."
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="MLflow tags set before tags were labels that could not be labels (key -> value).",
     )
 
     latest_version = version_pointer("ModelVersion", "latest")
@@ -265,6 +268,16 @@ class ModelVersion(DefinitionVersion):
     def registers_in_one_statement(cls, document: dict) -> bool:
         """record_lineage does nothing for a version without contributors or a parent."""
         return not document.get("contributors") and not document.get("derived_from")
+
+    def derived_from_version(self) -> ModelVersion | None:
+        if self.derived_from_id is None:
+            return None
+        return type(self).objects.select_related("model").with_aliases().get(pk=self.derived_from_id)
+
+    def comparison(self, base: ModelVersion) -> dict:
+        from models_app.lineage.compare import comparison
+
+        return comparison(self, base)
 
     def on_archived(self) -> None:
         """An archived version moves to the cold tier; retention purges it later."""

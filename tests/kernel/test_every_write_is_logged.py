@@ -97,6 +97,7 @@ EXAMPLES: dict[str, Example] = {
     "*_lifecycle": Example(
         params={"version": "1.1.0", "move": "deprecate"}, rejected_params={"version": "9.9.9", "move": "deprecate"}
     ),
+    "*_rename": Example(body=lambda w: {"name": f"{w.name}-renamed"}, rejected_body=lambda w: {"name": "Not A Slug"}),
 }
 
 
@@ -254,7 +255,7 @@ def mlflow_world(operation_id: str, index: int) -> World:
     """The default model world seen through MLflow's API (/api/2.0/mlflow): versions 1 (1.0.0, current), 2 (1.1.0,
     aliased production) and 3 (1.2.0, free), the tag ``team`` on the model and on version 2."""
     world = version_world("model_mlflow", index)
-    Model.objects.filter(name=world.name).update(mlflow_tags={"team": "a"})
+    Model.objects.filter(name=world.name).update(labels={"team": "a"})
     Model.get_alive(world.name).versions.filter(version="1.1.0").update(metadata={"mlflow_tags": {"team": "a"}})
     return world
 
@@ -273,6 +274,11 @@ EXAMPLES.update(
     {
         "mlflow_registered_models_create": Example(
             setup=mlflow_world, body=lambda w: {"name": f"{w.name}-new"}, rejected_body=lambda w: {"name": "Not A Slug"}
+        ),
+        "mlflow_registered_models_rename": Example(
+            setup=mlflow_world,
+            body=lambda w: {"name": w.name, "new_name": f"{w.name}-renamed"},
+            rejected_body=lambda w: {"name": w.name, "new_name": "Not A Slug"},
         ),
         "mlflow_registered_models_update": mlflow_example({"description": "d"}, {"name": "no-such-model"}),
         "mlflow_registered_models_delete": mlflow_example({}, {"name": "no-such-model"}),

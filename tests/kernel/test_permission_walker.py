@@ -124,7 +124,7 @@ class World:
             slo_success_rate=0.95,
         )
         # MLflow tags for the MLflow-compatible API's delete-tag operations to find.
-        Model.objects.filter(name=self.model).update(mlflow_tags={"team": "a"})
+        Model.objects.filter(name=self.model).update(labels={"team": "a"})
         first.definition.versions.filter(pk=first.pk).update(metadata={"mlflow_tags": {"team": "a"}})
         # Loopback only, and never sent to: no worker runs in this test.
         self.webhook = WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["*"])

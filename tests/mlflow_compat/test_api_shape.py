@@ -41,7 +41,28 @@ def test_the_ui_prefix_serves_the_same_answers(mlflow):
         ("get", "/model-versions/get?name=served&version=one", None, 400, "INVALID_PARAMETER_VALUE"),
         ("post", "/registered-models/create", {"name": "Not A Slug"}, 400, "INVALID_PARAMETER_VALUE"),
         ("post", "/registered-models/create", {"name": "served"}, 400, "RESOURCE_ALREADY_EXISTS"),
-        ("post", "/registered-models/rename", {"name": "served", "new_name": "x"}, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "post",
+            "/registered-models/rename",
+            {"name": "served", "new_name": "Not A Slug"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("post", "/registered-models/rename", {"name": "missing", "new_name": "x"}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        (
+            "post",
+            "/registered-models/set-tag",
+            {"name": "served", "key": "Team", "value": "nlp"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "post",
+            "/registered-models/set-tag",
+            {"name": "served", "key": "team", "value": "N L P"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
         ("get", "/registered-models/search?max_results=5000", None, 400, "INVALID_PARAMETER_VALUE"),
         ("get", "/registered-models/search?page_token=garbage", None, 400, "INVALID_PARAMETER_VALUE"),
         ("get", "/registered-models/search?order_by=owner", None, 400, "INVALID_PARAMETER_VALUE"),
@@ -109,12 +130,28 @@ def test_a_search_page_costs_the_same_queries_however_many_models_and_versions(m
 
 
 def test_like_matches_the_whole_value_not_up_to_a_final_newline(mlflow):
-    """``LIKE 'nlp'`` is the whole value: a regular expression ending in ``$`` matched 'nlp\\n' too on SQLite."""
+    """``LIKE 'nlp'`` is the whole value: a regular expression ending in ``$`` matched 'nlp\\n' too on SQLite.
+    (Version tags take any text; a registered model's are labels, which hold no newline.)"""
     for name, team in (("exact", "nlp"), ("newline", "nlp\n")):
         assert mlflow.post(f"{API}/registered-models/create", {"name": name}, format="json").status_code == 200
-        tagged = mlflow.post(
-            f"{API}/registered-models/set-tag", {"name": name, "key": "team", "value": team}, format="json"
-        )
-        assert tagged.status_code == 200, tagged.json()
-    found = mlflow.get(f"{API}/registered-models/search", {"filter": "tags.team LIKE 'nlp'"}).json()
-    assert [m["name"] for m in found["registered_models"]] == ["exact"]
+        body = {"name": name, "source": "s3://b/p", "tags": [{"key": "team", "value": team}]}
+        created = mlflow.post(f"{API}/model-versions/create", body, format="json")
+        assert created.status_code == 200, created.json()
+    found = mlflow.get(f"{API}/model-versions/search", {"filter": "tags.team LIKE 'nlp'"}).json()
+    assert [v["name"] for v in found["model_versions"]] == ["exact"]
+
+
+def test_a_version_read_costs_a_few_queries(mlflow, django_assert_max_num_queries):
+    from kernel.models.aliases import Alias
+
+    register(Model, v1_document("served"))
+    Alias.move(Model.get_alive("served"), "champion", "1.0.0")
+    mlflow.get(f"{API}/registered-models/search")  # the key verified and cached
+
+    # The key's credential token, the version with its model, its aliases
+    with django_assert_max_num_queries(3):
+        assert mlflow.get(f"{API}/model-versions/get?name=served&version=1").status_code == 200
+    # The key's credential token, the model, the alias, the version with its model, its aliases
+    with django_assert_max_num_queries(5):
+        answer = mlflow.get(f"{API}/registered-models/alias?name=served&alias=champion")
+    assert answer.json()["model_version"]["version"] == "1"

@@ -34,9 +34,9 @@ def v1(base: str, key: str, method: str, path: str, body: dict | None = None) ->
 
 
 def test_a_model_and_its_versions_round_trip_through_mlflows_client(client):
-    created = client.create_registered_model("fraud", tags={"team": "Risk & Fraud"}, description="scores payments")
+    created = client.create_registered_model("fraud", tags={"team": "risk"}, description="scores payments")
     assert created.name == "fraud"
-    assert created.tags == {"team": "Risk & Fraud"}
+    assert created.tags == {"team": "risk"}
 
     first = client.create_model_version("fraud", "s3://ml-models/fraud/1", run_id="run-1", tags={"stage": "dev"})
     second = client.create_model_version("fraud", "s3://ml-models/fraud/2", description="retrained")
@@ -61,10 +61,10 @@ def test_a_model_and_its_versions_round_trip_through_mlflows_client(client):
 def test_tags_are_set_and_deleted_on_models_and_versions(client):
     client.create_registered_model("tagged")
     client.create_model_version("tagged", "s3://b/tagged/1")
-    client.set_registered_model_tag("tagged", "owner", "Data Science")
-    client.set_model_version_tag("tagged", "1", "validation_status", "approved")
-    assert client.get_registered_model("tagged").tags == {"owner": "Data Science"}
-    assert client.get_model_version("tagged", "1").tags["validation_status"] == "approved"
+    client.set_registered_model_tag("tagged", "owner", "data-science")
+    client.set_model_version_tag("tagged", "1", "validation_status", "Approved by QA")
+    assert client.get_registered_model("tagged").tags == {"owner": "data-science"}
+    assert client.get_model_version("tagged", "1").tags["validation_status"] == "Approved by QA"
 
     client.delete_registered_model_tag("tagged", "owner")
     client.delete_model_version_tag("tagged", "1", "validation_status")
@@ -96,7 +96,7 @@ def test_aliases_resolve_including_models_uris(client):
 
 
 def test_search_takes_each_filter_form_and_pages(client):
-    for name, team in (("alpha-chat", "nlp"), ("alpha-vision", "cv"), ("beta-chat", "nlp"), ("gamma", "Ops")):
+    for name, team in (("alpha-chat", "nlp"), ("alpha-vision", "cv"), ("beta-chat", "nlp"), ("gamma", "ops")):
         client.create_registered_model(name, tags={"team": team})
     names = lambda found: [m.name for m in found]  # noqa: E731
 
@@ -105,7 +105,7 @@ def test_search_takes_each_filter_form_and_pages(client):
     assert names(client.search_registered_models("name ILIKE '%CHAT'")) == ["alpha-chat", "beta-chat"]
     assert names(client.search_registered_models("tags.team = 'nlp'")) == ["alpha-chat", "beta-chat"]
     assert names(client.search_registered_models("tags.team != 'nlp'")) == ["alpha-vision", "gamma"]
-    assert names(client.search_registered_models("tags.team LIKE 'O%'")) == ["gamma"]
+    assert names(client.search_registered_models("tags.team ILIKE 'O%'")) == ["gamma"]
     assert names(client.search_registered_models("name LIKE '%chat' AND tags.team = 'nlp'")) == [
         "alpha-chat",
         "beta-chat",
@@ -294,3 +294,71 @@ def test_mlflow_register_model_and_a_chosen_semver(client, mlflow_env):
     with pytest.raises(RestException) as refused:
         client.set_model_version_tag("churn", "3", "registry.semver", "3.0.0")
     assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_registered_model_tags_are_the_registrys_labels_both_ways(client, registry_url, api_key):
+    from mlflow.exceptions import RestException
+
+    client.create_registered_model("labelled", tags={"team": "nlp"})
+    client.create_model_version("labelled", "s3://b/labelled/1")
+    client.set_registered_model_tag("labelled", "subject", "math")
+
+    status, page = v1(registry_url, api_key, "GET", "/api/v1/models?label=team:nlp&label=subject:math")
+    assert status == 200 and [d["name"] for d in page["results"]] == ["labelled"]
+    assert page["results"][0]["labels"] == {"team": "nlp", "subject": "math"}
+
+    # Labels set through /api/v1 are MLflow tags, and MLflow's search finds them.
+    status, _ = v1(registry_url, api_key, "PATCH", "/api/v1/models/labelled", {"labels": {"team": "cv"}})
+    assert status == 200
+    assert client.get_registered_model("labelled").tags == {"team": "cv"}
+    assert [m.name for m in client.search_registered_models("tags.team = 'cv'")] == ["labelled"]
+
+    # A tag that is not a label is refused in MLflow's shape, and a refused create leaves no model.
+    for call in (
+        lambda: client.set_registered_model_tag("labelled", "team", "Risk & Fraud"),
+        lambda: client.set_registered_model_tag("labelled", "Team", "nlp"),
+        lambda: client.create_registered_model("refused", tags={"owner": "Data Science"}),
+    ):
+        with pytest.raises(RestException) as refused:
+            call()
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert "Registered-model tags are this registry's labels" in refused.value.message
+    assert client.get_registered_model("labelled").tags == {"team": "cv"}
+    assert client.search_registered_models("name = 'refused'") == []
+
+
+def test_a_model_renamed_through_mlflows_client_keeps_its_versions_aliases_and_history(client, registry_url, api_key):
+    from mlflow.exceptions import RestException
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    from kernel.models.webhooks import OutboxItem, WebhookSubscription
+
+    WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["model.*"])  # loopback, never sent
+    client.create_registered_model("churn-old", tags={"team": "growth"})
+    for number in (1, 2):
+        client.create_model_version("churn-old", f"s3://b/churn/{number}")
+    client.set_registered_model_alias("churn-old", "champion", "1")
+
+    client.rename_registered_model("churn-old", "churn-new")
+
+    renamed = client.get_registered_model("churn-new")
+    assert renamed.tags == {"team": "growth"} and [v.version for v in renamed.latest_versions] == ["2"]
+    assert client.get_registered_model("churn-new").aliases == {"champion": "1"}
+    assert client.get_model_version_by_alias("churn-new", "champion").version == "1"
+    assert ModelsArtifactRepository.get_underlying_uri("models:/churn-new@champion") == "s3://b/churn/1"
+    assert client.get_model_version("churn-new", "2").name == "churn-new"
+    with pytest.raises(RestException) as gone:
+        client.get_registered_model("churn-old")
+    assert gone.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+    status, history = v1(registry_url, api_key, "GET", "/api/v1/models/churn-new/history")
+    assert status == 200
+    assert [e["action"] for e in history["results"]][-1] == "model.renamed"
+    assert len(history["results"]) == 6  # created, its label, two versions, the alias, the rename
+    assert OutboxItem.objects.filter(entry__action="model.renamed").exists()
+
+    # The old name is free again, as in MLflow.
+    assert client.create_registered_model("churn-old").name == "churn-old"
+    with pytest.raises(RestException) as taken:
+        client.rename_registered_model("churn-old", "churn-new")
+    assert taken.value.error_code == "RESOURCE_ALREADY_EXISTS"
