@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format manifests bench bench-side-by-side bench-mlflow-client bench-scale bench-all schema clean
+.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format manifests bench bench-side-by-side bench-mlflow-client bench-scale bench-all schema check-deploy clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -121,6 +121,13 @@ manifests: install-dev
 		$(VENV)/bin/kubernetes-validate --strict --quiet --kubernetes-version $$version deploy/kubernetes/*.yaml || exit 1; \
 	done
 	@echo "deploy/kubernetes: every manifest is valid for Kubernetes $(KUBERNETES_VERSIONS)"
+
+# The operations files under deploy/: the alert rules checked and unit-tested by promtool (Debian's prometheus
+# package; .ci/run installs it), the dashboard's every PromQL expression parsed, compose healthchecks present.
+check-deploy: install-dev
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml deploy/prometheus/alerts_test_daily.yml
+	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest -q tests/deploy/test_monitoring_files.py
 
 schema: install
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

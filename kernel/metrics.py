@@ -75,7 +75,10 @@ def register_database_collector(collector) -> None:
 
 
 def register_collector() -> None:
+    from kernel.jobs import JobCollector
+
     register_database_collector(RegistryCollector())
+    register_database_collector(JobCollector())
 
 
 def metrics_view(request) -> HttpResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from kernel import stats
+from kernel import backup_jobs, jobs, stats
 from kernel.models import webhooks
 from kernel.models.idempotency import IdempotencyKey
 
@@ -19,7 +19,8 @@ from kernel.models.idempotency import IdempotencyKey
     time_limit=settings.STATS_TIME_LIMIT_SECONDS + 30,
 )
 def refresh_stats() -> dict:
-    snapshot = stats.refresh()
+    with jobs.tracked("stats"):
+        snapshot = stats.refresh()
     return {"refreshed_at": snapshot.refreshed_at.isoformat(), "duration_ms": snapshot.duration_ms}
 
 
@@ -49,3 +50,25 @@ def deliver_webhook_lane(subscription_id: int) -> dict:
 def purge_idempotency_keys() -> dict:
     """Beat job, hourly: delete the idempotency keys past their IDEMPOTENCY_KEY_HOURS."""
     return {"deleted": IdempotencyKey.objects.purge()}
+
+
+@shared_task(
+    name="kernel.tasks.backup_registry",
+    soft_time_limit=settings.BACKUP_TIME_LIMIT_SECONDS,
+    time_limit=settings.BACKUP_TIME_LIMIT_SECONDS + 60,
+)
+def backup_registry() -> dict:
+    """Beat job (daily by default): an export to the artifact storage, recorded; older ones past BACKUP_KEEP go."""
+    taken = backup_jobs.backup_job()
+    return {"key": taken.key, "size_bytes": taken.size_bytes, "counts": taken.counts}
+
+
+@shared_task(
+    name="kernel.tasks.check_restore",
+    soft_time_limit=settings.BACKUP_TIME_LIMIT_SECONDS + 60,  # the scratch load's own timeout comes first
+    time_limit=settings.BACKUP_TIME_LIMIT_SECONDS + 120,
+)
+def check_restore() -> dict:
+    """Beat job (daily by default): restore the newest backup into a scratch database and compare."""
+    checked = backup_jobs.restore_check_job()
+    return {"key": checked and checked.key, "ok": checked and checked.check_ok}

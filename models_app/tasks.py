@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from celery import shared_task
 from django.conf import settings
 
+from kernel import jobs
 from kernel.models.changelog import acting_as
 from models_app.artifacts.verify import verify_files
 from models_app.models import ArtifactFile, Model
@@ -21,7 +24,8 @@ from models_app.models import ArtifactFile, Model
 )
 def apply_retention(model: str | None = None, keep: int | None = None, dry_run: bool = False) -> dict:
     models = Model.objects.all() if model is None else Model.objects.filter(name=model)
-    return models.apply_retention(keep=keep, dry_run=dry_run, report_limit=0).summary()
+    with jobs.tracked("retention") if not dry_run else nullcontext():
+        return models.apply_retention(keep=keep, dry_run=dry_run, report_limit=0).summary()
 
 
 @shared_task(name="models_app.tasks.verify_artifacts")
@@ -30,7 +34,7 @@ def verify_artifacts(model: str | None = None) -> dict:
     files = ArtifactFile.objects.all()
     if model:
         files = files.of_model(model)
-    with acting_as("job:verify_artifacts"):
+    with jobs.tracked("integrity"), acting_as("job:verify_artifacts"):
         summary = verify_files(files)
     summary["failures"] = summary["failures"][:100]  # a result stays small; the rows hold every status
     return summary

@@ -286,6 +286,26 @@ CELERY_BEAT_SCHEDULE["verify-artifacts"] = {
     "task": "models_app.tasks.verify_artifacts",
     "schedule": crontab(minute=0, hour=3, day_of_week="sunday"),
 }
+# Backups (kernel/backup_jobs.py, docs/operations.md "Scheduled backups"): beat writes an export to the artifact
+# storage under BACKUP_PREFIX/registry-<UTC time>-<id>.jsonl.gz every BACKUP_INTERVAL_SECONDS, keeps the newest
+# BACKUP_KEEP, and every RESTORE_CHECK_INTERVAL_SECONDS restores the newest into a scratch database
+# (RESTORE_CHECK_DATABASE_NAME on PostgreSQL's server, created and dropped by the check; a temporary file on SQLite).
+BACKUP_INTERVAL_SECONDS = env_int("BACKUP_INTERVAL_SECONDS", 86400, minimum=1)
+BACKUP_KEEP = env_int("BACKUP_KEEP", 7, minimum=1)
+if BACKUP_KEEP > 1000:
+    raise ImproperlyConfigured(f"BACKUP_KEEP={BACKUP_KEEP} must be between 1 and 1000.")
+BACKUP_PREFIX = env.str("BACKUP_PREFIX", default="_registry/backups").strip("/")
+BACKUP_TIME_LIMIT_SECONDS = env_int("BACKUP_TIME_LIMIT_SECONDS", 3600, minimum=10)
+RESTORE_CHECK_INTERVAL_SECONDS = env_int("RESTORE_CHECK_INTERVAL_SECONDS", 86400, minimum=1)
+RESTORE_CHECK_DATABASE_NAME = env.str("RESTORE_CHECK_DATABASE_NAME", default="")
+CELERY_BEAT_SCHEDULE["backup-registry"] = {
+    "task": "kernel.tasks.backup_registry",
+    "schedule": float(BACKUP_INTERVAL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["check-restore"] = {
+    "task": "kernel.tasks.check_restore",
+    "schedule": float(RESTORE_CHECK_INTERVAL_SECONDS),
+}
 # Publishing never waits long on a stalled broker: short socket timeouts, no publish retries, and a circuit
 # breaker around apply_async (registry_project/celery.py).
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_TIMEOUT_MS", 500, minimum=1) / 1000

@@ -61,3 +61,16 @@ def s3_bucket(s3_endpoint) -> str:
     name = f"artifacts-{uuid.uuid4().hex[:12]}"
     s3_client(s3_endpoint).create_bucket(Bucket=name)
     return name
+
+
+def use_s3(settings, endpoint: str, bucket: str) -> None:
+    """Point the artifact storage at ``bucket`` of the test S3 server (pytest-django's ``settings`` fixture)."""
+    settings.ARTIFACT_STORAGE = "s3"
+    settings.ARTIFACT_S3 = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint,
+        "region_name": REGION,
+        "location": "",
+        "access_key": CREDENTIALS["aws_access_key_id"],
+        "secret_key": CREDENTIALS["aws_secret_access_key"],
+    }

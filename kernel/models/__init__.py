@@ -5,15 +5,18 @@ from kernel.models.aliases import Alias
 from kernel.models.api_keys import ApiKey, CredentialGeneration, StatsSnapshot
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.idempotency import IdempotencyKey
+from kernel.models.operations import Backup, JobRun
 from kernel.models.webhooks import DeliveryAttempt, OutboxItem, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "Alias",
     "ApiKey",
+    "Backup",
     "ChangeLogEntry",
     "CredentialGeneration",
     "DeliveryAttempt",
     "IdempotencyKey",
+    "JobRun",
     "OutboxItem",
     "StatsSnapshot",
     "WebhookDelivery",

@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 import os
 import re
+import uuid
 from functools import cache
 from typing import IO
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -89,6 +91,29 @@ def artifact_storage() -> Storage:
     )
 
 
+@cache
+def _probe_storage() -> Storage:
+    """The same store for readiness probes, with short timeouts and no retries: a probe answers in seconds."""
+    return _s3_storage(timeout=PROBE_TIMEOUT_SECONDS, attempts=1) if is_s3() else artifact_storage()
+
+
+PROBE_TIMEOUT_SECONDS = 2
+PROBE_PREFIX = "_registry/health"  # model names start with a letter or digit, so no artifact key starts so
+PROBE_BYTES = b"registry readiness probe\n"
+
+
+def probe() -> None:
+    """Readiness: write a small object, read it back, delete it (reachable AND writable). Raises on any failure."""
+    store = _probe_storage()
+    key = store.save(f"{PROBE_PREFIX}/{os.getpid()}-{uuid.uuid4().hex}", ContentFile(PROBE_BYTES))
+    try:
+        with store.open(key, "rb") as stream:
+            if stream.read() != PROBE_BYTES:
+                raise OSError("the artifact storage returned other bytes than were written")
+    finally:
+        store.delete(key)
+
+
 def open_stored(artifact) -> IO[bytes]:
     """The stored bytes of an ``ArtifactFile``, to read."""
     return artifact_storage().open(artifact.storage_key, "rb")
@@ -99,7 +124,7 @@ def download_url(artifact) -> str:
     return artifact_storage().url(artifact.storage_key)
 
 
-def _s3_storage() -> Storage:
+def _s3_storage(*, timeout: int | None = None, attempts: int = 3) -> Storage:
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
     from storages.backends.s3 import S3Storage
@@ -139,11 +164,11 @@ def _s3_storage() -> Storage:
         # (boto3 #4392); send them only where the API requires them.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"max_attempts": attempts, "mode": "standard"},
         # Completing a multipart upload of a large file can take minutes on some stores; a short read timeout
         # would retry a completion that already succeeded.
-        connect_timeout=10,
-        read_timeout=300,
+        connect_timeout=timeout or 10,
+        read_timeout=timeout or 300,
     )
     return ArtifactS3Storage(
         bucket_name=conf["bucket_name"],
@@ -167,3 +192,4 @@ def _s3_storage() -> Storage:
 def _forget_storage(setting: str, **kwargs) -> None:
     if setting.startswith("ARTIFACT_"):
         artifact_storage.cache_clear()
+        _probe_storage.cache_clear()

@@ -59,11 +59,9 @@ def test_a_cache_outage_is_degraded_not_unready_and_hides_the_address_from_anony
     response = anon.get("/health/ready")
 
     assert response.status_code == 200
-    assert response.json() == {
-        "status": "degraded",
-        "checks": {"database": response.json()["checks"]["database"], "cache": {"status": "fail"}},
-        "failing": ["cache"],
-    }
+    body = response.json()
+    assert (body["status"], body["failing"]) == ("degraded", ["cache"])
+    assert set(body["checks"]["cache"]) == {"status", "ms"} and body["checks"]["cache"]["status"] == "fail"
     assert "127.0.0.1" not in response.content.decode()
     assert anon.get("/health/live").status_code == 200
     assert "error" in admin_client.get("/health/ready").json()["checks"]["cache"]

@@ -19,7 +19,15 @@ from kernel.writes.register import register, register_version
 from kernel.writes.register import register_version as do_register_version
 from models_app.models import ArtifactFile, Model, ModelVersion
 from models_app.tasks import verify_artifacts
-from tests.s3_server import CREDENTIALS, REGION, free_port, s3_bucket, s3_client, s3_endpoint  # noqa: F401,F811  (fixtures)
+from tests.s3_server import (  # noqa: F401,F811  (fixtures)
+    CREDENTIALS,
+    REGION,
+    free_port,
+    s3_bucket,
+    s3_client,
+    s3_endpoint,
+    use_s3,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -76,18 +84,6 @@ def backend(request, settings, tmp_path) -> Backend:
     endpoint, bucket = request.getfixturevalue("s3_endpoint"), request.getfixturevalue("s3_bucket")
     use_s3(settings, endpoint, bucket)
     return Backend("s3", endpoint=endpoint, bucket=bucket)
-
-
-def use_s3(settings, endpoint: str, bucket: str) -> None:
-    settings.ARTIFACT_STORAGE = "s3"
-    settings.ARTIFACT_S3 = {
-        "bucket_name": bucket,
-        "endpoint_url": endpoint,
-        "region_name": REGION,
-        "location": "",
-        "access_key": CREDENTIALS["aws_access_key_id"],
-        "secret_key": CREDENTIALS["aws_secret_access_key"],
-    }
 
 
 @pytest.fixture
