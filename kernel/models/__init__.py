@@ -5,6 +5,7 @@ from kernel.models.aliases import Alias
 from kernel.models.api_keys import ApiKey, CredentialGeneration, StatsSnapshot
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.idempotency import IdempotencyKey
+from kernel.models.tallies import Tally
 from kernel.models.webhooks import DeliveryAttempt, OutboxItem, WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "IdempotencyKey",
     "OutboxItem",
     "StatsSnapshot",
+    "Tally",
     "WebhookDelivery",
     "WebhookSubscription",
 ]
