@@ -1,0 +1,253 @@
+"""Tracing end to end: gunicorn and a real Celery worker (prefork: tracing starts after the fork) export to a small
+OTLP/HTTP receiver on loopback, and one registration that triggers a webhook is one trace, from the request span
+through its statements, the Celery task that delivered the change and the delivery itself to the receiver, which
+got a ``traceparent`` in that trace. The log lines of a traced request carry its trace and span ids."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from kernel.models import ApiKey
+from kernel.models.webhooks import WebhookSubscription
+from tests.kernel.test_webhooks import Receiver
+from tests.servers import ROOT, free_port, gunicorn, shared_database_url, start_redis, wait_for
+
+pytestmark = [pytest.mark.postgres]
+
+
+def value_of(any_value):
+    """An attribute's value: a string, number or bool as it is, a list as a list of those."""
+    which = any_value.WhichOneof("value")
+    if which == "array_value":
+        return [value_of(item) for item in any_value.array_value.values]
+    return getattr(any_value, which) if which else None
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP traces endpoint (``POST /v1/traces``, protobuf) on a free port of 127.0.0.1, keeping every
+    span it is sent as a plain namespace."""
+
+    def __init__(self):
+        self.spans: list[SimpleNamespace] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource_spans in request.resource_spans:
+                    resource = {a.key: value_of(a.value) for a in resource_spans.resource.attributes}
+                    for scope_spans in resource_spans.scope_spans:
+                        for span in scope_spans.spans:
+                            receiver.spans.append(
+                                SimpleNamespace(
+                                    name=span.name,
+                                    kind=span.kind,
+                                    trace_id=span.trace_id.hex(),
+                                    span_id=span.span_id.hex(),
+                                    parent=span.parent_span_id.hex(),
+                                    attributes={a.key: value_of(a.value) for a in span.attributes},
+                                    service=resource.get("service.name"),
+                                )
+                            )
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def in_trace(self, trace_id: str) -> list[SimpleNamespace]:
+        return [span for span in self.spans if span.trace_id == trace_id]
+
+
+def ancestors(span, by_id: dict) -> list[str]:
+    chain = []
+    while span.parent and span.parent in by_id:
+        chain.append(span.parent)
+        span = by_id[span.parent]
+    return chain
+
+
+@pytest.fixture(scope="module")
+def traced(django_db_setup, tmp_path_factory):
+    """The OTLP receiver, a broker, gunicorn (2 workers) and a Celery worker with beat, all tracing to it."""
+    tmp = tmp_path_factory.mktemp("tracing")
+    otlp = OtlpReceiver()
+    hooks = Receiver()
+    broker_port = free_port()
+    broker = start_redis(broker_port)
+    tracing_env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "OTEL_SERVICE_NAME": "registry-under-test",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within a fifth of a second, not the default five
+    }
+    worker_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+        **tracing_env,
+        "DATABASE_URL": shared_database_url(),
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{broker_port}/0",
+        "CELERY_RESULT_BACKEND": "",
+        "REDIS_URL": f"redis://127.0.0.1:{broker_port}/1",
+        "WEBHOOK_RELAY_INTERVAL_SECONDS": "1",
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        "SECRET_KEY": "test-worker",
+        "DEBUG": "false",
+        "LOG_FORMAT": "json",
+    }
+    worker_log = tmp / "worker.log"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "registry_project",
+            "worker",
+            "-B",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--queues=celery,webhooks",
+            "--loglevel=WARNING",
+            "-s",
+            str(tmp / "beat-schedule"),
+        ],
+        cwd=ROOT,
+        env=worker_env,
+        stdout=open(worker_log, "w"),
+        stderr=subprocess.STDOUT,
+    )
+    web_log = tmp / "web.log"
+    try:
+        with gunicorn(
+            workers=2, log=web_log, env={**tracing_env, "REDIS_URL": f"redis://127.0.0.1:{broker_port}/1"}
+        ) as base:
+            yield SimpleNamespace(base=base, otlp=otlp, hooks=hooks, web_log=web_log, worker_log=worker_log)
+    finally:
+        worker.send_signal(signal.SIGQUIT)  # a cold shutdown: the pool's child and beat go with it, at once
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        broker.terminate()
+        broker.wait()
+        otlp.server.shutdown()
+        hooks.server.shutdown()
+
+
+def post(url: str, body: dict, key: str, request_id: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Api-Key {key}", "Content-Type": "application/json", "X-Request-ID": request_id},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_registration_is_one_trace_from_the_request_to_the_webhook_receiver(traced, user, model_doc):
+    WebhookSubscription.objects.create(url=traced.hooks.url, events=["model.*"])
+    api_key, key = ApiKey.objects.issue(user)
+    request_id = uuid.uuid4().hex
+
+    status, _ = post(f"{traced.base}/api/v1/models", model_doc(name="traced-model"), key, request_id)
+    assert status == 201
+
+    assert wait_for(lambda: traced.hooks.received, 30), traced.worker_log.read_text()[-3000:]
+    names = ("webhook deliver", "run/kernel.tasks.deliver_webhook_lane")  # the task's span ends after the delivery
+    assert wait_for(lambda: all(any(s.name == name for s in traced.otlp.spans) for name in names), 10)
+    (request,) = [
+        s
+        for s in traced.otlp.spans
+        if s.kind == Span.SPAN_KIND_SERVER and s.attributes.get("registry.name") == "traced-model"
+    ]
+    # The request span: named by its route, with the registry's attributes (the key's public prefix, never the key).
+    assert request.name.startswith("POST ") and "models" in request.name
+    assert request.service == "registry-under-test"
+    assert request.attributes["registry.kind"] == "model"
+    assert request.attributes["registry.version"] == "1.0.0"
+    assert request.attributes["registry.api_key.prefix"] == api_key.prefix
+    assert key not in json.dumps([s.attributes for s in traced.otlp.spans])
+
+    trace = traced.otlp.in_trace(request.trace_id)
+    by_id = {s.span_id: s for s in trace}
+    under_request = [s for s in trace if request.span_id in ancestors(s, by_id)]
+    # Its statements (the registration writes its version, change-log entry and outbox item in one) and Redis calls.
+    statements = [
+        s
+        for s in under_request
+        if s.attributes.get("db.system") == "postgresql" or s.attributes.get("db.system.name") == "postgresql"
+    ]
+    assert any(
+        "INSERT" in str(s.attributes.get("db.statement", s.attributes.get("db.query.text", ""))) for s in statements
+    ), [(s.name, s.attributes) for s in under_request]
+    assert any(
+        s.attributes.get("db.system") == "redis" or s.attributes.get("db.system.name") == "redis" for s in under_request
+    )
+    # The Celery task that delivered it, published in the change's trace by the relay, in the worker process.
+    (task,) = [s for s in under_request if s.name == "run/kernel.tasks.deliver_webhook_lane"]
+    assert (
+        task.kind == Span.SPAN_KIND_CONSUMER
+        and task.attributes["celery.task_name"] == "kernel.tasks.deliver_webhook_lane"
+    )
+    # The delivery, inside that task, and the receiver continued the same trace from the delivery's span.
+    (delivery,) = [s for s in under_request if s.name == "webhook deliver"]
+    assert delivery.kind == Span.SPAN_KIND_CLIENT and delivery.parent == task.span_id
+    assert delivery.attributes["registry.name"] == "traced-model"
+    assert delivery.attributes["http.response.status_code"] == 200
+    headers, _ = traced.hooks.received[0]
+    version, trace_id, parent_id, flags = headers["traceparent"].split("-")
+    assert (version, trace_id, parent_id) == ("00", request.trace_id, delivery.span_id)
+    assert int(flags, 16) & 1  # sampled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_log_lines_of_a_traced_request_carry_its_trace_and_span_ids(traced, user, model_doc):
+    _, key = ApiKey.objects.issue(user)
+    request_id = uuid.uuid4().hex
+
+    post(f"{traced.base}/api/v1/models", model_doc(name="logged-model"), key, request_id)
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in traced.web_log.read_text().splitlines() if request_id in line]
+
+    assert wait_for(lambda: len(lines()) >= 2, 10)  # the write's line and the access line
+    assert {line["event"] for line in lines()} >= {"model_registered", "request_finished"}
+    assert wait_for(lambda: any(s.attributes.get("registry.name") == "logged-model" for s in traced.otlp.spans), 10)
+    (request,) = [
+        s
+        for s in traced.otlp.spans
+        if s.attributes.get("registry.name") == "logged-model" and s.kind == Span.SPAN_KIND_SERVER
+    ]
+    for line in lines():
+        assert line["trace_id"] == request.trace_id, line
+        assert line["span_id"] == request.span_id, line
