@@ -1,7 +1,8 @@
-"""Tracing end to end: gunicorn and a real Celery worker (prefork: tracing starts after the fork) export to a small
+"""Observability end to end, on one stack the tests share (it costs seconds to start). Tracing: gunicorn and a real Celery worker (prefork: tracing starts after the fork) export to a small
 OTLP/HTTP receiver on loopback, and one registration that triggers a webhook is one trace, from the request span
 through its statements, the Celery task that delivered the change and the delivery itself to the receiver, which
-got a ``traceparent`` in that trace. The log lines of a traced request carry its trace and span ids."""
+got a ``traceparent`` in that trace. The log lines of a traced request carry its trace and span ids. Metrics: one
+scrape of /metrics, answered by either web worker, shows what both workers and the Celery worker counted."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from prometheus_client.parser import text_string_to_metric_families
 
 from kernel.models import ApiKey
 from kernel.models.webhooks import WebhookSubscription
@@ -146,10 +149,22 @@ def traced(django_db_setup, tmp_path_factory):
     )
     web_log = tmp / "web.log"
     try:
-        with gunicorn(
-            workers=2, log=web_log, env={**tracing_env, "REDIS_URL": f"redis://127.0.0.1:{broker_port}/1"}
-        ) as base:
-            yield SimpleNamespace(base=base, otlp=otlp, hooks=hooks, web_log=web_log, worker_log=worker_log)
+        web_env = {
+            **tracing_env,
+            "REDIS_URL": f"redis://127.0.0.1:{broker_port}/1",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
+            "ARTIFACT_ROOT": str(tmp / "artifacts"),
+        }
+        (tmp / "metrics").mkdir()
+        with gunicorn(workers=2, log=web_log, env=web_env) as base:
+            yield SimpleNamespace(
+                base=base,
+                otlp=otlp,
+                hooks=hooks,
+                web_log=web_log,
+                worker_log=worker_log,
+                metrics_dir=tmp / "metrics",
+            )
     finally:
         worker.send_signal(signal.SIGQUIT)  # a cold shutdown: the pool's child and beat go with it, at once
         try:
@@ -162,15 +177,22 @@ def traced(django_db_setup, tmp_path_factory):
         hooks.server.shutdown()
 
 
-def post(url: str, body: dict, key: str, request_id: str) -> tuple[int, dict]:
+def call(url: str, key: str, *, method: str = "GET", body: bytes | None = None, **headers) -> tuple[int, bytes]:
+    """One request on a new connection (so gunicorn's workers share the traffic); the status and the body."""
     request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": f"Api-Key {key}", "Content-Type": "application/json", "X-Request-ID": request_id},
+        url, data=body, method=method, headers={"Authorization": f"Api-Key {key}", **headers}
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def post(url: str, body: dict, key: str, request_id: str = "") -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json", **({"X-Request-ID": request_id} if request_id else {})}
+    status, answer = call(url, key, method="POST", body=json.dumps(body).encode(), **headers)
+    return status, json.loads(answer)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -251,3 +273,85 @@ def test_log_lines_of_a_traced_request_carry_its_trace_and_span_ids(traced, user
     for line in lines():
         assert line["trace_id"] == request.trace_id, line
         assert line["span_id"] == request.span_id, line
+
+
+def scrape(base: str) -> dict[tuple[str, frozenset], float]:
+    """Every sample of one /metrics scrape, by name and labels."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels) -> float:
+    """The sample ``name`` with exactly these labels (histograms: their _count/_sum carry no ``le``)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def series(samples: dict, name: str) -> list[dict]:
+    return [dict(labels) for (sample, labels) in samples if sample == name]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_scrape_answers_the_operators_questions_across_workers(traced, user, model_doc):
+    WebhookSubscription.objects.create(url=traced.hooks.url, events=["model.*"])
+    _, key = ApiKey.objects.issue(user)
+    limited, limited_key = ApiKey.objects.issue(user, name="limited")
+    ApiKey.objects.filter(pk=limited.pk).update(rate_limit_per_minute=1, rate_limit_burst=1)
+    before = scrape(traced.base)
+    models = f"{traced.base}/api/v1/models"
+
+    for index in range(6):  # each on a new connection: both workers get some
+        assert post(models, model_doc(name=f"metered-{index}"), key)[0] == 201
+    assert post(models, model_doc(name="metered-0"), key)[0] == 200  # the same spec again: a retry
+    assert post(models, model_doc(name="metered-bad", version="one"), key)[0] == 400
+    assert post(f"{models}/validate", model_doc(name="checked"), key)[0] == 200
+    artifact = f"{models}/metered-0/versions/1.0.0/artifacts/weights.bin"
+    assert call(artifact, key, method="PUT", body=b"w" * 5000, **{"Content-Type": "application/octet-stream"})[0] == 201
+    assert call(artifact, key) == (200, b"w" * 5000)
+    assert call(artifact, key, Range="bytes=0-99")[0] == 206
+    assert [call(f"{models}/metered-1", limited_key)[0] for _ in range(2)] == [200, 429]
+    both_workers = wait_for(
+        lambda: len({p.stem.split("_")[-1] for p in traced.metrics_dir.glob("histogram_*.db")}) >= 2, 5
+    )
+    assert both_workers, "gunicorn never handed a request to the second worker"
+    assert wait_for(lambda: len(traced.hooks.received) >= 7, 30)  # the six registrations, and an artifact stored
+
+    after = scrape(traced.base)
+
+    def grew(name: str, **labels) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("registry_registrations_total", kind="model", outcome="created") == 6
+    assert grew("registry_registrations_total", kind="model", outcome="retry") == 1
+    (rejected,) = [labels for labels in series(after, "registry_rejections_total") if labels["kind"] == "model"]
+    assert (
+        rejected["code"] in ("pattern", "invalid_version", "format")
+        and grew("registry_rejections_total", **rejected) == 1
+    )
+    assert grew("registry_validation_duration_seconds_count", kind="model") >= 8  # 7 registrations' and validate's
+    assert 0 < value(after, "registry_validation_duration_seconds_sum", kind="model") < 10
+    route = {"route": "models-api:model-list"}  # POST /api/v1/models
+    assert grew("registry_request_db_queries_count", **route) == 8
+    assert 8 <= grew("registry_request_db_queries_sum", **route) <= 8 * 30  # a few statements each, bounded
+    assert 0 < grew("registry_request_db_duration_seconds_sum", **route) < 8
+    assert grew("registry_artifact_uploaded_bytes_total") == 5000
+    assert grew("registry_artifact_served_bytes_total") == 5100
+    assert grew("registry_artifact_upload_duration_seconds_count") == 1
+    assert grew("registry_rate_limited_total", scope="api") == 1
+    # Counted by the Celery worker, in the database, and read by whichever web worker answered.
+    assert value(after, "registry_webhook_deliveries_total", outcome="delivered") >= 7
+    tasks = {labels["task"] for labels in series(after, "registry_celery_task_duration_seconds_count")}
+    assert {"kernel.tasks.deliver_webhooks", "kernel.tasks.deliver_webhook_lane"} <= tasks
+    lane = {"task": "kernel.tasks.deliver_webhook_lane"}
+    assert value(after, "registry_celery_task_duration_seconds_count", **lane) >= 1
+    assert value(after, "registry_celery_task_duration_seconds_bucket", le="+Inf", **lane) == value(
+        after, "registry_celery_task_duration_seconds_count", **lane
+    )
+    assert value(after, "registry_celery_task_failures_total", **lane) == 0
+    # Read from the database at scrape time: nothing waits once every delivery went out.
+    assert ("registry_webhook_outbox_backlog", frozenset()) in after
+    assert 0 <= value(after, "registry_webhook_outbox_oldest_pending_age_seconds") < 60
