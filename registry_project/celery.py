@@ -68,8 +68,10 @@ def trace_in_child(**_) -> None:
 
 @signals.worker_init.connect
 def trace_without_children(sender=None, **_) -> None:
-    pool = getattr(sender, "pool_cls", None)
-    if pool is not None and "prefork" not in getattr(pool, "__module__", str(pool)):
+    from celery.concurrency import get_implementation
+
+    pool = get_implementation(getattr(sender, "pool_cls", None) or "prefork")  # a name ("threads") or a class
+    if not pool.__module__.endswith(".prefork"):
         tracing.start()
 
 
