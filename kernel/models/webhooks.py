@@ -445,6 +445,22 @@ def _claim_next(subscription_id: int) -> WebhookDelivery | None:
     return delivery
 
 
+def span_attributes(delivery: WebhookDelivery) -> dict:
+    """What a delivery's span says (registry_project/tracing.py): which change went where, never the payload, the
+    secret or the URL's tokens."""
+    payload = delivery.payload if isinstance(delivery.payload, dict) else {}
+    entry = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    return {
+        "http.request.method": "POST",
+        "url.full": redacted_url(delivery.subscription.url),
+        "registry.event": str(payload.get("type", "")),
+        **{f"registry.{key}": str(entry[key]) for key in ("kind", "name", "version") if entry.get(key)},
+        "registry.webhook.subscription": delivery.subscription_id,
+        "registry.webhook.delivery": str(delivery.pk),
+        "registry.webhook.attempt": delivery.attempts + 1,
+    }
+
+
 def send(delivery: WebhookDelivery) -> bool:
     """One attempt: POST the signed payload, record the attempt, and mark the delivery delivered, due again
     (backoff), or dead; True when it was delivered."""
@@ -461,23 +477,7 @@ def send(delivery: WebhookDelivery) -> bool:
     }
     started = time.monotonic()
     status_code, error = None, ""
-    entry = delivery.payload.get("data") if isinstance(delivery.payload, dict) else None
-    with tracing.span_continuing(
-        "webhook deliver",
-        delivery.trace_context,
-        {
-            "registry.webhook.subscription": subscription.pk,
-            "registry.webhook.delivery": str(delivery.pk),
-            "registry.webhook.attempt": delivery.attempts + 1,
-            "registry.event": str(delivery.payload.get("type", "")) if isinstance(delivery.payload, dict) else "",
-            **{
-                f"registry.{key}": str(entry.get(key))
-                for key in ("kind", "name", "version")
-                if isinstance(entry, dict) and entry.get(key)
-            },
-            "url.full": redacted_url(subscription.url),
-        },
-    ) as span:
+    with tracing.span_continuing("webhook deliver", delivery.trace_context, span_attributes(delivery)) as span:
         tracing.inject(headers)  # the receiver continues the trace: traceparent (W3C Trace Context)
         try:
             # Checked again at send time (the name may resolve elsewhere now), and the POST connects to the addresses
