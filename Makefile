@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite test-django-next install install-dev docs lint format bench bench-side-by-side bench-scale bench-all schema clean
+.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format bench bench-side-by-side bench-scale bench-all schema clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ $(VENV)/.installed-docs: requirements-docs.txt | $(VENV)/bin/activate
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# axe-core for the browser tests' accessibility check (tests/browser/accessibility.py), exactly as package-lock.json
+# pins it, into node_modules/ (gitignored). npm ci writes node_modules/.package-lock.json, the stamp. Without npm
+# (a machine with only Python, make, PostgreSQL and Redis) there is no Chromium either, so the browser tests skip:
+# say so and go on. CI installs both (.ci/run).
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: axe-core not installed (the browser tests need Chromium and npm; CI has both)"; fi
+browser-deps: node_modules/.package-lock.json
+
 # .env (local development only): DEBUG=true and a generated SECRET_KEY, read by settings, so every manage.py
 # command in the README and docs/ works without flags. Delete it to get a new key; production has none.
 .env:
@@ -46,12 +55,12 @@ run: install .env
 	$(PY) manage.py deliver_webhooks --every 2 & trap "kill $$! 2>/dev/null" EXIT INT TERM; \
 		$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install-dev
+test: install-dev browser-deps
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 # The embedded default that `make run` uses: the same suite on SQLite, tests that need PostgreSQL/Redis skipped.
-test-sqlite: install-dev
+test-sqlite: install-dev browser-deps
 	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # The documentation site from docs/ (mkdocs-material) into site/; --strict turns every warning (a broken link or

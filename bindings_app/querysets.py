@@ -90,7 +90,7 @@ class BindingQuerySet(models.QuerySet):
 
         bindings = list(self.filter(model_version=model_version).order_by("id"))
         figures = BindingSample.objects.figures([b.pk for b in bindings])
-        return rank(bindings, figures, criteria, model_version.spec.get("capabilities") or [])
+        return rank(bindings, figures, criteria, model_version)
 
     def with_success_rate_at_least(self, rate: float) -> BindingQuerySet:
         """Lifetime success rate (success_count / request_count) at least ``rate``, counting only bindings with

@@ -1,8 +1,9 @@
 """The gateway's routing question: which binding of a model version to call now, every candidate ranked with its
 score and its reasons.
 
-A candidate is excluded (score None) when it is disabled, pending or degraded, in another region or environment
-than asked, above ``max_cost``, weighted 0, or when the version lacks the asked capability. The rest are ranked by
+A candidate is excluded (score None) when its version is not active (deprecated, which ``deactivate`` is, or
+archived), when it is disabled, pending or degraded, in another region or environment than asked, above
+``max_cost``, weighted 0, or when the version lacks the asked capability. The rest are ranked by
 a score in [0, 1] times ``weight / 100``:
 
 - success: the window's success rate (``ROUTE_NO_DATA_SCORE`` with too few samples);
@@ -22,6 +23,7 @@ from django.conf import settings
 
 from bindings_app.choices import BindingStatus, RouteSort
 from bindings_app.querysets import WindowFigures
+from kernel.choices import Lifecycle
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,11 @@ def _money(value: Decimal) -> str:
     return f"${value.normalize():f}" if value < Decimal("0.01") and value else f"${value:.2f}"
 
 
-def _exclusions(binding, figures: WindowFigures, criteria: RouteCriteria, capabilities: list) -> list[str]:
+def _exclusions(binding, figures: WindowFigures, criteria: RouteCriteria, model_version) -> list[str]:
     reasons = []
+    if model_version.status != Lifecycle.ACTIVE:
+        # deactivate is deprecate: a version that is not active is not routable until activate undoes it
+        reasons.append(f"excluded: version {model_version.version} is {model_version.status} (activate it to route)")
     if binding.status == BindingStatus.DISABLED:
         reasons.append("excluded: disabled")
     elif binding.status == BindingStatus.PENDING:
@@ -61,7 +66,7 @@ def _exclusions(binding, figures: WindowFigures, criteria: RouteCriteria, capabi
         reasons.append(f"excluded: wrong region ({binding.region}, asked {criteria.region})")
     if criteria.environment and binding.environment != criteria.environment:
         reasons.append(f"excluded: wrong environment ({binding.environment}, asked {criteria.environment})")
-    if criteria.capability and criteria.capability not in capabilities:
+    if criteria.capability and criteria.capability not in (model_version.spec.get("capabilities") or []):
         reasons.append(f"excluded: version lacks capability {criteria.capability}")
     if criteria.max_cost is not None and binding.blended_cost > criteria.max_cost:
         reasons.append(f"excluded: cost {_money(binding.blended_cost)}/1k > max {_money(criteria.max_cost)}/1k")
@@ -82,12 +87,12 @@ def _ranked_reason(binding, figures: WindowFigures) -> str:
     return "ranked: " + ", ".join(parts)
 
 
-def rank(bindings, figures: dict[int, WindowFigures], criteria: RouteCriteria, capabilities: list) -> list[Candidate]:
+def rank(bindings, figures: dict[int, WindowFigures], criteria: RouteCriteria, model_version) -> list[Candidate]:
     """Every binding as a candidate: ranked ones best first, then the excluded ones by id."""
     candidates = []
     for binding in sorted(bindings, key=lambda b: b.pk):
         candidate = Candidate(binding, figures.get(binding.pk, WindowFigures()))
-        candidate.reasons = _exclusions(binding, candidate.figures, criteria, capabilities)
+        candidate.reasons = _exclusions(binding, candidate.figures, criteria, model_version)
         candidates.append(candidate)
     ranked = [c for c in candidates if not c.reasons]
     weights = settings.ROUTE_WEIGHTS if criteria.sort == RouteSort.BALANCED else {criteria.sort: 1.0}

@@ -81,8 +81,11 @@ def webhook_dns_is_local(monkeypatch):
 
 @pytest.fixture
 def llama_doc() -> dict:
-    """The llama2-7b-chat example from DESIGN.md (a fresh copy per test)."""
-    return copy.deepcopy(example("models_app", "llama2-7b-chat"))
+    """The llama2-7b-chat example from DESIGN.md (a fresh copy per test), with a digest in place of the
+    specification's placeholder checksum: the tests register content they can upload and have checked."""
+    doc = copy.deepcopy(example("models_app", "llama2-7b-chat"))
+    doc["artifact"]["checksum"] = "sha256:8a8b9c5d3e1f2a4b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b"
+    return doc
 
 
 @pytest.fixture

@@ -531,17 +531,21 @@ class DefinitionVersion(models.Model):
         """(spec, mutable fields) of a registrable document; a kind that normalises its spec says how here."""
         return split_document(cls, document)
 
-    def registration_differences(self, document: dict) -> list[str]:
+    def registration_differences(self, document: dict, omitted: list[str]) -> list[str]:
         """The JSON Pointers at which registering ``document`` again would store something else than this
         version holds: its spec as a registration stores it (``split_document``), and what a kind adds (a model's
-        lineage link). None: the same spec, so the registration is a retry, answered with this version; any: a
-        409 naming them. The one rule for every kind; the mutable fields are not part of it (an update changes
-        them, and a retry sent after it is still a retry)."""
+        lineage link). None: the document states nothing this version contradicts, so the registration is a
+        retry, answered with this version; any: a 409 naming them. What the document leaves out and this version
+        has contradicts nothing: those paths are appended to ``omitted`` (a shorter quick-start document of a
+        version registered in full is a retry, told what the stored version adds). The one rule for every kind;
+        the mutable fields are not part of it (an update changes them, and a retry sent after it is still a
+        retry)."""
         spec, _ = self.split_document(document)
         operational = set(self.operational_fields)
         return differing_paths(
             {k: v for k, v in self.spec.items() if k not in operational},
             {k: v for k, v in spec.items() if k not in operational},
+            omitted=omitted,
         )
 
     def document(self) -> dict:

@@ -170,10 +170,13 @@ MAX_DIFFERING_PATHS = 50
 _MISSING = object()  # a key one side lacks (not the same as null)
 
 
-def differing_paths(a: Any, b: Any, *, at: str = "", limit: int = MAX_DIFFERING_PATHS) -> list[str]:
+def differing_paths(
+    a: Any, b: Any, *, at: str = "", limit: int = MAX_DIFFERING_PATHS, omitted: list[str] | None = None
+) -> list[str]:
     """The JSON Pointers (under ``at``) where two decoded JSON values differ by ``same_json``, in document order:
     a key one side lacks, a list whose length differs or a value that differs is named; equal parts are walked
-    into. At most ``limit`` paths (the first ones); walked without recursion."""
+    into. At most ``limit`` paths (the first ones); walked without recursion. With ``omitted`` (a list), a key
+    only ``a`` has is not a difference: its path is appended to ``omitted`` instead."""
     found: list[str] = []
     stack: list[tuple[str, Any, Any]] = [(at, a, b)]
     while stack and len(found) < limit:
@@ -183,6 +186,9 @@ def differing_paths(a: Any, b: Any, *, at: str = "", limit: int = MAX_DIFFERING_
             stack.extend((path + pointer(key), x.get(key, _MISSING), y.get(key, _MISSING)) for key in reversed(keys))
         elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
             stack.extend((path + pointer(index), x[index], y[index]) for index in reversed(range(len(x))))
+        elif y is _MISSING and omitted is not None:
+            if len(omitted) < limit:
+                omitted.append(path)
         elif x is _MISSING or y is _MISSING or not same_json(x, y):
             found.append(path)
     return found

@@ -163,16 +163,22 @@ def _add_version(
     if existing is not None:
         # One rule for every kind: the same spec is a retry (answered with the stored version, nothing written),
         # another spec under a taken number a 409 naming where it differs.
-        differences = existing.registration_differences(document)
+        omitted: list[str] = []
+        differences = existing.registration_differences(document, omitted)
         if differences:
             raise _version_taken(definition, parsed.text, differences)
         ignored = _not_applied(existing, document)
-        note = f"{existing} was registered before with the same spec; this is that version" + (
-            f" (these fields differ and were not applied: {', '.join(ignored)}; an update changes them)."
-            if ignored
-            else "."
+        note = f"{existing} was registered before with the same spec; this is that version"
+        if omitted:
+            note = (
+                f"{existing} was registered before with a spec that agrees with everything this document states "
+                f"and also has {', '.join(omitted)}; this is that version"
+            )
+        if ignored:
+            note += f" (these fields differ and were not applied: {', '.join(ignored)}; an update changes them)"
+        return Registration(
+            version=existing, warnings=[Issue("/version", "already_registered", note + ".")], existing=True
         )
-        return Registration(version=existing, warnings=[Issue("/version", "already_registered", note)], existing=True)
     warnings = list(warnings)
     # The latest pointer is the highest live release when one exists (kernel.rules.latest).
     latest = next((v for v in known if v.pk == definition.latest_version_id), None)

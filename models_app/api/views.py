@@ -97,8 +97,8 @@ class ModelViewSet(DefinitionViewSet):
     @action(detail=True, methods=["post"], url_path=rf"versions/(?P<version>{VERSION_REGEX})/deactivate")
     @idempotent
     def deactivate(self, request, name: str, version: str):
-        """The lifecycle service's deactivate: the version is no longer current and not routable by default
-        (`/api/v1/route` without a version follows the current one). It is `deprecate` by another name, so
+        """The lifecycle service's deactivate: the version is no longer current and not routable (`/api/v1/route`
+        excludes its bindings, even when asked for it by `version=`). It is `deprecate` by another name, so
         `activate` undoes it."""
         return self.respond(lifecycle.deprecate(lookup(self.definition_model, name, version)))
 

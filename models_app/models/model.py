@@ -33,6 +33,14 @@ def is_checksum_placeholder(checksum: object) -> bool:
     return isinstance(checksum, str) and checksum.startswith("sha256:") and checksum.endswith("...")
 
 
+def both_placeholders(*documents: dict) -> bool:
+    """Whether every document's artifact checksum is a placeholder."""
+    return all(
+        isinstance(doc.get("artifact"), dict) and is_checksum_placeholder(doc["artifact"].get("checksum"))
+        for doc in documents
+    )
+
+
 class Model(Definition):
     """A registered AI model: identity, family and retention setting shared by all its versions."""
 
@@ -278,18 +286,24 @@ class ModelVersion(DefinitionVersion):
 
         delete_stored(self)
 
-    def registration_differences(self, document: dict) -> list[str]:
+    def registration_differences(self, document: dict, omitted: list[str]) -> list[str]:
         """The spec's differences (``DefinitionVersion.registration_differences``) and the lineage link's: the
         link is kept as a foreign key, so ``derived_from`` is compared by the version it resolves to."""
         from models_app.lineage.rules import resolve_parent
 
-        differences = super().registration_differences(document)
+        differences = super().registration_differences(document, omitted)
+        if "/artifact/checksum" in differences and both_placeholders(self.spec, document):
+            # Two placeholders name no content, so neither contradicts the other: the specification's
+            # "sha256:..." and the schema registry's "sha256:abc123..." register one version, the second a retry.
+            differences.remove("/artifact/checksum")
         ref = document.get("derived_from")
         if ref:
             parent, _ = resolve_parent(ref, registering=self)
             same_link = parent is not None and parent.pk == self.derived_from_id and ref["relation"] == self.relation
         else:
-            same_link = self.derived_from_id is None
+            same_link = True
+            if self.derived_from_id is not None:
+                omitted.append("/derived_from")
         if not same_link:
             differences.append("/derived_from")
         return differences

@@ -210,3 +210,18 @@ def test_a_chosen_binding_needs_no_reason_and_all_excluded_says_so(api, make_bin
 
     body = route(api, "model=llama2-7b-chat")
     assert body["chosen"] is None and "excluded" in body["reason"]
+
+
+def test_a_deactivated_version_is_not_routable_until_activated_again(api, make_binding, model_doc, llama):
+    newer = register_version(Model.get_alive("llama2-7b-chat"), model_doc(version="2.0.0")).version
+    on_newer = make_binding(version=newer)
+    assert route(api, "model=llama2-7b-chat&version=2.0.0")["chosen"]["id"] == on_newer.pk
+
+    assert api.post("/api/v1/models/llama2-7b-chat/versions/2.0.0/deactivate").status_code == 200
+
+    body = route(api, "model=llama2-7b-chat&version=2.0.0")
+    assert body["chosen"] is None and "excluded" in body["reason"]
+    assert "excluded: version 2.0.0 is deprecated (activate it to route)" in body["candidates"][0]["reasons"]
+
+    assert api.post("/api/v1/models/llama2-7b-chat/versions/2.0.0/activate").status_code == 200
+    assert route(api, "model=llama2-7b-chat&version=2.0.0")["chosen"]["id"] == on_newer.pk

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import copy
+import io
+import json
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
+from kernel.models.changelog import ChangeLogEntry
 from models_app.models import Model, ModelVersion
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +101,54 @@ def test_the_quick_start_request_registers_as_written(api):
 
     assert response.status_code == 201, response.json()
     assert response.json()["runtime"] == QUICK_START["runtime"]  # vLLM's defaults apply; nothing invented
+
+
+SCHEMA_REGISTRY_MODEL = {**DESIGN_MODEL, "artifact": {**DESIGN_MODEL["artifact"], "checksum": "sha256:abc123..."}}
+EXAMPLES = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("example", "document"),
+    [
+        ("models_app/examples/llama2-7b-chat.json", DESIGN_MODEL),
+        ("pipelines_app/examples/text-generation-pipeline.json", DESIGN_PIPELINE),
+        ("policies_app/examples/user-rate-limits.json", DESIGN_POLICY),
+    ],
+)
+def test_make_run_loads_the_specification_documents_as_written(example, document):
+    assert json.loads((EXAMPLES / example).read_text()) == document
+
+
+@pytest.mark.parametrize(
+    ("url", "document", "also_has"),
+    [
+        (URL, DESIGN_MODEL, None),
+        (URL, SCHEMA_REGISTRY_MODEL, None),  # another placeholder checksum names no other content
+        (URL, QUICK_START, "/runtime/dtype"),  # states less than make run registered, contradicts nothing
+        ("/api/v1/pipelines", DESIGN_PIPELINE, None),
+        ("/api/v1/policies", DESIGN_POLICY, None),
+    ],
+)
+def test_the_platform_documents_against_make_run_are_retries_never_conflicts(api, url, document, also_has):
+    call_command("load_examples", stdout=io.StringIO())
+    count = ChangeLogEntry.objects.count()
+
+    response = api.post(url, document, format="json")
+
+    assert response.status_code == 200, response.json()
+    note = next(w for w in response.json()["warnings"] if w["code"] == "already_registered")["message"]
+    assert (also_has in note) if also_has else ("same spec" in note)
+    assert ChangeLogEntry.objects.count() == count  # a retry writes nothing
+
+
+def test_a_document_stating_another_value_is_still_a_conflict(api):
+    call_command("load_examples", stdout=io.StringIO())
+    quick_start = {**QUICK_START, "runtime": {**QUICK_START["runtime"], "dtype": "bfloat16"}}
+
+    response = api.post(URL, quick_start, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["details"]["fields"] == ["/runtime/dtype"]
 
 
 def test_every_design_example_registers_as_written(api):
