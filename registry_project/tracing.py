@@ -61,7 +61,7 @@ def configured() -> bool:
     return any(os.environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
 
 
-def _exporter():
+def span_exporter():
     name = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
     if name not in EXPORTERS:
         raise ValueError(f"OTEL_TRACES_EXPORTER={name!r} must be one of {', '.join(EXPORTERS)}.")
@@ -99,7 +99,7 @@ def start() -> bool:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_project.settings")
         resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or "ml-registry"})
         provider = TracerProvider(resource=resource)
-        provider.add_span_processor(BatchSpanProcessor(_exporter()))
+        provider.add_span_processor(BatchSpanProcessor(span_exporter()))
         trace.set_tracer_provider(provider)
         _instrument(provider)
         _started = True
