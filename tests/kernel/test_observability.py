@@ -275,6 +275,31 @@ def test_log_lines_of_a_traced_request_carry_its_trace_and_span_ids(traced, user
         assert line["span_id"] == request.span_id, line
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_document_read_shows_the_prepared_statement_of_its_lookup(traced, user, model_doc):
+    _, key = ApiKey.objects.issue(user)
+    assert post(f"{traced.base}/api/v1/models", model_doc(name="read-model"), key)[0] == 201
+
+    assert call(f"{traced.base}/api/v1/models/read-model?version=1.0.0", key)[0] == 200
+
+    def read_span():
+        return next(
+            (
+                s
+                for s in traced.otlp.spans
+                if s.name.startswith("GET ") and s.attributes.get("registry.name") == "read-model"
+            ),
+            None,
+        )
+
+    assert wait_for(lambda: read_span() is not None, 10)
+    read = read_span()
+    assert read.attributes["registry.kind"] == "model" and read.attributes["registry.version"] == "1.0.0"
+    # The hot path's lookup runs as a prepared statement on a cursor class of its own: traced like the others.
+    statements = [s for s in traced.otlp.in_trace(read.trace_id) if s.parent == read.span_id and s.name == "SELECT"]
+    assert any('FROM "models_app_modelversion"' in str(s.attributes.get("db.statement")) for s in statements)
+
+
 def scrape(base: str) -> dict[tuple[str, frozenset], float]:
     """Every sample of one /metrics scrape, by name and labels."""
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
