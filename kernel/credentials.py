@@ -12,6 +12,10 @@ Why not Redis: Redis is an accelerator, never the source of truth. A Redis-held 
 can be lost (Redis down or stalled when the revoke happens) and then keeps serving a revoked key until a TTL
 runs out. The token read is one indexed primary-key row that the database answers in ~0.1 ms over the
 connection the request already holds, with no ORM compilation, and it is exactly as fresh as the revoke.
+
+With read replicas (``registry_project.replicas``) a read takes the token and the keys from the database it reads
+from, so the two always agree: a revoke reaches writes at once and reads within the replicas' lag bound
+(``DATABASE_REPLICA_MAX_LAG_SECONDS``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections import OrderedDict
 from django.db import connection
 
 from kernel.fastpaths.prepared import fixed_statement_cursor
+from registry_project.replicas import read_connection
 
 TTL_SECONDS = 60.0
 MAX_ENTRIES = 1024
@@ -40,7 +45,8 @@ def current_token() -> str | None:
 
         table = connection.ops.quote_name(CredentialGeneration._meta.db_table)
         _TOKEN_SQL = f"SELECT token FROM {table} WHERE id = 1"
-    with fixed_statement_cursor(connection) as cursor:
+    # Where the request reads its keys and users: the token and the rows it vouches for come from one database.
+    with fixed_statement_cursor(read_connection()) as cursor:
         cursor.execute(_TOKEN_SQL)
         row = cursor.fetchone()
     return row[0] if row else None

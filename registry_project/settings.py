@@ -51,6 +51,19 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.str(name, default=None)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not value >= minimum or value == float("inf"):
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a finite number of at least {minimum}.")
+    return value
+
+
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -148,6 +161,41 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that polls the socket instead of sending SELECT 1 (registry_project/db).
     DATABASES["default"]["ENGINE"] = "registry_project.db"
+# Read replicas (registry_project/replicas.py; docs/production.md, "Read replicas"): PostgreSQL streaming replicas,
+# comma-separated URLs, each the alias replica_1, replica_2, ... API reads (GET, HEAD) go to one in rotation; writes,
+# and every read of a write, to the primary. None: no router and no middleware, everything on the primary.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+# A read without a consistency token sees data at most this old; a replica further behind is out of rotation.
+DATABASE_REPLICA_MAX_LAG_SECONDS = env_float("DATABASE_REPLICA_MAX_LAG_SECONDS", 5.0, minimum=0.1)
+# How often each process checks its replicas' positions (when a read needs them), at most.
+DATABASE_REPLICA_CHECK_SECONDS = env_float("DATABASE_REPLICA_CHECK_SECONDS", 1.0, minimum=0.05)
+if DATABASE_REPLICA_URLS:
+    if not IS_POSTGRES:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URLS needs a PostgreSQL primary (DATABASE_URL).")
+    if DATABASE_REPLICA_CHECK_SECONDS >= DATABASE_REPLICA_MAX_LAG_SECONDS:
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_CHECK_SECONDS must be below DATABASE_REPLICA_MAX_LAG_SECONDS (a replica may fall one "
+            "check interval behind before it is checked again)."
+        )
+    for number, url in enumerate(DATABASE_REPLICA_URLS, start=1):
+        replica = env.db_url_config(url)
+        if replica["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS: replica {number} is not a PostgreSQL URL.")
+        replica.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", 2
+        )  # a replica out of reach: soon out of rotation
+        DATABASES[f"replica_{number}"] = {
+            **DATABASES["default"],
+            **replica,
+            "ENGINE": DATABASES["default"]["ENGINE"],
+            "TEST": {"MIRROR": "default"},
+        }
+    DATABASE_ROUTERS = ["registry_project.replicas.ReplicaRouter"]
+    # Inside DatabaseFailureMiddleware: a read whose replica failed is answered again, from another database.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("registry_project.middleware.DatabaseFailureMiddleware") + 1,
+        "registry_project.replicas.ReplicaReadMiddleware",
+    )
 # django.contrib.postgres stays installed on SQLite too: its hooks do nothing there, and from Django 6.0 a
 # SearchVectorField without it is a system check error (postgres.E005), which would stop `make run`.
 
@@ -325,19 +373,6 @@ ATTESTATION_SIGNING_KEY_FILE = env.str(
 )
 # Retired keys (PEM files, public or private) whose old attestations must stay verifiable after a rotation.
 ATTESTATION_RETIRED_KEY_FILES = env.list("ATTESTATION_RETIRED_KEY_FILES", default=[])
-
-
-def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.str(name, default=None)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
-    if not value >= minimum or value == float("inf"):
-        raise ImproperlyConfigured(f"{name}={raw!r} must be a finite number of at least {minimum}.")
-    return value
 
 
 # Provider bindings: live figures over a window of time slices (bindings_app/latency.py), SLO moves, routing.

@@ -41,6 +41,11 @@ def checks() -> dict:
         found["cache"] = _check_cache
     if settings.CELERY_BROKER_URL:
         found["broker"] = _check_broker
+    if settings.DATABASE_REPLICA_URLS:
+        from registry_project.replicas import check_replicas
+
+        # Not essential: without a replica in rotation the primary serves every read.
+        found["replicas"] = check_replicas
     return found
 
 

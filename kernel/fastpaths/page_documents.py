@@ -37,6 +37,7 @@ from kernel.documents.shape import (
 from kernel.documents.sql import Composite, OrderedJSONObject
 from kernel.fastpaths.prepared import fixed_statement_cursor
 from registry_project.private_apis.for_drf import media_type_params
+from registry_project.replicas import read_connection
 
 
 def built_by_database(request) -> bool:
@@ -153,7 +154,7 @@ def documents_by_key(model, keys: list) -> dict:
     sql, params, slot = compiled
     params = list(params)
     params[slot] = list(keys)
-    with fixed_statement_cursor(connection) as cursor:
+    with fixed_statement_cursor(read_connection()) as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
 

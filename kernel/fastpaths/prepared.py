@@ -23,6 +23,7 @@ from django.db import connections
 from django.db.models import Model, QuerySet
 
 from registry_project.private_apis.for_django import CompiledRows, compile_rows
+from registry_project.replicas import read_alias
 
 # Values that stand out among the parameters (NUL characters, an integer no other literal uses): where they land in
 # the compiled parameters is where the request's values go.
@@ -101,7 +102,10 @@ class PreparedQuery:
             slots.extend(found)
         return compiled, slots
 
-    def first(self, using: str = "default", **values) -> Model | None:
+    def first(self, using: str | None = None, **values) -> Model | None:
+        """The first row for ``values``, read where this request reads (``registry_project.replicas``) unless
+        ``using`` names a database."""
+        using = using or read_alias()
         connection = connections[using]
         key = (using, connection.vendor)
         found = self._compiled.get(key)

@@ -11,6 +11,7 @@ from django.db import connection
 
 from models_app.lineage.deltas import improvements
 from models_app.models import Attestation, Model, ModelVersion
+from registry_project.replicas import read_connection
 
 WALK_COLUMNS = (
     "id",
@@ -71,7 +72,7 @@ def walk(version: ModelVersion, direction: str = "ancestors") -> tuple[list[dict
     # whether it was cut).
     limit = max_hops + 2 if direction == "ancestors" else settings.LINEAGE_MAX_NODES + 2
     pk = ModelVersion._meta.pk
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(_walk_sql(direction), [pk.get_db_prep_value(version.pk, connection), max_hops, limit])
         fetched = cursor.fetchall()
     # PostgreSQL gives the canonical text of a uuid; SQLite stores 32 hex digits.
