@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/registry
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format bench bench-side-by-side bench-scale bench-all schema clean
+.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format manifests bench bench-side-by-side bench-scale bench-all schema clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -106,6 +106,16 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The Kubernetes manifests (deploy/kubernetes) against the API schemas of the oldest and newest Kubernetes releases
+# we deploy to, strictly (an unknown field is an error). kubernetes-validate ships the schemas: no network needed.
+# tests/deploy/test_kubernetes_manifests.py checks what the schemas cannot (probes, the one beat, budgets).
+KUBERNETES_VERSIONS ?= 1.30.0 1.37.0
+manifests: install-dev
+	@for version in $(KUBERNETES_VERSIONS); do \
+		$(VENV)/bin/kubernetes-validate --strict --quiet --kubernetes-version $$version deploy/kubernetes/*.yaml || exit 1; \
+	done
+	@echo "deploy/kubernetes: every manifest is valid for Kubernetes $(KUBERNETES_VERSIONS)"
 
 schema: install
 	DEBUG=true $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

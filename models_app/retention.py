@@ -53,6 +53,7 @@ from kernel.models import changelog
 from kernel.rules.dependencies import dependents_of, protected_ids
 from models_app.choices import StorageTier
 from models_app.models import ModelVersion, RetentionTotals
+from registry_project.db import sessions_outlive_transactions
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +134,10 @@ def _json(value) -> list:
 @contextmanager
 def run_lock(take: bool) -> Iterator[None]:
     """Serialise runs across processes and hosts with a session-level advisory lock (PostgreSQL). A killed run's
-    connection closes and releases it. SQLite serialises writers itself; the embedded default needs nothing."""
-    if not take or connection.vendor != "postgresql":
+    connection closes and releases it. SQLite serialises writers itself; the embedded default needs nothing.
+    Behind PgBouncer in transaction mode no lock is taken: the unlock could run in another server session and
+    leave the lock held for good; the row locks and conditional updates keep two runs' outcome that of one."""
+    if not take or connection.vendor != "postgresql" or not sessions_outlive_transactions(connection):
         yield
         return
     with connection.cursor() as cursor:

@@ -76,7 +76,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "registry_project.admin_site.RegistryAdminConfig",  # django.contrib.admin with the console's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -153,9 +153,18 @@ DATABASES = {
 # Opening a PostgreSQL connection costs ~9 ms here, more than a whole lookup: keep connections open.
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# The hot path's fixed reads (document lookups, the credential token) as server-prepared statements (registry_project/db);
-# false behind a transaction-pooling PgBouncer older than 1.21.
-DATABASES["default"]["PREPARED_STATEMENTS"] = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+# Behind PgBouncer in transaction mode (DATABASE_POOLER=pgbouncer-transaction; docs/production.md, "Behind PgBouncer")
+# each transaction may run in another server session, so nothing may outlive one: no server-side cursors (Django's
+# .iterator() declares them WITH HOLD outside a transaction), no prepared statements unless PgBouncer 1.21+ keeps them
+# (max_prepared_statements: then DATABASE_PREPARED_STATEMENTS=true), no session-level advisory locks
+# (registry_project.db.sessions_outlive_transactions says which to skip).
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="none").strip().lower()
+if DATABASE_POOLER not in ("none", "pgbouncer-transaction"):
+    raise ImproperlyConfigured(f"DATABASE_POOLER={DATABASE_POOLER!r} must be 'none' or 'pgbouncer-transaction'.")
+DATABASES["default"]["POOLER"] = DATABASE_POOLER
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASE_POOLER == "pgbouncer-transaction"
+# The hot path's fixed reads (document lookups, the credential token) as server-prepared statements (registry_project/db).
+DATABASES["default"]["PREPARED_STATEMENTS"] = env_bool("DATABASE_PREPARED_STATEMENTS", DATABASE_POOLER == "none")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -242,6 +251,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # Beat's own record of last runs (a file, not the database: docs/operations.md says why not django-celery-beat).
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
+# Exactly one beat, enforced (registry_project/beat.py): it takes a lock in the broker's Redis or exits with status 1,
+# renews it on every pass, releases it when it stops; a dead beat's lock expires this long after its last renewal.
+CELERY_BEAT_SCHEDULER = "registry_project.beat:SingleBeatScheduler"
+BEAT_LOCK_TTL_SECONDS = env_int("BEAT_LOCK_TTL_SECONDS", 30, minimum=3)
 # Webhooks (kernel/models/webhooks.py): the beat job relays the change log's outbox and sends what is due.
 WEBHOOK_RELAY_INTERVAL_SECONDS = env_int("WEBHOOK_RELAY_INTERVAL_SECONDS", 5, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)

@@ -1,6 +1,6 @@
 """Real server processes for tests that need more than one: gunicorn with the shipped ``gunicorn.conf.py`` on a
-free port of 127.0.0.1, pointed at the test database that pytest-django created, and a private ``redis-server``
-for tests that stall or stop Redis (never the shared one)."""
+free port of 127.0.0.1, pointed at the test database that pytest-django created, a private ``redis-server``
+for tests that stall or stop Redis (never the shared one), and Debian's PgBouncer in front of the test server."""
 
 from __future__ import annotations
 
@@ -142,3 +142,56 @@ def private_redis():
             process.send_signal(signal.SIGCONT)  # in case a test left it stopped
             process.kill()
         process.wait()
+
+
+PGBOUNCER = "/usr/sbin/pgbouncer"
+
+
+@contextmanager
+def pgbouncer(*, pool_size: int = 4):
+    """A PgBouncer of our own in transaction mode on a free port of 127.0.0.1, in front of the PostgreSQL server the
+    tests use; yields the URL of the test database through it. ``server_round_robin`` hands out server connections
+    in turn rather than the most recently used first, so a client's consecutive transactions land in different
+    server sessions whenever the pool holds more than one: state a session kept (a prepared statement, a
+    session-level advisory lock, a ``SET``) is then missing, or left behind, where a test can see it."""
+    s = connection.settings_dict
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="registry-test-pgbouncer-"))
+    (folder / "users.txt").write_text(f'"{s["USER"]}" "{s["PASSWORD"] or ""}"\n')
+    (folder / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"* = host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {folder / 'users.txt'}\n"
+        f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\n"
+        "server_round_robin = 1\n"
+        f"logfile = {folder / 'pgbouncer.log'}\n"
+    )
+    command = [PGBOUNCER, str(folder / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root; it switches to -u's user after reading its files
+        shutil.chown(folder, "postgres")
+        command[1:1] = ["-u", "postgres"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_for(lambda: process.poll() is not None or _accepts(port), 20) or process.poll() is not None:
+            log = folder / "pgbouncer.log"
+            raise RuntimeError(f"pgbouncer did not start: {log.read_text()[-2000:] if log.exists() else ''}")
+        auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+        yield f"postgresql://{auth}@127.0.0.1:{port}/{s['NAME']}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False

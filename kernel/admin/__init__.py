@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
+from kernel.admin.changes import render_change_fields
 from kernel.models import ApiKey
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.webhooks import WebhookDelivery, WebhookSubscription, redacted_url
@@ -62,11 +63,18 @@ class ApiKeyAdmin(APIKeyModelAdmin):
 class ChangeLogEntryAdmin(admin.ModelAdmin):
     """The change log, for reading: nobody adds, edits or deletes an entry here (PostgreSQL refuses it anyway)."""
 
-    list_display = ("id", "at", "actor", "action", "kind", "name", "version", "request_id")
+    list_display = ("id", "at", "actor", "action", "kind", "name", "version", "what_changed")
     list_filter = ("kind", "action")
     search_fields = ("name", "actor", "request_id", "=object_id")
     date_hierarchy = "at"
     show_full_result_count = False
+    ordering = ("-id",)  # newest first
+    readonly_fields = ("what_changed",)
+
+    @admin.display(description="what changed")
+    def what_changed(self, obj: ChangeLogEntry):
+        """Each field as a line, a change as before -> after (kernel.admin.changes), not the stored JSON."""
+        return render_change_fields(obj)
 
     def has_add_permission(self, request) -> bool:
         return False

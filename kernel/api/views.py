@@ -49,6 +49,7 @@ from kernel.models import aliases
 from kernel.models.aliases import Alias
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.definitions import Definition, DefinitionVersion
+from kernel.reads.diff import MAX_DIFF_ENTRIES, diff_versions
 from kernel.reads.lookups import lookup, version_by_id
 from kernel.rules.check import check_document
 from kernel.rules.names import NAME
@@ -132,6 +133,109 @@ ALIAS_SCHEMA = {
     },
 }
 
+DIFF_FROM_PARAM = OpenApiParameter(
+    "from",
+    VERSION_REF_SCHEMA,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="The version compared from: a number, `latest`, `current` or `@alias`. Left out, a model version is "
+    "compared with the version it derives from (`derived_from`); a version that derives from none is a 400 naming "
+    "`from` (every pipeline and policy version: name it).",
+)
+DIFF_TO_PARAM = OpenApiParameter(
+    "to",
+    VERSION_REF_SCHEMA,
+    OpenApiParameter.QUERY,
+    required=True,
+    description="The version compared to: a number, `latest`, `current` or `@alias`.",
+)
+_VALUE = {"description": "Any JSON value."}
+_ONE_SIDED = {
+    "type": "object",
+    "required": ["path", "value"],
+    "properties": {"path": {"type": "string", "description": "JSON Pointer."}, "value": _VALUE},
+}
+_SIDE_SCHEMA = {
+    "type": "object",
+    "required": ["id", "name", "version", "status", "is_current", "aliases", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "status": {"type": "string", "enum": ["active", "deprecated", "archived"]},
+        "is_current": {"type": "boolean"},
+        "aliases": {"type": "array", "items": {"type": "string"}},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+_LINEAGE_STEP = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "model": {"type": "string"},
+        "version": {"type": "string"},
+        "relation": {"type": ["string", "null"], "description": "How this version derives from the one before."},
+    },
+}
+VERSION_DIFF_SCHEMA = {
+    "type": "object",
+    "required": ["kind", "name", "from", "to", "changed", "added", "removed", "truncated"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["model", "pipeline", "policy"]},
+        "name": {"type": "string"},
+        "from": _SIDE_SCHEMA,
+        "to": _SIDE_SCHEMA,
+        "changed": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "from", "to"],
+                "properties": {
+                    "path": {"type": "string", "description": "JSON Pointer."},
+                    "from": _VALUE,
+                    "to": _VALUE,
+                },
+            },
+        },
+        "added": {"type": "array", "description": "Fields only `to` has.", "items": _ONE_SIDED},
+        "removed": {"type": "array", "description": "Fields only `from` has.", "items": _ONE_SIDED},
+        "truncated": {
+            "type": "boolean",
+            "description": f"More than {MAX_DIFF_ENTRIES} fields differ; the first {MAX_DIFF_ENTRIES} are listed.",
+        },
+        "metrics": {
+            "type": "object",
+            "description": "Models only: each metric both versions report.",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "from": {"type": "number"},
+                    "to": {"type": "number"},
+                    "absolute": {"type": "number"},
+                    "relative": {"type": ["number", "null"], "description": "Relative to `from`; null when it is 0."},
+                    "better": {"type": "string", "enum": ["higher", "lower"], "description": "Which way is better."},
+                    "improved": {"type": "boolean"},
+                    "verdict": {"type": "string", "enum": ["improved", "worse", "unchanged"]},
+                },
+            },
+        },
+        "lineage": {
+            "type": "object",
+            "description": "Models only: how `to` stands to `from`.",
+            "properties": {
+                "relation": {
+                    "type": "string",
+                    "enum": ["same", "descendant", "ancestor", "common_ancestor", "unrelated"],
+                    "description": "`descendant`: `to` derives from `from`; `ancestor`: the other way round.",
+                },
+                "hops": {"type": ["integer", "null"], "description": "Derivations between them, along `path`."},
+                "path": {"type": "array", "items": _LINEAGE_STEP, "description": "The older first."},
+                "common_ancestor": _LINEAGE_STEP,
+            },
+        },
+    },
+}
+
 
 def moment_param(request):
     """The ``at`` query parameter as an aware UTC datetime, or None; a bad value is a 400 naming it."""
@@ -192,6 +296,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         "partial_update": ("version",),
         "version_detail": ("at",),
         "alias": ("at",),
+        "diff": ("from", "to"),
     }
 
     body_required_actions: ClassVar[tuple[str, ...]] = ("create", "update", "partial_update", "validate", "versions")
@@ -411,6 +516,18 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         version clears it."""
         return self.respond(lifecycle.move(lookup(self.definition_model, name, version), move))
 
+    # -- comparison ---------------------------------------------------------------------------------------------
+
+    @extend_schema(parameters=[DIFF_FROM_PARAM, DIFF_TO_PARAM])
+    @action(detail=True, methods=["get"])
+    def diff(self, request, name: str):
+        """Compare two versions: the fields changed, added and removed between their documents (spec, description,
+        tags, metadata), each with its JSON Pointer and both values; for models also the metric deltas, each with
+        the direction that counts as better, and where the two sit in lineage. 400 names a missing or malformed
+        parameter, 404 an unknown version (naming `from` or `to`)."""
+        params = request.query_params
+        return Response(diff_versions(self.definition_model, name, params.get("from"), params.get("to")))
+
     # -- aliases ------------------------------------------------------------------------------------------------
 
     @action(detail=True, methods=["get"], url_path="aliases")
@@ -625,6 +742,8 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             return {200: docs["plain"]}  # paginated (``paginated_actions``)
         if self.action in ("destroy", "delete_version"):
             return {204: None}
+        if self.action == "diff":
+            return {200: schema.component("VersionDiff", VERSION_DIFF_SCHEMA)}
         if self.action in ("history", "alias_history"):
             return {200: changes_page_schema(schema)}
         if self.action in ("alias", "alias_rollback"):

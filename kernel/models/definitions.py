@@ -498,6 +498,16 @@ class DefinitionVersion(models.Model):
         that derives rows from the document (a model's lineage, contributors, attestation) adds them here.
         Raising rolls the whole registration back. The default does nothing."""
 
+    def derived_from_version(self) -> DefinitionVersion | None:
+        """The version this one was derived from, which a comparison takes when it is given no other
+        (``kernel.reads.diff``); None for a kind without lineage, as here."""
+        return None
+
+    def comparison(self, base: DefinitionVersion) -> dict[str, Any]:
+        """What a kind adds to the comparison of this version with ``base`` (``kernel.reads.diff``; a model's
+        metric deltas and lineage). The default adds nothing."""
+        return {}
+
     @classmethod
     def registers_in_one_statement(cls, document: dict) -> bool:
         """Whether ``on_registered`` has nothing to do for ``document``, so that registering it in one statement

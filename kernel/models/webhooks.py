@@ -42,6 +42,7 @@ from opentelemetry.trace import StatusCode
 from kernel import egress
 from kernel.models import changelog, tallies
 from registry_project import tracing
+from registry_project.db import sessions_outlive_transactions
 
 EVENT_PATTERN = re.compile(r"[a-z*][a-z0-9_.*]{0,63}")
 # A subscription's target, matched whole (fullmatch; the OpenAPI schema uses it as `^...\Z`): http or https, a DNS
@@ -225,6 +226,7 @@ class WebhookDelivery(models.Model):
     class Meta:
         app_label = "registry_project"
         db_table = "registry_webhook_delivery"
+        verbose_name_plural = "webhook deliveries"
         ordering = ("order", "created_at")
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="registry_webhook_due")]
 
@@ -350,9 +352,11 @@ MAX_LANES_PER_TICK = 1000
 
 @contextmanager
 def lane(subscription_id: int) -> Iterator[bool]:
-    """Whether this process holds ``subscription_id``'s lane (False: another worker is sending it)."""
-    if connection.vendor != "postgresql":  # the embedded default runs tasks inline, one at a time
-        yield True
+    """Whether this process holds ``subscription_id``'s lane (False: another worker is sending it). Behind PgBouncer
+    in transaction mode no lock is taken (its unlock could run in another server session): the lane's queued mark
+    keeps it to one task in the usual case, and each delivery's lease still keeps it from being sent twice at once."""
+    if connection.vendor != "postgresql" or not sessions_outlive_transactions(connection):
+        yield True  # the embedded default runs tasks inline, one at a time
         return
     key = [LANE_LOCK_KEY, subscription_id % 2**31]
     with connection.cursor() as cursor:

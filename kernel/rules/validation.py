@@ -167,30 +167,41 @@ def same_json(a: Any, b: Any) -> bool:
 
 
 MAX_DIFFERING_PATHS = 50
-_MISSING = object()  # a key one side lacks (not the same as null)
+MISSING = object()  # a key one side lacks (not the same as null)
+
+
+def differences(a: Any, b: Any, *, at: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """Where two decoded JSON values differ by ``same_json``, in document order, as (JSON Pointer under ``at``,
+    a's value, b's value), ``MISSING`` standing for a key one side lacks: a key one side lacks, a list whose length
+    differs or a value that differs is named whole; equal parts are walked into. Lazy (the caller bounds how many it
+    takes) and walked without recursion."""
+    stack: list[tuple[str, Any, Any]] = [(at, a, b)]
+    while stack:
+        path, x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys = [*x, *(key for key in y if key not in x)]
+            stack.extend((path + pointer(key), x.get(key, MISSING), y.get(key, MISSING)) for key in reversed(keys))
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            stack.extend((path + pointer(index), x[index], y[index]) for index in reversed(range(len(x))))
+        elif x is MISSING or y is MISSING or not same_json(x, y):
+            yield path, x, y
 
 
 def differing_paths(
     a: Any, b: Any, *, at: str = "", limit: int = MAX_DIFFERING_PATHS, omitted: list[str] | None = None
 ) -> list[str]:
-    """The JSON Pointers (under ``at``) where two decoded JSON values differ by ``same_json``, in document order:
-    a key one side lacks, a list whose length differs or a value that differs is named; equal parts are walked
-    into. At most ``limit`` paths (the first ones); walked without recursion. With ``omitted`` (a list), a key
-    only ``a`` has is not a difference: its path is appended to ``omitted`` instead."""
+    """The JSON Pointers of ``differences`` (under ``at``): at most ``limit`` paths (the first ones). With
+    ``omitted`` (a list), a key only ``a`` has is not a difference: its path is appended to ``omitted`` instead (at
+    most ``limit`` of them)."""
     found: list[str] = []
-    stack: list[tuple[str, Any, Any]] = [(at, a, b)]
-    while stack and len(found) < limit:
-        path, x, y = stack.pop()
-        if isinstance(x, dict) and isinstance(y, dict):
-            keys = [*x, *(key for key in y if key not in x)]
-            stack.extend((path + pointer(key), x.get(key, _MISSING), y.get(key, _MISSING)) for key in reversed(keys))
-        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
-            stack.extend((path + pointer(index), x[index], y[index]) for index in reversed(range(len(x))))
-        elif y is _MISSING and omitted is not None:
+    for path, _, y in differences(a, b, at=at):
+        if y is MISSING and omitted is not None:
             if len(omitted) < limit:
                 omitted.append(path)
-        elif x is _MISSING or y is _MISSING or not same_json(x, y):
-            found.append(path)
+            continue
+        found.append(path)
+        if len(found) >= limit:
+            break
     return found
 
 

@@ -266,6 +266,16 @@ class ModelVersion(DefinitionVersion):
         """record_lineage does nothing for a version without contributors or a parent."""
         return not document.get("contributors") and not document.get("derived_from")
 
+    def derived_from_version(self) -> ModelVersion | None:
+        if self.derived_from_id is None:
+            return None
+        return type(self).objects.select_related("model").with_aliases().get(pk=self.derived_from_id)
+
+    def comparison(self, base: ModelVersion) -> dict:
+        from models_app.lineage.compare import comparison
+
+        return comparison(self, base)
+
     def on_archived(self) -> None:
         """An archived version moves to the cold tier; retention purges it later."""
         if self.archived_at is None:

@@ -107,9 +107,11 @@ def test_reading_commands_tables_and_json(run, tmp_path):
     assert as_json(run("--json", "get", "cli-model", "1.0.0"))["version"] == "1.0.0"
     assert "description" in run("get", "cli-model").stdout
     assert [d["version"] for d in as_json(run("--json", "versions", "cli-model"))] == ["1.1.0", "1.0.0"]
-    changed = as_json(run("--json", "diff", "cli-model", "1.0.0", "1.1.0"))["changed"]
-    assert {"path": "/version", "from": "1.0.0", "to": "1.1.0"} in changed
-    assert "/version" in run("diff", "cli-model", "1.0.0", "1.1.0").stdout
+    found = as_json(run("--json", "diff", "models", "cli-model", "--from", "1.0.0", "--to", "1.1.0"))
+    assert (found["from"]["version"], found["to"]["version"]) == ("1.0.0", "1.1.0")
+    assert [(c["from"], c["to"]) for c in found["changed"]] == [("cli-model/1.0.0", "cli-model/1.1.0")]
+    shown = run("diff", "cli-model", "1.0.0", "1.1.0").stdout  # the positional form, kind models by default
+    assert "cli-model@1.0.0 -> cli-model@1.1.0" in shown and "/artifact/path" in shown
 
     assert as_json(run("--json", "activate", "cli-model", "1.1.0"))["is_current"] is True
     assert as_json(run("--json", "deprecate", "cli-model", "1.0.0"))["status"] == "deprecated"

@@ -61,8 +61,9 @@ def test_definitions_register_read_page_update_and_diff(registry):
     updated = models.update("client-test-model", {"description": "changed by the client"}, version="1.0.0")
     assert updated["description"] == "changed by the client"
     found = models.diff("client-test-model", "1.0.0", "1.1.0")
-    assert (found["from"], found["to"]) == ("1.0.0", "1.1.0")
-    assert {"path": "/version", "from": "1.0.0", "to": "1.1.0"} in found["changed"]
+    assert (found["from"]["version"], found["to"]["version"]) == ("1.0.0", "1.1.0")  # the registry's comparison
+    assert [c["from"] for c in found["changed"] if c["path"] == "/description"] == ["changed by the client"]
+    assert found["lineage"] == {"relation": "unrelated", "hops": None, "path": []}  # answered by the registry
     assert {"path": "/metrics", "value": {"accuracy": 0.9}} in found["added"]
     assert "/id" not in [c["path"] for c in found["changed"]]
 

@@ -547,23 +547,70 @@ def versions(state: State, name: str, kind: str) -> None:
     )
 
 
-@cli.command()
-@click.argument("name")
-@click.argument("from_version", metavar="FROM")
-@click.argument("to_version", metavar="TO")
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("words", metavar="[KIND] NAME [FROM] [TO]", nargs=-1, required=True)
+@click.option("--from", "from_option", metavar="VERSION", help="The version compared from (FROM).")
+@click.option("--to", "to_option", metavar="VERSION", help="The version compared to (TO).")
 @kind_option
 @json_option
 @pass_state
-def diff(state: State, name: str, from_version: str, to_version: str, kind: str) -> None:
-    """What changed between two versions, field by field (JSON Pointers)."""
+def diff(state: State, words: tuple[str, ...], from_option: str | None, to_option: str | None, kind: str) -> None:
+    """What changed between two versions, field by field (JSON Pointers), and for models the metric deltas and
+    where the two sit in lineage: `registry diff models NAME --from 1.0.0 --to 1.1.0` (or `registry diff NAME 1.0.0
+    1.1.0`). With TO alone, a model version is compared with the version it derives from."""
+    words = list(words)
+    if len(words) > 1 and words[0] in KINDS:
+        kind = words.pop(0)
+    if not words or len(words) > 3:
+        fail("diff takes [KIND] NAME [FROM] [TO] (or --from and --to).", USAGE)
+    name, versions = words[0], words[1:]
+    if len(versions) == 1:
+        versions = [None, *versions]  # TO alone: against the version it derives from
+    from_version = from_option or (versions[0] if versions else None)
+    to_version = to_option or (versions[1] if len(versions) > 1 else None)
+    if to_version is None:
+        fail("diff needs the version to compare to: TO or --to.", USAGE)
     with api_errors(state):
         found = state.client.kind(kind).diff(name, from_version, to_version)
+    emit(state, found, lambda: show_diff(found))
+
+
+def show_diff(found: dict[str, Any]) -> None:
+    before, after = found["from"], found["to"]
+    label = lambda side: f"{side.get('name')}@{side.get('version')}"  # noqa: E731
     rows = (
         [["changed", c["path"], c["from"], c["to"]] for c in found["changed"]]
         + [["added", c["path"], None, c["value"]] for c in found["added"]]
         + [["removed", c["path"], c["value"], None] for c in found["removed"]]
     )
-    emit(state, found, lambda: table(["", "path", found["from"], found["to"]], rows, title=name))
+    table(["", "path", label(before), label(after)], rows, title=f"{label(before)} -> {label(after)}")
+    if found.get("truncated"):
+        out.print("(more fields differ than are listed)")
+    metrics = found.get("metrics") or {}
+    if metrics:
+        table(
+            ["metric", label(before), label(after), "change", "better", "verdict"],
+            (
+                [name, m["from"], m["to"], f"{m['absolute']:+g}", f"{m['better']} is better", m["verdict"]]
+                for name, m in metrics.items()
+            ),
+            title="metrics",
+        )
+    lineage = found.get("lineage")
+    if lineage:
+        out.print(f"lineage: {describe_lineage(lineage, label(before), label(after))}", highlight=False)
+
+
+def describe_lineage(lineage: dict[str, Any], before: str, after: str) -> str:
+    relation = lineage["relation"]
+    if relation == "descendant":
+        return f"{after} derives from {before} ({lineage['hops']} step(s))"
+    if relation == "ancestor":
+        return f"{before} derives from {after} ({lineage['hops']} step(s))"
+    if relation == "common_ancestor":
+        common = lineage["common_ancestor"]
+        return f"both derive from {common['model']}@{common['version']}"
+    return {"same": "the same version", "unrelated": "not related by derivation"}.get(relation, relation)
 
 
 def lifecycle(move: str) -> click.Command:

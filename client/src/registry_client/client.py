@@ -27,6 +27,7 @@ from . import artifacts as _artifacts
 from . import attestations as _attestations
 from ._http import RetryPolicy, Transport, json_or_none
 from .diff import diff_documents
+from .errors import NotFound
 from .version import __version__
 
 Document = dict[str, Any]
@@ -131,14 +132,26 @@ class Definitions(_Resource):
         """The definition's change-log entries."""
         return self._iter(f"{self._name(name)}/history", filters)
 
-    def diff(self, name: str, from_version: str, to_version: str) -> dict[str, Any]:
-        """Changed, added and removed fields between two versions, by JSON Pointer (computed here)."""
+    def diff(self, name: str, from_version: str | None, to_version: str) -> dict[str, Any]:
+        """The registry's comparison of two versions (``GET .../diff``): ``from`` and ``to`` (which version each
+        is), the ``changed``, ``added`` and ``removed`` fields by JSON Pointer with their values, and for models
+        the metric deltas (``metrics``) and where the two sit in ``lineage``. ``from_version=None`` compares a
+        model version with the version it derives from. A registry without the endpoint (older than the
+        comparison) gets the same entries computed here from the two documents, without metrics or lineage."""
+        try:
+            return self._get(f"{self._name(name)}/diff", **{"from": from_version, "to": to_version})
+        except NotFound as exc:
+            if from_version is None or not any(e.message.startswith("No such endpoint") for e in exc.errors):
+                raise
         before, after = self.get(name, from_version), self.get(name, to_version)
+        side = ("id", "name", "version", "status", "is_current", "aliases", "created_at")
         return {
+            "kind": self.kind.rstrip("s").replace("policie", "policy"),
             "name": name,
-            "from": before.get("version"),
-            "to": after.get("version"),
+            "from": {key: before.get(key) for key in side},
+            "to": {key: after.get(key) for key in side},
             **diff_documents(before, after),
+            "truncated": False,
         }
 
     # Writing

@@ -1,13 +1,29 @@
-"""The difference between two documents as JSON Pointer entries, computed locally (the registry's own diff
-endpoint is not in every server the client supports). Server-managed fields are left out: they differ between
-any two versions and say nothing about the spec."""
+"""The difference between two documents as JSON Pointer entries, computed locally for a registry older than its
+own diff endpoint (``GET /api/v1/{kind}/{name}/diff``, which ``Definitions.diff`` asks first). Server-managed
+fields and the version number are left out, as the endpoint leaves them: they differ between any two versions and
+say nothing about the spec."""
 
 from __future__ import annotations
 
 from typing import Any
 
 SERVER_MANAGED = frozenset(
-    {"id", "status", "active", "is_current", "aliases", "created_at", "updated_at", "warnings", "stored_artifacts"}
+    {
+        "id",
+        "name",
+        "version",
+        "status",
+        "active",
+        "is_current",
+        "aliases",
+        "created_at",
+        "updated_at",
+        "warnings",
+        "stored_artifacts",
+        "storage_tier",
+        "archived_at",
+        "purged_at",
+    }
 )
 
 
