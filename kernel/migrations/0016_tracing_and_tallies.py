@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry_project", "0014_webhook_lane_queued_at"),
+        ("registry_project", "0015_webhook_deliveries_plural"),
     ]
 
     operations = [
