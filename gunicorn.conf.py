@@ -80,3 +80,18 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+# Tracing (registry_project/tracing.py) starts in each worker after the fork: the span processor's export thread
+# would not survive a fork from the master. Off unless the OTEL_* variables ask for it.
+def post_fork(server, worker) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_project.settings")
+    from registry_project import tracing
+
+    tracing.start()
+
+
+def worker_exit(server, worker) -> None:
+    from registry_project import tracing
+
+    tracing.shutdown()

@@ -11,9 +11,12 @@ class KernelConfig(AppConfig):
     verbose_name = "Registry"
 
     def ready(self) -> None:
-        from kernel.metrics import register_collector
+        from django.db.backends.signals import connection_created
+
+        from kernel.metrics import register_collector, watch_statements
         from kernel.models.aliases import register_alias_guards
         from registry_project import checks  # noqa: F401  (registers the system checks)
 
         register_collector()
+        connection_created.connect(watch_statements, dispatch_uid="registry-watch-statements")
         register_alias_guards()

@@ -8,6 +8,7 @@ from django.conf import settings
 from kernel import backup_jobs, jobs, stats
 from kernel.models import webhooks
 from kernel.models.idempotency import IdempotencyKey
+from registry_project import tracing
 
 
 # Idempotent: a snapshot recomputed twice is the same snapshot.
@@ -34,8 +35,13 @@ def deliver_webhooks() -> dict:
     while (batch := webhooks.relay_outbox()) > 0:
         relayed += batch
     lanes = webhooks.queue_lanes()
+    # With tracing on, a lane's task is published in the trace of the change it delivers first (the context the
+    # change stored with its outbox item), so that trace shows the task and the delivery it made.
+    traces = webhooks.lane_trace_contexts(lanes) if lanes and tracing.started() else {}
     for subscription_id in lanes:
-        if deliver_webhook_lane.delay(subscription_id) is None:  # not published (broker down): try next tick
+        with tracing.continuing(traces.get(subscription_id) or ""):
+            published = deliver_webhook_lane.delay(subscription_id)
+        if published is None:  # not published (broker down): try next tick
             webhooks.lane_done(subscription_id)
     return {"relayed": relayed, "lanes": len(lanes)}
 

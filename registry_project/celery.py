@@ -1,10 +1,11 @@
 import logging
 import os
+import time
 
 import pybreaker
 from celery import Celery, Task, signals
 
-from registry_project import logs
+from registry_project import logs, tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_project.settings")
 
@@ -56,3 +57,56 @@ def log_as_the_web_process_does(loglevel=None, **_) -> None:
 
 signals.task_prerun.connect(logs.bind_task)
 signals.task_postrun.connect(logs.unbind_task)
+
+
+# Tracing starts in the process that runs tasks, after any fork (registry_project/tracing.py): in each child of the
+# prefork pool, or in the worker itself for a pool without children (solo, threads).
+@signals.worker_process_init.connect
+def trace_in_child(**_) -> None:
+    tracing.start()
+
+
+@signals.worker_init.connect
+def trace_without_children(sender=None, **_) -> None:
+    from celery.concurrency import get_implementation
+
+    pool = get_implementation(getattr(sender, "pool_cls", None) or "prefork")  # a name ("threads") or a class
+    if not pool.__module__.endswith(".prefork"):
+        tracing.start()
+
+
+@signals.worker_process_shutdown.connect
+def flush_traces(**_) -> None:
+    tracing.shutdown()
+
+
+# Task durations and failures, counted in the database (kernel/models/tallies.py): a worker may run on another
+# machine than any web worker, and /metrics is served by the web workers. Tasks run inline (no broker, the embedded
+# default) are part of the request that ran them and are not counted here.
+_task_started: dict[str, float] = {}
+
+
+@signals.task_prerun.connect
+def task_started(task_id=None, task=None, **_) -> None:
+    if task_id and not getattr(task.request, "is_eager", False):
+        _task_started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def task_finished(task_id=None, task=None, state=None, **_) -> None:
+    started = _task_started.pop(task_id, None)
+    if started is None:
+        return
+    from kernel.metrics import CELERY_TASK_BUCKETS
+    from kernel.models import tallies
+
+    labels = {"task": task.name}
+    rows = tallies.observation(
+        "registry_celery_task_duration_seconds", labels, time.perf_counter() - started, CELERY_TASK_BUCKETS
+    )
+    # Added at 0 on a success too, so the series exists before the first failure (an alert can compare it).
+    rows.append(("registry_celery_task_failures_total", labels, 1.0 if state == "FAILURE" else 0.0))
+    try:
+        tallies.add_many(rows)
+    except Exception:  # the database is away: the task's own outcome stands, only its figures are lost
+        logger.warning("task %s not counted", task.name, exc_info=True)

@@ -3,7 +3,8 @@ the other libraries' standard loggers, either as one JSON object per line (``LOG
 default) or as readable lines (``LOG_FORMAT=console``, the default with ``DEBUG=true``).
 
 Every line has ``timestamp`` (UTC, ISO 8601), ``level``, ``logger``, ``event`` and, inside a request, the
-``request_id`` that ``RequestIdMiddleware`` took from ``X-Request-ID`` or generated. Two kinds of lines come from
+``request_id`` that ``RequestIdMiddleware`` took from ``X-Request-ID`` or generated; with tracing on, every line
+written under a span (a request, a task) has its ``trace_id`` and ``span_id`` (registry_project/tracing.py). Two kinds of lines come from
 here: one ``request_finished`` access line per request (``AccessLogMiddleware``) and one line per committed
 registry write (``log_write``: ``model_registered``, ``policy_version_activated``, ...).
 """
@@ -17,6 +18,7 @@ import structlog
 from django.db import transaction
 from django.utils.functional import empty
 
+from registry_project import tracing
 from registry_project.request_context import current_request_id
 
 FORMATS = ("json", "console")
@@ -46,6 +48,7 @@ SHARED_PROCESSORS = [
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     add_request_id,
+    tracing.add_trace_ids,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
 

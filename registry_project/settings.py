@@ -99,6 +99,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Database statements and their time per request, by route (kernel/metrics.py).
+    "kernel.metrics.RequestMetricsMiddleware",
     "registry_project.middleware.RequestIdMiddleware",
     "registry_project.logs.AccessLogMiddleware",
     # Under MLflow's paths (models_app/mlflow_api), MLflow's error shape for what the next one answers.

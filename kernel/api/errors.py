@@ -103,6 +103,27 @@ def _validation_errors(exc: exceptions.ValidationError) -> list[dict]:
     return errors
 
 
+def rejection_code(exc: Exception) -> str | None:
+    """The machine code of the first error a 4xx answer to ``exc`` carries (as ``exception_handler`` words it), or
+    None when ``exc`` is not answered with a 4xx (a database failure, a bug)."""
+    if isinstance(exc, DATABASE_FAILURES):
+        return None
+    if isinstance(exc, DocumentInvalid):
+        return exc.errors[0].code if exc.errors else "invalid"
+    if isinstance(exc, RegistryError):
+        return exc.code if 400 <= exc.status_code < 500 else None
+    if isinstance(exc, Http404):
+        return "not_found"
+    if isinstance(exc, (DjangoValidationError, exceptions.ValidationError)):
+        return "invalid"
+    if isinstance(exc, RequestDataTooBig):
+        return "too_large"
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        return codes if isinstance(codes, str) else exc.default_code
+    return None
+
+
 def exception_handler(exc, context) -> Response | JsonResponse | None:
     if isinstance(exc, DATABASE_FAILURES):
         return database_unavailable(exc)

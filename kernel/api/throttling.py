@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
+from kernel.metrics import RATE_LIMITED
 from kernel.models import ApiKey
 
 
@@ -48,12 +49,15 @@ class RegistryRateThrottle(BaseThrottle):
         if hasattr(cache, "take_token"):  # Redis: one atomic round trip (registry_project/resilience.py)
             # A hash under a key of its own: a bucket left by the two-call version is a pickled value, not a hash.
             self._wait = cache.take_token(f"bucket:{scope}:{who}", rate, burst, ttl)
+            if self._wait:
+                RATE_LIMITED.labels(scope).inc()
             return self._wait == 0
         now = time.time()
         tokens, stamp = cache.get(key) or (burst, now)
         tokens = min(burst, tokens + (now - stamp) * rate / 60)
         if tokens < 1:
             self._wait = (1 - tokens) * 60 / rate
+            RATE_LIMITED.labels(scope).inc()
             return False
         cache.set(key, (tokens - 1, now), timeout=ttl)
         return True

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from kernel.api.auth import ConfirmsCredentialsLate, RegistryAccess, StaffOnly, confirm_credentials
 from kernel.api.changes import changes_page_schema, changes_parameters, changes_response
-from kernel.api.errors import QueryParameterInvalid
+from kernel.api.errors import QueryParameterInvalid, rejection_code
 from kernel.api.filtersets import (
     CHECKED_BY_HANDLER,
     StrictFilterBackend,
@@ -44,6 +44,7 @@ from kernel.documents.shape import (
 )
 from kernel.exceptions import DefinitionNotFound, RegistryError
 from kernel.fastpaths import page_documents
+from kernel.metrics import REGISTRATIONS, REJECTIONS, code_label
 from kernel.models import aliases
 from kernel.models.aliases import Alias
 from kernel.models.changelog import ChangeLogEntry
@@ -365,6 +366,20 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
             body["warnings"] = [w.as_dict() for w in warnings]
         return Response(body, status=status_code)
 
+    def registering(self, write) -> Response:
+        """The answer to a registration request made by ``write()``, counted for /metrics: created or retry, or
+        the rejection's error code (kernel/metrics.py)."""
+        kind = self.definition_model.kind
+        try:
+            registration = write()
+        except Exception as error:
+            code = rejection_code(error)
+            if code is not None:
+                REJECTIONS.labels(kind, code_label(code)).inc()
+            raise
+        REGISTRATIONS.labels(kind, "retry" if registration.existing else "created").inc()
+        return self.registered(registration)
+
     def registered(self, registration: Registration) -> Response:
         code = status.HTTP_200_OK if registration.existing else status.HTTP_201_CREATED
         response = self.respond(registration.version, code, registration.warnings)
@@ -401,7 +416,7 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
     @idempotent
     def create(self, request):
         """Register a version; the definition is created with its first version."""
-        return self.registered(register(self.definition_model, request.data, user=request.user))
+        return self.registering(lambda: register(self.definition_model, request.data, user=request.user))
 
     @action(detail=False, methods=["post"])
     def validate(self, request):
@@ -456,7 +471,9 @@ class DefinitionViewSet(ConfirmsCredentialsLate, StrictQueryParameters, BodyRequ
         """GET: every version, newest first (paginated; the list's filters apply). POST: register a new version
         of this definition."""
         if request.method == "POST":
-            return self.registered(register_version_of(self.definition_model, name, request.data, user=request.user))
+            return self.registering(
+                lambda: register_version_of(self.definition_model, name, request.data, user=request.user)
+            )
         definition = self.get_definition()
         # The list's filters apply to the versions too (?status=active, ?tag=...).
         return self.page_of(

@@ -254,7 +254,7 @@ def _execute(sql: str, params: list) -> tuple | None:
 def _recorded(item_params: list, entry_id: int, at, version, changes: dict) -> None:
     """What follows a write's change-log entry in Python: the listeners without a set form, and the kind's
     ``changed`` once the write commits (``Definition.announce_change``; ``changing`` is never overridden here)."""
-    actor, request_id, action, kind = item_params
+    actor, request_id, action, kind = item_params[-4:]  # after the trace context
     definition = version.definition
     changelog.entries_recorded(
         [

@@ -6,6 +6,7 @@ from kernel.models.api_keys import ApiKey, CredentialGeneration, StatsSnapshot
 from kernel.models.changelog import ChangeLogEntry
 from kernel.models.idempotency import IdempotencyKey
 from kernel.models.operations import Backup, JobRun
+from kernel.models.tallies import Tally
 from kernel.models.webhooks import DeliveryAttempt, OutboxItem, WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "JobRun",
     "OutboxItem",
     "StatsSnapshot",
+    "Tally",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

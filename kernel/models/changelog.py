@@ -36,6 +36,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from kernel.rules.validation import same_json
+from registry_project import tracing
 from registry_project.private_apis.for_django import being_added, mark_saved
 from registry_project.request_context import current_request_id
 
@@ -250,22 +251,32 @@ def _insert_with_set_forms(rows: list[ChangeLogEntry]) -> None:
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params = [field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows for field in fields]
     items = [
+        TRACE_ITEM,
         f"changelog_entries AS (INSERT INTO {ChangeLogEntry._meta.db_table} ({', '.join(_COLUMNS)})"
-        f" VALUES {', '.join([placeholder] * len(rows))} RETURNING id, action)"
+        f" VALUES {', '.join([placeholder] * len(rows))} RETURNING id, action)",
     ]
     items += _listener_items("changelog_entries")
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(items)} SELECT id FROM changelog_entries", params)
+        cursor.execute(
+            f"WITH {', '.join(items)} SELECT id FROM changelog_entries", [tracing.current_traceparent(), *params]
+        )
         ids = sorted(row[0] for row in cursor.fetchall())  # one statement's ids, in VALUES order
     for row, pk in zip(rows, ids):
         row.pk = pk
         mark_saved(row)
 
 
+# The first WITH item of every appending statement: the trace context of the change (``""`` without tracing),
+# which a set form reads as ``{traceparent}`` (the webhook outbox keeps it for the deliveries; a change-log entry
+# itself does not store it).
+TRACE_ITEM = "changelog_trace AS (SELECT %s::text AS traceparent)"
+TRACEPARENT_SQL = "(SELECT traceparent FROM changelog_trace)"
+
+
 def _listener_items(entries: str) -> list[str]:
     set_forms = [set_form for _, set_form in _listeners if set_form is not None]
     return [
-        f"changelog_listener_{index} AS ({set_form().format(entries=entries)})"
+        f"changelog_listener_{index} AS ({set_form().format(entries=entries, traceparent=TRACEPARENT_SQL)})"
         for index, set_form in enumerate(set_forms)
     ]
 
@@ -277,16 +288,18 @@ def appending(source: str, *, action: str, kind: str, stamped: bool = False) -> 
     should take. The rows never travel to Python, which is what makes a million entries affordable (building
     them as ``ChangeLogEntry`` objects cost more than the archiving itself). The listeners' set forms (the webhook
     outbox) join the same statement. ``stamped``: ``source`` also yields ``at``, the moment its write held the
-    lock (a write that waits for a lock inside the statement must not be stamped with the time it was sent)."""
+    lock (a write that waits for a lock inside the statement must not be stamped with the time it was sent). The
+    parameters start with the change's trace context (``TRACE_ITEM``), the items' first."""
     now, actor, request_id = timezone.now(), current_actor(), _request_id()
     table = ChangeLogEntry._meta.db_table
     items = [
+        TRACE_ITEM,
         f"changelog_entries AS (INSERT INTO {table} (at, actor, request_id, action, kind, name, version, object_id, changes)"
         f" SELECT {'s.at' if stamped else '%s'}, %s, %s, %s, %s, s.name, s.version, s.object_id, s.changes FROM ({source}) s"
-        " RETURNING id, action)"
+        " RETURNING id, action)",
     ]
     items += _listener_items("changelog_entries")
-    return items, [*([] if stamped else [now]), actor, request_id, action, kind]
+    return items, [tracing.current_traceparent(), *([] if stamped else [now]), actor, request_id, action, kind]
 
 
 def entries_recorded(rows: list[ChangeLogEntry], *, set_forms_ran: bool = False) -> None:
@@ -303,8 +316,8 @@ _listeners: list[tuple] = []  # (listener, set_form or None)
 def on_record(listener, *, set_form=None) -> None:
     """Run ``listener(rows)`` inside the transaction after every append (the webhook outbox registers here).
     ``set_form()`` is the listener for PostgreSQL, run in the appending statement itself: SQL over the CTE
-    ``{entries}`` (the appended entries' ``id`` and ``action``), its decisions taken in SQL, so the listener costs
-    no round trip of its own. Without a set form the listener runs after the INSERT, on every database."""
+    ``{entries}`` (the appended entries' ``id`` and ``action``) and ``{traceparent}`` (the change's trace context, a
+    text), its decisions taken in SQL, so the listener costs no round trip of its own. Without a set form the listener runs after the INSERT, on every database."""
     if all(known is not listener for known, _ in _listeners):
         _listeners.append((listener, set_form))
 

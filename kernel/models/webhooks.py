@@ -35,11 +35,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import connection, models, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
+from opentelemetry.trace import StatusCode
 
 from kernel import egress
-from kernel.models import changelog
+from kernel.models import changelog, tallies
+from registry_project import tracing
 from registry_project.db import sessions_outlive_transactions
 
 EVENT_PATTERN = re.compile(r"[a-z*][a-z0-9_.*]{0,63}")
@@ -186,6 +188,8 @@ class OutboxItem(models.Model):
     """A change-log entry not yet fanned out to subscriptions (written with the entry, deleted by the relay)."""
 
     entry = models.OneToOneField(changelog.ChangeLogEntry, on_delete=models.PROTECT, related_name="+")
+    # The W3C traceparent of the change ("" without tracing): its deliveries continue that trace.
+    trace_context = models.CharField(max_length=tracing.TRACEPARENT_MAX, blank=True, default="")
 
     class Meta:
         app_label = "registry_project"
@@ -215,6 +219,9 @@ class WebhookDelivery(models.Model):
     last_error = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    trace_context = models.CharField(
+        max_length=tracing.TRACEPARENT_MAX, blank=True, default="", help_text="The change's W3C traceparent, if traced."
+    )
 
     class Meta:
         app_label = "registry_project"
@@ -264,7 +271,10 @@ def delivered(action: str) -> bool:
 def _outbox(rows: list) -> None:
     rows = [row for row in rows if delivered(row.action)]
     wants = wanted({row.action for row in rows})
-    OutboxItem.objects.bulk_create([OutboxItem(entry_id=row.pk) for row in rows if row.action in wants])
+    traceparent = tracing.current_traceparent()
+    OutboxItem.objects.bulk_create(
+        [OutboxItem(entry_id=row.pk, trace_context=traceparent) for row in rows if row.action in wants]
+    )
 
 
 def _outbox_sql() -> str:
@@ -274,7 +284,7 @@ def _outbox_sql() -> str:
     subscriptions first."""
     staff_only = "".join(f" AND NOT starts_with(e.action, '{kind}.')" for kind in changelog.STAFF_ONLY_KINDS)
     return (
-        f"INSERT INTO {OutboxItem._meta.db_table} (entry_id) SELECT e.id FROM {{entries}} e"
+        f"INSERT INTO {OutboxItem._meta.db_table} (entry_id, trace_context) SELECT e.id, {{traceparent}} FROM {{entries}} e"
         f" WHERE TRUE{staff_only} AND EXISTS ("
         f"SELECT 1 FROM {WebhookSubscription._meta.db_table} s,"
         " jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.events) = 'array' THEN s.events ELSE '[]' END) p(pattern)"
@@ -311,6 +321,7 @@ def relay_outbox(batch: int = 500) -> int:
                 object_key=f"{item.entry.kind}:{item.entry.name}",
                 order=item.entry.pk,
                 payload=payload_of(item.entry),
+                trace_context=item.trace_context,
             )
             for item in items
             for subscription in subscriptions
@@ -375,6 +386,22 @@ def queue_lanes() -> list[int]:
     return ids
 
 
+def lane_trace_contexts(subscription_ids: list[int]) -> dict[int, str]:
+    """Each lane's head delivery's trace context (the change that is next to go out): the beat job publishes the
+    lane's task in that trace, so a change's trace shows the task that delivered it. One query; asked only when
+    tracing is on."""
+    head = (
+        WebhookDelivery.objects.filter(subscription=OuterRef("pk"), status=DeliveryStatus.PENDING)
+        .order_by("order", "created_at")
+        .values("trace_context")[:1]
+    )
+    return dict(
+        WebhookSubscription.objects.filter(pk__in=subscription_ids)
+        .annotate(head_trace=Subquery(head))
+        .values_list("pk", "head_trace")
+    )
+
+
 def lane_done(subscription_id: int) -> None:
     WebhookSubscription.objects.filter(pk=subscription_id).update(lane_queued_at=None)
 
@@ -422,6 +449,22 @@ def _claim_next(subscription_id: int) -> WebhookDelivery | None:
     return delivery
 
 
+def span_attributes(delivery: WebhookDelivery) -> dict:
+    """What a delivery's span says (registry_project/tracing.py): which change went where, never the payload, the
+    secret or the URL's tokens."""
+    payload = delivery.payload if isinstance(delivery.payload, dict) else {}
+    entry = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    return {
+        "http.request.method": "POST",
+        "url.full": redacted_url(delivery.subscription.url),
+        "registry.event": str(payload.get("type", "")),
+        **{f"registry.{key}": str(entry[key]) for key in ("kind", "name", "version") if entry.get(key)},
+        "registry.webhook.subscription": delivery.subscription_id,
+        "registry.webhook.delivery": str(delivery.pk),
+        "registry.webhook.attempt": delivery.attempts + 1,
+    }
+
+
 def send(delivery: WebhookDelivery) -> bool:
     """One attempt: POST the signed payload, record the attempt, and mark the delivery delivered, due again
     (backoff), or dead; True when it was delivered."""
@@ -438,29 +481,39 @@ def send(delivery: WebhookDelivery) -> bool:
     }
     started = time.monotonic()
     status_code, error = None, ""
-    try:
-        # Checked again at send time (the name may resolve elsewhere now), and the POST connects to the addresses
-        # this check resolved, so there is no second lookup to rebind. The lookup and the POST share one deadline.
-        until = started + settings.WEBHOOK_TIMEOUT_SECONDS
-        destination = egress.destination(subscription.url, resolve_within=until - time.monotonic())
-        status_code = egress.post(destination, body, headers, deadline_seconds=until - time.monotonic())
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-    except egress.Refused as refused:
-        error = f"destination refused: {refused}"[:500]
-    except egress.DeliveryFailed as failed:
-        error = str(failed)
+    with tracing.span_continuing("webhook deliver", delivery.trace_context, span_attributes(delivery)) as span:
+        tracing.inject(headers)  # the receiver continues the trace: traceparent (W3C Trace Context)
+        try:
+            # Checked again at send time (the name may resolve elsewhere now), and the POST connects to the addresses
+            # this check resolved, so there is no second lookup to rebind. The lookup and the POST share one deadline.
+            until = started + settings.WEBHOOK_TIMEOUT_SECONDS
+            destination = egress.destination(subscription.url, resolve_within=until - time.monotonic())
+            status_code = egress.post(destination, body, headers, deadline_seconds=until - time.monotonic())
+            span.set_attribute("http.response.status_code", status_code)
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except egress.Refused as refused:
+            error = f"destination refused: {refused}"[:500]
+        except egress.DeliveryFailed as failed:
+            error = str(failed)
+        if error:
+            span.set_status(StatusCode.ERROR, error.split(":", 1)[0])
     duration = int((time.monotonic() - started) * 1000)
     with transaction.atomic():
         DeliveryAttempt.objects.create(delivery=delivery, status_code=status_code, duration_ms=duration, error=error)
         attempts = delivery.attempts + 1
         if not error:
             update = {"status": DeliveryStatus.DELIVERED, "delivered_at": timezone.now(), "last_error": ""}
+            outcome = "delivered"
         elif attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
             update = {"status": DeliveryStatus.DEAD, "last_error": error}
+            outcome = "gave_up"
         else:
             update = {"next_attempt_at": timezone.now() + backoff(attempts), "last_error": error}
+            outcome = "failed"
         WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=attempts, **update)
+        # Counted in the database with the attempt (workers may run on other machines than the web's /metrics).
+        tallies.add("registry_webhook_deliveries_total", {"outcome": outcome})
     return not error
 
 

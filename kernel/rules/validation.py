@@ -11,6 +11,7 @@ import ast
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -21,7 +22,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError as SchemaError
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from kernel.rules.semver import InvalidVersion, parse_version
 
@@ -31,6 +32,12 @@ logger = logging.getLogger(__name__)
 RESERVED_NAMES = frozenset({"validate", "id", "evaluate"})
 
 VALIDATIONS = Counter("registry_validations_total", "Documents validated, by kind and outcome.", ["kind", "outcome"])
+VALIDATION_SECONDS = Histogram(
+    "registry_validation_duration_seconds",
+    "Time to validate one document (JSON Schema and the kind's rules), by kind.",
+    ["kind"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 
 # JSON Schema keyword -> our machine code.
 _CODES = {
@@ -392,6 +399,13 @@ class SchemaValidator:
                 yield issue
 
     def check(self, document: Any) -> Report:
+        started = time.perf_counter()
+        try:
+            return self._check(document)
+        finally:
+            VALIDATION_SECONDS.labels(self.kind).observe(time.perf_counter() - started)
+
+    def _check(self, document: Any) -> Report:
         report = Report()
         if not isinstance(document, dict):
             report.error("", "invalid_type", f"Expected a JSON object, got {type(document).__name__}.")

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from kernel.api.filtersets import StrictQueryParameters
 from kernel.exceptions import DefinitionNotFound, RegistryError
+from kernel.metrics import ARTIFACT_SERVED_BYTES
 from kernel.reads.lookups import lookup
 from models_app.artifacts.storage import download_url, is_s3, open_stored
 from models_app.artifacts.upload import (
@@ -353,6 +354,7 @@ def read_span(stream, start: int, end: int) -> Iterator[bytes]:
             if not data:
                 break
             left -= len(data)
+            ARTIFACT_SERVED_BYTES.inc(len(data))
             yield data
     finally:
         stream.close()

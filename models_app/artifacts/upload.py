@@ -12,6 +12,7 @@ import hashlib
 import logging
 import posixpath
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
@@ -23,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from kernel.exceptions import Conflict, RegistryError
+from kernel.metrics import ARTIFACT_UPLOAD_SECONDS, ARTIFACT_UPLOADED_BYTES
 from kernel.models import changelog
 from kernel.rules.validation import pointer
 from models_app.artifacts.storage import artifact_storage, storage_tier
@@ -276,6 +278,7 @@ def store_files(version, files: Iterable[Incoming], *, user=None) -> list[Artifa
     row lock, which re-checks archiving and sealing against concurrent requests."""
     storage = artifact_storage()
     received: list[Received] = []
+    started = time.perf_counter()
     try:
         for incoming in files:
             ensure_uploadable(version, [incoming.filename])
@@ -330,6 +333,8 @@ def store_files(version, files: Iterable[Incoming], *, user=None) -> list[Artifa
         for item in received:
             _delete_quietly(storage, item.key)
         raise
+    ARTIFACT_UPLOADED_BYTES.inc(sum(item.size for item in received))
+    ARTIFACT_UPLOAD_SECONDS.observe(time.perf_counter() - started)
     return stored
 
 

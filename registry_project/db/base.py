@@ -38,7 +38,7 @@ _QUIET_STATES = frozenset({pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRA
 _NEVER_BY_COUNT = 2**31 - 1
 
 
-class _PreparingCursor(base.ServerBindingCursor):
+class PreparingCursor(base.ServerBindingCursor):
     """Binds its parameters on the server and has every statement prepared: the server parses and plans it on
     this connection's first use, and afterwards only executes it with new values (psycopg names and caches the
     prepared statements per connection)."""
@@ -51,7 +51,7 @@ class DatabaseOperations(operations.DatabaseOperations):
     def last_executed_query(self, cursor, sql, params):
         """The statement with its values, for logs and ``connection.queries``, also when it ran prepared (psycopg
         then keeps no text of it)."""
-        if isinstance(cursor, _PreparingCursor):
+        if isinstance(cursor, PreparingCursor):
             try:
                 return self.compose_sql(sql, params)
             except psycopg.errors.DataError:
@@ -62,11 +62,13 @@ class DatabaseOperations(operations.DatabaseOperations):
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
     _preparing = False
+    # Replaced by a traced subclass when tracing is on (registry_project/private_apis/for_opentelemetry.py).
+    preparing_cursor_class: type = PreparingCursor
 
     def get_connection_params(self):
         params = super().get_connection_params()
         if self.settings_dict.get("PREPARED_STATEMENTS", True) and params.get("prepare_threshold") is None:
-            # psycopg prepares nothing while the threshold is None (Django's default). Only a _PreparingCursor asks
+            # psycopg prepares nothing while the threshold is None (Django's default). Only a PreparingCursor asks
             # (Django's client-side-binding cursors never prepare), so no other statement is prepared by count.
             params["prepare_threshold"] = _NEVER_BY_COUNT
         return params
@@ -95,7 +97,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def create_cursor(self, name=None):
         if name or not self._preparing:
             return super().create_cursor(name)
-        return server_binding_cursor(self, _PreparingCursor)  # set up as Django's own create_cursor sets up its cursors
+        return server_binding_cursor(
+            self, self.preparing_cursor_class
+        )  # set up as Django's own create_cursor sets up its cursors
 
     def is_usable(self) -> bool:
         connection = self.connection

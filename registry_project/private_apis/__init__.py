@@ -1,7 +1,7 @@
 """Every private API of a framework the registry relies on, in one place, each with what it relies on.
 
 A private API is an underscore name, an internal module or an undocumented behaviour of Django, DRF,
-drf-spectacular or gunicorn: nothing promises it survives an upgrade. Each is wrapped here, one module
+drf-spectacular, gunicorn or OpenTelemetry's instrumentations: nothing promises it survives an upgrade. Each is wrapped here, one module
 per framework, and the rest of the code calls the wrapper, so an upgrade's breakage shows up in one folder; CI runs
 the suite on the next Django release as well as the pinned one (``make test-django-next``, called by ``.ci/run``),
 so it is known before anyone upgrades. Each wrapper's docstring names the private name or behaviour and the
@@ -18,6 +18,8 @@ versions it was read against.
   ``_get_parameters``, ``_get_response_bodies`` (``AutoSchemaHooks``).
 - ``for_gunicorn``: ``gunicorn.util.write_error`` replaced (``replace_error_writer``);
   ``Logger._compute_access_log_enabled`` (``LoggerHooks``). Imports no Django module itself.
+- ``for_opentelemetry``: opentelemetry-instrumentation-psycopg's ``_new_cursor_factory``
+  (``trace_prepared_cursors``).
 
 jsonschema's ``uniqueItems`` keyword is read from the public ``Draft202012Validator.VALIDATORS``.
 
