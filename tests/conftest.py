@@ -14,6 +14,24 @@ from kernel.models import ApiKey
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The files that take longest are collected first: `make test` runs two pytest-xdist workers that take whole files
+# in collection order, so a two-minute file collected last would run alone at the end while the other worker idles.
+SLOW_FILES_FIRST = (
+    "tests/contract/test_schemathesis.py",
+    "tests/browser/test_every_admin_page.py",
+    "tests/kernel/test_webhook_slow_receivers.py",
+    "tests/integration/test_backup_jobs.py",
+    "tests/contract/test_readme.py",
+    "tests/kernel/test_permission_walker.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    first = {path: position for position, path in enumerate(SLOW_FILES_FIRST)}
+    items.sort(
+        key=lambda item: first.get(item.path.relative_to(ROOT).as_posix(), len(first))
+    )  # stable: in-file order kept
+
 
 def example(app: str, name: str) -> dict:
     return json.loads((ROOT / app / "examples" / f"{name}.json").read_text())

@@ -17,8 +17,10 @@ from kernel.documents.shape import (
     DEFINITION_FIELDS,
     DEFINITION_KEY,
     IDENTITY_FIELDS,
+    LABELS_KEY,
     MUTABLE_VERSION_FIELDS,
     check_definition_block,
+    check_labels,
     set_alias_names,
 )
 from kernel.exceptions import Conflict, DefinitionNotFound
@@ -259,12 +261,20 @@ def _apply_parent_fields(definition: Definition, document: dict) -> list[Issue]:
 
 
 def create_definition(
-    definition_model: type[Definition], name: str, *, user=None, tags: list | None = None, description: str = ""
+    definition_model: type[Definition],
+    name: str,
+    *,
+    user=None,
+    tags: list | None = None,
+    description: str = "",
+    labels: dict[str, str] | None = None,
 ) -> Definition:
     """Create a definition that has no version yet (MLflow's ``create_registered_model``; the registry's own API
-    creates a definition with its first version). Refused with 409 ``definition_exists`` when the name is taken,
-    deleted or not; one ``<kind>.created`` change-log entry."""
+    creates a definition with its first version), with its labels if any. Refused with 409 ``definition_exists``
+    when the name is taken, deleted or not; one ``<kind>.created`` change-log entry."""
     errors = check_definition_block({"tags": tags or [], "description": description})
+    if labels:
+        errors.extend(check_labels(labels))
     if not is_name(name):
         errors.insert(0, Issue("/name", "invalid_name", NAME_MESSAGE))
     if errors:
@@ -279,13 +289,17 @@ def create_definition(
                     owner=user if getattr(user, "is_authenticated", False) else None,
                     tags=list(tags or []),
                     description=description,
+                    labels=dict(labels) if labels else None,
                 )
         except IntegrityError:
             raise _definition_exists(definition_model, name) from None
-        definition.record(
-            f"{definition.kind}.created",
-            {"created": True, DEFINITION_KEY: {"tags": definition.tags, "description": definition.description}},
-        )
+        changes: dict[str, Any] = {
+            "created": True,
+            DEFINITION_KEY: {"tags": definition.tags, "description": definition.description},
+        }
+        if labels:
+            changes[LABELS_KEY] = [None, definition.labels]
+        definition.record(f"{definition.kind}.created", changes)
         definition.announce_change()
         log_write("created", definition)
     return definition

@@ -127,6 +127,11 @@ def registered_model(model: Model) -> dict:
     return registered_models([model])[0]
 
 
+def created_registered_model(model: Model) -> dict:
+    """A model just created: no versions and no aliases yet, so nothing more is read."""
+    return _registered_model(model, [], [])
+
+
 def _registered_model(model: Model, versions: list[ModelVersion], aliases: list[Alias]) -> dict:
     by_version: dict = defaultdict(list)
     for alias in aliases:

@@ -197,7 +197,7 @@ class CreateRegisteredModel(MlflowEndpoint):
         model = writes.create_model(
             self.text("name"), tags=self.tags(), user=request.user, description=self.text("description", required=False)
         )
-        return model_answer(model)
+        return Response({"registered_model": documents.created_registered_model(model)})
 
 
 class GetRegisteredModel(MlflowEndpoint):

@@ -123,14 +123,10 @@ def check_model_tags(tags: dict[str, str], *, path: str = "tags") -> None:
 
 
 def create_model(name: str, *, tags: dict[str, str], description: str = "", user=None) -> Model:
-    """MLflow's create_registered_model: the definition and its labels, in one transaction (a refused tag leaves
-    no model behind)."""
+    """MLflow's create_registered_model: the definition with its labels, one change-log entry (a refused tag
+    leaves no model behind)."""
     check_model_tags(tags)
-    with transaction.atomic():
-        model = create_definition(Model, name, user=user, description=description)
-        if tags:
-            set_labels(model, tags)
-    return model
+    return create_definition(Model, name, user=user, description=description, labels=tags)
 
 
 def set_model_tag(model: Model, key: str, value: str | None) -> None:

@@ -29,6 +29,8 @@ REGISTRY_TASKS = {
     "kernel.tasks.deliver_webhooks": False,
     "kernel.tasks.deliver_webhook_lane": False,
     "models_app.tasks.verify_artifacts": False,
+    "kernel.tasks.backup_registry": False,
+    "kernel.tasks.check_restore": False,
 }
 
 

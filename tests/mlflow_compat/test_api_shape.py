@@ -171,3 +171,22 @@ def test_a_version_read_costs_a_few_queries(mlflow, django_assert_max_num_querie
     with django_assert_max_num_queries(5):
         answer = mlflow.get(f"{API}/registered-models/alias?name=served&alias=champion")
     assert answer.json()["model_version"]["version"] == "1"
+
+
+def test_creating_a_tagged_model_is_one_change_and_a_few_statements(mlflow, django_assert_max_num_queries):
+    from kernel.models.changelog import ChangeLogEntry
+
+    mlflow.get(f"{API}/registered-models/search")  # the key verified and cached
+    tags = [{"key": "team", "value": "nlp"}, {"key": "env", "value": "dev"}]
+
+    # The key's credential token, the name's check, the model's insert, its change-log entry (a savepoint each
+    # around the insert and the whole write, in the test's transaction)
+    with django_assert_max_num_queries(8):
+        answer = mlflow.post(f"{API}/registered-models/create", {"name": "tagged", "tags": tags}, format="json")
+
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["registered_model"]["tags"] == sorted(tags, key=lambda tag: tag["key"])
+    entries = ChangeLogEntry.objects.filter(kind="model", name="tagged")
+    assert [e.action for e in entries] == ["model.created"]
+    assert entries[0].changes["labels"] == [None, {"team": "nlp", "env": "dev"}]
+    assert Model.get_alive("tagged").labels == {"team": "nlp", "env": "dev"}
