@@ -66,6 +66,10 @@ ARTIFACT_UPLOAD_SECONDS = Histogram(
 RATE_LIMITED = Counter(
     "registry_rate_limited", "Requests refused with 429 by the rate limits, by bucket (api, check).", ["scope"]
 )
+for _scope in ("api", "check"):
+    # Each series exists at 0 from a worker's start: rate() cannot see a series whose first sample is already its
+    # first refusals (the dashboard's rate-limit panel stayed flat through 157 of them).
+    RATE_LIMITED.labels(_scope)
 CELERY_TASK_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 # Database-backed families (kernel.models.tallies): histograms by name with their buckets; the rest are counters.
 TALLY_HISTOGRAMS = {"registry_celery_task_duration_seconds": CELERY_TASK_BUCKETS}

@@ -386,6 +386,8 @@ def test_one_scrape_answers_the_operators_questions_across_workers(traced, user,
     assert grew("registry_artifact_served_bytes_total") == 5100
     assert grew("registry_artifact_upload_duration_seconds_count") == 1
     assert grew("registry_rate_limited_total", scope="api") == 1
+    # Both scopes are series at 0 before any refusal, so rate() sees the first one (a first sample is a start).
+    assert {"scope": "check"} in series(before, "registry_rate_limited_total")
     # Counted by the Celery worker, in the database, and read by whichever web worker answered.
     assert (
         value(after, "registry_webhook_deliveries_total", **delivered) == 7
