@@ -229,8 +229,10 @@ LINKED_PATH_PARAMETERS = {
 # Operations a link must not lead to: a version's attestation exists only for derived versions; a restore is the
 # way back after a DELETE (a client, or a fuzzer's use-after-free check, would read a restored resource as one
 # that a DELETE failed to remove).
-# A definition's history (and an alias's) outlives its deletion by design, so it is no target either.
-UNLINKED_TARGETS = ("/attestation", "/restore", "/history")
+# A definition's history (and an alias's) outlives its deletion by design, so it is no target either. A rename moves
+# the resource to another name, so every later link by the name it was created under would rightly answer 404 (a
+# fuzzer's "created resource not found").
+UNLINKED_TARGETS = ("/attestation", "/restore", "/history", "/rename")
 
 
 def link_root(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
