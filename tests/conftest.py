@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from kernel.models import ApiKey
+from tests import replica_mode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,3 +152,47 @@ def readonly_api(user) -> APIClient:
 @pytest.fixture
 def anon() -> APIClient:
     return APIClient()
+
+
+if replica_mode.active():
+    # The suite against a read replica (tests/replica_suite.py): a statement-count bound counts the statements of
+    # every database, since a read's now run on the replica, and leaves out the replica routing's own.
+
+    class _EveryDatabase:
+        def __init__(self, contexts):
+            self.contexts = contexts
+
+        @property
+        def captured_queries(self) -> list[dict]:
+            queries = (query for context in self.contexts for query in context.captured_queries)
+            return [query for query in queries if not replica_mode.is_routing(query)]
+
+        def __len__(self) -> int:
+            return len(self.captured_queries)
+
+    @contextmanager
+    def _count_on_every_database(num: int, exact: bool = True, connection=None, info: str | None = None):
+        from django.db import connections
+        from django.test.utils import CaptureQueriesContext
+
+        with ExitStack() as stack:
+            captured = _EveryDatabase([stack.enter_context(CaptureQueriesContext(c)) for c in connections.all()])
+            yield captured
+        performed = len(captured)
+        if performed > num or (exact and performed != num):
+            statements = "\n\n".join(query["sql"] for query in captured.captured_queries)
+            pytest.fail(
+                f"Expected {'' if exact else 'at most '}{num} statements on every database but {performed} were "
+                f"run{chr(10) + info if info else ''}\n\n{statements}"
+            )
+
+    @pytest.fixture
+    def django_assert_num_queries():
+        return _count_on_every_database
+
+    @pytest.fixture
+    def django_assert_max_num_queries():
+        def at_most(num: int, connection=None, info: str | None = None):
+            return _count_on_every_database(num, exact=False, connection=connection, info=info)
+
+        return at_most

@@ -109,9 +109,10 @@ class Server:
 
 
 @contextmanager
-def primary_and_replica():
-    """Yields (primary, replica), both running: the primary with no database of the registry's yet (the caller
-    loads one before the replica is made, or after: the replica follows either way)."""
+def primary_and_replica(settings: tuple[str, ...] = ()):
+    """Yields (primary, replica, folder), the primary running (``make_replica`` starts the replica), with no
+    database of the registry's yet (the caller loads one before the replica is made, or after: the replica follows
+    either way). ``settings`` are added to both servers' configuration, after ``SETTINGS``."""
     top = Path(tempfile.mkdtemp(prefix="registry-replica-test-"))
     if os.geteuid() == 0:
         shutil.chown(top, SERVER_USER, SERVER_USER)
@@ -134,7 +135,7 @@ def primary_and_replica():
             ]
         )
         with open(primary.folder / "postgresql.conf", "a") as conf:
-            conf.write("\n".join(SETTINGS) + "\n")
+            conf.write("\n".join((*SETTINGS, *settings)) + "\n")
         primary.start()
         started.append(primary)
         yield primary, replica, top

@@ -16,7 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.db import connection
+from django.db import connections
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,11 +27,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def shared_database_url() -> str:
+def shared_database_url(alias: str = "default") -> str:
     """The database pytest-django is using, for a server process to share (PostgreSQL only)."""
-    s = connection.settings_dict
+    s = connections[alias].settings_dict
     auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
     return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def shared_replica_urls() -> dict[str, str]:
+    """``DATABASE_REPLICA_URLS`` for a server process on the test database, when the suite has replicas."""
+    replicas = [shared_database_url(alias) for alias in connections if alias.startswith("replica_")]
+    return {"DATABASE_REPLICA_URLS": ",".join(replicas)} if replicas else {}
 
 
 def _wait_for(url: str, process: subprocess.Popen, log_file, seconds: float = 30) -> None:
@@ -59,6 +65,8 @@ def gunicorn(*, workers: int = 1, env: dict | None = None, log: Path | None = No
     environment = {
         **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")},
         "DATABASE_URL": shared_database_url(),
+        # Under make test-replica, the replica's URL names the test database too (a test mirror's NAME).
+        **shared_replica_urls(),
         "DEBUG": "false",
         "SECRET_KEY": "test-secret-key-not-for-production",
         "SECURE_SSL_REDIRECT": "false",
@@ -154,7 +162,7 @@ def pgbouncer(*, pool_size: int = 4):
     in turn rather than the most recently used first, so a client's consecutive transactions land in different
     server sessions whenever the pool holds more than one: state a session kept (a prepared statement, a
     session-level advisory lock, a ``SET``) is then missing, or left behind, where a test can see it."""
-    s = connection.settings_dict
+    s = connections["default"].settings_dict
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="registry-test-pgbouncer-"))
     (folder / "users.txt").write_text(f'"{s["USER"]}" "{s["PASSWORD"] or ""}"\n')

@@ -19,7 +19,7 @@ from kernel.writes.register import register
 from models_app.models import Model
 from registry_project.beat import LOCK_KEY
 from tests.integration.test_celery_jobs import start
-from tests.servers import shared_database_url, wait_for
+from tests.servers import shared_database_url, shared_replica_urls, wait_for
 
 
 def stop(process: subprocess.Popen, how: int = signal.SIGTERM) -> None:
@@ -46,6 +46,7 @@ def test_scheduled_backups_restore_and_a_corrupted_one_is_reported(anon, model_d
     env = {
         **os.environ,
         "DATABASE_URL": shared_database_url(),
+        **shared_replica_urls(),
         "CELERY_BROKER_URL": broker,
         "CELERY_RESULT_BACKEND": broker,
         "ARTIFACT_ROOT": str(tmp_path / "store"),

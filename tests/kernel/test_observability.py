@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kernel.models import ApiKey
 from kernel.models.webhooks import WebhookSubscription
 from tests.kernel.test_webhooks import Receiver
-from tests.servers import ROOT, free_port, gunicorn, shared_database_url, start_redis, wait_for
+from tests.servers import ROOT, free_port, gunicorn, shared_database_url, shared_replica_urls, start_redis, wait_for
 
 pytestmark = [pytest.mark.postgres]
 
@@ -116,6 +116,7 @@ def traced(django_db_setup, tmp_path_factory):
         **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
         **tracing_env,
         "DATABASE_URL": shared_database_url(),
+        **shared_replica_urls(),
         "CELERY_BROKER_URL": f"redis://127.0.0.1:{broker_port}/0",
         "CELERY_RESULT_BACKEND": "",
         "REDIS_URL": f"redis://127.0.0.1:{broker_port}/1",

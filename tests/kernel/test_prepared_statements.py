@@ -4,16 +4,21 @@ server prepared once per connection (registry_project.db); everything else keeps
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 URL = "/api/v1/models"
 
 
-def prepared_statements() -> list[str]:
-    with connection.cursor() as cursor:
+def prepared_statements(alias: str = "default") -> list[str]:
+    with connections[alias].cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         return [row[0] for row in cursor.fetchall()]
+
+
+def reads_alias() -> str:
+    """Where the API's reads run: the replica's connection under make test-replica, else the primary's."""
+    return next((alias for alias in connections if alias.startswith("replica_")), "default")
 
 
 @pytest.fixture
@@ -28,19 +33,20 @@ def lookups(statements: list[str]) -> list[str]:
 
 
 def test_document_reads_and_the_credential_token_are_prepared_once(api, registered):
-    before = prepared_statements()
+    before = prepared_statements(reads_alias())
     for _ in range(3):
         assert api.get(f"{URL}/llama2-7b-chat").json()["version"] == "1.1.0"
         assert api.get(f"{URL}/llama2-7b-chat/versions/current").json()["version"] == "1.0.0"
         assert api.get(f"{URL}/llama2-7b-chat/versions/1.0.0").json()["version"] == "1.0.0"
-    statements = prepared_statements()
+    statements = prepared_statements(reads_alias())
     assert len(lookups(statements)) == len(set(lookups(statements))) >= 3  # latest, current, by number: once each
     assert len(statements) > len(before)
-    # The writes above read the credential token on its own, prepared once; each lookup reads it too.
-    assert sum(s.startswith("SELECT token FROM") for s in statements) == 1
+    # The writes above (on the primary) read the credential token on its own, prepared once; each lookup reads it.
+    primary = prepared_statements()
+    assert sum(s.startswith("SELECT token FROM") for s in primary) == 1
     assert all("registry_project_credentialgeneration" in s for s in lookups(statements))
     # Writes and lists are not prepared: only the fixed reads are.
-    assert not [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "WITH"))]
+    assert not [s for s in {*statements, *primary} if s.lstrip().upper().startswith(("INSERT", "UPDATE", "WITH"))]
 
 
 def test_a_prepared_read_follows_the_data(api, registered):

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from kernel.models import ApiKey
-from tests import replica_cluster
+from tests import replica_cluster, replica_mode
 from tests.conftest import example
 from tests.servers import gunicorn, shared_database_url, wait_for
 from tests.services import IN_CI
@@ -364,6 +364,7 @@ def test_every_read_of_the_api_is_answered_by_the_replica(cluster):
     assert _in_rotation(cluster)  # nothing that failed on the replica was quietly answered again by the primary
 
 
+@pytest.mark.skipif(replica_mode.active(), reason="make test-replica configures a replica")
 def test_without_replicas_nothing_is_installed(settings):
     """No DATABASE_REPLICA_URLS (this suite's own settings): no router, no middleware, no replica alias; every query
     runs on the primary as before, and a write's answer carries no token."""

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext as django_capture
 
 from kernel.models import ApiKey
 from kernel.writes.register import register
+from tests.servers import shared_database_url, shared_replica_urls
 
 URL = "/api/v1/models"
 
@@ -228,9 +229,9 @@ def test_a_revoke_is_seen_at_once_by_two_other_server_processes(model_doc, path,
     from bench.http_load import gunicorn
     from models_app.models import Model
 
-    settings = connection.settings_dict
     env = {
-        "DATABASE_URL": f"postgresql://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}",
+        "DATABASE_URL": shared_database_url(),
+        **shared_replica_urls(),  # make test-replica: both processes read from the replica
         "DEBUG": "false",
         "SECRET_KEY": "two-process-test",
         "ALLOWED_HOSTS": "127.0.0.1",
