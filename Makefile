@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: run test test-sqlite browser-deps test-django-next install install-dev docs lint format manifests bench bench-side-by-side bench-mlflow-client bench-scale bench-all schema check-deploy clean
+.PHONY: run test test-sqlite test-replica browser-deps test-django-next install install-dev docs lint format manifests bench bench-side-by-side bench-mlflow-client bench-scale bench-all schema check-deploy clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,17 @@ test: install-dev browser-deps
 # The embedded default that `make run` uses: the same suite on SQLite, tests that need PostgreSQL/Redis skipped.
 test-sqlite: install-dev browser-deps
 	REGISTRY_TEST_SQLITE=1 $(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+
+# The API suite again with a read replica configured (issue 31; tests/replica_suite.py): a PostgreSQL primary and its
+# streaming replica of its own (initdb, pg_basebackup -R, loopback ports), the primary committing with remote_apply,
+# every database test in autocommit, so each API read in rotation is served by the replica; the run fails unless the
+# replica's own statistics show it did. The browser, deploy and integration tests are not in it: admin pages, files
+# and worker processes, none of which reads from a replica. Redis databases 12 and 11 (make test has 15 and 14).
+REPLICA_SUITE ?= tests/bindings_app tests/client tests/contract tests/kernel tests/mlflow_compat tests/models_app \
+	tests/pipelines_app tests/policies_app
+test-replica: install-dev
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/12} $(PY) -m tests.replica_suite $(PYTEST_PARALLEL) \
+		$(REPLICA_SUITE) $(PYTEST_ARGS)
 
 # The documentation site from docs/ (mkdocs-material) into site/; --strict turns every warning (a broken link or
 # anchor, a page missing from the nav) into a failure. NO_MKDOCS_2_WARNING silences mkdocs-material's banner

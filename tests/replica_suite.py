@@ -20,15 +20,21 @@ What makes the suite's tests meaningful against a replica (``tests/replica_mode.
   and leave out the routing's own (the token after a write, a rotation check): they are a cost of having
   replicas, stated in docs/production.md, not of the operation measured.
 
-After the run, the replica's own statistics (``pg_stat_statements``) must show it served reads: a configuration
-that sent everything to the primary would otherwise pass unnoticed.
+After the run, most of the API reads the tests made must have been sent to the replica (counted in each test
+process) and the replica's own statistics (``pg_stat_statements``) must show it ran them: a configuration that
+sent everything to the primary would otherwise pass unnoticed.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
 
 from tests import replica_cluster
 
@@ -40,8 +46,9 @@ SERVED_BY_THE_REPLICA = """
     WHERE dbid <> (SELECT oid FROM pg_database WHERE datname = 'postgres') AND query ILIKE 'select%%'
       AND query NOT ILIKE '%%pg_is_in_recovery%%' AND query NOT ILIKE '%%pg_last_wal_replay_lsn%%'
 """
-# Far fewer than the suite's reads (tens of thousands): a run whose replica served almost nothing fails.
-AT_LEAST = 1000
+# The share of the tests' API reads the replica must have served. The rest are the first reads after a quiet
+# spell (a replica's age is not known yet: the primary answers) and the tests that stop or pause a replica.
+AT_LEAST = 0.8
 
 
 def main(args: list[str]) -> int:
@@ -58,17 +65,27 @@ def main(args: list[str]) -> int:
         primary.query("postgres", "ALTER SYSTEM SET synchronous_commit = 'remote_apply'")
         primary.query("postgres", "SELECT pg_reload_conf()")
         primary.query("postgres", "SELECT pg_stat_statements_reset()")
+        report = Path(tempfile.mkdtemp(prefix="registry-replica-report-"))
         env = {
             **os.environ,
+            "REGISTRY_TEST_REPLICA_REPORT": str(report),
             "DATABASE_URL": primary.url("registry"),
             "REGISTRY_TEST_REPLICA_URLS": replica.url("registry"),  # tests/replica_mode.py
         }
         print(f"test-replica: primary on 127.0.0.1:{primary.port}, its replica on 127.0.0.1:{replica.port}", flush=True)
         status = subprocess.call([sys.executable, "-m", "pytest", "-p", "tests.replica_mode", *args], env=env)
+        chosen = Counter()
+        for worker in report.glob("*.json"):
+            chosen.update(json.loads(worker.read_text()))
+        shutil.rmtree(report, ignore_errors=True)
         (served,) = replica.query("postgres", SERVED_BY_THE_REPLICA)[0]
-        print(f"test-replica: the replica ran {served} read statements of the suite (its pg_stat_statements)")
-        if status == 0 and served < AT_LEAST:
-            print(f"test-replica: fewer than {AT_LEAST}: the reads did not go to the replica", file=sys.stderr)
+        reads = chosen["replica"] + chosen["primary"]
+        print(
+            f"test-replica: {chosen['replica']} of the tests' {reads} API reads were sent to the replica, which ran "
+            f"{served} read statements (its pg_stat_statements)"
+        )
+        if status == 0 and (chosen["replica"] < AT_LEAST * reads or served == 0):
+            print(f"test-replica: the replica served less than {AT_LEAST:.0%} of the reads", file=sys.stderr)
             return 1
         return status
 
