@@ -5,6 +5,7 @@ for tests that stall or stop Redis (never the shared one), and Debian's PgBounce
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -156,26 +157,44 @@ PGBOUNCER = "/usr/sbin/pgbouncer"
 
 
 @contextmanager
-def pgbouncer(*, pool_size: int = 4):
+def pgbouncer(*, pool_size: int = 4, shipped: str | None = None, password: str = ""):
     """A PgBouncer of our own in transaction mode on a free port of 127.0.0.1, in front of the PostgreSQL server the
     tests use; yields the URL of the test database through it. ``server_round_robin`` hands out server connections
     in turn rather than the most recently used first, so a client's consecutive transactions land in different
     server sessions whenever the pool holds more than one: state a session kept (a prepared statement, a
-    session-level advisory lock, a ``SET``) is then missing, or left behind, where a test can see it."""
+    session-level advisory lock, a ``SET``) is then missing, or left behind, where a test can see it.
+
+    ``shipped``: run this ``pgbouncer.ini`` instead (deploy/kubernetes/pgbouncer.yaml's), only its address, port,
+    user list and its one database pointed here; ``password`` is then the user's in the user list."""
     s = connections["default"].settings_dict
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="registry-test-pgbouncer-"))
-    (folder / "users.txt").write_text(f'"{s["USER"]}" "{s["PASSWORD"] or ""}"\n')
-    (folder / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        f"* = host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {folder / 'users.txt'}\n"
-        f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\n"
-        "server_round_robin = 1\n"
-        f"logfile = {folder / 'pgbouncer.log'}\n"
-    )
+    (folder / "users.txt").write_text(f'"{s["USER"]}" "{password or s["PASSWORD"] or ""}"\n')
+    server = f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432}"
+    if shipped:
+        here = {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(port),
+            "auth_file": str(folder / "users.txt"),
+            "logfile": str(folder / "pgbouncer.log"),
+        }
+        config = re.sub(r"(?m)^(\w+) = host=.*$", rf"\1 = {server} dbname={s['NAME']}", shipped)
+        config = re.sub(r"(?m)^(listen_addr|listen_port|auth_file) = .*$", lambda m: f"{m[1]} = {here[m[1]]}", config)
+        database = re.search(r"(?m)^(\w+) = host=", shipped)[1]
+        config += f"logfile = {here['logfile']}\n"
+    else:
+        config = (
+            "[databases]\n"
+            f"* = {server}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {folder / 'users.txt'}\n"
+            f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\n"
+            "server_round_robin = 1\n"
+            f"logfile = {folder / 'pgbouncer.log'}\n"
+        )
+        database = s["NAME"]
+    (folder / "pgbouncer.ini").write_text(config)
     command = [PGBOUNCER, str(folder / "pgbouncer.ini")]
     if os.geteuid() == 0:  # PgBouncer refuses to run as root; it switches to -u's user after reading its files
         shutil.chown(folder, "postgres")
@@ -185,8 +204,9 @@ def pgbouncer(*, pool_size: int = 4):
         if not wait_for(lambda: process.poll() is not None or _accepts(port), 20) or process.poll() is not None:
             log = folder / "pgbouncer.log"
             raise RuntimeError(f"pgbouncer did not start: {log.read_text()[-2000:] if log.exists() else ''}")
-        auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-        yield f"postgresql://{auth}@127.0.0.1:{port}/{s['NAME']}"
+        secret = password or s["PASSWORD"]
+        auth = s["USER"] + (f":{secret}" if secret else "")
+        yield f"postgresql://{auth}@127.0.0.1:{port}/{database}"
     finally:
         process.terminate()
         try:

@@ -15,11 +15,12 @@ import urllib.request
 
 import psycopg
 import pytest
+import yaml
 from django.contrib.auth import get_user_model
 from django.db import connection
 
 from kernel.models import ApiKey
-from tests.servers import PGBOUNCER, gunicorn, pgbouncer, shared_database_url
+from tests.servers import PGBOUNCER, ROOT, gunicorn, pgbouncer, shared_database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -130,3 +131,22 @@ def test_the_service_runs_behind_pgbouncer_in_transaction_mode(model_doc):
 
             # Sixteen threads, yet the server has no more sessions than the pool holds (and it did use several).
             assert 1 < len(server_sessions()) <= POOL_SIZE
+
+
+def test_the_shipped_pgbouncer_configuration_pools_by_transaction_and_checks_passwords():
+    """deploy/kubernetes/pgbouncer.yaml's pgbouncer.ini, run by Debian's PgBouncer with only its address, user list
+    and database pointed here: it accepts the user with the password of its user list, refuses another, and lends
+    server sessions by transaction (a second client gets the session the first, still connected, has released;
+    in session mode it would get one of its own)."""
+    if not os.access(PGBOUNCER, os.X_OK) and not os.environ.get("CI"):
+        pytest.skip(f"no PgBouncer at {PGBOUNCER} (apt-get install pgbouncer; .ci/run does)")
+    manifests = yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "pgbouncer.yaml").read_text())
+    (config,) = (m["data"]["pgbouncer.ini"] for m in manifests if m["kind"] == "ConfigMap")
+    with pgbouncer(shipped=config, password="pooled-secret-1") as url:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as first:
+            (pid,) = first.execute("SELECT pg_backend_pid()").fetchone()
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as second:
+                assert second.execute("SELECT pg_backend_pid()").fetchone() == (pid,)
+                assert second.execute("SELECT count(*) FROM django_migrations").fetchone()[0] > 0
+        with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+            psycopg.connect(url.replace("pooled-secret-1", "another-secret"), connect_timeout=5).close()
