@@ -178,6 +178,14 @@ DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 DATABASE_REPLICA_MAX_LAG_SECONDS = env_float("DATABASE_REPLICA_MAX_LAG_SECONDS", 5.0, minimum=0.1)
 # How often each process checks its replicas' positions (when a read needs them), at most.
 DATABASE_REPLICA_CHECK_SECONDS = env_float("DATABASE_REPLICA_CHECK_SECONDS", 1.0, minimum=0.05)
+REPLICA_CONNECTION_OPTIONS = {
+    "connect_timeout": 2,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 10000,  # milliseconds
+}
 if DATABASE_REPLICA_URLS:
     if not IS_POSTGRES:
         raise ImproperlyConfigured("DATABASE_REPLICA_URLS needs a PostgreSQL primary (DATABASE_URL).")
@@ -190,9 +198,11 @@ if DATABASE_REPLICA_URLS:
         replica = env.db_url_config(url)
         if replica["ENGINE"] != "django.db.backends.postgresql":
             raise ImproperlyConfigured(f"DATABASE_REPLICA_URLS: replica {number} is not a PostgreSQL URL.")
-        replica.setdefault("OPTIONS", {}).setdefault(
-            "connect_timeout", 2
-        )  # a replica out of reach: soon out of rotation
+        # A replica out of reach is soon out of rotation: a new connection gives up after 2 s, and one whose host
+        # stops answering mid-read fails within about 10 s (TCP keepalives and tcp_user_timeout, libpq's), not after
+        # the kernel's 2 hours of keepalive or 15 minutes of retransmissions. A URL's own values win.
+        for option, value in REPLICA_CONNECTION_OPTIONS.items():
+            replica.setdefault("OPTIONS", {}).setdefault(option, value)
         DATABASES[f"replica_{number}"] = {
             **DATABASES["default"],
             **replica,

@@ -7,7 +7,9 @@ read the registry's tables, counted on the primary and on the replica before and
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from http.cookies import SimpleCookie
@@ -372,3 +374,33 @@ def test_without_replicas_nothing_is_installed(settings):
     assert settings.DATABASE_ROUTERS == []
     assert not any("replicas" in middleware for middleware in settings.MIDDLEWARE)
     assert list(settings.DATABASES) == ["default"]
+
+
+def test_a_replica_connection_gives_up_on_a_silent_host_unless_its_url_says_otherwise():
+    """connect_timeout, TCP keepalives and tcp_user_timeout on every replica alias (docs/production.md: a host that
+    stops answering mid-read fails the read in about 10 s); a value the URL sets is kept. Settings read in a fresh
+    process configured by the environment only, as in production."""
+    script = (
+        "import json; from django.conf import settings\n"
+        "print(json.dumps([settings.DATABASES[a]['OPTIONS'] for a in ('replica_1', 'replica_2')]))\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "REGISTRY_TEST_REPLICA_URLS"},
+        "DJANGO_SETTINGS_MODULE": "registry_project.settings",
+        "DATABASE_URL": "postgresql://registry@127.0.0.1:5432/registry",
+        "DATABASE_REPLICA_URLS": "postgresql://registry@127.0.0.1:5433/registry,"
+        "postgresql://registry@127.0.0.1:5434/registry?keepalives_idle=30&connect_timeout=7",
+    }
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    first, second = json.loads(done.stdout)
+    assert first == {
+        "connect_timeout": 2,
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 2,
+        "tcp_user_timeout": 10000,
+    }
+    assert (int(second["keepalives_idle"]), int(second["connect_timeout"])) == (30, 7)
+    assert second["tcp_user_timeout"] == 10000
