@@ -22,24 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import free_port, gunicorn  # noqa: E402
-from bench.models_api import EXAMPLE, recreate_database  # noqa: E402
+from bench.http_load import free_port, gunicorn, manage, recreate_database  # noqa: E402
+from bench.models_api import EXAMPLE  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_artifacts_bench")
 MIB = 1024 * 1024
 SIZES = [16 * MIB, 256 * MIB, 1024 * MIB]
 BLOCK = os.urandom(MIB)
-
-
-def manage(env: dict, *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def seed(env: dict) -> str:
@@ -123,7 +112,7 @@ def run(label: str, env: dict, key: str, version: str) -> list[str]:
 
 
 def main() -> None:
-    recreate_database()
+    recreate_database(DATABASE_URL)
     with tempfile.TemporaryDirectory(prefix="artifact-bench-") as root:
         env = {
             "DATABASE_URL": DATABASE_URL,

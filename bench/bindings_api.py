@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import TABLE_HEADER, gunicorn, run_load  # noqa: E402
+from bench.http_load import TABLE_HEADER, gunicorn, manage, recreate_database, run_load  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_bindings_bench")
 ENV = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
@@ -28,29 +26,8 @@ EXAMPLE = json.loads((ROOT / "models_app" / "examples" / "llama2-7b-chat.json").
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
 
 
-def manage(*args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
-
-
-def database(action: str) -> None:
-    parsed = urlparse(DATABASE_URL)
-    name = parsed.path.lstrip("/")
-    base = ["psql", "-h", parsed.hostname or "127.0.0.1", "-U", parsed.username or "postgres", "-d", "postgres", "-qc"]
-    subprocess.run([*base, f'DROP DATABASE IF EXISTS "{name}"'], check=True)
-    if action == "create":
-        subprocess.run([*base, f'CREATE DATABASE "{name}"'], check=True)
-
-
 def seed_and_key() -> tuple[str, list[int]]:
-    manage("migrate", "--verbosity", "0")
+    manage(ENV, "migrate", "--verbosity", "0")
     script = (
         "import json\n"
         "from django.contrib.auth import get_user_model\n"
@@ -71,12 +48,12 @@ def seed_and_key() -> tuple[str, list[int]]:
         "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')\n"
         "print(json.dumps(ids))\n"
     )
-    ids = json.loads(manage("shell", "-c", script).strip().splitlines()[-1])
-    return manage("create_api_key", "bench").strip().splitlines()[-1], ids
+    ids = json.loads(manage(ENV, "shell", "-c", script).strip().splitlines()[-1])
+    return manage(ENV, "create_api_key", "bench").strip().splitlines()[-1], ids
 
 
 def main() -> None:
-    database("create")
+    recreate_database(DATABASE_URL)
     try:
         key, ids = seed_and_key()
         headers = {"Authorization": f"Api-Key {key}"}
@@ -166,7 +143,7 @@ def main() -> None:
         for row in rows:
             print(row.row())
     finally:
-        database("drop")
+        recreate_database(DATABASE_URL, create=False)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import gunicorn, run_load  # noqa: E402
+from bench.http_load import gunicorn, manage, recreate_database, run_load  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench_capacity")
 ENV = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
@@ -36,28 +35,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 CLIENTS = 4
 
 
-def manage(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
-def database(action: str) -> None:
-    parsed = urlparse(DATABASE_URL)
-    name = parsed.path.lstrip("/")
-    base = ["psql", "-h", parsed.hostname or "127.0.0.1", "-U", parsed.username or "postgres", "-d", "postgres", "-qc"]
-    subprocess.run([*base, f'DROP DATABASE IF EXISTS "{name}"'], check=True)
-    if action == "create":
-        subprocess.run([*base, f'CREATE DATABASE "{name}"'], check=True)
-
-
 def seed() -> tuple[str, str]:
-    manage("migrate", "--verbosity", "0")
+    manage(ENV, "migrate", "--verbosity", "0")
     script = (
         "import copy, json\n"
         "from django.contrib.auth import get_user_model\n"
@@ -82,8 +61,8 @@ def seed() -> tuple[str, str]:
         "from bindings_app.models import ProviderBinding as B\n"
         "print(B.objects.order_by('pk').values_list('pk', flat=True).first())\n"
     )
-    binding = manage("shell", "-c", script).strip().splitlines()[-1]
-    return manage("create_api_key", "bench").strip().splitlines()[-1], binding
+    binding = manage(ENV, "shell", "-c", script).strip().splitlines()[-1]
+    return manage(ENV, "create_api_key", "bench").strip().splitlines()[-1], binding
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -158,7 +137,7 @@ def scenarios(binding: str):
 
 
 def main() -> None:
-    database("create")
+    recreate_database(DATABASE_URL)
     rows: dict[str, list[tuple]] = {}
     try:
         key, binding = seed()
@@ -195,7 +174,7 @@ def main() -> None:
                         )
                     )
     finally:
-        database("drop")
+        recreate_database(DATABASE_URL, create=False)
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min) at the end; {os.cpu_count()} cores")
     print(
         "| request | requests | req/s (wall) | p50 ms | p99 ms | web CPU ms/req | DB CPU ms/req | per web core-s | statuses (last round) |"

@@ -1,7 +1,8 @@
 """A small closed-loop HTTP load generator for the benchmarks: N threads, each with one keep-alive connection,
 send requests for a fixed count or duration; we report requests/s and p50/p99 latency.
 
-Traffic goes only to the loopback server the benchmark itself started.
+Traffic goes only to the loopback server the benchmark itself started. The benches' shared start-up is here too:
+``gunicorn`` serves the checkout, ``manage`` runs its manage.py, ``recreate_database`` gives a bench an empty database.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,6 +166,30 @@ def gunicorn(
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run ``manage.py *args`` from this checkout with ``env`` over os.environ; returns its stdout."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def recreate_database(url: str, *, create: bool = True) -> None:
+    """Drop the database named in ``url`` if it exists, then create it empty (``create=False``: only drop), with
+    psql on that server's ``postgres`` database, so each run starts from nothing."""
+    parsed = urlparse(url)  # a SQLAlchemy URL ("postgresql+psycopg2://...") parses the same
+    name = parsed.path.lstrip("/")
+    port = ["-p", str(parsed.port)] if parsed.port else []
+    base = ["psql", "-h", parsed.hostname or "127.0.0.1", *port, "-U", parsed.username or "postgres", "-d", "postgres"]
+    subprocess.run([*base, "-qc", f'DROP DATABASE IF EXISTS "{name}"'], check=True)
+    if create:
+        subprocess.run([*base, "-qc", f'CREATE DATABASE "{name}"'], check=True)
 
 
 def summary(values: list[float]) -> str:

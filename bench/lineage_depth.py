@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,8 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import TABLE_HEADER, gunicorn, run_load  # noqa: E402
-from bench.models_api import recreate_database  # noqa: E402
+from bench.http_load import TABLE_HEADER, gunicorn, manage, recreate_database, run_load  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench_lineage")
 KEY_FILE = Path(tempfile.mkdtemp()) / "attestation.pem"
@@ -38,21 +36,9 @@ DEPTH = 1000
 ALICE = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
 
-def manage(*args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
-
-
 def seed_and_key() -> str:
-    manage("migrate", "--verbosity", "0")
-    manage("create_attestation_key")
+    manage(ENV, "migrate", "--verbosity", "0")
+    manage(ENV, "create_attestation_key")
     script = (
         "import copy, json, time\n"
         "from django.contrib.auth import get_user_model\n"
@@ -72,16 +58,16 @@ def seed_and_key() -> str:
         f"print(f'registered {DEPTH + 1} versions in {{time.perf_counter() - started:.1f}} s')\n"
         "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')\n"
     )
-    print(manage("shell", "-c", script).strip())
-    return manage("create_api_key", "bench").strip().splitlines()[-1]
+    print(manage(ENV, "shell", "-c", script).strip())
+    return manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
 
 
 def main() -> None:
     if os.environ.get("BENCH_REUSE"):  # the chain from an earlier run is still there: skip the 1,001 registrations
         KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-        key = manage("create_api_key", "bench").strip().splitlines()[-1]
+        key = manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
     else:
-        recreate_database_at(DATABASE_URL)
+        recreate_database(DATABASE_URL)
         key = seed_and_key()
     headers = {"Authorization": f"Api-Key {key}"}
     rows = []
@@ -123,13 +109,6 @@ def main() -> None:
     print(TABLE_HEADER)
     for row in rows:
         print(row.row())
-
-
-def recreate_database_at(url: str) -> None:
-    import bench.models_api as models_api
-
-    models_api.DATABASE_URL = url
-    recreate_database()
 
 
 if __name__ == "__main__":

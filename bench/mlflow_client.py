@@ -31,16 +31,14 @@ os.environ.setdefault("MLFLOW_VENV", "/tmp/mlflow-venv")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import gunicorn  # noqa: E402
+from bench.http_load import gunicorn, manage, recreate_database  # noqa: E402
 from bench.side_by_side import (  # noqa: E402
     DATABASE_URL,
     ENV,
     MLFLOW_DATABASE_URL,
     MLFLOW_VENV,
-    manage,
     mlflow_server,
     psql,
-    recreate,
 )
 
 RUNS = int(os.environ.get("BENCH_RUNS", "2"))
@@ -131,16 +129,17 @@ def table(results: dict[int, tuple[dict, dict]]) -> str:
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    recreate(DATABASE_URL)
-    recreate(MLFLOW_DATABASE_URL)
-    manage("migrate", "--verbosity", "0")
+    recreate_database(DATABASE_URL)
+    recreate_database(MLFLOW_DATABASE_URL)
+    manage(ENV, "migrate", "--verbosity", "0")
     manage(
+        ENV,
         "shell",
         "-c",
         "from django.contrib.auth import get_user_model; "
         "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
     )
-    key = manage("create_api_key", "bench").strip().splitlines()[-1]
+    key = manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
     files: dict[int, tuple[list[Path], list[Path]]] = {c: ([], []) for c in CONCURRENCY}
     with gunicorn(ENV, workers=2) as ours, mlflow_server() as theirs:
         run_workload("warmup_ours", ours, key, 1, WARM_UP)

@@ -11,43 +11,21 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import TABLE_HEADER, gunicorn, run_load  # noqa: E402
+from bench.http_load import TABLE_HEADER, gunicorn, manage, recreate_database, run_load  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench")
 ENV = {"DATABASE_URL": DATABASE_URL, "DEBUG": "false", "SECRET_KEY": "bench", "ALLOWED_HOSTS": "127.0.0.1"}
 EXAMPLE = json.loads((ROOT / "models_app" / "examples" / "llama2-7b-chat.json").read_text())
 
 
-def manage(*args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
-
-
-def recreate_database() -> None:
-    parsed = urlparse(DATABASE_URL)
-    name = parsed.path.lstrip("/")
-    base = ["psql", "-h", parsed.hostname or "127.0.0.1", "-U", parsed.username or "postgres", "-d", "postgres", "-qc"]
-    subprocess.run([*base, f'DROP DATABASE IF EXISTS "{name}"'], check=True)
-    subprocess.run([*base, f'CREATE DATABASE "{name}"'], check=True)
-
-
 def seed_and_key() -> str:
-    manage("migrate", "--verbosity", "0")
+    manage(ENV, "migrate", "--verbosity", "0")
     script = (
         "import copy, json\n"
         "from django.contrib.auth import get_user_model\n"
@@ -58,12 +36,12 @@ def seed_and_key() -> str:
         "    d = copy.deepcopy(doc); d['name'] = f'seed-{i:04d}'; register(Model, d)\n"
         "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')\n"
     )
-    manage("shell", "-c", script)
-    return manage("create_api_key", "bench").strip().splitlines()[-1]
+    manage(ENV, "shell", "-c", script)
+    return manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
 
 
 def main() -> None:
-    recreate_database()
+    recreate_database(DATABASE_URL)
     key = seed_and_key()
     headers = {"Authorization": f"Api-Key {key}"}
 

@@ -24,8 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import TABLE_HEADER, gunicorn, run_load  # noqa: E402
-from bench.models_api import recreate_database  # noqa: E402
+from bench.http_load import TABLE_HEADER, gunicorn, recreate_database, run_load  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/registry_bench_policies")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -171,7 +170,7 @@ def in_process(rng: random.Random) -> list[str]:
 
 
 def main() -> None:
-    recreate_database_url()
+    recreate_database(DATABASE_URL)
     setup_django()
     key = seed()
     rng = random.Random(4)
@@ -209,13 +208,6 @@ def main() -> None:
     print(TABLE_HEADER)
     for row in rows:
         print(row.row())
-
-
-def recreate_database_url() -> None:
-    import bench.models_api as models_api
-
-    models_api.DATABASE_URL = DATABASE_URL  # its recreate_database() reads the module's URL
-    recreate_database()
 
 
 if __name__ == "__main__":

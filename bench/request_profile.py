@@ -21,14 +21,14 @@ import json
 import os
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.http_load import recreate_database  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_profile")
 os.environ.setdefault("DATABASE_URL", DATABASE_URL)
@@ -44,14 +44,6 @@ SAMPLES = int(os.environ.get("PROFILE_SAMPLES", "30"))
 EXAMPLE = json.loads((ROOT / "models_app" / "examples" / "llama2-7b-chat.json").read_text())
 
 urlpatterns: list = []  # filled in setup(): the project's URLs plus the two minimal views
-
-
-def recreate_database() -> None:
-    parsed = urlparse(DATABASE_URL)
-    base = ["psql", "-h", parsed.hostname or "127.0.0.1", "-U", parsed.username or "postgres", "-d", "postgres", "-qc"]
-    name = parsed.path.lstrip("/")
-    subprocess.run([*base, f'DROP DATABASE IF EXISTS "{name}"'], check=True)
-    subprocess.run([*base, f'CREATE DATABASE "{name}"'], check=True)
 
 
 def setup():
@@ -231,7 +223,7 @@ def main() -> None:
         "--sql", default="", help="print the SQL of one request of operations whose label starts with this"
     )
     args = parser.parse_args()
-    recreate_database()
+    recreate_database(DATABASE_URL)
     user, key = setup()
     count_unseen_round_trips()
     from django.test import Client

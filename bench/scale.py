@@ -17,18 +17,16 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import gunicorn  # noqa: E402
+from bench.http_load import gunicorn, manage, recreate_database  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_performance_scale")
 LARGE = int(os.environ.get("SCALE_MODELS", "100000"))
@@ -44,28 +42,6 @@ BULK_INDEXES = (
     "_search_vector_gin",
     "_search_text_trgm",
 )  # rebuilt once after a large load
-
-
-def manage(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
-def recreate() -> None:
-    parsed = urlparse(DATABASE_URL)
-    with psycopg.connect(
-        f"postgresql://{parsed.username or 'postgres'}@{parsed.hostname}:{parsed.port or 5432}/postgres",
-        autocommit=True,
-    ) as conn:
-        name = parsed.path.lstrip("/")
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def load(first: int, last: int) -> float:
@@ -208,23 +184,24 @@ def explain() -> str:
         "            print(f'-- {label}, {what}'); print('\\n'.join(r[0] for r in c.fetchall()))\n"
         "            c.execute('RESET max_parallel_workers_per_gather')\n"
     )
-    return manage("shell", "-c", script)
+    return manage(ENV, "shell", "-c", script)
 
 
 def main() -> None:
     if sys.argv[1:] == ["explain"]:  # the plans only, on a database an earlier run loaded
         print(explain())
         return
-    recreate()
-    manage("migrate", "--verbosity", "0")
+    recreate_database(DATABASE_URL)
+    manage(ENV, "migrate", "--verbosity", "0")
     # A superuser: registering needs models_app.add_modelversion, which a plain user's key does not carry (403).
     manage(
+        ENV,
         "shell",
         "-c",
         "from django.contrib.auth import get_user_model; "
         "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
     )
-    key = manage("create_api_key", "bench").strip().splitlines()[-1]
+    key = manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
     sizes = {}
     loaded = load(1, SMALL)
     with gunicorn(ENV, workers=2) as port:

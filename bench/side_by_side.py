@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import free_port, gunicorn  # noqa: E402
+from bench.http_load import free_port, gunicorn, manage, recreate_database  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_performance_bench")
 MLFLOW_DATABASE_URL = os.environ.get(
@@ -76,24 +76,6 @@ def psql(url: str, sql: str, database: str | None = None) -> None:
         ],
         check=True,
     )
-
-
-def recreate(url: str) -> None:
-    name = urlparse(url.replace("+psycopg2", "")).path.lstrip("/")
-    psql(url, f'DROP DATABASE IF EXISTS "{name}"', database="postgres")
-    psql(url, f'CREATE DATABASE "{name}"', database="postgres")
-
-
-def manage(*args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
 
 
 @contextmanager
@@ -227,15 +209,16 @@ def table(ours: dict, mlflow: dict, levels: list[int]) -> str:
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    recreate(DATABASE_URL)
-    recreate(MLFLOW_DATABASE_URL)
-    manage("migrate", "--verbosity", "0")
+    recreate_database(DATABASE_URL)
+    recreate_database(MLFLOW_DATABASE_URL)
+    manage(ENV, "migrate", "--verbosity", "0")
     manage(
+        ENV,
         "shell",
         "-c",
         "from django.contrib.auth import get_user_model; get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
     )
-    key = manage("create_api_key", "bench").strip().splitlines()[-1]
+    key = manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
     with gunicorn(ENV, workers=2) as ours_port, mlflow_server() as mlflow_port:
         if BACKGROUND_MODELS:
             background = [

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.artifact_upload import seed  # noqa: E402
-from bench.http_load import gunicorn  # noqa: E402
-from bench.models_api import recreate_database  # noqa: E402
+from bench.http_load import gunicorn, recreate_database  # noqa: E402
 
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_slow_uploads")
 MIB = 1024 * 1024
 SIZE = int(os.environ.get("SIZE_MIB", "2048")) * MIB
 RATE = int(os.environ.get("RATE_MIB", "10")) * MIB
@@ -83,10 +83,10 @@ def probe(port: int, key: str, path: str) -> float:
 
 
 def main() -> None:
-    recreate_database()
+    recreate_database(DATABASE_URL)
     with tempfile.TemporaryDirectory(prefix="slow-uploads-") as root:
         env = {
-            "DATABASE_URL": os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_slow_uploads"),
+            "DATABASE_URL": DATABASE_URL,
             "DEBUG": "false",
             "SECRET_KEY": "bench",
             "ALLOWED_HOSTS": "127.0.0.1",
