@@ -166,7 +166,7 @@ bench-side-by-side: install-dev
 # The same workload through MLflow's own client (MlflowClient) against MLflow and against this registry's MLflow API.
 bench-mlflow-client: install-dev
 	test -x $(MLFLOW_VENV)/bin/mlflow || ($(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install --quiet mlflow psycopg2-binary httpx)
-	DATABASE_URL=$(BENCH_DATABASE_URL)_mlflow_client MLFLOW_DATABASE_URL=postgresql+psycopg2://postgres@127.0.0.1:5432/registry_bench_mlflow_client \
+	DATABASE_URL=$(BENCH_DATABASE_URL)_mlflow_client MLFLOW_DATABASE_URL=postgresql+psycopg2://postgres@127.0.0.1:5432/registry_bench_mlflow_peer \
 		MLFLOW_VENV=$(MLFLOW_VENV) $(PY) bench/mlflow_client.py
 bench-scale: install-dev
 	DATABASE_URL=$(BENCH_DATABASE_URL)_scale $(PY) bench/scale.py
