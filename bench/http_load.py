@@ -180,6 +180,20 @@ def manage(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
+def migrate_with_key(env: dict[str, str]) -> str:
+    """Migrate the database ``env`` names and issue an API key to a superuser ``bench`` (registering needs
+    models_app.add_modelversion, which a plain user's key does not carry); returns the key."""
+    manage(env, "migrate", "--verbosity", "0")
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
+    )
+    return manage(env, "create_api_key", "bench").strip().splitlines()[-1]
+
+
 def recreate_database(url: str, *, create: bool = True) -> None:
     """Drop the database named in ``url`` if it exists, then create it empty (``create=False``: only drop), with
     psql on that server's ``postgres`` database, so each run starts from nothing."""

@@ -31,7 +31,7 @@ os.environ.setdefault("MLFLOW_VENV", "/tmp/mlflow-venv")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import gunicorn, manage, recreate_database  # noqa: E402
+from bench.http_load import gunicorn, migrate_with_key, recreate_database  # noqa: E402
 from bench.side_by_side import (  # noqa: E402
     DATABASE_URL,
     ENV,
@@ -131,15 +131,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     recreate_database(DATABASE_URL)
     recreate_database(MLFLOW_DATABASE_URL)
-    manage(ENV, "migrate", "--verbosity", "0")
-    manage(
-        ENV,
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; "
-        "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
-    )
-    key = manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
+    key = migrate_with_key(ENV)
     files: dict[int, tuple[list[Path], list[Path]]] = {c: ([], []) for c in CONCURRENCY}
     with gunicorn(ENV, workers=2) as ours, mlflow_server() as theirs:
         run_workload("warmup_ours", ours, key, 1, WARM_UP)

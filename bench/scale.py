@@ -26,7 +26,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import gunicorn, manage, recreate_database  # noqa: E402
+from bench.http_load import gunicorn, manage, migrate_with_key, recreate_database  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_performance_scale")
 LARGE = int(os.environ.get("SCALE_MODELS", "100000"))
@@ -192,16 +192,7 @@ def main() -> None:
         print(explain())
         return
     recreate_database(DATABASE_URL)
-    manage(ENV, "migrate", "--verbosity", "0")
-    # A superuser: registering needs models_app.add_modelversion, which a plain user's key does not carry (403).
-    manage(
-        ENV,
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; "
-        "get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
-    )
-    key = manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
+    key = migrate_with_key(ENV)
     sizes = {}
     loaded = load(1, SMALL)
     with gunicorn(ENV, workers=2) as port:

@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import free_port, gunicorn, manage, recreate_database  # noqa: E402
+from bench.http_load import free_port, gunicorn, migrate_with_key, recreate_database  # noqa: E402
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/reg_performance_bench")
 MLFLOW_DATABASE_URL = os.environ.get(
@@ -211,14 +211,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     recreate_database(DATABASE_URL)
     recreate_database(MLFLOW_DATABASE_URL)
-    manage(ENV, "migrate", "--verbosity", "0")
-    manage(
-        ENV,
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; get_user_model().objects.create_superuser('bench', 'bench@example.invalid', 'bench-password-1')",
-    )
-    key = manage(ENV, "create_api_key", "bench").strip().splitlines()[-1]
+    key = migrate_with_key(ENV)
     with gunicorn(ENV, workers=2) as ours_port, mlflow_server() as mlflow_port:
         if BACKGROUND_MODELS:
             background = [
