@@ -156,7 +156,8 @@ def anon() -> APIClient:
 
 if replica_mode.active():
     # The suite against a read replica (tests/replica_suite.py): a statement-count bound counts the statements of
-    # every database, since a read's now run on the replica, and leaves out the replica routing's own.
+    # every database, since a read's now run on the replica, and leaves out the replica routing's own. A
+    # ``connection`` the test names is not singled out: its statements may now run on the other database.
 
     class _EveryDatabase:
         def __init__(self, contexts):

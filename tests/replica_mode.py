@@ -7,9 +7,10 @@ not what they were started to run. A server on the test database gets the replic
 ``tests.servers.shared_replica_urls()``.
 
 Every test that uses the database runs in autocommit (pytest-django's ``transaction=True``, the database emptied
-after each test: ``_empty_every_table``) and may use every alias: a replica sees committed rows only, and the router sends the reads of a
-connection inside a transaction to the primary. The statement-count fixtures are replaced in ``tests/conftest.py``
-(``count_on_every_database``): a fixture of a ``-p`` plugin would lose to pytest-django's own.
+after each test by ``_empty_every_table``) and may use every alias: a replica sees committed rows only, and the
+router sends the reads of a connection inside a transaction to the primary. The statement-count fixtures are
+replaced in ``tests/conftest.py`` (``_count_on_every_database``): a fixture of a ``-p`` plugin would lose to
+pytest-django's own.
 """
 
 from __future__ import annotations
